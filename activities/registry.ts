@@ -1,0 +1,68 @@
+// Maps the config's provider names to store instances; adding a provider type touches this file and nothing else.
+import { assertNever, RotatorError } from '../src/errors';
+import type { ProviderConfig } from '../src/config/schema';
+import { EnvStore } from './env-store';
+import type { DatabaseTarget, SecretStore } from './types';
+import { VaultKvStore } from './vault-kv';
+
+export function createStore(config: ProviderConfig): SecretStore {
+  switch (config.type) {
+    case 'vault':
+      return new VaultKvStore({
+        address: config.address,
+        token: config.token,
+        pendingPrefix: config.pending_prefix,
+        ...(config.namespace ? { namespace: config.namespace } : {}),
+      });
+    case 'env':
+      return new EnvStore(process.env);
+    default:
+      return assertNever(config);
+  }
+}
+
+/** One store instance per configured provider, made on first use and shared by every activity of the worker. */
+export class ProviderRegistry {
+  private readonly stores = new Map<string, SecretStore>();
+
+  constructor(private readonly providers: Readonly<Record<string, ProviderConfig>>) {}
+
+  store(name: string): SecretStore {
+    let store = this.stores.get(name);
+    if (!store) {
+      const config = this.providers[name];
+      if (!config) {
+        throw new RotatorError('CONFIG_INVALID', `this worker has no provider named ${JSON.stringify(name)}; configure it under providers:`, 'provider');
+      }
+      store = createStore(config);
+      this.stores.set(name, store);
+    }
+    return store;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.stores.values()].map((s) => s.close()));
+    this.stores.clear();
+  }
+}
+
+type ClosableTarget = DatabaseTarget & { close(): Promise<void> };
+
+/** Target connections pooled per key (connection reference + admin secret version), shared by all activities. */
+export class TargetRegistry {
+  private readonly targets = new Map<string, ClosableTarget>();
+
+  get(key: string, create: () => ClosableTarget): DatabaseTarget {
+    let target = this.targets.get(key);
+    if (!target) {
+      target = create();
+      this.targets.set(key, target);
+    }
+    return target;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.targets.values()].map((t) => t.close()));
+    this.targets.clear();
+  }
+}

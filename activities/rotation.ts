@@ -1,0 +1,181 @@
+// The rotation's activities: each one step against one store or target, idempotent, passing references only.
+import { Context } from '@temporalio/activity';
+import { RotatorError, toFailure } from '../src/errors';
+import { generatePassword } from '../src/password';
+import type { RotationPlan, SecretReference } from '../src/plan';
+import { PostgresTarget, postgresConnectionFrom } from './postgres';
+import type { ProviderRegistry, TargetRegistry } from './registry';
+import type { Consumer, DatabaseTarget, PromoteResult, SecretValue } from './types';
+
+export interface Inspection {
+  currentVersion: string | null;
+  currentUsername: string | null;
+  /** The login this rotation will set a new password on. */
+  nextUsername: string;
+  /** The login to revoke after the grace period; null when there is none we manage. */
+  revokeUsername: string | null;
+}
+
+export interface DrainResult {
+  remaining: number;
+}
+
+export interface RevokeResult {
+  terminatedSessions: number;
+}
+
+export interface ActivityDeps {
+  providers: ProviderRegistry;
+  targets: TargetRegistry;
+  consumers?: Consumer[];
+}
+
+/** The two logins of alternating-users; anything else in the store is not ours to revoke. */
+export function alternatingPair(role: string): [string, string] {
+  return [`${role}_a`, `${role}_b`];
+}
+
+const DRAIN_POLL_MS = 500;
+
+/** Every activity goes through this: failures leave as typed ApplicationFailures with secrets scrubbed. */
+function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      throw toFailure(err);
+    }
+  };
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const { providers, targets } = deps;
+
+  async function readReference(ref: SecretReference): Promise<{ version: string; value: SecretValue }> {
+    const found = await providers.store(ref.provider).readCurrent(ref.path);
+    if (!found) throw new RotatorError('NOT_FOUND', `the secret at ${ref.provider}:${ref.path} does not exist`, 'target.connection');
+    return found;
+  }
+
+  /** Targets are pooled per admin credential version, so a rotated admin secret gets a fresh pool. */
+  async function targetFor(plan: RotationPlan): Promise<DatabaseTarget> {
+    const admin = await readReference(plan.target.connection);
+    const key = `${plan.target.connection.provider}:${plan.target.connection.path}@${admin.version}:${plan.target.host ?? ''}:${plan.target.port ?? ''}:${plan.target.database ?? ''}`;
+    return targets.get(key, () => new PostgresTarget(postgresConnectionFrom(admin.value, plan.target)));
+  }
+
+  function credentialOf(value: SecretValue | null, what: string): { username: string; password: string } {
+    if (!value || typeof value.username !== 'string' || typeof value.password !== 'string') {
+      throw new RotatorError('NOT_FOUND', `${what} has no username and password`);
+    }
+    return { username: value.username, password: value.password };
+  }
+
+  const store = (plan: RotationPlan) => providers.store(plan.store.provider);
+
+  async function inspect(plan: RotationPlan): Promise<Inspection> {
+    const s = store(plan);
+    if (!s.capabilities.writable) {
+      throw new RotatorError('UNSUPPORTED', `provider ${plan.store.provider} is read-only; rotated secrets need a writable store`, `secrets.${plan.secret}.provider`);
+    }
+    const current = await s.readCurrent(plan.store.path);
+    const currentUsername = typeof current?.value.username === 'string' ? current.value.username : null;
+    if (plan.strategy === 'single-user') {
+      return { currentVersion: current?.version ?? null, currentUsername, nextUsername: plan.target.role, revokeUsername: null };
+    }
+    const [a, b] = alternatingPair(plan.target.role);
+    const nextUsername = currentUsername === a ? b : a;
+    const revokeUsername = currentUsername === a || currentUsername === b ? currentUsername : null;
+    return { currentVersion: current?.version ?? null, currentUsername, nextUsername, revokeUsername };
+  }
+
+  async function stageCredential(plan: RotationPlan, input: { rotationId: string; username: string }): Promise<void> {
+    const target = await targetFor(plan);
+    const value: SecretValue = { ...target.endpoint, username: input.username, password: generatePassword(plan.password) };
+    await store(plan).stagePending(plan.store.path, input.rotationId, value);
+  }
+
+  async function discardPending(plan: RotationPlan, input: { rotationId: string }): Promise<void> {
+    await store(plan).discardPending(plan.store.path, input.rotationId);
+  }
+
+  async function applyCredential(plan: RotationPlan, input: { rotationId: string }): Promise<void> {
+    const pending = await store(plan).readPending(plan.store.path, input.rotationId);
+    const { username, password } = credentialOf(pending, 'the pending credential of this rotation');
+    const memberOf = plan.strategy === 'alternating-users' ? plan.target.role : undefined;
+    await (await targetFor(plan)).setPassword(username, password, memberOf ? { memberOf } : {});
+  }
+
+  async function disableLogin(plan: RotationPlan, input: { username: string }): Promise<void> {
+    await (await targetFor(plan)).disableLogin(input.username);
+  }
+
+  /** single-user compensation: put back the password the store still holds as current. */
+  async function restorePassword(plan: RotationPlan, input: { version: string }): Promise<void> {
+    const old = await store(plan).readVersion(plan.store.path, input.version);
+    const { username, password } = credentialOf(old, `version ${input.version} of ${plan.store.path}`);
+    await (await targetFor(plan)).setPassword(username, password);
+  }
+
+  async function verifyCredential(plan: RotationPlan, input: { rotationId: string } | { version: string }): Promise<void> {
+    const s = store(plan);
+    const value = 'version' in input ? await s.readVersion(plan.store.path, input.version) : await s.readPending(plan.store.path, input.rotationId);
+    const credential = credentialOf(value, 'the new credential');
+    await (await targetFor(plan)).verify(credential, plan.verifyQuery);
+  }
+
+  async function promote(plan: RotationPlan, input: { rotationId: string; expectedVersion: string | null }): Promise<PromoteResult> {
+    return store(plan).promote(plan.store.path, input.rotationId, input.expectedVersion);
+  }
+
+  async function rollbackStore(plan: RotationPlan, input: { rotationId: string; toVersion: string | null; fromVersion: string }): Promise<void> {
+    await store(plan).rollback(plan.store.path, input.rotationId, { toVersion: input.toVersion, fromVersion: input.fromVersion });
+  }
+
+  async function notifyConsumers(plan: RotationPlan, input: { version: string; username: string }): Promise<void> {
+    const log = Context.current().log;
+    for (const consumer of deps.consumers ?? []) await consumer.notify({ secret: plan.secret, ...input });
+    log.info('consumers notified', { secret: plan.secret, version: input.version, consumers: deps.consumers?.length ?? 0 });
+  }
+
+  /** Waits, heartbeating, until the old login has no sessions or the drain timeout passes. */
+  async function waitForDrain(plan: RotationPlan, input: { username: string }): Promise<DrainResult> {
+    const ctx = Context.current();
+    const target = await targetFor(plan);
+    const deadline = Date.now() + plan.drain.timeoutMs;
+    for (;;) {
+      const remaining = await target.liveSessions(input.username);
+      if (remaining === 0 || Date.now() >= deadline) return { remaining };
+      ctx.heartbeat({ remaining });
+      await ctx.sleep(Math.min(DRAIN_POLL_MS, Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  async function revokeLogin(plan: RotationPlan, input: { username: string; terminateSessions: boolean }): Promise<RevokeResult> {
+    const target = await targetFor(plan);
+    await target.disableLogin(input.username);
+    // Disable first, then end sessions: a session ended earlier could reconnect with the old password in between.
+    const terminatedSessions = input.terminateSessions ? await target.terminateSessions(input.username) : 0;
+    return { terminatedSessions };
+  }
+
+  const activities = {
+    inspect,
+    stageCredential,
+    discardPending,
+    applyCredential,
+    disableLogin,
+    restorePassword,
+    verifyCredential,
+    promote,
+    rollbackStore,
+    notifyConsumers,
+    waitForDrain,
+    revokeLogin,
+  };
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [name, guarded(fn as (...a: unknown[]) => Promise<unknown>)]),
+  ) as typeof activities;
+}
+
+export type RotationActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,84 @@
+// The three seams of a rotation: a store publishes a credential, a target makes it valid, a consumer picks it up.
+
+/**
+ * A credential as stores keep it: the field names of the JSON layout AWS uses for database secrets, so one shape
+ * reads the same in every store.
+ */
+export interface SecretValue {
+  username?: string;
+  password?: string;
+  engine?: string;
+  host?: string;
+  port?: number;
+  dbname?: string;
+  [field: string]: string | number | undefined;
+}
+
+export interface Versioned<T> {
+  version: string;
+  value: T;
+}
+
+/** Declared, not guessed: the workflow and the activities choose behaviour from these, never from a provider name. */
+export interface StoreCapabilities {
+  writable: boolean;
+  /** Old versions stay readable, so `previous` can be served without a second copy. */
+  versions: boolean;
+  /** Writes can be conditioned on the version we read (check-and-set). */
+  checkAndSet: boolean;
+}
+
+export interface PromoteResult {
+  version: string;
+  previousVersion: string | null;
+}
+
+/**
+ * Where a credential is published. Every write is idempotent per rotation id, so an activity retried after it
+ * already succeeded changes nothing; "already gone" counts as success for discard and rollback.
+ */
+export interface SecretStore {
+  readonly capabilities: StoreCapabilities;
+  /** The current value, or null when the secret does not exist yet. */
+  readCurrent(path: string): Promise<Versioned<SecretValue> | null>;
+  readVersion(path: string, version: string): Promise<SecretValue | null>;
+  /** Put the next value where readers of the current one cannot see it. Keeps an earlier stage of the same rotation. */
+  stagePending(path: string, rotationId: string, value: SecretValue): Promise<void>;
+  readPending(path: string, rotationId: string): Promise<SecretValue | null>;
+  discardPending(path: string, rotationId: string): Promise<void>;
+  /** Make the pending value current; the old one stays readable as previous. Fails with CONFLICT if current moved. */
+  promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult>;
+  /** Make `toVersion` current again after `fromVersion` was promoted by this rotation. */
+  rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface LoginCredential {
+  username: string;
+  password: string;
+}
+
+/** Where a credential is valid: a database that can set, check and withdraw a login. */
+export interface DatabaseTarget {
+  /** Create the login if missing (as a member of `memberOf`, when given) and set its password. Idempotent. */
+  setPassword(username: string, password: string, options?: { memberOf?: string }): Promise<void>;
+  /** Log in with the credential and run the verify query; throws VERIFY_FAILED otherwise. */
+  verify(credential: LoginCredential, query: string): Promise<void>;
+  /** Withdraw the login so the old password is refused. Already withdrawn or missing counts as success. */
+  disableLogin(username: string): Promise<void>;
+  liveSessions(username: string): Promise<number>;
+  terminateSessions(username: string): Promise<number>;
+  /** Connection fields to publish beside the credential (host, port, dbname, engine). */
+  readonly endpoint: Pick<SecretValue, 'engine' | 'host' | 'port' | 'dbname'>;
+}
+
+export interface ConsumerEvent {
+  secret: string;
+  version: string;
+  username: string;
+}
+
+/** Who must pick the new credential up: notify or roll out. */
+export interface Consumer {
+  notify(event: ConsumerEvent): Promise<void>;
+}

@@ -1,0 +1,220 @@
+// Vault / OpenBao KV v2 store: versions are history, custom metadata records the rotation, writes use check-and-set.
+import vault from 'node-vault';
+import { RotatorError } from '../src/errors';
+import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
+
+export interface VaultKvOptions {
+  address: string;
+  token: string;
+  namespace?: string;
+  /** Pending credentials live under `<mount>/data/<pendingPrefix>/<path>` so readers of the secret never see one. */
+  pendingPrefix: string;
+}
+
+interface KvPath {
+  data: string;
+  metadata: string;
+  pendingData: string;
+  pendingMetadata: string;
+}
+
+const ROTATION_FIELD = 'rotator_rotation_id';
+
+/** Accepts `secret/data/app/db` (as the HTTP API spells it) or `secret/app/db`. */
+export function parseKvPath(path: string, pendingPrefix: string): KvPath {
+  const parts = path.replace(/^\/+|\/+$/g, '').split('/');
+  const mount = parts[0];
+  const rest = (parts[1] === 'data' ? parts.slice(2) : parts.slice(1)).join('/');
+  if (!mount || !rest) throw new RotatorError('CONFIG_INVALID', `expected <mount>/data/<path>, got ${JSON.stringify(path)}`, 'path');
+  return {
+    data: `${mount}/data/${rest}`,
+    metadata: `${mount}/metadata/${rest}`,
+    pendingData: `${mount}/data/${pendingPrefix}/${rest}`,
+    pendingMetadata: `${mount}/metadata/${pendingPrefix}/${rest}`,
+  };
+}
+
+interface VaultHttpError {
+  response?: { statusCode?: number };
+  message?: string;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as VaultHttpError)?.response?.statusCode;
+}
+
+/** Vault's own messages name paths, never values; still, only the status and first line leave this module. */
+function vaultError(err: unknown, action: string): RotatorError {
+  const status = statusOf(err);
+  // Vault wraps its errors in "1 error occurred:\n\t* …": keep the substance on one line.
+  const text = ((err as VaultHttpError)?.message ?? String(err)).replace(/\d+ errors? occurred:/, '').replace(/\s*\n\s*\*?\s*/g, ' ').trim();
+  if (status === 403) return new RotatorError('PERMISSION_DENIED', `vault refused to ${action}: ${text}`);
+  if (status === 400 && /check-and-set/i.test(text)) {
+    return new RotatorError('CONFLICT', `the secret changed while rotating (check-and-set failed on ${action})`);
+  }
+  return new RotatorError('TRANSIENT', `vault ${action} failed: ${text}`);
+}
+
+interface KvReadBody {
+  data?: { data?: SecretValue | null; metadata?: { version?: number; deletion_time?: string; destroyed?: boolean } };
+}
+interface KvMetadataBody {
+  data?: { current_version?: number; custom_metadata?: Record<string, string> | null };
+}
+
+export class VaultKvStore implements SecretStore {
+  readonly capabilities = { writable: true, versions: true, checkAndSet: true };
+  private readonly client: vault.client;
+
+  constructor(private readonly options: VaultKvOptions) {
+    this.client = vault({
+      apiVersion: 'v1',
+      endpoint: options.address,
+      token: options.token,
+      ...(options.namespace ? { namespace: options.namespace } : {}),
+      // node-vault's debug output prints request bodies, which hold secrets: never let DEBUG=* turn it on.
+      debug: () => undefined,
+    } as vault.VaultOptions);
+  }
+
+  private paths(path: string): KvPath {
+    return parseKvPath(path, this.options.pendingPrefix);
+  }
+
+  private async get<T>(apiPath: string, action: string): Promise<T | null> {
+    try {
+      return (await this.client.read(apiPath)) as T;
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw vaultError(err, action);
+    }
+  }
+
+  private async post(apiPath: string, body: unknown, action: string): Promise<unknown> {
+    try {
+      return await this.client.write(apiPath, body);
+    } catch (err) {
+      throw vaultError(err, action);
+    }
+  }
+
+  private async remove(apiPath: string, action: string): Promise<void> {
+    try {
+      await this.client.delete(apiPath);
+    } catch (err) {
+      if (statusOf(err) !== 404) throw vaultError(err, action);
+    }
+  }
+
+  private async readAt(apiPath: string, action: string): Promise<Versioned<SecretValue> | null> {
+    const body = await this.get<KvReadBody>(apiPath, action);
+    const meta = body?.data?.metadata;
+    // A soft-deleted or destroyed latest version reads as 404 or as null data: both mean "no current value".
+    if (!body?.data?.data || !meta?.version || meta.deletion_time || meta.destroyed) return null;
+    return { version: String(meta.version), value: body.data.data };
+  }
+
+  async readCurrent(path: string): Promise<Versioned<SecretValue> | null> {
+    return this.readAt(this.paths(path).data, `read ${path}`);
+  }
+
+  async readVersion(path: string, version: string): Promise<SecretValue | null> {
+    const found = await this.readAt(`${this.paths(path).data}?version=${encodeURIComponent(version)}`, `read ${path}`);
+    return found?.value ?? null;
+  }
+
+  private async metadata(path: string): Promise<{ currentVersion: string | null; custom: Record<string, string> }> {
+    const body = await this.get<KvMetadataBody>(this.paths(path).metadata, `read metadata of ${path}`);
+    const current = body?.data?.current_version;
+    return { currentVersion: current ? String(current) : null, custom: body?.data?.custom_metadata ?? {} };
+  }
+
+  private async setCustomMetadata(path: string, custom: Record<string, string>): Promise<void> {
+    await this.post(this.paths(path).metadata, { custom_metadata: custom }, `write metadata of ${path}`);
+  }
+
+  async stagePending(path: string, rotationId: string, value: SecretValue): Promise<void> {
+    const existing = await this.readAt(this.paths(path).pendingData, `read pending of ${path}`);
+    if (existing?.value[ROTATION_FIELD] === rotationId) return; // a retry: keep what was staged
+    await this.post(this.paths(path).pendingData, { data: { ...value, [ROTATION_FIELD]: rotationId } }, `stage pending of ${path}`);
+  }
+
+  async readPending(path: string, rotationId: string): Promise<SecretValue | null> {
+    const found = await this.readAt(this.paths(path).pendingData, `read pending of ${path}`);
+    if (!found || found.value[ROTATION_FIELD] !== rotationId) return null;
+    const { [ROTATION_FIELD]: _id, ...value } = found.value;
+    return value;
+  }
+
+  async discardPending(path: string, rotationId: string): Promise<void> {
+    const found = await this.readAt(this.paths(path).pendingData, `read pending of ${path}`);
+    if (found && found.value[ROTATION_FIELD] !== rotationId) return; // someone else's: not ours to remove
+    await this.remove(this.paths(path).pendingMetadata, `discard pending of ${path}`);
+  }
+
+  async promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult> {
+    const { currentVersion, custom } = await this.metadata(path);
+    if (custom.rotator_rotation_id === rotationId && custom.rotator_phase === 'promoted' && currentVersion) {
+      await this.discardPending(path, rotationId);
+      return { version: currentVersion, previousVersion: custom.rotator_previous_version === 'none' ? null : (custom.rotator_previous_version ?? null) };
+    }
+    const pending = await this.readPending(path, rotationId);
+    if (!pending) throw new RotatorError('NOT_FOUND', `no pending credential of this rotation at ${path}`);
+    let version = currentVersion;
+    const current = currentVersion ? await this.readCurrent(path) : null;
+    // Written by us before a crash, metadata not yet recorded: same password means the write already happened.
+    const alreadyWritten = current !== null && current.value.password === pending.password;
+    if (!alreadyWritten) {
+      if ((currentVersion ?? null) !== expectedCurrent) {
+        throw new RotatorError(
+          'CONFLICT',
+          `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${currentVersion ?? '(none)'}`,
+        );
+      }
+      const body = (await this.post(
+        this.paths(path).data,
+        { data: pending, options: { cas: expectedCurrent ? Number(expectedCurrent) : 0 } },
+        `publish ${path}`,
+      )) as { data?: { version?: number } };
+      version = String(body?.data?.version);
+    }
+    await this.setCustomMetadata(path, {
+      rotator_rotation_id: rotationId,
+      rotator_phase: 'promoted',
+      rotator_previous_version: expectedCurrent ?? 'none',
+    });
+    await this.discardPending(path, rotationId);
+    return { version: version!, previousVersion: expectedCurrent };
+  }
+
+  async rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void> {
+    const { currentVersion, custom } = await this.metadata(path);
+    if (custom.rotator_rotation_id === rotationId && custom.rotator_phase === 'rolled-back') return;
+    if (versions.toVersion === null) {
+      // The secret did not exist before this rotation: going back means it does not exist again.
+      if (currentVersion === versions.fromVersion) await this.remove(this.paths(path).metadata, `roll back ${path}`);
+      return;
+    }
+    const previous = await this.readVersion(path, versions.toVersion);
+    if (!previous) throw new RotatorError('NOT_FOUND', `version ${versions.toVersion} of ${path} is gone; cannot roll back`);
+    if (currentVersion !== versions.fromVersion) {
+      const current = await this.readCurrent(path);
+      const alreadyRestored = current !== null && current.value.password === previous.password;
+      if (!alreadyRestored) {
+        throw new RotatorError('CONFLICT', `${path} moved to version ${currentVersion} after this rotation published; not rolling back over it`);
+      }
+    } else {
+      await this.post(this.paths(path).data, { data: previous, options: { cas: Number(versions.fromVersion) } }, `roll back ${path}`);
+    }
+    await this.setCustomMetadata(path, {
+      rotator_rotation_id: rotationId,
+      rotator_phase: 'rolled-back',
+      rotator_rolled_back_from: versions.fromVersion,
+      rotator_restored_version: versions.toVersion,
+    });
+  }
+
+  async close(): Promise<void> {
+    // node-vault holds no connections of its own beyond axios' keep-alive agent.
+  }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Idempotent setup for tests, demo, bench and CI: npm deps, pinned server tools in .venv, Debian postgresql + redis.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+STEP="start"
+trap 'echo "bootstrap: FAILED during: $STEP (see the output above; fix it and rerun: npm run bootstrap)" >&2' ERR
+
+say() { echo "bootstrap: $*"; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# --- npm dependencies -------------------------------------------------------
+# Up to date when npm wrote node_modules after the lock changed, or when the lock's
+# content matches what we last installed (git checkouts bump mtimes without changes).
+STEP="npm dependencies"
+NPM_STAMP="node_modules/.bootstrap-lock.sha256"
+lock_sha="$(sha package-lock.json)"
+if [[ -f node_modules/.package-lock.json ]] &&
+  { [[ ! package-lock.json -nt node_modules/.package-lock.json ]] ||
+    [[ -f "$NPM_STAMP" && "$(cat "$NPM_STAMP")" == "$lock_sha" ]]; }; then
+  say "npm deps ok"
+else
+  command -v npm >/dev/null || { echo "bootstrap: npm not found; install Node.js >= 20.3" >&2; exit 1; }
+  say "installing npm deps …"
+  # npm 11 drops other platforms' optional binaries (@swc/core-*, esbuild) from a lock written on one platform and
+  # then refuses `npm ci` on it (npm/cli#8805); `npm install` honours the same lock and tolerates that.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+  echo "$lock_sha" >"$NPM_STAMP"
+  say "npm deps ok"
+fi
+
+# --- Debian packages --------------------------------------------------------
+STEP="system packages (postgresql, redis-server, python3-venv)"
+need_apt=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need_apt+=(postgresql)
+command -v redis-server >/dev/null || [[ -x /usr/bin/redis-server ]] || need_apt+=(redis-server)
+# Debian's python3 ships without ensurepip; venv creation needs python3-venv.
+if [[ ! -x .venv/bin/python ]] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  need_apt+=(python3-venv)
+fi
+command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+if ((${#need_apt[@]})); then
+  say "installing ${need_apt[*]} via apt-get …"
+  SUDO=()
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null || { echo "bootstrap: need root or sudo to apt-get install ${need_apt[*]}" >&2; exit 1; }
+    SUDO=(sudo)
+  fi
+  command -v apt-get >/dev/null || { echo "bootstrap: apt-get not found; install ${need_apt[*]} by hand" >&2; exit 1; }
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  say "system packages ok"
+else
+  say "postgresql, redis-server ok"
+fi
+
+# --- pinned tools in .venv --------------------------------------------------
+STEP="tools in .venv (pip install -r scripts/requirements-tools.txt)"
+REQ="scripts/requirements-tools.txt"
+VENV_STAMP=".venv/.bootstrap-tools.sha256"
+req_sha="$(sha "$REQ")"
+if [[ -x .venv/bin/python && -f "$VENV_STAMP" && "$(cat "$VENV_STAMP")" == "$req_sha" ]]; then
+  say "tools ok"
+else
+  say "installing tools into .venv …"
+  # --clear: a .venv whose python is gone (e.g. a different host python) cannot be repaired in place.
+  [[ -x .venv/bin/python ]] || python3 -m venv --clear .venv
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-input -r "$REQ"
+  for tool in temporal temporal-test-server bao moto_server; do
+    [[ -x ".venv/bin/$tool" ]] || { echo "bootstrap: .venv/bin/$tool missing after pip install" >&2; exit 1; }
+  done
+  echo "$req_sha" >"$VENV_STAMP"
+  say "tools ok"
+fi

@@ -1,0 +1,27 @@
+// Human-readable lines for the CLI: phases with timings, outcomes, run summaries. References only, no values.
+import type { RunSummary } from '../rotations';
+import type { PhaseRecord, RotationStatus } from '../../workflows/status';
+
+export function formatPhase(p: PhaseRecord): string {
+  return `  ✓ ${p.name.padEnd(10)} ${p.durationMs ?? '?'} ms`;
+}
+
+export function formatStatus(s: RotationStatus): string {
+  const lines = [
+    `${s.secret}: ${s.outcome}${s.outcome === 'running' ? ` (phase ${s.phase})` : ''}`,
+    `  strategy   ${s.strategy}`,
+    `  login      ${s.previousUsername ?? '(none)'} → ${s.username ?? '?'}`,
+    `  version    ${s.previousVersion ?? '(none)'} → ${s.version ?? '(not published)'}`,
+  ];
+  if (s.revokedUsername) lines.push(`  revoked    ${s.revokedUsername}`);
+  for (const p of s.phases) lines.push(`  ${p.name.padEnd(10)} ${p.durationMs === null ? 'running' : `${p.durationMs} ms`}`);
+  if (s.endedAt) lines.push(`  total      ${s.endedAt - s.startedAt} ms`);
+  for (const n of s.notes) lines.push(`  note: ${n}`);
+  if (s.error) lines.push(`  error: [${s.error.code}] ${s.error.message}`);
+  return lines.join('\n');
+}
+
+export function formatRun(r: RunSummary): string {
+  const closed = r.closeTime ? ` → ${r.closeTime.toISOString()}` : '';
+  return `${r.status.toLowerCase().padEnd(11)} ${r.startTime.toISOString()}${closed}  run ${r.runId}`;
+}

@@ -1,0 +1,106 @@
+// Reads a config file: YAML → ${ENV} interpolation → built-in providers → zod. Every error names the field.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { RotatorError } from '../errors';
+import { ConfigSchema, type Config } from './schema';
+
+export class ConfigError extends RotatorError {
+  constructor(readonly issues: ReadonlyArray<{ path: string; message: string }>, source: string) {
+    super('CONFIG_INVALID', `${source}: invalid config\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+type Issue = { path: string; message: string };
+
+const INTERPOLATION = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Interpolate string scalars only, after parsing, so an env value can never inject YAML structure. */
+function interpolate(node: unknown, env: Env, path: string[], issues: Issue[]): unknown {
+  if (typeof node === 'string') {
+    return node.replace(INTERPOLATION, (_m, varName: string, fallback: string | undefined) => {
+      const value = env[varName];
+      if (value !== undefined && value !== '') return value;
+      if (fallback !== undefined) return fallback;
+      issues.push({ path: path.join('.') || '(root)', message: `environment variable ${varName} is not set` });
+      return '';
+    });
+  }
+  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, String(i)], issues));
+  if (node && typeof node === 'object') {
+    return Object.fromEntries(
+      Object.entries(node as Record<string, unknown>).map(([k, v]) => [k, interpolate(v, env, [...path, k], issues)]),
+    );
+  }
+  return node;
+}
+
+/** Providers a secret may name without declaring them, the way a user would expect them to work. */
+const BUILT_IN_PROVIDERS: Record<string, unknown> = {
+  vault: { type: 'vault', address: '${VAULT_ADDR:-http://127.0.0.1:8200}', token: '${VAULT_TOKEN}' },
+  env: { type: 'env' },
+};
+
+function withBuiltInProviders(raw: unknown): unknown {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const doc = raw as Record<string, unknown>;
+  const declared = (doc.providers && typeof doc.providers === 'object' ? doc.providers : {}) as Record<string, unknown>;
+  const used = new Set<string>();
+  if (doc.secrets && typeof doc.secrets === 'object') {
+    for (const s of Object.values(doc.secrets as Record<string, unknown>)) {
+      const p = s && typeof s === 'object' ? (s as Record<string, unknown>).provider : undefined;
+      if (typeof p === 'string') used.add(p);
+    }
+  }
+  const providers = { ...declared };
+  for (const p of used) if (!(p in providers) && BUILT_IN_PROVIDERS[p]) providers[p] = BUILT_IN_PROVIDERS[p];
+  return { ...doc, providers };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}`;
+    case 'invalid_union':
+      if ('discriminator' in issue && issue.discriminator) return issue.message;
+      return issue.message;
+    case 'unrecognized_keys':
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    case 'invalid_type':
+      return `expected ${issue.expected}${issue.input === undefined ? ' (missing)' : ''}`;
+    default:
+      return issue.message;
+  }
+}
+
+export function parseConfig(text: string, env: Env = process.env, source = 'config'): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: `line ${e.linePos?.[0].line ?? '?'}`, message: e.message.split('\n')[0] })),
+      source,
+    );
+  }
+  const issues: Issue[] = [];
+  const interpolated = interpolate(withBuiltInProviders(doc.toJS()), env, [], issues);
+  if (issues.length > 0) throw new ConfigError(issues, source);
+  const parsed = ConfigSchema.safeParse(interpolated);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: describeIssue(i) })),
+      source,
+    );
+  }
+  return parsed.data;
+}
+
+export function loadConfig(file: string, env: Env = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new RotatorError('CONFIG_INVALID', `cannot read config file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, file);
+  }
+  return parseConfig(text, env, file);
+}

@@ -1,0 +1,90 @@
+// A rotation plan: what one rotation needs to know, derived from config, free of secret values (it is in history).
+import { RotatorError } from './errors';
+import { SECRET_REF, type Config, type PasswordPolicy } from './config/schema';
+
+/** Where a secret lives: a provider configured on the worker, and a path inside it. */
+export interface StoreLocation {
+  provider: string;
+  path: string;
+}
+
+export interface SecretReference extends StoreLocation {
+  /** `secret://name/key` picks one field; without a key the whole secret is meant. */
+  key?: string;
+}
+
+export type Strategy = 'alternating-users' | 'single-user';
+
+export interface PostgresTargetPlan {
+  type: 'postgresql';
+  role: string;
+  connection: SecretReference;
+  host?: string;
+  port?: number;
+  database?: string;
+}
+
+export type TargetPlan = PostgresTargetPlan;
+
+export interface RotationPlan {
+  secret: string;
+  store: StoreLocation;
+  target: TargetPlan;
+  strategy: Strategy;
+  gracePeriodMs: number;
+  reconnectWaitMs: number;
+  verifyQuery: string;
+  password: PasswordPolicy;
+  drain: { timeoutMs: number; onTimeout: 'terminate' | 'keep' };
+}
+
+export function resolveReference(config: Config, ref: string, path: string): SecretReference {
+  const m = SECRET_REF.exec(ref);
+  const entry = m ? config.secrets[m[1]] : undefined;
+  if (!m || !entry) throw new RotatorError('CONFIG_INVALID', `cannot resolve ${JSON.stringify(ref)}`, path);
+  return { provider: entry.provider, path: entry.path, ...(m[2] ? { key: m[2] } : {}) };
+}
+
+export function planRotation(config: Config, secretName: string): RotationPlan {
+  const secret = config.secrets[secretName];
+  if (!secret) {
+    throw new RotatorError(
+      'NOT_FOUND',
+      `no secret named ${JSON.stringify(secretName)}; known: ${Object.keys(config.secrets).join(', ')}`,
+      'secret',
+    );
+  }
+  if (!secret.target || !secret.rotation) {
+    throw new RotatorError('CONFIG_INVALID', 'this secret has no target: and rotation: blocks, so it cannot be rotated', `secrets.${secretName}`);
+  }
+  const { target, rotation } = secret;
+  return {
+    secret: secretName,
+    store: { provider: secret.provider, path: secret.path },
+    target: {
+      type: target.type,
+      role: target.role,
+      connection: resolveReference(config, target.connection, `secrets.${secretName}.target.connection`),
+      ...(target.host !== undefined ? { host: target.host } : {}),
+      ...(target.port !== undefined ? { port: target.port } : {}),
+      ...(target.database !== undefined ? { database: target.database } : {}),
+    },
+    strategy: rotation.strategy,
+    gracePeriodMs: rotation.grace_period,
+    reconnectWaitMs: rotation.reconnect.wait,
+    verifyQuery: rotation.verify.query,
+    password: rotation.password,
+    drain: { timeoutMs: rotation.drain.timeout, onTimeout: rotation.drain.on_timeout },
+  };
+}
+
+export function rotatableSecrets(config: Config): string[] {
+  return Object.entries(config.secrets)
+    .filter(([, s]) => s.target && s.rotation)
+    .map(([n]) => n);
+}
+
+/** One rotation per secret: the workflow id is the secret's name, so Temporal itself refuses a second run. */
+export function workflowIdFor(secretName: string): string {
+  return `rotate/${secretName}`;
+}

@@ -1,0 +1,118 @@
+// Client-side operations on rotations, shared by the CLI, the demo, the bench and the tests.
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { RotationPlan } from './plan';
+import { workflowIdFor } from './plan';
+import type { rotateSecret } from '../workflows/rotate-secret';
+import type { RotationStatus } from '../workflows/status';
+
+export const STATUS_QUERY = 'status';
+
+export interface StartedRotation {
+  handle: WorkflowHandle<typeof rotateSecret>;
+  /** False when a rotation of this secret was already running and we attached to it instead. */
+  started: boolean;
+}
+
+/** Starts a rotation, or finds the one already running: Temporal refuses a second run with the same workflow id. */
+export async function startRotation(client: Client, taskQueue: string, plan: RotationPlan, requestedBy?: string): Promise<StartedRotation> {
+  const workflowId = workflowIdFor(plan.secret);
+  try {
+    const handle = await client.workflow.start<typeof rotateSecret>('rotateSecret', {
+      taskQueue,
+      workflowId,
+      args: [{ plan, ...(requestedBy ? { requestedBy } : {}) }],
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+    });
+    return { handle, started: true };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    return { handle: client.workflow.getHandle<typeof rotateSecret>(workflowId), started: false };
+  }
+}
+
+export async function queryStatus(handle: WorkflowHandle): Promise<RotationStatus> {
+  return handle.query<RotationStatus>(STATUS_QUERY);
+}
+
+export interface RotationOutcome {
+  status: RotationStatus;
+  ok: boolean;
+}
+
+/**
+ * Waits for the rotation to end, calling `onProgress` whenever its status changes. Progress comes from the status
+ * query; the end comes from the workflow result, so nothing is missed if a poll falls between two phases.
+ */
+export async function followRotation(
+  handle: WorkflowHandle,
+  onProgress?: (status: RotationStatus) => void,
+  pollMs = 200,
+): Promise<RotationOutcome> {
+  let done = false;
+  let last = '';
+  const report = (s: RotationStatus) => {
+    const key = JSON.stringify([s.phase, s.phases.length, s.outcome]);
+    if (key !== last) {
+      last = key;
+      onProgress?.(s);
+    }
+  };
+  const poller = (async () => {
+    while (!done && onProgress) {
+      try {
+        report(await queryStatus(handle));
+      } catch {
+        // no worker picked the rotation up yet, or it just closed: the result below decides
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  })();
+  try {
+    const status = (await handle.result()) as RotationStatus;
+    report(status);
+    return { status, ok: true };
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    const status = await queryStatus(handle);
+    report(status);
+    return { status, ok: false };
+  } finally {
+    done = true;
+    await poller;
+  }
+}
+
+export interface RunSummary {
+  workflowId: string;
+  runId: string;
+  status: string;
+  startTime: Date;
+  closeTime: Date | null;
+}
+
+export async function rotationHistory(client: Client, secret: string, limit = 20): Promise<RunSummary[]> {
+  const runs: RunSummary[] = [];
+  const id = workflowIdFor(secret).replace(/'/g, "\\'");
+  for await (const wf of client.workflow.list({ query: `WorkflowId = '${id}'` })) {
+    runs.push({ workflowId: wf.workflowId, runId: wf.runId, status: wf.status.name, startTime: wf.startTime, closeTime: wf.closeTime ?? null });
+    if (runs.length >= limit) break;
+  }
+  return runs.sort((a, b) => b.startTime.getTime() - a.startTime.getTime());
+}
+
+export async function latestRun(client: Client, secret: string): Promise<RunSummary | null> {
+  try {
+    const d = await client.workflow.getHandle(workflowIdFor(secret)).describe();
+    return { workflowId: d.workflowId, runId: d.runId, status: d.status.name, startTime: d.startTime, closeTime: d.closeTime ?? null };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  }
+}

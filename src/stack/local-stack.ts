@@ -1,0 +1,433 @@
+// Private throwaway servers (Temporal, OpenBao, PostgreSQL, Redis, moto) on free loopback ports, for tests, demo and bench.
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Connection } from '@temporalio/client';
+import Redis from 'ioredis';
+import { Client as PgClient } from 'pg';
+
+export type ServiceName = 'temporal' | 'vault' | 'postgres' | 'redis' | 'moto';
+
+export interface StackInfo {
+  dir: string;
+  temporal?: { address: string; namespace: string };
+  vault?: { address: string; token: string };
+  postgres?: { host: string; port: number; user: string; password: string; database: string };
+  redis?: { host: string; port: number };
+  moto?: { endpoint: string };
+}
+
+export interface LocalStack extends StackInfo {
+  stop(): Promise<void>;
+}
+
+export interface LocalStackOptions {
+  /** Default: every service except moto. */
+  services?: ServiceName[];
+  /** Parent directory for the stack's temp dir (default os.tmpdir()); must be traversable by the postgres user when root. */
+  dir?: string;
+  log?: (line: string) => void;
+}
+
+const HOST = '127.0.0.1';
+const READY_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 5_000;
+
+// Walk up to package.json so this works from src/ (tsx, ts-jest) and from a compiled dist/src/.
+export const REPO_ROOT = findRepoRoot(path.resolve(__dirname, '../..'));
+
+function findRepoRoot(start: string): string {
+  for (let d = start; ; d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, 'package.json'))) return d;
+    if (path.dirname(d) === d) return start;
+  }
+}
+
+export function toolPath(name: 'temporal' | 'bao' | 'moto_server' | 'temporal-test-server'): string {
+  const p = path.join(REPO_ROOT, '.venv', 'bin', name);
+  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run bootstrap`);
+  return p;
+}
+
+/** One started process (or pg cluster) that stop() and the exit hook must clean up. */
+interface Handle {
+  name: ServiceName;
+  stop(): Promise<void>;
+  killSync(): void;
+}
+
+interface Ctx {
+  dir: string;
+  log: (line: string) => void;
+  secrets: string[];
+  track(h: Handle): void;
+}
+
+// Safety net: if the parent exits without stop(), don't leave servers (or postmaster, which pg_ctl detaches) behind.
+const live = new Set<{ handles: Handle[]; dir: string }>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const s of live) {
+      for (const h of s.handles) h.killSync();
+      fs.rmSync(s.dir, { recursive: true, force: true });
+    }
+  });
+}
+
+export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  const services = [...new Set(opts.services ?? (['temporal', 'vault', 'postgres', 'redis'] as ServiceName[]))];
+  const log = opts.log ?? (() => {});
+  const parent = opts.dir ?? os.tmpdir();
+  await fsp.mkdir(parent, { recursive: true });
+  const dir = await fsp.mkdtemp(path.join(parent, 'rotator-stack-'));
+  // The postgres OS user must traverse this dir to reach its data dir.
+  await fsp.chmod(dir, 0o755);
+
+  const handles: Handle[] = [];
+  const entry = { handles, dir };
+  live.add(entry);
+  installExitHook();
+  const ctx: Ctx = { dir, log, secrets: [], track: (h) => handles.push(h) };
+
+  const info: StackInfo = { dir };
+  const t0 = Date.now();
+  const results = await Promise.allSettled(
+    services.map(async (s) => {
+      const t = Date.now();
+      await STARTERS[s](ctx, info);
+      log(`stack: ${s} ready (${Date.now() - t} ms)`);
+    }),
+  );
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      await Promise.allSettled(handles.map((h) => h.stop()));
+      live.delete(entry);
+      await fsp.rm(dir, { recursive: true, force: true });
+    })());
+
+  if (failures.length > 0) {
+    await stop();
+    const msg = failures.map((e) => (e instanceof Error ? e.message : String(e))).join('\n\n');
+    throw new Error(`local stack failed to start:\n${msg}`);
+  }
+  log(`stack: ${services.join(', ')} ready in ${Date.now() - t0} ms (dir ${dir})`);
+  return { ...info, stop };
+}
+
+const STARTERS: Record<ServiceName, (ctx: Ctx, info: StackInfo) => Promise<void>> = {
+  temporal: startTemporal,
+  vault: startVault,
+  postgres: startPostgres,
+  redis: startRedis,
+  moto: startMoto,
+};
+
+async function startTemporal(ctx: Ctx, info: StackInfo): Promise<void> {
+  const [port, httpPort, metricsPort] = await freePorts(3);
+  const address = `${HOST}:${port}`;
+  const child = spawnService(ctx, 'temporal', toolPath('temporal'), [
+    'server', 'start-dev', '--headless',
+    '--db-filename', path.join(ctx.dir, 'temporal.db'),
+    '--ip', HOST, '--port', String(port),
+    '--http-port', String(httpPort), '--metrics-port', String(metricsPort),
+    '--log-level', 'error',
+  ]);
+  await waitReady(ctx, 'temporal', child, async () => {
+    const conn = await Connection.connect({ address, connectTimeout: 1000 });
+    try {
+      // The default namespace is registered asynchronously after the frontend starts answering.
+      await conn.withDeadline(Date.now() + 3000, async () => {
+        await conn.workflowService.getSystemInfo({});
+        await conn.workflowService.describeNamespace({ namespace: 'default' });
+        await conn.workflowService.listWorkflowExecutions({ namespace: 'default', pageSize: 1 });
+      });
+    } finally {
+      await conn.close();
+    }
+  });
+  info.temporal = { address, namespace: 'default' };
+}
+
+async function startVault(ctx: Ctx, info: StackInfo): Promise<void> {
+  // Dev mode also binds a cluster listener on port+1, so reserve that too.
+  const port = await freePortPair();
+  const token = secret();
+  ctx.secrets.push(token);
+  const address = `http://${HOST}:${port}`;
+  const home = path.join(ctx.dir, 'vault-home');
+  await fsp.mkdir(home, { mode: 0o700 });
+  // Token via env, not argv, so it doesn't show up in ps; own HOME so nothing touches ~/.vault-token.
+  const child = spawnService(
+    ctx, 'vault', toolPath('bao'),
+    ['server', '-dev', '-dev-no-store-token', `-dev-listen-address=${HOST}:${port}`],
+    { BAO_DEV_ROOT_TOKEN_ID: token, HOME: home },
+  );
+  await waitReady(ctx, 'vault', child, async () => {
+    const res = await fetch(`${address}/v1/sys/health`, { signal: AbortSignal.timeout(2000) });
+    if (res.status !== 200) throw new Error(`sys/health answered ${res.status}`);
+  });
+  const headers = { 'X-Vault-Token': token };
+  const mounts = (await (await fetch(`${address}/v1/sys/mounts`, { headers })).json()) as Record<string, { type?: string; options?: { version?: string } | null }>;
+  const kv = mounts['secret/'];
+  if (kv?.type !== 'kv' || kv.options?.version !== '2') {
+    if (kv) throw new Error(`vault: secret/ is mounted as ${kv.type} v${kv.options?.version ?? '1'}, expected kv v2`);
+    const res = await fetch(`${address}/v1/sys/mounts/secret`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ type: 'kv', options: { version: '2' } }),
+    });
+    if (!res.ok) throw new Error(`vault: mounting kv v2 at secret/ failed: ${res.status} ${await res.text()}`);
+  }
+  info.vault = { address, token };
+}
+
+async function startPostgres(ctx: Ctx, info: StackInfo): Promise<void> {
+  const bin = pgBinDir();
+  const [port] = await freePorts(1);
+  const password = secret();
+  ctx.secrets.push(password);
+  const pgDir = path.join(ctx.dir, 'pg');
+  const data = path.join(pgDir, 'data');
+  const pwfile = path.join(pgDir, 'pwfile');
+  const logFile = logPath(ctx, 'postgres');
+  await fsp.mkdir(pgDir, { mode: 0o700 });
+  await fsp.writeFile(pwfile, password + '\n', { mode: 0o600 });
+  await fsp.writeFile(logFile, '', { mode: 0o600 });
+  // initdb refuses to run as root, so the cluster belongs to the postgres OS user.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const { uid, gid } = osUser('postgres');
+    for (const p of [pgDir, pwfile, logFile]) await fsp.chown(p, uid, gid);
+  }
+  const cmd = (exe: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', path.join(bin, exe), ...args]] : [path.join(bin, exe), args];
+
+  const pgCtlStop = cmd('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-w']);
+  let started = false;
+  ctx.track({
+    name: 'postgres',
+    stop: async () => {
+      if (started) await run(ctx, 'postgres', 'pg_ctl stop', pgCtlStop).catch(() => {});
+    },
+    killSync: () => {
+      if (started) spawnSync(pgCtlStop[0], pgCtlStop[1], { stdio: 'ignore', timeout: 10_000 });
+    },
+  });
+
+  await run(ctx, 'postgres', 'initdb', cmd('initdb', [
+    '-D', data, '--auth-host=scram-sha-256', '--auth-local=trust', '--username=postgres',
+    `--pwfile=${pwfile}`, '--no-sync', '--encoding=UTF8', '--no-locale',
+  ]));
+  await fsp.rm(pwfile);
+  const serverOpts = [
+    `-p ${port}`, `-k '${pgDir}'`, `-c listen_addresses=${HOST}`, '-c max_connections=200',
+    '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off',
+  ].join(' ');
+  started = true; // from here a half-started postmaster may exist
+  await run(ctx, 'postgres', 'pg_ctl start', cmd('pg_ctl', ['start', '-w', '-t', String(READY_TIMEOUT_MS / 1000), '-D', data, '-l', logFile, '-o', serverOpts]));
+
+  const conn = { host: HOST, port, user: 'postgres', password, database: 'postgres' };
+  const client = new PgClient({ ...conn, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } catch (e) {
+    throw serviceError(ctx, 'postgres', `password login failed: ${(e as Error).message}`);
+  } finally {
+    await client.end().catch(() => {});
+  }
+  info.postgres = conn;
+}
+
+async function startRedis(ctx: Ctx, info: StackInfo): Promise<void> {
+  const [port] = await freePorts(1);
+  const dataDir = path.join(ctx.dir, 'redis');
+  await fsp.mkdir(dataDir);
+  const child = spawnService(ctx, 'redis', onPath('redis-server', '/usr/bin', '/usr/sbin', '/usr/local/bin'), [
+    '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dataDir,
+  ]);
+  await waitReady(ctx, 'redis', child, async () => {
+    const r = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+    r.on('error', () => {}); // failures surface through connect()/ping()
+    try {
+      await r.connect();
+      const pong = await r.ping();
+      if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
+    } finally {
+      r.disconnect();
+    }
+  });
+  info.redis = { host: HOST, port };
+}
+
+async function startMoto(ctx: Ctx, info: StackInfo): Promise<void> {
+  const [port] = await freePorts(1);
+  const endpoint = `http://${HOST}:${port}`;
+  const child = spawnService(ctx, 'moto', toolPath('moto_server'), ['-H', HOST, '-p', String(port)]);
+  await waitReady(ctx, 'moto', child, async () => {
+    await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(2000) });
+  });
+  info.moto = { endpoint };
+}
+
+// ---------------------------------------------------------------------------
+
+function secret(): string {
+  return randomBytes(24).toString('hex');
+}
+
+function logPath(ctx: Ctx, name: ServiceName): string {
+  return path.join(ctx.dir, `${name}.log`);
+}
+
+/** Spawns a long-running server logging to <dir>/<name>.log and tracks it for stop(). */
+function spawnService(ctx: Ctx, name: ServiceName, exe: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  // 0600: dev servers print their root token to the log.
+  const fd = fs.openSync(logPath(ctx, name), 'a', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(exe, args, { cwd: ctx.dir, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: false });
+  } finally {
+    fs.closeSync(fd);
+  }
+  child.on('error', (e) => fs.appendFile(logPath(ctx, name), `spawn ${exe}: ${e.message}\n`, () => {}));
+  // Not holding the event loop open: a forgotten stop() still lets the process exit, and the exit hook kills the child.
+  child.unref();
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve()).once('error', () => resolve());
+  });
+  ctx.track({
+    name,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(timer);
+    },
+    killSync: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  });
+  return child;
+}
+
+/** Runs a short command to completion, output appended to the service log. */
+async function run(ctx: Ctx, name: ServiceName, label: string, [exe, args]: [string, string[]]): Promise<void> {
+  const fd = fs.openSync(logPath(ctx, name), 'a', 0o600);
+  try {
+    const child = spawn(exe, args, { cwd: ctx.dir, stdio: ['ignore', fd, fd] });
+    const code = await new Promise<number | string>((resolve) => {
+      child.once('error', (e) => resolve(e.message));
+      child.once('exit', (c, sig) => resolve(c ?? `signal ${sig}`));
+    });
+    if (code !== 0) throw serviceError(ctx, name, `${label} failed (${code})`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function waitReady(ctx: Ctx, name: ServiceName, child: ChildProcess, probe: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let lastErr = 'no answer yet';
+  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
+      throw serviceError(ctx, name, `exited early (${child.exitCode ?? child.signalCode ?? 'spawn failed'})`);
+    }
+    try {
+      await probe();
+      return;
+    } catch (e) {
+      lastErr = e instanceof Error ? e.message : String(e);
+    }
+    if (Date.now() > deadline) throw serviceError(ctx, name, `not ready after ${READY_TIMEOUT_MS / 1000} s: ${lastErr}`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+/** An error carrying the tail of the service's log, with secrets masked. */
+function serviceError(ctx: Ctx, name: ServiceName, message: string): Error {
+  let tail = '';
+  try {
+    const buf = fs.readFileSync(logPath(ctx, name));
+    tail = buf.subarray(Math.max(0, buf.length - 4000)).toString('utf8').split('\n').slice(-30).join('\n');
+    for (const s of ctx.secrets) tail = tail.split(s).join('***');
+  } catch {
+    tail = '(no log)';
+  }
+  return new Error(`${name}: ${message}\n--- tail of ${logPath(ctx, name)} ---\n${tail}`);
+}
+
+function listen(port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, HOST, () => resolve(srv));
+  });
+}
+
+function close(srv: net.Server): Promise<void> {
+  return new Promise((resolve) => srv.close(() => resolve()));
+}
+
+/** n distinct free ports (held open together so they differ, then released for the child to bind). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => listen(0)));
+  const ports = servers.map((s) => {
+    if (!s) throw new Error('could not get a free port on 127.0.0.1');
+    return (s.address() as net.AddressInfo).port;
+  });
+  await Promise.all(servers.map((s) => s && close(s)));
+  return ports;
+}
+
+/** A free port p such that p+1 is free too. */
+async function freePortPair(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const a = await listen(0);
+    if (!a) continue;
+    const p = (a.address() as net.AddressInfo).port;
+    const b = p < 65535 ? await listen(p + 1) : undefined;
+    await close(a);
+    if (b) {
+      await close(b);
+      return p;
+    }
+  }
+  throw new Error('could not find two adjacent free ports on 127.0.0.1');
+}
+
+function onPath(exe: string, ...extra: string[]): string {
+  for (const d of [...(process.env.PATH ?? '').split(path.delimiter), ...extra]) {
+    if (d && fs.existsSync(path.join(d, exe))) return path.join(d, exe);
+  }
+  throw new Error(`${exe} not found: run npm run bootstrap`);
+}
+
+/** Newest Debian /usr/lib/postgresql/<v>/bin, else whatever initdb is on PATH. */
+function pgBinDir(): string {
+  const base = '/usr/lib/postgresql';
+  const versions = fs.existsSync(base)
+    ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions.length > 0) return path.join(base, versions[0], 'bin');
+  return path.dirname(onPath('initdb'));
+}
+
+function osUser(name: string): { uid: number; gid: number } {
+  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  if (!line) throw new Error(`OS user ${name} not found: run npm run bootstrap (installs postgresql)`);
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}

@@ -1,0 +1,173 @@
+// A rotator wired to the test stack: a real worker and client per test file, and helpers to look at the results.
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
+import vault from 'node-vault';
+import { getDataConverter } from '../../src/codec/data-converter';
+import type { CodecKeys } from '../../src/codec/aes-gcm-codec';
+import { parseConfig } from '../../src/config/load';
+import type { Config } from '../../src/config/schema';
+import { planRotation, type RotationPlan } from '../../src/plan';
+import { createRotatorWorker, WORKFLOWS_PATH, type RotatorWorker } from '../../workers/worker';
+import { testStack } from './stack';
+
+export function unique(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString('hex')}`;
+}
+
+export function testCodecKeys(): CodecKeys {
+  return { activeKeyId: 'test-1', keys: new Map([['test-1', randomBytes(32)]]) };
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundling takes seconds; do it once per test file. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } });
+  return bundle;
+}
+
+export interface SecretSpec {
+  name?: string;
+  role?: string;
+  strategy?: 'alternating-users' | 'single-user';
+  extra?: string; // more YAML lines under rotation:
+}
+
+/** Config text for the test stack: an admin secret in Vault and one rotatable secret per spec. */
+export function configYaml(taskQueue: string, specs: Array<Required<Pick<SecretSpec, 'name' | 'role'>> & SecretSpec>, adminPath: string): string {
+  const stack = testStack();
+  const lines = [
+    'temporal:',
+    `  address: "${stack.temporal!.address}"`,
+    `  task_queue: ${taskQueue}`,
+    'providers:',
+    '  vault:',
+    '    type: vault',
+    `    address: "${stack.vault!.address}"`,
+    '    token: ${TEST_VAULT_TOKEN}',
+    'secrets:',
+    '  pg_admin:',
+    '    provider: vault',
+    `    path: secret/data/${adminPath}`,
+  ];
+  for (const s of specs) {
+    lines.push(
+      `  ${s.name}:`,
+      '    provider: vault',
+      `    path: secret/data/test/${s.name}`,
+      '    target:',
+      '      type: postgresql',
+      '      connection: secret://pg_admin',
+      `      role: ${s.role}`,
+      '    rotation:',
+      `      strategy: ${s.strategy ?? 'alternating-users'}`,
+      '      drain: { timeout: 2s }',
+      ...(s.extra ? s.extra.split('\n').map((l) => `      ${l}`) : []),
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function testEnv(): Record<string, string> {
+  return { TEST_VAULT_TOKEN: testStack().vault!.token };
+}
+
+export function vaultClient() {
+  const stack = testStack();
+  return vault({ apiVersion: 'v1', endpoint: stack.vault!.address, token: stack.vault!.token });
+}
+
+/** The admin credential rotator manages roles with: the test cluster's superuser, stored in Vault. */
+export async function seedAdmin(adminPath: string): Promise<void> {
+  const pg = testStack().postgres!;
+  await vaultClient().write(`secret/data/${adminPath}`, {
+    data: { username: pg.user, password: pg.password, host: pg.host, port: pg.port, dbname: pg.database, engine: 'postgres' },
+  });
+}
+
+export async function readStore(path: string, version?: string): Promise<{ version: number; data: Record<string, unknown> } | null> {
+  try {
+    const body = await vaultClient().read(`secret/data/${path}${version ? `?version=${version}` : ''}`);
+    return { version: body.data.metadata.version as number, data: body.data.data as Record<string, unknown> };
+  } catch (err) {
+    if ((err as { response?: { statusCode?: number } }).response?.statusCode === 404) return null;
+    throw err;
+  }
+}
+
+/** True when the credential logs in and runs a query; false when PostgreSQL refuses it. */
+export async function canLogin(username: string, password: string): Promise<boolean> {
+  const pg = testStack().postgres!;
+  const client = new PgClient({ host: pg.host, port: pg.port, database: pg.database, user: username, password, connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    // 28P01 bad password, 28000 not permitted to log in / no such role, 53300 connection limit reached
+    if (code === '28P01' || code === '28000' || code === '53300') return false;
+    throw err;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export async function adminQuery(sql: string, params: unknown[] = []): Promise<Array<Record<string, unknown>>> {
+  const pg = testStack().postgres!;
+  const client = new PgClient({ host: pg.host, port: pg.port, database: pg.database, user: pg.user, password: pg.password });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+export interface Harness {
+  config: Config;
+  client: Client;
+  worker: RotatorWorker;
+  dataConverter: DataConverter;
+  taskQueue: string;
+  adminPath: string;
+  /** The configured secrets in the order given, with their generated names and roles. */
+  secrets: Array<{ name: string; role: string }>;
+  plan(secret: string): RotationPlan;
+  /** Runs the worker in the background until close(). */
+  close(): Promise<void>;
+}
+
+/** A worker and a client on a fresh task queue, with the given secrets configured. */
+export async function startHarness(specs: Array<SecretSpec>, options: { codec?: boolean } = {}): Promise<Harness> {
+  const stack = testStack();
+  const taskQueue = unique('tq');
+  const adminPath = `test/${unique('pg_admin')}`;
+  await seedAdmin(adminPath);
+  const named = specs.map((s) => ({ ...s, name: s.name ?? unique('db'), role: s.role ?? unique('app') }));
+  const config = parseConfig(configYaml(taskQueue, named, adminPath), testEnv());
+  const dataConverter: DataConverter = options.codec === false ? {} : getDataConverter(testCodecKeys());
+  const worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
+  const running = worker.worker.run();
+  const connection = await Connection.connect({ address: stack.temporal!.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
+  return {
+    config,
+    client,
+    worker,
+    dataConverter,
+    taskQueue,
+    adminPath,
+    secrets: named.map(({ name, role }) => ({ name, role })),
+    plan: (secret) => planRotation(config, secret),
+    async close() {
+      await connection.close();
+      worker.worker.shutdown();
+      await running;
+      await worker.close();
+    },
+  };
+}

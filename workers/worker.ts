@@ -1,0 +1,67 @@
+// Wiring only: providers and targets → activities, workflows bundle, one task queue, one data converter.
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
+import { createActivities } from '../activities/rotation';
+import { ProviderRegistry, TargetRegistry } from '../activities/registry';
+import type { Consumer } from '../activities/types';
+import type { Config } from '../src/config/schema';
+import { logger } from '../src/log';
+
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+export interface RotatorWorkerOptions {
+  config: Pick<Config, 'providers' | 'temporal'>;
+  dataConverter: DataConverter;
+  consumers?: Consumer[];
+  /** A prebuilt bundle lets tests and benches start many workers without bundling each time. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** SDK log level; tests pass ERROR because failed rotations are expected there. */
+  logLevel?: LogLevel;
+  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'>;
+}
+
+let runtimeInstalled = false;
+
+/** Route the SDK's own logs (and activity/workflow `log`) through our logger; the Runtime is per process. */
+function installRuntimeLogging(level: LogLevel): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({
+    logger: new DefaultLogger(level, ({ level: lvl, message, meta }) => {
+      const method = lvl === 'TRACE' ? 'trace' : lvl === 'DEBUG' ? 'debug' : lvl === 'INFO' ? 'info' : lvl === 'WARN' ? 'warn' : 'error';
+      logger[method]({ ...meta, error: meta?.error instanceof Error ? meta.error.message : meta?.error }, message);
+    }),
+  });
+}
+
+export interface RotatorWorker {
+  worker: Worker;
+  /** Shuts the worker down (if running) and releases store and database connections. */
+  close(): Promise<void>;
+}
+
+export async function createRotatorWorker(options: RotatorWorkerOptions): Promise<RotatorWorker> {
+  const { config } = options;
+  installRuntimeLogging(options.logLevel ?? (process.env.ROTATOR_LOG_LEVEL?.toUpperCase() as LogLevel | undefined) ?? 'INFO');
+  const providers = new ProviderRegistry(config.providers);
+  const targets = new TargetRegistry();
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.task_queue,
+    activities: createActivities({ providers, targets, consumers: options.consumers ?? [] }),
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    dataConverter: options.dataConverter,
+    ...options.tuning,
+  });
+  return {
+    worker,
+    async close() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await providers.close();
+      await targets.close();
+      await connection.close();
+    },
+  };
+}

@@ -1,0 +1,2 @@
+// The workflows a rotator worker registers.
+export { rotateSecret, statusQuery } from './rotate-secret';
