@@ -44,10 +44,15 @@ function pgError(err: unknown, action: string, secrets: ReadonlyArray<string | u
 }
 
 export class PostgresTarget implements DatabaseTarget {
+  readonly capabilities = { dualPassword: false, sessionsPerLogin: true };
   readonly endpoint: DatabaseTarget['endpoint'];
   private readonly pool: Pool;
 
-  constructor(private readonly admin: PostgresConnection) {
+  /** `group` is the NOLOGIN role whose rights both alternating logins inherit. */
+  constructor(
+    private readonly admin: PostgresConnection,
+    private readonly group: string,
+  ) {
     this.endpoint = { engine: 'postgres', host: admin.host, port: admin.port, dbname: admin.database };
     this.pool = new Pool({ ...admin, max: 4, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000 });
     // An idle client's error must not crash the worker; the next query reports it.
@@ -76,18 +81,33 @@ export class PostgresTarget implements DatabaseTarget {
     }
   }
 
-  async setPassword(username: string, password: string, options: { memberOf?: string } = {}): Promise<void> {
+  async upsertLogin(username: string, password: string): Promise<void> {
     const user = escapeIdentifier(username);
-    if (options.memberOf) {
-      const group = escapeIdentifier(options.memberOf);
-      await this.createRoleIfMissing(options.memberOf, 'nologin');
-      await this.createRoleIfMissing(username, `login in role ${group}`);
-      await this.run(`grant ${options.memberOf} to ${username}`, `grant ${group} to ${user}`);
-      // Objects the login creates then belong to the group, so the two logins never drift apart.
-      await this.run(`configure ${username}`, `alter role ${user} set role = ${group}`);
-    }
+    const group = escapeIdentifier(this.group);
+    await this.createRoleIfMissing(this.group, 'nologin');
+    await this.createRoleIfMissing(username, `login in role ${group}`);
+    await this.run(`grant ${this.group} to ${username}`, `grant ${group} to ${user}`);
+    // Objects the login creates then belong to the group, so the two logins never drift apart.
+    await this.run(`configure ${username}`, `alter role ${user} set role = ${group}`);
+    await this.setPassword(username, password);
+  }
+
+  async setPassword(username: string, password: string): Promise<void> {
     const verifier = scramSha256Verifier(password);
-    await this.run(`set the password of ${username}`, `alter role ${user} with login password ${escapeLiteral(verifier)}`, [], [password, verifier]);
+    await this.run(
+      `set the password of ${username}`,
+      `alter role ${escapeIdentifier(username)} with login password ${escapeLiteral(verifier)}`,
+      [],
+      [password, verifier],
+    );
+  }
+
+  async addPassword(): Promise<void> {
+    throw new RotatorError('UNSUPPORTED', 'postgresql keeps one password per role; use alternating-users', 'rotation.strategy');
+  }
+
+  async removePassword(): Promise<void> {
+    throw new RotatorError('UNSUPPORTED', 'postgresql keeps one password per role; use alternating-users', 'rotation.strategy');
   }
 
   async verify(credential: LoginCredential, query: string): Promise<void> {

@@ -1,9 +1,9 @@
 // The rotation's activities: each one step against one store or target, idempotent, passing references only.
 import { Context } from '@temporalio/activity';
-import { RotatorError, toFailure } from '../src/errors';
+import { assertNever, RotatorError, toFailure } from '../src/errors';
 import { generatePassword } from '../src/password';
 import type { RotationPlan, SecretReference } from '../src/plan';
-import { PostgresTarget, postgresConnectionFrom } from './postgres';
+import { createTarget } from './targets';
 import type { ProviderRegistry, TargetRegistry } from './registry';
 import type { Consumer, DatabaseTarget, PromoteResult, SecretValue } from './types';
 
@@ -60,8 +60,8 @@ export function createActivities(deps: ActivityDeps) {
   /** Targets are pooled per admin credential version, so a rotated admin secret gets a fresh pool. */
   async function targetFor(plan: RotationPlan): Promise<DatabaseTarget> {
     const admin = await readReference(plan.target.connection);
-    const key = `${plan.target.connection.provider}:${plan.target.connection.path}@${admin.version}:${plan.target.host ?? ''}:${plan.target.port ?? ''}:${plan.target.database ?? ''}`;
-    return targets.get(key, () => new PostgresTarget(postgresConnectionFrom(admin.value, plan.target)));
+    const key = `${plan.target.connection.provider}:${plan.target.connection.path}@${admin.version}:${JSON.stringify(plan.target)}`;
+    return targets.get(key, () => createTarget(plan.target, admin.value));
   }
 
   function credentialOf(value: SecretValue | null, what: string): { username: string; password: string } {
@@ -78,15 +78,20 @@ export function createActivities(deps: ActivityDeps) {
     if (!s.capabilities.writable) {
       throw new RotatorError('UNSUPPORTED', `provider ${plan.store.provider} is read-only; rotated secrets need a writable store`, `secrets.${plan.secret}.provider`);
     }
-    const current = await s.readCurrent(plan.store.path);
-    const currentUsername = typeof current?.value.username === 'string' ? current.value.username : null;
-    if (plan.strategy === 'single-user') {
-      return { currentVersion: current?.version ?? null, currentUsername, nextUsername: plan.target.role, revokeUsername: null };
+    const target = await targetFor(plan);
+    if (plan.strategy === 'dual-password' && !target.capabilities.dualPassword) {
+      throw new RotatorError('UNSUPPORTED', `${plan.target.type} logins hold one password; use alternating-users`, `secrets.${plan.secret}.rotation.strategy`);
     }
-    const [a, b] = alternatingPair(plan.target.role);
+    const current = await s.readCurrent(plan.store.path);
+    const currentVersion = current?.version ?? null;
+    const currentUsername = typeof current?.value.username === 'string' ? current.value.username : null;
+    if (plan.strategy !== 'alternating-users') {
+      return { currentVersion, currentUsername, nextUsername: plan.login, revokeUsername: null };
+    }
+    const [a, b] = alternatingPair(plan.login);
     const nextUsername = currentUsername === a ? b : a;
     const revokeUsername = currentUsername === a || currentUsername === b ? currentUsername : null;
-    return { currentVersion: current?.version ?? null, currentUsername, nextUsername, revokeUsername };
+    return { currentVersion, currentUsername, nextUsername, revokeUsername };
   }
 
   async function stageCredential(plan: RotationPlan, input: { rotationId: string; username: string }): Promise<void> {
@@ -99,11 +104,21 @@ export function createActivities(deps: ActivityDeps) {
     await store(plan).discardPending(plan.store.path, input.rotationId);
   }
 
+  /** Makes the pending credential valid on the target, in the way the strategy asks. */
   async function applyCredential(plan: RotationPlan, input: { rotationId: string }): Promise<void> {
     const pending = await store(plan).readPending(plan.store.path, input.rotationId);
     const { username, password } = credentialOf(pending, 'the pending credential of this rotation');
-    const memberOf = plan.strategy === 'alternating-users' ? plan.target.role : undefined;
-    await (await targetFor(plan)).setPassword(username, password, memberOf ? { memberOf } : {});
+    const target = await targetFor(plan);
+    switch (plan.strategy) {
+      case 'alternating-users':
+        return target.upsertLogin(username, password);
+      case 'single-user':
+        return target.setPassword(username, password);
+      case 'dual-password':
+        return target.addPassword(username, password);
+      default:
+        return assertNever(plan.strategy);
+    }
   }
 
   async function disableLogin(plan: RotationPlan, input: { username: string }): Promise<void> {
@@ -115,6 +130,18 @@ export function createActivities(deps: ActivityDeps) {
     const old = await store(plan).readVersion(plan.store.path, input.version);
     const { username, password } = credentialOf(old, `version ${input.version} of ${plan.store.path}`);
     await (await targetFor(plan)).setPassword(username, password);
+  }
+
+  /**
+   * dual-password: withdraw one password, named by where the store keeps it: the pending one (compensation) or an
+   * older version (revoke).
+   */
+  async function removePassword(plan: RotationPlan, input: { rotationId: string } | { version: string }): Promise<void> {
+    const s = store(plan);
+    const value = 'version' in input ? await s.readVersion(plan.store.path, input.version) : await s.readPending(plan.store.path, input.rotationId);
+    if (!value) return; // nothing staged, nothing to withdraw
+    const { username, password } = credentialOf(value, 'the credential to withdraw');
+    await (await targetFor(plan)).removePassword(username, password);
   }
 
   async function verifyCredential(plan: RotationPlan, input: { rotationId: string } | { version: string }): Promise<void> {
@@ -166,6 +193,7 @@ export function createActivities(deps: ActivityDeps) {
     applyCredential,
     disableLogin,
     restorePassword,
+    removePassword,
     verifyCredential,
     promote,
     rollbackStore,

@@ -58,18 +58,34 @@ export interface LoginCredential {
   password: string;
 }
 
-/** Where a credential is valid: a database that can set, check and withdraw a login. */
+/** Declared by each target; the workflow and config validation choose a strategy from these. */
+export interface TargetCapabilities {
+  /** One login can hold two passwords at once (Redis ACL), so rotation needs no second login. */
+  dualPassword: boolean;
+  /** Sessions can be counted per login, so revoke can wait for the old login's sessions to drain. */
+  sessionsPerLogin: boolean;
+}
+
+/** Where a credential is valid: a database that can set, check and withdraw a login. All calls are idempotent. */
 export interface DatabaseTarget {
-  /** Create the login if missing (as a member of `memberOf`, when given) and set its password. Idempotent. */
-  setPassword(username: string, password: string, options?: { memberOf?: string }): Promise<void>;
-  /** Log in with the credential and run the verify query; throws VERIFY_FAILED otherwise. */
+  readonly capabilities: TargetCapabilities;
+  /** Connection fields to publish beside the credential (host, port, dbname, engine). */
+  readonly endpoint: Pick<SecretValue, 'engine' | 'host' | 'port' | 'dbname'>;
+  /** alternating-users: create the login if missing, with the rights every login of this target shares; set its password. */
+  upsertLogin(username: string, password: string): Promise<void>;
+  /** single-user: replace the password of an existing login (NOT_FOUND if it does not exist). */
+  setPassword(username: string, password: string): Promise<void>;
+  /** dual-password: give the login one more valid password; the others keep working. */
+  addPassword(username: string, password: string): Promise<void>;
+  /** dual-password: withdraw one password of the login; the others keep working. Already gone counts as success. */
+  removePassword(username: string, password: string): Promise<void>;
+  /** Log in with the credential and run the verify command; throws VERIFY_FAILED otherwise. */
   verify(credential: LoginCredential, query: string): Promise<void>;
-  /** Withdraw the login so the old password is refused. Already withdrawn or missing counts as success. */
+  /** Withdraw the login so its password is refused. Already withdrawn or missing counts as success. */
   disableLogin(username: string): Promise<void>;
   liveSessions(username: string): Promise<number>;
   terminateSessions(username: string): Promise<number>;
-  /** Connection fields to publish beside the credential (host, port, dbname, engine). */
-  readonly endpoint: Pick<SecretValue, 'engine' | 'host' | 'port' | 'dbname'>;
+  close(): Promise<void>;
 }
 
 export interface ConsumerEvent {

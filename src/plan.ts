@@ -1,6 +1,6 @@
 // A rotation plan: what one rotation needs to know, derived from config, free of secret values (it is in history).
 import { RotatorError } from './errors';
-import { SECRET_REF, type Config, type PasswordPolicy } from './config/schema';
+import { SECRET_REF, type Config, type PasswordPolicy, type RotationConfig, type TargetConfig } from './config/schema';
 
 /** Where a secret lives: a provider configured on the worker, and a path inside it. */
 export interface StoreLocation {
@@ -13,23 +13,23 @@ export interface SecretReference extends StoreLocation {
   key?: string;
 }
 
-export type Strategy = 'alternating-users' | 'single-user';
+export type Strategy = RotationConfig['strategy'];
 
-export interface PostgresTargetPlan {
-  type: 'postgresql';
-  role: string;
-  connection: SecretReference;
-  host?: string;
-  port?: number;
-  database?: string;
-}
+/** The target block of the config with its `secret://` connection resolved to a store location. */
+export type TargetPlan = DistributiveOmit<TargetConfig, 'connection'> & { connection: SecretReference };
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-export type TargetPlan = PostgresTargetPlan;
+export type TargetType = TargetConfig['type'];
+
+/** The verify command when the config gives none: the cheapest call that proves a login works. */
+const DEFAULT_VERIFY: Record<TargetType, string> = { postgresql: 'select 1', redis: 'PING', mongodb: '{"ping":1}' };
 
 export interface RotationPlan {
   secret: string;
   store: StoreLocation;
   target: TargetPlan;
+  /** The login name rotation derives from: the single user itself, or the base of `<login>_a` / `<login>_b`. */
+  login: string;
   strategy: Strategy;
   gracePeriodMs: number;
   reconnectWaitMs: number;
@@ -61,18 +61,12 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
   return {
     secret: secretName,
     store: { provider: secret.provider, path: secret.path },
-    target: {
-      type: target.type,
-      role: target.role,
-      connection: resolveReference(config, target.connection, `secrets.${secretName}.target.connection`),
-      ...(target.host !== undefined ? { host: target.host } : {}),
-      ...(target.port !== undefined ? { port: target.port } : {}),
-      ...(target.database !== undefined ? { database: target.database } : {}),
-    },
+    target: { ...target, connection: resolveReference(config, target.connection, `secrets.${secretName}.target.connection`) },
+    login: target.type === 'postgresql' ? target.role : target.user,
     strategy: rotation.strategy,
     gracePeriodMs: rotation.grace_period,
     reconnectWaitMs: rotation.reconnect.wait,
-    verifyQuery: rotation.verify.query,
+    verifyQuery: rotation.verify.query ?? DEFAULT_VERIFY[target.type],
     password: rotation.password,
     drain: { timeoutMs: rotation.drain.timeout, onTimeout: rotation.drain.on_timeout },
   };

@@ -11,7 +11,9 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { RotationActivities } from '../activities/rotation';
+import type { Inspection, RotationActivities } from '../activities/rotation';
+import type { PromoteResult } from '../activities/types';
+import { assertNever } from '../src/errors';
 import type { RotationPlan } from '../src/plan';
 import type { PhaseName, PhaseRecord, RotationStatus } from './status';
 
@@ -81,14 +83,20 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     }
   }
 
+  const rotationId = runId;
+  const drainer = proxyActivities<RotationActivities>({
+    startToCloseTimeout: plan.drain.timeoutMs + 30_000,
+    heartbeatTimeout: '15s',
+    retry: SHORT_IO.retry,
+  });
   const compensations: Array<{ what: string; run: () => Promise<void> }> = [];
   const onFailure = (what: string, run: () => Promise<void>) => compensations.push({ what, run });
 
   try {
-    if (plan.strategy === 'alternating-users') {
-      await alternatingUsers();
-    } else {
+    if (plan.strategy === 'single-user') {
       await singleUser();
+    } else {
+      await twoCredentials();
     }
     status.outcome = 'succeeded';
     status.phase = 'done';
@@ -129,55 +137,17 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     status.outcome = failures === 0 ? 'rolled-back' : 'rollback-incomplete';
   }
 
-  /** Two logins with one group's rights: the idle one gets the new password, the old one stays valid until revoke. */
-  async function alternatingUsers(): Promise<void> {
-    const rotationId = runId;
-    const found = await phase('create', async () => {
-      const found = await io.inspect(plan);
-      status.username = found.nextUsername;
-      status.previousUsername = found.currentUsername;
-      status.previousVersion = found.currentVersion;
-      // Compensations go in before the step: each is idempotent, and a step may have half-happened before failing.
-      onFailure('discard the pending credential', () => undo.discardPending(plan, { rotationId }));
-      await io.stageCredential(plan, { rotationId, username: found.nextUsername });
-      onFailure(`disable login ${found.nextUsername}`, () => undo.disableLogin(plan, { username: found.nextUsername }));
-      await io.applyCredential(plan, { rotationId });
-      return found;
-    });
-
-    const published = await phase('publish', async () => {
-      const published = await io.promote(plan, { rotationId, expectedVersion: found.currentVersion });
-      onFailure(`make version ${found.currentVersion ?? '(none)'} current again`, () =>
-        undo.rollbackStore(plan, { rotationId, toVersion: found.currentVersion, fromVersion: published.version }),
-      );
-      status.version = published.version;
-      return published;
-    });
-
+  /**
+   * alternating-users and dual-password: the old credential stays valid beside the new one (a second login, or a
+   * second password of the same login) until revoke, so the store can publish before consumers verify.
+   */
+  async function twoCredentials(): Promise<void> {
+    const found = await create();
+    const published = await publish(found);
     await phase('reconnect', () => reconnect(published.version, found.nextUsername));
     await phase('verify', () => verifier.verifyCredential(plan, { version: published.version }));
     compensations.length = 0; // verified and published: from here the rotation is committed
-
-    await phase('revoke', async () => {
-      if (!found.revokeUsername) {
-        status.notes.push(found.currentUsername ? `previous login ${found.currentUsername} is not one of the pair; left as is` : 'first rotation: nothing to revoke');
-        return;
-      }
-      if (plan.gracePeriodMs > 0) await sleep(plan.gracePeriodMs);
-      const drainer = proxyActivities<RotationActivities>({
-        startToCloseTimeout: plan.drain.timeoutMs + 30_000,
-        heartbeatTimeout: '15s',
-        retry: SHORT_IO.retry,
-      });
-      const { remaining } = await drainer.waitForDrain(plan, { username: found.revokeUsername });
-      if (remaining > 0) status.notes.push(`${remaining} session(s) of ${found.revokeUsername} still open after the drain timeout`);
-      const { terminatedSessions } = await io.revokeLogin(plan, {
-        username: found.revokeUsername,
-        terminateSessions: remaining > 0 && plan.drain.onTimeout === 'terminate',
-      });
-      if (terminatedSessions > 0) status.notes.push(`terminated ${terminatedSessions} session(s) of ${found.revokeUsername}`);
-      status.revokedUsername = found.revokeUsername;
-    });
+    await phase('revoke', () => (plan.strategy === 'dual-password' ? revokeOldPassword(found) : revokeOldLogin(found)));
   }
 
   /**
@@ -185,28 +155,60 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
    * promote, the store's current password no longer works: that window is what single-user trades for one login.
    */
   async function singleUser(): Promise<void> {
-    const rotationId = runId;
-    const found = await phase('create', async () => {
+    const found = await create();
+    await phase('verify', () => verifier.verifyCredential(plan, { rotationId }));
+    const published = await publish(found);
+    compensations.length = 0; // the database and the store agree again: committed
+    await phase('reconnect', () => reconnect(published.version, found.nextUsername));
+    await phase('revoke', async () => {
+      status.notes.push('single-user: the old password stopped working when the new one was set');
+    });
+  }
+
+  /** Generate and stage the new credential, then make it valid on the target. */
+  async function create(): Promise<Inspection> {
+    return phase('create', async () => {
       const found = await io.inspect(plan);
       status.username = found.nextUsername;
       status.previousUsername = found.currentUsername;
       status.previousVersion = found.currentVersion;
+      // Compensations go in before their step: each is idempotent, and a step may half-happen before it fails.
       onFailure('discard the pending credential', () => undo.discardPending(plan, { rotationId }));
       await io.stageCredential(plan, { rotationId, username: found.nextUsername });
-      const oldVersion = found.currentVersion;
-      if (oldVersion) onFailure(`restore the password of version ${oldVersion}`, () => undo.restorePassword(plan, { version: oldVersion }));
+      const undoApply = undoApplyFor(found);
+      if (undoApply) onFailure(undoApply.what, undoApply.run);
       await io.applyCredential(plan, { rotationId });
       return found;
     });
+  }
 
-    await phase('verify', () => verifier.verifyCredential(plan, { rotationId }));
-    const published = await phase('publish', () => io.promote(plan, { rotationId, expectedVersion: found.currentVersion }));
-    status.version = published.version;
-    compensations.length = 0; // the database and the store agree again: committed
+  function undoApplyFor(found: Inspection): { what: string; run: () => Promise<void> } | null {
+    switch (plan.strategy) {
+      case 'alternating-users':
+        return { what: `disable login ${found.nextUsername}`, run: () => undo.disableLogin(plan, { username: found.nextUsername }) };
+      case 'single-user': {
+        const version = found.currentVersion;
+        return version ? { what: `restore the password of version ${version}`, run: () => undo.restorePassword(plan, { version }) } : null;
+      }
+      case 'dual-password':
+        // Once published, the new password is found by its version; before that, as this rotation's pending.
+        return {
+          what: `withdraw the new password of ${found.nextUsername}`,
+          run: () => undo.removePassword(plan, status.version ? { version: status.version } : { rotationId }),
+        };
+      default:
+        return assertNever(plan.strategy);
+    }
+  }
 
-    await phase('reconnect', () => reconnect(published.version, found.nextUsername));
-    await phase('revoke', async () => {
-      status.notes.push('single-user: the old password stopped working when the new one was set');
+  async function publish(found: Inspection): Promise<PromoteResult> {
+    return phase('publish', async () => {
+      const published = await io.promote(plan, { rotationId, expectedVersion: found.currentVersion });
+      onFailure(`make version ${found.currentVersion ?? '(none)'} current again`, () =>
+        undo.rollbackStore(plan, { rotationId, toVersion: found.currentVersion, fromVersion: published.version }),
+      );
+      status.version = published.version;
+      return published;
     });
   }
 
@@ -214,6 +216,35 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     await io.notifyConsumers(plan, { version, username });
     // A durable timer: consumers get this long to pick up the new version, even across worker restarts.
     if (plan.reconnectWaitMs > 0) await sleep(plan.reconnectWaitMs);
+  }
+
+  async function revokeOldLogin(found: Inspection): Promise<void> {
+    const old = found.revokeUsername;
+    if (!old) {
+      status.notes.push(found.currentUsername ? `previous login ${found.currentUsername} is not one of the pair; left as is` : 'first rotation: nothing to revoke');
+      return;
+    }
+    if (plan.gracePeriodMs > 0) await sleep(plan.gracePeriodMs);
+    const { remaining } = await drainer.waitForDrain(plan, { username: old });
+    if (remaining > 0) status.notes.push(`${remaining} session(s) of ${old} still open after the drain timeout`);
+    const { terminatedSessions } = await io.revokeLogin(plan, {
+      username: old,
+      terminateSessions: remaining > 0 && plan.drain.onTimeout === 'terminate',
+    });
+    if (terminatedSessions > 0) status.notes.push(`terminated ${terminatedSessions} session(s) of ${old}`);
+    status.revokedUsername = old;
+  }
+
+  async function revokeOldPassword(found: Inspection): Promise<void> {
+    const old = found.currentVersion;
+    if (!old) {
+      status.notes.push('first rotation: no earlier password of ours to withdraw');
+      return;
+    }
+    if (plan.gracePeriodMs > 0) await sleep(plan.gracePeriodMs);
+    await io.removePassword(plan, { version: old });
+    status.revokedUsername = found.nextUsername;
+    status.notes.push(`withdrew the password of version ${old}`);
   }
 }
 

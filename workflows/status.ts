@@ -13,7 +13,7 @@ export type Outcome = 'running' | 'succeeded' | 'failed' | 'rolled-back' | 'roll
 export interface RotationStatus {
   secret: string;
   rotationId: string;
-  strategy: 'alternating-users' | 'single-user';
+  strategy: 'alternating-users' | 'single-user' | 'dual-password';
   requestedBy: string | null;
   phase: PhaseName | 'done';
   outcome: Outcome;

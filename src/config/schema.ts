@@ -57,24 +57,59 @@ export const PasswordPolicySchema = z
   })
   .strict();
 
+/** Where the target is and which secret holds the admin credential that manages its logins. */
+const targetConnection = {
+  connection: secretRef,
+  host: z.string().optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+};
+
 export const PostgresTargetSchema = z
   .object({
     type: z.literal('postgresql'),
-    connection: secretRef,
+    ...targetConnection,
+    /** The group role; alternating-users logs in as `<role>_a` / `<role>_b`, which inherit its rights. */
     role: roleName,
-    host: z.string().optional(),
-    port: z.number().int().min(1).max(65535).optional(),
     database: z.string().optional(),
   })
   .strict();
 
-export const TargetSchema = z.discriminatedUnion('type', [PostgresTargetSchema]);
+const redisUser = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,60}$/, {
+  message: 'expected a user name of letters, digits and _ . : - (at most 61)',
+});
+
+export const RedisTargetSchema = z
+  .object({
+    type: z.literal('redis'),
+    ...targetConnection,
+    user: redisUser,
+    /** ACL rules both alternating logins get, e.g. ["~orders:*", "+@read", "+@write"]. */
+    acl: z.array(z.string().regex(/^[^\s<>#!]+$/, { message: 'expected one ACL rule without spaces or password rules' })).optional(),
+  })
+  .strict();
+
+export const MongoTargetSchema = z
+  .object({
+    type: z.literal('mongodb'),
+    ...targetConnection,
+    user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,60}$/, { message: 'expected a user name of letters, digits and _ . -' }),
+    /** The database users are created in and authenticate against. */
+    database: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, { message: 'expected a database name' }).default('admin'),
+    roles: z.array(z.object({ role: z.string().min(1), db: z.string().min(1) }).strict()).default([]),
+  })
+  .strict();
+
+export const TargetSchema = z.discriminatedUnion('type', [PostgresTargetSchema, RedisTargetSchema, MongoTargetSchema]);
+
+/** Targets whose logins can hold two passwords at once; the target modules declare the same in their capabilities. */
+export const DUAL_PASSWORD_TARGETS: ReadonlyArray<z.infer<typeof TargetSchema>['type']> = ['redis'];
 
 export const RotationSchema = z
   .object({
-    strategy: z.enum(['alternating-users', 'single-user']),
+    strategy: z.enum(['alternating-users', 'single-user', 'dual-password']),
     grace_period: duration.default(0),
-    verify: z.object({ query: z.string().min(1).default('select 1') }).strict().default({ query: 'select 1' }),
+    /** SQL for postgresql, a command for redis ("PING"), a JSON command document for mongodb ('{"ping":1}'). */
+    verify: z.object({ query: z.string().min(1).optional() }).strict().default({}),
     password: PasswordPolicySchema.default({ length: 32, symbols: false, exclude: '' }),
     reconnect: z.object({ wait: duration.default(0) }).strict().default({ wait: 0 }),
     drain: z
@@ -134,6 +169,20 @@ export const ConfigSchema = z
         }
         if (ref && ref[1] === secretName) {
           ctx.addIssue({ code: 'custom', path: [...at, 'target', 'connection'], message: 'a secret cannot manage itself' });
+        }
+        const strategy = secret.rotation?.strategy;
+        if (strategy === 'dual-password' && !DUAL_PASSWORD_TARGETS.includes(secret.target.type)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...at, 'rotation', 'strategy'],
+            message: `${secret.target.type} logins hold one password; dual-password works with ${DUAL_PASSWORD_TARGETS.join(', ')}`,
+          });
+        }
+        if (strategy === 'alternating-users' && secret.target.type === 'redis' && !secret.target.acl) {
+          ctx.addIssue({ code: 'custom', path: [...at, 'target', 'acl'], message: 'alternating-users on redis needs the ACL rules both logins share' });
+        }
+        if (strategy === 'alternating-users' && secret.target.type === 'mongodb' && secret.target.roles.length === 0) {
+          ctx.addIssue({ code: 'custom', path: [...at, 'target', 'roles'], message: 'alternating-users on mongodb needs the roles both users share' });
         }
       }
     }
