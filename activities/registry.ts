@@ -1,9 +1,22 @@
 // Maps the config's provider names to store instances; adding a provider type touches this file and nothing else.
 import { assertNever, RotatorError } from '../src/errors';
 import type { ProviderConfig } from '../src/config/schema';
+import type { AwsConnectionOptions } from './aws-common';
+import { AwsParameterStore } from './aws-parameter-store';
+import { AwsSecretsManagerStore } from './aws-secrets-manager';
 import { EnvStore } from './env-store';
+import { FileStore } from './file-store';
 import type { DatabaseTarget, SecretStore } from './types';
 import { VaultKvStore } from './vault-kv';
+
+function awsConnectionOf(config: { region: string; endpoint?: string; access_key_id?: string; secret_access_key?: string }): AwsConnectionOptions {
+  return {
+    region: config.region,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    ...(config.access_key_id ? { accessKeyId: config.access_key_id } : {}),
+    ...(config.secret_access_key ? { secretAccessKey: config.secret_access_key } : {}),
+  };
+}
 
 export function createStore(config: ProviderConfig): SecretStore {
   switch (config.type) {
@@ -16,6 +29,12 @@ export function createStore(config: ProviderConfig): SecretStore {
       });
     case 'env':
       return new EnvStore(process.env);
+    case 'aws-secrets-manager':
+      return new AwsSecretsManagerStore({ ...awsConnectionOf(config), stalePending: config.stale_pending });
+    case 'aws-parameter-store':
+      return new AwsParameterStore({ ...awsConnectionOf(config), ...(config.kms_key_id ? { kmsKeyId: config.kms_key_id } : {}) });
+    case 'file':
+      return new FileStore({ dir: config.dir });
     default:
       return assertNever(config);
   }

@@ -1,7 +1,9 @@
 // Maps the config's target types to implementations; adding a target type touches this file and nothing else.
-import { assertNever, RotatorError } from '../src/errors';
+import { assertNever } from '../src/errors';
 import type { TargetPlan } from '../src/plan';
+import { MongoTarget, mongoConnectionFrom } from './mongodb';
 import { PostgresTarget, postgresConnectionFrom } from './postgres';
+import { RedisTarget, redisConnectionFrom } from './redis';
 import type { DatabaseTarget, SecretValue } from './types';
 
 /** A target connected with the admin credential read from `target.connection`. */
@@ -10,8 +12,9 @@ export function createTarget(target: TargetPlan, admin: SecretValue): DatabaseTa
     case 'postgresql':
       return new PostgresTarget(postgresConnectionFrom(admin, target), target.role);
     case 'redis':
+      return new RedisTarget(redisConnectionFrom(admin, target), target.acl ?? []);
     case 'mongodb':
-      throw new RotatorError('UNSUPPORTED', `target type ${target.type} is not available in this build`, 'target.type');
+      return new MongoTarget(mongoConnectionFrom(admin, target), { database: target.database, roles: target.roles });
     default:
       return assertNever(target);
   }

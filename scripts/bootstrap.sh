@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent setup for tests, demo, bench and CI: npm deps, pinned server tools in .venv, Debian postgresql + redis.
+# Idempotent setup for tests, demo, bench and CI: npm deps, pinned server tools in .venv, Debian postgresql + redis, FerretDB built with Go.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,4 +73,52 @@ else
   done
   echo "$req_sha" >"$VENV_STAMP"
   say "tools ok"
+fi
+
+# --- FerretDB (a MongoDB-wire server) built from source into .tools/go ------
+# Not `go install …@version`: the module zip lacks the generated build/version/version.txt, so such a binary
+# panics at start; we copy the verified module source, write that file, and build it as its own main module.
+STEP="FerretDB (go build into .tools/go/bin)"
+FERRETDB_MODULE="github.com/FerretDB/FerretDB"
+FERRETDB_VERSION="v1.24.2"
+GO_TOOLS="$ROOT/.tools/go"
+FERRETDB="$GO_TOOLS/bin/ferretdb"
+if [[ -x "$FERRETDB" ]] && "$FERRETDB" --version 2>/dev/null | grep -qx "version: $FERRETDB_VERSION"; then
+  say "ferretdb $FERRETDB_VERSION ok"
+else
+  command -v go >/dev/null || {
+    echo "bootstrap: go not found; FerretDB $FERRETDB_VERSION is built from source and needs Go >= 1.21 (it fetches the 1.24 toolchain itself): install it from https://go.dev/dl/ and rerun (Debian's golang package is usually too old)" >&2
+    exit 1
+  }
+  go_version="$(go env GOVERSION)"
+  if [[ "$(printf '%s\n' go1.21 "$go_version" | sort -V | head -1)" != go1.21 ]]; then
+    echo "bootstrap: $go_version is too old to build FerretDB $FERRETDB_VERSION; install Go >= 1.21 from https://go.dev/dl/ and rerun" >&2
+    exit 1
+  fi
+  # Everything Go writes stays under .tools/ (gitignored), nothing in $HOME; -modcacherw lets `rm -rf .tools` work.
+  export GOPATH="$GO_TOOLS/path" GOMODCACHE="$GO_TOOLS/mod" GOCACHE="$GO_TOOLS/cache" GOFLAGS=-modcacherw
+  say "building ferretdb $FERRETDB_VERSION with $go_version (1–2 minutes on 2 cores) …"
+  started=$SECONDS
+  mkdir -p "$GO_TOOLS"
+  build_log="$GO_TOOLS/build.log"
+  # Go's download chatter goes to a log, shown only when something fails.
+  trap 'echo "bootstrap: FAILED during: $STEP" >&2; tail -n 40 "$build_log" >&2; echo "bootstrap: full log: $build_log; fix it and rerun: npm run bootstrap" >&2' ERR
+  STEP="FerretDB: go mod download $FERRETDB_MODULE@$FERRETDB_VERSION (needs the Go module proxy, see GOPROXY)"
+  # -json reports a failure on stdout, so keep it for the log.
+  download="$(go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" 2>"$build_log")" || { echo "$download" >>"$build_log"; false; }
+  mod_dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$download")"
+  [[ -n "$mod_dir" && -d "$mod_dir" ]] || { echo "$download" >>"$build_log"; false; }
+  STEP="FerretDB: go build ./cmd/ferretdb"
+  src="$GO_TOOLS/src/ferretdb-$FERRETDB_VERSION"
+  rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -R "$mod_dir" "$src" && chmod -R u+w "$src"
+  echo "$FERRETDB_VERSION" >"$src/build/version/version.txt"
+  # -buildvcs=false: .tools/ sits inside our git checkout, whose commit must not be stamped into FerretDB.
+  (cd "$src" && go build -trimpath -buildvcs=false -o "$FERRETDB.tmp" ./cmd/ferretdb) >>"$build_log" 2>&1
+  mv -f "$FERRETDB.tmp" "$FERRETDB"
+  # The binary is all we keep: the ~1 GB of module and build caches would only speed up a version bump.
+  go clean -cache -modcache >>"$build_log" 2>&1
+  rm -rf "$src" "$GO_TOOLS/path"
+  "$FERRETDB" --version | grep -qx "version: $FERRETDB_VERSION" || { echo "bootstrap: the built ferretdb does not report $FERRETDB_VERSION" >&2; false; }
+  trap 'echo "bootstrap: FAILED during: $STEP (see the output above; fix it and rerun: npm run bootstrap)" >&2' ERR
+  say "ferretdb $FERRETDB_VERSION ok (built in $((SECONDS - started)) s)"
 fi

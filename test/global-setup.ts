@@ -11,12 +11,12 @@ declare global {
 
 export default async function globalSetup(): Promise<void> {
   const stack = await startLocalStack({
-    services: ['temporal', 'vault', 'postgres', 'redis', 'moto'],
+    services: ['temporal', 'vault', 'postgres', 'redis', 'ferretdb', 'moto'],
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const { stop: _stop, ...info } = stack;
   const file = path.join(os.tmpdir(), `rotator-test-stack-${process.pid}.json`);
-  // The file holds the pg password and vault root token.
+  // The file holds the pg and ferretdb passwords and the vault root token.
   fs.writeFileSync(file, JSON.stringify(info satisfies StackInfo, null, 2), { mode: 0o600 });
   fs.chmodSync(file, 0o600);
   process.env.ROTATOR_TEST_STACK = file;

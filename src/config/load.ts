@@ -40,6 +40,7 @@ function interpolate(node: unknown, env: Env, path: string[], issues: Issue[]): 
 const BUILT_IN_PROVIDERS: Record<string, unknown> = {
   vault: { type: 'vault', address: '${VAULT_ADDR:-http://127.0.0.1:8200}', token: '${VAULT_TOKEN}' },
   env: { type: 'env' },
+  file: { type: 'file', dir: '${ROTATOR_FILE_STORE:-.rotator/store}' },
 };
 
 function withBuiltInProviders(raw: unknown): unknown {

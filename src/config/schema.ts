@@ -46,7 +46,60 @@ export const VaultProviderSchema = z
 
 export const EnvProviderSchema = z.object({ type: z.literal('env') }).strict();
 
-export const ProviderSchema = z.discriminatedUnion('type', [VaultProviderSchema, EnvProviderSchema]);
+/** Checked here so a typo fails at load time, not as a DNS error in the middle of a rotation. */
+const awsRegion = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { message: 'expected an AWS region like eu-west-1 or us-gov-west-1' });
+
+/** Static keys are optional: without them the SDK's default chain (environment, profile, SSO, instance role) applies. */
+const awsConnection = {
+  region: awsRegion,
+  endpoint: httpUrl.optional(),
+  access_key_id: z.string().min(1).optional(),
+  secret_access_key: z.string().min(1).optional(),
+};
+
+function bothKeysOrNeither(p: { access_key_id?: string; secret_access_key?: string }, ctx: z.RefinementCtx): void {
+  if (!!p.access_key_id !== !!p.secret_access_key) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [p.access_key_id ? 'secret_access_key' : 'access_key_id'],
+      message: 'set access_key_id and secret_access_key together, or neither to use the AWS credential chain',
+    });
+  }
+}
+
+export const AwsSecretsManagerProviderSchema = z
+  .object({
+    type: z.literal('aws-secrets-manager'),
+    ...awsConnection,
+    /** An AWSPENDING version that is not ours: stop (fail) or take the label off it and go on (replace). */
+    stale_pending: z.enum(['fail', 'replace']).default('fail'),
+  })
+  .strict()
+  .superRefine(bothKeysOrNeither);
+
+export const AwsParameterStoreProviderSchema = z
+  .object({
+    type: z.literal('aws-parameter-store'),
+    ...awsConnection,
+    kms_key_id: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine(bothKeysOrNeither);
+
+export const FileProviderSchema = z
+  .object({
+    type: z.literal('file'),
+    dir: z.string().min(1, { message: 'expected the directory that holds the store' }),
+  })
+  .strict();
+
+export const ProviderSchema = z.discriminatedUnion('type', [
+  VaultProviderSchema,
+  EnvProviderSchema,
+  AwsSecretsManagerProviderSchema,
+  AwsParameterStoreProviderSchema,
+  FileProviderSchema,
+]);
 
 export const PasswordPolicySchema = z
   .object({

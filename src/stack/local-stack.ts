@@ -1,4 +1,4 @@
-// Private throwaway servers (Temporal, OpenBao, PostgreSQL, Redis, moto) on free loopback ports, for tests, demo and bench.
+// Private throwaway servers (Temporal, OpenBao, PostgreSQL, Redis, FerretDB, moto) on free loopback ports, for tests, demo and bench.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -6,11 +6,13 @@ import * as fsp from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as url from 'node:url';
 import { Connection } from '@temporalio/client';
 import Redis from 'ioredis';
+import { MongoClient } from 'mongodb';
 import { Client as PgClient } from 'pg';
 
-export type ServiceName = 'temporal' | 'vault' | 'postgres' | 'redis' | 'moto';
+export type ServiceName = 'temporal' | 'vault' | 'postgres' | 'redis' | 'ferretdb' | 'moto';
 
 export interface StackInfo {
   dir: string;
@@ -18,6 +20,8 @@ export interface StackInfo {
   vault?: { address: string; token: string };
   postgres?: { host: string; port: number; user: string; password: string; database: string };
   redis?: { host: string; port: number };
+  /** A MongoDB-wire server; user/password is its admin, authenticating against authDatabase. */
+  ferretdb?: { host: string; port: number; user: string; password: string; authDatabase: string };
   moto?: { endpoint: string };
 }
 
@@ -82,7 +86,7 @@ function installExitHook(): void {
 }
 
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
-  const services = [...new Set(opts.services ?? (['temporal', 'vault', 'postgres', 'redis'] as ServiceName[]))];
+  const services = [...new Set(opts.services ?? (['temporal', 'vault', 'postgres', 'redis', 'ferretdb'] as ServiceName[]))];
   const log = opts.log ?? (() => {});
   const parent = opts.dir ?? os.tmpdir();
   await fsp.mkdir(parent, { recursive: true });
@@ -129,6 +133,7 @@ const STARTERS: Record<ServiceName, (ctx: Ctx, info: StackInfo) => Promise<void>
   vault: startVault,
   postgres: startPostgres,
   redis: startRedis,
+  ferretdb: startFerretdb,
   moto: startMoto,
 };
 
@@ -268,6 +273,55 @@ async function startRedis(ctx: Ctx, info: StackInfo): Promise<void> {
     }
   });
   info.redis = { host: HOST, port };
+}
+
+/** Built by scripts/bootstrap.sh; v1.x, the last FerretDB that runs on SQLite (2.x needs PostgreSQL with DocumentDB). */
+export function ferretdbPath(): string {
+  const p = path.join(REPO_ROOT, '.tools', 'go', 'bin', 'ferretdb');
+  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run bootstrap (builds it with Go)`);
+  return p;
+}
+
+async function startFerretdb(ctx: Ctx, info: StackInfo): Promise<void> {
+  const [port] = await freePorts(1);
+  const user = 'rotator_admin';
+  const authDatabase = 'admin';
+  const password = secret();
+  ctx.secrets.push(password);
+  const home = path.join(ctx.dir, 'ferretdb');
+  const data = path.join(home, 'data');
+  await fsp.mkdir(data, { recursive: true, mode: 0o700 });
+  const child = spawnService(
+    ctx, 'ferretdb', ferretdbPath(),
+    [
+      // SQLite keeps FerretDB independent of the stack's PostgreSQL; the trailing slash marks a directory.
+      '--handler=sqlite', `--sqlite-url=${url.pathToFileURL(data).href}/`,
+      `--listen-addr=${HOST}:${port}`, '--debug-addr=-', `--state-dir=${home}`, '--telemetry=disable',
+      // Users in admin.system.users, SCRAM, createUser/updateUser/dropUser; without it FerretDB 1.x passes
+      // credentials to the backend, and SQLite checks none.
+      '--test-enable-new-auth',
+      `--setup-database=${authDatabase}`, `--setup-username=${user}`,
+      // Not DEBUG: that level logs whole requests, createUser's pwd included.
+      '--log-level=warn',
+    ],
+    // The setup password via env, not argv, so it doesn't show up in ps.
+    { FERRETDB_SETUP_PASSWORD: password },
+  );
+  await waitReady(ctx, 'ferretdb', child, async () => {
+    const client = new MongoClient(`mongodb://${HOST}:${port}/`, {
+      auth: { username: user, password },
+      authSource: authDatabase,
+      authMechanism: 'SCRAM-SHA-256',
+      serverSelectionTimeoutMS: 1000,
+      connectTimeoutMS: 1000,
+    });
+    try {
+      await client.db(authDatabase).command({ ping: 1 });
+    } finally {
+      await client.close();
+    }
+  });
+  info.ferretdb = { host: HOST, port, user, password, authDatabase };
 }
 
 async function startMoto(ctx: Ctx, info: StackInfo): Promise<void> {

@@ -28,6 +28,11 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return bundle;
 }
 
+/** The `id:base64` form ROTATOR_CODEC_KEY takes, for a worker process or the CLI sharing the test's key. */
+export function codecKeyEnv(keys: CodecKeys): string {
+  return `${keys.activeKeyId}:${keys.keys.get(keys.activeKeyId)!.toString('base64')}`;
+}
+
 export interface SecretSpec {
   name?: string;
   role?: string;
@@ -134,6 +139,8 @@ export interface Harness {
   dataConverter: DataConverter;
   taskQueue: string;
   adminPath: string;
+  /** The config as YAML text, for tests that hand it to the CLI or a worker process. */
+  yaml: string;
   /** The configured secrets in the order given, with their generated names and roles. */
   secrets: Array<{ name: string; role: string }>;
   plan(secret: string): RotationPlan;
@@ -142,14 +149,15 @@ export interface Harness {
 }
 
 /** A worker and a client on a fresh task queue, with the given secrets configured. */
-export async function startHarness(specs: Array<SecretSpec>, options: { codec?: boolean } = {}): Promise<Harness> {
+export async function startHarness(specs: Array<SecretSpec>, options: { codec?: boolean; keys?: CodecKeys } = {}): Promise<Harness> {
   const stack = testStack();
   const taskQueue = unique('tq');
   const adminPath = `test/${unique('pg_admin')}`;
   await seedAdmin(adminPath);
   const named = specs.map((s) => ({ ...s, name: s.name ?? unique('db'), role: s.role ?? unique('app') }));
-  const config = parseConfig(configYaml(taskQueue, named, adminPath), testEnv());
-  const dataConverter: DataConverter = options.codec === false ? {} : getDataConverter(testCodecKeys());
+  const yaml = configYaml(taskQueue, named, adminPath);
+  const config = parseConfig(yaml, testEnv());
+  const dataConverter: DataConverter = options.codec === false ? {} : getDataConverter(options.keys ?? testCodecKeys());
   const worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
   const running = worker.worker.run();
   const connection = await Connection.connect({ address: stack.temporal!.address });
@@ -161,6 +169,7 @@ export async function startHarness(specs: Array<SecretSpec>, options: { codec?: 
     dataConverter,
     taskQueue,
     adminPath,
+    yaml,
     secrets: named.map(({ name, role }) => ({ name, role })),
     plan: (secret) => planRotation(config, secret),
     async close() {

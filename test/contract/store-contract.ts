@@ -1,0 +1,225 @@
+// The behaviour every SecretStore promises the rotation workflow, as one suite each store runs against its real server.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { RotatorError, type ErrorCode } from '../../src/errors';
+import type { SecretStore, SecretValue } from '../../activities/types';
+
+export interface StoreUnderTest {
+  store: SecretStore;
+  /** A fresh path no other test uses. */
+  path: () => string;
+  cleanup?: () => Promise<void>;
+}
+
+/** Every password this suite has handed to a store; no error may ever contain one. */
+const passwords = new Set<string>();
+
+export function credential(username = 'app_a'): SecretValue {
+  const password = `pw-${randomBytes(12).toString('hex')}`;
+  passwords.add(password);
+  return { username, password, engine: 'postgres', host: 'db.internal', port: 5432, dbname: 'orders' };
+}
+
+/** Everything an error could carry into a log or workflow history. */
+export function everythingIn(err: unknown): string {
+  const e = err as Error;
+  return [String(err), e?.message, e?.stack, JSON.stringify(err), JSON.stringify(Object.entries(err ?? {}))].join('\n');
+}
+
+export function expectNoSecretIn(err: unknown, secrets: Iterable<string> = passwords): void {
+  const text = everythingIn(err);
+  for (const s of secrets) expect(text).not.toContain(s);
+}
+
+/** Awaits a rejection, checks it is a RotatorError with `code`, and that it leaks no password. */
+export async function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<RotatorError> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(RotatorError);
+  expect((caught as RotatorError).code).toBe(code);
+  expectNoSecretIn(caught);
+  return caught as RotatorError;
+}
+
+export function describeStoreContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`the ${name} store`, () => {
+    let sut: StoreUnderTest;
+    let store: SecretStore;
+    beforeAll(async () => {
+      sut = await makeStore();
+      store = sut.store;
+    });
+    afterAll(async () => {
+      await sut?.cleanup?.();
+      await sut?.store.close();
+    });
+
+    /** Publish `value` the way a rotation does, so every store starts from its own idea of a version. */
+    async function publish(path: string, value: SecretValue, expected: string | null): Promise<string> {
+      const rotationId = randomUUID();
+      await store.stagePending(path, rotationId, value);
+      return (await store.promote(path, rotationId, expected)).version;
+    }
+
+    it('declares that it is writable and keeps old versions', () => {
+      expect(store.capabilities).toMatchObject({ writable: true, versions: true });
+    });
+
+    it('reads a secret that does not exist as null, with no pending value', async () => {
+      const path = sut.path();
+      expect(await store.readCurrent(path)).toBeNull();
+      expect(await store.readPending(path, randomUUID())).toBeNull();
+    });
+
+    it('keeps a staged value from readers until promote, then keeps the replaced value readable as the previous version', async () => {
+      const path = sut.path();
+      const old = credential('app_a');
+      const next = credential('app_b');
+      const v1 = await publish(path, old, null);
+      const rotationId = randomUUID();
+      await store.stagePending(path, rotationId, next);
+
+      expect(await store.readPending(path, rotationId)).toEqual(next);
+      expect(await store.readPending(path, randomUUID())).toBeNull();
+      expect(await store.readCurrent(path)).toEqual({ version: v1, value: old });
+
+      const promoted = await store.promote(path, rotationId, v1);
+      expect(promoted.previousVersion).toBe(v1);
+      expect(promoted.version).not.toBe(v1);
+      expect(await store.readCurrent(path)).toEqual({ version: promoted.version, value: next });
+      expect(await store.readVersion(path, v1)).toEqual(old);
+      expect(await store.readVersion(path, promoted.version)).toEqual(next);
+      expect(await store.readPending(path, rotationId)).toBeNull();
+    });
+
+    it('keeps the first value when a stage of the same rotation is retried', async () => {
+      const path = sut.path();
+      const rotationId = `retry-${randomBytes(3).toString('hex')}`; // short ids must work too
+      const first = credential();
+      await store.stagePending(path, rotationId, first);
+      await store.stagePending(path, rotationId, credential());
+      expect(await store.readPending(path, rotationId)).toEqual(first);
+      expect(await store.readCurrent(path)).toBeNull();
+    });
+
+    it('returns the same version and changes nothing when promote is retried after it succeeded', async () => {
+      const path = sut.path();
+      const old = credential();
+      const next = credential();
+      const v1 = await publish(path, old, null);
+      const rotationId = randomUUID();
+      await store.stagePending(path, rotationId, next);
+      const first = await store.promote(path, rotationId, v1);
+      const again = await store.promote(path, rotationId, v1);
+      expect(again).toEqual(first);
+      expect(await store.readCurrent(path)).toEqual({ version: first.version, value: next });
+      expect(await store.readVersion(path, v1)).toEqual(old);
+    });
+
+    it('refuses to promote with CONFLICT when current is no longer the expected version', async () => {
+      const path = sut.path();
+      const v1 = await publish(path, credential(), null);
+      const other = credential();
+      const v2 = await publish(path, other, v1); // published by someone else after we read v1
+      const rotationId = randomUUID();
+      const mine = credential();
+      await store.stagePending(path, rotationId, mine);
+
+      const err = await rejection(store.promote(path, rotationId, v1), 'CONFLICT');
+      expect(err.message).toContain(path);
+      await rejection(store.promote(path, rotationId, null), 'CONFLICT');
+      expect(await store.readCurrent(path)).toEqual({ version: v2, value: other });
+      expect(await store.readPending(path, rotationId)).toEqual(mine); // still there to discard
+    });
+
+    it('discards only its own pending value, twice without complaint, and cannot promote it afterwards', async () => {
+      const path = sut.path();
+      await store.discardPending(path, randomUUID()); // nothing there at all
+      const v1 = await publish(path, credential(), null);
+      const mine = randomUUID();
+      const theirs = randomUUID();
+      await store.stagePending(path, mine, credential());
+      await store.discardPending(path, theirs);
+      expect(await store.readPending(path, mine)).not.toBeNull();
+
+      await store.discardPending(path, mine);
+      await store.discardPending(path, mine);
+      expect(await store.readPending(path, mine)).toBeNull();
+      await rejection(store.promote(path, mine, v1), 'NOT_FOUND');
+      expect((await store.readCurrent(path))?.version).toBe(v1);
+    });
+
+    it('makes the old value current again on rollback, and a repeated rollback changes nothing', async () => {
+      const path = sut.path();
+      const old = credential();
+      const v1 = await publish(path, old, null);
+      const rotationId = randomUUID();
+      await store.stagePending(path, rotationId, credential());
+      const { version: v2 } = await store.promote(path, rotationId, v1);
+
+      await store.rollback(path, rotationId, { toVersion: v1, fromVersion: v2 });
+      const restored = await store.readCurrent(path);
+      expect(restored?.value).toEqual(old);
+      await store.rollback(path, rotationId, { toVersion: v1, fromVersion: v2 });
+      expect(await store.readCurrent(path)).toEqual(restored);
+      expect(await store.readPending(path, rotationId)).toBeNull();
+    });
+
+    it('publishes a first-ever value on a missing secret, and its rollback leaves no current value again', async () => {
+      const path = sut.path();
+      const rotationId = randomUUID();
+      const first = credential();
+      await store.stagePending(path, rotationId, first);
+      expect(await store.readCurrent(path)).toBeNull(); // staging a new secret must not publish it
+
+      const promoted = await store.promote(path, rotationId, null);
+      expect(promoted.previousVersion).toBeNull();
+      expect(await store.readCurrent(path)).toEqual({ version: promoted.version, value: first });
+      expect(await store.promote(path, rotationId, null)).toEqual(promoted);
+
+      await store.rollback(path, rotationId, { toVersion: null, fromVersion: promoted.version });
+      expect(await store.readCurrent(path)).toBeNull();
+      await store.rollback(path, rotationId, { toVersion: null, fromVersion: promoted.version });
+      expect(await store.readCurrent(path)).toBeNull();
+
+      // and the next rotation starts from "nothing there" again
+      const retry = randomUUID();
+      const second = credential();
+      await store.stagePending(path, retry, second);
+      const again = await store.promote(path, retry, null);
+      expect(await store.readCurrent(path)).toEqual({ version: again.version, value: second });
+    });
+
+    it('refuses with CONFLICT to roll back over a version published after this rotation', async () => {
+      const path = sut.path();
+      const v1 = await publish(path, credential(), null);
+      const rotationId = randomUUID();
+      await store.stagePending(path, rotationId, credential());
+      const { version: v2 } = await store.promote(path, rotationId, v1);
+      const later = credential();
+      const v3 = await publish(path, later, v2);
+
+      await rejection(store.rollback(path, rotationId, { toVersion: v1, fromVersion: v2 }), 'CONFLICT');
+      expect(await store.readCurrent(path)).toEqual({ version: v3, value: later });
+    });
+
+    it('puts no secret value into any error it raises', async () => {
+      const path = sut.path();
+      const old = credential();
+      const v1 = await publish(path, old, null);
+      const rotationId = randomUUID();
+      const next = credential();
+      await rejection(store.promote(path, rotationId, v1), 'NOT_FOUND');
+      await store.stagePending(path, rotationId, next);
+      await rejection(store.promote(path, rotationId, null), 'CONFLICT');
+      const { version: v2 } = await store.promote(path, rotationId, v1);
+      await publish(path, credential(), v2);
+      await rejection(store.rollback(path, rotationId, { toVersion: v1, fromVersion: v2 }), 'CONFLICT');
+      // rejection() has checked each error against every password this suite generated, old and next included
+      expect(passwords.has(old.password!) && passwords.has(next.password!)).toBe(true);
+    });
+  });
+}

@@ -1,0 +1,188 @@
+// The MongoDB target against a real MongoDB-wire server (FerretDB 1.x with its new SCRAM auth), alone and in a rotation.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MongoTarget, mongoConnectionFrom, type MongoRole } from '../activities/mongodb';
+import { RotatorError } from '../src/errors';
+import { followRotation, startRotation } from '../src/rotations';
+import { unique } from './support/harness';
+import { adminCommand, mongoAdminSecret, mongoLogin, mongoUser, startMongoHarness, type MongoHarness } from './support/mongo-harness';
+import { testStack } from './support/stack';
+
+const ROLES: MongoRole[] = [{ role: 'readWrite', db: 'orders' }];
+const PING = '{"ping":1}';
+
+/** Every password a test here hands the server, for the check that none of them reaches FerretDB's log. */
+const passwordsUsed: string[] = [];
+function password(label: string): string {
+  const p = `${label}-${unique('pw')}-Zq7`;
+  passwordsUsed.push(p);
+  return p;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<RotatorError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof RotatorError)) throw new Error(`expected a RotatorError, got ${String(err)}`);
+  return err;
+}
+
+/** FerretDB 1.x implements no roles; against MongoDB proper the same tests expect exactly the configured ones. */
+async function serverHoldsRoles(): Promise<boolean> {
+  const info = await adminCommand({ buildInfo: 1 });
+  return !(typeof info.ferretdbVersion === 'string' && info.ferretdbVersion.startsWith('v1.'));
+}
+
+describe('MongoTarget', () => {
+  let target: MongoTarget;
+  let expectedRoles: MongoRole[];
+  beforeAll(async () => {
+    target = new MongoTarget(mongoConnectionFrom(mongoAdminSecret(), { database: 'admin' }), { database: 'admin', roles: ROLES });
+    expectedRoles = (await serverHoldsRoles()) ? ROLES : [];
+  });
+  afterAll(() => target.close());
+
+  it('publishes the server it manages users on as the endpoint', () => {
+    const f = testStack().ferretdb!;
+    expect(target.endpoint).toEqual({ engine: 'mongo', host: f.host, port: f.port, dbname: 'admin' });
+    expect(target.capabilities).toEqual({ dualPassword: false, sessionsPerLogin: false });
+  });
+
+  it('upsertLogin creates the user with the roles the server can hold, and it logs in over SCRAM-SHA-256', async () => {
+    const user = `${unique('app')}_a`;
+    const pw = password('first');
+    await target.upsertLogin(user, pw);
+    const info = await mongoUser(user);
+    expect(info).toMatchObject({ user, db: 'admin', mechanisms: ['SCRAM-SHA-256'] });
+    expect(info!.roles).toEqual(expectedRoles);
+    expect(await mongoLogin(user, pw, { mechanism: 'SCRAM-SHA-256' })).toBe('ok');
+    await expect(target.verify({ username: user, password: pw }, PING)).resolves.toBeUndefined();
+  });
+
+  it('a second upsertLogin with another password replaces it: the old one is refused, the new one logs in', async () => {
+    const user = `${unique('app')}_a`;
+    const oldPw = password('old');
+    const newPw = password('new');
+    await target.upsertLogin(user, oldPw);
+    await target.upsertLogin(user, newPw);
+    expect(await mongoLogin(user, oldPw)).toBe('refused');
+    expect(await mongoLogin(user, newPw)).toBe('ok');
+    expect((await mongoUser(user))!.roles).toEqual(expectedRoles);
+  });
+
+  it('disableLogin drops the user so its password is refused, and dropping it again succeeds', async () => {
+    const user = `${unique('app')}_a`;
+    const pw = password('dropped');
+    await target.upsertLogin(user, pw);
+    await target.disableLogin(user);
+    expect(await mongoUser(user)).toBeNull();
+    expect(await mongoLogin(user, pw)).toBe('refused');
+    await expect(target.disableLogin(user)).resolves.toBeUndefined();
+    await expect(target.disableLogin(unique('never_existed'))).resolves.toBeUndefined();
+  });
+
+  it('verify with a wrong password fails as VERIFY_FAILED naming the user, without either password in the message', async () => {
+    const user = `${unique('app')}_b`;
+    const right = password('right');
+    const wrong = password('wrong');
+    await target.upsertLogin(user, right);
+    const err = await rejection(target.verify({ username: user, password: wrong }, PING));
+    expect(err.code).toBe('VERIFY_FAILED');
+    expect(err.message).toContain(user);
+    expect(err.message).toMatch(/Authentication failed/);
+    expect(err.message).not.toContain(wrong);
+    expect(err.message).not.toContain(right);
+  });
+
+  it('verify runs the configured command as the user, in the database $db names, and fails when the command fails', async () => {
+    const user = `${unique('app')}_a`;
+    const pw = password('verify');
+    await target.upsertLogin(user, pw);
+    await expect(target.verify({ username: user, password: pw }, '{"find":"things","$db":"orders"}')).resolves.toBeUndefined();
+    const failed = await rejection(target.verify({ username: user, password: pw }, '{"noSuchCommand":1}'));
+    expect(failed.code).toBe('VERIFY_FAILED');
+    expect(failed.message).toMatch(/noSuchCommand/);
+    const malformed = await rejection(target.verify({ username: user, password: pw }, 'select 1'));
+    expect(malformed.code).toBe('CONFIG_INVALID');
+  });
+
+  it('setPassword changes the password of an existing user and reports NOT_FOUND for a missing one', async () => {
+    const user = unique('single');
+    const before = password('before');
+    const after = password('after');
+    await target.upsertLogin(user, before);
+    await target.setPassword(user, after);
+    expect(await mongoLogin(user, before)).toBe('refused');
+    expect(await mongoLogin(user, after)).toBe('ok');
+    const missing = unique('missing');
+    const secret = password('missing');
+    const err = await rejection(target.setPassword(missing, secret));
+    expect(err.code).toBe('NOT_FOUND');
+    expect(err.message).toContain(missing);
+    expect(err.message).not.toContain(secret);
+  });
+
+  it('refuses dual-password: a MongoDB user holds one password', async () => {
+    expect((await rejection(target.addPassword())).code).toBe('UNSUPPORTED');
+    expect((await rejection(target.removePassword())).code).toBe('UNSUPPORTED');
+  });
+
+  it('counts no sessions, because the server cannot list or end them per user', async () => {
+    expect(await target.liveSessions()).toBe(0);
+    expect(await target.terminateSessions()).toBe(0);
+  });
+
+  it('a wrong admin password is PERMISSION_DENIED, and the message does not contain it', async () => {
+    const wrongAdmin = password('admin');
+    const bad = new MongoTarget(mongoConnectionFrom({ ...mongoAdminSecret(), password: wrongAdmin }, { database: 'admin' }), { database: 'admin', roles: ROLES });
+    try {
+      const err = await rejection(bad.upsertLogin(`${unique('app')}_a`, password('unused')));
+      expect(err.code).toBe('PERMISSION_DENIED');
+      expect(err.message).not.toContain(wrongAdmin);
+    } finally {
+      await bad.close();
+    }
+  });
+
+  it('no password sent to the server shows up in its log', () => {
+    const log = fs.readFileSync(path.join(testStack().dir, 'ferretdb.log'), 'utf8');
+    expect(passwordsUsed.length).toBeGreaterThan(5);
+    expect(log).toMatch(/Authentication failed/); // the log does record the server's answers to these tests
+    for (const p of [...passwordsUsed, testStack().ferretdb!.password]) expect(log).not.toContain(p);
+  });
+});
+
+describe('alternating-users on mongodb, end to end', () => {
+  let h: MongoHarness;
+  const name = unique('mongo_app');
+  const user = unique('app_x');
+  beforeAll(async () => {
+    h = await startMongoHarness([{ name, user, roles: ROLES }]);
+  });
+  afterAll(() => h.close());
+
+  async function rotate() {
+    const { handle } = await startRotation(h.client, h.taskQueue, h.plan(name));
+    return followRotation(handle);
+  }
+
+  it('two rotations leave _b current and logging in, with _a dropped', async () => {
+    const first = await rotate();
+    expect(first.ok).toBe(true);
+    const v1 = await h.store.readCurrent(name);
+    expect(v1!.value).toMatchObject({ username: `${user}_a`, engine: 'mongo', dbname: 'admin', host: testStack().ferretdb!.host });
+    expect(await mongoLogin(`${user}_a`, String(v1!.value.password))).toBe('ok');
+
+    const second = await rotate();
+    expect(second.ok).toBe(true);
+    expect(second.status).toMatchObject({ outcome: 'succeeded', username: `${user}_b`, previousUsername: `${user}_a`, revokedUsername: `${user}_a` });
+    const v2 = await h.store.readCurrent(name);
+    expect(v2!.version).not.toBe(v1!.version);
+    expect(v2!.value.username).toBe(`${user}_b`);
+    expect(await mongoLogin(`${user}_b`, String(v2!.value.password))).toBe('ok');
+    expect(await mongoUser(`${user}_a`)).toBeNull();
+    expect(await mongoLogin(`${user}_a`, String(v1!.value.password))).toBe('refused');
+    expect(JSON.stringify(second.status)).not.toContain(String(v2!.value.password));
+  });
+});

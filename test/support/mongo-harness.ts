@@ -1,0 +1,174 @@
+// A rotator wired to the test stack's FerretDB: its admin credential in a swappable secret store, a worker, login probes.
+import { Client, Connection } from '@temporalio/client';
+import { MongoClient, MongoServerError, type Document } from 'mongodb';
+import type { SecretValue } from '../../activities/types';
+import { getDataConverter } from '../../src/codec/data-converter';
+import { parseConfig } from '../../src/config/load';
+import type { Config } from '../../src/config/schema';
+import { planRotation, type RotationPlan } from '../../src/plan';
+import { createRotatorWorker, type RotatorWorker } from '../../workers/worker';
+import { testCodecKeys, unique, vaultClient, workflowBundle } from './harness';
+import { testStack } from './stack';
+
+/**
+ * The store the harness keeps the admin secret and the rotated secrets in, seen from outside rotator (raw client
+ * calls, not rotator's store code). Another store plugs in by providing these for a provider named `store`.
+ */
+export interface TestStore {
+  /** The provider's block under `providers:`, as YAML lines indented for it. */
+  providerYaml: string[];
+  /** Variables the provider block references (tokens), for parseConfig. */
+  env: Record<string, string>;
+  /** The config's `path:` for a secret the test calls `name`. */
+  configPath(name: string): string;
+  write(name: string, value: SecretValue): Promise<void>;
+  readCurrent(name: string): Promise<{ version: string; value: SecretValue } | null>;
+}
+
+export function vaultTestStore(): TestStore {
+  const vault = testStack().vault!;
+  const apiPath = (name: string) => `secret/data/test/${name}`;
+  return {
+    providerYaml: ['    type: vault', `    address: "${vault.address}"`, '    token: ${TEST_VAULT_TOKEN}'],
+    env: { TEST_VAULT_TOKEN: vault.token },
+    configPath: apiPath,
+    async write(name, value) {
+      await vaultClient().write(apiPath(name), { data: value });
+    },
+    async readCurrent(name) {
+      try {
+        const body = await vaultClient().read(apiPath(name));
+        return { version: String(body.data.metadata.version), value: body.data.data as SecretValue };
+      } catch (err) {
+        if ((err as { response?: { statusCode?: number } }).response?.statusCode === 404) return null;
+        throw err;
+      }
+    },
+  };
+}
+
+/** The stack's FerretDB admin in the shape stores hold database credentials. */
+export function mongoAdminSecret(): SecretValue {
+  const f = testStack().ferretdb!;
+  return { engine: 'mongo', host: f.host, port: f.port, username: f.user, password: f.password, dbname: f.authDatabase };
+}
+
+function client(username: string, password: string, authSource: string, mechanism?: 'SCRAM-SHA-256' | 'SCRAM-SHA-1'): MongoClient {
+  const f = testStack().ferretdb!;
+  return new MongoClient(`mongodb://${f.host}:${f.port}/`, {
+    auth: { username, password },
+    authSource,
+    ...(mechanism ? { authMechanism: mechanism } : {}),
+    serverSelectionTimeoutMS: 5000,
+    maxPoolSize: 1,
+  });
+}
+
+/** Runs one command as the stack's admin. */
+export async function adminCommand(command: Document, db = 'admin'): Promise<Document> {
+  const f = testStack().ferretdb!;
+  const c = client(f.user, f.password, f.authDatabase);
+  try {
+    return await c.db(db).command(command);
+  } finally {
+    await c.close();
+  }
+}
+
+/** The user as usersInfo reports it, or null when there is none. */
+export async function mongoUser(username: string, db = 'admin'): Promise<Document | null> {
+  const res = await adminCommand({ usersInfo: { user: username, db } }, db);
+  return (res.users as Document[])[0] ?? null;
+}
+
+/** How the server answers a login that then pings: 'ok', or 'refused' for a failed authentication. */
+export async function mongoLogin(username: string, password: string, opts: { db?: string; mechanism?: 'SCRAM-SHA-256' | 'SCRAM-SHA-1' } = {}): Promise<'ok' | 'refused'> {
+  const c = client(username, password, opts.db ?? 'admin', opts.mechanism);
+  try {
+    await c.db(opts.db ?? 'admin').command({ ping: 1 });
+    return 'ok';
+  } catch (err) {
+    if (err instanceof MongoServerError && err.code === 18) return 'refused'; // AuthenticationFailed
+    throw err;
+  } finally {
+    await c.close();
+  }
+}
+
+export interface MongoSecretSpec {
+  name: string;
+  user: string;
+  roles: Array<{ role: string; db: string }>;
+  strategy?: 'alternating-users' | 'single-user';
+  /** More YAML lines under rotation:, e.g. 'verify: { query: "{\"ping\":1}" }'. */
+  extra?: string;
+}
+
+function configYaml(taskQueue: string, store: TestStore, adminName: string, specs: MongoSecretSpec[]): string {
+  const lines = [
+    'temporal:',
+    `  address: "${testStack().temporal!.address}"`,
+    `  task_queue: ${taskQueue}`,
+    'providers:',
+    '  store:',
+    ...store.providerYaml,
+    'secrets:',
+    '  mongo_admin:',
+    '    provider: store',
+    `    path: ${store.configPath(adminName)}`,
+  ];
+  for (const s of specs) {
+    lines.push(
+      `  ${s.name}:`,
+      '    provider: store',
+      `    path: ${store.configPath(s.name)}`,
+      '    target:',
+      '      type: mongodb',
+      '      connection: secret://mongo_admin',
+      `      user: ${s.user}`,
+      '      database: admin',
+      `      roles: ${JSON.stringify(s.roles)}`,
+      '    rotation:',
+      `      strategy: ${s.strategy ?? 'alternating-users'}`,
+      '      drain: { timeout: 1s }',
+      ...(s.extra ? s.extra.split('\n').map((l) => `      ${l}`) : []),
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export interface MongoHarness {
+  config: Config;
+  client: Client;
+  worker: RotatorWorker;
+  taskQueue: string;
+  store: TestStore;
+  plan(secret: string): RotationPlan;
+  close(): Promise<void>;
+}
+
+/** A worker and a client on a fresh task queue; the stack's FerretDB admin is seeded into the store first. */
+export async function startMongoHarness(specs: MongoSecretSpec[], store: TestStore = vaultTestStore()): Promise<MongoHarness> {
+  const taskQueue = unique('tq');
+  const adminName = unique('mongo_admin');
+  await store.write(adminName, mongoAdminSecret());
+  const config = parseConfig(configYaml(taskQueue, store, adminName, specs), store.env);
+  const dataConverter = getDataConverter(testCodecKeys());
+  const worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
+  const running = worker.worker.run();
+  const connection = await Connection.connect({ address: testStack().temporal!.address });
+  return {
+    config,
+    client: new Client({ connection, namespace: config.temporal.namespace, dataConverter }),
+    worker,
+    taskQueue,
+    store,
+    plan: (secret) => planRotation(config, secret),
+    async close() {
+      await connection.close();
+      worker.worker.shutdown();
+      await running;
+      await worker.close();
+    },
+  };
+}

@@ -1,0 +1,86 @@
+// A worker killed with SIGKILL mid-rotation loses nothing: a fresh worker process finishes the rotation.
+import { spawn, type ChildProcess } from 'node:child_process';
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { getDataConverter } from '../src/codec/data-converter';
+import { parseConfig } from '../src/config/load';
+import { planRotation } from '../src/plan';
+import { followRotation, queryStatus, startRotation } from '../src/rotations';
+import { canLogin, codecKeyEnv, configYaml, readStore, seedAdmin, testCodecKeys, testEnv, unique } from './support/harness';
+import { testStack } from './support/stack';
+
+const ROOT = resolve(__dirname, '..');
+
+function startWorkerProcess(configFile: string, env: Record<string, string>): ChildProcess {
+  // node itself, not the tsx wrapper: SIGKILL must hit the process that runs the worker, not a parent of it.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'workers/main.ts'), configFile], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, ROTATOR_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return child;
+}
+
+function exited(child: ChildProcess): Promise<NodeJS.Signals | number | null> {
+  return new Promise((res) => child.once('exit', (code, signal) => res(signal ?? code)));
+}
+
+/** Polls the workflow's status query until it reports `phase`; the query is answered by whichever worker runs. */
+async function waitForPhase(handle: Parameters<typeof queryStatus>[0], phase: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const status = await queryStatus(handle).catch(() => null);
+    if (status?.phase === phase) return;
+    if (status && status.outcome !== 'running') throw new Error(`rotation ended (${status.outcome}) before phase ${phase}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`rotation never reached phase ${phase}`);
+}
+
+describe('worker crash', () => {
+  it('a fresh worker completes a rotation whose worker was SIGKILLed after publish', async () => {
+    const keys = testCodecKeys();
+    const taskQueue = unique('tq');
+    const adminPath = `test/${unique('pg_admin')}`;
+    await seedAdmin(adminPath);
+    const secret = { name: unique('db'), role: unique('app'), extra: 'reconnect: { wait: 3s }' };
+    const yaml = configYaml(taskQueue, [secret], adminPath);
+    const configFile = join(mkdtempSync(join(tmpdir(), 'rotator-kill-')), 'rotator.yaml');
+    writeFileSync(configFile, yaml, { mode: 0o600 });
+    const env = { ...testEnv(), ROTATOR_CODEC_KEY: codecKeyEnv(keys) };
+
+    const connection = await Connection.connect({ address: testStack().temporal!.address });
+    const client = new Client({ connection, dataConverter: getDataConverter(keys) });
+    const first = startWorkerProcess(configFile, env);
+    let second: ChildProcess | undefined;
+    try {
+      const plan = planRotation(parseConfig(yaml, testEnv()), secret.name);
+      const { handle } = await startRotation(client, taskQueue, plan);
+      await waitForPhase(handle, 'reconnect'); // created and published; the durable reconnect timer is running
+      expect((await readStore(`test/${secret.name}`))?.data.username).toBe(`${secret.role}_a`);
+
+      const firstExit = exited(first);
+      first.kill('SIGKILL');
+      expect(await firstExit).toBe('SIGKILL');
+
+      second = startWorkerProcess(configFile, env);
+      const { ok, status } = await followRotation(handle);
+      expect(ok).toBe(true);
+      expect(status.phases.map((p) => p.name)).toEqual(['create', 'publish', 'reconnect', 'verify', 'revoke']);
+      const current = await readStore(`test/${secret.name}`);
+      expect(current!.version).toBe(1); // published exactly once
+      expect(await canLogin(String(current!.data.username), String(current!.data.password))).toBe(true);
+    } finally {
+      first.kill('SIGKILL');
+      if (second) {
+        const secondExit = exited(second);
+        second.kill('SIGTERM');
+        await secondExit;
+      }
+      await connection.close();
+    }
+  });
+});
+
