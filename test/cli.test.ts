@@ -1,0 +1,117 @@
+// The rotator CLI against the real stack: exit codes, progress, one rotation per secret, nothing secret printed.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXIT, runCli } from '../src/cli/main';
+import { adminQuery, codecKeyEnv, readStore, startHarness, testCodecKeys, testEnv, type Harness } from './support/harness';
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+async function cli(...argv: string[]): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('rotator CLI', () => {
+  let h: Harness;
+  let configFile: string;
+  let dir: string;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    const keys = testCodecKeys();
+    Object.assign(process.env, testEnv(), { ROTATOR_CODEC_KEY: codecKeyEnv(keys) });
+    // The second secret's reconnect wait keeps its rotation running long enough to be raced.
+    h = await startHarness([{}, { extra: 'reconnect: { wait: 2s }' }, {}], { keys });
+    dir = mkdtempSync(join(tmpdir(), 'rotator-cli-'));
+    configFile = join(dir, 'rotator.yaml');
+    writeFileSync(configFile, h.yaml, { mode: 0o600 });
+  });
+  afterAll(async () => {
+    await h.close();
+    process.env = saved;
+  });
+
+  it('validates a good config and exits 0', async () => {
+    const run = await cli('validate', configFile);
+    expect(run.code).toBe(EXIT.OK);
+    expect(run.out).toContain('ok (4 secrets, 3 rotatable)');
+  });
+
+  it('rejects a malformed config naming the field, and changes nothing when asked to rotate with it', async () => {
+    const { name, role } = h.secrets[2];
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, h.yaml.replace(/strategy: alternating-users/g, 'strategy: alternate'));
+    const validate = await cli('validate', bad);
+    expect(validate.code).toBe(EXIT.BAD_INPUT);
+    expect(validate.err).toContain(`secrets.${name}.rotation.strategy: expected one of alternating-users, single-user, dual-password`);
+
+    const rotate = await cli('--config', bad, 'rotate', name, '--wait');
+    expect(rotate.code).toBe(EXIT.BAD_INPUT);
+    expect(rotate.err).toContain(`secrets.${name}.rotation.strategy`);
+    expect(await readStore(`test/${name}`)).toBeNull();
+    expect(await adminQuery('select rolname from pg_roles where rolname like $1', [`${role}%`])).toEqual([]);
+    const runs = [];
+    for await (const wf of h.client.workflow.list({ query: `WorkflowId = 'rotate/${name}'` })) runs.push(wf);
+    expect(runs).toEqual([]);
+  });
+
+  it('rotates with --wait, showing each phase with its timing and no secret value', async () => {
+    const { name, role } = h.secrets[0];
+    const first = await cli('--config', configFile, 'rotate', name, '--wait');
+    expect(first.code).toBe(EXIT.OK);
+    const second = await cli('--config', configFile, 'rotate', name, '--wait');
+    expect(second.code).toBe(EXIT.OK);
+    for (const phase of ['create', 'publish', 'reconnect', 'verify', 'revoke']) expect(second.out).toMatch(new RegExp(`✓ ${phase}\\s+\\d+ ms`));
+    expect(second.out).toContain(`${role}_a → ${role}_b`);
+    expect(second.out).toContain(`revoked    ${role}_a`);
+    const printed = first.out + first.err + second.out + second.err;
+    for (const v of ['1', '2']) expect(printed).not.toContain(String((await readStore(`test/${name}`, v))!.data.password));
+
+    const status = await cli('--config', configFile, '--json', 'status', name);
+    expect(status.code).toBe(EXIT.OK);
+    expect(JSON.parse(status.out)).toMatchObject({ secret: name, outcome: 'succeeded', username: `${role}_b`, version: '2' });
+    const history = await cli('--config', configFile, '--json', 'history', name);
+    expect(JSON.parse(history.out).map((r: { status: string }) => r.status)).toEqual(['COMPLETED', 'COMPLETED']);
+    const list = await cli('--config', configFile, 'list');
+    expect(list.out).toMatch(new RegExp(`${name}\\s+alternating-users\\s+completed`));
+  });
+
+  it('runs one rotation when two rotate commands race; the second follows the first', async () => {
+    const { name } = h.secrets[1];
+    const [a, b] = await Promise.all([
+      cli('--config', configFile, 'rotate', name, '--wait'),
+      cli('--config', configFile, 'rotate', name, '--wait'),
+    ]);
+    expect([a.code, b.code]).toEqual([EXIT.OK, EXIT.OK]);
+    expect([a.err, b.err].filter((e) => e.includes('already running'))).toHaveLength(1);
+    const history = await cli('--config', configFile, '--json', 'history', name);
+    expect(JSON.parse(history.out)).toHaveLength(1);
+  });
+
+  it('says a rotation is already running, exit 3, when not asked to follow it', async () => {
+    const { name } = h.secrets[1];
+    const started = await cli('--config', configFile, '--json', 'rotate', name);
+    expect(started.code).toBe(EXIT.OK);
+    expect(JSON.parse(started.out)).toMatchObject({ secret: name, started: true });
+    const again = await cli('--config', configFile, 'rotate', name);
+    expect(again.code).toBe(EXIT.ALREADY_RUNNING);
+    expect(again.out).toContain(`a rotation of ${name} is already running`);
+    await h.client.workflow.getHandle(`rotate/${name}`).result();
+  });
+
+  it('answers bad arguments with exit 2 and unknown secrets with exit 4', async () => {
+    expect((await cli('--config', configFile, 'rotate', 'bad name!')).code).toBe(EXIT.BAD_INPUT);
+    expect((await cli('--config', configFile, 'history', h.secrets[0].name, '--limit', 'zero')).code).toBe(EXIT.BAD_INPUT);
+    const unknown = await cli('--config', configFile, 'rotate', 'nope');
+    expect(unknown.code).toBe(EXIT.NOT_FOUND);
+    expect(unknown.err).toContain('no secret named "nope"');
+    expect((await cli('--config', join(dir, 'missing.yaml'), 'list')).code).toBe(EXIT.BAD_INPUT);
+  });
+});
