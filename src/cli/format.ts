@@ -6,7 +6,8 @@ export function formatPhase(p: PhaseRecord): string {
   return `  ✓ ${p.name.padEnd(10)} ${p.durationMs ?? '?'} ms`;
 }
 
-export function formatStatus(s: RotationStatus): string {
+/** `withPhases: false` when the phases were already printed live, as `rotate --wait` does. */
+export function formatStatus(s: RotationStatus, withPhases = true): string {
   const lines = [
     `${s.secret}: ${s.outcome}${s.outcome === 'running' ? ` (phase ${s.phase})` : ''}`,
     `  strategy   ${s.strategy}`,
@@ -14,7 +15,7 @@ export function formatStatus(s: RotationStatus): string {
     `  version    ${s.previousVersion ?? '(none)'} → ${s.version ?? '(not published)'}`,
   ];
   if (s.revokedUsername) lines.push(`  revoked    ${s.revokedUsername}`);
-  for (const p of s.phases) lines.push(`  ${p.name.padEnd(10)} ${p.durationMs === null ? 'running' : `${p.durationMs} ms`}`);
+  if (withPhases) for (const p of s.phases) lines.push(`  ${p.name.padEnd(10)} ${p.durationMs === null ? 'running' : `${p.durationMs} ms`}`);
   if (s.endedAt) lines.push(`  total      ${s.endedAt - s.startedAt} ms`);
   for (const n of s.notes) lines.push(`  note: ${n}`);
   if (s.error) lines.push(`  error: [${s.error.code}] ${s.error.message}`);

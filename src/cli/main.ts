@@ -111,7 +111,7 @@ export function buildProgram(io: Io): Command {
             }
           }
         });
-        emit(formatStatus(status), status);
+        emit(formatStatus(status, false), status);
         if (!ok) throw new ExitError(EXIT.ROTATION_FAILED, '');
       });
     });
