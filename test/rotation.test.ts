@@ -1,5 +1,5 @@
 // The rotation spine end to end: real Temporal, real OpenBao, real PostgreSQL.
-import { startRotation, followRotation } from '../src/rotations';
+import { followRotation, queryStatus, startRotation } from '../src/rotations';
 import { adminQuery, canLogin, readStore, startHarness, type Harness } from './support/harness';
 
 async function rotate(h: Harness, secret: string) {
@@ -110,6 +110,28 @@ describe('single-user', () => {
     expect(after!.version).toBe(before!.version); // never published
     expect(await canLogin(role, oldPassword)).toBe(true);
     expect(await readStore(`rotator-pending/test/${name}`)).toBeNull();
+  });
+});
+
+describe('cancellation', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness([{ extra: 'reconnect: { wait: 30s }' }]);
+  });
+  afterAll(() => h.close());
+
+  it('rolls back a rotation cancelled after publish: nothing published, the new login disabled', async () => {
+    const { name, role } = h.secrets[0];
+    const { handle } = await startRotation(h.client, h.taskQueue, h.plan(name));
+    for (let i = 0; i < 300 && (await queryStatus(handle)).phase !== 'reconnect'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await readStore(`test/${name}`))?.data.username).toBe(`${role}_a`); // published, waiting for consumers
+    await handle.cancel();
+    const { ok, status } = await followRotation(handle);
+    expect(ok).toBe(false);
+    expect(status).toMatchObject({ outcome: 'rolled-back', error: { code: 'CANCELLED' } });
+    expect(await readStore(`test/${name}`)).toBeNull(); // there was no earlier version to go back to
+    const login = await adminQuery('select rolcanlogin from pg_roles where rolname = $1', [`${role}_a`]);
+    expect(login).toEqual([{ rolcanlogin: false }]);
   });
 });
 

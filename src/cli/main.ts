@@ -1,6 +1,7 @@
 // The `rotator` command line: validate, rotate, status, list, history, worker. Never prints a secret value.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { userInfo } from 'node:os';
+import { ensureLocalKeyFile } from '../codec/aes-gcm-codec';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { RotatorError } from '../errors';
@@ -163,6 +164,15 @@ export function buildProgram(io: Io): Command {
         const runs = await rotationHistory(client, secret, opts.limit);
         emit(runs.length ? runs.map(formatRun).join('\n') : `${secret} has never been rotated`, runs);
       });
+    });
+
+  program
+    .command('keygen')
+    .description('create a payload encryption key file (mode 0600) if it does not exist; prints its path, never the key')
+    .argument('[file]', 'key file', '.rotator/codec.key')
+    .action((file: string) => {
+      const path = ensureLocalKeyFile(file);
+      emit(`key file ${path}; use it with ROTATOR_CODEC_KEY_FILE=${path}`, { file: path });
     });
 
   program
