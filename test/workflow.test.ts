@@ -1,0 +1,144 @@
+// The workflow's own logic on Temporal's time-skipping test server: step order, compensations in reverse, timers.
+// Activities are stubs here on purpose: they force a failure at each step; every real store and target is tested
+// on its real server elsewhere.
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { Worker } from '@temporalio/worker';
+import type { RotationActivities } from '../activities/rotation';
+import { parseConfig } from '../src/config/load';
+import { planRotation, type RotationPlan } from '../src/plan';
+import { toolPath } from '../src/stack/local-stack';
+import type { RotationStatus } from '../workflows/status';
+import { workflowBundle } from './support/harness';
+
+type Step = keyof RotationActivities;
+
+function planFor(strategy: string, extra = ''): RotationPlan {
+  const yaml = `
+providers: { store: { type: env } }
+secrets:
+  admin: { provider: store, path: ADMIN }
+  db:
+    provider: store
+    path: DB
+    target: { type: ${strategy === 'dual-password' ? 'redis' : 'postgresql'}, connection: secret://admin, ${strategy === 'dual-password' ? 'user' : 'role'}: app }
+    rotation: { strategy: ${strategy}, drain: { timeout: 1s }${extra} }
+`;
+  return planRotation(parseConfig(yaml, {}), 'db');
+}
+
+/** Records every call in order; `failAt` makes that step throw a non-retryable error. */
+function stubActivities(calls: string[], failAt?: Step, current: { username: string | null; version: string | null } = { username: 'app_a', version: '7' }) {
+  const step = <T>(name: Step, result: T) => async (_plan: RotationPlan, input?: object): Promise<T> => {
+    calls.push(input && 'username' in input ? `${name}(${String((input as { username: string }).username)})` : name);
+    if (name === failAt) throw ApplicationFailure.create({ type: 'VERIFY_FAILED', message: `${name} failed`, nonRetryable: true });
+    return result;
+  };
+  const activities: RotationActivities = {
+    inspect: step('inspect', {
+      currentVersion: current.version,
+      currentUsername: current.username,
+      nextUsername: current.username === 'app_a' ? 'app_b' : 'app_a',
+      revokeUsername: current.username,
+    }),
+    stageCredential: step('stageCredential', undefined),
+    discardPending: step('discardPending', undefined),
+    applyCredential: step('applyCredential', undefined),
+    disableLogin: step('disableLogin', undefined),
+    restorePassword: step('restorePassword', undefined),
+    removePassword: step('removePassword', undefined),
+    verifyCredential: step('verifyCredential', undefined),
+    promote: step('promote', { version: '8', previousVersion: current.version }),
+    rollbackStore: step('rollbackStore', undefined),
+    notifyConsumers: step('notifyConsumers', undefined),
+    waitForDrain: step('waitForDrain', { remaining: 0 }),
+    revokeLogin: step('revokeLogin', { terminatedSessions: 0 }),
+  };
+  return activities;
+}
+
+describe('rotateSecret workflow logic', () => {
+  let env: TestWorkflowEnvironment;
+  beforeAll(async () => {
+    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') } } });
+  });
+  afterAll(() => env?.teardown());
+
+  async function run(plan: RotationPlan, activities: RotationActivities): Promise<{ ok: boolean; status: RotationStatus | null; error?: unknown }> {
+    const taskQueue = `wf-${Math.random().toString(36).slice(2)}`;
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+    return worker.runUntil(async () => {
+      const handle = await env.client.workflow.start('rotateSecret', { taskQueue, workflowId: `rotate/${taskQueue}`, args: [{ plan }] });
+      try {
+        return { ok: true, status: (await handle.result()) as RotationStatus };
+      } catch (error) {
+        return { ok: false, status: await handle.query<RotationStatus>('status'), error };
+      }
+    });
+  }
+
+  it('runs the alternating-users steps in order and revokes the old login after a day-long grace period', async () => {
+    const calls: string[] = [];
+    const started = await env.currentTimeMs();
+    const { ok, status } = await run(planFor('alternating-users', ', grace_period: 1d'), stubActivities(calls));
+    expect(ok).toBe(true);
+    expect(calls).toEqual([
+      'inspect', 'stageCredential(app_b)', 'applyCredential', 'promote', 'notifyConsumers(app_b)', 'verifyCredential',
+      'waitForDrain(app_a)', 'revokeLogin(app_a)',
+    ]);
+    expect(status).toMatchObject({ outcome: 'succeeded', revokedUsername: 'app_a', version: '8', previousVersion: '7' });
+    expect((await env.currentTimeMs()) - started).toBeGreaterThanOrEqual(86_400_000); // the timer really ran, skipped
+  });
+
+  const undoAlternating: Record<string, string[]> = {
+    stageCredential: ['discardPending'],
+    applyCredential: ['disableLogin(app_b)', 'discardPending'],
+    promote: ['disableLogin(app_b)', 'discardPending'],
+    notifyConsumers: ['rollbackStore', 'disableLogin(app_b)', 'discardPending'],
+    verifyCredential: ['rollbackStore', 'disableLogin(app_b)', 'discardPending'],
+  };
+  for (const [failAt, undo] of Object.entries(undoAlternating)) {
+    it(`alternating-users: a failure in ${failAt} undoes the earlier steps in reverse`, async () => {
+      const calls: string[] = [];
+      const { ok, status } = await run(planFor('alternating-users'), stubActivities(calls, failAt as Step));
+      expect(ok).toBe(false);
+      expect(status?.outcome).toBe('rolled-back');
+      expect(calls.slice(calls.findIndex((c) => c.startsWith(failAt)) + 1)).toEqual(undo);
+    });
+  }
+
+  it('alternating-users: a failure in revoke after verify does not roll the committed rotation back', async () => {
+    const calls: string[] = [];
+    const { ok, status } = await run(planFor('alternating-users'), stubActivities(calls, 'revokeLogin'));
+    expect(ok).toBe(false);
+    expect(status?.outcome).toBe('failed');
+    expect(calls.at(-1)).toBe('revokeLogin(app_a)');
+  });
+
+  it('single-user verifies before it publishes, and restores the old password when verify fails', async () => {
+    const calls: string[] = [];
+    const { ok } = await run(planFor('single-user'), stubActivities(calls, 'verifyCredential', { username: 'app', version: '3' }));
+    expect(ok).toBe(false);
+    expect(calls).toEqual(['inspect', 'stageCredential(app_a)', 'applyCredential', 'verifyCredential', 'restorePassword', 'discardPending']);
+  });
+
+  it('dual-password withdraws the new password by its published version when verify fails', async () => {
+    const calls: string[] = [];
+    const { ok } = await run(planFor('dual-password'), stubActivities(calls, 'verifyCredential', { username: 'app', version: '3' }));
+    expect(ok).toBe(false);
+    expect(calls.slice(calls.indexOf('verifyCredential') + 1)).toEqual(['rollbackStore', 'removePassword', 'discardPending']);
+  });
+
+  it('keeps going past a compensation that fails, and says the rollback is incomplete', async () => {
+    const calls: string[] = [];
+    const activities = stubActivities(calls, 'verifyCredential');
+    activities.rollbackStore = async () => {
+      calls.push('rollbackStore');
+      throw ApplicationFailure.create({ type: 'PERMISSION_DENIED', message: 'denied', nonRetryable: true });
+    };
+    const { ok, status } = await run(planFor('alternating-users'), activities);
+    expect(ok).toBe(false);
+    expect(status?.outcome).toBe('rollback-incomplete');
+    expect(calls.slice(calls.indexOf('verifyCredential') + 1)).toEqual(['rollbackStore', 'disableLogin(app_b)', 'discardPending']);
+  });
+});
