@@ -10,9 +10,10 @@ import {
 } from '@aws-sdk/client-ssm';
 import { RotatorError } from '../src/errors';
 import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from './aws-common';
+import { handleStalePending, type StalePendingOptions } from './stale-pending';
 import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
-export interface AwsParameterStoreOptions extends AwsConnectionOptions {
+export interface AwsParameterStoreOptions extends AwsConnectionOptions, StalePendingOptions {
   /** KMS key for SecureString values; unset means the account's alias/aws/ssm. */
   kmsKeyId?: string;
 }
@@ -148,9 +149,21 @@ export class AwsParameterStore implements SecretStore {
   }
 
   async stagePending(path: string, rotationId: string, value: SecretValue): Promise<void> {
+    const name = pendingParameterName(path);
     const existing = await this.pending(path);
-    if (existing?.[ROTATION_FIELD] === rotationId) return; // a retry: keep what was staged
-    await this.put(pendingParameterName(path), { ...value, [ROTATION_FIELD]: rotationId }, true, `stage pending of ${path}`);
+    const owner = existing?.[ROTATION_FIELD];
+    if (owner === rotationId) return; // a retry: keep what was staged
+    const write = async () => {
+      await this.put(name, { ...value, [ROTATION_FIELD]: rotationId }, true, `stage pending of ${path}`);
+    };
+    if (!existing) return write();
+    // One pending parameter per secret: overwriting it would silently take another rotation's away.
+    const staleRotation = typeof owner === 'string' ? owner : '(unknown)';
+    await handleStalePending(
+      this.options,
+      { path, what: `a pending credential of rotation ${staleRotation} (${name})`, fields: { staleRotation, pendingParameter: name }, howToRemove: `delete the parameter ${name}` },
+      write,
+    );
   }
 
   async readPending(path: string, rotationId: string): Promise<SecretValue | null> {

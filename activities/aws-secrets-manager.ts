@@ -10,18 +10,14 @@ import {
   type GetSecretValueCommandOutput,
 } from '@aws-sdk/client-secrets-manager';
 import { RotatorError, type ErrorCode } from '../src/errors';
-import { logger } from '../src/log';
 import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from './aws-common';
+import { handleStalePending, type StalePendingOptions } from './stale-pending';
 import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
-export type StalePendingPolicy = 'fail' | 'replace';
+export type { StalePendingPolicy } from './stale-pending';
 
-export interface AwsSecretsManagerOptions extends AwsConnectionOptions {
-  /** What to do with an AWSPENDING version that is not ours (an earlier failed rotation, or another tool's). */
-  stalePending: StalePendingPolicy;
-  /** Where the replacement of a stale AWSPENDING is reported; the default is the rotator logger. */
-  warn?: (message: string, fields: Record<string, string>) => void;
-}
+/** `stalePending` decides about an AWSPENDING version that is not ours (an earlier failed rotation, or another tool's). */
+export interface AwsSecretsManagerOptions extends AwsConnectionOptions, StalePendingOptions {}
 
 const CURRENT = 'AWSCURRENT';
 const PENDING = 'AWSPENDING';
@@ -63,11 +59,9 @@ export class AwsSecretsManagerStore implements SecretStore {
   /** UpdateSecretVersionStage only moves AWSCURRENT off the RemoveFromVersionId that still holds it: a check-and-set. */
   readonly capabilities = { writable: true, versions: true, checkAndSet: true };
   private readonly client: SecretsManagerClient;
-  private readonly warn: (message: string, fields: Record<string, string>) => void;
 
   constructor(private readonly options: AwsSecretsManagerOptions) {
     this.client = new SecretsManagerClient(awsClientConfig(options));
-    this.warn = options.warn ?? ((message, fields) => logger.warn(fields, message));
   }
 
   private async call<T>(action: string, run: () => Promise<T>, secrets: ReadonlyArray<string | undefined> = [], override?: Partial<Record<string, ErrorCode>>): Promise<T> {
@@ -177,7 +171,7 @@ export class AwsSecretsManagerStore implements SecretStore {
     // A retry of a stage that already happened, or of one already promoted: keep what is there.
     if (ours?.includes(PENDING) || ours?.includes(CURRENT)) return;
     for (const [id, labels] of Object.entries(stages)) {
-      if (id !== token && labels.includes(PENDING)) await this.handleStalePending(path, id);
+      if (id !== token && labels.includes(PENDING)) await this.dealWithStalePending(path, id);
     }
     try {
       await this.client.send(
@@ -191,16 +185,12 @@ export class AwsSecretsManagerStore implements SecretStore {
     }
   }
 
-  private async handleStalePending(path: string, staleVersion: string): Promise<void> {
-    if (this.options.stalePending === 'fail') {
-      throw new RotatorError(
-        'CONFLICT',
-        `${path} already has a pending version ${staleVersion} (${PENDING}) left by an earlier rotation or another tool; ` +
-          `remove its ${PENDING} label, or set stale_pending: replace on the provider`,
-      );
-    }
-    await this.moveLabel(path, PENDING, { from: staleVersion }, `remove the stale ${PENDING} from version ${staleVersion} of ${path}`);
-    this.warn('replaced a stale pending version', { secret: path, staleVersion, stage: PENDING });
+  private async dealWithStalePending(path: string, staleVersion: string): Promise<void> {
+    await handleStalePending(
+      this.options,
+      { path, what: `a pending version ${staleVersion} (${PENDING})`, fields: { staleVersion, stage: PENDING }, howToRemove: `remove its ${PENDING} label` },
+      () => this.moveLabel(path, PENDING, { from: staleVersion }, `remove the stale ${PENDING} from version ${staleVersion} of ${path}`),
+    );
   }
 
   async readPending(path: string, rotationId: string): Promise<SecretValue | null> {

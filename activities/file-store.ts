@@ -4,9 +4,10 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { RotatorError } from '../src/errors';
+import { handleStalePending, type StalePendingOptions } from './stale-pending';
 import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
-export interface FileStoreOptions {
+export interface FileStoreOptions extends StalePendingOptions {
   dir: string;
   /** How long promote/rollback wait for another process's lock before giving up (TRANSIENT, so the activity retries). */
   lockTimeoutMs?: number;
@@ -196,14 +197,41 @@ export class FileStore implements SecretStore {
   }
 
   async stagePending(path: string, rotationId: string, value: SecretValue): Promise<void> {
-    const file = this.pendingFile(this.folder(path), rotationId);
+    const folder = this.folder(path);
+    const file = this.pendingFile(folder, rotationId);
     try {
       await fsp.access(file);
       return; // a retry: keep what was staged
     } catch {
       // not staged yet
     }
+    // Each rotation has its own pending file, so nothing is overwritten; but a second one means two rotations of
+    // one secret, which the workflow id rules out within one deployment: the other is debris or another deployment's.
+    for (const stale of await this.pendingFilesIn(folder, path)) {
+      await handleStalePending(
+        this.options,
+        { path, what: `a pending credential of another rotation (${stale})`, fields: { pendingFile: stale }, howToRemove: `delete ${stale}` },
+        () => this.removeFile(stale, `remove the stale pending of ${path}`),
+      );
+    }
     await this.writeAtomic(file, value, `pending of ${path}`);
+  }
+
+  private async pendingFilesIn(folder: string, path: string): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(folder);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return [];
+      throw fsError(err, `list the pending values of ${path}`);
+    }
+    return names.filter((n) => /^pending-.*\.json$/.test(n)).map((n) => nodePath.join(folder, n));
+  }
+
+  private async removeFile(file: string, action: string): Promise<void> {
+    await fsp.rm(file, { force: true }).catch((err: unknown) => {
+      throw fsError(err, action);
+    });
   }
 
   async readPending(path: string, rotationId: string): Promise<SecretValue | null> {

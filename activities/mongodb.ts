@@ -77,6 +77,13 @@ interface ServerTraits {
   description: string;
 }
 
+export function mongoAdminClient(connection: MongoConnection): MongoClient {
+  return new MongoClient(mongoUri(connection.host, connection.port), {
+    ...clientOptions(connection.username, connection.password, connection.authSource),
+    maxPoolSize: 4,
+  });
+}
+
 export class MongoTarget implements DatabaseTarget {
   /**
    * sessionsPerLogin is false: FerretDB 1.x answers currentOp with an empty list and has neither killOp nor
@@ -91,13 +98,18 @@ export class MongoTarget implements DatabaseTarget {
   private traits?: Promise<ServerTraits>;
   private warnedNoRoles = false;
 
+  private readonly ownsClient: boolean;
+
+  /** `admin`, from mongoAdminClient(), may be shared by every target on the same server and admin credential. */
   constructor(
     private readonly connection: MongoConnection,
     private readonly users: MongoUsers,
+    admin?: MongoClient,
   ) {
     this.uri = mongoUri(connection.host, connection.port);
     this.endpoint = { engine: 'mongo', host: connection.host, port: connection.port, dbname: users.database };
-    this.admin = new MongoClient(this.uri, { ...clientOptions(connection.username, connection.password, connection.authSource), maxPoolSize: 4 });
+    this.ownsClient = !admin;
+    this.admin = admin ?? mongoAdminClient(connection);
   }
 
   private async run(action: string, command: Document, secrets: string[] = []): Promise<Document> {
@@ -209,7 +221,7 @@ export class MongoTarget implements DatabaseTarget {
   }
 
   async close(): Promise<void> {
-    await this.admin.close();
+    if (this.ownsClient) await this.admin.close();
   }
 }
 

@@ -27,6 +27,13 @@ export function scramSha256Verifier(password: string, salt: Buffer = randomBytes
   return `SCRAM-SHA-256$${SCRAM_ITERATIONS}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
 
+export function postgresPool(admin: PostgresConnection): Pool {
+  const pool = new Pool({ ...admin, max: 4, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000 });
+  // An idle client's error must not crash the worker; the next query reports it.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
 interface PgError {
   code?: string;
   message?: string;
@@ -48,15 +55,20 @@ export class PostgresTarget implements DatabaseTarget {
   readonly endpoint: DatabaseTarget['endpoint'];
   private readonly pool: Pool;
 
-  /** `group` is the NOLOGIN role whose rights both alternating logins inherit. */
+  private readonly ownsPool: boolean;
+
+  /**
+   * `group` is the NOLOGIN role whose rights both alternating logins inherit. `pool`, from postgresPool(), may be
+   * shared by every target on the same server and admin credential; without one the target makes its own.
+   */
   constructor(
     private readonly admin: PostgresConnection,
     private readonly group: string,
+    pool?: Pool,
   ) {
     this.endpoint = { engine: 'postgres', host: admin.host, port: admin.port, dbname: admin.database };
-    this.pool = new Pool({ ...admin, max: 4, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000 });
-    // An idle client's error must not crash the worker; the next query reports it.
-    this.pool.on('error', () => undefined);
+    this.ownsPool = !pool;
+    this.pool = pool ?? postgresPool(admin);
   }
 
   private async run(action: string, sql: string, params: unknown[] = [], secrets: string[] = []) {
@@ -151,7 +163,7 @@ export class PostgresTarget implements DatabaseTarget {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    if (this.ownsPool) await this.pool.end();
   }
 }
 

@@ -72,6 +72,20 @@ async function connectReporting(client: Redis, lastError: { current: unknown }):
   }
 }
 
+/**
+ * Disconnects and waits until the client says so: its status stays 'ready' until the socket's close event, so a
+ * reconnect attempted right after disconnect() would pick the dead connection again.
+ */
+async function closed(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  const ended = new Promise<void>((resolve) => {
+    client.once('end', () => resolve());
+    setTimeout(resolve, CONNECT_TIMEOUT_MS).unref();
+  });
+  client.disconnect();
+  await ended;
+}
+
 function watchErrors(client: Redis): { current: unknown } {
   const lastError: { current: unknown } = { current: null };
   // Without a listener ioredis prints the error (and its command arguments) to the console.
@@ -158,7 +172,7 @@ export class RedisTarget implements DatabaseTarget {
       } catch (err) {
         // A connection the server just dropped can still read as 'ready' until its close event runs: reconnect once.
         if (attempt === 0 && !(err instanceof ReplyError)) {
-          client.disconnect();
+          await closed(client);
           continue;
         }
         throw redisError(err, action, [this.admin.password, ...secrets]);

@@ -25,6 +25,7 @@ export function createStore(config: ProviderConfig): SecretStore {
         address: config.address,
         token: config.token,
         pendingPrefix: config.pending_prefix,
+        stalePending: config.stale_pending,
         ...(config.namespace ? { namespace: config.namespace } : {}),
       });
     case 'env':
@@ -32,9 +33,13 @@ export function createStore(config: ProviderConfig): SecretStore {
     case 'aws-secrets-manager':
       return new AwsSecretsManagerStore({ ...awsConnectionOf(config), stalePending: config.stale_pending });
     case 'aws-parameter-store':
-      return new AwsParameterStore({ ...awsConnectionOf(config), ...(config.kms_key_id ? { kmsKeyId: config.kms_key_id } : {}) });
+      return new AwsParameterStore({
+        ...awsConnectionOf(config),
+        stalePending: config.stale_pending,
+        ...(config.kms_key_id ? { kmsKeyId: config.kms_key_id } : {}),
+      });
     case 'file':
-      return new FileStore({ dir: config.dir });
+      return new FileStore({ dir: config.dir, stalePending: config.stale_pending });
     default:
       return assertNever(config);
   }
@@ -65,13 +70,15 @@ export class ProviderRegistry {
   }
 }
 
-type ClosableTarget = DatabaseTarget & { close(): Promise<void> };
-
-/** Target connections pooled per key (connection reference + admin secret version), shared by all activities. */
+/**
+ * Targets, cached per secret's target block, and the database clients they share, cached per admin connection: 200
+ * secrets on one PostgreSQL server use one pool, not 200 (which would exhaust max_connections).
+ */
 export class TargetRegistry {
-  private readonly targets = new Map<string, ClosableTarget>();
+  private readonly targets = new Map<string, DatabaseTarget>();
+  private readonly clients = new Map<string, { client: unknown; close: () => Promise<void> }>();
 
-  get(key: string, create: () => ClosableTarget): DatabaseTarget {
+  get(key: string, create: () => DatabaseTarget): DatabaseTarget {
     let target = this.targets.get(key);
     if (!target) {
       target = create();
@@ -80,8 +87,21 @@ export class TargetRegistry {
     return target;
   }
 
+  /** One client per key, closed with the registry. */
+  shared<T>(key: string, create: () => T, close: (client: T) => Promise<void>): T {
+    let entry = this.clients.get(key);
+    if (!entry) {
+      const client = create();
+      entry = { client, close: () => close(client) };
+      this.clients.set(key, entry);
+    }
+    return entry.client as T;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.targets.values()].map((t) => t.close()));
+    await Promise.all([...this.clients.values()].map((c) => c.close()));
     this.targets.clear();
+    this.clients.clear();
   }
 }

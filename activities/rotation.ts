@@ -60,8 +60,8 @@ export function createActivities(deps: ActivityDeps) {
   /** Targets are pooled per admin credential version, so a rotated admin secret gets a fresh pool. */
   async function targetFor(plan: RotationPlan): Promise<DatabaseTarget> {
     const admin = await readReference(plan.target.connection);
-    const key = `${plan.target.connection.provider}:${plan.target.connection.path}@${admin.version}:${JSON.stringify(plan.target)}`;
-    return targets.get(key, () => createTarget(plan.target, admin.value));
+    const adminKey = `${plan.target.connection.provider}:${plan.target.connection.path}@${admin.version}`;
+    return targets.get(`${adminKey}|${JSON.stringify(plan.target)}`, () => createTarget(plan.target, admin.value, targets, adminKey));
   }
 
   function credentialOf(value: SecretValue | null, what: string): { username: string; password: string } {

@@ -1,9 +1,10 @@
 // Vault / OpenBao KV v2 store: versions are history, custom metadata records the rotation, writes use check-and-set.
 import vault from 'node-vault';
 import { RotatorError } from '../src/errors';
+import { handleStalePending, type StalePendingOptions } from './stale-pending';
 import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
-export interface VaultKvOptions {
+export interface VaultKvOptions extends StalePendingOptions {
   address: string;
   token: string;
   namespace?: string;
@@ -134,9 +135,26 @@ export class VaultKvStore implements SecretStore {
   }
 
   async stagePending(path: string, rotationId: string, value: SecretValue): Promise<void> {
-    const existing = await this.readAt(this.paths(path).pendingData, `read pending of ${path}`);
-    if (existing?.value[ROTATION_FIELD] === rotationId) return; // a retry: keep what was staged
-    await this.post(this.paths(path).pendingData, { data: { ...value, [ROTATION_FIELD]: rotationId } }, `stage pending of ${path}`);
+    const { pendingData, pendingMetadata } = this.paths(path);
+    const existing = await this.readAt(pendingData, `read pending of ${path}`);
+    const owner = existing?.value[ROTATION_FIELD];
+    if (owner === rotationId) return; // a retry: keep what was staged
+    const write = async () => {
+      await this.post(pendingData, { data: { ...value, [ROTATION_FIELD]: rotationId } }, `stage pending of ${path}`);
+    };
+    if (!existing) return write();
+    // One pending slot per secret: writing ours would silently take another rotation's away.
+    const staleRotation = typeof owner === 'string' ? owner : '(unknown)';
+    await handleStalePending(
+      this.options,
+      {
+        path,
+        what: `a pending credential of rotation ${staleRotation} (version ${existing.version} of ${pendingData})`,
+        fields: { staleRotation, pendingPath: pendingData },
+        howToRemove: `delete ${pendingMetadata}`,
+      },
+      write,
+    );
   }
 
   async readPending(path: string, rotationId: string): Promise<SecretValue | null> {

@@ -36,7 +36,7 @@ function errorOf(text: string, env: Record<string, string> = ENV): string {
 describe('config', () => {
   it('parses the L5-style example and fills the built-in vault provider from the environment', () => {
     const config = parseConfig(GOOD, ENV);
-    expect(config.providers.vault).toEqual({ type: 'vault', address: 'http://127.0.0.1:8200', token: 'dev-token', pending_prefix: 'rotator-pending' });
+    expect(config.providers.vault).toEqual({ type: 'vault', address: 'http://127.0.0.1:8200', token: 'dev-token', pending_prefix: 'rotator-pending', stale_pending: 'fail' });
     const plan = planRotation(config, 'orders_db');
     expect(plan).toMatchObject({
       secret: 'orders_db',
@@ -67,6 +67,12 @@ describe('config', () => {
     expect(errorOf(GOOD.replace('role: orders_app', 'role: orders_app\n      colour: blue'))).toContain('secrets.orders_db.target: unknown field colour');
     expect(errorOf(GOOD.replace('type: postgresql', 'type: oracle'))).toContain('secrets.orders_db.target.type');
     expect(errorOf(GOOD.replace('grace_period: 30s', 'grace_period: soon'))).toContain('secrets.orders_db.rotation.grace_period: expected a duration');
+  });
+
+  it('names the strategy field when dual-password is asked of a target whose logins hold one password', () => {
+    expect(errorOf(GOOD.replace('strategy: alternating-users', 'strategy: dual-password'))).toContain(
+      'secrets.orders_db.rotation.strategy: postgresql logins hold one password; dual-password works with redis',
+    );
   });
 
   it('rejects a role name that is not a plain identifier', () => {

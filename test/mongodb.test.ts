@@ -1,4 +1,4 @@
-// The MongoDB target against a real MongoDB-wire server (FerretDB 1.x with its new SCRAM auth), alone and in a rotation.
+// The MongoDB target on a real MongoDB-wire server (FerretDB 1.x, SCRAM auth) beyond the target contract, then in a rotation.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MongoTarget, mongoConnectionFrom, type MongoRole } from '../activities/mongodb';
@@ -9,7 +9,6 @@ import { adminCommand, mongoAdminSecret, mongoLogin, mongoUser, startMongoHarnes
 import { testStack } from './support/stack';
 
 const ROLES: MongoRole[] = [{ role: 'readWrite', db: 'orders' }];
-const PING = '{"ping":1}';
 
 /** Every password a test here hands the server, for the check that none of them reaches FerretDB's log. */
 const passwordsUsed: string[] = [];
@@ -46,10 +45,9 @@ describe('MongoTarget', () => {
   it('publishes the server it manages users on as the endpoint', () => {
     const f = testStack().ferretdb!;
     expect(target.endpoint).toEqual({ engine: 'mongo', host: f.host, port: f.port, dbname: 'admin' });
-    expect(target.capabilities).toEqual({ dualPassword: false, sessionsPerLogin: false });
   });
 
-  it('upsertLogin creates the user with the roles the server can hold, and it logs in over SCRAM-SHA-256', async () => {
+  it('upsertLogin creates the user with the roles the server can hold, over SCRAM-SHA-256, and keeps them when it runs again', async () => {
     const user = `${unique('app')}_a`;
     const pw = password('first');
     await target.upsertLogin(user, pw);
@@ -57,42 +55,15 @@ describe('MongoTarget', () => {
     expect(info).toMatchObject({ user, db: 'admin', mechanisms: ['SCRAM-SHA-256'] });
     expect(info!.roles).toEqual(expectedRoles);
     expect(await mongoLogin(user, pw, { mechanism: 'SCRAM-SHA-256' })).toBe('ok');
-    await expect(target.verify({ username: user, password: pw }, PING)).resolves.toBeUndefined();
-  });
-
-  it('a second upsertLogin with another password replaces it: the old one is refused, the new one logs in', async () => {
-    const user = `${unique('app')}_a`;
-    const oldPw = password('old');
-    const newPw = password('new');
-    await target.upsertLogin(user, oldPw);
-    await target.upsertLogin(user, newPw);
-    expect(await mongoLogin(user, oldPw)).toBe('refused');
-    expect(await mongoLogin(user, newPw)).toBe('ok');
+    await target.upsertLogin(user, password('second'));
     expect((await mongoUser(user))!.roles).toEqual(expectedRoles);
   });
 
-  it('disableLogin drops the user so its password is refused, and dropping it again succeeds', async () => {
+  it('disableLogin drops the user rather than locking it', async () => {
     const user = `${unique('app')}_a`;
-    const pw = password('dropped');
-    await target.upsertLogin(user, pw);
+    await target.upsertLogin(user, password('dropped'));
     await target.disableLogin(user);
     expect(await mongoUser(user)).toBeNull();
-    expect(await mongoLogin(user, pw)).toBe('refused');
-    await expect(target.disableLogin(user)).resolves.toBeUndefined();
-    await expect(target.disableLogin(unique('never_existed'))).resolves.toBeUndefined();
-  });
-
-  it('verify with a wrong password fails as VERIFY_FAILED naming the user, without either password in the message', async () => {
-    const user = `${unique('app')}_b`;
-    const right = password('right');
-    const wrong = password('wrong');
-    await target.upsertLogin(user, right);
-    const err = await rejection(target.verify({ username: user, password: wrong }, PING));
-    expect(err.code).toBe('VERIFY_FAILED');
-    expect(err.message).toContain(user);
-    expect(err.message).toMatch(/Authentication failed/);
-    expect(err.message).not.toContain(wrong);
-    expect(err.message).not.toContain(right);
   });
 
   it('verify runs the configured command as the user, in the database $db names, and fails when the command fails', async () => {
@@ -105,32 +76,6 @@ describe('MongoTarget', () => {
     expect(failed.message).toMatch(/noSuchCommand/);
     const malformed = await rejection(target.verify({ username: user, password: pw }, 'select 1'));
     expect(malformed.code).toBe('CONFIG_INVALID');
-  });
-
-  it('setPassword changes the password of an existing user and reports NOT_FOUND for a missing one', async () => {
-    const user = unique('single');
-    const before = password('before');
-    const after = password('after');
-    await target.upsertLogin(user, before);
-    await target.setPassword(user, after);
-    expect(await mongoLogin(user, before)).toBe('refused');
-    expect(await mongoLogin(user, after)).toBe('ok');
-    const missing = unique('missing');
-    const secret = password('missing');
-    const err = await rejection(target.setPassword(missing, secret));
-    expect(err.code).toBe('NOT_FOUND');
-    expect(err.message).toContain(missing);
-    expect(err.message).not.toContain(secret);
-  });
-
-  it('refuses dual-password: a MongoDB user holds one password', async () => {
-    expect((await rejection(target.addPassword())).code).toBe('UNSUPPORTED');
-    expect((await rejection(target.removePassword())).code).toBe('UNSUPPORTED');
-  });
-
-  it('counts no sessions, because the server cannot list or end them per user', async () => {
-    expect(await target.liveSessions()).toBe(0);
-    expect(await target.terminateSessions()).toBe(0);
   });
 
   it('a wrong admin password is PERMISSION_DENIED, and the message does not contain it', async () => {
@@ -147,7 +92,7 @@ describe('MongoTarget', () => {
 
   it('no password sent to the server shows up in its log', () => {
     const log = fs.readFileSync(path.join(testStack().dir, 'ferretdb.log'), 'utf8');
-    expect(passwordsUsed.length).toBeGreaterThan(5);
+    expect(passwordsUsed.length).toBeGreaterThan(3);
     expect(log).toMatch(/Authentication failed/); // the log does record the server's answers to these tests
     for (const p of [...passwordsUsed, testStack().ferretdb!.password]) expect(log).not.toContain(p);
   });

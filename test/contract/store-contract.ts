@@ -1,10 +1,14 @@
 // The behaviour every SecretStore promises the rotation workflow, as one suite each store runs against its real server.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { RotatorError, type ErrorCode } from '../../src/errors';
+import type { StalePendingOptions } from '../../activities/stale-pending';
 import type { SecretStore, SecretValue } from '../../activities/types';
 
 export interface StoreUnderTest {
+  /** Built with the default options (stale_pending: fail). */
   store: SecretStore;
+  /** Another instance on the same server or folder, with other options; the suite closes it. */
+  open(options: StalePendingOptions): SecretStore;
   /** A fresh path no other test uses. */
   path: () => string;
   cleanup?: () => Promise<void>;
@@ -204,6 +208,55 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
       await rejection(store.rollback(path, rotationId, { toVersion: v1, fromVersion: v2 }), 'CONFLICT');
       expect(await store.readCurrent(path)).toEqual({ version: v3, value: later });
+    });
+
+    describe('with a pending value another rotation left behind', () => {
+      async function leftBehind(): Promise<{ path: string; v1: string; current: SecretValue; stale: string; staleValue: SecretValue }> {
+        const path = sut.path();
+        const current = credential('app_a');
+        const v1 = await publish(path, current, null);
+        const stale = randomUUID();
+        const staleValue = credential('app_b');
+        await store.stagePending(path, stale, staleValue);
+        return { path, v1, current, stale, staleValue };
+      }
+
+      it('refuses to stage with CONFLICT under stale_pending: fail, naming the secret and the leftover, and changes nothing', async () => {
+        const { path, v1, current, stale, staleValue } = await leftBehind();
+        const mine = randomUUID();
+        const err = await rejection(store.stagePending(path, mine, credential('app_b')), 'CONFLICT');
+        expect(err.message).toContain(path);
+        expect(err.message).toContain(stale);
+        expect(err.message).toContain('stale_pending: replace');
+        expect(await store.readPending(path, stale)).toEqual(staleValue);
+        expect(await store.readPending(path, mine)).toBeNull();
+        expect(await store.readCurrent(path)).toEqual({ version: v1, value: current });
+      });
+
+      it('drops the leftover under stale_pending: replace, logs which one, and the rotation goes on to promote', async () => {
+        const { path, v1, stale } = await leftBehind();
+        const warnings: Array<{ message: string; fields: Record<string, string> }> = [];
+        const replacing = sut.open({ stalePending: 'replace', warn: (message, fields) => warnings.push({ message, fields }) });
+        try {
+          const mine = randomUUID();
+          const next = credential('app_b');
+          await replacing.stagePending(path, mine, next);
+          expect(warnings).toHaveLength(1);
+          expect(warnings[0].message).toContain('stale');
+          expect(warnings[0].fields.path).toBe(path);
+          expect(JSON.stringify(warnings[0].fields)).toContain(stale);
+          for (const p of passwords) expect(JSON.stringify(warnings)).not.toContain(p);
+          expect(await replacing.readPending(path, stale)).toBeNull();
+          expect(await replacing.readPending(path, mine)).toEqual(next);
+
+          await replacing.stagePending(path, mine, credential()); // a retried stage is ours, not stale
+          expect(warnings).toHaveLength(1);
+          expect(await replacing.promote(path, mine, v1)).toMatchObject({ previousVersion: v1 });
+          expect((await replacing.readCurrent(path))?.value).toEqual(next);
+        } finally {
+          await replacing.close();
+        }
+      });
     });
 
     it('puts no secret value into any error it raises', async () => {

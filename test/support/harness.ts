@@ -1,17 +1,22 @@
 // A rotator wired to the test stack: a real worker and client per test file, and helpers to look at the results.
 import { randomBytes } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
-import vault from 'node-vault';
+import type { SecretValue } from '../../activities/types';
 import { getDataConverter } from '../../src/codec/data-converter';
 import type { CodecKeys } from '../../src/codec/aes-gcm-codec';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { planRotation, type RotationPlan } from '../../src/plan';
+import { queryStatus } from '../../src/rotations';
+import type { PhaseName, RotationStatus } from '../../workflows/status';
 import { createRotatorWorker, WORKFLOWS_PATH, type RotatorWorker } from '../../workers/worker';
 import { testStack } from './stack';
+import { vaultClient, vaultTestStore, type TestStore } from './test-stores';
+
+export { vaultClient } from './test-stores';
 
 export function unique(prefix: string): string {
   return `${prefix}_${randomBytes(4).toString('hex')}`;
@@ -40,28 +45,37 @@ export interface SecretSpec {
   extra?: string; // more YAML lines under rotation:
 }
 
-/** Config text for the test stack: an admin secret in Vault and one rotatable secret per spec. */
-export function configYaml(taskQueue: string, specs: Array<Required<Pick<SecretSpec, 'name' | 'role'>> & SecretSpec>, adminPath: string): string {
+/**
+ * Config text for the test stack: an admin secret and one rotatable secret per spec, in Vault under the provider
+ * name `vault` (adminPath then is the path under secret/data/), or in `store` under the provider name `store`
+ * (adminPath then is the name the store was given the admin secret under).
+ */
+export function configYaml(
+  taskQueue: string,
+  specs: Array<Required<Pick<SecretSpec, 'name' | 'role'>> & SecretSpec>,
+  adminPath: string,
+  store?: TestStore,
+): string {
   const stack = testStack();
+  const provider = store ? 'store' : 'vault';
+  const where = store ?? vaultTestStore();
   const lines = [
     'temporal:',
     `  address: "${stack.temporal!.address}"`,
     `  task_queue: ${taskQueue}`,
     'providers:',
-    '  vault:',
-    '    type: vault',
-    `    address: "${stack.vault!.address}"`,
-    '    token: ${TEST_VAULT_TOKEN}',
+    `  ${provider}:`,
+    ...where.providerYaml,
     'secrets:',
     '  pg_admin:',
-    '    provider: vault',
-    `    path: secret/data/${adminPath}`,
+    `    provider: ${provider}`,
+    `    path: ${store ? store.configPath(adminPath) : `secret/data/${adminPath}`}`,
   ];
   for (const s of specs) {
     lines.push(
       `  ${s.name}:`,
-      '    provider: vault',
-      `    path: secret/data/test/${s.name}`,
+      `    provider: ${provider}`,
+      `    path: ${where.configPath(s.name)}`,
       '    target:',
       '      type: postgresql',
       '      connection: secret://pg_admin',
@@ -79,17 +93,14 @@ export function testEnv(): Record<string, string> {
   return { TEST_VAULT_TOKEN: testStack().vault!.token };
 }
 
-export function vaultClient() {
-  const stack = testStack();
-  return vault({ apiVersion: 'v1', endpoint: stack.vault!.address, token: stack.vault!.token });
-}
-
 /** The admin credential rotator manages roles with: the test cluster's superuser, stored in Vault. */
 export async function seedAdmin(adminPath: string): Promise<void> {
+  await vaultClient().write(`secret/data/${adminPath}`, { data: pgAdminSecret() });
+}
+
+export function pgAdminSecret(): SecretValue {
   const pg = testStack().postgres!;
-  await vaultClient().write(`secret/data/${adminPath}`, {
-    data: { username: pg.user, password: pg.password, host: pg.host, port: pg.port, dbname: pg.database, engine: 'postgres' },
-  });
+  return { username: pg.user, password: pg.password, host: pg.host, port: pg.port, dbname: pg.database, engine: 'postgres' };
 }
 
 export async function readStore(path: string, version?: string): Promise<{ version: number; data: Record<string, unknown> } | null> {
@@ -138,6 +149,7 @@ export interface Harness {
   worker: RotatorWorker;
   dataConverter: DataConverter;
   taskQueue: string;
+  /** Where the admin secret is: a path under secret/data/ in Vault, or its name in the `store` option. */
   adminPath: string;
   /** The config as YAML text, for tests that hand it to the CLI or a worker process. */
   yaml: string;
@@ -148,15 +160,17 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** A worker and a client on a fresh task queue, with the given secrets configured. */
-export async function startHarness(specs: Array<SecretSpec>, options: { codec?: boolean; keys?: CodecKeys } = {}): Promise<Harness> {
+/** A worker and a client on a fresh task queue, with the given secrets configured; in Vault unless `store` says otherwise. */
+export async function startHarness(specs: Array<SecretSpec>, options: { codec?: boolean; keys?: CodecKeys; store?: TestStore } = {}): Promise<Harness> {
   const stack = testStack();
   const taskQueue = unique('tq');
-  const adminPath = `test/${unique('pg_admin')}`;
-  await seedAdmin(adminPath);
+  const { store } = options;
+  const adminPath = store ? unique('pg_admin') : `test/${unique('pg_admin')}`;
+  if (store) await store.write(adminPath, pgAdminSecret());
+  else await seedAdmin(adminPath);
   const named = specs.map((s) => ({ ...s, name: s.name ?? unique('db'), role: s.role ?? unique('app') }));
-  const yaml = configYaml(taskQueue, named, adminPath);
-  const config = parseConfig(yaml, testEnv());
+  const yaml = configYaml(taskQueue, named, adminPath, store);
+  const config = parseConfig(yaml, { ...testEnv(), ...store?.env });
   const dataConverter: DataConverter = options.codec === false ? {} : getDataConverter(options.keys ?? testCodecKeys());
   const worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
   const running = worker.worker.run();
@@ -179,4 +193,16 @@ export async function startHarness(specs: Array<SecretSpec>, options: { codec?: 
       await worker.close();
     },
   };
+}
+
+/** Polls the status query until the rotation reaches the phase; fails fast if it ends first. */
+export async function untilPhase(handle: WorkflowHandle, phase: PhaseName, timeoutMs = 30_000): Promise<RotationStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await queryStatus(handle).catch(() => null); // null until a worker has run the first task
+    if (status?.phase === phase) return status;
+    if (status && status.outcome !== 'running') throw new Error(`rotation ended (${status.outcome}) before reaching ${phase}`);
+    if (Date.now() > deadline) throw new Error(`rotation did not reach ${phase} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -7,45 +7,11 @@ import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { planRotation, type RotationPlan } from '../../src/plan';
 import { createRotatorWorker, type RotatorWorker } from '../../workers/worker';
-import { testCodecKeys, unique, vaultClient, workflowBundle } from './harness';
+import { testCodecKeys, unique, workflowBundle } from './harness';
 import { testStack } from './stack';
+import { vaultTestStore, type TestStore } from './test-stores';
 
-/**
- * The store the harness keeps the admin secret and the rotated secrets in, seen from outside rotator (raw client
- * calls, not rotator's store code). Another store plugs in by providing these for a provider named `store`.
- */
-export interface TestStore {
-  /** The provider's block under `providers:`, as YAML lines indented for it. */
-  providerYaml: string[];
-  /** Variables the provider block references (tokens), for parseConfig. */
-  env: Record<string, string>;
-  /** The config's `path:` for a secret the test calls `name`. */
-  configPath(name: string): string;
-  write(name: string, value: SecretValue): Promise<void>;
-  readCurrent(name: string): Promise<{ version: string; value: SecretValue } | null>;
-}
-
-export function vaultTestStore(): TestStore {
-  const vault = testStack().vault!;
-  const apiPath = (name: string) => `secret/data/test/${name}`;
-  return {
-    providerYaml: ['    type: vault', `    address: "${vault.address}"`, '    token: ${TEST_VAULT_TOKEN}'],
-    env: { TEST_VAULT_TOKEN: vault.token },
-    configPath: apiPath,
-    async write(name, value) {
-      await vaultClient().write(apiPath(name), { data: value });
-    },
-    async readCurrent(name) {
-      try {
-        const body = await vaultClient().read(apiPath(name));
-        return { version: String(body.data.metadata.version), value: body.data.data as SecretValue };
-      } catch (err) {
-        if ((err as { response?: { statusCode?: number } }).response?.statusCode === 404) return null;
-        throw err;
-      }
-    },
-  };
-}
+export { vaultTestStore, type TestStore } from './test-stores';
 
 /** The stack's FerretDB admin in the shape stores hold database credentials. */
 export function mongoAdminSecret(): SecretValue {

@@ -1,0 +1,153 @@
+// npm run bench: steady-state rotation latency and throughput through Temporal versus the same provider calls made bare.
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
+import { ProviderRegistry, TargetRegistry } from '../../activities/registry';
+import { getDataConverter } from '../../src/codec/data-converter';
+import { planRotation } from '../../src/plan';
+import { startRotation } from '../../src/rotations';
+import { startLocalStack, type LocalStack } from '../../src/stack/local-stack';
+import type { RotationStatus } from '../../workflows/status';
+import { createRotatorWorker, WORKFLOWS_PATH } from '../../workers/worker';
+import {
+  bareRotation,
+  benchConfig,
+  createActivities,
+  parseFlags,
+  runPool,
+  secretNames,
+  seedAdmin,
+  silentLogger,
+  summarize,
+  type StepTimings,
+  type Summary,
+  watchPgConnections,
+} from './common';
+
+const TARGETS = { p50Ms: 250, ratio: 3, perSecond: 50 };
+
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+async function main(): Promise<void> {
+  const { count, concurrency } = parseFlags(process.argv.slice(2), { count: 200, concurrency: 20 });
+  const t0 = performance.now();
+
+  let stack: LocalStack | undefined;
+  // SIGINT's default kills us before 'exit' hooks run; stop the servers ourselves so no postmaster is left behind.
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: stopping the stack`);
+    void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+
+  try {
+    const [started, workflowBundle] = await Promise.all([
+      startLocalStack({ services: ['temporal', 'vault', 'postgres'], log }),
+      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger }),
+    ]);
+    stack = started;
+    const adminPath = `bench/admin_${randomBytes(3).toString('hex')}`;
+    await seedAdmin(stack, adminPath);
+    const taskQueue = `bench-${randomBytes(3).toString('hex')}`;
+    const baseNames = secretNames('b', count);
+    const wfNames = secretNames('w', count);
+    const config = benchConfig(stack, taskQueue, [...baseNames, ...wfNames], adminPath);
+    log(`stack and bundle ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${count} rotations per run, ${concurrency} in flight`);
+
+    // --- baseline: the activity functions called directly, one untimed first rotation per secret ---
+    const providers = new ProviderRegistry(config.providers);
+    const targets = new TargetRegistry();
+    const acts = createActivities({ providers, targets, consumers: [] });
+    const basePlans = baseNames.map((n) => planRotation(config, n));
+    const steps: StepTimings = {};
+    let baseline: Summary;
+    const baseConns = watchPgConnections(stack);
+    try {
+      await runPool(basePlans, concurrency, (p) => bareRotation(acts, p));
+      baseline = summarize(await runPool(basePlans, concurrency, (p) => bareRotation(acts, p, steps)));
+    } finally {
+      await providers.close();
+      await targets.close();
+    }
+    const basePeak = await baseConns.stop();
+    log(`baseline done (${fmt(baseline.p50)} ms p50, peak ${basePeak} pg connections)`);
+
+    // --- through Temporal: worker in this process, codec on, one untimed first rotation per secret ---
+    const dataConverter = getDataConverter({ activeKeyId: 'bench', keys: new Map([['bench', randomBytes(32)]]) });
+    const rotator = await createRotatorWorker({
+      config,
+      dataConverter,
+      workflowBundle,
+      logLevel: 'ERROR',
+      // Enough activity slots that the queue, not the worker, bounds concurrency; cache every in-flight run so
+      // workflow tasks never replay history.
+      tuning: { maxConcurrentActivityTaskExecutions: 200, maxConcurrentWorkflowTaskExecutions: 40, maxCachedWorkflows: Math.max(200, concurrency * 2) },
+    });
+    const running = rotator.worker.run();
+    const connection = await Connection.connect({ address: stack.temporal!.address });
+    const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
+    const phases: Record<string, number> = {};
+    let workflow: Summary;
+    const wfConns = watchPgConnections(stack);
+    try {
+      const wfPlans = wfNames.map((n) => planRotation(config, n));
+      const rotate = async (plan: (typeof wfPlans)[number], record: boolean) => {
+        const { handle } = await startRotation(client, taskQueue, plan, 'bench');
+        const status = (await handle.result()) as RotationStatus;
+        if (status.outcome !== 'succeeded') throw new Error(`rotation of ${plan.secret} ended ${status.outcome}`);
+        if (record) for (const p of status.phases) phases[p.name] = (phases[p.name] ?? 0) + (p.durationMs ?? 0);
+      };
+      await runPool(wfPlans, concurrency, (p) => rotate(p, false));
+      workflow = summarize(await runPool(wfPlans, concurrency, (p) => rotate(p, true)));
+    } finally {
+      await connection.close();
+      rotator.worker.shutdown();
+      await running;
+      await rotator.close();
+    }
+    const wfPeak = await wfConns.stop();
+    log(`workflow done (${fmt(workflow.p50)} ms p50, peak ${wfPeak} pg connections)`);
+
+    printReport(count, concurrency, baseline, workflow, steps, phases);
+    log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } finally {
+    await stack?.stop();
+  }
+}
+
+function fmt(n: number, digits = 0): string {
+  return n.toFixed(digits);
+}
+
+function printReport(count: number, concurrency: number, base: Summary, wf: Summary, steps: StepTimings, phases: Record<string, number>): void {
+  const rows: Array<[string, Summary]> = [
+    ['baseline (bare calls)', base],
+    ['workflow (Temporal)', wf],
+  ];
+  const out: string[] = [];
+  out.push(`\nsteady-state rotations (second rotation of each secret): ${count} per run, ${concurrency} in flight`);
+  out.push(`${'run'.padEnd(24)}${'p50 ms'.padStart(9)}${'p95 ms'.padStart(9)}${'max ms'.padStart(9)}${'rot/s'.padStart(9)}`);
+  for (const [name, s] of rows) {
+    out.push(`${name.padEnd(24)}${fmt(s.p50).padStart(9)}${fmt(s.p95).padStart(9)}${fmt(s.max).padStart(9)}${fmt(s.perSecond, 1).padStart(9)}`);
+  }
+  const p50Ratio = wf.p50 / base.p50;
+  const tputRatio = wf.perSecond / base.perSecond;
+  out.push(`workflow/baseline: p50 ${fmt(p50Ratio, 2)}x, throughput ${fmt(tputRatio, 2)}x`);
+  const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  out.push('targets:');
+  out.push(`  workflow p50 <= ${TARGETS.p50Ms} ms         ${mark(wf.p50 <= TARGETS.p50Ms)} (${fmt(wf.p50)} ms)`);
+  out.push(`  p50 ratio <= ${TARGETS.ratio}x               ${mark(p50Ratio <= TARGETS.ratio)} (${fmt(p50Ratio, 2)}x)`);
+  out.push(`  workflow >= ${TARGETS.perSecond} rotations/s     ${mark(wf.perSecond >= TARGETS.perSecond)} (${fmt(wf.perSecond, 1)}/s)`);
+  out.push('where the time goes (mean ms per rotation):');
+  out.push(`  baseline activities: ${Object.entries(steps).map(([k, v]) => `${k} ${fmt(v / count, 1)}`).join(', ')}`);
+  out.push(`  workflow phases:     ${Object.entries(phases).map(([k, v]) => `${k} ${fmt(v / count, 1)}`).join(', ')}`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
