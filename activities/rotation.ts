@@ -166,10 +166,10 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   /** Waits, heartbeating, until the old login has no sessions or the drain timeout passes. */
-  async function waitForDrain(plan: RotationPlan, input: { username: string }): Promise<DrainResult> {
+  async function waitForDrain(plan: RotationPlan, input: { username: string; timeoutMs?: number }): Promise<DrainResult> {
     const ctx = Context.current();
     const target = await targetFor(plan);
-    const deadline = Date.now() + plan.drain.timeoutMs;
+    const deadline = Date.now() + (input.timeoutMs ?? plan.drain.timeoutMs);
     for (;;) {
       const remaining = await target.liveSessions(input.username);
       if (remaining === 0 || Date.now() >= deadline) return { remaining };

@@ -236,7 +236,9 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       return;
     }
     if (plan.gracePeriodMs > 0) await sleep(plan.gracePeriodMs);
-    const { remaining } = await drainer.waitForDrain(plan, { username: old });
+    // Usually nothing is left: one quick local look; only open sessions need the long, heartbeating wait.
+    let { remaining } = await io.waitForDrain(plan, { username: old, timeoutMs: 0 });
+    if (remaining > 0 && plan.drain.timeoutMs > 0) ({ remaining } = await drainer.waitForDrain(plan, { username: old }));
     if (remaining > 0) status.notes.push(`${remaining} session(s) of ${old} still open after the drain timeout`);
     const { terminatedSessions } = await io.revokeLogin(plan, {
       username: old,
