@@ -83,7 +83,9 @@ FERRETDB_MODULE="github.com/FerretDB/FerretDB"
 FERRETDB_VERSION="v1.24.2"
 GO_TOOLS="$ROOT/.tools/go"
 FERRETDB="$GO_TOOLS/bin/ferretdb"
-if [[ -x "$FERRETDB" ]] && "$FERRETDB" --version 2>/dev/null | grep -qx "version: $FERRETDB_VERSION"; then
+# Read the whole --version output before grep -q: with pipefail, grep quitting early SIGPIPEs ferretdb and fails.
+ferretdb_version() { [[ -x "$FERRETDB" ]] && "$FERRETDB" --version 2>/dev/null | sed -n 's/^version: //p'; }
+if [[ "$(ferretdb_version || true)" == "$FERRETDB_VERSION" ]]; then
   say "ferretdb $FERRETDB_VERSION ok"
 else
   command -v go >/dev/null || {
@@ -118,7 +120,7 @@ else
   # The binary is all we keep: the ~1 GB of module and build caches would only speed up a version bump.
   go clean -cache -modcache >>"$build_log" 2>&1
   rm -rf "$src" "$GO_TOOLS/path"
-  "$FERRETDB" --version | grep -qx "version: $FERRETDB_VERSION" || { echo "bootstrap: the built ferretdb does not report $FERRETDB_VERSION" >&2; false; }
+  [[ "$(ferretdb_version || true)" == "$FERRETDB_VERSION" ]] || { echo "bootstrap: the built ferretdb does not report $FERRETDB_VERSION" >&2; false; }
   trap 'echo "bootstrap: FAILED during: $STEP (see the output above; fix it and rerun: npm run bootstrap)" >&2' ERR
   say "ferretdb $FERRETDB_VERSION ok (built in $((SECONDS - started)) s)"
 fi
