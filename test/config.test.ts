@@ -1,5 +1,6 @@
 // Config parsing: the happy path, and every error names its field.
 import { parseConfig } from '../src/config/load';
+import { configError } from './support/config';
 import { planRotation } from '../src/plan';
 import { generatePassword } from '../src/password';
 
@@ -24,14 +25,7 @@ secrets:
       password: { length: 32 }
 `;
 
-function errorOf(text: string, env: Record<string, string> = ENV): string {
-  try {
-    parseConfig(text, env, 'rotator.yaml');
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const errorOf = (text: string, env: Record<string, string> = ENV): string => configError(text, env);
 
 describe('config', () => {
   it('parses the L5-style example and fills the built-in vault provider from the environment', () => {

@@ -1,5 +1,6 @@
 // Config for the AWS and file providers: what parses, what each bad field is called, and which store it builds.
 import { parseConfig } from '../src/config/load';
+import { configError } from './support/config';
 import { createStore } from '../activities/registry';
 import { AwsParameterStore } from '../activities/aws-parameter-store';
 import { AwsSecretsManagerStore } from '../activities/aws-secrets-manager';
@@ -18,14 +19,7 @@ const SECRETS_MANAGER = `  aws:
     access_key_id: \${AWS_KEY}
     secret_access_key: \${AWS_SECRET}`;
 
-function errorOf(text: string, env: Record<string, string> = ENV): string {
-  try {
-    parseConfig(text, env, 'rotator.yaml');
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const errorOf = (text: string, env: Record<string, string> = ENV): string => configError(text, env);
 
 describe('aws-secrets-manager provider config', () => {
   it('reads region, endpoint and keys from the environment, and fails on a stale pending by default', () => {

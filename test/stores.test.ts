@@ -5,14 +5,8 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
-import {
-  CreateSecretCommand,
-  GetSecretValueCommand,
-  ListSecretVersionIdsCommand,
-  PutSecretValueCommand,
-  SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
-import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import { awsError } from '../activities/aws-common';
 import { AwsParameterStore, pendingParameterName } from '../activities/aws-parameter-store';
 import { AwsSecretsManagerStore, versionTokenFor } from '../activities/aws-secrets-manager';
@@ -21,20 +15,17 @@ import type { StalePendingOptions, StalePendingPolicy } from '../activities/stal
 import { VaultKvStore } from '../activities/vault-kv';
 import { credential, describeStoreContract, everythingIn, rejection } from './contract/store-contract';
 import { testStack } from './support/stack';
+import { motoClientConfig, secretsManagerClient, ssmClient, versionLabels } from './support/test-stores';
 
 const hex = () => randomBytes(4).toString('hex');
 
-function motoConfig() {
-  return { region: 'us-east-1', endpoint: testStack().moto!.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
-}
-
 function secretsManager(stalePending: StalePendingPolicy = 'fail', warn?: (m: string, f: Record<string, string>) => void): AwsSecretsManagerStore {
-  const { region, endpoint } = motoConfig();
+  const { region, endpoint } = motoClientConfig();
   return new AwsSecretsManagerStore({ region, endpoint, accessKeyId: 'test', secretAccessKey: 'test', stalePending, ...(warn ? { warn } : {}) });
 }
 
 function parameterStore(options: StalePendingOptions = {}): AwsParameterStore {
-  const { region, endpoint } = motoConfig();
+  const { region, endpoint } = motoClientConfig();
   return new AwsParameterStore({ region, endpoint, accessKeyId: 'test', secretAccessKey: 'test', ...options });
 }
 
@@ -59,17 +50,14 @@ describeStoreContract('file', async () => {
 });
 
 describe('aws-secrets-manager specifics', () => {
-  const sm = new SecretsManagerClient(motoConfig());
+  const sm = secretsManagerClient();
   const store = secretsManager();
   afterAll(async () => {
     sm.destroy();
     await store.close();
   });
 
-  async function labels(path: string): Promise<Record<string, string[]>> {
-    const out = await sm.send(new ListSecretVersionIdsCommand({ SecretId: path, IncludeDeprecated: true }));
-    return Object.fromEntries((out.Versions ?? []).map((v) => [v.VersionId!, v.VersionStages ?? []]));
-  }
+  const labels = (path: string) => versionLabels(sm, path);
 
   async function seeded(value = credential()): Promise<{ path: string; version: string }> {
     const path = `specific/${hex()}`;
@@ -156,7 +144,7 @@ describe('aws-secrets-manager specifics', () => {
 });
 
 describe('aws-parameter-store specifics', () => {
-  const ssm = new SSMClient(motoConfig());
+  const ssm = ssmClient();
   const store = parameterStore();
   afterAll(async () => {
     ssm.destroy();

@@ -9,6 +9,7 @@ import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import type { RotationPlan } from '../../src/plan';
 import type { LocalStack } from '../../src/stack/local-stack';
+import { postgresAdminSecret, rotatorYaml, vaultProviderYaml } from '../support/rotator-config';
 
 export const ADMIN_SECRET = 'pg_admin';
 
@@ -20,46 +21,26 @@ export function secretNames(prefix: string, count: number): string[] {
 /** One config holding every bench secret: alternating-users, no grace, no reconnect wait, short drain. */
 export function benchConfig(stack: LocalStack, taskQueue: string, names: string[], adminPath: string): Config {
   const run = randomBytes(3).toString('hex');
-  const lines = [
-    'temporal:',
-    `  address: "${stack.temporal!.address}"`,
-    `  task_queue: ${taskQueue}`,
-    'providers:',
-    '  vault:',
-    '    type: vault',
-    `    address: "${stack.vault!.address}"`,
-    '    token: ${BENCH_VAULT_TOKEN}',
-    'secrets:',
-    `  ${ADMIN_SECRET}:`,
-    '    provider: vault',
-    `    path: secret/data/${adminPath}`,
-  ];
-  for (const n of names) {
-    lines.push(
-      `  ${n}:`,
-      '    provider: vault',
-      `    path: secret/data/bench/${n}`,
-      '    target:',
-      '      type: postgresql',
-      `      connection: secret://${ADMIN_SECRET}`,
-      `      role: bench_${run}_${n}`,
-      '    rotation:',
-      '      strategy: alternating-users',
-      '      grace_period: 0s',
-      '      reconnect: { wait: 0s }',
-      '      drain: { timeout: 1s }',
-    );
-  }
-  return parseConfig(lines.join('\n') + '\n', { BENCH_VAULT_TOKEN: stack.vault!.token });
+  const yaml = rotatorYaml({
+    temporalAddress: stack.temporal!.address,
+    taskQueue,
+    provider: { name: 'vault', yaml: vaultProviderYaml(stack.vault!.address, 'BENCH_VAULT_TOKEN') },
+    admin: { name: ADMIN_SECRET, path: `secret/data/${adminPath}` },
+    secrets: names.map((n) => ({
+      name: n,
+      path: `secret/data/bench/${n}`,
+      type: 'postgresql',
+      target: [`role: bench_${run}_${n}`],
+      rotation: ['strategy: alternating-users', 'grace_period: 0s', 'reconnect: { wait: 0s }', 'drain: { timeout: 1s }'],
+    })),
+  });
+  return parseConfig(yaml, { BENCH_VAULT_TOKEN: stack.vault!.token });
 }
 
 /** The admin credential the activities manage roles with: the stack's superuser, stored in Vault like production. */
 export async function seedAdmin(stack: LocalStack, adminPath: string): Promise<void> {
-  const pg = stack.postgres!;
   const client = vault({ apiVersion: 'v1', endpoint: stack.vault!.address, token: stack.vault!.token });
-  await client.write(`secret/data/${adminPath}`, {
-    data: { username: pg.user, password: pg.password, host: pg.host, port: pg.port, dbname: pg.database, engine: 'postgres' },
-  });
+  await client.write(`secret/data/${adminPath}`, { data: postgresAdminSecret(stack.postgres!) });
 }
 
 /** Samples the number of client backends every 100 ms until stopped; returns the peak. */

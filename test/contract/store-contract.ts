@@ -1,8 +1,9 @@
 // The behaviour every SecretStore promises the rotation workflow, as one suite each store runs against its real server.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { RotatorError, type ErrorCode } from '../../src/errors';
+import type { ErrorCode, RotatorError } from '../../src/errors';
 import type { StalePendingOptions } from '../../activities/stale-pending';
 import type { SecretStore, SecretValue } from '../../activities/types';
+import { rejectionWithout } from './no-secret';
 
 export interface StoreUnderTest {
   /** Built with the default options (stale_pending: fail). */
@@ -23,29 +24,11 @@ export function credential(username = 'app_a'): SecretValue {
   return { username, password, engine: 'postgres', host: 'db.internal', port: 5432, dbname: 'orders' };
 }
 
-/** Everything an error could carry into a log or workflow history. */
-export function everythingIn(err: unknown): string {
-  const e = err as Error;
-  return [String(err), e?.message, e?.stack, JSON.stringify(err), JSON.stringify(Object.entries(err ?? {}))].join('\n');
-}
-
-export function expectNoSecretIn(err: unknown, secrets: Iterable<string> = passwords): void {
-  const text = everythingIn(err);
-  for (const s of secrets) expect(text).not.toContain(s);
-}
+export { everythingIn } from './no-secret';
 
 /** Awaits a rejection, checks it is a RotatorError with `code`, and that it leaks no password. */
-export async function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<RotatorError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(RotatorError);
-  expect((caught as RotatorError).code).toBe(code);
-  expectNoSecretIn(caught);
-  return caught as RotatorError;
+export function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<RotatorError> {
+  return rejectionWithout(passwords, promise, code);
 }
 
 export function describeStoreContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {

@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { DatabaseTarget, TargetCapabilities } from '../../activities/types';
-import { RotatorError, type ErrorCode } from '../../src/errors';
-import { expectNoSecretIn } from './store-contract';
+import type { ErrorCode, RotatorError } from '../../src/errors';
+import { rejectionWithout } from './no-secret';
 
 /** A connection logged in as some login, held open like a consumer that has not reconnected yet. */
 export interface OpenSession {
@@ -62,18 +62,7 @@ export function describeTargetContract(name: string, declared: TargetCapabilitie
     });
 
     /** Awaits a rejection, checks it is a RotatorError with `code`, and that it leaks no password, the admin's included. */
-    async function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<RotatorError> {
-      let caught: unknown;
-      try {
-        await promise;
-      } catch (err) {
-        caught = err;
-      }
-      expect(caught).toBeInstanceOf(RotatorError);
-      expect((caught as RotatorError).code).toBe(code);
-      expectNoSecretIn(caught, [...passwords, sut.adminPassword]);
-      return caught as RotatorError;
-    }
+    const rejection = (promise: Promise<unknown>, code: ErrorCode): Promise<RotatorError> => rejectionWithout([...passwords, sut.adminPassword], promise, code);
 
     const verify = (username: string, pw: string) => target.verify({ username, password: pw }, sut.verifyQuery);
 

@@ -1,36 +1,21 @@
 // A rotator wired to the test stack: a real worker and client per test file, and helpers to look at the results.
 import { randomBytes } from 'node:crypto';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import type { DataConverter } from '@temporalio/common';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import type { SecretValue } from '../../activities/types';
-import { getDataConverter } from '../../src/codec/data-converter';
 import type { CodecKeys } from '../../src/codec/aes-gcm-codec';
-import { parseConfig } from '../../src/config/load';
-import type { Config } from '../../src/config/schema';
-import { planRotation, type RotationPlan } from '../../src/plan';
 import { queryStatus } from '../../src/rotations';
 import type { PhaseName, RotationStatus } from '../../workflows/status';
-import { createRotatorWorker, WORKFLOWS_PATH, type RotatorWorker } from '../../workers/worker';
+import { startRotator, type Rotator } from './rotator';
+import { postgresAdminSecret, rotatorYaml } from './rotator-config';
 import { testStack } from './stack';
 import { vaultClient, vaultTestStore, type TestStore } from './test-stores';
 
 export { vaultClient } from './test-stores';
+export { testCodecKeys, workflowBundle } from './rotator';
 
 export function unique(prefix: string): string {
   return `${prefix}_${randomBytes(4).toString('hex')}`;
-}
-
-export function testCodecKeys(): CodecKeys {
-  return { activeKeyId: 'test-1', keys: new Map([['test-1', randomBytes(32)]]) };
-}
-
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** Bundling takes seconds; do it once per test file. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } });
-  return bundle;
 }
 
 /** The `id:base64` form ROTATOR_CODEC_KEY takes, for a worker process or the CLI sharing the test's key. */
@@ -56,37 +41,23 @@ export function configYaml(
   adminPath: string,
   store?: TestStore,
 ): string {
-  const stack = testStack();
   const provider = store ? 'store' : 'vault';
   const where = store ?? vaultTestStore();
-  const lines = [
-    'temporal:',
-    `  address: "${stack.temporal!.address}"`,
-    `  task_queue: ${taskQueue}`,
-    'providers:',
-    `  ${provider}:`,
-    ...where.providerYaml,
-    'secrets:',
-    '  pg_admin:',
-    `    provider: ${provider}`,
-    `    path: ${store ? store.configPath(adminPath) : `secret/data/${adminPath}`}`,
-  ];
-  for (const s of specs) {
-    lines.push(
-      `  ${s.name}:`,
-      `    provider: ${provider}`,
-      `    path: ${where.configPath(s.name)}`,
-      '    target:',
-      '      type: postgresql',
-      '      connection: secret://pg_admin',
-      `      role: ${s.role}`,
-      '    rotation:',
-      `      strategy: ${s.strategy ?? 'alternating-users'}`,
-      '      drain: { timeout: 2s }',
-      ...(s.extra ? s.extra.split('\n').map((l) => `      ${l}`) : []),
-    );
-  }
-  return lines.join('\n') + '\n';
+  return rotatorYaml({
+    temporalAddress: testStack().temporal!.address,
+    taskQueue,
+    provider: { name: provider, yaml: where.providerYaml },
+    admin: { name: 'pg_admin', path: store ? store.configPath(adminPath) : `secret/data/${adminPath}` },
+    secrets: specs.map((s) => ({
+      name: s.name,
+      path: where.configPath(s.name),
+      type: 'postgresql',
+      target: [`role: ${s.role}`],
+      // A short drain unless the spec sets its own, so tests with a held session stay quick.
+      rotation: [`strategy: ${s.strategy ?? 'alternating-users'}`, ...(s.extra?.includes('drain:') ? [] : ['drain: { timeout: 2s }'])],
+      extra: s.extra,
+    })),
+  });
 }
 
 export function testEnv(): Record<string, string> {
@@ -99,8 +70,7 @@ export async function seedAdmin(adminPath: string): Promise<void> {
 }
 
 export function pgAdminSecret(): SecretValue {
-  const pg = testStack().postgres!;
-  return { username: pg.user, password: pg.password, host: pg.host, port: pg.port, dbname: pg.database, engine: 'postgres' };
+  return postgresAdminSecret(testStack().postgres!);
 }
 
 export async function readStore(path: string, version?: string): Promise<{ version: number; data: Record<string, unknown> } | null> {
@@ -143,11 +113,7 @@ export async function adminQuery(sql: string, params: unknown[] = []): Promise<A
   }
 }
 
-export interface Harness {
-  config: Config;
-  client: Client;
-  worker: RotatorWorker;
-  dataConverter: DataConverter;
+export interface Harness extends Rotator {
   taskQueue: string;
   /** Where the admin secret is: a path under secret/data/ in Vault, or its name in the `store` option. */
   adminPath: string;
@@ -155,14 +121,10 @@ export interface Harness {
   yaml: string;
   /** The configured secrets in the order given, with their generated names and roles. */
   secrets: Array<{ name: string; role: string }>;
-  plan(secret: string): RotationPlan;
-  /** Runs the worker in the background until close(). */
-  close(): Promise<void>;
 }
 
 /** A worker and a client on a fresh task queue, with the given secrets configured; in Vault unless `store` says otherwise. */
 export async function startHarness(specs: Array<SecretSpec>, options: { codec?: boolean; keys?: CodecKeys; store?: TestStore } = {}): Promise<Harness> {
-  const stack = testStack();
   const taskQueue = unique('tq');
   const { store } = options;
   const adminPath = store ? unique('pg_admin') : `test/${unique('pg_admin')}`;
@@ -170,29 +132,8 @@ export async function startHarness(specs: Array<SecretSpec>, options: { codec?: 
   else await seedAdmin(adminPath);
   const named = specs.map((s) => ({ ...s, name: s.name ?? unique('db'), role: s.role ?? unique('app') }));
   const yaml = configYaml(taskQueue, named, adminPath, store);
-  const config = parseConfig(yaml, { ...testEnv(), ...store?.env });
-  const dataConverter: DataConverter = options.codec === false ? {} : getDataConverter(options.keys ?? testCodecKeys());
-  const worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
-  const running = worker.worker.run();
-  const connection = await Connection.connect({ address: stack.temporal!.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
-  return {
-    config,
-    client,
-    worker,
-    dataConverter,
-    taskQueue,
-    adminPath,
-    yaml,
-    secrets: named.map(({ name, role }) => ({ name, role })),
-    plan: (secret) => planRotation(config, secret),
-    async close() {
-      await connection.close();
-      worker.worker.shutdown();
-      await running;
-      await worker.close();
-    },
-  };
+  const rotator = await startRotator(yaml, { ...testEnv(), ...store?.env }, options);
+  return { ...rotator, taskQueue, adminPath, yaml, secrets: named.map(({ name, role }) => ({ name, role })) };
 }
 
 /** Polls the status query until the rotation reaches the phase; fails fast if it ends first. */

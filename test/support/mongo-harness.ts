@@ -1,13 +1,9 @@
 // A rotator wired to the test stack's FerretDB: its admin credential in a swappable secret store, a worker, login probes.
-import { Client, Connection } from '@temporalio/client';
 import { MongoClient, MongoServerError, type Document } from 'mongodb';
 import type { SecretValue } from '../../activities/types';
-import { getDataConverter } from '../../src/codec/data-converter';
-import { parseConfig } from '../../src/config/load';
-import type { Config } from '../../src/config/schema';
-import { planRotation, type RotationPlan } from '../../src/plan';
-import { createRotatorWorker, type RotatorWorker } from '../../workers/worker';
-import { testCodecKeys, unique, workflowBundle } from './harness';
+import { unique } from './harness';
+import { startRotator, type Rotator } from './rotator';
+import { rotatorYaml } from './rotator-config';
 import { testStack } from './stack';
 import { vaultTestStore, type TestStore } from './test-stores';
 
@@ -71,46 +67,25 @@ export interface MongoSecretSpec {
 }
 
 function configYaml(taskQueue: string, store: TestStore, adminName: string, specs: MongoSecretSpec[]): string {
-  const lines = [
-    'temporal:',
-    `  address: "${testStack().temporal!.address}"`,
-    `  task_queue: ${taskQueue}`,
-    'providers:',
-    '  store:',
-    ...store.providerYaml,
-    'secrets:',
-    '  mongo_admin:',
-    '    provider: store',
-    `    path: ${store.configPath(adminName)}`,
-  ];
-  for (const s of specs) {
-    lines.push(
-      `  ${s.name}:`,
-      '    provider: store',
-      `    path: ${store.configPath(s.name)}`,
-      '    target:',
-      '      type: mongodb',
-      '      connection: secret://mongo_admin',
-      `      user: ${s.user}`,
-      '      database: admin',
-      `      roles: ${JSON.stringify(s.roles)}`,
-      '    rotation:',
-      `      strategy: ${s.strategy ?? 'alternating-users'}`,
-      '      drain: { timeout: 1s }',
-      ...(s.extra ? s.extra.split('\n').map((l) => `      ${l}`) : []),
-    );
-  }
-  return lines.join('\n') + '\n';
+  return rotatorYaml({
+    temporalAddress: testStack().temporal!.address,
+    taskQueue,
+    provider: { name: 'store', yaml: store.providerYaml },
+    admin: { name: 'mongo_admin', path: store.configPath(adminName) },
+    secrets: specs.map((s) => ({
+      name: s.name,
+      path: store.configPath(s.name),
+      type: 'mongodb',
+      target: [`user: ${s.user}`, 'database: admin', `roles: ${JSON.stringify(s.roles)}`],
+      rotation: [`strategy: ${s.strategy ?? 'alternating-users'}`, 'drain: { timeout: 1s }'],
+      extra: s.extra,
+    })),
+  });
 }
 
-export interface MongoHarness {
-  config: Config;
-  client: Client;
-  worker: RotatorWorker;
+export interface MongoHarness extends Rotator {
   taskQueue: string;
   store: TestStore;
-  plan(secret: string): RotationPlan;
-  close(): Promise<void>;
 }
 
 /** A worker and a client on a fresh task queue; the stack's FerretDB admin is seeded into the store first. */
@@ -118,23 +93,6 @@ export async function startMongoHarness(specs: MongoSecretSpec[], store: TestSto
   const taskQueue = unique('tq');
   const adminName = unique('mongo_admin');
   await store.write(adminName, mongoAdminSecret());
-  const config = parseConfig(configYaml(taskQueue, store, adminName, specs), store.env);
-  const dataConverter = getDataConverter(testCodecKeys());
-  const worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
-  const running = worker.worker.run();
-  const connection = await Connection.connect({ address: testStack().temporal!.address });
-  return {
-    config,
-    client: new Client({ connection, namespace: config.temporal.namespace, dataConverter }),
-    worker,
-    taskQueue,
-    store,
-    plan: (secret) => planRotation(config, secret),
-    async close() {
-      await connection.close();
-      worker.worker.shutdown();
-      await running;
-      await worker.close();
-    },
-  };
+  const rotator = await startRotator(configYaml(taskQueue, store, adminName, specs), store.env);
+  return { ...rotator, taskQueue, store };
 }

@@ -1,14 +1,11 @@
 // A rotator wired to the test stack's Redis: an ACL admin user stored in Vault, a worker, and login probes.
 import { randomBytes } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
 import Redis from 'ioredis';
-import { getDataConverter } from '../../src/codec/data-converter';
-import { parseConfig } from '../../src/config/load';
-import type { Config } from '../../src/config/schema';
-import { planRotation, type RotationPlan } from '../../src/plan';
-import { createRotatorWorker, type RotatorWorker } from '../../workers/worker';
-import { testCodecKeys, testEnv, unique, vaultClient, workflowBundle } from './harness';
+import { unique } from './harness';
+import { startRotator, type Rotator } from './rotator';
+import { rotatorYaml } from './rotator-config';
 import { testStack } from './stack';
+import { vaultTestStore, type TestStore } from './test-stores';
 
 export type RedisAdmin = {
   username: string;
@@ -17,10 +14,13 @@ export type RedisAdmin = {
   port: number;
 };
 
+/** No reconnects, retries or ready check: a probe sees the server's first answer. */
+const ONE_SHOT = { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableReadyCheck: false };
+
 /** A client of the stack's Redis as its `default` user, which the stack leaves without a password. */
 export function rootRedis(): Redis {
   const { host, port } = testStack().redis!;
-  return new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableReadyCheck: false });
+  return new Redis({ host, port, ...ONE_SHOT });
 }
 
 export async function rootCall(...args: string[]): Promise<unknown> {
@@ -44,7 +44,7 @@ export async function createRedisAdmin(): Promise<RedisAdmin> {
 /** How Redis answers a login: 'ok', or the first word of its refusal (WRONGPASS). */
 export async function redisLogin(username: string, password: string): Promise<string> {
   const { host, port } = testStack().redis!;
-  const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableReadyCheck: false });
+  const r = new Redis({ host, port, ...ONE_SHOT });
   r.on('error', () => undefined);
   try {
     await r.connect();
@@ -60,7 +60,7 @@ export async function redisLogin(username: string, password: string): Promise<st
 /** A connection logged in as the user, held open (a consumer that has not reconnected yet). */
 export async function openSession(username: string, password: string): Promise<Redis> {
   const { host, port } = testStack().redis!;
-  const r = new Redis({ host, port, username, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableReadyCheck: false });
+  const r = new Redis({ host, port, username, password, ...ONE_SHOT });
   r.on('error', () => undefined);
   await r.connect();
   return r;
@@ -75,76 +75,42 @@ export interface RedisSecretSpec {
   extra?: string;
 }
 
-function configYaml(taskQueue: string, adminPath: string, specs: RedisSecretSpec[]): string {
-  const stack = testStack();
-  const lines = [
-    'temporal:',
-    `  address: "${stack.temporal!.address}"`,
-    `  task_queue: ${taskQueue}`,
-    'providers:',
-    '  vault:',
-    '    type: vault',
-    `    address: "${stack.vault!.address}"`,
-    '    token: ${TEST_VAULT_TOKEN}',
-    'secrets:',
-    '  redis_admin:',
-    '    provider: vault',
-    `    path: secret/data/${adminPath}`,
-  ];
-  for (const s of specs) {
-    lines.push(
-      `  ${s.name}:`,
-      '    provider: vault',
-      `    path: secret/data/test/${s.name}`,
-      '    target:',
-      '      type: redis',
-      '      connection: secret://redis_admin',
-      `      user: ${s.user}`,
-      ...(s.acl ? [`      acl: ${JSON.stringify(s.acl)}`] : []),
-      '    rotation:',
-      `      strategy: ${s.strategy}`,
-      '      drain: { timeout: 1s }',
-      ...(s.extra ? s.extra.split('\n').map((l) => `      ${l}`) : []),
-    );
-  }
-  return lines.join('\n') + '\n';
+function configYaml(taskQueue: string, store: TestStore, adminName: string, specs: RedisSecretSpec[]): string {
+  return rotatorYaml({
+    temporalAddress: testStack().temporal!.address,
+    taskQueue,
+    provider: { name: 'vault', yaml: store.providerYaml },
+    admin: { name: 'redis_admin', path: store.configPath(adminName) },
+    secrets: specs.map((s) => ({
+      name: s.name,
+      path: store.configPath(s.name),
+      type: 'redis',
+      target: [`user: ${s.user}`, ...(s.acl ? [`acl: ${JSON.stringify(s.acl)}`] : [])],
+      rotation: [`strategy: ${s.strategy}`, 'drain: { timeout: 1s }'],
+      extra: s.extra,
+    })),
+  });
 }
 
-export interface RedisHarness {
-  config: Config;
-  client: Client;
-  worker: RotatorWorker;
+export interface RedisHarness extends Rotator {
   taskQueue: string;
   admin: RedisAdmin;
-  plan(secret: string): RotationPlan;
-  close(): Promise<void>;
 }
 
 /** A worker and a client on a fresh task queue, managing the given Redis secrets with a fresh admin user. */
 export async function startRedisHarness(specs: RedisSecretSpec[]): Promise<RedisHarness> {
-  const stack = testStack();
+  const store = vaultTestStore();
   const taskQueue = unique('tq');
-  const adminPath = `test/${unique('redis_admin')}`;
+  const adminName = unique('redis_admin');
   const admin = await createRedisAdmin();
-  await vaultClient().write(`secret/data/${adminPath}`, { data: { ...admin, engine: 'redis' } });
-  const config = parseConfig(configYaml(taskQueue, adminPath, specs), testEnv());
-  const dataConverter = getDataConverter(testCodecKeys());
-  const worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
-  const running = worker.worker.run();
-  const connection = await Connection.connect({ address: stack.temporal!.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
+  await store.write(adminName, { ...admin, engine: 'redis' });
+  const rotator = await startRotator(configYaml(taskQueue, store, adminName, specs), store.env);
   return {
-    config,
-    client,
-    worker,
+    ...rotator,
     taskQueue,
     admin,
-    plan: (secret) => planRotation(config, secret),
     async close() {
-      await connection.close();
-      worker.worker.shutdown();
-      await running;
-      await worker.close();
+      await rotator.close();
       await rootCall('ACL', 'DELUSER', admin.username);
     },
   };

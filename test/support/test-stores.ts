@@ -13,6 +13,7 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/cl
 import vault from 'node-vault';
 import type { StalePendingPolicy } from '../../activities/stale-pending';
 import type { SecretValue } from '../../activities/types';
+import { vaultProviderYaml } from './rotator-config';
 import { testStack } from './stack';
 
 /** Another store plugs into a harness by providing these for a provider the harness names `store`. */
@@ -36,7 +37,7 @@ export function vaultTestStore(): TestStore {
   const stack = testStack();
   const apiPath = (name: string) => `secret/data/test/${name}`;
   return {
-    providerYaml: ['    type: vault', `    address: "${stack.vault!.address}"`, '    token: ${TEST_VAULT_TOKEN}'],
+    providerYaml: vaultProviderYaml(stack.vault!.address, 'TEST_VAULT_TOKEN'),
     env: { TEST_VAULT_TOKEN: stack.vault!.token },
     configPath: apiPath,
     async write(name, value) {
@@ -68,12 +69,23 @@ function awsProviderYaml(type: string, extra: string[] = []): string[] {
   ];
 }
 
+/** Where and as whom an AWS SDK client reaches moto. */
+export function motoClientConfig() {
+  return { region: MOTO_REGION, endpoint: testStack().moto!.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+}
+
 export function secretsManagerClient(): SecretsManagerClient {
-  return new SecretsManagerClient({ region: MOTO_REGION, endpoint: testStack().moto!.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  return new SecretsManagerClient(motoClientConfig());
 }
 
 export function ssmClient(): SSMClient {
-  return new SSMClient({ region: MOTO_REGION, endpoint: testStack().moto!.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  return new SSMClient(motoClientConfig());
+}
+
+/** Version id → staging labels of every version of the secret, deprecated ones included. */
+export async function versionLabels(client: SecretsManagerClient, secretId: string): Promise<Record<string, string[]>> {
+  const out = await client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true }));
+  return Object.fromEntries((out.Versions ?? []).map((v) => [v.VersionId!, v.VersionStages ?? []]));
 }
 
 function notFound(err: unknown): boolean {
@@ -115,10 +127,7 @@ export function secretsManagerTestStore(options: { stalePending?: StalePendingPo
     },
     readCurrent: (name) => readStage(name, 'AWSCURRENT'),
     readStage,
-    async labels(name) {
-      const out = await client.send(new ListSecretVersionIdsCommand({ SecretId: secretId(name), IncludeDeprecated: true }));
-      return Object.fromEntries((out.Versions ?? []).map((v) => [v.VersionId!, v.VersionStages ?? []]));
-    },
+    labels: (name) => versionLabels(client, secretId(name)),
   };
 }
 

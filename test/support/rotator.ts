@@ -1,0 +1,63 @@
+// One rotator on the test stack: a real worker running in the background and a client, for a given config YAML.
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { getDataConverter } from '../../src/codec/data-converter';
+import type { CodecKeys } from '../../src/codec/aes-gcm-codec';
+import { parseConfig } from '../../src/config/load';
+import type { Config } from '../../src/config/schema';
+import { planRotation, type RotationPlan } from '../../src/plan';
+import { createRotatorWorker, WORKFLOWS_PATH, type RotatorWorker } from '../../workers/worker';
+import { testStack } from './stack';
+
+export function testCodecKeys(): CodecKeys {
+  return { activeKeyId: 'test-1', keys: new Map([['test-1', randomBytes(32)]]) };
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundling takes seconds; do it once per test file. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } });
+  return bundle;
+}
+
+export interface Rotator {
+  config: Config;
+  client: Client;
+  worker: RotatorWorker;
+  dataConverter: DataConverter;
+  plan(secret: string): RotationPlan;
+  /** Closes the client, stops the worker and waits until it has. */
+  close(): Promise<void>;
+}
+
+export interface RotatorOptions {
+  /** false: no payload codec at all. */
+  codec?: boolean;
+  /** The codec's keys; fresh ones unless given. */
+  keys?: CodecKeys;
+}
+
+/** Parses the YAML with `env`, starts a worker on its task queue in the background and connects a client. */
+export async function startRotator(yaml: string, env: Record<string, string>, options: RotatorOptions = {}): Promise<Rotator> {
+  const config = parseConfig(yaml, env);
+  const dataConverter: DataConverter = options.codec === false ? {} : getDataConverter(options.keys ?? testCodecKeys());
+  const worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
+  const running = worker.worker.run();
+  const connection = await Connection.connect({ address: testStack().temporal!.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
+  return {
+    config,
+    client,
+    worker,
+    dataConverter,
+    plan: (secret) => planRotation(config, secret),
+    async close() {
+      await connection.close();
+      worker.worker.shutdown();
+      await running;
+      await worker.close();
+    },
+  };
+}
