@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { LocalStack, StackInfo, startLocalStack } from '../src/stack/local-stack';
 
 declare global {
-  // eslint-disable-next-line no-var
+   
   var __ROTATOR_TEST_STACK__: { stack: LocalStack; file: string } | undefined;
 }
 
