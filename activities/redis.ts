@@ -1,6 +1,7 @@
 // Redis target: ACL users that can hold two passwords at once; passwords sent as SHA-256 hashes, never as text.
 import { createHash } from 'node:crypto';
 import Redis, { ReplyError, type RedisOptions } from 'ioredis';
+import { REDIS_GRANT_RULE } from '../src/config/schema';
 import { RotatorError, redact, type ErrorCode } from '../src/errors';
 import type { DatabaseTarget, LoginCredential, SecretValue } from './types';
 
@@ -26,7 +27,6 @@ export function redisPasswordHash(password: string): string {
  * Rules that touch passwords or the on/off switch would let the config undo what rotation does (`nopass` makes
  * every password valid), so the shared rules may only grant or deny commands, keys and channels.
  */
-const FORBIDDEN_RULE = /^(?:[<>#!].*|on|off|nopass|resetpass|reset)$/i;
 
 /** Redis refuses names with spaces or NUL itself, but we never want to send one and read a confusing reply. */
 function checkUsername(username: string): void {
@@ -136,7 +136,7 @@ export class RedisTarget implements DatabaseTarget {
     private readonly acl: ReadonlyArray<string> = [],
   ) {
     for (const rule of acl) {
-      if (rule === '' || /[\s\0]/.test(rule) || FORBIDDEN_RULE.test(rule)) {
+      if (!REDIS_GRANT_RULE.test(rule)) {
         throw new RotatorError('CONFIG_INVALID', `${JSON.stringify(rule)} is not allowed here: the rules may grant commands, keys and channels, not set passwords or switch the login`, 'target.acl');
       }
     }

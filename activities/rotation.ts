@@ -85,6 +85,10 @@ export function createActivities(deps: ActivityDeps) {
     const current = await s.readCurrent(plan.store.path);
     const currentVersion = current?.version ?? null;
     const currentUsername = typeof current?.value.username === 'string' ? current.value.username : null;
+    if (plan.strategy === 'single-user' && !current) {
+      // Without the current password there is nothing to restore if the new one fails: it would be lost.
+      throw new RotatorError('NOT_FOUND', `single-user needs the current credential of ${plan.login} at ${plan.store.path}; store it there first`, `secrets.${plan.secret}.path`);
+    }
     if (plan.strategy !== 'alternating-users') {
       return { currentVersion, currentUsername, nextUsername: plan.login, revokeUsername: null };
     }
@@ -155,8 +159,20 @@ export function createActivities(deps: ActivityDeps) {
     return store(plan).promote(plan.store.path, input.rotationId, input.expectedVersion);
   }
 
-  async function rollbackStore(plan: RotationPlan, input: { rotationId: string; toVersion: string | null; fromVersion: string }): Promise<void> {
-    await store(plan).rollback(plan.store.path, input.rotationId, { toVersion: input.toVersion, fromVersion: input.fromVersion });
+  /** Makes `toVersion` current again; with no `fromVersion` (promote never reported back) it first checks whether
+   * this rotation's value became current at all. */
+  async function rollbackStore(plan: RotationPlan, input: { rotationId: string; toVersion: string | null; fromVersion: string | null }): Promise<void> {
+    const s = store(plan);
+    let fromVersion = input.fromVersion;
+    if (fromVersion === null) {
+      const current = await s.readCurrent(plan.store.path);
+      if ((current?.version ?? null) === input.toVersion) return; // current never moved
+      const pending = await s.readPending(plan.store.path, input.rotationId);
+      // Someone else's write (the reason promote failed, say) is not ours to undo, and ours is not current.
+      if (!current || !pending || current.value.password !== pending.password) return;
+      fromVersion = current.version;
+    }
+    await s.rollback(plan.store.path, input.rotationId, { toVersion: input.toVersion, fromVersion });
   }
 
   async function notifyConsumers(plan: RotationPlan, input: { version: string; username: string }): Promise<void> {

@@ -130,8 +130,9 @@ export class VaultKvStore implements SecretStore {
     return { currentVersion: current ? String(current) : null, custom: body?.data?.custom_metadata ?? {} };
   }
 
-  private async setCustomMetadata(path: string, custom: Record<string, string>): Promise<void> {
-    await this.post(this.paths(path).metadata, { custom_metadata: custom }, `write metadata of ${path}`);
+  /** Vault replaces the whole map on write: keep the operator's own keys (owner, team, …) beside ours. */
+  private async setCustomMetadata(path: string, existing: Record<string, string>, ours: Record<string, string>): Promise<void> {
+    await this.post(this.paths(path).metadata, { custom_metadata: { ...existing, ...ours } }, `write metadata of ${path}`);
   }
 
   async stagePending(path: string, rotationId: string, value: SecretValue): Promise<void> {
@@ -196,7 +197,7 @@ export class VaultKvStore implements SecretStore {
       )) as { data?: { version?: number } };
       version = String(body?.data?.version);
     }
-    await this.setCustomMetadata(path, {
+    await this.setCustomMetadata(path, custom, {
       rotator_rotation_id: rotationId,
       rotator_phase: 'promoted',
       rotator_previous_version: expectedCurrent ?? 'none',
@@ -224,7 +225,7 @@ export class VaultKvStore implements SecretStore {
     } else {
       await this.post(this.paths(path).data, { data: previous, options: { cas: Number(versions.fromVersion) } }, `roll back ${path}`);
     }
-    await this.setCustomMetadata(path, {
+    await this.setCustomMetadata(path, custom, {
       rotator_rotation_id: rotationId,
       rotator_phase: 'rolled-back',
       rotator_rolled_back_from: versions.fromVersion,

@@ -97,14 +97,15 @@ export interface RunSummary {
   closeTime: Date | null;
 }
 
-export async function rotationHistory(client: Client, secret: string, limit = 20): Promise<RunSummary[]> {
+/** Newest first. Visibility stores cannot all sort, so runs are listed (up to a bound), sorted, then cut. */
+export async function rotationHistory(client: Client, secret: string, limit = 20, scanAtMost = 1000): Promise<RunSummary[]> {
   const runs: RunSummary[] = [];
   const id = workflowIdFor(secret).replace(/'/g, "\\'");
   for await (const wf of client.workflow.list({ query: `WorkflowId = '${id}'` })) {
     runs.push({ workflowId: wf.workflowId, runId: wf.runId, status: wf.status.name, startTime: wf.startTime, closeTime: wf.closeTime ?? null });
-    if (runs.length >= limit) break;
+    if (runs.length >= scanAtMost) break;
   }
-  return runs.sort((a, b) => b.startTime.getTime() - a.startTime.getTime());
+  return runs.sort((a, b) => b.startTime.getTime() - a.startTime.getTime()).slice(0, limit);
 }
 
 export async function latestRun(client: Client, secret: string): Promise<RunSummary | null> {

@@ -40,7 +40,8 @@ describe('workflow history', () => {
         expect(done).toBe(true);
         runs.push({ workflowId: handle.workflowId, runId: status.rotationId });
       }
-      // A rotation that fails and rolls back carries errors in its history too.
+      // A rotation that fails and rolls back carries errors in its history too (its new password was never
+      // published, and is checked for only through the passwords that were).
       const { handle: first } = await startRotation(h.client, h.taskQueue, h.plan(failing.name));
       expect((await followRotation(first)).ok).toBe(true);
       await adminQuery(`create role ${failing.role}_b connection limit 0`);
@@ -50,7 +51,7 @@ describe('workflow history', () => {
       runs.push({ workflowId: bad.workflowId, runId: failed.status.rotationId });
 
       const passwords: string[] = [];
-      for (const [name, versions] of [[ok.name, 2], [failing.name, 3]] as const) {
+      for (const [name, versions] of [[ok.name, 2], [failing.name, 1]] as const) {
         for (let v = 1; v <= versions; v++) passwords.push(String((await readStore(`test/${name}`, String(v)))!.data.password));
       }
       const pg = (await import('./support/stack')).testStack().postgres!;

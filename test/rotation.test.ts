@@ -60,7 +60,8 @@ describe('alternating-users', () => {
     expect(failed.ok).toBe(false);
     expect(failed.status.outcome).toBe('rolled-back');
     expect(failed.status.error?.code).toBe('VERIFY_FAILED');
-    expect(failed.status.phases.map((p) => p.name)).toEqual(['create', 'publish', 'reconnect', 'verify', 'rollback']);
+    // The new login is checked before anything is published, so consumers never see it.
+    expect(failed.status.phases.map((p) => p.name)).toEqual(['create', 'rollback']);
 
     const after = await readStore(`test/${name}`);
     expect(cred(after)).toEqual(cred(before)); // store current = old
@@ -110,6 +111,24 @@ describe('single-user', () => {
     expect(after!.version).toBe(before!.version); // never published
     expect(await canLogin(role, oldPassword)).toBe(true);
     expect(await readStore(`rotator-pending/test/${name}`)).toBeNull();
+  });
+});
+
+describe('single-user without a stored credential', () => {
+  it('changes nothing: a new password it could not undo would lock the login out', async () => {
+    const h = await startHarness([{ strategy: 'single-user' }]);
+    try {
+      const { name, role } = h.secrets[0];
+      await adminQuery(`create role ${role} login password 'Unknown-to-rotator-1'`);
+      const { ok, status } = await rotate(h, name);
+      expect(ok).toBe(false);
+      expect(status.error).toMatchObject({ code: 'NOT_FOUND' });
+      expect(status.error?.message).toContain('store it there first');
+      expect(await canLogin(role, 'Unknown-to-rotator-1')).toBe(true);
+      expect(await readStore(`test/${name}`)).toBeNull();
+    } finally {
+      await h.close();
+    }
   });
 });
 

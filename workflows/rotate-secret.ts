@@ -100,8 +100,18 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     heartbeatTimeout: '15s',
     retry: SHORT_IO.retry,
   });
-  const compensations: Array<{ what: string; run: () => Promise<void> }> = [];
-  const onFailure = (what: string, run: () => Promise<void>) => compensations.push({ what, run });
+  /**
+   * `store` undoes what readers of the secret see; `target` withdraws a credential from the database. Once a store
+   * undo fails, the store may still publish the new credential, so target undos are skipped: it stays valid.
+   */
+  type Undo = { what: string; kind: 'store' | 'target'; run: () => Promise<void> };
+  const compensations: Undo[] = [];
+  const onFailure = (kind: Undo['kind'], what: string, run: () => Promise<void>) => compensations.push({ what, kind, run });
+  let committed = false;
+  const commit = () => {
+    committed = true;
+    compensations.length = 0;
+  };
 
   try {
     if (plan.strategy === 'single-user') {
@@ -113,6 +123,16 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     status.phase = 'done';
   } catch (err) {
     status.error = describe(err);
+    if (committed) {
+      // The new credential is published and verified; only withdrawing the old one did not finish.
+      status.outcome = 'revoke-incomplete';
+      throw ApplicationFailure.create({
+        type: 'REVOKE_INCOMPLETE',
+        message: `rotation of ${plan.secret} published and verified the new credential, but revoking the old one failed: ${status.error.message}`,
+        nonRetryable: true,
+        cause: err instanceof Error ? err : undefined,
+      });
+    }
     if (compensations.length === 0) {
       status.outcome = 'failed';
       throw err;
@@ -135,12 +155,19 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
 
   async function compensate(): Promise<void> {
     let failures = 0;
-    for (const { what, run } of compensations.reverse()) {
+    let storeUndoFailed = false;
+    for (const { what, kind, run } of compensations.reverse()) {
+      if (kind === 'target' && storeUndoFailed) {
+        failures += 1;
+        status.notes.push(`left in place: ${what} (the store may still publish it)`);
+        continue;
+      }
       try {
         await run();
         status.notes.push(`undone: ${what}`);
       } catch (err) {
         failures += 1;
+        storeUndoFailed ||= kind === 'store';
         status.notes.push(`could not undo: ${what}`);
         log.error('compensation failed; continuing with the rest', { secret: plan.secret, step: what, error: describe(err).message });
       }
@@ -157,7 +184,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     const published = await publish(found);
     await phase('reconnect', () => reconnect(published.version, found.nextUsername));
     await phase('verify', () => verifier.verifyCredential(plan, { version: published.version }));
-    compensations.length = 0; // verified and published: from here the rotation is committed
+    commit(); // verified and published: from here on nothing is rolled back
     await phase('revoke', () => (plan.strategy === 'dual-password' ? revokeOldPassword(found) : revokeOldLogin(found)));
   }
 
@@ -169,7 +196,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     const found = await create();
     await phase('verify', () => verifier.verifyCredential(plan, { rotationId }));
     const published = await publish(found);
-    compensations.length = 0; // the database and the store agree again: committed
+    commit(); // the database and the store agree again
     await phase('reconnect', () => reconnect(published.version, found.nextUsername));
     await phase('revoke', async () => {
       status.notes.push('single-user: the old password stopped working when the new one was set');
@@ -184,11 +211,13 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       status.previousUsername = found.currentUsername;
       status.previousVersion = found.currentVersion;
       // Compensations go in before their step: each is idempotent, and a step may half-happen before it fails.
-      onFailure('discard the pending credential', () => undo.discardPending(plan, { rotationId }));
+      onFailure('store', 'discard the pending credential', () => undo.discardPending(plan, { rotationId }));
       await io.stageCredential(plan, { rotationId, username: found.nextUsername });
       const undoApply = undoApplyFor(found);
-      if (undoApply) onFailure(undoApply.what, undoApply.run);
+      if (undoApply) onFailure('target', undoApply.what, undoApply.run);
       await io.applyCredential(plan, { rotationId });
+      // With two credentials the new one must work before anyone is told about it; single-user verifies next anyway.
+      if (plan.strategy !== 'single-user') await verifier.verifyCredential(plan, { rotationId });
       return found;
     });
   }
@@ -214,10 +243,12 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
 
   async function publish(found: Inspection): Promise<PromoteResult> {
     return phase('publish', async () => {
-      const published = await io.promote(plan, { rotationId, expectedVersion: found.currentVersion });
-      onFailure(`make version ${found.currentVersion ?? '(none)'} current again`, () =>
-        undo.rollbackStore(plan, { rotationId, toVersion: found.currentVersion, fromVersion: published.version }),
+      // Recorded before the step: a promote that fails halfway may already have moved current. With no version
+      // reported back, the activity finds out itself whether this rotation's value is current.
+      onFailure('store', `make version ${found.currentVersion ?? '(none)'} current again`, () =>
+        undo.rollbackStore(plan, { rotationId, toVersion: found.currentVersion, fromVersion: status.version }),
       );
+      const published = await io.promote(plan, { rotationId, expectedVersion: found.currentVersion });
       status.version = published.version;
       return published;
     });

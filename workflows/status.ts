@@ -8,7 +8,7 @@ export interface PhaseRecord {
   durationMs: number | null;
 }
 
-export type Outcome = 'running' | 'succeeded' | 'failed' | 'rolled-back' | 'rollback-incomplete';
+export type Outcome = 'running' | 'succeeded' | 'failed' | 'rolled-back' | 'rollback-incomplete' | 'revoke-incomplete';
 
 export interface RotationStatus {
   secret: string;

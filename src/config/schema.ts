@@ -140,13 +140,16 @@ const redisUser = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,60}$/, {
   message: 'expected a user name of letters, digits and _ . : - (at most 61)',
 });
 
+/** Rules may grant commands, keys and channels; setting passwords or switching the login is rotator's job. */
+export const REDIS_GRANT_RULE = /^(?![<>#!])(?!(?:on|off|nopass|resetpass|reset)$)[^\s\0]+$/i;
+
 export const RedisTargetSchema = z
   .object({
     type: z.literal('redis'),
     ...targetConnection,
     user: redisUser,
     /** ACL rules both alternating logins get, e.g. ["~orders:*", "+@read", "+@write"]. */
-    acl: z.array(z.string().regex(/^[^\s<>#!]+$/, { message: 'expected one ACL rule without spaces or password rules' })).optional(),
+    acl: z.array(z.string().regex(REDIS_GRANT_RULE, { message: 'expected one ACL rule granting commands, keys or channels (no spaces; no password rules, on/off, nopass, reset)' })).optional(),
   })
   .strict();
 
