@@ -12,14 +12,9 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-/** Codes that stop a rotation at once: retrying cannot fix them. */
-const NON_RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'CONFIG_INVALID',
-  'NOT_FOUND',
-  'CONFLICT',
-  'PERMISSION_DENIED',
-  'UNSUPPORTED',
-]);
+/** Codes that stop a rotation at once: retrying cannot fix them. Retry policies list them too. */
+export const NON_RETRYABLE_CODES: ReadonlyArray<ErrorCode> = ['CONFIG_INVALID', 'NOT_FOUND', 'CONFLICT', 'PERMISSION_DENIED', 'UNSUPPORTED'];
+const NON_RETRYABLE: ReadonlySet<ErrorCode> = new Set(NON_RETRYABLE_CODES);
 
 export class RotatorError extends Error {
   override readonly name = 'RotatorError';

@@ -15,12 +15,11 @@ import {
 } from '@temporalio/workflow';
 import type { Inspection, RotationActivities } from '../activities/rotation';
 import type { PromoteResult } from '../activities/types';
-import { assertNever } from '../src/errors';
+import { assertNever, NON_RETRYABLE_CODES } from '../src/errors';
 import type { RotationPlan } from '../src/plan';
 import type { PhaseName, PhaseRecord, RotationStatus } from './status';
 
-/** Codes that retrying cannot fix; they match src/errors.ts. */
-const NON_RETRYABLE = ['CONFIG_INVALID', 'NOT_FOUND', 'CONFLICT', 'PERMISSION_DENIED', 'UNSUPPORTED'];
+const NON_RETRYABLE = [...NON_RETRYABLE_CODES];
 
 /**
  * One store or database call. These run as local activities: each takes milliseconds and is idempotent, and a
