@@ -16,6 +16,8 @@ export interface Inspection {
   revokeUsername: string | null;
 }
 
+export type CredentialRef = { rotationId: string } | { version: string };
+
 export interface DrainResult {
   remaining: number;
 }
@@ -72,6 +74,12 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   const store = (plan: RotationPlan) => providers.store(plan.store.provider);
+
+  /** A credential named by where the store keeps it: this rotation's pending value, or a published version. */
+  function readCredential(plan: RotationPlan, ref: CredentialRef): Promise<SecretValue | null> {
+    const s = store(plan);
+    return 'version' in ref ? s.readVersion(plan.store.path, ref.version) : s.readPending(plan.store.path, ref.rotationId);
+  }
 
   async function inspect(plan: RotationPlan): Promise<Inspection> {
     const s = store(plan);
@@ -140,17 +148,15 @@ export function createActivities(deps: ActivityDeps) {
    * dual-password: withdraw one password, named by where the store keeps it: the pending one (compensation) or an
    * older version (revoke).
    */
-  async function removePassword(plan: RotationPlan, input: { rotationId: string } | { version: string }): Promise<void> {
-    const s = store(plan);
-    const value = 'version' in input ? await s.readVersion(plan.store.path, input.version) : await s.readPending(plan.store.path, input.rotationId);
+  async function removePassword(plan: RotationPlan, input: CredentialRef): Promise<void> {
+    const value = await readCredential(plan, input);
     if (!value) return; // nothing staged, nothing to withdraw
     const { username, password } = credentialOf(value, 'the credential to withdraw');
     await (await targetFor(plan)).removePassword(username, password);
   }
 
-  async function verifyCredential(plan: RotationPlan, input: { rotationId: string } | { version: string }): Promise<void> {
-    const s = store(plan);
-    const value = 'version' in input ? await s.readVersion(plan.store.path, input.version) : await s.readPending(plan.store.path, input.rotationId);
+  async function verifyCredential(plan: RotationPlan, input: CredentialRef): Promise<void> {
+    const value = await readCredential(plan, input);
     const credential = credentialOf(value, 'the new credential');
     await (await targetFor(plan)).verify(credential, plan.verifyQuery);
   }
