@@ -50,14 +50,30 @@ const PERMISSION = new Set([
   'KMSDisabledException',
 ]);
 const NOT_FOUND = new Set(['ResourceNotFoundException', 'ParameterNotFound', 'ParameterVersionNotFound']);
-const CONFLICT = new Set(['ResourceExistsException', 'InvalidRequestException', 'ParameterAlreadyExists', 'ParameterMaxVersionLimitExceeded']);
-const INVALID = new Set(['ValidationException', 'InvalidParameterException', 'InvalidKeyId', 'ParameterPatternMismatchException', 'HierarchyLevelLimitExceededException']);
+const CONFLICT = new Set([
+  'ResourceExistsException',
+  'InvalidRequestException',
+  'ParameterAlreadyExists',
+  'ParameterMaxVersionLimitExceeded',
+]);
+const INVALID = new Set([
+  'ValidationException',
+  'InvalidParameterException',
+  'InvalidKeyId',
+  'ParameterPatternMismatchException',
+  'HierarchyLevelLimitExceededException',
+]);
 
 /**
  * AWS messages name resources, not values; still, every message goes through redact() with the values the caller
  * holds, and no SDK object (whose request may carry the secret) is attached to the error.
  */
-export function awsError(err: unknown, action: string, secrets: ReadonlyArray<string | undefined> = [], override?: Partial<Record<string, ErrorCode>>): RotatorError {
+export function awsError(
+  err: unknown,
+  action: string,
+  secrets: ReadonlyArray<string | undefined> = [],
+  override?: Partial<Record<string, ErrorCode>>,
+): RotatorError {
   if (err instanceof RotatorError) return err;
   const e = (err ?? {}) as AwsErrorShape;
   const name = e.name ?? 'Error';

@@ -35,7 +35,9 @@ export function pendingParameterName(path: string): string {
 
 /** Labels allow letters, digits, `_.-`, at most 100 characters: a UUID run id fits verbatim, anything else is hashed. */
 function labelFor(kind: 'rotation' | 'rollback', rotationId: string): string {
-  const id = /^[A-Za-z0-9_.-]{1,80}$/.test(rotationId) ? rotationId : createHash('sha256').update(rotationId).digest('hex').slice(0, 40);
+  const id = /^[A-Za-z0-9_.-]{1,80}$/.test(rotationId)
+    ? rotationId
+    : createHash('sha256').update(rotationId).digest('hex').slice(0, 40);
   return `${kind}-${id}`;
 }
 
@@ -80,7 +82,9 @@ export class AwsParameterStore implements SecretStore {
     let next: string | undefined;
     try {
       do {
-        const out = await this.client.send(new GetParameterHistoryCommand({ Name: path, WithDecryption: false, MaxResults: 50, NextToken: next }));
+        const out = await this.client.send(
+          new GetParameterHistoryCommand({ Name: path, WithDecryption: false, MaxResults: 50, NextToken: next }),
+        );
         for (const p of out.Parameters ?? []) if (p.Version) entries.push({ version: p.Version, labels: p.Labels ?? [] });
         next = out.NextToken || undefined;
       } while (next);
@@ -161,7 +165,12 @@ export class AwsParameterStore implements SecretStore {
     const staleRotation = typeof owner === 'string' ? owner : '(unknown)';
     await handleStalePending(
       this.options,
-      { path, what: `a pending credential of rotation ${staleRotation} (${name})`, fields: { staleRotation, pendingParameter: name }, howToRemove: `delete the parameter ${name}` },
+      {
+        path,
+        what: `a pending credential of rotation ${staleRotation} (${name})`,
+        fields: { staleRotation, pendingParameter: name },
+        howToRemove: `delete the parameter ${name}`,
+      },
       write,
     );
   }
@@ -183,7 +192,13 @@ export class AwsParameterStore implements SecretStore {
   private async unlabelledWriteOf(path: string, history: HistoryEntry[], value: SecretValue): Promise<number | null> {
     const latest = latestOf(history);
     const entry = history.find((h) => h.version === latest);
-    if (latest === null || !entry || entry.labels.includes(CURRENT) || entry.labels.some((l) => l.startsWith('rotation-') || l.startsWith('rollback-'))) return null;
+    if (
+      latest === null ||
+      !entry ||
+      entry.labels.includes(CURRENT) ||
+      entry.labels.some((l) => l.startsWith('rotation-') || l.startsWith('rollback-'))
+    )
+      return null;
     const found = await this.get(`${path}:${latest}`, `read version ${latest} of ${path}`);
     if (!found) return null;
     return parseSecretJson(found.text, `version ${latest} of ${path}`).password === value.password ? latest : null;
@@ -206,12 +221,18 @@ export class AwsParameterStore implements SecretStore {
       const current = currentOf(history);
       const latest = latestOf(history);
       if ((current === null ? null : String(current)) !== expectedCurrent) {
-        throw new RotatorError('CONFLICT', `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${current ?? '(none)'}`);
+        throw new RotatorError(
+          'CONFLICT',
+          `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${current ?? '(none)'}`,
+        );
       }
       // Readers of the parameter get the latest version, not the labelled one: a newer unlabelled write is what
       // they see, and overwriting it would lose it.
       if (latest !== current) {
-        throw new RotatorError('CONFLICT', `${path} has version ${latest}, newer than version ${current} labelled ${CURRENT}, written outside rotator; label the right one ${CURRENT} first`);
+        throw new RotatorError(
+          'CONFLICT',
+          `${path} has version ${latest}, newer than version ${current} labelled ${CURRENT}, written outside rotator; label the right one ${CURRENT} first`,
+        );
       }
       // Overwrite only what we saw: a first write fails with ParameterAlreadyExists if someone created it meanwhile.
       version = await this.put(path, pending, history.length > 0, `publish ${path}`);
@@ -252,7 +273,10 @@ export class AwsParameterStore implements SecretStore {
       let restored = await this.unlabelledWriteOf(path, history, previous);
       if (restored === null) {
         if (String(current) !== versions.fromVersion || latestOf(history) !== current) {
-          throw new RotatorError('CONFLICT', `${path} moved to version ${latestOf(history)} after this rotation published; not rolling back over it`);
+          throw new RotatorError(
+            'CONFLICT',
+            `${path} moved to version ${latestOf(history)} after this rotation published; not rolling back over it`,
+          );
         }
         // Readers get the latest version, so moving the label back is not enough: the old value is written again.
         restored = await this.put(path, previous, true, `roll back ${path}`);

@@ -64,7 +64,12 @@ export class AwsSecretsManagerStore implements SecretStore {
     this.client = new SecretsManagerClient(awsClientConfig(options));
   }
 
-  private async call<T>(action: string, run: () => Promise<T>, secrets: ReadonlyArray<string | undefined> = [], override?: Partial<Record<string, ErrorCode>>): Promise<T> {
+  private async call<T>(
+    action: string,
+    run: () => Promise<T>,
+    secrets: ReadonlyArray<string | undefined> = [],
+    override?: Partial<Record<string, ErrorCode>>,
+  ): Promise<T> {
     try {
       return await run();
     } catch (err) {
@@ -77,7 +82,10 @@ export class AwsSecretsManagerStore implements SecretStore {
     try {
       const out = await this.client.send(new DescribeSecretCommand({ SecretId: path }));
       if (out.DeletedDate) {
-        throw new RotatorError('CONFLICT', `${path} is scheduled for deletion in Secrets Manager; restore it or choose another name`);
+        throw new RotatorError(
+          'CONFLICT',
+          `${path} is scheduled for deletion in Secrets Manager; restore it or choose another name`,
+        );
       }
       return out.VersionIdsToStages ?? {};
     } catch (err) {
@@ -86,7 +94,11 @@ export class AwsSecretsManagerStore implements SecretStore {
     }
   }
 
-  private async getValue(path: string, selector: { VersionStage: string } | { VersionId: string }, action: string): Promise<GetSecretValueCommandOutput | null> {
+  private async getValue(
+    path: string,
+    selector: { VersionStage: string } | { VersionId: string },
+    action: string,
+  ): Promise<GetSecretValueCommandOutput | null> {
     try {
       return await this.client.send(new GetSecretValueCommand({ SecretId: path, ...selector }));
     } catch (err) {
@@ -159,7 +171,9 @@ export class AwsSecretsManagerStore implements SecretStore {
     }
     if (versionWith(stages, CURRENT)) return stages;
     await this.call(`create the placeholder version of ${path}`, () =>
-      this.client.send(new PutSecretValueCommand({ SecretId: path, SecretString: '{}', ClientRequestToken: token, VersionStages: [CURRENT] })),
+      this.client.send(
+        new PutSecretValueCommand({ SecretId: path, SecretString: '{}', ClientRequestToken: token, VersionStages: [CURRENT] }),
+      ),
     );
     return (await this.stages(path)) ?? {};
   }
@@ -175,7 +189,12 @@ export class AwsSecretsManagerStore implements SecretStore {
     }
     try {
       await this.client.send(
-        new PutSecretValueCommand({ SecretId: path, ClientRequestToken: token, SecretString: JSON.stringify(value), VersionStages: [PENDING] }),
+        new PutSecretValueCommand({
+          SecretId: path,
+          ClientRequestToken: token,
+          SecretString: JSON.stringify(value),
+          VersionStages: [PENDING],
+        }),
       );
     } catch (err) {
       // Our version exists without labels (this rotation discarded it and now stages again): AWS refuses a second
@@ -188,8 +207,19 @@ export class AwsSecretsManagerStore implements SecretStore {
   private async dealWithStalePending(path: string, staleVersion: string): Promise<void> {
     await handleStalePending(
       this.options,
-      { path, what: `a pending version ${staleVersion} (${PENDING})`, fields: { staleVersion, stage: PENDING }, howToRemove: `remove its ${PENDING} label` },
-      () => this.moveLabel(path, PENDING, { from: staleVersion }, `remove the stale ${PENDING} from version ${staleVersion} of ${path}`),
+      {
+        path,
+        what: `a pending version ${staleVersion} (${PENDING})`,
+        fields: { staleVersion, stage: PENDING },
+        howToRemove: `remove its ${PENDING} label`,
+      },
+      () =>
+        this.moveLabel(
+          path,
+          PENDING,
+          { from: staleVersion },
+          `remove the stale ${PENDING} from version ${staleVersion} of ${path}`,
+        ),
     );
   }
 
@@ -216,16 +246,27 @@ export class AwsSecretsManagerStore implements SecretStore {
     if (!stages[token]?.includes(PENDING)) {
       // AWS leaves unlabelled versions out of VersionIdsToStages; moto lists them with no labels: same thing.
       if (stages[token]?.length) {
-        throw new RotatorError('CONFLICT', `${path}: version ${token} of this rotation is no longer pending (labels: ${stages[token].join(', ')})`);
+        throw new RotatorError(
+          'CONFLICT',
+          `${path}: version ${token} of this rotation is no longer pending (labels: ${stages[token].join(', ')})`,
+        );
       }
       throw new RotatorError('NOT_FOUND', `no pending credential of this rotation at ${path}`);
     }
     const found = isPlaceholder(current) ? null : current;
     if (found !== expectedCurrent) {
-      throw new RotatorError('CONFLICT', `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${found ?? '(none)'}`);
+      throw new RotatorError(
+        'CONFLICT',
+        `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${found ?? '(none)'}`,
+      );
     }
     // Secrets Manager moves AWSPREVIOUS to the version AWSCURRENT leaves, so the old value stays readable as previous.
-    await this.moveLabel(path, CURRENT, { to: token, ...(current ? { from: current } : {}) }, `promote version ${token} of ${path}`);
+    await this.moveLabel(
+      path,
+      CURRENT,
+      { to: token, ...(current ? { from: current } : {}) },
+      `promote version ${token} of ${path}`,
+    );
     await this.dropPending(path, token);
     return { version: token, previousVersion: expectedCurrent };
   }
@@ -249,12 +290,18 @@ export class AwsSecretsManagerStore implements SecretStore {
     // avoids deleting a secret (which AWS only does after a recovery window that blocks the name).
     const target = versions.toVersion ?? (await this.placeholderOf(path, rotationId, stages));
     if (target === null) {
-      throw new RotatorError('CONFLICT', `${path} has no placeholder version to return to; it existed before this rotation under another tool`);
+      throw new RotatorError(
+        'CONFLICT',
+        `${path} has no placeholder version to return to; it existed before this rotation under another tool`,
+      );
     }
     const current = versionWith(stages, CURRENT);
     if (current !== target) {
       if (current !== versions.fromVersion) {
-        throw new RotatorError('CONFLICT', `${path} moved to version ${current ?? '(none)'} after this rotation published; not rolling back over it`);
+        throw new RotatorError(
+          'CONFLICT',
+          `${path} moved to version ${current ?? '(none)'} after this rotation published; not rolling back over it`,
+        );
       }
       if (versions.toVersion !== null && !(await this.readVersion(path, versions.toVersion))) {
         throw new RotatorError('NOT_FOUND', `version ${versions.toVersion} of ${path} is gone; cannot roll back`);

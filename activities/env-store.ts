@@ -16,7 +16,8 @@ export class EnvStore implements SecretStore {
     if (whole !== undefined) {
       try {
         const parsed: unknown = JSON.parse(whole);
-        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return { version: 'env', value: parsed as SecretValue };
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+          return { version: 'env', value: parsed as SecretValue };
       } catch {
         // not JSON: a single value
       }

@@ -58,14 +58,21 @@ export class FileStore implements SecretStore {
   private folder(path: string): string {
     const segments = path.replace(/^\/+|\/+$/g, '').split('/');
     if (segments.length === 0 || !segments.every((s) => SEGMENT.test(s) && !RESERVED.test(s))) {
-      throw new RotatorError('CONFIG_INVALID', `expected a path of plain names separated by /, got ${JSON.stringify(path)}`, 'path');
+      throw new RotatorError(
+        'CONFIG_INVALID',
+        `expected a path of plain names separated by /, got ${JSON.stringify(path)}`,
+        'path',
+      );
     }
     return nodePath.join(this.root, ...segments);
   }
 
   /** Run ids are UUIDs; anything that would not make a plain file name is hashed so it still maps to one file. */
   private pendingFile(folder: string, rotationId: string): string {
-    const id = /^[A-Za-z0-9_.-]{1,100}$/.test(rotationId) && !rotationId.startsWith('.') ? rotationId : createHash('sha256').update(rotationId).digest('hex');
+    const id =
+      /^[A-Za-z0-9_.-]{1,100}$/.test(rotationId) && !rotationId.startsWith('.')
+        ? rotationId
+        : createHash('sha256').update(rotationId).digest('hex');
     return nodePath.join(folder, `pending-${id}.json`);
   }
 
@@ -186,8 +193,12 @@ export class FileStore implements SecretStore {
     const folder = this.folder(path);
     const ptr = await this.pointer(folder, path);
     if (!ptr?.version) return null;
-    const value = await this.readJson<SecretValue>(nodePath.join(folder, versionFile(ptr.version)), `version ${ptr.version} of ${path}`);
-    if (!value) throw new RotatorError('NOT_FOUND', `${path}: the current pointer names version ${ptr.version}, which is missing`);
+    const value = await this.readJson<SecretValue>(
+      nodePath.join(folder, versionFile(ptr.version)),
+      `version ${ptr.version} of ${path}`,
+    );
+    if (!value)
+      throw new RotatorError('NOT_FOUND', `${path}: the current pointer names version ${ptr.version}, which is missing`);
     return { version: ptr.version, value };
   }
 
@@ -210,7 +221,12 @@ export class FileStore implements SecretStore {
     for (const stale of await this.pendingFilesIn(folder, path)) {
       await handleStalePending(
         this.options,
-        { path, what: `a pending credential of another rotation (${stale})`, fields: { pendingFile: stale }, howToRemove: `delete ${stale}` },
+        {
+          path,
+          what: `a pending credential of another rotation (${stale})`,
+          fields: { pendingFile: stale },
+          howToRemove: `delete ${stale}`,
+        },
         () => this.removeFile(stale, `remove the stale pending of ${path}`),
       );
     }
@@ -246,7 +262,10 @@ export class FileStore implements SecretStore {
 
   private async nextVersion(folder: string): Promise<string> {
     const names = await fsp.readdir(folder);
-    const numbers = names.map((n) => /^v(\d+)\.json$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1]));
+    const numbers = names
+      .map((n) => /^v(\d+)\.json$/.exec(n))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]));
     return String(Math.max(0, ...numbers) + 1);
   }
 
@@ -262,7 +281,10 @@ export class FileStore implements SecretStore {
       if (!pending) throw new RotatorError('NOT_FOUND', `no pending credential of this rotation at ${path}`);
       const current = ptr?.version ?? null;
       if (current !== expectedCurrent) {
-        throw new RotatorError('CONFLICT', `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${current ?? '(none)'}`);
+        throw new RotatorError(
+          'CONFLICT',
+          `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${current ?? '(none)'}`,
+        );
       }
       // A crash between writing the version and the pointer leaves an unreferenced file: harmless, never reused.
       const version = await this.nextVersion(folder);
@@ -284,7 +306,10 @@ export class FileStore implements SecretStore {
       if (ptr?.rotation_id === rotationId && ptr.phase === 'rolled-back') return;
       const current = ptr?.version ?? null;
       if (current !== versions.fromVersion) {
-        throw new RotatorError('CONFLICT', `${path} moved to version ${current ?? '(none)'} after this rotation published; not rolling back over it`);
+        throw new RotatorError(
+          'CONFLICT',
+          `${path} moved to version ${current ?? '(none)'} after this rotation published; not rolling back over it`,
+        );
       }
       if (versions.toVersion !== null && !(await this.readVersion(path, versions.toVersion))) {
         throw new RotatorError('NOT_FOUND', `version ${versions.toVersion} of ${path} is gone; cannot roll back`);
@@ -293,7 +318,12 @@ export class FileStore implements SecretStore {
       // a null version means "no current value", as before this rotation.
       await this.writeAtomic(
         nodePath.join(folder, 'current'),
-        { version: versions.toVersion, rotation_id: rotationId, phase: 'rolled-back', previous_version: versions.fromVersion } satisfies Pointer,
+        {
+          version: versions.toVersion,
+          rotation_id: rotationId,
+          phase: 'rolled-back',
+          previous_version: versions.fromVersion,
+        } satisfies Pointer,
         `the current pointer of ${path}`,
       );
     });

@@ -39,7 +39,8 @@ const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+)$/;
 
 /** Host and port only: credentials travel in the options object, so no URI escaping can go wrong and no URI leaks them. */
 function mongoUri(host: string, port: number): string {
-  if (!HOST.test(host)) throw new RotatorError('CONFIG_INVALID', `not a host name or address: ${JSON.stringify(host)}`, 'target.host');
+  if (!HOST.test(host))
+    throw new RotatorError('CONFIG_INVALID', `not a host name or address: ${JSON.stringify(host)}`, 'target.host');
   const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   return `mongodb://${bracketed}:${port}/`;
 }
@@ -141,7 +142,10 @@ export class MongoTarget implements DatabaseTarget {
     if (!this.warnedNoRoles && this.users.roles.length > 0) {
       this.warnedNoRoles = true;
       // Not fatal: the admin user has no roles on such a server either; every authenticated user may do everything.
-      logger.warn({ server: traits.description, roles: this.users.roles }, 'this server implements no roles; target.roles are not applied');
+      logger.warn(
+        { server: traits.description, roles: this.users.roles },
+        'this server implements no roles; target.roles are not applied',
+      );
     }
     return [];
   }
@@ -233,7 +237,11 @@ function parseCommand(query: string): Document {
     parsed = undefined;
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length === 0) {
-    throw new RotatorError('CONFIG_INVALID', `expected a command document as JSON, like {"ping":1}; got ${JSON.stringify(query)}`, 'rotation.verify.query');
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      `expected a command document as JSON, like {"ping":1}; got ${JSON.stringify(query)}`,
+      'rotation.verify.query',
+    );
   }
   return parsed as Document;
 }
@@ -243,7 +251,10 @@ function parseCommand(query: string): Document {
  * admin authenticates against the secret's dbname when it names one (it describes the admin login), else against the
  * users' database.
  */
-export function mongoConnectionFrom(admin: SecretValue, target: { host?: string; port?: number; database: string }): MongoConnection {
+export function mongoConnectionFrom(
+  admin: SecretValue,
+  target: { host?: string; port?: number; database: string },
+): MongoConnection {
   const field = (name: string, value: unknown): string => {
     if (typeof value !== 'string' || value === '') {
       throw new RotatorError('CONFIG_INVALID', `the admin secret has no ${name}`, 'target.connection');

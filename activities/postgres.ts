@@ -149,7 +149,11 @@ export class PostgresTarget implements DatabaseTarget {
   }
 
   async liveSessions(username: string): Promise<number> {
-    const res = await this.run(`count sessions of ${username}`, 'select count(*)::int as n from pg_stat_activity where usename = $1', [username]);
+    const res = await this.run(
+      `count sessions of ${username}`,
+      'select count(*)::int as n from pg_stat_activity where usename = $1',
+      [username],
+    );
     return (res.rows[0] as { n: number }).n;
   }
 

@@ -109,7 +109,8 @@ function redisError(err: unknown, action: string, secrets: ReadonlyArray<string 
       ? 'CONFIG_INVALID'
       : 'TRANSIENT';
   if (code === 'PERMISSION_DENIED') return new RotatorError(code, `redis refused to ${action}: ${text}`);
-  if (code === 'CONFIG_INVALID') return new RotatorError(code, `redis rejected an ACL rule while trying to ${action}: ${text}`, 'target.acl');
+  if (code === 'CONFIG_INVALID')
+    return new RotatorError(code, `redis rejected an ACL rule while trying to ${action}: ${text}`, 'target.acl');
   return new RotatorError(code, `redis ${action} failed: ${text}`);
 }
 
@@ -137,7 +138,11 @@ export class RedisTarget implements DatabaseTarget {
   ) {
     for (const rule of acl) {
       if (!REDIS_GRANT_RULE.test(rule)) {
-        throw new RotatorError('CONFIG_INVALID', `${JSON.stringify(rule)} is not allowed here: the rules may grant commands, keys and channels, not set passwords or switch the login`, 'target.acl');
+        throw new RotatorError(
+          'CONFIG_INVALID',
+          `${JSON.stringify(rule)} is not allowed here: the rules may grant commands, keys and channels, not set passwords or switch the login`,
+          'target.acl',
+        );
       }
     }
     this.endpoint = { engine: 'redis', host: admin.host, port: admin.port };
@@ -202,7 +207,12 @@ export class RedisTarget implements DatabaseTarget {
    */
   async upsertLogin(username: string, password: string): Promise<void> {
     checkUsername(username);
-    await this.setUser(`set up login ${username}`, username, ['reset', 'on', `#${redisPasswordHash(password)}`, ...this.acl], password);
+    await this.setUser(
+      `set up login ${username}`,
+      username,
+      ['reset', 'on', `#${redisPasswordHash(password)}`, ...this.acl],
+      password,
+    );
   }
 
   async setPassword(username: string, password: string): Promise<void> {
@@ -253,7 +263,10 @@ export class RedisTarget implements DatabaseTarget {
         await client.call(command, ...args);
       } catch (err) {
         // Any reply error means the login cannot do what the app needs (NOPERM most often).
-        throw new RotatorError('VERIFY_FAILED', `${credential.username} logged in but could not run the verify command ${command}: ${messageOf(err, secrets)}`);
+        throw new RotatorError(
+          'VERIFY_FAILED',
+          `${credential.username} logged in but could not run the verify command ${command}: ${messageOf(err, secrets)}`,
+        );
       }
     } finally {
       // QUIT waits for the server to close the connection, so it is gone from CLIENT LIST when we return.

@@ -9,7 +9,12 @@ import { FileStore } from './file-store';
 import type { DatabaseTarget, SecretStore } from './types';
 import { VaultKvStore } from './vault-kv';
 
-function awsConnectionOf(config: { region: string; endpoint?: string; access_key_id?: string; secret_access_key?: string }): AwsConnectionOptions {
+function awsConnectionOf(config: {
+  region: string;
+  endpoint?: string;
+  access_key_id?: string;
+  secret_access_key?: string;
+}): AwsConnectionOptions {
   return {
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
@@ -56,7 +61,11 @@ export class ProviderRegistry {
     if (!store) {
       const config = this.providers[name];
       if (!config) {
-        throw new RotatorError('CONFIG_INVALID', `this worker has no provider named ${JSON.stringify(name)}; configure it under providers:`, 'provider');
+        throw new RotatorError(
+          'CONFIG_INVALID',
+          `this worker has no provider named ${JSON.stringify(name)}; configure it under providers:`,
+          'provider',
+        );
       }
       store = createStore(config);
       this.stores.set(name, store);

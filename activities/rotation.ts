@@ -55,7 +55,8 @@ export function createActivities(deps: ActivityDeps) {
 
   async function readReference(ref: SecretReference): Promise<{ version: string; value: SecretValue }> {
     const found = await providers.store(ref.provider).readCurrent(ref.path);
-    if (!found) throw new RotatorError('NOT_FOUND', `the secret at ${ref.provider}:${ref.path} does not exist`, 'target.connection');
+    if (!found)
+      throw new RotatorError('NOT_FOUND', `the secret at ${ref.provider}:${ref.path} does not exist`, 'target.connection');
     return found;
   }
 
@@ -63,7 +64,9 @@ export function createActivities(deps: ActivityDeps) {
   async function targetFor(plan: RotationPlan): Promise<DatabaseTarget> {
     const admin = await readReference(plan.target.connection);
     const adminKey = `${plan.target.connection.provider}:${plan.target.connection.path}@${admin.version}`;
-    return targets.get(`${adminKey}|${JSON.stringify(plan.target)}`, () => createTarget(plan.target, admin.value, targets, adminKey));
+    return targets.get(`${adminKey}|${JSON.stringify(plan.target)}`, () =>
+      createTarget(plan.target, admin.value, targets, adminKey),
+    );
   }
 
   function credentialOf(value: SecretValue | null, what: string): { username: string; password: string } {
@@ -84,18 +87,30 @@ export function createActivities(deps: ActivityDeps) {
   async function inspect(plan: RotationPlan): Promise<Inspection> {
     const s = store(plan);
     if (!s.capabilities.writable) {
-      throw new RotatorError('UNSUPPORTED', `provider ${plan.store.provider} is read-only; rotated secrets need a writable store`, `secrets.${plan.secret}.provider`);
+      throw new RotatorError(
+        'UNSUPPORTED',
+        `provider ${plan.store.provider} is read-only; rotated secrets need a writable store`,
+        `secrets.${plan.secret}.provider`,
+      );
     }
     const target = await targetFor(plan);
     if (plan.strategy === 'dual-password' && !target.capabilities.dualPassword) {
-      throw new RotatorError('UNSUPPORTED', `${plan.target.type} logins hold one password; use alternating-users`, `secrets.${plan.secret}.rotation.strategy`);
+      throw new RotatorError(
+        'UNSUPPORTED',
+        `${plan.target.type} logins hold one password; use alternating-users`,
+        `secrets.${plan.secret}.rotation.strategy`,
+      );
     }
     const current = await s.readCurrent(plan.store.path);
     const currentVersion = current?.version ?? null;
     const currentUsername = typeof current?.value.username === 'string' ? current.value.username : null;
     if (plan.strategy === 'single-user' && !current) {
       // Without the current password there is nothing to restore if the new one fails: it would be lost.
-      throw new RotatorError('NOT_FOUND', `single-user needs the current credential of ${plan.login} at ${plan.store.path}; store it there first`, `secrets.${plan.secret}.path`);
+      throw new RotatorError(
+        'NOT_FOUND',
+        `single-user needs the current credential of ${plan.login} at ${plan.store.path}; store it there first`,
+        `secrets.${plan.secret}.path`,
+      );
     }
     if (plan.strategy !== 'alternating-users') {
       return { currentVersion, currentUsername, nextUsername: plan.login, revokeUsername: null };
@@ -161,13 +176,19 @@ export function createActivities(deps: ActivityDeps) {
     await (await targetFor(plan)).verify(credential, plan.verifyQuery);
   }
 
-  async function promote(plan: RotationPlan, input: { rotationId: string; expectedVersion: string | null }): Promise<PromoteResult> {
+  async function promote(
+    plan: RotationPlan,
+    input: { rotationId: string; expectedVersion: string | null },
+  ): Promise<PromoteResult> {
     return store(plan).promote(plan.store.path, input.rotationId, input.expectedVersion);
   }
 
   /** Makes `toVersion` current again; with no `fromVersion` (promote never reported back) it first checks whether
    * this rotation's value became current at all. */
-  async function rollbackStore(plan: RotationPlan, input: { rotationId: string; toVersion: string | null; fromVersion: string | null }): Promise<void> {
+  async function rollbackStore(
+    plan: RotationPlan,
+    input: { rotationId: string; toVersion: string | null; fromVersion: string | null },
+  ): Promise<void> {
     const s = store(plan);
     let fromVersion = input.fromVersion;
     if (fromVersion === null) {

@@ -15,14 +15,22 @@ export function createTarget(target: TargetPlan, admin: SecretValue, registry: T
   switch (target.type) {
     case 'postgresql': {
       const conn = postgresConnectionFrom(admin, target);
-      const pool = registry.shared(`pg|${adminKey}|${conn.host}:${conn.port}/${conn.database}`, () => postgresPool(conn), (p) => p.end());
+      const pool = registry.shared(
+        `pg|${adminKey}|${conn.host}:${conn.port}/${conn.database}`,
+        () => postgresPool(conn),
+        (p) => p.end(),
+      );
       return new PostgresTarget(conn, target.role, pool);
     }
     case 'redis':
       return new RedisTarget(redisConnectionFrom(admin, target), target.acl ?? []);
     case 'mongodb': {
       const conn = mongoConnectionFrom(admin, target);
-      const client = registry.shared(`mongo|${adminKey}|${conn.host}:${conn.port}/${conn.authSource}`, () => mongoAdminClient(conn), (c) => c.close());
+      const client = registry.shared(
+        `mongo|${adminKey}|${conn.host}:${conn.port}/${conn.authSource}`,
+        () => mongoAdminClient(conn),
+        (c) => c.close(),
+      );
       return new MongoTarget(conn, { database: target.database, roles: target.roles }, client);
     }
     default:

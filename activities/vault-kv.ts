@@ -26,7 +26,8 @@ export function parseKvPath(path: string, pendingPrefix: string): KvPath {
   const parts = path.replace(/^\/+|\/+$/g, '').split('/');
   const mount = parts[0];
   const rest = (parts[1] === 'data' ? parts.slice(2) : parts.slice(1)).join('/');
-  if (!mount || !rest) throw new RotatorError('CONFIG_INVALID', `expected <mount>/data/<path>, got ${JSON.stringify(path)}`, 'path');
+  if (!mount || !rest)
+    throw new RotatorError('CONFIG_INVALID', `expected <mount>/data/<path>, got ${JSON.stringify(path)}`, 'path');
   return {
     data: `${mount}/data/${rest}`,
     metadata: `${mount}/metadata/${rest}`,
@@ -48,7 +49,10 @@ function statusOf(err: unknown): number | undefined {
 function vaultError(err: unknown, action: string): RotatorError {
   const status = statusOf(err);
   // Vault wraps its errors in "1 error occurred:\n\t* …": keep the substance on one line.
-  const text = ((err as VaultHttpError)?.message ?? String(err)).replace(/\d+ errors? occurred:/, '').replace(/\s*\n\s*\*?\s*/g, ' ').trim();
+  const text = ((err as VaultHttpError)?.message ?? String(err))
+    .replace(/\d+ errors? occurred:/, '')
+    .replace(/\s*\n\s*\*?\s*/g, ' ')
+    .trim();
   if (status === 403) return new RotatorError('PERMISSION_DENIED', `vault refused to ${action}: ${text}`);
   if (status === 400 && /check-and-set/i.test(text)) {
     return new RotatorError('CONFLICT', `the secret changed while rotating (check-and-set failed on ${action})`);
@@ -175,7 +179,10 @@ export class VaultKvStore implements SecretStore {
     const { currentVersion, custom } = await this.metadata(path);
     if (custom.rotator_rotation_id === rotationId && custom.rotator_phase === 'promoted' && currentVersion) {
       await this.discardPending(path, rotationId);
-      return { version: currentVersion, previousVersion: custom.rotator_previous_version === 'none' ? null : (custom.rotator_previous_version ?? null) };
+      return {
+        version: currentVersion,
+        previousVersion: custom.rotator_previous_version === 'none' ? null : (custom.rotator_previous_version ?? null),
+      };
     }
     const pending = await this.readPending(path, rotationId);
     if (!pending) throw new RotatorError('NOT_FOUND', `no pending credential of this rotation at ${path}`);
@@ -220,10 +227,17 @@ export class VaultKvStore implements SecretStore {
       const current = await this.readCurrent(path);
       const alreadyRestored = current !== null && current.value.password === previous.password;
       if (!alreadyRestored) {
-        throw new RotatorError('CONFLICT', `${path} moved to version ${currentVersion} after this rotation published; not rolling back over it`);
+        throw new RotatorError(
+          'CONFLICT',
+          `${path} moved to version ${currentVersion} after this rotation published; not rolling back over it`,
+        );
       }
     } else {
-      await this.post(this.paths(path).data, { data: previous, options: { cas: Number(versions.fromVersion) } }, `roll back ${path}`);
+      await this.post(
+        this.paths(path).data,
+        { data: previous, options: { cas: Number(versions.fromVersion) } },
+        `roll back ${path}`,
+      );
     }
     await this.setCustomMetadata(path, custom, {
       rotator_rotation_id: rotationId,

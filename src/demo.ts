@@ -18,7 +18,14 @@ function say(line = ''): void {
 
 async function logsIn(stack: LocalStack, user: string, password: string): Promise<boolean> {
   const pg = stack.postgres!;
-  const client = new PgClient({ host: pg.host, port: pg.port, database: pg.database, user, password, connectionTimeoutMillis: 5000 });
+  const client = new PgClient({
+    host: pg.host,
+    port: pg.port,
+    database: pg.database,
+    user,
+    password,
+    connectionTimeoutMillis: 5000,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -63,7 +70,10 @@ async function main(): Promise<number> {
     for (const n of [1, 2]) {
       say();
       say(`$ rotator rotate orders_db --wait      # rotation ${n}`);
-      const code = await runCli(['--config', configFile, 'rotate', 'orders_db', '--wait'], { out: (l) => say(l), err: (l) => say(l) });
+      const code = await runCli(['--config', configFile, 'rotate', 'orders_db', '--wait'], {
+        out: (l) => say(l),
+        err: (l) => say(l),
+      });
       if (code !== 0) throw new Error(`rotation ${n} failed (exit ${code})`);
       const current = await kv.read('secret/data/prod/orders-db');
       rotations.push({ username: current.data.data.username, password: current.data.data.password });

@@ -13,7 +13,13 @@ export const ERROR_CODES = [
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** Codes that stop a rotation at once: retrying cannot fix them. Retry policies list them too. */
-export const NON_RETRYABLE_CODES: ReadonlyArray<ErrorCode> = ['CONFIG_INVALID', 'NOT_FOUND', 'CONFLICT', 'PERMISSION_DENIED', 'UNSUPPORTED'];
+export const NON_RETRYABLE_CODES: ReadonlyArray<ErrorCode> = [
+  'CONFIG_INVALID',
+  'NOT_FOUND',
+  'CONFLICT',
+  'PERMISSION_DENIED',
+  'UNSUPPORTED',
+];
 const NON_RETRYABLE: ReadonlySet<ErrorCode> = new Set(NON_RETRYABLE_CODES);
 
 export class RotatorError extends Error {
@@ -54,7 +60,11 @@ export function redact(text: string, secrets: ReadonlyArray<string | undefined>)
  * Turn anything thrown by a driver into an ApplicationFailure whose type is our code, with secrets scrubbed and
  * no driver object attached (its fields may hold the statement we sent).
  */
-export function toFailure(err: unknown, secrets: ReadonlyArray<string | undefined> = [], fallback: ErrorCode = 'TRANSIENT'): ApplicationFailure {
+export function toFailure(
+  err: unknown,
+  secrets: ReadonlyArray<string | undefined> = [],
+  fallback: ErrorCode = 'TRANSIENT',
+): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   const code = err instanceof RotatorError ? err.code : fallback;
   const raw = err instanceof Error ? err.message : String(err);

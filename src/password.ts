@@ -13,7 +13,8 @@ export function generatePassword(policy: PasswordPolicy): string {
   const keep = (s: string) => [...s].filter((c) => !policy.exclude.includes(c)).join('');
   const classes = [LOWER, UPPER, DIGITS, ...(policy.symbols ? [SYMBOLS] : [])].map(keep).filter((c) => c.length > 0);
   const alphabet = classes.join('');
-  if (alphabet.length < 10) throw new RotatorError('CONFIG_INVALID', 'excludes too many characters: fewer than 10 remain', 'rotation.password.exclude');
+  if (alphabet.length < 10)
+    throw new RotatorError('CONFIG_INVALID', 'excludes too many characters: fewer than 10 remain', 'rotation.password.exclude');
   // Redraw until every class is present; at length ≥ 16 this almost always succeeds the first time.
   for (;;) {
     const chars = Array.from({ length: policy.length }, () => alphabet[randomInt(alphabet.length)]);

@@ -55,7 +55,11 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
     );
   }
   if (!secret.target || !secret.rotation) {
-    throw new RotatorError('CONFIG_INVALID', 'this secret has no target: and rotation: blocks, so it cannot be rotated', `secrets.${secretName}`);
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      'this secret has no target: and rotation: blocks, so it cannot be rotated',
+      `secrets.${secretName}`,
+    );
   }
   const { target, rotation } = secret;
   return {

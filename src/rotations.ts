@@ -20,7 +20,12 @@ export interface StartedRotation {
 }
 
 /** Starts a rotation, or finds the one already running: Temporal refuses a second run with the same workflow id. */
-export async function startRotation(client: Client, taskQueue: string, plan: RotationPlan, requestedBy?: string): Promise<StartedRotation> {
+export async function startRotation(
+  client: Client,
+  taskQueue: string,
+  plan: RotationPlan,
+  requestedBy?: string,
+): Promise<StartedRotation> {
   const workflowId = workflowIdFor(plan.secret);
   try {
     const handle = await client.workflow.start<typeof rotateSecret>('rotateSecret', {
@@ -102,7 +107,13 @@ export async function rotationHistory(client: Client, secret: string, limit = 20
   const runs: RunSummary[] = [];
   const id = workflowIdFor(secret).replace(/'/g, "\\'");
   for await (const wf of client.workflow.list({ query: `WorkflowId = '${id}'` })) {
-    runs.push({ workflowId: wf.workflowId, runId: wf.runId, status: wf.status.name, startTime: wf.startTime, closeTime: wf.closeTime ?? null });
+    runs.push({
+      workflowId: wf.workflowId,
+      runId: wf.runId,
+      status: wf.status.name,
+      startTime: wf.startTime,
+      closeTime: wf.closeTime ?? null,
+    });
     if (runs.length >= scanAtMost) break;
   }
   return runs.sort((a, b) => b.startTime.getTime() - a.startTime.getTime()).slice(0, limit);
@@ -111,7 +122,13 @@ export async function rotationHistory(client: Client, secret: string, limit = 20
 export async function latestRun(client: Client, secret: string): Promise<RunSummary | null> {
   try {
     const d = await client.workflow.getHandle(workflowIdFor(secret)).describe();
-    return { workflowId: d.workflowId, runId: d.runId, status: d.status.name, startTime: d.startTime, closeTime: d.closeTime ?? null };
+    return {
+      workflowId: d.workflowId,
+      runId: d.runId,
+      status: d.status.name,
+      startTime: d.startTime,
+      closeTime: d.closeTime ?? null,
+    };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return null;
     throw err;

@@ -6,7 +6,14 @@ import { followRotation, queryStatus, startRotation } from '../src/rotations';
 import { adminQuery, canLogin, startHarness, unique, untilPhase, type Harness } from './support/harness';
 import { mongoLogin, mongoUser, startMongoHarness, type MongoHarness } from './support/mongo-harness';
 import { testStack } from './support/stack';
-import { fileTestStore, parameterStoreTestStore, secretsManagerTestStore, type FileTestStore, type ParameterStoreTestStore, type SecretsManagerTestStore } from './support/test-stores';
+import {
+  fileTestStore,
+  parameterStoreTestStore,
+  secretsManagerTestStore,
+  type FileTestStore,
+  type ParameterStoreTestStore,
+  type SecretsManagerTestStore,
+} from './support/test-stores';
 
 async function rotate(h: Pick<Harness, 'client' | 'taskQueue' | 'plan'>, secret: string) {
   const { handle } = await startRotation(h.client, h.taskQueue, h.plan(secret));
@@ -37,7 +44,12 @@ describe('AWS Secrets Manager + PostgreSQL, alternating users', () => {
     const first = await sm.readStage(name, 'AWSCURRENT');
 
     const second = await rotate(h, name);
-    expect(second.status).toMatchObject({ outcome: 'succeeded', username: `${role}_b`, revokedUsername: `${role}_a`, previousVersion: first!.version });
+    expect(second.status).toMatchObject({
+      outcome: 'succeeded',
+      username: `${role}_b`,
+      revokedUsername: `${role}_a`,
+      previousVersion: first!.version,
+    });
     const current = await sm.readStage(name, 'AWSCURRENT');
     expect(current!.version).toBe(second.status.version);
     expect(current!.value).toMatchObject({ username: `${role}_b`, engine: 'postgres', host: testStack().postgres!.host });
@@ -68,7 +80,12 @@ describe('AWS Secrets Manager + PostgreSQL, alternating users', () => {
     const before = await sm.readStage(name, 'AWSCURRENT');
     const stale = randomUUID(); // another tool's, or a rotation that died
     await sm.client.send(
-      new PutSecretValueCommand({ SecretId: sm.configPath(name), ClientRequestToken: stale, SecretString: JSON.stringify({ username: 'other', password: 'Stale-Pending-Value-1' }), VersionStages: ['AWSPENDING'] }),
+      new PutSecretValueCommand({
+        SecretId: sm.configPath(name),
+        ClientRequestToken: stale,
+        SecretString: JSON.stringify({ username: 'other', password: 'Stale-Pending-Value-1' }),
+        VersionStages: ['AWSPENDING'],
+      }),
     );
 
     const failed = await rotate(h, name);
@@ -102,7 +119,12 @@ describe('AWS Secrets Manager with stale_pending: replace', () => {
     expect((await rotate(h, name)).ok).toBe(true);
     const stale = randomUUID();
     await sm.client.send(
-      new PutSecretValueCommand({ SecretId: sm.configPath(name), ClientRequestToken: stale, SecretString: '{"username":"other"}', VersionStages: ['AWSPENDING'] }),
+      new PutSecretValueCommand({
+        SecretId: sm.configPath(name),
+        ClientRequestToken: stale,
+        SecretString: '{"username":"other"}',
+        VersionStages: ['AWSPENDING'],
+      }),
     );
 
     const result = await rotate(h, name);

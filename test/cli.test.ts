@@ -50,7 +50,9 @@ describe('rotator CLI', () => {
     writeFileSync(bad, h.yaml.replace(/strategy: alternating-users/g, 'strategy: alternate'));
     const validate = await cli('validate', bad);
     expect(validate.code).toBe(EXIT.BAD_INPUT);
-    expect(validate.err).toContain(`secrets.${name}.rotation.strategy: expected one of alternating-users, single-user, dual-password`);
+    expect(validate.err).toContain(
+      `secrets.${name}.rotation.strategy: expected one of alternating-users, single-user, dual-password`,
+    );
 
     const rotate = await cli('--config', bad, 'rotate', name, '--wait');
     expect(rotate.code).toBe(EXIT.BAD_INPUT);
@@ -68,7 +70,8 @@ describe('rotator CLI', () => {
     expect(first.code).toBe(EXIT.OK);
     const second = await cli('--config', configFile, 'rotate', name, '--wait');
     expect(second.code).toBe(EXIT.OK);
-    for (const phase of ['create', 'publish', 'reconnect', 'verify', 'revoke']) expect(second.out).toMatch(new RegExp(`✓ ${phase}\\s+\\d+ ms`));
+    for (const phase of ['create', 'publish', 'reconnect', 'verify', 'revoke'])
+      expect(second.out).toMatch(new RegExp(`✓ ${phase}\\s+\\d+ ms`));
     expect(second.out).toContain(`${role}_a → ${role}_b`);
     expect(second.out).toContain(`revoked    ${role}_a`);
     const printed = first.out + first.err + second.out + second.err;

@@ -30,7 +30,13 @@ const errorOf = (text: string, env: Record<string, string> = ENV): string => con
 describe('config', () => {
   it('parses the L5-style example and fills the built-in vault provider from the environment', () => {
     const config = parseConfig(GOOD, ENV);
-    expect(config.providers.vault).toEqual({ type: 'vault', address: 'http://127.0.0.1:8200', token: 'dev-token', pending_prefix: 'rotator-pending', stale_pending: 'fail' });
+    expect(config.providers.vault).toEqual({
+      type: 'vault',
+      address: 'http://127.0.0.1:8200',
+      token: 'dev-token',
+      pending_prefix: 'rotator-pending',
+      stale_pending: 'fail',
+    });
     const plan = planRotation(config, 'orders_db');
     expect(plan).toMatchObject({
       secret: 'orders_db',
@@ -54,13 +60,19 @@ describe('config', () => {
   });
 
   it('names a missing environment variable by the field that used it', () => {
-    expect(errorOf(GOOD, { VAULT_ADDR: 'http://x:1' })).toContain('providers.vault.token: environment variable VAULT_TOKEN is not set');
+    expect(errorOf(GOOD, { VAULT_ADDR: 'http://x:1' })).toContain(
+      'providers.vault.token: environment variable VAULT_TOKEN is not set',
+    );
   });
 
   it('rejects unknown fields, wrong target types and bad durations', () => {
-    expect(errorOf(GOOD.replace('role: orders_app', 'role: orders_app\n      colour: blue'))).toContain('secrets.orders_db.target: unknown field colour');
+    expect(errorOf(GOOD.replace('role: orders_app', 'role: orders_app\n      colour: blue'))).toContain(
+      'secrets.orders_db.target: unknown field colour',
+    );
     expect(errorOf(GOOD.replace('type: postgresql', 'type: oracle'))).toContain('secrets.orders_db.target.type');
-    expect(errorOf(GOOD.replace('grace_period: 30s', 'grace_period: soon'))).toContain('secrets.orders_db.rotation.grace_period: expected a duration');
+    expect(errorOf(GOOD.replace('grace_period: 30s', 'grace_period: soon'))).toContain(
+      'secrets.orders_db.rotation.grace_period: expected a duration',
+    );
   });
 
   it('names the strategy field when dual-password is asked of a target whose logins hold one password', () => {

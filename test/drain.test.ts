@@ -7,7 +7,9 @@ import { testStack } from './support/stack';
 async function sessionAs(username: string, password: string): Promise<{ client: PgClient; ended: Promise<string> }> {
   const pg = testStack().postgres!;
   const client = new PgClient({ host: pg.host, port: pg.port, database: pg.database, user: username, password });
-  const ended = new Promise<string>((resolve) => client.on('error', (err: Error & { code?: string }) => resolve(err.code ?? err.message)));
+  const ended = new Promise<string>((resolve) =>
+    client.on('error', (err: Error & { code?: string }) => resolve(err.code ?? err.message)),
+  );
   await client.connect();
   return { client, ended };
 }
@@ -15,7 +17,10 @@ async function sessionAs(username: string, password: string): Promise<{ client: 
 describe('draining the old login', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness([{ extra: 'drain: { timeout: 1s, on_timeout: terminate }' }, { extra: 'drain: { timeout: 1s, on_timeout: keep }' }]);
+    h = await startHarness([
+      { extra: 'drain: { timeout: 1s, on_timeout: terminate }' },
+      { extra: 'drain: { timeout: 1s, on_timeout: keep }' },
+    ]);
   });
   afterAll(() => h.close());
 
@@ -32,7 +37,12 @@ describe('draining the old login', () => {
 
     const { ok, status } = await rotate(name);
     expect(ok).toBe(true);
-    expect(status.notes).toEqual(expect.arrayContaining([`1 session(s) of ${role}_a still open after the drain timeout`, `terminated 1 session(s) of ${role}_a`]));
+    expect(status.notes).toEqual(
+      expect.arrayContaining([
+        `1 session(s) of ${role}_a still open after the drain timeout`,
+        `terminated 1 session(s) of ${role}_a`,
+      ]),
+    );
     expect(await session.ended).toBe('57P01'); // admin_shutdown: PostgreSQL ended it
     expect(await canLogin(`${role}_a`, String(old!.data.password))).toBe(false);
   });

@@ -5,7 +5,6 @@ import * as path from 'node:path';
 import { LocalStack, StackInfo, startLocalStack } from '../src/stack/local-stack';
 
 declare global {
-   
   var __ROTATOR_TEST_STACK__: { stack: LocalStack; file: string } | undefined;
 }
 

@@ -15,7 +15,10 @@ function base64Forms(secret: string): string[] {
 async function historyTexts(h: Harness, workflowId: string, runId: string): Promise<string[]> {
   const history = await h.client.workflow.getHandle(workflowId, runId).fetchHistory();
   const binary = Buffer.from(temporal.api.history.v1.History.encode(history).finish());
-  return [binary.toString('latin1'), JSON.stringify(temporal.api.history.v1.History.toObject(history as temporal.api.history.v1.History, { bytes: String }))];
+  return [
+    binary.toString('latin1'),
+    JSON.stringify(temporal.api.history.v1.History.toObject(history as temporal.api.history.v1.History, { bytes: String })),
+  ];
 }
 
 function expectNoSecret(texts: string[], secrets: string[]): void {
@@ -51,7 +54,10 @@ describe('workflow history', () => {
       runs.push({ workflowId: bad.workflowId, runId: failed.status.rotationId });
 
       const passwords: string[] = [];
-      for (const [name, versions] of [[ok.name, 2], [failing.name, 1]] as const) {
+      for (const [name, versions] of [
+        [ok.name, 2],
+        [failing.name, 1],
+      ] as const) {
         for (let v = 1; v <= versions; v++) passwords.push(String((await readStore(`test/${name}`, String(v)))!.data.password));
       }
       const pg = (await import('./support/stack')).testStack().postgres!;
@@ -62,7 +68,7 @@ describe('workflow history', () => {
     }
   });
 
-  it('with the codec, every payload in history is encrypted but the SDK\'s own local-activity bookkeeping', async () => {
+  it("with the codec, every payload in history is encrypted but the SDK's own local-activity bookkeeping", async () => {
     const h = await startHarness([{}]);
     try {
       const { handle } = await startRotation(h.client, h.taskQueue, h.plan(h.secrets[0].name));
@@ -87,7 +93,15 @@ describe('workflow history', () => {
       expect([...encodings]).toEqual([ENCODING_ENCRYPTED]);
       expect(bookkeeping.length).toBeGreaterThan(0);
       for (const b of bookkeeping) {
-        expect(Object.keys(b).sort()).toEqual(['activity_id', 'activity_type', 'attempt', 'backoff', 'complete_time', 'original_schedule_time', 'seq']);
+        expect(Object.keys(b).sort()).toEqual([
+          'activity_id',
+          'activity_type',
+          'attempt',
+          'backoff',
+          'complete_time',
+          'original_schedule_time',
+          'seq',
+        ]);
       }
     } finally {
       await h.close();

@@ -5,7 +5,14 @@ import { MongoTarget, mongoConnectionFrom, type MongoRole } from '../activities/
 import { RotatorError } from '../src/errors';
 import { followRotation, startRotation } from '../src/rotations';
 import { unique } from './support/harness';
-import { adminCommand, mongoAdminSecret, mongoLogin, mongoUser, startMongoHarness, type MongoHarness } from './support/mongo-harness';
+import {
+  adminCommand,
+  mongoAdminSecret,
+  mongoLogin,
+  mongoUser,
+  startMongoHarness,
+  type MongoHarness,
+} from './support/mongo-harness';
 import { testStack } from './support/stack';
 
 const ROLES: MongoRole[] = [{ role: 'readWrite', db: 'orders' }];
@@ -80,7 +87,10 @@ describe('MongoTarget', () => {
 
   it('a wrong admin password is PERMISSION_DENIED, and the message does not contain it', async () => {
     const wrongAdmin = password('admin');
-    const bad = new MongoTarget(mongoConnectionFrom({ ...mongoAdminSecret(), password: wrongAdmin }, { database: 'admin' }), { database: 'admin', roles: ROLES });
+    const bad = new MongoTarget(mongoConnectionFrom({ ...mongoAdminSecret(), password: wrongAdmin }, { database: 'admin' }), {
+      database: 'admin',
+      roles: ROLES,
+    });
     try {
       const err = await rejection(bad.upsertLogin(`${unique('app')}_a`, password('unused')));
       expect(err.code).toBe('PERMISSION_DENIED');
@@ -116,12 +126,22 @@ describe('alternating-users on mongodb, end to end', () => {
     const first = await rotate();
     expect(first.ok).toBe(true);
     const v1 = await h.store.readCurrent(name);
-    expect(v1!.value).toMatchObject({ username: `${user}_a`, engine: 'mongo', dbname: 'admin', host: testStack().ferretdb!.host });
+    expect(v1!.value).toMatchObject({
+      username: `${user}_a`,
+      engine: 'mongo',
+      dbname: 'admin',
+      host: testStack().ferretdb!.host,
+    });
     expect(await mongoLogin(`${user}_a`, String(v1!.value.password))).toBe('ok');
 
     const second = await rotate();
     expect(second.ok).toBe(true);
-    expect(second.status).toMatchObject({ outcome: 'succeeded', username: `${user}_b`, previousUsername: `${user}_a`, revokedUsername: `${user}_a` });
+    expect(second.status).toMatchObject({
+      outcome: 'succeeded',
+      username: `${user}_b`,
+      previousUsername: `${user}_a`,
+      revokedUsername: `${user}_a`,
+    });
     const v2 = await h.store.readCurrent(name);
     expect(v2!.version).not.toBe(v1!.version);
     expect(v2!.value.username).toBe(`${user}_b`);

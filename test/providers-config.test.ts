@@ -34,16 +34,23 @@ describe('aws-secrets-manager provider config', () => {
   });
 
   it('accepts GovCloud regions and no static keys at all (the SDK credential chain)', () => {
-    const parsed = parseConfig(config('  aws:\n    type: aws-secrets-manager\n    region: us-gov-west-1\n    stale_pending: replace'), {});
+    const parsed = parseConfig(
+      config('  aws:\n    type: aws-secrets-manager\n    region: us-gov-west-1\n    stale_pending: replace'),
+      {},
+    );
     expect(parsed.providers.aws).toEqual({ type: 'aws-secrets-manager', region: 'us-gov-west-1', stale_pending: 'replace' });
   });
 
   it('names the region field when the region is not an AWS region', () => {
-    expect(errorOf(config(SECRETS_MANAGER.replace('eu-west-1', 'moon-1')))).toContain('providers.aws.region: expected an AWS region');
+    expect(errorOf(config(SECRETS_MANAGER.replace('eu-west-1', 'moon-1')))).toContain(
+      'providers.aws.region: expected an AWS region',
+    );
   });
 
   it('names the missing region', () => {
-    expect(errorOf(config(SECRETS_MANAGER.replace('    region: eu-west-1\n', '')))).toContain('providers.aws.region: expected string (missing)');
+    expect(errorOf(config(SECRETS_MANAGER.replace('    region: eu-west-1\n', '')))).toContain(
+      'providers.aws.region: expected string (missing)',
+    );
   });
 
   it('names the other key when only one of access_key_id and secret_access_key is set', () => {
@@ -53,16 +60,22 @@ describe('aws-secrets-manager provider config', () => {
   });
 
   it('lists the allowed stale_pending values', () => {
-    expect(errorOf(config(`${SECRETS_MANAGER}\n    stale_pending: sometimes`))).toContain('providers.aws.stale_pending: expected one of fail, replace');
+    expect(errorOf(config(`${SECRETS_MANAGER}\n    stale_pending: sometimes`))).toContain(
+      'providers.aws.stale_pending: expected one of fail, replace',
+    );
   });
 
   it('rejects unknown fields and a non-http endpoint', () => {
     expect(errorOf(config(`${SECRETS_MANAGER}\n    kms_key_id: alias/x`))).toContain('providers.aws: unknown field kms_key_id');
-    expect(errorOf(config(SECRETS_MANAGER.replace('http://127.0.0.1:5000', 'ftp://x')))).toContain('providers.aws.endpoint: expected an http(s) URL');
+    expect(errorOf(config(SECRETS_MANAGER.replace('http://127.0.0.1:5000', 'ftp://x')))).toContain(
+      'providers.aws.endpoint: expected an http(s) URL',
+    );
   });
 
   it('names a missing environment variable by the key field that used it', () => {
-    expect(errorOf(config(SECRETS_MANAGER), { AWS_KEY: 'x' })).toContain('providers.aws.secret_access_key: environment variable AWS_SECRET is not set');
+    expect(errorOf(config(SECRETS_MANAGER), { AWS_KEY: 'x' })).toContain(
+      'providers.aws.secret_access_key: environment variable AWS_SECRET is not set',
+    );
   });
 
   it('still requires the secret path', () => {
@@ -79,12 +92,19 @@ describe('aws-parameter-store provider config', () => {
 
   it('parses a region and a KMS key, fails on a stale pending by default, and builds a Parameter Store store', () => {
     const parsed = parseConfig(config(PARAMETER_STORE, 'ssm', '    path: /prod/orders-db'), {});
-    expect(parsed.providers.ssm).toEqual({ type: 'aws-parameter-store', region: 'ap-southeast-2', kms_key_id: 'alias/rotator', stale_pending: 'fail' });
+    expect(parsed.providers.ssm).toEqual({
+      type: 'aws-parameter-store',
+      region: 'ap-southeast-2',
+      kms_key_id: 'alias/rotator',
+      stale_pending: 'fail',
+    });
     expect(createStore(parsed.providers.ssm!)).toBeInstanceOf(AwsParameterStore);
   });
 
   it('names the region field for a bad region', () => {
-    expect(errorOf(config(PARAMETER_STORE.replace('ap-southeast-2', 'EU_WEST_1'), 'ssm'))).toContain('providers.ssm.region: expected an AWS region');
+    expect(errorOf(config(PARAMETER_STORE.replace('ap-southeast-2', 'EU_WEST_1'), 'ssm'))).toContain(
+      'providers.ssm.region: expected an AWS region',
+    );
   });
 });
 
@@ -103,7 +123,9 @@ describe('stale_pending on every writable provider', () => {
   });
 
   it('is not an option of the read-only env provider', () => {
-    expect(errorOf(config('  p:\n    type: env\n    stale_pending: fail', 'p'))).toContain('providers.p: unknown field stale_pending');
+    expect(errorOf(config('  p:\n    type: env\n    stale_pending: fail', 'p'))).toContain(
+      'providers.p: unknown field stale_pending',
+    );
   });
 });
 
@@ -115,7 +137,11 @@ describe('file provider config', () => {
   });
 
   it('takes the built-in directory from ROTATOR_FILE_STORE', () => {
-    expect(parseConfig(config('  {}', 'file'), { ROTATOR_FILE_STORE: '/var/lib/rotator' }).providers.file).toEqual({ type: 'file', dir: '/var/lib/rotator', stale_pending: 'fail' });
+    expect(parseConfig(config('  {}', 'file'), { ROTATOR_FILE_STORE: '/var/lib/rotator' }).providers.file).toEqual({
+      type: 'file',
+      dir: '/var/lib/rotator',
+      stale_pending: 'fail',
+    });
   });
 
   it('names the missing dir of a declared file provider', () => {

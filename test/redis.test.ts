@@ -4,7 +4,15 @@ import { RedisTarget, redisConnectionFrom, redisPasswordHash } from '../activiti
 import { RotatorError } from '../src/errors';
 import { followRotation, queryStatus, startRotation } from '../src/rotations';
 import { readStore, unique, untilPhase, vaultClient } from './support/harness';
-import { createRedisAdmin, openSession, redisLogin, rootCall, startRedisHarness, type RedisAdmin, type RedisHarness } from './support/redis-harness';
+import {
+  createRedisAdmin,
+  openSession,
+  redisLogin,
+  rootCall,
+  startRedisHarness,
+  type RedisAdmin,
+  type RedisHarness,
+} from './support/redis-harness';
 import { testStack } from './support/stack';
 
 const password = () => randomBytes(18).toString('base64url');
@@ -66,7 +74,11 @@ describe('RedisTarget on a real redis-server', () => {
     await target.upsertLogin(user, a);
     await target.addPassword(user, b);
     await target.setPassword(user, c);
-    expect([await redisLogin(user, a), await redisLogin(user, b), await redisLogin(user, c)]).toEqual(['WRONGPASS', 'WRONGPASS', 'ok']);
+    expect([await redisLogin(user, a), await redisLogin(user, b), await redisLogin(user, c)]).toEqual([
+      'WRONGPASS',
+      'WRONGPASS',
+      'ok',
+    ]);
   });
 
   it('gives both alternating logins exactly the configured rules, dropping rules a login held before', async () => {
@@ -158,12 +170,19 @@ describe('rotations of Redis credentials stored in Vault', () => {
   beforeAll(async () => {
     h = await startRedisHarness([
       { ...dual, strategy: 'dual-password', extra: 'reconnect: { wait: 2s }' },
-      { ...pair, strategy: 'alternating-users', acl: ['~orders:*', '+@read', '+@write', '+ping'], extra: 'verify: { query: "GET orders:probe" }' },
+      {
+        ...pair,
+        strategy: 'alternating-users',
+        acl: ['~orders:*', '+@read', '+@write', '+ping'],
+        extra: 'verify: { query: "GET orders:probe" }',
+      },
     ]);
     // The app's login exists before rotator manages it; Vault holds its password as the secret's current value.
     await rootCall('ACL', 'SETUSER', dual.user, 'on', `#${redisPasswordHash(initialPassword)}`, '~cache:*', '+@read', '+ping');
     const { host, port } = testStack().redis!;
-    await vaultClient().write(`secret/data/test/${dual.name}`, { data: { username: dual.user, password: initialPassword, host, port, engine: 'redis' } });
+    await vaultClient().write(`secret/data/test/${dual.name}`, {
+      data: { username: dual.user, password: initialPassword, host, port, engine: 'redis' },
+    });
   });
   afterAll(() => h.close());
 
@@ -183,7 +202,12 @@ describe('rotations of Redis credentials stored in Vault', () => {
 
     const result = await followRotation(handle);
     expect(result.ok).toBe(true);
-    expect(result.status).toMatchObject({ outcome: 'succeeded', username: dual.user, revokedUsername: dual.user, previousVersion: String(before!.version) });
+    expect(result.status).toMatchObject({
+      outcome: 'succeeded',
+      username: dual.user,
+      revokedUsername: dual.user,
+      previousVersion: String(before!.version),
+    });
     expect(result.status.phases.map((p) => p.name)).toEqual(['create', 'publish', 'reconnect', 'verify', 'revoke']);
     expect(await redisLogin(dual.user, initialPassword)).toBe('WRONGPASS');
     expect(await redisLogin(dual.user, newPassword)).toBe('ok');
@@ -205,7 +229,11 @@ describe('rotations of Redis credentials stored in Vault', () => {
 
     const second = await followRotation((await startRotation(h.client, h.taskQueue, h.plan(pair.name))).handle);
     expect(second.ok).toBe(true);
-    expect(second.status).toMatchObject({ username: `${pair.user}_b`, previousUsername: `${pair.user}_a`, revokedUsername: `${pair.user}_a` });
+    expect(second.status).toMatchObject({
+      username: `${pair.user}_b`,
+      previousUsername: `${pair.user}_a`,
+      revokedUsername: `${pair.user}_a`,
+    });
     expect(second.status.notes).toContain(`terminated 1 session(s) of ${pair.user}_a`);
     const v2 = cred(await readStore(`test/${pair.name}`));
     expect(v2.username).toBe(`${pair.user}_b`);

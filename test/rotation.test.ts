@@ -29,7 +29,12 @@ describe('alternating-users', () => {
 
     const second = await rotate(h, name);
     expect(second.ok).toBe(true);
-    expect(second.status).toMatchObject({ outcome: 'succeeded', username: `${role}_b`, previousUsername: `${role}_a`, revokedUsername: `${role}_a` });
+    expect(second.status).toMatchObject({
+      outcome: 'succeeded',
+      username: `${role}_b`,
+      previousUsername: `${role}_a`,
+      revokedUsername: `${role}_a`,
+    });
     expect(second.status.phases.map((p) => p.name)).toEqual(['create', 'publish', 'reconnect', 'verify', 'revoke']);
     const v2 = await readStore(`test/${name}`);
     expect(v2!.version).toBe(v1!.version + 1);
@@ -66,7 +71,9 @@ describe('alternating-users', () => {
     const after = await readStore(`test/${name}`);
     expect(cred(after)).toEqual(cred(before)); // store current = old
     expect(await canLogin(cred(before).username, cred(before).password)).toBe(true); // old still logs in
-    const idle = await adminQuery('select rolcanlogin, rolpassword is null as no_password from pg_authid where rolname = $1', [`${role}_b`]);
+    const idle = await adminQuery('select rolcanlogin, rolpassword is null as no_password from pg_authid where rolname = $1', [
+      `${role}_b`,
+    ]);
     expect(idle[0]).toEqual({ rolcanlogin: false, no_password: true }); // new one removed
     expect(await readStore(`rotator-pending/test/${name}`)).toBeNull();
     expect(JSON.stringify(failed.status)).not.toContain(cred(before).password);
@@ -77,7 +84,10 @@ describe('single-user', () => {
   let h: Harness;
   const oldPassword = 'Old-Passw0rd-for-single-user';
   beforeAll(async () => {
-    h = await startHarness([{ strategy: 'single-user' }, { strategy: 'single-user', extra: 'verify: { query: "select * from no_such_table" }' }]);
+    h = await startHarness([
+      { strategy: 'single-user' },
+      { strategy: 'single-user', extra: 'verify: { query: "select * from no_such_table" }' },
+    ]);
     for (const { name, role } of h.secrets) {
       await adminQuery(`create role ${role} login password '${oldPassword}'`);
       const pg = (await import('./support/stack')).testStack().postgres!;
@@ -142,7 +152,8 @@ describe('cancellation', () => {
   it('rolls back a rotation cancelled after publish: nothing published, the new login disabled', async () => {
     const { name, role } = h.secrets[0];
     const { handle } = await startRotation(h.client, h.taskQueue, h.plan(name));
-    for (let i = 0; i < 300 && (await queryStatus(handle)).phase !== 'reconnect'; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300 && (await queryStatus(handle)).phase !== 'reconnect'; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect((await readStore(`test/${name}`))?.data.username).toBe(`${role}_a`); // published, waiting for consumers
     await handle.cancel();
     const { ok, status } = await followRotation(handle);

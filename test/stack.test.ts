@@ -30,7 +30,10 @@ describe('local test stack', () => {
     const { address, token } = need(stack.vault, 'vault');
     const health = await fetch(`${address}/v1/sys/health`);
     expect(health.status).toBe(200);
-    const mounts = (await (await fetch(`${address}/v1/sys/mounts`, { headers: { 'X-Vault-Token': token } })).json()) as Record<string, { type: string; options: { version?: string } | null }>;
+    const mounts = (await (await fetch(`${address}/v1/sys/mounts`, { headers: { 'X-Vault-Token': token } })).json()) as Record<
+      string,
+      { type: string; options: { version?: string } | null }
+    >;
     expect(mounts['secret/']).toMatchObject({ type: 'kv', options: { version: '2' } });
   });
 

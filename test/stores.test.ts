@@ -19,9 +19,19 @@ import { motoClientConfig, secretsManagerClient, ssmClient, versionLabels } from
 
 const hex = () => randomBytes(4).toString('hex');
 
-function secretsManager(stalePending: StalePendingPolicy = 'fail', warn?: (m: string, f: Record<string, string>) => void): AwsSecretsManagerStore {
+function secretsManager(
+  stalePending: StalePendingPolicy = 'fail',
+  warn?: (m: string, f: Record<string, string>) => void,
+): AwsSecretsManagerStore {
   const { region, endpoint } = motoClientConfig();
-  return new AwsSecretsManagerStore({ region, endpoint, accessKeyId: 'test', secretAccessKey: 'test', stalePending, ...(warn ? { warn } : {}) });
+  return new AwsSecretsManagerStore({
+    region,
+    endpoint,
+    accessKeyId: 'test',
+    secretAccessKey: 'test',
+    stalePending,
+    ...(warn ? { warn } : {}),
+  });
 }
 
 function parameterStore(options: StalePendingOptions = {}): AwsParameterStore {
@@ -35,13 +45,22 @@ async function tempDir(): Promise<string> {
 
 describeStoreContract('vault-kv', async () => {
   const vault = testStack().vault!;
-  const open = (options: StalePendingOptions) => new VaultKvStore({ address: vault.address, token: vault.token, pendingPrefix: 'rotator-pending', ...options });
+  const open = (options: StalePendingOptions) =>
+    new VaultKvStore({ address: vault.address, token: vault.token, pendingPrefix: 'rotator-pending', ...options });
   return { store: open({}), open, path: () => `secret/data/contract/${hex()}` };
 });
 
-describeStoreContract('aws-secrets-manager', async () => ({ store: secretsManager(), open: (o) => secretsManager(o.stalePending, o.warn), path: () => `contract/${hex()}` }));
+describeStoreContract('aws-secrets-manager', async () => ({
+  store: secretsManager(),
+  open: (o) => secretsManager(o.stalePending, o.warn),
+  path: () => `contract/${hex()}`,
+}));
 
-describeStoreContract('aws-parameter-store', async () => ({ store: parameterStore(), open: parameterStore, path: () => `/contract/${hex()}` }));
+describeStoreContract('aws-parameter-store', async () => ({
+  store: parameterStore(),
+  open: parameterStore,
+  path: () => `/contract/${hex()}`,
+}));
 
 describeStoreContract('file', async () => {
   const dir = await tempDir();
@@ -109,7 +128,14 @@ describe('aws-secrets-manager specifics', () => {
     // Put by another tool, not through this store: the contract suite covers leftovers of our own rotations.
     const { path } = await seeded();
     const stale = randomUUID();
-    await sm.send(new PutSecretValueCommand({ SecretId: path, ClientRequestToken: stale, SecretString: JSON.stringify(credential()), VersionStages: ['AWSPENDING'] }));
+    await sm.send(
+      new PutSecretValueCommand({
+        SecretId: path,
+        ClientRequestToken: stale,
+        SecretString: JSON.stringify(credential()),
+        VersionStages: ['AWSPENDING'],
+      }),
+    );
     await rejection(store.stagePending(path, randomUUID(), credential()), 'CONFLICT');
     expect((await labels(path))[stale]).toEqual(['AWSPENDING']);
 
@@ -163,7 +189,9 @@ describe('aws-parameter-store specifics', () => {
     const rotationId = randomUUID();
     const next = credential('app_b');
     await store.stagePending(path, rotationId, next);
-    const folder = await ssm.send(new GetParametersByPathCommand({ Path: path.slice(0, path.lastIndexOf('/')), Recursive: true }));
+    const folder = await ssm.send(
+      new GetParametersByPathCommand({ Path: path.slice(0, path.lastIndexOf('/')), Recursive: true }),
+    );
     expect(folder.Parameters?.map((p) => p.Name)).toEqual([path]); // the pending value is not beside it
 
     await store.promote(path, rotationId, '1');
@@ -194,7 +222,9 @@ describe('aws-parameter-store specifics', () => {
     const rotationId = randomUUID();
     await store.stagePending(path, rotationId, credential());
     await store.promote(path, rotationId, '1');
-    await ssm.send(new PutParameterCommand({ Name: path, Value: JSON.stringify(credential()), Type: 'SecureString', Overwrite: true }));
+    await ssm.send(
+      new PutParameterCommand({ Name: path, Value: JSON.stringify(credential()), Type: 'SecureString', Overwrite: true }),
+    );
     const next = randomUUID();
     await store.stagePending(path, next, credential());
     const err = await rejection(store.promote(path, next, '2'), 'CONFLICT');

@@ -28,12 +28,19 @@ secrets:
 }
 
 /** Records every call in order; `failAt` makes that step throw a non-retryable error. */
-function stubActivities(calls: string[], failAt?: Step, current: { username: string | null; version: string | null } = { username: 'app_a', version: '7' }) {
-  const step = <T>(name: Step, result: T) => async (_plan: RotationPlan, input?: object): Promise<T> => {
-    calls.push(input && 'username' in input ? `${name}(${String((input as { username: string }).username)})` : name);
-    if (name === failAt) throw ApplicationFailure.create({ type: 'VERIFY_FAILED', message: `${name} failed`, nonRetryable: true });
-    return result;
-  };
+function stubActivities(
+  calls: string[],
+  failAt?: Step,
+  current: { username: string | null; version: string | null } = { username: 'app_a', version: '7' },
+) {
+  const step =
+    <T>(name: Step, result: T) =>
+    async (_plan: RotationPlan, input?: object): Promise<T> => {
+      calls.push(input && 'username' in input ? `${name}(${String((input as { username: string }).username)})` : name);
+      if (name === failAt)
+        throw ApplicationFailure.create({ type: 'VERIFY_FAILED', message: `${name} failed`, nonRetryable: true });
+      return result;
+    };
   const activities: RotationActivities = {
     inspect: step('inspect', {
       currentVersion: current.version,
@@ -62,15 +69,29 @@ describe('rotateSecret workflow logic', () => {
   beforeAll(async () => {
     // Failing activities are the point here; the SDK's warnings about them are noise.
     Runtime.install({ logger: new DefaultLogger('ERROR') });
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') } } });
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') } },
+    });
   });
   afterAll(() => env?.teardown());
 
-  async function run(plan: RotationPlan, activities: RotationActivities): Promise<{ ok: boolean; status: RotationStatus | null; error?: unknown }> {
+  async function run(
+    plan: RotationPlan,
+    activities: RotationActivities,
+  ): Promise<{ ok: boolean; status: RotationStatus | null; error?: unknown }> {
     const taskQueue = `wf-${Math.random().toString(36).slice(2)}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities,
+    });
     return worker.runUntil(async () => {
-      const handle = await env.client.workflow.start('rotateSecret', { taskQueue, workflowId: `rotate/${taskQueue}`, args: [{ plan }] });
+      const handle = await env.client.workflow.start('rotateSecret', {
+        taskQueue,
+        workflowId: `rotate/${taskQueue}`,
+        args: [{ plan }],
+      });
       try {
         return { ok: true, status: (await handle.result()) as RotationStatus };
       } catch (error) {
@@ -85,8 +106,15 @@ describe('rotateSecret workflow logic', () => {
     const { ok, status } = await run(planFor('alternating-users', ', grace_period: 1d'), stubActivities(calls));
     expect(ok).toBe(true);
     expect(calls).toEqual([
-      'inspect', 'stageCredential(app_b)', 'applyCredential', 'verifyCredential', 'promote', 'notifyConsumers(app_b)',
-      'verifyCredential', 'waitForDrain(app_a)', 'revokeLogin(app_a)',
+      'inspect',
+      'stageCredential(app_b)',
+      'applyCredential',
+      'verifyCredential',
+      'promote',
+      'notifyConsumers(app_b)',
+      'verifyCredential',
+      'waitForDrain(app_a)',
+      'revokeLogin(app_a)',
     ]);
     expect(status).toMatchObject({ outcome: 'succeeded', revokedUsername: 'app_a', version: '8', previousVersion: '7' });
     expect((await env.currentTimeMs()) - started).toBeGreaterThanOrEqual(86_400_000); // the timer really ran, skipped
@@ -119,16 +147,33 @@ describe('rotateSecret workflow logic', () => {
 
   it('single-user verifies before it publishes, and restores the old password when verify fails', async () => {
     const calls: string[] = [];
-    const { ok } = await run(planFor('single-user'), stubActivities(calls, 'verifyCredential', { username: 'app', version: '3' }));
+    const { ok } = await run(
+      planFor('single-user'),
+      stubActivities(calls, 'verifyCredential', { username: 'app', version: '3' }),
+    );
     expect(ok).toBe(false);
-    expect(calls).toEqual(['inspect', 'stageCredential(app_a)', 'applyCredential', 'verifyCredential', 'restorePassword', 'discardPending']);
+    expect(calls).toEqual([
+      'inspect',
+      'stageCredential(app_a)',
+      'applyCredential',
+      'verifyCredential',
+      'restorePassword',
+      'discardPending',
+    ]);
   });
 
   it('dual-password withdraws the new password and unpublishes it when consumers cannot be notified', async () => {
     const calls: string[] = [];
-    const { ok } = await run(planFor('dual-password'), stubActivities(calls, 'notifyConsumers', { username: 'app', version: '3' }));
+    const { ok } = await run(
+      planFor('dual-password'),
+      stubActivities(calls, 'notifyConsumers', { username: 'app', version: '3' }),
+    );
     expect(ok).toBe(false);
-    expect(calls.slice(calls.findIndex((c) => c.startsWith('notifyConsumers')) + 1)).toEqual(['rollbackStore', 'removePassword', 'discardPending']);
+    expect(calls.slice(calls.findIndex((c) => c.startsWith('notifyConsumers')) + 1)).toEqual([
+      'rollbackStore',
+      'removePassword',
+      'discardPending',
+    ]);
   });
 
   it('leaves the new login valid when the store could not be rolled back, and says the rollback is incomplete', async () => {

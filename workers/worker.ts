@@ -17,7 +17,10 @@ export interface RotatorWorkerOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** SDK log level; tests pass ERROR because failed rotations are expected there. */
   logLevel?: LogLevel;
-  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'>;
+  tuning?: Pick<
+    WorkerOptions,
+    'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'
+  >;
 }
 
 let runtimeInstalled = false;
@@ -28,7 +31,8 @@ function installRuntimeLogging(level: LogLevel): void {
   runtimeInstalled = true;
   Runtime.install({
     logger: new DefaultLogger(level, ({ level: lvl, message, meta }) => {
-      const method = lvl === 'TRACE' ? 'trace' : lvl === 'DEBUG' ? 'debug' : lvl === 'INFO' ? 'info' : lvl === 'WARN' ? 'warn' : 'error';
+      const method =
+        lvl === 'TRACE' ? 'trace' : lvl === 'DEBUG' ? 'debug' : lvl === 'INFO' ? 'info' : lvl === 'WARN' ? 'warn' : 'error';
       logger[method]({ ...meta, error: meta?.error instanceof Error ? meta.error.message : meta?.error }, message);
     }),
   });

@@ -30,7 +30,13 @@ const NON_RETRYABLE = [...NON_RETRYABLE_CODES];
 const SHORT_IO: LocalActivityOptions = {
   startToCloseTimeout: '30s',
   localRetryThreshold: '10s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: {
+    initialInterval: '200ms',
+    backoffCoefficient: 2,
+    maximumInterval: '10s',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  },
 };
 
 /** Logging in with the new credential: a few quick tries, then it is a verify failure, not an outage. */
@@ -45,7 +51,13 @@ const VERIFY_LOGIN: LocalActivityOptions = {
  */
 const COMPENSATE: ActivityOptions = {
   startToCloseTimeout: '30s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 30, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: {
+    initialInterval: '500ms',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    maximumAttempts: 30,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  },
 };
 
 const io = proxyLocalActivities<RotationActivities>(SHORT_IO);
@@ -168,7 +180,11 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
         failures += 1;
         storeUndoFailed ||= kind === 'store';
         status.notes.push(`could not undo: ${what}`);
-        log.error('compensation failed; continuing with the rest', { secret: plan.secret, step: what, error: describe(err).message });
+        log.error('compensation failed; continuing with the rest', {
+          secret: plan.secret,
+          step: what,
+          error: describe(err).message,
+        });
       }
     }
     status.outcome = failures === 0 ? 'rolled-back' : 'rollback-incomplete';
@@ -224,10 +240,15 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   function undoApplyFor(found: Inspection): { what: string; run: () => Promise<void> } | null {
     switch (plan.strategy) {
       case 'alternating-users':
-        return { what: `disable login ${found.nextUsername}`, run: () => undo.disableLogin(plan, { username: found.nextUsername }) };
+        return {
+          what: `disable login ${found.nextUsername}`,
+          run: () => undo.disableLogin(plan, { username: found.nextUsername }),
+        };
       case 'single-user': {
         const version = found.currentVersion;
-        return version ? { what: `restore the password of version ${version}`, run: () => undo.restorePassword(plan, { version }) } : null;
+        return version
+          ? { what: `restore the password of version ${version}`, run: () => undo.restorePassword(plan, { version }) }
+          : null;
       }
       case 'dual-password':
         // Once published, the new password is found by its version; before that, as this rotation's pending.
@@ -262,7 +283,11 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   async function revokeOldLogin(found: Inspection): Promise<void> {
     const old = found.revokeUsername;
     if (!old) {
-      status.notes.push(found.currentUsername ? `previous login ${found.currentUsername} is not one of the pair; left as is` : 'first rotation: nothing to revoke');
+      status.notes.push(
+        found.currentUsername
+          ? `previous login ${found.currentUsername} is not one of the pair; left as is`
+          : 'first rotation: nothing to revoke',
+      );
       return;
     }
     if (plan.gracePeriodMs > 0) await sleep(plan.gracePeriodMs);
@@ -295,7 +320,8 @@ function describe(err: unknown): { code: string; message: string } {
   if (isCancellation(err)) return { code: 'CANCELLED', message: 'the rotation was cancelled' };
   let e: unknown = err;
   // Activity failures wrap the ApplicationFailure that carries our code.
-  while (e instanceof Error && !(e instanceof ApplicationFailure) && (e as { cause?: unknown }).cause) e = (e as { cause?: unknown }).cause;
+  while (e instanceof Error && !(e instanceof ApplicationFailure) && (e as { cause?: unknown }).cause)
+    e = (e as { cause?: unknown }).cause;
   if (e instanceof ApplicationFailure) return { code: e.type ?? 'UNKNOWN', message: e.message };
   return { code: 'UNKNOWN', message: err instanceof Error ? err.message : String(err) };
 }

@@ -15,7 +15,8 @@ export function formatStatus(s: RotationStatus, withPhases = true): string {
     `  version    ${s.previousVersion ?? '(none)'} → ${s.version ?? '(not published)'}`,
   ];
   if (s.revokedUsername) lines.push(`  revoked    ${s.revokedUsername}`);
-  if (withPhases) for (const p of s.phases) lines.push(`  ${p.name.padEnd(10)} ${p.durationMs === null ? 'running' : `${p.durationMs} ms`}`);
+  if (withPhases)
+    for (const p of s.phases) lines.push(`  ${p.name.padEnd(10)} ${p.durationMs === null ? 'running' : `${p.durationMs} ms`}`);
   if (s.endedAt) lines.push(`  total      ${s.endedAt - s.startedAt} ms`);
   for (const n of s.notes) lines.push(`  note: ${n}`);
   if (s.error) lines.push(`  error: [${s.error.code}] ${s.error.message}`);

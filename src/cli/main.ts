@@ -31,7 +31,10 @@ export interface Io {
 }
 
 class ExitError extends Error {
-  constructor(readonly exitCode: number, message: string) {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -75,7 +78,11 @@ export function buildProgram(io: Io): Command {
       const path = file ?? globals().config;
       const config = loadConfig(path);
       const secrets = Object.keys(config.secrets);
-      emit(`${path}: ok (${secrets.length} secrets, ${rotatableSecrets(config).length} rotatable)`, { ok: true, file: path, secrets });
+      emit(`${path}: ok (${secrets.length} secrets, ${rotatableSecrets(config).length} rotatable)`, {
+        ok: true,
+        file: path,
+        secrets,
+      });
     });
 
   program
@@ -98,7 +105,12 @@ export function buildProgram(io: Io): Command {
         }
         if (!opts.wait) {
           const runId = (await handle.describe()).runId;
-          emit(`started rotation of ${secret} (workflow ${handle.workflowId}, run ${runId})`, { secret, started, workflowId: handle.workflowId, runId });
+          emit(`started rotation of ${secret} (workflow ${handle.workflowId}, run ${runId})`, {
+            secret,
+            started,
+            workflowId: handle.workflowId,
+            runId,
+          });
           return;
         }
         const seen = new Set<string>();
@@ -143,7 +155,9 @@ export function buildProgram(io: Io): Command {
           rows.push({ secret, strategy: config.secrets[secret].rotation?.strategy, last: run });
         }
         emit(
-          rows.map((r) => `${r.secret.padEnd(24)} ${String(r.strategy).padEnd(18)} ${r.last ? formatRun(r.last) : 'never rotated'}`).join('\n'),
+          rows
+            .map((r) => `${r.secret.padEnd(24)} ${String(r.strategy).padEnd(18)} ${r.last ? formatRun(r.last) : 'never rotated'}`)
+            .join('\n'),
           rows,
         );
       });
@@ -153,11 +167,16 @@ export function buildProgram(io: Io): Command {
     .command('history')
     .description('past rotations of a secret, newest first')
     .argument('<secret>', 'secret name', secretName)
-    .option('-n, --limit <n>', 'how many', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-      return n;
-    }, 20)
+    .option(
+      '-n, --limit <n>',
+      'how many',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+        return n;
+      },
+      20,
+    )
     .action(async (secret: string, opts: { limit: number }) => {
       const config = loadConfig(globals().config);
       await withClient(config, async (client) => {
@@ -187,14 +206,19 @@ export function buildProgram(io: Io): Command {
 }
 
 /** Runs the CLI and returns the exit code; errors become one clear line on stderr. */
-export async function runCli(argv: string[], io: Io = { out: (l) => console.log(l), err: (l) => console.error(l) }): Promise<number> {
+export async function runCli(
+  argv: string[],
+  io: Io = { out: (l) => console.log(l), err: (l) => console.error(l) },
+): Promise<number> {
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.OK;
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? EXIT.OK : EXIT.BAD_INPUT;
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0
+        ? EXIT.OK
+        : EXIT.BAD_INPUT;
     }
     if (err instanceof ExitError) {
       if (err.message) io.err(`rotator: ${err.message}`);

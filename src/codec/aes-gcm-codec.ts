@@ -102,7 +102,9 @@ export class AesGcmCodec implements PayloadCodec {
         decipher.setAuthTag(tag);
         plain = Buffer.concat([decipher.update(body), decipher.final()]);
       } catch {
-        throw new Error(`codec: payload encrypted with key id "${keyId}" failed authentication (tampered data or wrong key bytes)`);
+        throw new Error(
+          `codec: payload encrypted with key id "${keyId}" failed authentication (tampered data or wrong key bytes)`,
+        );
       }
       return temporal.api.common.v1.Payload.decode(plain);
     });
@@ -120,7 +122,11 @@ function parseKeySpec(spec: string, where: string): [string, Buffer] {
   if (!BASE64.test(b64)) throw new RotatorError('CONFIG_INVALID', `key for "${id}" is not valid base64`, where);
   const key = Buffer.from(b64, 'base64');
   if (key.length !== KEY_BYTES) {
-    throw new RotatorError('CONFIG_INVALID', `key must be ${KEY_BYTES} bytes base64 (got ${key.length}) for key id "${id}"`, where);
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      `key must be ${KEY_BYTES} bytes base64 (got ${key.length}) for key id "${id}"`,
+      where,
+    );
   }
   return [id, key];
 }
@@ -134,7 +140,8 @@ function loadKeyFile(file: string): CodecKeys {
   const label = 'ROTATOR_CODEC_KEY_FILE';
   let content: string;
   try {
-    if (statSync(file).isDirectory()) throw new RotatorError('CONFIG_INVALID', `${file} is a directory, expected a key file`, label);
+    if (statSync(file).isDirectory())
+      throw new RotatorError('CONFIG_INVALID', `${file} is a directory, expected a key file`, label);
     content = readFileSync(file, 'utf8');
   } catch (err) {
     if (err instanceof RotatorError) throw err;

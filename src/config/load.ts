@@ -6,7 +6,10 @@ import { RotatorError } from '../errors';
 import { ConfigSchema, type Config } from './schema';
 
 export class ConfigError extends RotatorError {
-  constructor(readonly issues: ReadonlyArray<{ path: string; message: string }>, source: string) {
+  constructor(
+    readonly issues: ReadonlyArray<{ path: string; message: string }>,
+    source: string,
+  ) {
     super('CONFIG_INVALID', `${source}: invalid config\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
   }
 }

@@ -11,10 +11,7 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
 }
 
-const duration = z
-  .string()
-  .regex(DURATION, { message: 'expected a duration like 500ms, 30s, 5m, 1h' })
-  .transform(parseDuration);
+const duration = z.string().regex(DURATION, { message: 'expected a duration like 500ms, 30s, 5m, 1h' }).transform(parseDuration);
 
 /** Names end up in workflow ids and store paths, so keep them plain. */
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {
@@ -29,9 +26,12 @@ const roleName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,60}$/, {
 export const SECRET_REF = /^secret:\/\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})(?:\/([A-Za-z0-9_.-]+))?$/;
 const secretRef = z.string().regex(SECRET_REF, { message: 'expected a reference like secret://name or secret://name/key' });
 
-const httpUrl = z.string().url({ message: 'expected an http(s) URL' }).refine((u) => /^https?:\/\//.test(u), {
-  message: 'expected an http(s) URL',
-});
+const httpUrl = z
+  .string()
+  .url({ message: 'expected an http(s) URL' })
+  .refine((u) => /^https?:\/\//.test(u), {
+    message: 'expected an http(s) URL',
+  });
 
 /**
  * A pending value left by another rotation (one that died, or another deployment's): stop the rotation (fail), or
@@ -54,7 +54,9 @@ export const VaultProviderSchema = z
 export const EnvProviderSchema = z.object({ type: z.literal('env') }).strict();
 
 /** Checked here so a typo fails at load time, not as a DNS error in the middle of a rotation. */
-const awsRegion = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { message: 'expected an AWS region like eu-west-1 or us-gov-west-1' });
+const awsRegion = z
+  .string()
+  .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { message: 'expected an AWS region like eu-west-1 or us-gov-west-1' });
 
 /** Static keys are optional: without them the SDK's default chain (environment, profile, SSO, instance role) applies. */
 const awsConnection = {
@@ -149,7 +151,14 @@ export const RedisTargetSchema = z
     ...targetConnection,
     user: redisUser,
     /** ACL rules both alternating logins get, e.g. ["~orders:*", "+@read", "+@write"]. */
-    acl: z.array(z.string().regex(REDIS_GRANT_RULE, { message: 'expected one ACL rule granting commands, keys or channels (no spaces; no password rules, on/off, nopass, reset)' })).optional(),
+    acl: z
+      .array(
+        z.string().regex(REDIS_GRANT_RULE, {
+          message:
+            'expected one ACL rule granting commands, keys or channels (no spaces; no password rules, on/off, nopass, reset)',
+        }),
+      )
+      .optional(),
   })
   .strict();
 
@@ -157,9 +166,14 @@ export const MongoTargetSchema = z
   .object({
     type: z.literal('mongodb'),
     ...targetConnection,
-    user: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,60}$/, { message: 'expected a user name of letters, digits and _ . -' }),
+    user: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,60}$/, { message: 'expected a user name of letters, digits and _ . -' }),
     /** The database users are created in and authenticate against. */
-    database: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, { message: 'expected a database name' }).default('admin'),
+    database: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,63}$/, { message: 'expected a database name' })
+      .default('admin'),
     roles: z.array(z.object({ role: z.string().min(1), db: z.string().min(1) }).strict()).default([]),
   })
   .strict();
@@ -174,9 +188,15 @@ export const RotationSchema = z
     strategy: z.enum(['alternating-users', 'single-user', 'dual-password']),
     grace_period: duration.default(0),
     /** SQL for postgresql, a command for redis ("PING"), a JSON command document for mongodb ('{"ping":1}'). */
-    verify: z.object({ query: z.string().min(1).optional() }).strict().default({}),
+    verify: z
+      .object({ query: z.string().min(1).optional() })
+      .strict()
+      .default({}),
     password: PasswordPolicySchema.default({ length: 32, symbols: false, exclude: '' }),
-    reconnect: z.object({ wait: duration.default(0) }).strict().default({ wait: 0 }),
+    reconnect: z
+      .object({ wait: duration.default(0) })
+      .strict()
+      .default({ wait: 0 }),
     drain: z
       .object({ timeout: duration.default(30_000), on_timeout: z.enum(['terminate', 'keep']).default('terminate') })
       .strict()
@@ -244,10 +264,18 @@ export const ConfigSchema = z
           });
         }
         if (strategy === 'alternating-users' && secret.target.type === 'redis' && !secret.target.acl) {
-          ctx.addIssue({ code: 'custom', path: [...at, 'target', 'acl'], message: 'alternating-users on redis needs the ACL rules both logins share' });
+          ctx.addIssue({
+            code: 'custom',
+            path: [...at, 'target', 'acl'],
+            message: 'alternating-users on redis needs the ACL rules both logins share',
+          });
         }
         if (strategy === 'alternating-users' && secret.target.type === 'mongodb' && secret.target.roles.length === 0) {
-          ctx.addIssue({ code: 'custom', path: [...at, 'target', 'roles'], message: 'alternating-users on mongodb needs the roles both users share' });
+          ctx.addIssue({
+            code: 'custom',
+            path: [...at, 'target', 'roles'],
+            message: 'alternating-users on mongodb needs the roles both users share',
+          });
         }
       }
     }

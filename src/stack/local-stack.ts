@@ -141,13 +141,26 @@ async function startTemporal(ctx: Ctx, info: StackInfo): Promise<void> {
   const [port, httpPort, metricsPort] = await freePorts(3);
   const address = `${HOST}:${port}`;
   const child = spawnService(ctx, 'temporal', toolPath('temporal'), [
-    'server', 'start-dev', '--headless',
-    '--db-filename', path.join(ctx.dir, 'temporal.db'),
-    '--ip', HOST, '--port', String(port),
-    '--http-port', String(httpPort), '--metrics-port', String(metricsPort),
-    '--log-level', 'error',
+    'server',
+    'start-dev',
+    '--headless',
+    '--db-filename',
+    path.join(ctx.dir, 'temporal.db'),
+    '--ip',
+    HOST,
+    '--port',
+    String(port),
+    '--http-port',
+    String(httpPort),
+    '--metrics-port',
+    String(metricsPort),
+    '--log-level',
+    'error',
     // Throwaway data: the WAL without fsync halves the server's CPU per rotation (measured by npm run bench).
-    '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=off',
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=off',
   ]);
   await waitReady(ctx, 'temporal', child, async () => {
     const conn = await Connection.connect({ address, connectTimeout: 1000 });
@@ -175,7 +188,9 @@ async function startVault(ctx: Ctx, info: StackInfo): Promise<void> {
   await fsp.mkdir(home, { mode: 0o700 });
   // Token via env, not argv, so it doesn't show up in ps; own HOME so nothing touches ~/.vault-token.
   const child = spawnService(
-    ctx, 'vault', toolPath('bao'),
+    ctx,
+    'vault',
+    toolPath('bao'),
     ['server', '-dev', '-dev-no-store-token', `-dev-listen-address=${HOST}:${port}`],
     { BAO_DEV_ROOT_TOKEN_ID: token, HOME: home },
   );
@@ -184,7 +199,10 @@ async function startVault(ctx: Ctx, info: StackInfo): Promise<void> {
     if (res.status !== 200) throw new Error(`sys/health answered ${res.status}`);
   });
   const headers = { 'X-Vault-Token': token };
-  const mounts = (await (await fetch(`${address}/v1/sys/mounts`, { headers })).json()) as Record<string, { type?: string; options?: { version?: string } | null }>;
+  const mounts = (await (await fetch(`${address}/v1/sys/mounts`, { headers })).json()) as Record<
+    string,
+    { type?: string; options?: { version?: string } | null }
+  >;
   const kv = mounts['secret/'];
   if (kv?.type !== 'kv' || kv.options?.version !== '2') {
     if (kv) throw new Error(`vault: secret/ is mounted as ${kv.type} v${kv.options?.version ?? '1'}, expected kv v2`);
@@ -231,17 +249,39 @@ async function startPostgres(ctx: Ctx, info: StackInfo): Promise<void> {
     },
   });
 
-  await run(ctx, 'postgres', 'initdb', cmd('initdb', [
-    '-D', data, '--auth-host=scram-sha-256', '--auth-local=trust', '--username=postgres',
-    `--pwfile=${pwfile}`, '--no-sync', '--encoding=UTF8', '--no-locale',
-  ]));
+  await run(
+    ctx,
+    'postgres',
+    'initdb',
+    cmd('initdb', [
+      '-D',
+      data,
+      '--auth-host=scram-sha-256',
+      '--auth-local=trust',
+      '--username=postgres',
+      `--pwfile=${pwfile}`,
+      '--no-sync',
+      '--encoding=UTF8',
+      '--no-locale',
+    ]),
+  );
   await fsp.rm(pwfile);
   const serverOpts = [
-    `-p ${port}`, `-k '${pgDir}'`, `-c listen_addresses=${HOST}`, '-c max_connections=200',
-    '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off',
+    `-p ${port}`,
+    `-k '${pgDir}'`,
+    `-c listen_addresses=${HOST}`,
+    '-c max_connections=200',
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
   ].join(' ');
   started = true; // from here a half-started postmaster may exist
-  await run(ctx, 'postgres', 'pg_ctl start', cmd('pg_ctl', ['start', '-w', '-t', String(READY_TIMEOUT_MS / 1000), '-D', data, '-l', logFile, '-o', serverOpts]));
+  await run(
+    ctx,
+    'postgres',
+    'pg_ctl start',
+    cmd('pg_ctl', ['start', '-w', '-t', String(READY_TIMEOUT_MS / 1000), '-D', data, '-l', logFile, '-o', serverOpts]),
+  );
 
   const conn = { host: HOST, port, user: 'postgres', password, database: 'postgres' };
   const client = new PgClient({ ...conn, connectionTimeoutMillis: 5000 });
@@ -261,10 +301,26 @@ async function startRedis(ctx: Ctx, info: StackInfo): Promise<void> {
   const dataDir = path.join(ctx.dir, 'redis');
   await fsp.mkdir(dataDir);
   const child = spawnService(ctx, 'redis', onPath('redis-server', '/usr/bin', '/usr/sbin', '/usr/local/bin'), [
-    '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dataDir,
+    '--port',
+    String(port),
+    '--bind',
+    HOST,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dataDir,
   ]);
   await waitReady(ctx, 'redis', child, async () => {
-    const r = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+    const r = new Redis({
+      host: HOST,
+      port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 1000,
+    });
     r.on('error', () => {}); // failures surface through connect()/ping()
     try {
       await r.connect();
@@ -294,15 +350,22 @@ async function startFerretdb(ctx: Ctx, info: StackInfo): Promise<void> {
   const data = path.join(home, 'data');
   await fsp.mkdir(data, { recursive: true, mode: 0o700 });
   const child = spawnService(
-    ctx, 'ferretdb', ferretdbPath(),
+    ctx,
+    'ferretdb',
+    ferretdbPath(),
     [
       // SQLite keeps FerretDB independent of the stack's PostgreSQL; the trailing slash marks a directory.
-      '--handler=sqlite', `--sqlite-url=${url.pathToFileURL(data).href}/`,
-      `--listen-addr=${HOST}:${port}`, '--debug-addr=-', `--state-dir=${home}`, '--telemetry=disable',
+      '--handler=sqlite',
+      `--sqlite-url=${url.pathToFileURL(data).href}/`,
+      `--listen-addr=${HOST}:${port}`,
+      '--debug-addr=-',
+      `--state-dir=${home}`,
+      '--telemetry=disable',
       // Users in admin.system.users, SCRAM, createUser/updateUser/dropUser; without it FerretDB 1.x passes
       // credentials to the backend, and SQLite checks none.
       '--test-enable-new-auth',
-      `--setup-database=${authDatabase}`, `--setup-username=${user}`,
+      `--setup-database=${authDatabase}`,
+      `--setup-username=${user}`,
       // Not DEBUG: that level logs whole requests, createUser's pwd included.
       '--log-level=warn',
     ],
@@ -417,7 +480,12 @@ function serviceError(ctx: Ctx, name: ServiceName, message: string): Error {
   let tail = '';
   try {
     const buf = fs.readFileSync(logPath(ctx, name));
-    tail = buf.subarray(Math.max(0, buf.length - 4000)).toString('utf8').split('\n').slice(-30).join('\n');
+    tail = buf
+      .subarray(Math.max(0, buf.length - 4000))
+      .toString('utf8')
+      .split('\n')
+      .slice(-30)
+      .join('\n');
     for (const s of ctx.secrets) tail = tail.split(s).join('***');
   } catch {
     tail = '(no log)';
@@ -475,14 +543,20 @@ function onPath(exe: string, ...extra: string[]): string {
 function pgBinDir(): string {
   const base = '/usr/lib/postgresql';
   const versions = fs.existsSync(base)
-    ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a))
+    ? fs
+        .readdirSync(base)
+        .filter((v) => fs.existsSync(path.join(base, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions.length > 0) return path.join(base, versions[0], 'bin');
   return path.dirname(onPath('initdb'));
 }
 
 function osUser(name: string): { uid: number; gid: number } {
-  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`));
+  const line = fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name}:`));
   if (!line) throw new Error(`OS user ${name} not found: run npm run bootstrap (installs postgresql)`);
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };

@@ -52,7 +52,9 @@ async function main(): Promise<void> {
     const baseNames = secretNames('b', count);
     const wfNames = secretNames('w', count);
     const config = benchConfig(stack, taskQueue, [...baseNames, ...wfNames], adminPath);
-    log(`stack and bundle ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${count} rotations per run, ${concurrency} in flight`);
+    log(
+      `stack and bundle ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${count} rotations per run, ${concurrency} in flight`,
+    );
 
     // --- baseline: the activity functions called directly, one untimed first rotation per secret ---
     const providers = new ProviderRegistry(config.providers);
@@ -83,7 +85,11 @@ async function main(): Promise<void> {
       logLevel: 'ERROR',
       // Enough activity slots that the queue, not the worker, bounds concurrency; cache every in-flight run so
       // workflow tasks never replay history.
-      tuning: { maxConcurrentActivityTaskExecutions: 200, maxConcurrentWorkflowTaskExecutions: 40, maxCachedWorkflows: Math.max(200, concurrency * 2) },
+      tuning: {
+        maxConcurrentActivityTaskExecutions: 200,
+        maxConcurrentWorkflowTaskExecutions: 40,
+        maxCachedWorkflows: Math.max(200, concurrency * 2),
+      },
     });
     const running = rotator.worker.run();
     const connection = await Connection.connect({ address: stack.temporal!.address });
@@ -136,22 +142,45 @@ function printReport(count: number, concurrency: number, runs: Runs, steps: Step
   const table = (title: string, base: Summary, wf: Summary) => {
     out.push(`\n${title}`);
     out.push(`${'run'.padEnd(24)}${'p50 ms'.padStart(9)}${'p95 ms'.padStart(9)}${'max ms'.padStart(9)}${'rot/s'.padStart(9)}`);
-    for (const [name, s] of [['baseline (bare calls)', base], ['workflow (Temporal)', wf]] as const) {
-      out.push(`${name.padEnd(24)}${fmt(s.p50).padStart(9)}${fmt(s.p95).padStart(9)}${fmt(s.max).padStart(9)}${fmt(s.perSecond, 1).padStart(9)}`);
+    for (const [name, s] of [
+      ['baseline (bare calls)', base],
+      ['workflow (Temporal)', wf],
+    ] as const) {
+      out.push(
+        `${name.padEnd(24)}${fmt(s.p50).padStart(9)}${fmt(s.p95).padStart(9)}${fmt(s.max).padStart(9)}${fmt(s.perSecond, 1).padStart(9)}`,
+      );
     }
     out.push(`workflow/baseline: p50 ${fmt(wf.p50 / base.p50, 2)}x, throughput ${fmt(wf.perSecond / base.perSecond, 2)}x`);
   };
-  table(`steady-state rotations (second rotation of each of ${count} secrets), ${concurrency} in flight: throughput`, runs.baseline, runs.workflow);
+  table(
+    `steady-state rotations (second rotation of each of ${count} secrets), ${concurrency} in flight: throughput`,
+    runs.baseline,
+    runs.workflow,
+  );
   table(`the same ${count} secrets rotated once more, one at a time: latency`, runs.baselineSerial, runs.workflowSerial);
   const serialRatio = runs.workflowSerial.p50 / runs.baselineSerial.p50;
   const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
   out.push('\ntargets:');
-  out.push(`  workflow p50 <= ${TARGETS.p50Ms} ms (one at a time)   ${mark(runs.workflowSerial.p50 <= TARGETS.p50Ms)} (${fmt(runs.workflowSerial.p50)} ms)`);
-  out.push(`  p50 ratio <= ${TARGETS.ratio}x (one at a time)       ${mark(serialRatio <= TARGETS.ratio)} (${fmt(serialRatio, 2)}x)`);
-  out.push(`  workflow >= ${TARGETS.perSecond} rotations/s (${concurrency} in flight) ${mark(runs.workflow.perSecond >= TARGETS.perSecond)} (${fmt(runs.workflow.perSecond, 1)}/s)`);
+  out.push(
+    `  workflow p50 <= ${TARGETS.p50Ms} ms (one at a time)   ${mark(runs.workflowSerial.p50 <= TARGETS.p50Ms)} (${fmt(runs.workflowSerial.p50)} ms)`,
+  );
+  out.push(
+    `  p50 ratio <= ${TARGETS.ratio}x (one at a time)       ${mark(serialRatio <= TARGETS.ratio)} (${fmt(serialRatio, 2)}x)`,
+  );
+  out.push(
+    `  workflow >= ${TARGETS.perSecond} rotations/s (${concurrency} in flight) ${mark(runs.workflow.perSecond >= TARGETS.perSecond)} (${fmt(runs.workflow.perSecond, 1)}/s)`,
+  );
   out.push(`where the time goes, ${concurrency} in flight (mean ms per rotation):`);
-  out.push(`  baseline activities: ${Object.entries(steps).map(([k, v]) => `${k} ${fmt(v / count, 1)}`).join(', ')}`);
-  out.push(`  workflow phases:     ${Object.entries(phases).map(([k, v]) => `${k} ${fmt(v / count, 1)}`).join(', ')}`);
+  out.push(
+    `  baseline activities: ${Object.entries(steps)
+      .map(([k, v]) => `${k} ${fmt(v / count, 1)}`)
+      .join(', ')}`,
+  );
+  out.push(
+    `  workflow phases:     ${Object.entries(phases)
+      .map(([k, v]) => `${k} ${fmt(v / count, 1)}`)
+      .join(', ')}`,
+  );
   process.stdout.write(out.join('\n') + '\n');
 }
 

@@ -68,7 +68,14 @@ export function watchPgConnections(stack: LocalStack): { stop(): Promise<number>
   };
 }
 
-const silent: Logger = { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const silent: Logger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
 export const silentLogger = silent;
 
 export type StepTimings = Record<string, number>;
@@ -111,7 +118,11 @@ export async function bareRotation(acts: RotationActivities, plan: RotationPlan,
 export { createActivities };
 
 /** Runs `fn` over `items` with at most `concurrency` in flight; returns per-item latency (ms) and wall time (ms). */
-export async function runPool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<{ latencies: number[]; wallMs: number }> {
+export async function runPool<T>(
+  items: T[],
+  concurrency: number,
+  fn: (item: T) => Promise<void>,
+): Promise<{ latencies: number[]; wallMs: number }> {
   const latencies: number[] = [];
   let next = 0;
   const t0 = performance.now();
@@ -145,7 +156,12 @@ export function parseFlags(argv: string[], defaults: Record<string, number>): Re
   const out = { ...defaults };
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
-    if (!m || !(m[1] in defaults)) throw new Error(`unknown argument ${argv[i]}; expected ${Object.keys(defaults).map((k) => `--${k} N`).join(' ')}`);
+    if (!m || !(m[1] in defaults))
+      throw new Error(
+        `unknown argument ${argv[i]}; expected ${Object.keys(defaults)
+          .map((k) => `--${k} N`)
+          .join(' ')}`,
+      );
     const raw = m[2] ?? argv[++i];
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${m[1]} expects a positive integer, got ${JSON.stringify(raw)}`);

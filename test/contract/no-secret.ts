@@ -13,7 +13,11 @@ export function expectNoSecretIn(err: unknown, secrets: Iterable<string>): void 
 }
 
 /** Awaits a rejection, checks it is a RotatorError with `code`, and that it contains none of `secrets`. */
-export async function rejectionWithout(secrets: Iterable<string>, promise: Promise<unknown>, code: ErrorCode): Promise<RotatorError> {
+export async function rejectionWithout(
+  secrets: Iterable<string>,
+  promise: Promise<unknown>,
+  code: ErrorCode,
+): Promise<RotatorError> {
   let caught: unknown;
   try {
     await promise;

@@ -194,7 +194,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     });
 
     describe('with a pending value another rotation left behind', () => {
-      async function leftBehind(): Promise<{ path: string; v1: string; current: SecretValue; stale: string; staleValue: SecretValue }> {
+      async function leftBehind(): Promise<{
+        path: string;
+        v1: string;
+        current: SecretValue;
+        stale: string;
+        staleValue: SecretValue;
+      }> {
         const path = sut.path();
         const current = credential('app_a');
         const v1 = await publish(path, current, null);

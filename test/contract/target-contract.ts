@@ -48,7 +48,11 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
   }
 }
 
-export function describeTargetContract(name: string, declared: TargetCapabilities, makeTarget: () => Promise<TargetUnderTest>): void {
+export function describeTargetContract(
+  name: string,
+  declared: TargetCapabilities,
+  makeTarget: () => Promise<TargetUnderTest>,
+): void {
   describe(`the ${name} target`, () => {
     let sut: TargetUnderTest;
     let target: DatabaseTarget;
@@ -62,7 +66,8 @@ export function describeTargetContract(name: string, declared: TargetCapabilitie
     });
 
     /** Awaits a rejection, checks it is a RotatorError with `code`, and that it leaks no password, the admin's included. */
-    const rejection = (promise: Promise<unknown>, code: ErrorCode): Promise<RotatorError> => rejectionWithout([...passwords, sut.adminPassword], promise, code);
+    const rejection = (promise: Promise<unknown>, code: ErrorCode): Promise<RotatorError> =>
+      rejectionWithout([...passwords, sut.adminPassword], promise, code);
 
     const verify = (username: string, pw: string) => target.verify({ username, password: pw }, sut.verifyQuery);
 
@@ -137,7 +142,12 @@ export function describeTargetContract(name: string, declared: TargetCapabilitie
           await target.disableLogin(user);
           expect(await target.terminateSessions(user)).toBe(1);
           await session.ended;
-          expect(await eventually(() => target.liveSessions(user), (n) => n === 0)).toBe(0);
+          expect(
+            await eventually(
+              () => target.liveSessions(user),
+              (n) => n === 0,
+            ),
+          ).toBe(0);
           expect(await target.terminateSessions(sut.login())).toBe(0);
         } finally {
           await session.close();

@@ -54,7 +54,10 @@ export function configYaml(
       type: 'postgresql',
       target: [`role: ${s.role}`],
       // A short drain unless the spec sets its own, so tests with a held session stay quick.
-      rotation: [`strategy: ${s.strategy ?? 'alternating-users'}`, ...(s.extra?.includes('drain:') ? [] : ['drain: { timeout: 2s }'])],
+      rotation: [
+        `strategy: ${s.strategy ?? 'alternating-users'}`,
+        ...(s.extra?.includes('drain:') ? [] : ['drain: { timeout: 2s }']),
+      ],
       extra: s.extra,
     })),
   });
@@ -73,7 +76,10 @@ export function pgAdminSecret(): SecretValue {
   return postgresAdminSecret(testStack().postgres!);
 }
 
-export async function readStore(path: string, version?: string): Promise<{ version: number; data: Record<string, unknown> } | null> {
+export async function readStore(
+  path: string,
+  version?: string,
+): Promise<{ version: number; data: Record<string, unknown> } | null> {
   try {
     const body = await vaultClient().read(`secret/data/${path}${version ? `?version=${version}` : ''}`);
     return { version: body.data.metadata.version as number, data: body.data.data as Record<string, unknown> };
@@ -86,7 +92,14 @@ export async function readStore(path: string, version?: string): Promise<{ versi
 /** True when the credential logs in and runs a query; false when PostgreSQL refuses it. */
 export async function canLogin(username: string, password: string): Promise<boolean> {
   const pg = testStack().postgres!;
-  const client = new PgClient({ host: pg.host, port: pg.port, database: pg.database, user: username, password, connectionTimeoutMillis: 5000 });
+  const client = new PgClient({
+    host: pg.host,
+    port: pg.port,
+    database: pg.database,
+    user: username,
+    password,
+    connectionTimeoutMillis: 5000,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -124,7 +137,10 @@ export interface Harness extends Rotator {
 }
 
 /** A worker and a client on a fresh task queue, with the given secrets configured; in Vault unless `store` says otherwise. */
-export async function startHarness(specs: Array<SecretSpec>, options: { codec?: boolean; keys?: CodecKeys; store?: TestStore } = {}): Promise<Harness> {
+export async function startHarness(
+  specs: Array<SecretSpec>,
+  options: { codec?: boolean; keys?: CodecKeys; store?: TestStore } = {},
+): Promise<Harness> {
   const taskQueue = unique('tq');
   const { store } = options;
   const adminPath = store ? unique('pg_admin') : `test/${unique('pg_admin')}`;

@@ -15,7 +15,12 @@ export function mongoAdminSecret(): SecretValue {
   return { engine: 'mongo', host: f.host, port: f.port, username: f.user, password: f.password, dbname: f.authDatabase };
 }
 
-function client(username: string, password: string, authSource: string, mechanism?: 'SCRAM-SHA-256' | 'SCRAM-SHA-1'): MongoClient {
+function client(
+  username: string,
+  password: string,
+  authSource: string,
+  mechanism?: 'SCRAM-SHA-256' | 'SCRAM-SHA-1',
+): MongoClient {
   const f = testStack().ferretdb!;
   return new MongoClient(`mongodb://${f.host}:${f.port}/`, {
     auth: { username, password },
@@ -44,7 +49,11 @@ export async function mongoUser(username: string, db = 'admin'): Promise<Documen
 }
 
 /** How the server answers a login that then pings: 'ok', or 'refused' for a failed authentication. */
-export async function mongoLogin(username: string, password: string, opts: { db?: string; mechanism?: 'SCRAM-SHA-256' | 'SCRAM-SHA-1' } = {}): Promise<'ok' | 'refused'> {
+export async function mongoLogin(
+  username: string,
+  password: string,
+  opts: { db?: string; mechanism?: 'SCRAM-SHA-256' | 'SCRAM-SHA-1' } = {},
+): Promise<'ok' | 'refused'> {
   const c = client(username, password, opts.db ?? 'admin', opts.mechanism);
   try {
     await c.db(opts.db ?? 'admin').command({ ping: 1 });

@@ -71,7 +71,11 @@ function awsProviderYaml(type: string, extra: string[] = []): string[] {
 
 /** Where and as whom an AWS SDK client reaches moto. */
 export function motoClientConfig() {
-  return { region: MOTO_REGION, endpoint: testStack().moto!.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+  return {
+    region: MOTO_REGION,
+    endpoint: testStack().moto!.endpoint,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  };
 }
 
 export function secretsManagerClient(): SecretsManagerClient {
@@ -97,7 +101,10 @@ export interface SecretsManagerTestStore extends TestStore {
   client: SecretsManagerClient;
   /** Version id → staging labels of every version of the secret. */
   labels(name: string): Promise<Record<string, string[]>>;
-  readStage(name: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS' | 'AWSPENDING'): Promise<{ version: string; value: SecretValue } | null>;
+  readStage(
+    name: string,
+    stage: 'AWSCURRENT' | 'AWSPREVIOUS' | 'AWSPENDING',
+  ): Promise<{ version: string; value: SecretValue } | null>;
 }
 
 export function secretsManagerTestStore(options: { stalePending?: StalePendingPolicy } = {}): SecretsManagerTestStore {
@@ -114,7 +121,10 @@ export function secretsManagerTestStore(options: { stalePending?: StalePendingPo
   };
   return {
     client,
-    providerYaml: awsProviderYaml('aws-secrets-manager', options.stalePending ? [`    stale_pending: ${options.stalePending}`] : []),
+    providerYaml: awsProviderYaml(
+      'aws-secrets-manager',
+      options.stalePending ? [`    stale_pending: ${options.stalePending}`] : [],
+    ),
     env: {},
     configPath: secretId,
     async write(name, value) {
@@ -141,7 +151,9 @@ export function parameterStoreTestStore(): ParameterStoreTestStore {
   const parameter = (name: string) => `/test/${name}`;
   const read: ParameterStoreTestStore['read'] = async (name, selector) => {
     try {
-      const out = await client.send(new GetParameterCommand({ Name: `${parameter(name)}${selector ? `:${selector}` : ''}`, WithDecryption: true }));
+      const out = await client.send(
+        new GetParameterCommand({ Name: `${parameter(name)}${selector ? `:${selector}` : ''}`, WithDecryption: true }),
+      );
       return { version: String(out.Parameter!.Version), value: JSON.parse(out.Parameter!.Value!) as SecretValue };
     } catch (err) {
       if (notFound(err)) return null;
@@ -153,7 +165,9 @@ export function parameterStoreTestStore(): ParameterStoreTestStore {
     env: {},
     configPath: parameter,
     async write(name, value) {
-      await client.send(new PutParameterCommand({ Name: parameter(name), Value: JSON.stringify(value), Type: 'SecureString', Overwrite: true }));
+      await client.send(
+        new PutParameterCommand({ Name: parameter(name), Value: JSON.stringify(value), Type: 'SecureString', Overwrite: true }),
+      );
     },
     // rotator's own reading: the version labelled current, else the latest
     readCurrent: async (name) => (await read(name, 'current')) ?? (await read(name)),
@@ -180,7 +194,11 @@ export function fileTestStore(): FileTestStore {
     configPath: (name) => `test/${name}`,
     async write(name, value) {
       fs.mkdirSync(folder(name), { recursive: true, mode: 0o700 });
-      const versions = fs.readdirSync(folder(name)).map((f) => /^v(\d+)\.json$/.exec(f)?.[1]).filter((v): v is string => !!v).map(Number);
+      const versions = fs
+        .readdirSync(folder(name))
+        .map((f) => /^v(\d+)\.json$/.exec(f)?.[1])
+        .filter((v): v is string => !!v)
+        .map(Number);
       const version = String(Math.max(0, ...versions) + 1);
       fs.writeFileSync(versionFile(name, version), JSON.stringify(value), { mode: 0o600 });
       fs.writeFileSync(nodePath.join(folder(name), 'current'), JSON.stringify({ version }), { mode: 0o600 });
