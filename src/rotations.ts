@@ -134,3 +134,12 @@ export async function latestRun(client: Client, secret: string): Promise<RunSumm
     throw err;
   }
 }
+
+/** True when some worker polled the task queue recently; a rotation started without one waits until one does. */
+export async function hasWorkers(client: Client, taskQueue: string): Promise<boolean> {
+  const res = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: taskQueue },
+  });
+  return (res.pollers?.length ?? 0) > 0;
+}

@@ -109,6 +109,22 @@ describe('rotator CLI', () => {
     await h.client.workflow.getHandle(`rotate/${name}`).result();
   });
 
+  it('warns when no worker polls the task queue, so a rotation would only wait', async () => {
+    const { name } = h.secrets[2];
+    const idle = join(dir, 'idle.yaml');
+    writeFileSync(idle, h.yaml.replace(`task_queue: ${h.taskQueue}`, 'task_queue: nobody-polls-this'));
+    const run = await cli('--config', idle, 'rotate', name);
+    try {
+      expect(run.code).toBe(EXIT.OK);
+      expect(run.err).toContain('no worker is polling task queue nobody-polls-this');
+    } finally {
+      await h.client.workflow.getHandle(`rotate/${name}`).terminate('test cleanup');
+    }
+    const busy = await cli('--config', configFile, 'rotate', h.secrets[0].name, '--json');
+    expect(busy.err).not.toContain('no worker');
+    await h.client.workflow.getHandle(`rotate/${h.secrets[0].name}`).result();
+  });
+
   it('answers bad arguments with exit 2 and unknown secrets with exit 4', async () => {
     expect((await cli('--config', configFile, 'rotate', 'bad name!')).code).toBe(EXIT.BAD_INPUT);
     expect((await cli('--config', configFile, 'history', h.secrets[0].name, '--limit', 'zero')).code).toBe(EXIT.BAD_INPUT);

@@ -6,7 +6,7 @@ import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { RotatorError } from '../errors';
 import { planRotation, rotatableSecrets, workflowIdFor } from '../plan';
-import { followRotation, latestRun, queryStatus, rotationHistory, startRotation } from '../rotations';
+import { followRotation, hasWorkers, latestRun, queryStatus, rotationHistory, startRotation } from '../rotations';
 import { connectClient, dataConverterFromEnv } from '../temporal';
 import { formatPhase, formatRun, formatStatus } from './format';
 
@@ -102,6 +102,11 @@ export function buildProgram(io: Io): Command {
             throw new ExitError(EXIT.ALREADY_RUNNING, '');
           }
           if (!globals().json) io.err(msg);
+        }
+        if (!(await hasWorkers(client, config.temporal.task_queue).catch(() => true))) {
+          io.err(
+            `rotator: no worker is polling task queue ${config.temporal.task_queue}; the rotation waits until one runs (rotator worker)`,
+          );
         }
         if (!opts.wait) {
           const runId = (await handle.describe()).runId;
