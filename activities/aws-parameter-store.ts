@@ -11,6 +11,7 @@ import {
 import { RotatorError } from '../src/errors';
 import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from './aws-common';
 import { handleStalePending, type StalePendingOptions } from './stale-pending';
+import { movedSincePublish, versionGone } from './store-errors';
 import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
 export interface AwsParameterStoreOptions extends AwsConnectionOptions, StalePendingOptions {
@@ -261,7 +262,7 @@ export class AwsParameterStore implements SecretStore {
     if (versions.toVersion === null) {
       // The parameter did not exist before this rotation: going back means it does not exist again.
       if (String(current) !== versions.fromVersion) {
-        throw new RotatorError('CONFLICT', `${path} moved to version ${current} after this rotation published; not deleting it`);
+        throw movedSincePublish(path, current, 'deleting it');
       }
       await this.remove(path, `roll back ${path}`);
       await this.discardPending(path, rotationId);
@@ -269,14 +270,11 @@ export class AwsParameterStore implements SecretStore {
     }
     if (!history.some((h) => h.labels.includes(mark))) {
       const previous = await this.readVersion(path, versions.toVersion);
-      if (!previous) throw new RotatorError('NOT_FOUND', `version ${versions.toVersion} of ${path} is gone; cannot roll back`);
+      if (!previous) throw versionGone(path, versions.toVersion);
       let restored = await this.unlabelledWriteOf(path, history, previous);
       if (restored === null) {
         if (String(current) !== versions.fromVersion || latestOf(history) !== current) {
-          throw new RotatorError(
-            'CONFLICT',
-            `${path} moved to version ${latestOf(history)} after this rotation published; not rolling back over it`,
-          );
+          throw movedSincePublish(path, latestOf(history));
         }
         // Readers get the latest version, so moving the label back is not enough: the old value is written again.
         restored = await this.put(path, previous, true, `roll back ${path}`);

@@ -12,6 +12,7 @@ import {
 import { RotatorError, type ErrorCode } from '../src/errors';
 import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from './aws-common';
 import { handleStalePending, type StalePendingOptions } from './stale-pending';
+import { movedSincePublish, versionGone } from './store-errors';
 import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
 export type { StalePendingPolicy } from './stale-pending';
@@ -298,13 +299,10 @@ export class AwsSecretsManagerStore implements SecretStore {
     const current = versionWith(stages, CURRENT);
     if (current !== target) {
       if (current !== versions.fromVersion) {
-        throw new RotatorError(
-          'CONFLICT',
-          `${path} moved to version ${current ?? '(none)'} after this rotation published; not rolling back over it`,
-        );
+        throw movedSincePublish(path, current);
       }
       if (versions.toVersion !== null && !(await this.readVersion(path, versions.toVersion))) {
-        throw new RotatorError('NOT_FOUND', `version ${versions.toVersion} of ${path} is gone; cannot roll back`);
+        throw versionGone(path, versions.toVersion);
       }
       await this.moveLabel(path, CURRENT, { to: target, from: versions.fromVersion }, `roll back ${path} to version ${target}`);
     }

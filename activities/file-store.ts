@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { RotatorError } from '../src/errors';
 import { handleStalePending, type StalePendingOptions } from './stale-pending';
+import { movedSincePublish, versionGone } from './store-errors';
 import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
 export interface FileStoreOptions extends StalePendingOptions {
@@ -306,13 +307,10 @@ export class FileStore implements SecretStore {
       if (ptr?.rotation_id === rotationId && ptr.phase === 'rolled-back') return;
       const current = ptr?.version ?? null;
       if (current !== versions.fromVersion) {
-        throw new RotatorError(
-          'CONFLICT',
-          `${path} moved to version ${current ?? '(none)'} after this rotation published; not rolling back over it`,
-        );
+        throw movedSincePublish(path, current);
       }
       if (versions.toVersion !== null && !(await this.readVersion(path, versions.toVersion))) {
-        throw new RotatorError('NOT_FOUND', `version ${versions.toVersion} of ${path} is gone; cannot roll back`);
+        throw versionGone(path, versions.toVersion);
       }
       // Readers go through the pointer, so moving it back restores the old value without a new version;
       // a null version means "no current value", as before this rotation.

@@ -34,6 +34,52 @@ export function postgresPool(admin: PostgresConnection): Pool {
   return pool;
 }
 
+/**
+ * A fresh connection as `credential` (never a pooled one: the point is a real login) running `query`. Throws the
+ * driver's error, whose `code` tells a refused login (28P01, 28000, 53300) from an outage.
+ */
+export async function loginAndQuery(
+  server: Pick<PostgresConnection, 'host' | 'port' | 'database'>,
+  credential: LoginCredential,
+  query: string,
+): Promise<void> {
+  const client = new Client({
+    host: server.host,
+    port: server.port,
+    database: server.database,
+    user: credential.username,
+    password: credential.password,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(query);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** 28P01 bad password, 28000 not permitted to log in / no such role, 53300 the role's connection limit. */
+export function isLoginRefused(err: unknown): boolean {
+  const code = (err as PgError | undefined)?.code;
+  return code === '28P01' || code === '28000' || code === '53300';
+}
+
+/** True when PostgreSQL accepts the login; false when it refuses it; an outage still throws. */
+export async function canLogIn(
+  server: Pick<PostgresConnection, 'host' | 'port' | 'database'>,
+  credential: LoginCredential,
+): Promise<boolean> {
+  try {
+    await loginAndQuery(server, credential, 'select 1');
+    return true;
+  } catch (err) {
+    if (isLoginRefused(err)) return false;
+    throw err;
+  }
+}
+
 interface PgError {
   code?: string;
   message?: string;
@@ -123,23 +169,11 @@ export class PostgresTarget implements DatabaseTarget {
   }
 
   async verify(credential: LoginCredential, query: string): Promise<void> {
-    const client = new Client({
-      host: this.admin.host,
-      port: this.admin.port,
-      database: this.admin.database,
-      user: credential.username,
-      password: credential.password,
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    });
-    client.on('error', () => undefined);
     try {
-      await client.connect();
-      await client.query(query);
+      await loginAndQuery(this.admin, credential, query);
     } catch (err) {
       const text = redact((err as PgError)?.message ?? String(err), [credential.password, this.admin.password]);
       throw new RotatorError('VERIFY_FAILED', `${credential.username} could not log in and run the verify query: ${text}`);
-    } finally {
-      await client.end().catch(() => undefined);
     }
   }
 

@@ -2,6 +2,7 @@
 import vault from 'node-vault';
 import { RotatorError } from '../src/errors';
 import { handleStalePending, type StalePendingOptions } from './stale-pending';
+import { movedSincePublish, versionGone } from './store-errors';
 import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
 export interface VaultKvOptions extends StalePendingOptions {
@@ -222,15 +223,12 @@ export class VaultKvStore implements SecretStore {
       return;
     }
     const previous = await this.readVersion(path, versions.toVersion);
-    if (!previous) throw new RotatorError('NOT_FOUND', `version ${versions.toVersion} of ${path} is gone; cannot roll back`);
+    if (!previous) throw versionGone(path, versions.toVersion);
     if (currentVersion !== versions.fromVersion) {
       const current = await this.readCurrent(path);
       const alreadyRestored = current !== null && current.value.password === previous.password;
       if (!alreadyRestored) {
-        throw new RotatorError(
-          'CONFLICT',
-          `${path} moved to version ${currentVersion} after this rotation published; not rolling back over it`,
-        );
+        throw movedSincePublish(path, currentVersion);
       }
     } else {
       await this.post(

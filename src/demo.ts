@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import vault from 'node-vault';
-import { Client as PgClient } from 'pg';
+import { canLogIn } from '../activities/postgres';
 import { runCli } from './cli/main';
 import { ensureLocalKeyFile } from './codec/aes-gcm-codec';
 import { loadConfig } from './config/load';
@@ -16,26 +16,8 @@ function say(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function logsIn(stack: LocalStack, user: string, password: string): Promise<boolean> {
-  const pg = stack.postgres!;
-  const client = new PgClient({
-    host: pg.host,
-    port: pg.port,
-    database: pg.database,
-    user,
-    password,
-    connectionTimeoutMillis: 5000,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+function logsIn(stack: LocalStack, username: string, password: string): Promise<boolean> {
+  return canLogIn(stack.postgres!, { username, password });
 }
 
 async function main(): Promise<number> {

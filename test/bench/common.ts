@@ -1,7 +1,6 @@
 // Shared bench plumbing: config for N secrets on a local stack, the bare-activity rotation, stats and a pool runner.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { Logger } from '@temporalio/common';
 import vault from 'node-vault';
 import { Client as PgClient } from 'pg';
 import { createActivities, type RotationActivities } from '../../activities/rotation';
@@ -9,7 +8,7 @@ import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import type { RotationPlan } from '../../src/plan';
 import type { LocalStack } from '../../src/stack/local-stack';
-import { postgresAdminSecret, rotatorYaml, vaultProviderYaml } from '../support/rotator-config';
+import { postgresAdminSecret, rotatorYaml, silentLogger, vaultProviderYaml } from '../support/rotator-config';
 
 export const ADMIN_SECRET = 'pg_admin';
 
@@ -68,15 +67,7 @@ export function watchPgConnections(stack: LocalStack): { stop(): Promise<number>
   };
 }
 
-const silent: Logger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-export const silentLogger = silent;
+export { silentLogger };
 
 export type StepTimings = Record<string, number>;
 
@@ -86,7 +77,7 @@ export type StepTimings = Record<string, number>;
  * read Context.current(); it only supplies a context (logger, heartbeat sink), no server.
  */
 export async function bareRotation(acts: RotationActivities, plan: RotationPlan, steps?: StepTimings): Promise<void> {
-  const env = new MockActivityEnvironment(undefined, { logger: silent });
+  const env = new MockActivityEnvironment(undefined, { logger: silentLogger });
   const rotationId = randomUUID();
   const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t = performance.now();

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
+import { canLogIn } from '../../activities/postgres';
 import type { SecretValue } from '../../activities/types';
 import type { CodecKeys } from '../../src/codec/aes-gcm-codec';
 import { queryStatus } from '../../src/rotations';
@@ -90,29 +91,8 @@ export async function readStore(
 }
 
 /** True when the credential logs in and runs a query; false when PostgreSQL refuses it. */
-export async function canLogin(username: string, password: string): Promise<boolean> {
-  const pg = testStack().postgres!;
-  const client = new PgClient({
-    host: pg.host,
-    port: pg.port,
-    database: pg.database,
-    user: username,
-    password,
-    connectionTimeoutMillis: 5000,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    // 28P01 bad password, 28000 not permitted to log in / no such role, 53300 connection limit reached
-    if (code === '28P01' || code === '28000' || code === '53300') return false;
-    throw err;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+export function canLogin(username: string, password: string): Promise<boolean> {
+  return canLogIn(testStack().postgres!, { username, password });
 }
 
 export async function adminQuery(sql: string, params: unknown[] = []): Promise<Array<Record<string, unknown>>> {

@@ -68,3 +68,13 @@ export function vaultProviderYaml(address: string, tokenVar: string): string[] {
 export function postgresAdminSecret(pg: NonNullable<StackInfo['postgres']>): SecretValue {
   return { username: pg.user, password: pg.password, host: pg.host, port: pg.port, dbname: pg.database, engine: 'postgres' };
 }
+
+/** For bundling and MockActivityEnvironment: their chatter is not what a test or the bench is about. */
+export const silentLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};

@@ -9,6 +9,7 @@ import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { planRotation, type RotationPlan } from '../../src/plan';
 import { createRotatorWorker, WORKFLOWS_PATH, type RotatorWorker } from '../../workers/worker';
+import { silentLogger } from './rotator-config';
 import { testStack } from './stack';
 
 export function testCodecKeys(): CodecKeys {
@@ -20,14 +21,7 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
-    logger: {
-      log: () => undefined,
-      trace: () => undefined,
-      debug: () => undefined,
-      info: () => undefined,
-      warn: () => undefined,
-      error: () => undefined,
-    },
+    logger: silentLogger,
   });
   return bundle;
 }
