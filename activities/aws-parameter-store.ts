@@ -12,7 +12,7 @@ import { RotatorError } from '../src/errors';
 import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from './aws-common';
 import { handleStalePending, type StalePendingOptions } from './stale-pending';
 import { movedSincePublish, versionGone } from './store-errors';
-import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
+import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
 export interface AwsParameterStoreOptions extends AwsConnectionOptions, StalePendingOptions {
   /** KMS key for SecureString values; unset means the account's alias/aws/ssm. */
@@ -22,6 +22,8 @@ export interface AwsParameterStoreOptions extends AwsConnectionOptions, StalePen
 const CURRENT = 'current';
 const PREVIOUS = 'previous';
 const ROTATION_FIELD = 'rotator_rotation_id';
+const BASE_FIELD = 'rotator_base_version';
+const NONE = 'none';
 /**
  * Pending values live in their own tree rather than beside the secret, so neither GetParameter on the secret nor
  * GetParametersByPath on its folder ever returns one; the rotator's IAM policy needs this prefix too.
@@ -153,15 +155,24 @@ export class AwsParameterStore implements SecretStore {
     return found ? parseSecretJson(found.text, `the pending parameter ${name}`) : null;
   }
 
-  async stagePending(path: string, rotationId: string, value: SecretValue): Promise<void> {
+  async stagePending(path: string, rotationId: string, value: SecretValue, baseVersion: string | null): Promise<void> {
     const name = pendingParameterName(path);
     const existing = await this.pending(path);
     const owner = existing?.[ROTATION_FIELD];
-    if (owner === rotationId) return; // a retry: keep what was staged
-    const write = async () => {
-      await this.put(name, { ...value, [ROTATION_FIELD]: rotationId }, true, `stage pending of ${path}`);
-    };
-    if (!existing) return write();
+    if (owner === rotationId) return; // a retry or a re-run: keep what was staged
+    const record = { ...value, [ROTATION_FIELD]: rotationId, [BASE_FIELD]: baseVersion ?? NONE };
+    if (!existing) {
+      // Overwrite false: created only while no pending parameter exists, so of two rotations exactly one gets it.
+      try {
+        await this.put(name, record, false, `stage pending of ${path}`);
+      } catch (err) {
+        if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
+        const winner = await this.otherPending(path, rotationId);
+        if (winner === null) return;
+        throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
+      }
+      return;
+    }
     // One pending parameter per secret: overwriting it would silently take another rotation's away.
     const staleRotation = typeof owner === 'string' ? owner : '(unknown)';
     await handleStalePending(
@@ -172,15 +183,24 @@ export class AwsParameterStore implements SecretStore {
         fields: { staleRotation, pendingParameter: name },
         howToRemove: `delete the parameter ${name}`,
       },
-      write,
+      async () => {
+        await this.put(name, record, true, `stage pending of ${path}`);
+      },
     );
   }
 
-  async readPending(path: string, rotationId: string): Promise<SecretValue | null> {
+  async readPending(path: string, rotationId: string): Promise<Pending | null> {
     const found = await this.pending(path);
     if (!found || found[ROTATION_FIELD] !== rotationId) return null;
-    const { [ROTATION_FIELD]: _id, ...value } = found;
-    return value;
+    const { [ROTATION_FIELD]: _id, [BASE_FIELD]: base, ...value } = found;
+    return { value, baseVersion: typeof base === 'string' && base !== NONE ? base : null };
+  }
+
+  async otherPending(path: string, rotationId: string): Promise<string | null> {
+    const found = await this.pending(path);
+    const owner = found?.[ROTATION_FIELD];
+    if (!found || owner === rotationId) return null;
+    return typeof owner === 'string' ? owner : '(unknown)';
   }
 
   async discardPending(path: string, rotationId: string): Promise<void> {
@@ -205,19 +225,25 @@ export class AwsParameterStore implements SecretStore {
     return parseSecretJson(found.text, `version ${latest} of ${path}`).password === value.password ? latest : null;
   }
 
-  async promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult> {
+  /** `previous` is labelled before `current` moves, so the version carrying our mark always has its previous labelled. */
+  async publishedBy(path: string, rotationId: string): Promise<PromoteResult | null> {
     const mark = labelFor('rotation', rotationId);
     const history = (await this.history(path)) ?? [];
     const done = history.find((h) => h.labels.includes(mark));
-    if (done) {
-      // A retried promote: `current` and our mark were set in one call; only `previous` and the cleanup may be missing.
-      await this.labelPrevious(path, history, expectedCurrent, done.version);
-      await this.discardPending(path, rotationId);
-      return { version: String(done.version), previousVersion: expectedCurrent };
-    }
+    const rolledBack = history.some((h) => h.labels.includes(labelFor('rollback', rotationId)));
+    if (!done || rolledBack) return null;
+    const previous = history.find((h) => h.labels.includes(PREVIOUS) && h.version !== done.version);
+    return { version: String(done.version), previousVersion: previous ? String(previous.version) : null };
+  }
+
+  async promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult> {
+    const published = await this.publishedBy(path, rotationId);
+    if (published) return published;
+    const mark = labelFor('rotation', rotationId);
+    const history = (await this.history(path)) ?? [];
     const pending = await this.readPending(path, rotationId);
     if (!pending) throw new RotatorError('NOT_FOUND', `no pending credential of this rotation at ${path}`);
-    let version = await this.unlabelledWriteOf(path, history, pending);
+    let version = await this.unlabelledWriteOf(path, history, pending.value);
     if (version === null) {
       const current = currentOf(history);
       const latest = latestOf(history);
@@ -235,26 +261,22 @@ export class AwsParameterStore implements SecretStore {
           `${path} has version ${latest}, newer than version ${current} labelled ${CURRENT}, written outside rotator; label the right one ${CURRENT} first`,
         );
       }
+      // Label what we replace first: while our write is still unlabelled, `current` must keep naming the old one.
+      if (current !== null && !history.some((h) => h.labels.includes(CURRENT))) await this.label(path, current, [CURRENT]);
       // Overwrite only what we saw: a first write fails with ParameterAlreadyExists if someone created it meanwhile.
-      version = await this.put(path, pending, history.length > 0, `publish ${path}`);
+      version = await this.put(path, pending.value, history.length > 0, `publish ${path}`);
+    }
+    if (expectedCurrent !== null && Number(expectedCurrent) !== version) {
+      await this.label(path, Number(expectedCurrent), [PREVIOUS]);
     }
     await this.label(path, version, [CURRENT, mark]);
-    await this.labelPrevious(path, history, expectedCurrent, version);
-    await this.discardPending(path, rotationId);
     return { version: String(version), previousVersion: expectedCurrent };
-  }
-
-  private async labelPrevious(path: string, history: HistoryEntry[], previous: string | null, published: number): Promise<void> {
-    if (previous === null || Number(previous) === published) return;
-    if (history.find((h) => h.version === Number(previous))?.labels.includes(PREVIOUS)) return;
-    await this.label(path, Number(previous), [PREVIOUS]);
   }
 
   async rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void> {
     const mark = labelFor('rollback', rotationId);
     const history = await this.history(path);
     if (history === null) {
-      await this.discardPending(path, rotationId);
       if (versions.toVersion === null) return; // deleted already: there was nothing before this rotation either
       throw new RotatorError('NOT_FOUND', `${path} no longer exists; cannot roll back to version ${versions.toVersion}`);
     }
@@ -265,7 +287,6 @@ export class AwsParameterStore implements SecretStore {
         throw movedSincePublish(path, current, 'deleting it');
       }
       await this.remove(path, `roll back ${path}`);
-      await this.discardPending(path, rotationId);
       return;
     }
     if (!history.some((h) => h.labels.includes(mark))) {
@@ -282,7 +303,6 @@ export class AwsParameterStore implements SecretStore {
       await this.label(path, restored, [CURRENT, mark]);
       await this.label(path, Number(versions.fromVersion), [PREVIOUS]);
     }
-    await this.discardPending(path, rotationId);
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,7 @@ import { RotatorError, type ErrorCode } from '../src/errors';
 import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from './aws-common';
 import { handleStalePending, type StalePendingOptions } from './stale-pending';
 import { movedSincePublish, versionGone } from './store-errors';
-import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
+import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
 export type { StalePendingPolicy } from './stale-pending';
 
@@ -22,6 +22,7 @@ export interface AwsSecretsManagerOptions extends AwsConnectionOptions, StalePen
 
 const CURRENT = 'AWSCURRENT';
 const PENDING = 'AWSPENDING';
+const PREVIOUS = 'AWSPREVIOUS';
 
 /**
  * A version id (ClientRequestToken) is 32–64 characters. A Temporal run id (a UUID) already is one, and keeping it
@@ -54,6 +55,12 @@ type Stages = Record<string, string[]>;
 function versionWith(stages: Stages, label: string): string | null {
   for (const [id, labels] of Object.entries(stages)) if (labels.includes(label)) return id;
   return null;
+}
+
+/** A version holding `label`, read as absent when it is the placeholder. */
+function realVersionWith(stages: Stages, label: string): string | null {
+  const id = versionWith(stages, label);
+  return isPlaceholder(id) ? null : id;
 }
 
 export class AwsSecretsManagerStore implements SecretStore {
@@ -179,7 +186,12 @@ export class AwsSecretsManagerStore implements SecretStore {
     return (await this.stages(path)) ?? {};
   }
 
-  async stagePending(path: string, rotationId: string, value: SecretValue): Promise<void> {
+  /**
+   * `baseVersion` need not be stored: until promote it is AWSCURRENT, after it AWSPREVIOUS (AWS moves that label
+   * itself). Secrets Manager moves AWSPENDING to a new version without complaint, so two rotations staging in the
+   * same instant cannot be told apart here; the later one wins the label and the earlier one's promote fails.
+   */
+  async stagePending(path: string, rotationId: string, value: SecretValue, _baseVersion: string | null): Promise<void> {
     const token = versionTokenFor(rotationId);
     const stages = await this.ensureCurrentExists(path, rotationId, await this.stages(path));
     const ours = stages[token];
@@ -224,26 +236,40 @@ export class AwsSecretsManagerStore implements SecretStore {
     );
   }
 
-  async readPending(path: string, rotationId: string): Promise<SecretValue | null> {
-    const got = await this.getValue(path, { VersionStage: PENDING }, `read pending of ${path}`);
-    if (!got || got.VersionId !== versionTokenFor(rotationId)) return null;
-    return parseSecretJson(got.SecretString, `the ${PENDING} version of ${path}`);
+  async readPending(path: string, rotationId: string): Promise<Pending | null> {
+    const token = versionTokenFor(rotationId);
+    const stages = await this.stages(path);
+    if (!stages?.[token]?.includes(PENDING)) return null;
+    const got = await this.getValue(path, { VersionId: token }, `read pending of ${path}`);
+    if (!got) return null;
+    const baseVersion = stages[token].includes(CURRENT) ? realVersionWith(stages, PREVIOUS) : realVersionWith(stages, CURRENT);
+    return { value: parseSecretJson(got.SecretString, `the ${PENDING} version of ${path}`), baseVersion };
+  }
+
+  async otherPending(path: string, rotationId: string): Promise<string | null> {
+    const token = versionTokenFor(rotationId);
+    const stages = (await this.stages(path)) ?? {};
+    return Object.entries(stages).find(([id, labels]) => id !== token && labels.includes(PENDING))?.[0] ?? null;
   }
 
   async discardPending(path: string, rotationId: string): Promise<void> {
     await this.dropPending(path, versionTokenFor(rotationId));
   }
 
+  async publishedBy(path: string, rotationId: string): Promise<PromoteResult | null> {
+    const token = versionTokenFor(rotationId);
+    const stages = await this.stages(path);
+    if (!stages?.[token]?.includes(CURRENT)) return null;
+    return { version: token, previousVersion: realVersionWith(stages, PREVIOUS) };
+  }
+
+  /** Moves AWSCURRENT to this rotation's version; its AWSPENDING label stays as the claim until discardPending. */
   async promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult> {
     const token = versionTokenFor(rotationId);
     const stages = await this.stages(path);
     if (!stages) throw new RotatorError('NOT_FOUND', `${path} does not exist; nothing of this rotation to promote`);
     const current = versionWith(stages, CURRENT);
-    if (current === token) {
-      // Promoted already (a retried activity): only finish the label cleanup a crash may have cut short.
-      if (stages[token]?.includes(PENDING)) await this.dropPending(path, token);
-      return { version: token, previousVersion: expectedCurrent };
-    }
+    if (current === token) return { version: token, previousVersion: realVersionWith(stages, PREVIOUS) };
     if (!stages[token]?.includes(PENDING)) {
       // AWS leaves unlabelled versions out of VersionIdsToStages; moto lists them with no labels: same thing.
       if (stages[token]?.length) {
@@ -268,7 +294,6 @@ export class AwsSecretsManagerStore implements SecretStore {
       { to: token, ...(current ? { from: current } : {}) },
       `promote version ${token} of ${path}`,
     );
-    await this.dropPending(path, token);
     return { version: token, previousVersion: expectedCurrent };
   }
 
@@ -306,7 +331,7 @@ export class AwsSecretsManagerStore implements SecretStore {
       }
       await this.moveLabel(path, CURRENT, { to: target, from: versions.fromVersion }, `roll back ${path} to version ${target}`);
     }
-    await this.dropPending(path, token);
+    // This rotation's own AWSPENDING stays as its claim until discardPending.
     if (versions.fromVersion !== token) await this.dropPending(path, versions.fromVersion);
   }
 

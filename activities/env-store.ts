@@ -42,7 +42,13 @@ export class EnvStore implements SecretStore {
   async stagePending(): Promise<void> {
     this.readOnly();
   }
-  async readPending(): Promise<SecretValue | null> {
+  async readPending(): Promise<null> {
+    return null;
+  }
+  async otherPending(): Promise<null> {
+    return null;
+  }
+  async publishedBy(): Promise<null> {
     return null;
   }
   async discardPending(): Promise<void> {}

@@ -1,12 +1,12 @@
 // The embedded local store: one folder per secret with versioned JSON files, a `current` pointer and pending files.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { RotatorError } from '../src/errors';
 import { handleStalePending, type StalePendingOptions } from './stale-pending';
 import { movedSincePublish, versionGone } from './store-errors';
-import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
+import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
 export interface FileStoreOptions extends StalePendingOptions {
   dir: string;
@@ -25,9 +25,17 @@ interface Pointer {
   previous_version?: string | null;
 }
 
+/** The `pending.json` file: one slot per secret, the rotation holding it, and the version it was staged against. */
+interface PendingFile {
+  rotation_id: string;
+  base_version: string | null;
+  value: SecretValue;
+}
+
 const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 /** Names the store itself uses inside a secret's folder: a nested secret may not take them. */
-const RESERVED = /^(current|lock|v\d+\.json|pending-.*)$/;
+const RESERVED = /^(current|lock|v\d+\.json|pending\.json|pending-.*)$/;
+const PENDING_FILE = 'pending.json';
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 
@@ -68,15 +76,6 @@ export class FileStore implements SecretStore {
     return nodePath.join(this.root, ...segments);
   }
 
-  /** Run ids are UUIDs; anything that would not make a plain file name is hashed so it still maps to one file. */
-  private pendingFile(folder: string, rotationId: string): string {
-    const id =
-      /^[A-Za-z0-9_.-]{1,100}$/.test(rotationId) && !rotationId.startsWith('.')
-        ? rotationId
-        : createHash('sha256').update(rotationId).digest('hex');
-    return nodePath.join(folder, `pending-${id}.json`);
-  }
-
   private async readJson<T>(file: string, what: string): Promise<T | null> {
     let text: string;
     try {
@@ -93,8 +92,11 @@ export class FileStore implements SecretStore {
     }
   }
 
-  /** Temp file in the same folder, fsync, rename over the target, fsync the folder: all or nothing, even on power loss. */
-  private async writeAtomic(file: string, data: unknown, what: string): Promise<void> {
+  /**
+   * Temp file in the same folder, fsync, rename over the target, fsync the folder: all or nothing, even on power loss.
+   * `exclusive` links instead of renaming, which fails with EEXIST when the target exists: a create-only write.
+   */
+  private async writeAtomic(file: string, data: unknown, what: string, exclusive = false): Promise<void> {
     const dir = nodePath.dirname(file);
     const temp = nodePath.join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
@@ -106,10 +108,16 @@ export class FileStore implements SecretStore {
       } finally {
         await handle.close();
       }
-      await fsp.rename(temp, file);
+      if (exclusive) {
+        await fsp.link(temp, file);
+        await fsp.rm(temp);
+      } else {
+        await fsp.rename(temp, file);
+      }
       await this.syncDir(dir);
     } catch (err) {
       await fsp.rm(temp, { force: true }).catch(() => undefined);
+      if (exclusive && errnoOf(err) === 'EEXIST') throw new RotatorError('CONFLICT', `${what} exists already`);
       throw fsError(err, `write ${what}`);
     }
   }
@@ -208,57 +216,62 @@ export class FileStore implements SecretStore {
     return this.readJson<SecretValue>(nodePath.join(this.folder(path), versionFile(version)), `version ${version} of ${path}`);
   }
 
-  async stagePending(path: string, rotationId: string, value: SecretValue): Promise<void> {
-    const folder = this.folder(path);
-    const file = this.pendingFile(folder, rotationId);
-    try {
-      await fsp.access(file);
-      return; // a retry: keep what was staged
-    } catch {
-      // not staged yet
-    }
-    // Each rotation has its own pending file, so nothing is overwritten; but a second one means two rotations of
-    // one secret, which the workflow id rules out within one deployment: the other is debris or another deployment's.
-    for (const stale of await this.pendingFilesIn(folder, path)) {
+  private pendingFile(path: string): Promise<PendingFile | null> {
+    return this.readJson<PendingFile>(nodePath.join(this.folder(path), PENDING_FILE), `pending of ${path}`);
+  }
+
+  async stagePending(path: string, rotationId: string, value: SecretValue, baseVersion: string | null): Promise<void> {
+    const file = nodePath.join(this.folder(path), PENDING_FILE);
+    const existing = await this.pendingFile(path);
+    if (existing?.rotation_id === rotationId) return; // a retry or a re-run: keep what was staged
+    const record: PendingFile = { rotation_id: rotationId, base_version: baseVersion, value };
+    if (existing) {
       await handleStalePending(
         this.options,
         {
           path,
-          what: `a pending credential of another rotation (${stale})`,
-          fields: { pendingFile: stale },
-          howToRemove: `delete ${stale}`,
+          what: `a pending credential of rotation ${existing.rotation_id} (${file})`,
+          fields: { staleRotation: existing.rotation_id, pendingFile: file },
+          howToRemove: `delete ${file}`,
         },
-        () => this.removeFile(stale, `remove the stale pending of ${path}`),
+        () => this.writeAtomic(file, record, `pending of ${path}`),
       );
+      return;
     }
-    await this.writeAtomic(file, value, `pending of ${path}`);
-  }
-
-  private async pendingFilesIn(folder: string, path: string): Promise<string[]> {
-    let names: string[];
     try {
-      names = await fsp.readdir(folder);
+      // Create-only, so of two rotations staging at once exactly one gets the slot.
+      await this.writeAtomic(file, record, `pending of ${path}`, true);
     } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return [];
-      throw fsError(err, `list the pending values of ${path}`);
+      if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
+      const winner = await this.otherPending(path, rotationId);
+      if (winner === null) return;
+      throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
     }
-    return names.filter((n) => /^pending-.*\.json$/.test(n)).map((n) => nodePath.join(folder, n));
   }
 
-  private async removeFile(file: string, action: string): Promise<void> {
-    await fsp.rm(file, { force: true }).catch((err: unknown) => {
-      throw fsError(err, action);
-    });
+  async readPending(path: string, rotationId: string): Promise<Pending | null> {
+    const found = await this.pendingFile(path);
+    if (found?.rotation_id !== rotationId) return null;
+    return { value: found.value, baseVersion: found.base_version ?? null };
   }
 
-  async readPending(path: string, rotationId: string): Promise<SecretValue | null> {
-    return this.readJson<SecretValue>(this.pendingFile(this.folder(path), rotationId), `pending of ${path}`);
+  async otherPending(path: string, rotationId: string): Promise<string | null> {
+    const found = await this.pendingFile(path);
+    return found && found.rotation_id !== rotationId ? String(found.rotation_id) : null;
   }
 
   async discardPending(path: string, rotationId: string): Promise<void> {
-    await fsp.rm(this.pendingFile(this.folder(path), rotationId), { force: true }).catch((err: unknown) => {
+    const found = await this.pendingFile(path);
+    if (found?.rotation_id !== rotationId) return; // someone else's (or nothing): not ours to remove
+    await fsp.rm(nodePath.join(this.folder(path), PENDING_FILE), { force: true }).catch((err: unknown) => {
       throw fsError(err, `discard pending of ${path}`);
     });
+  }
+
+  async publishedBy(path: string, rotationId: string): Promise<PromoteResult | null> {
+    const ptr = await this.pointer(this.folder(path), path);
+    if (ptr?.rotation_id !== rotationId || ptr.phase !== 'promoted' || !ptr.version) return null;
+    return { version: ptr.version, previousVersion: ptr.previous_version ?? null };
   }
 
   private async nextVersion(folder: string): Promise<string> {
@@ -273,11 +286,9 @@ export class FileStore implements SecretStore {
   async promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult> {
     const folder = this.folder(path);
     return this.withLock(folder, path, async () => {
+      const published = await this.publishedBy(path, rotationId);
+      if (published) return published;
       const ptr = await this.pointer(folder, path);
-      if (ptr?.rotation_id === rotationId && ptr.phase === 'promoted' && ptr.version) {
-        await this.discardPending(path, rotationId);
-        return { version: ptr.version, previousVersion: ptr.previous_version ?? null };
-      }
       const pending = await this.readPending(path, rotationId);
       if (!pending) throw new RotatorError('NOT_FOUND', `no pending credential of this rotation at ${path}`);
       const current = ptr?.version ?? null;
@@ -289,13 +300,12 @@ export class FileStore implements SecretStore {
       }
       // A crash between writing the version and the pointer leaves an unreferenced file: harmless, never reused.
       const version = await this.nextVersion(folder);
-      await this.writeAtomic(nodePath.join(folder, versionFile(version)), pending, `version ${version} of ${path}`);
+      await this.writeAtomic(nodePath.join(folder, versionFile(version)), pending.value, `version ${version} of ${path}`);
       await this.writeAtomic(
         nodePath.join(folder, 'current'),
         { version, rotation_id: rotationId, phase: 'promoted', previous_version: expectedCurrent } satisfies Pointer,
         `the current pointer of ${path}`,
       );
-      await this.discardPending(path, rotationId);
       return { version, previousVersion: expectedCurrent };
     });
   }
@@ -325,7 +335,6 @@ export class FileStore implements SecretStore {
         `the current pointer of ${path}`,
       );
     });
-    await this.discardPending(path, rotationId);
   }
 
   async close(): Promise<void> {}

@@ -7,7 +7,13 @@ import { createTarget } from './targets';
 import type { ProviderRegistry, TargetRegistry } from './registry';
 import type { Consumer, DatabaseTarget, PromoteResult, SecretValue } from './types';
 
+/**
+ * What a rotation decided at its start. Inspecting again, at any later point of the same rotation, returns the same
+ * decisions: they are read back from the rotation's pending value (or from what it published), not from a store that
+ * this rotation has since changed.
+ */
 export interface Inspection {
+  /** The version current before this rotation: what promote replaces and rollback returns to. */
   currentVersion: string | null;
   currentUsername: string | null;
   /** The login this rotation will set a new password on. */
@@ -16,7 +22,11 @@ export interface Inspection {
   revokeUsername: string | null;
 }
 
-export type CredentialRef = { rotationId: string } | { version: string };
+/** A credential named by where the store keeps it: a published `version`, or else this rotation's own new one. */
+export interface CredentialRef {
+  rotationId: string;
+  version?: string;
+}
 
 export interface DrainResult {
   remaining: number;
@@ -78,13 +88,48 @@ export function createActivities(deps: ActivityDeps) {
 
   const store = (plan: RotationPlan) => providers.store(plan.store.provider);
 
-  /** A credential named by where the store keeps it: this rotation's pending value, or a published version. */
-  function readCredential(plan: RotationPlan, ref: CredentialRef): Promise<SecretValue | null> {
+  /** This rotation's new credential: still pending, or already the version it published. */
+  async function ownCredential(plan: RotationPlan, rotationId: string): Promise<SecretValue | null> {
     const s = store(plan);
-    return 'version' in ref ? s.readVersion(plan.store.path, ref.version) : s.readPending(plan.store.path, ref.rotationId);
+    const pending = await s.readPending(plan.store.path, rotationId);
+    if (pending) return pending.value;
+    const published = await s.publishedBy(plan.store.path, rotationId);
+    return published ? s.readVersion(plan.store.path, published.version) : null;
   }
 
-  async function inspect(plan: RotationPlan): Promise<Inspection> {
+  function readCredential(plan: RotationPlan, ref: CredentialRef): Promise<SecretValue | null> {
+    return ref.version !== undefined
+      ? store(plan).readVersion(plan.store.path, ref.version)
+      : ownCredential(plan, ref.rotationId);
+  }
+
+  /**
+   * Withdrawing is irreversible, so it is refused (CONFLICT) for a credential readers may be using: the one the store
+   * publishes as current, or any while another rotation holds a pending value of the secret.
+   */
+  async function assertNotInUse(
+    plan: RotationPlan,
+    rotationId: string,
+    credential: { username: string; password?: string },
+    action: string,
+  ): Promise<void> {
+    const s = store(plan);
+    const [current, other] = await Promise.all([s.readCurrent(plan.store.path), s.otherPending(plan.store.path, rotationId)]);
+    if (other) {
+      throw new RotatorError('CONFLICT', `not going to ${action}: rotation ${other} holds a pending value of ${plan.secret}`);
+    }
+    const published =
+      current?.value.username === credential.username &&
+      (credential.password === undefined || current.value.password === credential.password);
+    if (published) {
+      throw new RotatorError(
+        'CONFLICT',
+        `not going to ${action}: the store publishes it as the current credential of ${plan.secret} (version ${current.version})`,
+      );
+    }
+  }
+
+  async function inspect(plan: RotationPlan, input: { rotationId: string }): Promise<Inspection> {
     const s = store(plan);
     if (!s.capabilities.writable) {
       throw new RotatorError(
@@ -101,14 +146,29 @@ export function createActivities(deps: ActivityDeps) {
         `secrets.${plan.secret}.rotation.strategy`,
       );
     }
-    const current = await s.readCurrent(plan.store.path);
-    const currentVersion = current?.version ?? null;
-    const currentUsername = typeof current?.value.username === 'string' ? current.value.username : null;
-    if (plan.strategy === 'single-user' && !current) {
+    const path = plan.store.path;
+    // A re-run of this rotation (after a worker death) must decide as the first run did, from what that run recorded.
+    const mine = await s.readPending(path, input.rotationId);
+    const published = mine ? null : await s.publishedBy(path, input.rotationId);
+    let currentVersion: string | null;
+    let base: SecretValue | null;
+    let chosen: string | null = null;
+    if (mine || published) {
+      currentVersion = mine ? mine.baseVersion : published!.previousVersion;
+      base = currentVersion ? await s.readVersion(path, currentVersion) : null;
+      const own = mine ? mine.value : await s.readVersion(path, published!.version);
+      chosen = typeof own?.username === 'string' ? own.username : null;
+    } else {
+      const current = await s.readCurrent(path);
+      currentVersion = current?.version ?? null;
+      base = current?.value ?? null;
+    }
+    const currentUsername = typeof base?.username === 'string' ? base.username : null;
+    if (plan.strategy === 'single-user' && !base) {
       // Without the current password there is nothing to restore if the new one fails: it would be lost.
       throw new RotatorError(
         'NOT_FOUND',
-        `single-user needs the current credential of ${plan.login} at ${plan.store.path}; store it there first`,
+        `single-user needs the current credential of ${plan.login} at ${path}; store it there first`,
         `secrets.${plan.secret}.path`,
       );
     }
@@ -116,25 +176,41 @@ export function createActivities(deps: ActivityDeps) {
       return { currentVersion, currentUsername, nextUsername: plan.login, revokeUsername: null };
     }
     const [a, b] = alternatingPair(plan.login);
-    const nextUsername = currentUsername === a ? b : a;
-    const revokeUsername = currentUsername === a || currentUsername === b ? currentUsername : null;
+    const nextUsername = chosen ?? (currentUsername === a ? b : a);
+    const revokeUsername =
+      (currentUsername === a || currentUsername === b) && currentUsername !== nextUsername ? currentUsername : null;
     return { currentVersion, currentUsername, nextUsername, revokeUsername };
   }
 
-  async function stageCredential(plan: RotationPlan, input: { rotationId: string; username: string }): Promise<void> {
+  /** Stages a fresh password, conditioned on the store still being at `baseVersion`; a re-run keeps the first one. */
+  async function stageCredential(
+    plan: RotationPlan,
+    input: { rotationId: string; username: string; baseVersion: string | null },
+  ): Promise<void> {
+    const s = store(plan);
+    const path = plan.store.path;
+    if ((await s.readPending(path, input.rotationId)) || (await s.publishedBy(path, input.rotationId))) return;
+    const current = await s.readCurrent(path);
+    if ((current?.version ?? null) !== input.baseVersion) {
+      throw new RotatorError(
+        'CONFLICT',
+        `${path} changed since this rotation read it: expected version ${input.baseVersion ?? '(none)'}, found ${current?.version ?? '(none)'}`,
+      );
+    }
     const target = await targetFor(plan);
     const value: SecretValue = { ...target.endpoint, username: input.username, password: generatePassword(plan.password) };
-    await store(plan).stagePending(plan.store.path, input.rotationId, value);
+    await s.stagePending(path, input.rotationId, value, input.baseVersion);
   }
 
+  /** Ends the rotation's claim on the secret: its pending value goes. Also the undo of stageCredential. */
   async function discardPending(plan: RotationPlan, input: { rotationId: string }): Promise<void> {
     await store(plan).discardPending(plan.store.path, input.rotationId);
   }
 
-  /** Makes the pending credential valid on the target, in the way the strategy asks. */
+  /** Makes this rotation's new credential valid on the target, in the way the strategy asks. */
   async function applyCredential(plan: RotationPlan, input: { rotationId: string }): Promise<void> {
-    const pending = await store(plan).readPending(plan.store.path, input.rotationId);
-    const { username, password } = credentialOf(pending, 'the pending credential of this rotation');
+    const own = await ownCredential(plan, input.rotationId);
+    const { username, password } = credentialOf(own, 'the new credential of this rotation');
     const target = await targetFor(plan);
     switch (plan.strategy) {
       case 'alternating-users':
@@ -148,25 +224,34 @@ export function createActivities(deps: ActivityDeps) {
     }
   }
 
-  async function disableLogin(plan: RotationPlan, input: { username: string }): Promise<void> {
+  async function disableLogin(plan: RotationPlan, input: { rotationId: string; username: string }): Promise<void> {
+    await assertNotInUse(plan, input.rotationId, { username: input.username }, `disable login ${input.username}`);
     await (await targetFor(plan)).disableLogin(input.username);
   }
 
-  /** single-user compensation: put back the password the store still holds as current. */
-  async function restorePassword(plan: RotationPlan, input: { version: string }): Promise<void> {
-    const old = await store(plan).readVersion(plan.store.path, input.version);
+  /** single-user compensation: put back the password of `version`, once the store serves that version again. */
+  async function restorePassword(plan: RotationPlan, input: { rotationId: string; version: string }): Promise<void> {
+    const s = store(plan);
+    const [old, current] = await Promise.all([s.readVersion(plan.store.path, input.version), s.readCurrent(plan.store.path)]);
     const { username, password } = credentialOf(old, `version ${input.version} of ${plan.store.path}`);
+    if (current?.value.password !== password) {
+      throw new RotatorError(
+        'CONFLICT',
+        `not restoring the password of version ${input.version}: the store serves version ${current?.version ?? '(none)'}, and the database must keep agreeing with it`,
+      );
+    }
     await (await targetFor(plan)).setPassword(username, password);
   }
 
   /**
-   * dual-password: withdraw one password, named by where the store keeps it: the pending one (compensation) or an
-   * older version (revoke).
+   * dual-password: withdraw one password, named by where the store keeps it: this rotation's new one (compensation)
+   * or an older version (revoke).
    */
   async function removePassword(plan: RotationPlan, input: CredentialRef): Promise<void> {
     const value = await readCredential(plan, input);
     if (!value) return; // nothing staged, nothing to withdraw
     const { username, password } = credentialOf(value, 'the credential to withdraw');
+    await assertNotInUse(plan, input.rotationId, { username, password }, `withdraw a password of ${username}`);
     await (await targetFor(plan)).removePassword(username, password);
   }
 
@@ -183,22 +268,16 @@ export function createActivities(deps: ActivityDeps) {
     return store(plan).promote(plan.store.path, input.rotationId, input.expectedVersion);
   }
 
-  /** Makes `toVersion` current again; with no `fromVersion` (promote never reported back) it first checks whether
-   * this rotation's value became current at all. */
+  /** Makes `toVersion` current again, if this rotation's value became current at all. */
   async function rollbackStore(
     plan: RotationPlan,
     input: { rotationId: string; toVersion: string | null; fromVersion: string | null },
   ): Promise<void> {
     const s = store(plan);
-    let fromVersion = input.fromVersion;
-    if (fromVersion === null) {
-      const current = await s.readCurrent(plan.store.path);
-      if ((current?.version ?? null) === input.toVersion) return; // current never moved
-      const pending = await s.readPending(plan.store.path, input.rotationId);
-      // Someone else's write (the reason promote failed, say) is not ours to undo, and ours is not current.
-      if (!current || !pending || current.value.password !== pending.password) return;
-      fromVersion = current.version;
-    }
+    const published = await s.publishedBy(plan.store.path, input.rotationId);
+    const fromVersion = input.fromVersion ?? published?.version ?? null;
+    // Never promoted (or someone else's write is current, which is not ours to undo): nothing to roll back.
+    if (fromVersion === null) return;
     await s.rollback(plan.store.path, input.rotationId, { toVersion: input.toVersion, fromVersion });
   }
 
@@ -221,7 +300,11 @@ export function createActivities(deps: ActivityDeps) {
     }
   }
 
-  async function revokeLogin(plan: RotationPlan, input: { username: string; terminateSessions: boolean }): Promise<RevokeResult> {
+  async function revokeLogin(
+    plan: RotationPlan,
+    input: { rotationId: string; username: string; terminateSessions: boolean },
+  ): Promise<RevokeResult> {
+    await assertNotInUse(plan, input.rotationId, { username: input.username }, `revoke login ${input.username}`);
     const target = await targetFor(plan);
     await target.disableLogin(input.username);
     // Disable first, then end sessions: a session ended earlier could reconnect with the old password in between.

@@ -33,21 +33,45 @@ export interface PromoteResult {
   previousVersion: string | null;
 }
 
+/** A rotation's staged value and the version that was current when it was staged (what promote replaces). */
+export interface Pending {
+  value: SecretValue;
+  baseVersion: string | null;
+}
+
 /**
- * Where a credential is published. Every write is idempotent per rotation id, so an activity retried after it
- * already succeeded changes nothing; "already gone" counts as success for discard and rollback.
+ * Where a credential is published. Every write is idempotent per rotation id, so a step run again (a retried
+ * activity, or a whole rotation re-run after a worker death) changes nothing; "already gone" counts as success for
+ * discard and rollback.
+ *
+ * The pending value is also the rotation's claim on the secret: it is created atomically (a second rotation's
+ * stage fails with CONFLICT), survives promote, and is only removed by `discardPending` when the rotation ends, so
+ * a rotation re-run from any point finds the password and the base version it chose the first time.
  */
 export interface SecretStore {
   readonly capabilities: StoreCapabilities;
   /** The current value, or null when the secret does not exist yet. */
   readCurrent(path: string): Promise<Versioned<SecretValue> | null>;
   readVersion(path: string, version: string): Promise<SecretValue | null>;
-  /** Put the next value where readers of the current one cannot see it. Keeps an earlier stage of the same rotation. */
-  stagePending(path: string, rotationId: string, value: SecretValue): Promise<void>;
-  readPending(path: string, rotationId: string): Promise<SecretValue | null>;
+  /**
+   * Put the next value where readers of the current one cannot see it, recording `baseVersion` (the current version
+   * it was chosen against). Keeps an earlier stage of the same rotation. Fails with CONFLICT when another rotation's
+   * pending value is there (under stale_pending: fail), even when both stage at the same moment.
+   */
+  stagePending(path: string, rotationId: string, value: SecretValue, baseVersion: string | null): Promise<void>;
+  /** This rotation's pending value, or null. */
+  readPending(path: string, rotationId: string): Promise<Pending | null>;
+  /** Who else holds a pending value of this secret (a rotation id or version id, never a value), or null. */
+  otherPending(path: string, rotationId: string): Promise<string | null>;
+  /** Ends the rotation's claim: removes its pending value. Someone else's is left alone. */
   discardPending(path: string, rotationId: string): Promise<void>;
-  /** Make the pending value current; the old one stays readable as previous. Fails with CONFLICT if current moved. */
+  /**
+   * Make the pending value current; the old one stays readable as previous, and the pending value stays (as the
+   * claim) until discarded. Fails with CONFLICT if current moved.
+   */
   promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult>;
+  /** The version this rotation made current and the one it replaced, if its promote went through; else null. */
+  publishedBy(path: string, rotationId: string): Promise<PromoteResult | null>;
   /** Make `toVersion` current again after `fromVersion` was promoted by this rotation. */
   rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void>;
   close(): Promise<void>;

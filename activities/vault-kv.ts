@@ -3,7 +3,7 @@ import vault from 'node-vault';
 import { RotatorError } from '../src/errors';
 import { handleStalePending, type StalePendingOptions } from './stale-pending';
 import { movedSincePublish, versionGone } from './store-errors';
-import type { PromoteResult, SecretStore, SecretValue, Versioned } from './types';
+import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from './types';
 
 export interface VaultKvOptions extends StalePendingOptions {
   address: string;
@@ -21,6 +21,10 @@ interface KvPath {
 }
 
 const ROTATION_FIELD = 'rotator_rotation_id';
+const BASE_FIELD = 'rotator_base_version';
+const NONE = 'none';
+/** Left by earlier rollbacks; a new publish makes them untrue, so it removes them. */
+const ROLLBACK_FIELDS = ['rotator_rolled_back_from', 'rotator_restored_version'];
 
 /** Accepts `secret/data/app/db` (as the HTTP API spells it) or `secret/app/db`. */
 export function parseKvPath(path: string, pendingPrefix: string): KvPath {
@@ -140,15 +144,27 @@ export class VaultKvStore implements SecretStore {
     await this.post(this.paths(path).metadata, { custom_metadata: { ...existing, ...ours } }, `write metadata of ${path}`);
   }
 
-  async stagePending(path: string, rotationId: string, value: SecretValue): Promise<void> {
+  async stagePending(path: string, rotationId: string, value: SecretValue, baseVersion: string | null): Promise<void> {
     const { pendingData, pendingMetadata } = this.paths(path);
     const existing = await this.readAt(pendingData, `read pending of ${path}`);
     const owner = existing?.value[ROTATION_FIELD];
-    if (owner === rotationId) return; // a retry: keep what was staged
-    const write = async () => {
-      await this.post(pendingData, { data: { ...value, [ROTATION_FIELD]: rotationId } }, `stage pending of ${path}`);
+    if (owner === rotationId) return; // a retry or a re-run: keep what was staged
+    const write = async (cas: number) => {
+      const data = { ...value, [ROTATION_FIELD]: rotationId, [BASE_FIELD]: baseVersion ?? NONE };
+      await this.post(pendingData, { data, options: { cas } }, `stage pending of ${path}`);
     };
-    if (!existing) return write();
+    if (!existing) {
+      // cas 0: written only while no pending value exists, so of two rotations staging at once exactly one gets it.
+      try {
+        await write(0);
+      } catch (err) {
+        if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
+        const winner = await this.otherPending(path, rotationId);
+        if (winner === null) return; // our own earlier attempt got there
+        throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
+      }
+      return;
+    }
     // One pending slot per secret: writing ours would silently take another rotation's away.
     const staleRotation = typeof owner === 'string' ? owner : '(unknown)';
     await handleStalePending(
@@ -159,15 +175,22 @@ export class VaultKvStore implements SecretStore {
         fields: { staleRotation, pendingPath: pendingData },
         howToRemove: `delete ${pendingMetadata}`,
       },
-      write,
+      () => write(Number(existing.version)),
     );
   }
 
-  async readPending(path: string, rotationId: string): Promise<SecretValue | null> {
+  async readPending(path: string, rotationId: string): Promise<Pending | null> {
     const found = await this.readAt(this.paths(path).pendingData, `read pending of ${path}`);
     if (!found || found.value[ROTATION_FIELD] !== rotationId) return null;
-    const { [ROTATION_FIELD]: _id, ...value } = found.value;
-    return value;
+    const { [ROTATION_FIELD]: _id, [BASE_FIELD]: base, ...value } = found.value;
+    return { value, baseVersion: typeof base === 'string' && base !== NONE ? base : null };
+  }
+
+  async otherPending(path: string, rotationId: string): Promise<string | null> {
+    const found = await this.readAt(this.paths(path).pendingData, `read pending of ${path}`);
+    const owner = found?.value[ROTATION_FIELD];
+    if (!found || owner === rotationId) return null;
+    return typeof owner === 'string' ? owner : '(unknown)';
   }
 
   async discardPending(path: string, rotationId: string): Promise<void> {
@@ -176,47 +199,66 @@ export class VaultKvStore implements SecretStore {
     await this.remove(this.paths(path).pendingMetadata, `discard pending of ${path}`);
   }
 
-  async promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult> {
+  /**
+   * Metadata says which rotation last published and what it replaced. `promoting` is written before the data, so a
+   * worker that dies between the two leaves a record the re-run can finish from: the write happened exactly when
+   * current holds this rotation's pending password.
+   */
+  async publishedBy(path: string, rotationId: string): Promise<PromoteResult | null> {
     const { currentVersion, custom } = await this.metadata(path);
-    if (custom.rotator_rotation_id === rotationId && custom.rotator_phase === 'promoted' && currentVersion) {
-      await this.discardPending(path, rotationId);
-      return {
-        version: currentVersion,
-        previousVersion: custom.rotator_previous_version === 'none' ? null : (custom.rotator_previous_version ?? null),
-      };
+    if (custom[ROTATION_FIELD] !== rotationId || !currentVersion) return null;
+    const previousVersion = custom.rotator_previous_version === NONE ? null : (custom.rotator_previous_version ?? null);
+    if (custom.rotator_phase === 'promoted') return { version: custom.rotator_version ?? currentVersion, previousVersion };
+    if (custom.rotator_phase !== 'promoting' || currentVersion === previousVersion) return null;
+    const [pending, current] = await Promise.all([this.readPending(path, rotationId), this.readCurrent(path)]);
+    if (!pending || !current || current.value.password !== pending.value.password) return null;
+    return { version: current.version, previousVersion };
+  }
+
+  async promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult> {
+    const published = await this.publishedBy(path, rotationId);
+    if (published) {
+      await this.recordPromoted(path, rotationId, published);
+      return published;
     }
     const pending = await this.readPending(path, rotationId);
     if (!pending) throw new RotatorError('NOT_FOUND', `no pending credential of this rotation at ${path}`);
-    let version = currentVersion;
-    const current = currentVersion ? await this.readCurrent(path) : null;
-    // Written by us before a crash, metadata not yet recorded: same password means the write already happened.
-    const alreadyWritten = current !== null && current.value.password === pending.password;
-    if (!alreadyWritten) {
-      if ((currentVersion ?? null) !== expectedCurrent) {
-        throw new RotatorError(
-          'CONFLICT',
-          `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${currentVersion ?? '(none)'}`,
-        );
-      }
-      const body = (await this.post(
-        this.paths(path).data,
-        { data: pending, options: { cas: expectedCurrent ? Number(expectedCurrent) : 0 } },
-        `publish ${path}`,
-      )) as { data?: { version?: number } };
-      version = String(body?.data?.version);
+    const { currentVersion, custom } = await this.metadata(path);
+    if (currentVersion !== expectedCurrent) {
+      throw new RotatorError(
+        'CONFLICT',
+        `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${currentVersion ?? '(none)'}`,
+      );
     }
-    await this.setCustomMetadata(path, custom, {
-      rotator_rotation_id: rotationId,
-      rotator_phase: 'promoted',
-      rotator_previous_version: expectedCurrent ?? 'none',
+    await this.setCustomMetadata(path, withoutRollbackFields(custom), {
+      [ROTATION_FIELD]: rotationId,
+      rotator_phase: 'promoting',
+      rotator_previous_version: expectedCurrent ?? NONE,
     });
-    await this.discardPending(path, rotationId);
-    return { version: version!, previousVersion: expectedCurrent };
+    const body = (await this.post(
+      this.paths(path).data,
+      { data: pending.value, options: { cas: expectedCurrent ? Number(expectedCurrent) : 0 } },
+      `publish ${path}`,
+    )) as { data?: { version?: number } };
+    const result = { version: String(body?.data?.version), previousVersion: expectedCurrent };
+    await this.recordPromoted(path, rotationId, result);
+    return result;
+  }
+
+  private async recordPromoted(path: string, rotationId: string, result: PromoteResult): Promise<void> {
+    const { custom } = await this.metadata(path);
+    if (custom.rotator_phase === 'promoted' && custom[ROTATION_FIELD] === rotationId) return;
+    await this.setCustomMetadata(path, withoutRollbackFields(custom), {
+      [ROTATION_FIELD]: rotationId,
+      rotator_phase: 'promoted',
+      rotator_version: result.version,
+      rotator_previous_version: result.previousVersion ?? NONE,
+    });
   }
 
   async rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void> {
     const { currentVersion, custom } = await this.metadata(path);
-    if (custom.rotator_rotation_id === rotationId && custom.rotator_phase === 'rolled-back') return;
+    if (custom[ROTATION_FIELD] === rotationId && custom.rotator_phase === 'rolled-back') return;
     if (versions.toVersion === null) {
       // The secret did not exist before this rotation: going back means it does not exist again.
       if (currentVersion === versions.fromVersion) await this.remove(this.paths(path).metadata, `roll back ${path}`);
@@ -238,7 +280,7 @@ export class VaultKvStore implements SecretStore {
       );
     }
     await this.setCustomMetadata(path, custom, {
-      rotator_rotation_id: rotationId,
+      [ROTATION_FIELD]: rotationId,
       rotator_phase: 'rolled-back',
       rotator_rolled_back_from: versions.fromVersion,
       rotator_restored_version: versions.toVersion,
@@ -248,4 +290,8 @@ export class VaultKvStore implements SecretStore {
   async close(): Promise<void> {
     // node-vault holds no connections of its own beyond axios' keep-alive agent.
   }
+}
+
+function withoutRollbackFields(custom: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(custom).filter(([k]) => !ROLLBACK_FIELDS.includes(k)));
 }

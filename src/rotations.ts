@@ -13,6 +13,14 @@ import type { RotationStatus } from '../workflows/status';
 
 export const STATUS_QUERY = 'status';
 
+/**
+ * How long a workflow task may take before the server hands it to another worker. It is also how long a rotation
+ * stalls when its worker dies mid-task, which for single-user is how long the store's current password can be
+ * refused (the new one is set, the promote not yet done). Our tasks take milliseconds: local activities heartbeat
+ * the task at 80% of this, so no slow step can hit it. The server's default is 10 s.
+ */
+export const ROTATION_TASK_TIMEOUT = '3s';
+
 export interface StartedRotation {
   handle: WorkflowHandle<typeof rotateSecret>;
   /** False when a rotation of this secret was already running and we attached to it instead. */
@@ -34,6 +42,7 @@ export async function startRotation(
       args: [{ plan, ...(requestedBy ? { requestedBy } : {}) }],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      workflowTaskTimeout: ROTATION_TASK_TIMEOUT,
     });
     return { handle, started: true };
   } catch (err) {

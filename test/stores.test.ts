@@ -54,6 +54,7 @@ describeStoreContract('aws-secrets-manager', async () => ({
   store: secretsManager(),
   open: (o) => secretsManager(o.stalePending, o.warn),
   path: () => `contract/${hex()}`,
+  stagesAtomically: false,
 }));
 
 describeStoreContract('aws-parameter-store', async () => ({
@@ -84,12 +85,12 @@ describe('aws-secrets-manager specifics', () => {
     return { path, version: out.VersionId! };
   }
 
-  it('leaves AWSCURRENT on the new JSON and AWSPREVIOUS on the old after promote, with no AWSPENDING left', async () => {
+  it('leaves AWSCURRENT on the new JSON and AWSPREVIOUS on the old after promote, with no AWSPENDING left once the rotation ends', async () => {
     const old = credential('app_a');
     const { path, version: v1 } = await seeded(old);
     const rotationId = randomUUID();
     const next = credential('app_b');
-    await store.stagePending(path, rotationId, next);
+    await store.stagePending(path, rotationId, next, null);
     expect(await labels(path)).toEqual({ [v1]: ['AWSCURRENT'], [rotationId]: ['AWSPENDING'] });
 
     const { version } = await store.promote(path, rotationId, v1);
@@ -98,6 +99,9 @@ describe('aws-secrets-manager specifics', () => {
     const previous = await sm.send(new GetSecretValueCommand({ SecretId: path, VersionStage: 'AWSPREVIOUS' }));
     expect(JSON.parse(current.SecretString!)).toEqual(next);
     expect(JSON.parse(previous.SecretString!)).toEqual(old);
+    // AWSPENDING stays on the new version, beside AWSCURRENT, as the rotation's claim until it ends
+    expect((await labels(path))[rotationId].sort()).toEqual(['AWSCURRENT', 'AWSPENDING']);
+    await store.discardPending(path, rotationId);
     expect(Object.values(await labels(path)).flat()).not.toContain('AWSPENDING');
   });
 
@@ -110,15 +114,15 @@ describe('aws-secrets-manager specifics', () => {
 
   it('adds no second version when a stage is retried with a freshly generated password', async () => {
     const { path } = await seeded();
-    await store.stagePending(path, 'retried-stage', credential());
-    await store.stagePending(path, 'retried-stage', credential());
+    await store.stagePending(path, 'retried-stage', credential(), null);
+    await store.stagePending(path, 'retried-stage', credential(), null);
     expect(Object.keys(await labels(path))).toHaveLength(2);
   });
 
   it('gives a new secret an empty placeholder as AWSCURRENT, so a staged value is never served before promote', async () => {
     const path = `specific/${hex()}`;
     const rotationId = randomUUID();
-    await store.stagePending(path, rotationId, credential());
+    await store.stagePending(path, rotationId, credential(), null);
     const served = await sm.send(new GetSecretValueCommand({ SecretId: path, VersionStage: 'AWSCURRENT' }));
     expect(served.SecretString).toBe('{}');
     expect(served.VersionId).not.toBe(rotationId);
@@ -136,13 +140,13 @@ describe('aws-secrets-manager specifics', () => {
         VersionStages: ['AWSPENDING'],
       }),
     );
-    await rejection(store.stagePending(path, randomUUID(), credential()), 'CONFLICT');
+    await rejection(store.stagePending(path, randomUUID(), credential(), null), 'CONFLICT');
     expect((await labels(path))[stale]).toEqual(['AWSPENDING']);
 
     const replacing = secretsManager('replace', () => undefined);
     try {
       const rotationId = randomUUID();
-      await replacing.stagePending(path, rotationId, credential());
+      await replacing.stagePending(path, rotationId, credential(), null);
       const now = await labels(path);
       expect(now[stale]).toEqual([]); // still there as a version, just no longer pending
       expect(now[rotationId]).toEqual(['AWSPENDING']);
@@ -179,7 +183,7 @@ describe('aws-parameter-store specifics', () => {
 
   const read = async (name: string) => (await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }))).Parameter!;
 
-  it('serves the promoted value to plain readers, labels current and previous, and removes the pending parameter', async () => {
+  it('serves the promoted value to plain readers, labels current and previous, and removes the pending parameter when the rotation ends', async () => {
     const path = `/specific/${hex()}/db`;
     const old = credential('app_a');
     await ssm.send(new PutParameterCommand({ Name: path, Value: JSON.stringify(old), Type: 'SecureString' }));
@@ -188,7 +192,7 @@ describe('aws-parameter-store specifics', () => {
 
     const rotationId = randomUUID();
     const next = credential('app_b');
-    await store.stagePending(path, rotationId, next);
+    await store.stagePending(path, rotationId, next, null);
     const folder = await ssm.send(
       new GetParametersByPathCommand({ Path: path.slice(0, path.lastIndexOf('/')), Recursive: true }),
     );
@@ -200,6 +204,7 @@ describe('aws-parameter-store specifics', () => {
     expect(JSON.parse(plain.Value!)).toEqual(next);
     expect(JSON.parse((await read(`${path}:current`)).Value!)).toEqual(next);
     expect(JSON.parse((await read(`${path}:previous`)).Value!)).toEqual(old);
+    await store.discardPending(path, rotationId);
     await expect(read(pendingParameterName(path))).rejects.toMatchObject({ name: 'ParameterNotFound' });
   });
 
@@ -208,7 +213,7 @@ describe('aws-parameter-store specifics', () => {
     const old = credential();
     await ssm.send(new PutParameterCommand({ Name: path, Value: JSON.stringify(old), Type: 'SecureString' }));
     const rotationId = randomUUID();
-    await store.stagePending(path, rotationId, credential());
+    await store.stagePending(path, rotationId, credential(), null);
     const { version } = await store.promote(path, rotationId, '1');
     await store.rollback(path, rotationId, { toVersion: '1', fromVersion: version });
     const plain = await read(path);
@@ -220,13 +225,14 @@ describe('aws-parameter-store specifics', () => {
     const path = `/specific/${hex()}`;
     await ssm.send(new PutParameterCommand({ Name: path, Value: JSON.stringify(credential()), Type: 'SecureString' }));
     const rotationId = randomUUID();
-    await store.stagePending(path, rotationId, credential());
+    await store.stagePending(path, rotationId, credential(), null);
     await store.promote(path, rotationId, '1');
+    await store.discardPending(path, rotationId);
     await ssm.send(
       new PutParameterCommand({ Name: path, Value: JSON.stringify(credential()), Type: 'SecureString', Overwrite: true }),
     );
     const next = randomUUID();
-    await store.stagePending(path, next, credential());
+    await store.stagePending(path, next, credential(), null);
     const err = await rejection(store.promote(path, next, '2'), 'CONFLICT');
     expect(err.message).toContain('version 3');
   });
@@ -244,9 +250,11 @@ describe('file store specifics', () => {
   it('keeps files at 0600 and folders at 0700, with no temp files left behind', async () => {
     const store = new FileStore({ dir: nodePath.join(dir, 'modes') });
     const rotationId = randomUUID();
-    await store.stagePending('app/db', rotationId, credential());
+    await store.stagePending('app/db', rotationId, credential(), null);
     await store.promote('app/db', rotationId, null);
     const folder = nodePath.join(dir, 'modes', 'app', 'db');
+    expect(fs.readdirSync(folder).sort()).toEqual(['current', 'pending.json', 'v000001.json']);
+    await store.discardPending('app/db', rotationId);
     expect(fs.readdirSync(folder).sort()).toEqual(['current', 'v000001.json']);
     for (const f of fs.readdirSync(folder)) expect(modeOf(nodePath.join(folder, f))).toBe(0o600);
     for (const d of [nodePath.join(dir, 'modes'), nodePath.join(dir, 'modes', 'app'), folder]) expect(modeOf(d)).toBe(0o700);
@@ -256,21 +264,29 @@ describe('file store specifics', () => {
     const a = new FileStore({ dir });
     const b = new FileStore({ dir });
     const path = `race/${hex()}`;
-    await a.stagePending(path, 'first', credential());
+    await a.stagePending(path, 'first', credential(), null);
     const { version: v1 } = await a.promote(path, 'first', null);
-    await a.stagePending(path, 'ra', credential());
-    // As if b had staged at the same moment, before a's file existed: stale_pending, checked at stage time, saw nothing.
-    fs.copyFileSync(nodePath.join(dir, path, 'pending-ra.json'), nodePath.join(dir, path, 'pending-rb.json'));
-    const results = await Promise.allSettled([a.promote(path, 'ra', v1), b.promote(path, 'rb', v1)]);
+    await a.discardPending(path, 'first');
+    await a.stagePending(path, 'ra', credential(), v1);
+    // As if b had taken the pending slot over (stale_pending: replace) after a staged: both now try to promote.
+    const slot = nodePath.join(dir, path, 'pending.json');
+    const taken = { ...JSON.parse(fs.readFileSync(slot, 'utf8')), rotation_id: 'rb' };
+    const results = await Promise.allSettled([
+      a.promote(path, 'ra', v1),
+      (async () => {
+        fs.writeFileSync(slot, JSON.stringify(taken));
+        return b.promote(path, 'rb', v1);
+      })(),
+    ]);
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!;
-    expect(failed.reason).toMatchObject({ code: 'CONFLICT' });
+    expect(failed.reason).toMatchObject({ code: expect.stringMatching(/^(CONFLICT|NOT_FOUND)$/) });
   });
 
   it('waits for a lock held by a live process and gives up with TRANSIENT', async () => {
     const store = new FileStore({ dir, lockTimeoutMs: 50 });
     const path = `locked/${hex()}`;
-    await store.stagePending(path, 'r', credential());
+    await store.stagePending(path, 'r', credential(), null);
     const folder = nodePath.join(dir, path);
     fs.writeFileSync(nodePath.join(folder, 'lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), nonce: 'held' }));
     const err = await rejection(store.promote(path, 'r', null), 'TRANSIENT');
@@ -282,7 +298,7 @@ describe('file store specifics', () => {
   it('breaks a lock left by a process that died', async () => {
     const store = new FileStore({ dir, lockTimeoutMs: 50 });
     const path = `abandoned/${hex()}`;
-    await store.stagePending(path, 'r', credential());
+    await store.stagePending(path, 'r', credential(), null);
     const dead = spawnSync(process.execPath, ['-e', '']).pid!;
     fs.writeFileSync(nodePath.join(dir, path, 'lock'), JSON.stringify({ pid: dead, host: os.hostname(), nonce: 'dead' }));
     expect((await store.promote(path, 'r', null)).version).toBe('1');
@@ -299,7 +315,7 @@ describe('file store specifics', () => {
   it('reports a corrupt version file without showing its content', async () => {
     const store = new FileStore({ dir });
     const path = `corrupt/${hex()}`;
-    await store.stagePending(path, 'r', credential());
+    await store.stagePending(path, 'r', credential(), null);
     await store.promote(path, 'r', null);
     fs.writeFileSync(nodePath.join(dir, path, 'v000001.json'), 'hunter2-not-json');
     const err = await rejection(store.readCurrent(path), 'CONFLICT');

@@ -115,6 +115,7 @@ describe('rotateSecret workflow logic', () => {
       'verifyCredential',
       'waitForDrain(app_a)',
       'revokeLogin(app_a)',
+      'discardPending', // the rotation's claim on the secret ends last
     ]);
     expect(status).toMatchObject({ outcome: 'succeeded', revokedUsername: 'app_a', version: '8', previousVersion: '7' });
     expect((await env.currentTimeMs()) - started).toBeGreaterThanOrEqual(86_400_000); // the timer really ran, skipped
@@ -142,7 +143,20 @@ describe('rotateSecret workflow logic', () => {
     const { ok, status } = await run(planFor('alternating-users'), stubActivities(calls, 'revokeLogin'));
     expect(ok).toBe(false);
     expect(status?.outcome).toBe('revoke-incomplete');
-    expect(calls.at(-1)).toBe('revokeLogin(app_a)');
+    expect(calls.slice(-2)).toEqual(['revokeLogin(app_a)', 'discardPending']); // no undo, but the claim ends
+  });
+
+  it('ends as failed, having undone nothing, when another rotation holds the secret at stage time', async () => {
+    const calls: string[] = [];
+    const activities = stubActivities(calls);
+    activities.stageCredential = async () => {
+      calls.push('stageCredential');
+      throw ApplicationFailure.create({ type: 'CONFLICT', message: 'rotation r2 staged first', nonRetryable: true });
+    };
+    const { ok, status } = await run(planFor('alternating-users'), activities);
+    expect(ok).toBe(false);
+    expect(status).toMatchObject({ outcome: 'failed', error: { code: 'CONFLICT' } });
+    expect(calls).toEqual(['inspect', 'stageCredential']);
   });
 
   it('single-user verifies before it publishes, and restores the old password when verify fails', async () => {

@@ -21,7 +21,15 @@ export interface RotatorWorkerOptions {
     WorkerOptions,
     'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'
   >;
+  /** Activity interceptors; the fault-injection harness kills the process from one. */
+  interceptors?: WorkerOptions['interceptors'];
 }
+
+/**
+ * A task meant for a worker that has died waits this long on that worker's own queue before any other worker may
+ * take it (the SDK's default is 10 s): it bounds how long a rotation stalls after its worker is killed between tasks.
+ */
+const STICKY_QUEUE_TIMEOUT = '3s';
 
 let runtimeInstalled = false;
 
@@ -57,6 +65,8 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
     activities: createActivities({ providers, targets, consumers: options.consumers ?? [] }),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     dataConverter: options.dataConverter,
+    stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
+    ...(options.interceptors ? { interceptors: options.interceptors } : {}),
     ...options.tuning,
   });
   return {

@@ -22,10 +22,12 @@ import type { PhaseName, PhaseRecord, RotationStatus } from './status';
 const NON_RETRYABLE = [...NON_RETRYABLE_CODES];
 
 /**
- * One store or database call. These run as local activities: each takes milliseconds and is idempotent, and a
- * local activity saves the two task round trips through the server that a regular one costs (the bench measured a
- * rotation at ~450 ms with regular activities against ~100 ms with local ones). If a worker dies mid-step the
- * next worker simply runs the step again.
+ * One store or database call. These run as local activities: each takes milliseconds, and a local activity saves
+ * the two task round trips through the server that a regular one costs (the bench measured a rotation at ~450 ms
+ * with regular activities against ~100 ms with local ones). Their results reach history only when the workflow
+ * task completes, so after a worker death the next worker runs *every* step since the last completed task again,
+ * in order, against a store and a database those steps already changed. Each step is therefore written to reach
+ * the same decision and the same end state when run again for the same rotation id (see activities/rotation.ts).
  */
 const SHORT_IO: LocalActivityOptions = {
   startToCloseTimeout: '30s',
@@ -60,8 +62,19 @@ const COMPENSATE: ActivityOptions = {
   },
 };
 
+/**
+ * Withdrawing the old credential cannot be undone, so it is a regular activity: scheduling it completes the
+ * workflow task, which makes every decision before it durable, and the step itself is then retried by the server
+ * rather than run again by a replay.
+ */
+const REVOKE: ActivityOptions = {
+  startToCloseTimeout: '10s',
+  retry: { ...SHORT_IO.retry, maximumAttempts: 10 },
+};
+
 const io = proxyLocalActivities<RotationActivities>(SHORT_IO);
 const verifier = proxyLocalActivities<RotationActivities>(VERIFY_LOGIN);
+const revoker = proxyActivities<RotationActivities>(REVOKE);
 const undo = proxyActivities<RotationActivities>(COMPENSATE);
 
 export const statusQuery = defineQuery<RotationStatus>('status');
@@ -130,6 +143,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     } else {
       await twoCredentials();
     }
+    await release();
     status.outcome = 'succeeded';
     status.phase = 'done';
   } catch (err) {
@@ -137,6 +151,11 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     if (committed) {
       // The new credential is published and verified; only withdrawing the old one did not finish.
       status.outcome = 'revoke-incomplete';
+      await CancellationScope.nonCancellable(() =>
+        undo.discardPending(plan, { rotationId }).catch(() => {
+          status.notes.push('could not remove the pending value of this rotation');
+        }),
+      );
       throw ApplicationFailure.create({
         type: 'REVOKE_INCOMPLETE',
         message: `rotation of ${plan.secret} published and verified the new credential, but revoking the old one failed: ${status.error.message}`,
@@ -198,7 +217,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     const found = await create();
     const published = await publish(found);
     await phase('reconnect', () => reconnect(published.version, found.nextUsername));
-    await phase('verify', () => verifier.verifyCredential(plan, { version: published.version }));
+    await phase('verify', () => verifier.verifyCredential(plan, { rotationId, version: published.version }));
     commit(); // verified and published: from here on nothing is rolled back
     await phase('revoke', () => (plan.strategy === 'dual-password' ? revokeOldPassword(found) : revokeOldLogin(found)));
   }
@@ -221,13 +240,19 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   /** Generate and stage the new credential, then make it valid on the target. */
   async function create(): Promise<Inspection> {
     return phase('create', async () => {
-      const found = await io.inspect(plan);
+      const found = await io.inspect(plan, { rotationId });
       status.username = found.nextUsername;
       status.previousUsername = found.currentUsername;
       status.previousVersion = found.currentVersion;
       // Compensations go in before their step: each is idempotent, and a step may half-happen before it fails.
       onFailure('store', 'discard the pending credential', () => undo.discardPending(plan, { rotationId }));
-      await io.stageCredential(plan, { rotationId, username: found.nextUsername });
+      try {
+        await io.stageCredential(plan, { rotationId, username: found.nextUsername, baseVersion: found.currentVersion });
+      } catch (err) {
+        // CONFLICT: another rotation holds the secret, or it moved since inspect; nothing of ours was written.
+        if (describe(err).code === 'CONFLICT') compensations.pop();
+        throw err;
+      }
       const undoApply = undoApplyFor(found);
       if (undoApply) onFailure('target', undoApply.what, undoApply.run);
       await io.applyCredential(plan, { rotationId });
@@ -242,19 +267,22 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       case 'alternating-users':
         return {
           what: `disable login ${found.nextUsername}`,
-          run: () => undo.disableLogin(plan, { username: found.nextUsername }),
+          run: () => undo.disableLogin(plan, { rotationId, username: found.nextUsername }),
         };
       case 'single-user': {
         const version = found.currentVersion;
         return version
-          ? { what: `restore the password of version ${version}`, run: () => undo.restorePassword(plan, { version }) }
+          ? {
+              what: `restore the password of version ${version}`,
+              run: () => undo.restorePassword(plan, { rotationId, version }),
+            }
           : null;
       }
       case 'dual-password':
         // Once published, the new password is found by its version; before that, as this rotation's pending.
         return {
           what: `withdraw the new password of ${found.nextUsername}`,
-          run: () => undo.removePassword(plan, status.version ? { version: status.version } : { rotationId }),
+          run: () => undo.removePassword(plan, { rotationId, ...(status.version ? { version: status.version } : {}) }),
         };
       default:
         return assertNever(plan.strategy);
@@ -272,6 +300,11 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       status.version = published.version;
       return published;
     });
+  }
+
+  /** The rotation's claim on the secret ends with it: its pending value goes. */
+  async function release(): Promise<void> {
+    await io.discardPending(plan, { rotationId });
   }
 
   async function reconnect(version: string, username: string): Promise<void> {
@@ -295,7 +328,8 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     let { remaining } = await io.waitForDrain(plan, { username: old, timeoutMs: 0 });
     if (remaining > 0 && plan.drain.timeoutMs > 0) ({ remaining } = await drainer.waitForDrain(plan, { username: old }));
     if (remaining > 0) status.notes.push(`${remaining} session(s) of ${old} still open after the drain timeout`);
-    const { terminatedSessions } = await io.revokeLogin(plan, {
+    const { terminatedSessions } = await revoker.revokeLogin(plan, {
+      rotationId,
       username: old,
       terminateSessions: remaining > 0 && plan.drain.onTimeout === 'terminate',
     });
@@ -310,7 +344,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       return;
     }
     if (plan.gracePeriodMs > 0) await sleep(plan.gracePeriodMs);
-    await io.removePassword(plan, { version: old });
+    await revoker.removePassword(plan, { rotationId, version: old });
     status.revokedUsername = found.nextUsername;
     status.notes.push(`withdrew the password of version ${old}`);
   }

@@ -88,22 +88,29 @@ export async function bareRotation(acts: RotationActivities, plan: RotationPlan,
       if (steps) steps[name] = (steps[name] ?? 0) + (performance.now() - t);
     }
   };
-  const found = await timed('inspect', () => acts.inspect(plan));
-  await timed('stageCredential', () => acts.stageCredential(plan, { rotationId, username: found.nextUsername }));
+  const found = await timed('inspect', () => acts.inspect(plan, { rotationId }));
+  await timed('stageCredential', () =>
+    acts.stageCredential(plan, { rotationId, username: found.nextUsername, baseVersion: found.currentVersion }),
+  );
   await timed('applyCredential', () => acts.applyCredential(plan, { rotationId }));
   // The workflow checks the new login before publishing, then again as published: both count here too.
   await timed('verifyPending', () => acts.verifyCredential(plan, { rotationId }));
   const published = await timed('promote', () => acts.promote(plan, { rotationId, expectedVersion: found.currentVersion }));
   await timed('notifyConsumers', () => acts.notifyConsumers(plan, { version: published.version, username: found.nextUsername }));
-  await timed('verifyCredential', () => acts.verifyCredential(plan, { version: published.version }));
+  await timed('verifyCredential', () => acts.verifyCredential(plan, { rotationId, version: published.version }));
   const old = found.revokeUsername;
   if (old) {
     // grace_period is 0 in the bench, so the workflow sleeps no timer here either.
     const { remaining } = await timed('waitForDrain', () => acts.waitForDrain(plan, { username: old, timeoutMs: 0 }));
     await timed('revokeLogin', () =>
-      acts.revokeLogin(plan, { username: old, terminateSessions: remaining > 0 && plan.drain.onTimeout === 'terminate' }),
+      acts.revokeLogin(plan, {
+        rotationId,
+        username: old,
+        terminateSessions: remaining > 0 && plan.drain.onTimeout === 'terminate',
+      }),
     );
   }
+  await timed('discardPending', () => acts.discardPending(plan, { rotationId }));
 }
 
 export { createActivities };

@@ -12,6 +12,11 @@ export interface StoreUnderTest {
   open(options: StalePendingOptions): SecretStore;
   /** A fresh path no other test uses. */
   path: () => string;
+  /**
+   * false for a store whose API cannot refuse a second pending value (Secrets Manager moves AWSPENDING silently): two
+   * rotations staging in the same instant are then told apart only at promote.
+   */
+  stagesAtomically?: boolean;
   cleanup?: () => Promise<void>;
 }
 
@@ -47,8 +52,10 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     /** Publish `value` the way a rotation does, so every store starts from its own idea of a version. */
     async function publish(path: string, value: SecretValue, expected: string | null): Promise<string> {
       const rotationId = randomUUID();
-      await store.stagePending(path, rotationId, value);
-      return (await store.promote(path, rotationId, expected)).version;
+      await store.stagePending(path, rotationId, value, expected);
+      const { version } = await store.promote(path, rotationId, expected);
+      await store.discardPending(path, rotationId);
+      return version;
     }
 
     it('declares that it is writable and keeps old versions', () => {
@@ -67,11 +74,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       const next = credential('app_b');
       const v1 = await publish(path, old, null);
       const rotationId = randomUUID();
-      await store.stagePending(path, rotationId, next);
+      await store.stagePending(path, rotationId, next, v1);
 
-      expect(await store.readPending(path, rotationId)).toEqual(next);
+      expect(await store.readPending(path, rotationId)).toEqual({ value: next, baseVersion: v1 });
       expect(await store.readPending(path, randomUUID())).toBeNull();
       expect(await store.readCurrent(path)).toEqual({ version: v1, value: old });
+      expect(await store.publishedBy(path, rotationId)).toBeNull();
 
       const promoted = await store.promote(path, rotationId, v1);
       expect(promoted.previousVersion).toBe(v1);
@@ -79,16 +87,53 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       expect(await store.readCurrent(path)).toEqual({ version: promoted.version, value: next });
       expect(await store.readVersion(path, v1)).toEqual(old);
       expect(await store.readVersion(path, promoted.version)).toEqual(next);
+      expect(await store.publishedBy(path, rotationId)).toEqual(promoted);
+    });
+
+    it('keeps the pending value as the rotation claim after promote, with its base version, until it is discarded', async () => {
+      const path = sut.path();
+      const v1 = await publish(path, credential('app_a'), null);
+      const rotationId = randomUUID();
+      const next = credential('app_b');
+      await store.stagePending(path, rotationId, next, v1);
+      const promoted = await store.promote(path, rotationId, v1);
+
+      // A rotation re-run after a worker death reads back what it chose and what it replaced.
+      expect(await store.readPending(path, rotationId)).toEqual({ value: next, baseVersion: v1 });
+      const other = randomUUID();
+      expect(await store.otherPending(path, other)).toBeTruthy();
+      await rejection(store.stagePending(path, other, credential('app_a'), promoted.version), 'CONFLICT');
+
+      await store.discardPending(path, rotationId);
       expect(await store.readPending(path, rotationId)).toBeNull();
+      expect(await store.otherPending(path, other)).toBeNull();
+      expect(await store.publishedBy(path, rotationId)).toEqual(promoted); // still known after the claim ended
+      expect(await store.readCurrent(path)).toEqual({ version: promoted.version, value: next });
+    });
+
+    it('gives the pending slot to exactly one of two rotations that stage at the same moment', async () => {
+      if (sut.stagesAtomically === false) return;
+      const path = sut.path();
+      const v1 = await publish(path, credential('app_a'), null);
+      const [r1, r2] = [randomUUID(), randomUUID()];
+      const results = await Promise.allSettled([
+        store.stagePending(path, r1, credential('app_b'), v1),
+        store.stagePending(path, r2, credential('app_b'), v1),
+      ]);
+      expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+      const lost = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!;
+      expect(lost.reason).toMatchObject({ code: 'CONFLICT' });
+      const winners = [await store.readPending(path, r1), await store.readPending(path, r2)].filter(Boolean);
+      expect(winners).toHaveLength(1);
     });
 
     it('keeps the first value when a stage of the same rotation is retried', async () => {
       const path = sut.path();
       const rotationId = `retry-${randomBytes(3).toString('hex')}`; // short ids must work too
       const first = credential();
-      await store.stagePending(path, rotationId, first);
-      await store.stagePending(path, rotationId, credential());
-      expect(await store.readPending(path, rotationId)).toEqual(first);
+      await store.stagePending(path, rotationId, first, null);
+      await store.stagePending(path, rotationId, credential(), null);
+      expect((await store.readPending(path, rotationId))?.value).toEqual(first);
       expect(await store.readCurrent(path)).toBeNull();
     });
 
@@ -98,7 +143,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       const next = credential();
       const v1 = await publish(path, old, null);
       const rotationId = randomUUID();
-      await store.stagePending(path, rotationId, next);
+      await store.stagePending(path, rotationId, next, null);
       const first = await store.promote(path, rotationId, v1);
       const again = await store.promote(path, rotationId, v1);
       expect(again).toEqual(first);
@@ -113,13 +158,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       const v2 = await publish(path, other, v1); // published by someone else after we read v1
       const rotationId = randomUUID();
       const mine = credential();
-      await store.stagePending(path, rotationId, mine);
+      await store.stagePending(path, rotationId, mine, null);
 
       const err = await rejection(store.promote(path, rotationId, v1), 'CONFLICT');
       expect(err.message).toContain(path);
       await rejection(store.promote(path, rotationId, null), 'CONFLICT');
       expect(await store.readCurrent(path)).toEqual({ version: v2, value: other });
-      expect(await store.readPending(path, rotationId)).toEqual(mine); // still there to discard
+      expect((await store.readPending(path, rotationId))?.value).toEqual(mine); // still there to discard
     });
 
     it('discards only its own pending value, twice without complaint, and cannot promote it afterwards', async () => {
@@ -128,7 +173,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       const v1 = await publish(path, credential(), null);
       const mine = randomUUID();
       const theirs = randomUUID();
-      await store.stagePending(path, mine, credential());
+      await store.stagePending(path, mine, credential(), null);
       await store.discardPending(path, theirs);
       expect(await store.readPending(path, mine)).not.toBeNull();
 
@@ -144,7 +189,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       const old = credential();
       const v1 = await publish(path, old, null);
       const rotationId = randomUUID();
-      await store.stagePending(path, rotationId, credential());
+      await store.stagePending(path, rotationId, credential(), null);
       const { version: v2 } = await store.promote(path, rotationId, v1);
 
       await store.rollback(path, rotationId, { toVersion: v1, fromVersion: v2 });
@@ -152,6 +197,10 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       expect(restored?.value).toEqual(old);
       await store.rollback(path, rotationId, { toVersion: v1, fromVersion: v2 });
       expect(await store.readCurrent(path)).toEqual(restored);
+      expect(await store.publishedBy(path, rotationId)).toBeNull();
+      // the claim ends with the rotation, after every other undo
+      expect(await store.readPending(path, rotationId)).not.toBeNull();
+      await store.discardPending(path, rotationId);
       expect(await store.readPending(path, rotationId)).toBeNull();
     });
 
@@ -159,7 +208,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       const path = sut.path();
       const rotationId = randomUUID();
       const first = credential();
-      await store.stagePending(path, rotationId, first);
+      await store.stagePending(path, rotationId, first, null);
       expect(await store.readCurrent(path)).toBeNull(); // staging a new secret must not publish it
 
       const promoted = await store.promote(path, rotationId, null);
@@ -171,11 +220,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       expect(await store.readCurrent(path)).toBeNull();
       await store.rollback(path, rotationId, { toVersion: null, fromVersion: promoted.version });
       expect(await store.readCurrent(path)).toBeNull();
+      await store.discardPending(path, rotationId);
 
       // and the next rotation starts from "nothing there" again
       const retry = randomUUID();
       const second = credential();
-      await store.stagePending(path, retry, second);
+      await store.stagePending(path, retry, second, null);
       const again = await store.promote(path, retry, null);
       expect(await store.readCurrent(path)).toEqual({ version: again.version, value: second });
     });
@@ -184,8 +234,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       const path = sut.path();
       const v1 = await publish(path, credential(), null);
       const rotationId = randomUUID();
-      await store.stagePending(path, rotationId, credential());
+      await store.stagePending(path, rotationId, credential(), null);
       const { version: v2 } = await store.promote(path, rotationId, v1);
+      await store.discardPending(path, rotationId);
       const later = credential();
       const v3 = await publish(path, later, v2);
 
@@ -206,18 +257,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const v1 = await publish(path, current, null);
         const stale = randomUUID();
         const staleValue = credential('app_b');
-        await store.stagePending(path, stale, staleValue);
+        await store.stagePending(path, stale, staleValue, null);
         return { path, v1, current, stale, staleValue };
       }
 
       it('refuses to stage with CONFLICT under stale_pending: fail, naming the secret and the leftover, and changes nothing', async () => {
         const { path, v1, current, stale, staleValue } = await leftBehind();
         const mine = randomUUID();
-        const err = await rejection(store.stagePending(path, mine, credential('app_b')), 'CONFLICT');
+        const err = await rejection(store.stagePending(path, mine, credential('app_b'), null), 'CONFLICT');
         expect(err.message).toContain(path);
         expect(err.message).toContain(stale);
         expect(err.message).toContain('stale_pending: replace');
-        expect(await store.readPending(path, stale)).toEqual(staleValue);
+        expect((await store.readPending(path, stale))?.value).toEqual(staleValue);
         expect(await store.readPending(path, mine)).toBeNull();
         expect(await store.readCurrent(path)).toEqual({ version: v1, value: current });
       });
@@ -229,16 +280,16 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         try {
           const mine = randomUUID();
           const next = credential('app_b');
-          await replacing.stagePending(path, mine, next);
+          await replacing.stagePending(path, mine, next, null);
           expect(warnings).toHaveLength(1);
           expect(warnings[0].message).toContain('stale');
           expect(warnings[0].fields.path).toBe(path);
           expect(JSON.stringify(warnings[0].fields)).toContain(stale);
           for (const p of passwords) expect(JSON.stringify(warnings)).not.toContain(p);
           expect(await replacing.readPending(path, stale)).toBeNull();
-          expect(await replacing.readPending(path, mine)).toEqual(next);
+          expect((await replacing.readPending(path, mine))?.value).toEqual(next);
 
-          await replacing.stagePending(path, mine, credential()); // a retried stage is ours, not stale
+          await replacing.stagePending(path, mine, credential(), null); // a retried stage is ours, not stale
           expect(warnings).toHaveLength(1);
           expect(await replacing.promote(path, mine, v1)).toMatchObject({ previousVersion: v1 });
           expect((await replacing.readCurrent(path))?.value).toEqual(next);
@@ -255,9 +306,10 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       const rotationId = randomUUID();
       const next = credential();
       await rejection(store.promote(path, rotationId, v1), 'NOT_FOUND');
-      await store.stagePending(path, rotationId, next);
+      await store.stagePending(path, rotationId, next, null);
       await rejection(store.promote(path, rotationId, null), 'CONFLICT');
       const { version: v2 } = await store.promote(path, rotationId, v1);
+      await store.discardPending(path, rotationId);
       await publish(path, credential(), v2);
       await rejection(store.rollback(path, rotationId, { toVersion: v1, fromVersion: v2 }), 'CONFLICT');
       // rejection() has checked each error against every password this suite generated, old and next included
