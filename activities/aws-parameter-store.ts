@@ -225,22 +225,31 @@ export class AwsParameterStore implements SecretStore {
     return parseSecretJson(found.text, `version ${latest} of ${path}`).password === value.password ? latest : null;
   }
 
-  /** `previous` is labelled before `current` moves, so the version carrying our mark always has its previous labelled. */
+  /**
+   * Marked with this rotation's label, or written and not yet labelled (a worker died in between): plain readers
+   * already get the latest version, so that write counts as published. `previous` is labelled before `current`
+   * moves, so a marked version always has its previous labelled; before that, `current` still names it.
+   */
   async publishedBy(path: string, rotationId: string): Promise<PromoteResult | null> {
-    const mark = labelFor('rotation', rotationId);
     const history = (await this.history(path)) ?? [];
-    const done = history.find((h) => h.labels.includes(mark));
-    const rolledBack = history.some((h) => h.labels.includes(labelFor('rollback', rotationId)));
-    if (!done || rolledBack) return null;
-    const previous = history.find((h) => h.labels.includes(PREVIOUS) && h.version !== done.version);
-    return { version: String(done.version), previousVersion: previous ? String(previous.version) : null };
+    if (history.some((h) => h.labels.includes(labelFor('rollback', rotationId)))) return null;
+    const done = history.find((h) => h.labels.includes(labelFor('rotation', rotationId)));
+    if (done) {
+      const previous = history.find((h) => h.labels.includes(PREVIOUS) && h.version !== done.version);
+      return { version: String(done.version), previousVersion: previous ? String(previous.version) : null };
+    }
+    const pending = await this.readPending(path, rotationId);
+    const written = pending ? await this.unlabelledWriteOf(path, history, pending.value) : null;
+    if (written === null) return null;
+    const labelled = history.find((h) => h.labels.includes(CURRENT));
+    return { version: String(written), previousVersion: labelled ? String(labelled.version) : null };
   }
 
   async promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult> {
-    const published = await this.publishedBy(path, rotationId);
-    if (published) return published;
     const mark = labelFor('rotation', rotationId);
     const history = (await this.history(path)) ?? [];
+    const done = history.find((h) => h.labels.includes(mark));
+    if (done) return (await this.publishedBy(path, rotationId))!;
     const pending = await this.readPending(path, rotationId);
     if (!pending) throw new RotatorError('NOT_FOUND', `no pending credential of this rotation at ${path}`);
     let version = await this.unlabelledWriteOf(path, history, pending.value);

@@ -1,0 +1,132 @@
+// Kill the real worker process (SIGKILL) before and after every step of a rotation, start a fresh worker, and check
+// that the rotation still ends in a state the store and the database agree on: for each strategy, every kill point.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { getDataConverter } from '../src/codec/data-converter';
+import { followRotation, startRotation } from '../src/rotations';
+import type { Outcome } from '../workflows/status';
+import { killPointName, readTrace, spawnFaultyWorker, stepsOf, writeBundle, type KillPoint } from './support/fault-injection';
+import { codecKeyEnv, testCodecKeys, unique, workflowBundle } from './support/harness';
+import { startRotator, type Rotator } from './support/rotator';
+import { scenarioFor, type ScenarioStrategy } from './support/rotation-scenarios';
+import { testStack } from './support/stack';
+
+const STRATEGIES: ScenarioStrategy[] = ['alternating-users', 'single-user', 'dual-password'];
+/** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
+const CONCURRENCY = 4;
+
+interface Trial {
+  killAt: string | null;
+  killed: boolean;
+  outcome: Outcome;
+  problems: string[];
+  steps: KillPoint[];
+}
+
+const keys = testCodecKeys();
+let dir: string;
+let bundleFile: string;
+let connection: Connection;
+let client: Client;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'rotator-faults-'));
+  bundleFile = writeBundle(dir, (await workflowBundle()).code);
+  connection = await Connection.connect({ address: testStack().temporal!.address });
+  client = new Client({ connection, dataConverter: getDataConverter(keys) });
+});
+afterAll(async () => {
+  await connection?.close();
+});
+
+/**
+ * One rotation of a freshly seeded secret with a worker process that kills itself at `killAt`; once it is dead, a
+ * fresh in-process worker takes over the task queue and finishes the rotation.
+ */
+async function trial(strategy: ScenarioStrategy, killAt: string | null): Promise<Trial> {
+  const taskQueue = unique('tq');
+  const scenario = await scenarioFor(strategy, taskQueue);
+  const configFile = join(dir, `${taskQueue}.yaml`);
+  const traceFile = join(dir, `${taskQueue}.trace`);
+  writeFileSync(configFile, scenario.yaml, { mode: 0o600 });
+  const before = await scenario.current();
+  const faulty = spawnFaultyWorker({
+    configFile,
+    bundleFile,
+    env: { ...scenario.env, ROTATOR_CODEC_KEY: codecKeyEnv(keys) },
+    ...(killAt ? { killAt } : {}),
+    traceFile,
+  });
+  let fresh: Rotator | undefined;
+  try {
+    const { handle } = await startRotation(client, taskQueue, scenario.plan);
+    const ended = handle.result().then(
+      () => 'ended' as const,
+      () => 'ended' as const,
+    );
+    const first = await Promise.race([faulty.exited.then(() => 'exited' as const), ended]);
+    const killed = first === 'exited' && readTrace(traceFile).some((e) => e.event === 'kill');
+    if (first === 'exited') fresh = await startRotator(scenario.yaml, scenario.env, { keys });
+    const { status } = await followRotation(handle);
+    return {
+      killAt,
+      killed,
+      outcome: status.outcome,
+      problems: await scenario.problems(status, before),
+      steps: stepsOf(readTrace(traceFile)),
+    };
+  } finally {
+    await faulty.kill();
+    await fresh?.close();
+    await scenario.close();
+  }
+}
+
+async function pool<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(items[i]);
+      }
+    }),
+  );
+  return results;
+}
+
+function table(strategy: string, trials: Trial[]): string {
+  const rows = trials.map(
+    (t) =>
+      `| ${strategy} | ${t.killAt} | ${t.killed ? 'killed' : 'NOT REACHED'} | ${t.outcome} | ${t.problems.length === 0 ? 'all hold' : t.problems.join('; ')} |`,
+  );
+  return ['| strategy | kill point | worker | outcome | checks |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+describe('a worker process killed at any step', () => {
+  for (const strategy of STRATEGIES) {
+    it(
+      `${strategy}: every kill point before and after each step ends succeeded, with store and database agreeing`,
+      async () => {
+        const clean = await trial(strategy, null);
+        expect(clean).toMatchObject({ outcome: 'succeeded', problems: [] });
+        const points = clean.steps.flatMap((s) => [killPointName({ ...s, when: 'before' }), killPointName(s)]);
+        expect(points.length).toBeGreaterThan(10);
+
+        const trials = await pool(points, CONCURRENCY, (p) => trial(strategy, p));
+        const report = table(strategy, trials);
+        const out = resolve(__dirname, '../.rotator');
+        mkdirSync(out, { recursive: true });
+        writeFileSync(join(out, `fault-injection-${strategy}.md`), report + '\n');
+        process.stderr.write(`\n${report}\n`);
+
+        expect(trials.filter((t) => !t.killed).map((t) => t.killAt)).toEqual([]);
+        expect(trials.filter((t) => t.outcome !== 'succeeded' || t.problems.length > 0)).toEqual([]);
+      },
+      15 * 60_000,
+    );
+  }
+});

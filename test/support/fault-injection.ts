@@ -1,0 +1,152 @@
+// The fault-injection harness: a real worker process that SIGKILLs itself at a named point, and a trace of its steps.
+//
+// A kill point is `before:<activity>[#n]` or `after:<activity>[#n]`: the n-th run (default 1) of that activity type
+// in this process, local or regular. `after:` fires once the step's side effect is done and before its result is
+// reported, which for a local activity means before it reaches history: the next worker runs it (and every step
+// since the last completed workflow task) again. `before:` the first step of a phase is a kill at that phase boundary.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+
+const ROOT = resolve(__dirname, '../..');
+
+export interface TraceEvent {
+  /** Wall-clock ms, so steps can be lined up with a prober's observations. */
+  t: number;
+  pid: number;
+  event: 'start' | 'end' | 'kill';
+  activity: string;
+  n: number;
+}
+
+export interface KillPoint {
+  when: 'before' | 'after';
+  activity: string;
+  n: number;
+}
+
+export function parseKillPoint(text: string): KillPoint {
+  const m = /^(before|after):([A-Za-z]+)(?:#(\d+))?$/.exec(text);
+  if (!m) throw new Error(`not a kill point: ${JSON.stringify(text)} (expected before:<activity>[#n] or after:<activity>[#n])`);
+  return { when: m[1] as KillPoint['when'], activity: m[2], n: m[3] ? Number(m[3]) : 1 };
+}
+
+export function killPointName(p: KillPoint): string {
+  return `${p.when}:${p.activity}#${p.n}`;
+}
+
+/**
+ * Activity interceptors for a worker process: append every step's start and end to `traceFile` (synchronously, so a
+ * kill loses nothing written), and SIGKILL the process at `killAt`.
+ */
+export function faultInterceptors(options: { killAt?: string; traceFile?: string }): ActivityInterceptorsFactory[] {
+  const point = options.killAt ? parseKillPoint(options.killAt) : null;
+  const counts = new Map<string, number>();
+  const trace = (event: TraceEvent['event'], activity: string, n: number) => {
+    if (options.traceFile) {
+      const line: TraceEvent = { t: Date.now(), pid: process.pid, event, activity, n };
+      appendFileSync(options.traceFile, JSON.stringify(line) + '\n');
+    }
+  };
+  const maybeKill = (when: KillPoint['when'], activity: string, n: number) => {
+    if (point && point.when === when && point.activity === activity && point.n === n) {
+      trace('kill', activity, n);
+      process.kill(process.pid, 'SIGKILL');
+    }
+  };
+  return [
+    (ctx) => ({
+      inbound: {
+        async execute(input, next) {
+          const activity = ctx.info.activityType;
+          const n = (counts.get(activity) ?? 0) + 1;
+          counts.set(activity, n);
+          trace('start', activity, n);
+          maybeKill('before', activity, n);
+          const result = await next(input);
+          trace('end', activity, n);
+          maybeKill('after', activity, n);
+          return result;
+        },
+      },
+    }),
+  ];
+}
+
+export function readTrace(traceFile: string): TraceEvent[] {
+  let text: string;
+  try {
+    text = readFileSync(traceFile, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as TraceEvent);
+}
+
+/** The steps a run went through, in order, as kill points (`after:` each one), from a trace of a process that was not killed. */
+export function stepsOf(trace: TraceEvent[]): KillPoint[] {
+  return trace.filter((e) => e.event === 'end').map((e) => ({ when: 'after' as const, activity: e.activity, n: e.n }));
+}
+
+export interface FaultyWorker {
+  child: ChildProcess;
+  /** Resolves with the signal (or exit code) once the process is gone. */
+  exited: Promise<NodeJS.Signals | number | null>;
+  /** SIGKILL now (if still running) and wait until it is gone. */
+  kill(): Promise<void>;
+  /** SIGTERM (graceful shutdown) and wait. */
+  stop(): Promise<void>;
+}
+
+/** Writes the prebuilt workflow bundle where worker processes can load it, so none of them bundles again. */
+export function writeBundle(dir: string, code: string): string {
+  const file = join(dir, 'workflow-bundle.js');
+  writeFileSync(file, code);
+  return file;
+}
+
+/**
+ * Starts `test/support/fault-worker.ts` as its own node process (node itself, not a tsx wrapper, so a SIGKILL hits the
+ * process that runs the worker).
+ */
+export function spawnFaultyWorker(options: {
+  configFile: string;
+  bundleFile: string;
+  env: Record<string, string>;
+  killAt?: string;
+  traceFile?: string;
+}): FaultyWorker {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/support/fault-worker.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...options.env,
+      ROTATOR_CONFIG: options.configFile,
+      ROTATOR_TEST_BUNDLE: options.bundleFile,
+      ROTATOR_TEST_KILL_AT: options.killAt ?? '',
+      ROTATOR_TEST_TRACE: options.traceFile ?? '',
+      ROTATOR_LOG_LEVEL: 'error',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<NodeJS.Signals | number | null>((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) res(child.signalCode ?? child.exitCode);
+    else child.once('exit', (code, signal) => res(signal ?? code));
+  });
+  return {
+    child,
+    exited,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

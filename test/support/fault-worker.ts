@@ -1,0 +1,31 @@
+// A rotator worker process for the fault-injection harness: the production wiring plus the killing interceptor.
+import { loadConfig } from '../../src/config/load';
+import { dataConverterFromEnv } from '../../src/temporal';
+import { createRotatorWorker } from '../../workers/worker';
+import { faultInterceptors } from './fault-injection';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env.ROTATOR_CONFIG!);
+  const rotator = await createRotatorWorker({
+    config,
+    dataConverter: dataConverterFromEnv(),
+    workflowBundle: { codePath: process.env.ROTATOR_TEST_BUNDLE! },
+    logLevel: 'ERROR',
+    interceptors: {
+      activity: faultInterceptors({
+        killAt: process.env.ROTATOR_TEST_KILL_AT || undefined,
+        traceFile: process.env.ROTATOR_TEST_TRACE || undefined,
+      }),
+    },
+  });
+  try {
+    await rotator.worker.run();
+  } finally {
+    await rotator.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`fault worker failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
