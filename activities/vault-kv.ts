@@ -205,7 +205,14 @@ export class VaultKvStore implements SecretStore {
    * current holds this rotation's pending password.
    */
   async publishedBy(path: string, rotationId: string): Promise<PromoteResult | null> {
-    const { currentVersion, custom } = await this.metadata(path);
+    return this.publishedIn(path, rotationId, await this.metadata(path));
+  }
+
+  private async publishedIn(
+    path: string,
+    rotationId: string,
+    { currentVersion, custom }: { currentVersion: string | null; custom: Record<string, string> },
+  ): Promise<PromoteResult | null> {
     if (custom[ROTATION_FIELD] !== rotationId || !currentVersion) return null;
     const previousVersion = custom.rotator_previous_version === NONE ? null : (custom.rotator_previous_version ?? null);
     if (custom.rotator_phase === 'promoted') return { version: custom.rotator_version ?? currentVersion, previousVersion };
@@ -216,44 +223,37 @@ export class VaultKvStore implements SecretStore {
   }
 
   async promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult> {
-    const published = await this.publishedBy(path, rotationId);
+    const meta = await this.metadata(path);
+    const ours = (result: PromoteResult) => ({
+      ...withoutRollbackFields(meta.custom),
+      [ROTATION_FIELD]: rotationId,
+      rotator_previous_version: result.previousVersion ?? NONE,
+    });
+    const published = await this.publishedIn(path, rotationId, meta);
     if (published) {
-      await this.recordPromoted(path, rotationId, published);
+      if (meta.custom.rotator_phase !== 'promoted') {
+        await this.setCustomMetadata(path, ours(published), { rotator_phase: 'promoted', rotator_version: published.version });
+      }
       return published;
     }
     const pending = await this.readPending(path, rotationId);
     if (!pending) throw new RotatorError('NOT_FOUND', `no pending credential of this rotation at ${path}`);
-    const { currentVersion, custom } = await this.metadata(path);
-    if (currentVersion !== expectedCurrent) {
+    if (meta.currentVersion !== expectedCurrent) {
       throw new RotatorError(
         'CONFLICT',
-        `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${currentVersion ?? '(none)'}`,
+        `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${meta.currentVersion ?? '(none)'}`,
       );
     }
-    await this.setCustomMetadata(path, withoutRollbackFields(custom), {
-      [ROTATION_FIELD]: rotationId,
-      rotator_phase: 'promoting',
-      rotator_previous_version: expectedCurrent ?? NONE,
-    });
+    const intent = ours({ version: '', previousVersion: expectedCurrent });
+    await this.setCustomMetadata(path, intent, { rotator_phase: 'promoting' });
     const body = (await this.post(
       this.paths(path).data,
       { data: pending.value, options: { cas: expectedCurrent ? Number(expectedCurrent) : 0 } },
       `publish ${path}`,
     )) as { data?: { version?: number } };
     const result = { version: String(body?.data?.version), previousVersion: expectedCurrent };
-    await this.recordPromoted(path, rotationId, result);
+    await this.setCustomMetadata(path, intent, { rotator_phase: 'promoted', rotator_version: result.version });
     return result;
-  }
-
-  private async recordPromoted(path: string, rotationId: string, result: PromoteResult): Promise<void> {
-    const { custom } = await this.metadata(path);
-    if (custom.rotator_phase === 'promoted' && custom[ROTATION_FIELD] === rotationId) return;
-    await this.setCustomMetadata(path, withoutRollbackFields(custom), {
-      [ROTATION_FIELD]: rotationId,
-      rotator_phase: 'promoted',
-      rotator_version: result.version,
-      rotator_previous_version: result.previousVersion ?? NONE,
-    });
   }
 
   async rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void> {

@@ -13,9 +13,13 @@ import { testStack } from './support/stack';
 
 const ROTATIONS = 40;
 const PROBE_EVERY_MS = 50;
-/** Share of rotations whose worker is killed, at a moment drawn from the first KILL_WITHIN_MS of the rotation. */
+/**
+ * Share of rotations whose worker is killed, at a moment drawn from the first KILL_WITHIN_MS of the rotation; half of
+ * the kills fall in the first EARLY_MS, where create, publish and verify run before the grace timer.
+ */
 const KILL_SHARE = 0.4;
 const KILL_WITHIN_MS = 1_500;
+const EARLY_MS = 200;
 
 /** A small seeded PRNG (mulberry32), so a failing run can be repeated with ROTATOR_TEST_SEED. */
 function random(seed: number): () => number {
@@ -107,7 +111,7 @@ describe('rotations under random worker kills, watched by a prober', () => {
         const { handle } = await startRotation(client, taskQueue, scenario.plan);
         let killer: Promise<void> = Promise.resolve();
         if (rand() < KILL_SHARE) {
-          const delay = Math.floor(rand() * KILL_WITHIN_MS);
+          const delay = Math.floor(rand() * (rand() < 0.5 ? EARLY_MS : KILL_WITHIN_MS));
           killer = new Promise<void>((r) => setTimeout(r, delay)).then(async () => {
             await worker.kill();
             kills += 1;

@@ -31,6 +31,8 @@ export interface Scenario {
    * empty when the store and the database agree with each other and with the outcome.
    */
   problems(status: RotationStatus, before: { version: number; value: SecretValue }): Promise<string[]>;
+  /** Every password any version of the secret has held. */
+  passwords(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -172,6 +174,7 @@ export async function postgresScenario(
     secret,
     ...built,
     current: async () => (await vaultVersion(path))!,
+    passwords: async () => allPasswords(path, (await vaultVersion(path))!.version),
     logsIn,
     async problems(status, before) {
       const problems = await storeProblems(path, status, before);
@@ -224,6 +227,7 @@ export async function redisDualScenario(taskQueue: string, rotation: string[] = 
     secret,
     ...built,
     current: async () => (await vaultVersion(path))!,
+    passwords: async () => allPasswords(path, (await vaultVersion(path))!.version),
     logsIn,
     async problems(status, before) {
       const problems = await storeProblems(path, status, before);

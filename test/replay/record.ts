@@ -1,0 +1,87 @@
+// npm run fixtures:record — runs real rotations on a private stack and saves their histories as replay fixtures.
+// Codec off on purpose: the fixtures are checked in, and history carries references only (test/history.test.ts).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { startLocalStack } from '../../src/stack/local-stack';
+import { FIXTURES, historyToFixture } from './fixtures';
+import type { PhaseName, RotationStatus } from '../../workflows/status';
+
+interface Recording {
+  name: string;
+  strategy: 'alternating-users' | 'single-user' | 'dual-password';
+  rotation: string[];
+  expect: RotationStatus['outcome'];
+  /** Cancel the rotation once it reaches this phase. */
+  cancelAt?: PhaseName;
+}
+
+const FAILING_VERIFY = {
+  'alternating-users': 'verify: { query: "select * from no_such_table" }',
+  'single-user': 'verify: { query: "select * from no_such_table" }',
+  'dual-password': 'verify: { query: "NOSUCHCOMMAND" }',
+};
+
+const RECORDINGS: Recording[] = (['alternating-users', 'single-user', 'dual-password'] as const).flatMap((strategy) => [
+  { name: `${strategy}-succeeded`, strategy, rotation: ['grace_period: 1s'], expect: 'succeeded' as const },
+  { name: `${strategy}-rolled-back`, strategy, rotation: [FAILING_VERIFY[strategy]], expect: 'rolled-back' as const },
+  {
+    name: `${strategy}-cancelled`,
+    strategy,
+    rotation: ['reconnect: { wait: 1h }'],
+    // single-user is committed before it reconnects: cancelling then undoes nothing.
+    expect: strategy === 'single-user' ? ('revoke-incomplete' as const) : ('rolled-back' as const),
+    cancelAt: 'reconnect' as const,
+  },
+]);
+
+async function main(): Promise<void> {
+  const stack = await startLocalStack({ services: ['temporal', 'vault', 'postgres', 'redis'] });
+  const info = path.join(os.tmpdir(), `rotator-record-${process.pid}.json`);
+  try {
+    const { stop: _stop, ...stackInfo } = stack;
+    fs.writeFileSync(info, JSON.stringify(stackInfo), { mode: 0o600 });
+    process.env.ROTATOR_TEST_STACK = info;
+    // Loaded after the stack file exists: the test helpers read it on first use.
+    const { scenarioFor } = await import('../support/rotation-scenarios');
+    const { startRotator } = await import('../support/rotator');
+    const { unique, untilPhase } = await import('../support/harness');
+    const { startRotation } = await import('../../src/rotations');
+    fs.mkdirSync(FIXTURES, { recursive: true });
+    for (const r of RECORDINGS) {
+      const scenario = await scenarioFor(r.strategy, unique('tq'), r.rotation);
+      const rotator = await startRotator(scenario.yaml, scenario.env, { codec: false });
+      try {
+        const { handle } = await startRotation(rotator.client, rotator.config.temporal.task_queue, scenario.plan);
+        if (r.cancelAt) {
+          await untilPhase(handle, r.cancelAt);
+          await handle.cancel();
+        }
+        const status = await handle.result().catch(async (err: unknown) => {
+          if (!(err instanceof WorkflowFailedError)) throw err;
+          return handle.query<RotationStatus>('status');
+        });
+        if (status.outcome !== r.expect) throw new Error(`${r.name}: ended ${status.outcome}, expected ${r.expect}`);
+        const file = path.join(FIXTURES, `${r.name}.json`);
+        const json = historyToFixture(await handle.fetchHistory());
+        const passwords = await scenario.passwords();
+        const leaked = passwords.filter((p) => json.includes(p) || json.includes(Buffer.from(p).toString('base64')));
+        if (leaked.length > 0) throw new Error(`${r.name}: the history holds a password; not writing it`);
+        fs.writeFileSync(file, json.endsWith('\n') ? json : json + '\n');
+        process.stdout.write(`recorded ${path.relative(process.cwd(), file)} (${status.outcome})\n`);
+      } finally {
+        await rotator.close();
+        await scenario.close();
+      }
+    }
+  } finally {
+    fs.rmSync(info, { force: true });
+    await stack.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`record failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
