@@ -1,99 +1,73 @@
-// Maps the config's provider names to store instances; adding a provider type touches this file and nothing else.
-import { assertNever, RotatorError } from '../src/errors';
-import type { ProviderConfig } from '../src/config/schema';
-import type { AwsConnectionOptions } from './aws-common';
-import { AwsParameterStore } from './aws-parameter-store';
-import { AwsSecretsManagerStore } from './aws-secrets-manager';
-import { EnvStore } from './env-store';
-import { FileStore } from './file-store';
-import type { DatabaseTarget, SecretStore } from './types';
-import { VaultKvStore } from './vault-kv';
+// One worker's stores, targets and consumers, made from the plugin maps on first use and shared by its activities.
+import type { ConsumerConfig, ProviderConfig } from '../src/config/schema';
+import { RotatorError } from '../src/kernel/errors';
+import type { TargetPlan } from '../src/kernel/plan';
+import { consumerPlugin } from './consumers';
+import type { SharedClients } from './plugin';
+import { storePlugin } from './stores';
+import { targetPlugin } from './targets';
+import type { Consumer, DatabaseTarget, SecretStore, SecretValue } from './types';
 
-function awsConnectionOf(config: {
-  region: string;
-  endpoint?: string;
-  access_key_id?: string;
-  secret_access_key?: string;
-}): AwsConnectionOptions {
-  return {
-    region: config.region,
-    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-    ...(config.access_key_id ? { accessKeyId: config.access_key_id } : {}),
-    ...(config.secret_access_key ? { secretAccessKey: config.secret_access_key } : {}),
-  };
-}
+/** Caches what `create` makes per key; a failed creation is forgotten, so the next call tries again. */
+class Cache<T> {
+  private readonly made = new Map<string, Promise<T>>();
 
-export function createStore(config: ProviderConfig): SecretStore {
-  switch (config.type) {
-    case 'vault':
-      return new VaultKvStore({
-        address: config.address,
-        token: config.token,
-        pendingPrefix: config.pending_prefix,
-        stalePending: config.stale_pending,
-        ...(config.namespace ? { namespace: config.namespace } : {}),
-      });
-    case 'env':
-      return new EnvStore(process.env);
-    case 'aws-secrets-manager':
-      return new AwsSecretsManagerStore({ ...awsConnectionOf(config), stalePending: config.stale_pending });
-    case 'aws-parameter-store':
-      return new AwsParameterStore({
-        ...awsConnectionOf(config),
-        stalePending: config.stale_pending,
-        ...(config.kms_key_id ? { kmsKeyId: config.kms_key_id } : {}),
-      });
-    case 'file':
-      return new FileStore({ dir: config.dir, stalePending: config.stale_pending });
-    default:
-      return assertNever(config);
+  get(key: string, create: () => Promise<T>): Promise<T> {
+    let entry = this.made.get(key);
+    if (!entry) {
+      entry = create();
+      entry.catch(() => this.made.delete(key));
+      this.made.set(key, entry);
+    }
+    return entry;
+  }
+
+  async drain(): Promise<T[]> {
+    const all = await Promise.allSettled(this.made.values());
+    this.made.clear();
+    return all.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   }
 }
 
-/** One store instance per configured provider, made on first use and shared by every activity of the worker. */
+/** One store instance per configured provider. */
 export class ProviderRegistry {
-  private readonly stores = new Map<string, SecretStore>();
+  private readonly stores = new Cache<SecretStore>();
 
   constructor(private readonly providers: Readonly<Record<string, ProviderConfig>>) {}
 
-  store(name: string): SecretStore {
-    let store = this.stores.get(name);
-    if (!store) {
-      const config = this.providers[name];
-      if (!config) {
-        throw new RotatorError(
+  store(name: string): Promise<SecretStore> {
+    const config = this.providers[name];
+    if (!config) {
+      return Promise.reject(
+        new RotatorError(
           'CONFIG_INVALID',
           `this worker has no provider named ${JSON.stringify(name)}; configure it under providers:`,
           'provider',
-        );
-      }
-      store = createStore(config);
-      this.stores.set(name, store);
+        ),
+      );
     }
-    return store;
+    return this.stores.get(name, () => storePlugin(config).create(config));
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.stores.values()].map((s) => s.close()));
-    this.stores.clear();
+    await Promise.all((await this.stores.drain()).map((s) => s.close()));
   }
 }
 
 /**
- * Targets, cached per secret's target block, and the database clients they share, cached per admin connection: 200
- * secrets on one PostgreSQL server use one pool, not 200 (which would exhaust max_connections).
+ * Targets, cached per secret's target block and admin credential version, and the database clients they share,
+ * cached per admin connection: 200 secrets on one PostgreSQL server use one pool, not 200 (which would exhaust
+ * max_connections).
  */
-export class TargetRegistry {
-  private readonly targets = new Map<string, DatabaseTarget>();
+export class TargetRegistry implements SharedClients {
+  private readonly targets = new Cache<DatabaseTarget>();
   private readonly clients = new Map<string, { client: unknown; close: () => Promise<void> }>();
 
-  get(key: string, create: () => DatabaseTarget): DatabaseTarget {
-    let target = this.targets.get(key);
-    if (!target) {
-      target = create();
-      this.targets.set(key, target);
-    }
-    return target;
+  /** `adminKey` names the admin credential and its version, so a rotated admin secret gets fresh clients. */
+  target(plan: TargetPlan, admin: SecretValue, adminKey: string): Promise<DatabaseTarget> {
+    return this.targets.get(`${adminKey}|${JSON.stringify(plan)}`, () =>
+      targetPlugin(plan).create(plan as never, admin, this, adminKey),
+    );
   }
 
   /** One client per key, closed with the registry. */
@@ -108,9 +82,21 @@ export class TargetRegistry {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.targets.values()].map((t) => t.close()));
+    await Promise.all((await this.targets.drain()).map((t) => t.close()));
     await Promise.all([...this.clients.values()].map((c) => c.close()));
-    this.targets.clear();
     this.clients.clear();
+  }
+}
+
+/** One consumer per distinct `consumers:` entry. */
+export class ConsumerRegistry {
+  private readonly consumers = new Cache<Consumer>();
+
+  consumer(config: ConsumerConfig): Promise<Consumer> {
+    return this.consumers.get(JSON.stringify(config), () => consumerPlugin(config).create(config));
+  }
+
+  async close(): Promise<void> {
+    await this.consumers.drain();
   }
 }

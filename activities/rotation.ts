@@ -1,11 +1,11 @@
 // The rotation's activities: each one step against one store or target, idempotent, passing references only.
 import { Context } from '@temporalio/activity';
-import { assertNever, RotatorError, toFailure } from '../src/errors';
-import { generatePassword } from '../src/password';
-import type { RotationPlan, SecretReference } from '../src/plan';
-import { createTarget } from './targets';
-import type { ProviderRegistry, TargetRegistry } from './registry';
-import type { Consumer, DatabaseTarget, PromoteResult, SecretValue } from './types';
+import { assertNever, RotatorError } from '../src/kernel/errors';
+import { toFailure } from '../src/kernel/redact';
+import { generatePassword } from '../src/kernel/password';
+import type { RotationPlan, SecretReference } from '../src/kernel/plan';
+import type { ConsumerRegistry, ProviderRegistry, TargetRegistry } from './registry';
+import type { DatabaseTarget, PromoteResult, SecretValue } from './types';
 
 /**
  * What a rotation decided at its start. Inspecting again, at any later point of the same rotation, returns the same
@@ -39,7 +39,7 @@ export interface RevokeResult {
 export interface ActivityDeps {
   providers: ProviderRegistry;
   targets: TargetRegistry;
-  consumers?: Consumer[];
+  consumers: ConsumerRegistry;
 }
 
 /** The two logins of alternating-users; anything else in the store is not ours to revoke. */
@@ -64,7 +64,7 @@ export function createActivities(deps: ActivityDeps) {
   const { providers, targets } = deps;
 
   async function readReference(ref: SecretReference): Promise<{ version: string; value: SecretValue }> {
-    const found = await providers.store(ref.provider).readCurrent(ref.path);
+    const found = await (await providers.store(ref.provider)).readCurrent(ref.path);
     if (!found)
       throw new RotatorError('NOT_FOUND', `the secret at ${ref.provider}:${ref.path} does not exist`, 'target.connection');
     return found;
@@ -74,9 +74,7 @@ export function createActivities(deps: ActivityDeps) {
   async function targetFor(plan: RotationPlan): Promise<DatabaseTarget> {
     const admin = await readReference(plan.target.connection);
     const adminKey = `${plan.target.connection.provider}:${plan.target.connection.path}@${admin.version}`;
-    return targets.get(`${adminKey}|${JSON.stringify(plan.target)}`, () =>
-      createTarget(plan.target, admin.value, targets, adminKey),
-    );
+    return targets.target(plan.target, admin.value, adminKey);
   }
 
   function credentialOf(value: SecretValue | null, what: string): { username: string; password: string } {
@@ -90,16 +88,16 @@ export function createActivities(deps: ActivityDeps) {
 
   /** This rotation's new credential: still pending, or already the version it published. */
   async function ownCredential(plan: RotationPlan, rotationId: string): Promise<SecretValue | null> {
-    const s = store(plan);
+    const s = await store(plan);
     const pending = await s.readPending(plan.store.path, rotationId);
     if (pending) return pending.value;
     const published = await s.publishedBy(plan.store.path, rotationId);
     return published ? s.readVersion(plan.store.path, published.version) : null;
   }
 
-  function readCredential(plan: RotationPlan, ref: CredentialRef): Promise<SecretValue | null> {
+  async function readCredential(plan: RotationPlan, ref: CredentialRef): Promise<SecretValue | null> {
     return ref.version !== undefined
-      ? store(plan).readVersion(plan.store.path, ref.version)
+      ? (await store(plan)).readVersion(plan.store.path, ref.version)
       : ownCredential(plan, ref.rotationId);
   }
 
@@ -113,7 +111,7 @@ export function createActivities(deps: ActivityDeps) {
     credential: { username: string; password?: string },
     action: string,
   ): Promise<void> {
-    const s = store(plan);
+    const s = await store(plan);
     const [current, other] = await Promise.all([s.readCurrent(plan.store.path), s.otherPending(plan.store.path, rotationId)]);
     if (other) {
       throw new RotatorError('CONFLICT', `not going to ${action}: rotation ${other} holds a pending value of ${plan.secret}`);
@@ -130,7 +128,7 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   async function inspect(plan: RotationPlan, input: { rotationId: string }): Promise<Inspection> {
-    const s = store(plan);
+    const s = await store(plan);
     if (!s.capabilities.writable) {
       throw new RotatorError(
         'UNSUPPORTED',
@@ -187,7 +185,7 @@ export function createActivities(deps: ActivityDeps) {
     plan: RotationPlan,
     input: { rotationId: string; username: string; baseVersion: string | null },
   ): Promise<void> {
-    const s = store(plan);
+    const s = await store(plan);
     const path = plan.store.path;
     if ((await s.readPending(path, input.rotationId)) || (await s.publishedBy(path, input.rotationId))) return;
     const current = await s.readCurrent(path);
@@ -204,7 +202,7 @@ export function createActivities(deps: ActivityDeps) {
 
   /** Ends the rotation's claim on the secret: its pending value goes. Also the undo of stageCredential. */
   async function discardPending(plan: RotationPlan, input: { rotationId: string }): Promise<void> {
-    await store(plan).discardPending(plan.store.path, input.rotationId);
+    await (await store(plan)).discardPending(plan.store.path, input.rotationId);
   }
 
   /** Makes this rotation's new credential valid on the target, in the way the strategy asks. */
@@ -231,7 +229,7 @@ export function createActivities(deps: ActivityDeps) {
 
   /** single-user compensation: put back the password of `version`, once the store serves that version again. */
   async function restorePassword(plan: RotationPlan, input: { rotationId: string; version: string }): Promise<void> {
-    const s = store(plan);
+    const s = await store(plan);
     const [old, current] = await Promise.all([s.readVersion(plan.store.path, input.version), s.readCurrent(plan.store.path)]);
     const { username, password } = credentialOf(old, `version ${input.version} of ${plan.store.path}`);
     if (current?.value.password !== password) {
@@ -265,7 +263,7 @@ export function createActivities(deps: ActivityDeps) {
     plan: RotationPlan,
     input: { rotationId: string; expectedVersion: string | null },
   ): Promise<PromoteResult> {
-    return store(plan).promote(plan.store.path, input.rotationId, input.expectedVersion);
+    return (await store(plan)).promote(plan.store.path, input.rotationId, input.expectedVersion);
   }
 
   /** Makes `toVersion` current again, if this rotation's value became current at all. */
@@ -273,7 +271,7 @@ export function createActivities(deps: ActivityDeps) {
     plan: RotationPlan,
     input: { rotationId: string; toVersion: string | null; fromVersion: string | null },
   ): Promise<void> {
-    const s = store(plan);
+    const s = await store(plan);
     const published = await s.publishedBy(plan.store.path, input.rotationId);
     const fromVersion = input.fromVersion ?? published?.version ?? null;
     // Never promoted (or someone else's write is current, which is not ours to undo): nothing to roll back.
@@ -283,8 +281,9 @@ export function createActivities(deps: ActivityDeps) {
 
   async function notifyConsumers(plan: RotationPlan, input: { version: string; username: string }): Promise<void> {
     const log = Context.current().log;
-    for (const consumer of deps.consumers ?? []) await consumer.notify({ secret: plan.secret, ...input });
-    log.info('consumers notified', { secret: plan.secret, version: input.version, consumers: deps.consumers?.length ?? 0 });
+    const consumers = plan.consumers ?? [];
+    for (const config of consumers) await (await deps.consumers.consumer(config)).notify({ secret: plan.secret, ...input });
+    log.info('consumers notified', { secret: plan.secret, version: input.version, consumers: consumers.length });
   }
 
   /** Waits, heartbeating, until the old login has no sessions or the drain timeout passes. */

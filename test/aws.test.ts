@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { SecretValue } from '../activities/types';
-import { followRotation, queryStatus, startRotation } from '../src/rotations';
+import { followRotation, queryStatus, startRotation } from '../src/client/rotations';
 import { adminQuery, canLogin, startHarness, unique, untilPhase, type Harness } from './support/harness';
 import { mongoLogin, mongoUser, startMongoHarness, type MongoHarness } from './support/mongo-harness';
 import { testStack } from './support/stack';

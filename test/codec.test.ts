@@ -7,8 +7,8 @@ import { inspect } from 'node:util';
 import { ApplicationFailure, defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { decodeFailure, encodeFailure, loadDataConverter } from '@temporalio/common/lib/internal-non-workflow';
 import { temporal } from '@temporalio/proto';
-import { AesGcmCodec, ensureLocalKeyFile, loadCodecKeys, type CodecKeys } from '../src/codec/aes-gcm-codec';
-import { getDataConverter } from '../src/codec/data-converter';
+import { AesGcmCodec, ensureLocalKeyFile, loadCodecKeys, type CodecKeys } from '../src/client/codec/aes-gcm-codec';
+import { getDataConverter } from '../src/client/codec/data-converter';
 
 const SECRET = 'hunter2-super-secret-password';
 

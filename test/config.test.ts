@@ -1,8 +1,8 @@
 // Config parsing: the happy path, and every error names its field.
 import { parseConfig } from '../src/config/load';
 import { configError } from './support/config';
-import { planRotation } from '../src/plan';
-import { generatePassword } from '../src/password';
+import { planRotation } from '../src/kernel/plan';
+import { generatePassword } from '../src/kernel/password';
 
 const ENV = { VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_TOKEN: 'dev-token' };
 

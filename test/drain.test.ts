@@ -1,6 +1,6 @@
 // Revoke waits for the old login's sessions to drain, up to the bound, then acts as configured.
 import { Client as PgClient } from 'pg';
-import { followRotation, startRotation } from '../src/rotations';
+import { followRotation, startRotation } from '../src/client/rotations';
 import { canLogin, readStore, startHarness, type Harness } from './support/harness';
 import { testStack } from './support/stack';
 

@@ -1,7 +1,7 @@
 // No secret value reaches Temporal: the full history of finished rotations holds references only.
 import { temporal } from '@temporalio/proto';
-import { followRotation, startRotation } from '../src/rotations';
-import { ENCODING_ENCRYPTED } from '../src/codec/aes-gcm-codec';
+import { followRotation, startRotation } from '../src/client/rotations';
+import { ENCODING_ENCRYPTED } from '../src/client/codec/aes-gcm-codec';
 import { adminQuery, readStore, startHarness, type Harness } from './support/harness';
 
 /** The secret's base64 as it appears inside a longer base64 text, at each of the three byte alignments. */

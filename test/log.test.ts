@@ -1,5 +1,5 @@
 // The logger censors secret-shaped fields, whatever a caller passes, and keeps secret names readable.
-import { createLogger } from '../src/log';
+import { createLogger } from '../src/kernel/log';
 
 it('censors passwords, tokens and values at any depth one level down, but not secret names', () => {
   const lines: string[] = [];

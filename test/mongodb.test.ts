@@ -1,9 +1,9 @@
 // The MongoDB target on a real MongoDB-wire server (FerretDB 1.x, SCRAM auth) beyond the target contract, then in a rotation.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MongoTarget, mongoConnectionFrom, type MongoRole } from '../activities/mongodb';
-import { RotatorError } from '../src/errors';
-import { followRotation, startRotation } from '../src/rotations';
+import { MongoTarget, mongoConnectionFrom, type MongoRole } from '../activities/targets/mongodb/target';
+import { RotatorError } from '../src/kernel/errors';
+import { followRotation, startRotation } from '../src/client/rotations';
 import { unique } from './support/harness';
 import {
   adminCommand,

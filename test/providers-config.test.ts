@@ -1,10 +1,10 @@
 // Config for the AWS and file providers: what parses, what each bad field is called, and which store it builds.
 import { parseConfig } from '../src/config/load';
 import { configError } from './support/config';
-import { createStore } from '../activities/registry';
-import { AwsParameterStore } from '../activities/aws-parameter-store';
-import { AwsSecretsManagerStore } from '../activities/aws-secrets-manager';
-import { FileStore } from '../activities/file-store';
+import { ProviderRegistry } from '../activities/registry';
+import { AwsParameterStore } from '../activities/stores/aws-parameter-store/store';
+import { AwsSecretsManagerStore } from '../activities/stores/aws-secrets-manager/store';
+import { FileStore } from '../activities/stores/file/store';
 
 const ENV = { AWS_KEY: 'AKIAEXAMPLE', AWS_SECRET: 'example-secret-key' };
 
@@ -82,15 +82,17 @@ describe('aws-secrets-manager provider config', () => {
     expect(errorOf(config(SECRETS_MANAGER, 'aws', ''))).toContain('secrets.orders_db.path: expected string (missing)');
   });
 
-  it('builds a Secrets Manager store', () => {
-    expect(createStore(parseConfig(config(SECRETS_MANAGER), ENV).providers.aws!)).toBeInstanceOf(AwsSecretsManagerStore);
+  it('builds a Secrets Manager store', async () => {
+    expect(await new ProviderRegistry(parseConfig(config(SECRETS_MANAGER), ENV).providers).store('aws')).toBeInstanceOf(
+      AwsSecretsManagerStore,
+    );
   });
 });
 
 describe('aws-parameter-store provider config', () => {
   const PARAMETER_STORE = '  ssm:\n    type: aws-parameter-store\n    region: ap-southeast-2\n    kms_key_id: alias/rotator';
 
-  it('parses a region and a KMS key, fails on a stale pending by default, and builds a Parameter Store store', () => {
+  it('parses a region and a KMS key, fails on a stale pending by default, and builds a Parameter Store store', async () => {
     const parsed = parseConfig(config(PARAMETER_STORE, 'ssm', '    path: /prod/orders-db'), {});
     expect(parsed.providers.ssm).toEqual({
       type: 'aws-parameter-store',
@@ -98,7 +100,7 @@ describe('aws-parameter-store provider config', () => {
       kms_key_id: 'alias/rotator',
       stale_pending: 'fail',
     });
-    expect(createStore(parsed.providers.ssm!)).toBeInstanceOf(AwsParameterStore);
+    expect(await new ProviderRegistry(parsed.providers).store('ssm')).toBeInstanceOf(AwsParameterStore);
   });
 
   it('names the region field for a bad region', () => {
@@ -130,10 +132,10 @@ describe('stale_pending on every writable provider', () => {
 });
 
 describe('file provider config', () => {
-  it('is built in: a secret may name it undeclared, and it keeps the store under .rotator/store', () => {
+  it('is built in: a secret may name it undeclared, and it keeps the store under .rotator/store', async () => {
     const parsed = parseConfig(config('  {}', 'file'), {});
     expect(parsed.providers.file).toEqual({ type: 'file', dir: '.rotator/store', stale_pending: 'fail' });
-    expect(createStore(parsed.providers.file!)).toBeInstanceOf(FileStore);
+    expect(await new ProviderRegistry(parsed.providers).store('file')).toBeInstanceOf(FileStore);
   });
 
   it('takes the built-in directory from ROTATOR_FILE_STORE', () => {

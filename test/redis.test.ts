@@ -1,8 +1,8 @@
 // The Redis target on a real redis-server 7 beyond the target contract (ACL rules, hashes, reconnects), then whole rotations.
 import { randomBytes } from 'node:crypto';
-import { RedisTarget, redisConnectionFrom, redisPasswordHash } from '../activities/redis';
-import { RotatorError } from '../src/errors';
-import { followRotation, queryStatus, startRotation } from '../src/rotations';
+import { RedisTarget, redisConnectionFrom, redisPasswordHash } from '../activities/targets/redis/target';
+import { RotatorError } from '../src/kernel/errors';
+import { followRotation, queryStatus, startRotation } from '../src/client/rotations';
 import { readStore, unique, untilPhase, vaultClient } from './support/harness';
 import {
   createRedisAdmin,

@@ -1,5 +1,5 @@
 // The rotation spine end to end: real Temporal, real OpenBao, real PostgreSQL.
-import { followRotation, queryStatus, startRotation } from '../src/rotations';
+import { followRotation, queryStatus, startRotation } from '../src/client/rotations';
 import { adminQuery, canLogin, readStore, startHarness, type Harness } from './support/harness';
 
 async function rotate(h: Harness, secret: string) {

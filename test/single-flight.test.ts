@@ -1,11 +1,12 @@
 // Single-flight that does not rest on the workflow id: two rotateSecret executions of one secret under different
 // ids (as a Temporal Schedule starts them) never both rotate it.
 import { WorkflowFailedError } from '@temporalio/client';
-import type { RotationStatus } from '../workflows/status';
-import { queryStatus, ROTATION_TASK_TIMEOUT } from '../src/rotations';
+import type { RotationStatus } from '../workflows/definitions';
+import { queryStatus, ROTATION_TASK_TIMEOUT } from '../src/client/rotations';
 import { unique } from './support/harness';
 import { startRotator, type Rotator } from './support/rotator';
 import { postgresScenario, type Scenario } from './support/rotation-scenarios';
+import { ROTATE_SECRET } from '../workflows/definitions';
 
 const TRIALS = 20;
 
@@ -24,7 +25,7 @@ describe('two rotations of one secret started together under different workflow 
   });
 
   async function run(workflowId: string): Promise<RotationStatus> {
-    const handle = await rotator.client.workflow.start('rotateSecret', {
+    const handle = await rotator.client.workflow.start(ROTATE_SECRET, {
       taskQueue: rotator.config.temporal.task_queue,
       workflowId,
       args: [{ plan: scenario.plan }],

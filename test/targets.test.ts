@@ -1,9 +1,9 @@
 // Every DatabaseTarget against its real server (PostgreSQL, Redis, FerretDB): the shared contract suite.
 import * as path from 'node:path';
 import { Client as PgClient } from 'pg';
-import { MongoTarget, mongoConnectionFrom } from '../activities/mongodb';
-import { PostgresTarget, postgresConnectionFrom } from '../activities/postgres';
-import { RedisTarget, redisConnectionFrom } from '../activities/redis';
+import { MongoTarget, mongoConnectionFrom } from '../activities/targets/mongodb/target';
+import { PostgresTarget, postgresConnectionFrom } from '../activities/targets/postgresql/target';
+import { RedisTarget, redisConnectionFrom } from '../activities/targets/redis/target';
 import { describeTargetContract, type OpenSession } from './contract/target-contract';
 import { canLogin, unique } from './support/harness';
 import { mongoAdminSecret, mongoLogin } from './support/mongo-harness';

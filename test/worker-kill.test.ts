@@ -5,10 +5,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { getDataConverter } from '../src/codec/data-converter';
+import { getDataConverter } from '../src/client/codec/data-converter';
 import { parseConfig } from '../src/config/load';
-import { planRotation } from '../src/plan';
-import { followRotation, queryStatus, startRotation } from '../src/rotations';
+import { planRotation } from '../src/kernel/plan';
+import { followRotation, queryStatus, startRotation } from '../src/client/rotations';
 import { canLogin, codecKeyEnv, configYaml, readStore, seedAdmin, testCodecKeys, testEnv, unique } from './support/harness';
 import { testStack } from './support/stack';
 

@@ -6,10 +6,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { RotationActivities } from '../activities/rotation';
 import { parseConfig } from '../src/config/load';
-import { planRotation, type RotationPlan } from '../src/plan';
+import { planRotation, type RotationPlan } from '../src/kernel/plan';
 import { toolPath } from '../src/stack/local-stack';
-import type { RotationStatus } from '../workflows/status';
+import type { RotationStatus } from '../workflows/definitions';
 import { workflowBundle } from './support/harness';
+import { ROTATE_SECRET, statusQuery } from '../workflows/definitions';
 
 type Step = keyof RotationActivities;
 
@@ -87,7 +88,7 @@ describe('rotateSecret workflow logic', () => {
       activities,
     });
     return worker.runUntil(async () => {
-      const handle = await env.client.workflow.start('rotateSecret', {
+      const handle = await env.client.workflow.start(ROTATE_SECRET, {
         taskQueue,
         workflowId: `rotate/${taskQueue}`,
         args: [{ plan }],
@@ -95,7 +96,7 @@ describe('rotateSecret workflow logic', () => {
       try {
         return { ok: true, status: (await handle.result()) as RotationStatus };
       } catch (error) {
-        return { ok: false, status: await handle.query<RotationStatus>('status'), error };
+        return { ok: false, status: await handle.query(statusQuery), error };
       }
     });
   }

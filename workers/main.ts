@@ -1,7 +1,7 @@
 // `rotator worker` entry point: read settings once, fail fast, run until SIGINT/SIGTERM.
 import { loadConfig } from '../src/config/load';
-import { logger } from '../src/log';
-import { dataConverterFromEnv } from '../src/temporal';
+import { logger } from '../src/kernel/log';
+import { dataConverterFromEnv } from '../src/client/temporal';
 import { createRotatorWorker } from './worker';
 
 export async function runWorker(configFile: string): Promise<void> {

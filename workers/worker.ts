@@ -2,17 +2,15 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities/rotation';
-import { ProviderRegistry, TargetRegistry } from '../activities/registry';
-import type { Consumer } from '../activities/types';
+import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activities/registry';
 import type { Config } from '../src/config/schema';
-import { logger } from '../src/log';
+import { logger } from '../src/kernel/log';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 export interface RotatorWorkerOptions {
   config: Pick<Config, 'providers' | 'temporal'>;
   dataConverter: DataConverter;
-  consumers?: Consumer[];
   /** A prebuilt bundle lets tests and benches start many workers without bundling each time. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** SDK log level; tests pass ERROR because failed rotations are expected there. */
@@ -57,12 +55,13 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
   installRuntimeLogging(options.logLevel ?? (process.env.ROTATOR_LOG_LEVEL?.toUpperCase() as LogLevel | undefined) ?? 'INFO');
   const providers = new ProviderRegistry(config.providers);
   const targets = new TargetRegistry();
+  const consumers = new ConsumerRegistry();
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.task_queue,
-    activities: createActivities({ providers, targets, consumers: options.consumers ?? [] }),
+    activities: createActivities({ providers, targets, consumers }),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     dataConverter: options.dataConverter,
     stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
@@ -75,6 +74,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await providers.close();
       await targets.close();
+      await consumers.close();
       await connection.close();
     },
   };

@@ -1,2 +1,2 @@
-// The workflows a rotator worker registers.
-export { rotateSecret, statusQuery } from './rotate-secret';
+// The workflows a rotator worker registers; their names, inputs and queries are in ./definitions.
+export { rotateSecret } from './rotate-secret';

@@ -2,93 +2,31 @@
 import {
   ApplicationFailure,
   CancellationScope,
-  defineQuery,
-  isCancellation,
-  log,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   sleep,
   workflowInfo,
-  type ActivityOptions,
-  type LocalActivityOptions,
 } from '@temporalio/workflow';
 import type { Inspection, RotationActivities } from '../activities/rotation';
 import type { PromoteResult } from '../activities/types';
-import { assertNever, NON_RETRYABLE_CODES } from '../src/errors';
-import type { RotationPlan } from '../src/plan';
-import type { PhaseName, PhaseRecord, RotationStatus } from './status';
-
-const NON_RETRYABLE = [...NON_RETRYABLE_CODES];
-
-/**
- * One store or database call. These run as local activities: each takes milliseconds, and a local activity saves
- * the two task round trips through the server that a regular one costs (the bench measured a rotation at ~450 ms
- * with regular activities against ~100 ms with local ones). Their results reach history only when the workflow
- * task completes, so after a worker death the next worker runs *every* step since the last completed task again,
- * in order, against a store and a database those steps already changed. Each step is therefore written to reach
- * the same decision and the same end state when run again for the same rotation id (see activities/rotation.ts).
- */
-const SHORT_IO: LocalActivityOptions = {
-  startToCloseTimeout: '30s',
-  localRetryThreshold: '10s',
-  retry: {
-    initialInterval: '200ms',
-    backoffCoefficient: 2,
-    maximumInterval: '10s',
-    maximumAttempts: 6,
-    nonRetryableErrorTypes: NON_RETRYABLE,
-  },
-};
-
-/** Logging in with the new credential: a few quick tries, then it is a verify failure, not an outage. */
-const VERIFY_LOGIN: LocalActivityOptions = {
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '250ms', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
-};
-
-/**
- * Undoing a change must get through an outage of a few minutes, so it retries far longer than a forward step, as a
- * regular activity whose retries the server schedules: they survive worker restarts.
- */
-const COMPENSATE: ActivityOptions = {
-  startToCloseTimeout: '30s',
-  retry: {
-    initialInterval: '500ms',
-    backoffCoefficient: 2,
-    maximumInterval: '30s',
-    maximumAttempts: 30,
-    nonRetryableErrorTypes: NON_RETRYABLE,
-  },
-};
-
-/**
- * Withdrawing the old credential cannot be undone, so it is a regular activity: scheduling it completes the
- * workflow task, which makes every decision before it durable, and the step itself is then retried by the server
- * rather than run again by a replay.
- */
-const REVOKE: ActivityOptions = {
-  startToCloseTimeout: '10s',
-  retry: { ...SHORT_IO.retry, maximumAttempts: 10 },
-};
+import { assertNever } from '../src/kernel/errors';
+import { statusQuery, type PhaseName, type RotateSecretInput, type RotationStatus } from './definitions';
+import { describeFailure } from './lib/failures';
+import { inPhase, lastPhase } from './lib/phases';
+import { COMPENSATE, heartbeatingWait, IRREVERSIBLE, SHORT_IO, VERIFY_LOGIN } from './lib/policies';
+import { Saga } from './lib/saga';
 
 const io = proxyLocalActivities<RotationActivities>(SHORT_IO);
 const verifier = proxyLocalActivities<RotationActivities>(VERIFY_LOGIN);
-const revoker = proxyActivities<RotationActivities>(REVOKE);
+const revoker = proxyActivities<RotationActivities>(IRREVERSIBLE);
 const undo = proxyActivities<RotationActivities>(COMPENSATE);
 
-export const statusQuery = defineQuery<RotationStatus>('status');
-
-export interface RotateSecretInput {
-  plan: RotationPlan;
-  requestedBy?: string;
-}
-
 export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Promise<RotationStatus> {
-  const { runId } = workflowInfo();
+  const rotationId = workflowInfo().runId;
   const status: RotationStatus = {
     secret: plan.secret,
-    rotationId: runId,
+    rotationId,
     strategy: plan.strategy,
     requestedBy: requestedBy ?? null,
     phase: 'create',
@@ -105,50 +43,30 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     error: null,
   };
   setHandler(statusQuery, () => status);
-
-  async function phase<T>(name: PhaseName, body: () => Promise<T>): Promise<T> {
-    const record: PhaseRecord = { name, startedAt: Date.now(), endedAt: null, durationMs: null };
-    status.phase = name;
-    status.phases.push(record);
-    try {
-      return await body();
-    } finally {
-      record.endedAt = Date.now();
-      record.durationMs = record.endedAt - record.startedAt;
-    }
-  }
-
-  const rotationId = runId;
-  const drainer = proxyActivities<RotationActivities>({
-    startToCloseTimeout: plan.drain.timeoutMs + 30_000,
-    heartbeatTimeout: '15s',
-    retry: SHORT_IO.retry,
-  });
-  /**
-   * `store` undoes what readers of the secret see; `target` withdraws a credential from the database. Once a store
-   * undo fails, the store may still publish the new credential, so target undos are skipped: it stays valid.
-   */
-  type Undo = { what: string; kind: 'store' | 'target'; run: () => Promise<void> };
-  const compensations: Undo[] = [];
-  const onFailure = (kind: Undo['kind'], what: string, run: () => Promise<void>) => compensations.push({ what, kind, run });
-  let committed = false;
-  const commit = () => {
-    committed = true;
-    compensations.length = 0;
-  };
+  const phase = <T>(name: PhaseName, body: () => Promise<T>) => inPhase(status, name, body);
+  const saga = new Saga();
+  const drainer = proxyActivities<RotationActivities>(heartbeatingWait(plan.drain.timeoutMs));
 
   try {
-    if (plan.strategy === 'single-user') {
-      await singleUser();
-    } else {
-      await twoCredentials();
-    }
+    if (plan.strategy === 'single-user') await singleUser();
+    else await twoCredentials();
     await release();
     status.outcome = 'succeeded';
     status.phase = 'done';
   } catch (err) {
-    status.error = describe(err);
-    if (committed) {
+    status.error = describeFailure(err);
+    if (status.error.code === 'CANCELLED') status.error.message = 'the rotation was cancelled';
+    throw await ended(err);
+  } finally {
+    status.endedAt = Date.now();
+  }
+  return status;
+
+  /** Settles a failed rotation (release, rollback or nothing) and returns the failure it ends with. */
+  async function ended(err: unknown): Promise<unknown> {
+    const reason = status.error!.message;
+    const cause = err instanceof Error ? err : undefined;
+    if (saga.committed) {
       // The new credential is published and verified; only withdrawing the old one did not finish.
       status.outcome = 'revoke-incomplete';
       await CancellationScope.nonCancellable(() =>
@@ -156,57 +74,27 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
           status.notes.push('could not remove the pending value of this rotation');
         }),
       );
-      throw ApplicationFailure.create({
+      return ApplicationFailure.create({
         type: 'REVOKE_INCOMPLETE',
-        message: `rotation of ${plan.secret} published and verified the new credential, but revoking the old one failed: ${status.error.message}`,
+        message: `rotation of ${plan.secret} published and verified the new credential, but revoking the old one failed: ${reason}`,
         nonRetryable: true,
-        cause: err instanceof Error ? err : undefined,
+        cause,
       });
     }
-    if (compensations.length === 0) {
+    if (!saga.hasUndos) {
       status.outcome = 'failed';
-      throw err;
+      return err;
     }
-    await phase('rollback', () => CancellationScope.nonCancellable(compensate));
-    throw ApplicationFailure.create({
-      type: status.outcome === 'rolled-back' ? 'ROLLED_BACK' : 'ROLLBACK_INCOMPLETE',
-      message: `rotation of ${plan.secret} failed in ${failedPhase()} and was ${status.outcome === 'rolled-back' ? 'rolled back' : 'only partly rolled back'}: ${status.error.message}`,
-      nonRetryable: true,
-      cause: err instanceof Error ? err : undefined,
-    });
-  } finally {
-    status.endedAt = Date.now();
-  }
-  return status;
-
-  function failedPhase(): PhaseName {
-    return status.phases.filter((p) => p.name !== 'rollback').at(-1)?.name ?? 'create';
-  }
-
-  async function compensate(): Promise<void> {
-    let failures = 0;
-    let storeUndoFailed = false;
-    for (const { what, kind, run } of compensations.reverse()) {
-      if (kind === 'target' && storeUndoFailed) {
-        failures += 1;
-        status.notes.push(`left in place: ${what} (the store may still publish it)`);
-        continue;
-      }
-      try {
-        await run();
-        status.notes.push(`undone: ${what}`);
-      } catch (err) {
-        failures += 1;
-        storeUndoFailed ||= kind === 'store';
-        status.notes.push(`could not undo: ${what}`);
-        log.error('compensation failed; continuing with the rest', {
-          secret: plan.secret,
-          step: what,
-          error: describe(err).message,
-        });
-      }
-    }
+    const { failures, notes } = await phase('rollback', () => saga.compensate({ secret: plan.secret }));
+    status.notes.push(...notes);
     status.outcome = failures === 0 ? 'rolled-back' : 'rollback-incomplete';
+    const how = failures === 0 ? 'rolled back' : 'only partly rolled back';
+    return ApplicationFailure.create({
+      type: failures === 0 ? 'ROLLED_BACK' : 'ROLLBACK_INCOMPLETE',
+      message: `rotation of ${plan.secret} failed in ${lastPhase(status, 'rollback', 'create')} and was ${how}: ${reason}`,
+      nonRetryable: true,
+      cause,
+    });
   }
 
   /**
@@ -218,7 +106,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     const published = await publish(found);
     await phase('reconnect', () => reconnect(published.version, found.nextUsername));
     await phase('verify', () => verifier.verifyCredential(plan, { rotationId, version: published.version }));
-    commit(); // verified and published: from here on nothing is rolled back
+    saga.commit(); // verified and published: from here on nothing is rolled back
     await phase('revoke', () => (plan.strategy === 'dual-password' ? revokeOldPassword(found) : revokeOldLogin(found)));
   }
 
@@ -230,7 +118,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     const found = await create();
     await phase('verify', () => verifier.verifyCredential(plan, { rotationId }));
     const published = await publish(found);
-    commit(); // the database and the store agree again
+    saga.commit(); // the database and the store agree again
     await phase('reconnect', () => reconnect(published.version, found.nextUsername));
     await phase('revoke', async () => {
       status.notes.push('single-user: the old password stopped working when the new one was set');
@@ -244,17 +132,16 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       status.username = found.nextUsername;
       status.previousUsername = found.currentUsername;
       status.previousVersion = found.currentVersion;
-      // Compensations go in before their step: each is idempotent, and a step may half-happen before it fails.
-      onFailure('store', 'discard the pending credential', () => undo.discardPending(plan, { rotationId }));
+      saga.onFailure('store', 'discard the pending credential', () => undo.discardPending(plan, { rotationId }));
       try {
         await io.stageCredential(plan, { rotationId, username: found.nextUsername, baseVersion: found.currentVersion });
       } catch (err) {
         // CONFLICT: another rotation holds the secret, or it moved since inspect; nothing of ours was written.
-        if (describe(err).code === 'CONFLICT') compensations.pop();
+        if (describeFailure(err).code === 'CONFLICT') saga.forgetLast();
         throw err;
       }
       const undoApply = undoApplyFor(found);
-      if (undoApply) onFailure('target', undoApply.what, undoApply.run);
+      if (undoApply) saga.onFailure('target', undoApply.what, undoApply.run);
       await io.applyCredential(plan, { rotationId });
       // With two credentials the new one must work before anyone is told about it; single-user verifies next anyway.
       if (plan.strategy !== 'single-user') await verifier.verifyCredential(plan, { rotationId });
@@ -293,7 +180,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     return phase('publish', async () => {
       // Recorded before the step: a promote that fails halfway may already have moved current. With no version
       // reported back, the activity finds out itself whether this rotation's value is current.
-      onFailure('store', `make version ${found.currentVersion ?? '(none)'} current again`, () =>
+      saga.onFailure('store', `make version ${found.currentVersion ?? '(none)'} current again`, () =>
         undo.rollbackStore(plan, { rotationId, toVersion: found.currentVersion, fromVersion: status.version }),
       );
       const published = await io.promote(plan, { rotationId, expectedVersion: found.currentVersion });
@@ -348,14 +235,4 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     status.revokedUsername = found.nextUsername;
     status.notes.push(`withdrew the password of version ${old}`);
   }
-}
-
-function describe(err: unknown): { code: string; message: string } {
-  if (isCancellation(err)) return { code: 'CANCELLED', message: 'the rotation was cancelled' };
-  let e: unknown = err;
-  // Activity failures wrap the ApplicationFailure that carries our code.
-  while (e instanceof Error && !(e instanceof ApplicationFailure) && (e as { cause?: unknown }).cause)
-    e = (e as { cause?: unknown }).cause;
-  if (e instanceof ApplicationFailure) return { code: e.type ?? 'UNKNOWN', message: e.message };
-  return { code: 'UNKNOWN', message: err instanceof Error ? err.message : String(err) };
 }

@@ -1,6 +1,6 @@
 // Human-readable lines for the CLI: phases with timings, outcomes, run summaries. References only, no values.
-import type { RunSummary } from '../rotations';
-import type { PhaseRecord, RotationStatus } from '../../workflows/status';
+import type { RunSummary } from '../client/rotations';
+import type { PhaseRecord, RotationStatus } from '../../workflows/definitions';
 
 export function formatPhase(p: PhaseRecord): string {
   return `  ✓ ${p.name.padEnd(10)} ${p.durationMs ?? '?'} ms`;

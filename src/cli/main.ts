@@ -1,13 +1,13 @@
 // The `rotator` command line: validate, rotate, status, list, history, worker. Never prints a secret value.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { userInfo } from 'node:os';
-import { ensureLocalKeyFile } from '../codec/aes-gcm-codec';
+import { ensureLocalKeyFile } from '../client/codec/aes-gcm-codec';
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
-import { RotatorError } from '../errors';
-import { planRotation, rotatableSecrets, workflowIdFor } from '../plan';
-import { followRotation, hasWorkers, latestRun, queryStatus, rotationHistory, startRotation } from '../rotations';
-import { connectClient, dataConverterFromEnv } from '../temporal';
+import { RotatorError } from '../kernel/errors';
+import { planRotation, rotatableSecrets, workflowIdFor } from '../kernel/plan';
+import { followRotation, hasWorkers, latestRun, queryStatus, rotationHistory, startRotation } from '../client/rotations';
+import { connectClient, dataConverterFromEnv } from '../client/temporal';
 import { formatPhase, formatRun, formatStatus } from './format';
 
 /** Documented in the README; scripts switch on these. */

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { RotatorError } from '../errors';
+import { STORES } from '../../activities/stores';
+import { RotatorError } from '../kernel/errors';
 import { ConfigSchema, type Config } from './schema';
 
 export class ConfigError extends RotatorError {
@@ -39,12 +40,10 @@ function interpolate(node: unknown, env: Env, path: string[], issues: Issue[]): 
   return node;
 }
 
-/** Providers a secret may name without declaring them, the way a user would expect them to work. */
-const BUILT_IN_PROVIDERS: Record<string, unknown> = {
-  vault: { type: 'vault', address: '${VAULT_ADDR:-http://127.0.0.1:8200}', token: '${VAULT_TOKEN}' },
-  env: { type: 'env' },
-  file: { type: 'file', dir: '${ROTATOR_FILE_STORE:-.rotator/store}' },
-};
+/** Providers a secret may name without declaring them, the way a user would expect them to work: each plugin's own. */
+const BUILT_IN_PROVIDERS: Record<string, unknown> = Object.fromEntries(
+  Object.entries(STORES).flatMap(([type, plugin]) => ('builtIn' in plugin ? [[type, plugin.builtIn]] : [])),
+);
 
 function withBuiltInProviders(raw: unknown): unknown {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;

@@ -2,12 +2,12 @@
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
-import { ProviderRegistry, TargetRegistry } from '../../activities/registry';
-import { getDataConverter } from '../../src/codec/data-converter';
-import { planRotation } from '../../src/plan';
-import { startRotation } from '../../src/rotations';
+import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../../activities/registry';
+import { getDataConverter } from '../../src/client/codec/data-converter';
+import { planRotation } from '../../src/kernel/plan';
+import { startRotation } from '../../src/client/rotations';
 import { startLocalStack, type LocalStack } from '../../src/stack/local-stack';
-import type { RotationStatus } from '../../workflows/status';
+import type { RotationStatus } from '../../workflows/definitions';
 import { createRotatorWorker, WORKFLOWS_PATH } from '../../workers/worker';
 import {
   bareRotation,
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     // --- baseline: the activity functions called directly, one untimed first rotation per secret ---
     const providers = new ProviderRegistry(config.providers);
     const targets = new TargetRegistry();
-    const acts = createActivities({ providers, targets, consumers: [] });
+    const acts = createActivities({ providers, targets, consumers: new ConsumerRegistry() });
     const basePlans = baseNames.map((n) => planRotation(config, n));
     const steps: StepTimings = {};
     let baseline: Summary;

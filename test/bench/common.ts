@@ -6,7 +6,7 @@ import { Client as PgClient } from 'pg';
 import { createActivities, type RotationActivities } from '../../activities/rotation';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
-import type { RotationPlan } from '../../src/plan';
+import type { RotationPlan } from '../../src/kernel/plan';
 import type { LocalStack } from '../../src/stack/local-stack';
 import { postgresAdminSecret, rotatorYaml, silentLogger, vaultProviderYaml } from '../support/rotator-config';
 

@@ -1,5 +1,5 @@
 // What the contract suites check of every error: that it is the RotatorError they expect, and that it leaks no secret.
-import { RotatorError, type ErrorCode } from '../../src/errors';
+import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
 
 /** Everything an error could carry into a log or workflow history. */
 export function everythingIn(err: unknown): string {

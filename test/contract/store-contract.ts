@@ -1,7 +1,7 @@
 // The behaviour every SecretStore promises the rotation workflow, as one suite each store runs against its real server.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { ErrorCode, RotatorError } from '../../src/errors';
-import type { StalePendingOptions } from '../../activities/stale-pending';
+import type { ErrorCode, RotatorError } from '../../src/kernel/errors';
+import type { StalePendingOptions } from '../../activities/stores/stale-pending';
 import type { SecretStore, SecretValue } from '../../activities/types';
 import { rejectionWithout } from './no-secret';
 

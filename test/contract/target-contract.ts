@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { DatabaseTarget, TargetCapabilities } from '../../activities/types';
-import type { ErrorCode, RotatorError } from '../../src/errors';
+import type { ErrorCode, RotatorError } from '../../src/kernel/errors';
 import { rejectionWithout } from './no-secret';
 
 /** A connection logged in as some login, held open like a consumer that has not reconnected yet. */

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { startLocalStack } from '../../src/stack/local-stack';
 import { FIXTURES, historyToFixture } from './fixtures';
-import type { PhaseName, RotationStatus } from '../../workflows/status';
+import type { PhaseName, RotationStatus } from '../../workflows/definitions';
+import { statusQuery } from '../../workflows/definitions';
 
 interface Recording {
   name: string;
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
     const { scenarioFor } = await import('../support/rotation-scenarios');
     const { startRotator } = await import('../support/rotator');
     const { unique, untilPhase } = await import('../support/harness');
-    const { startRotation } = await import('../../src/rotations');
+    const { startRotation } = await import('../../src/client/rotations');
     fs.mkdirSync(FIXTURES, { recursive: true });
     for (const r of RECORDINGS) {
       const scenario = await scenarioFor(r.strategy, unique('tq'), r.rotation);
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
         }
         const status = await handle.result().catch(async (err: unknown) => {
           if (!(err instanceof WorkflowFailedError)) throw err;
-          return handle.query<RotationStatus>('status');
+          return handle.query(statusQuery);
         });
         if (status.outcome !== r.expect) throw new Error(`${r.name}: ended ${status.outcome}, expected ${r.expect}`);
         const file = path.join(FIXTURES, `${r.name}.json`);

@@ -1,6 +1,6 @@
 // A rotator worker process for the fault-injection harness: the production wiring plus the killing interceptor.
 import { loadConfig } from '../../src/config/load';
-import { dataConverterFromEnv } from '../../src/temporal';
+import { dataConverterFromEnv } from '../../src/client/temporal';
 import { createRotatorWorker } from '../../workers/worker';
 import { faultInterceptors } from './fault-injection';
 

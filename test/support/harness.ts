@@ -2,11 +2,11 @@
 import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
-import { canLogIn } from '../../activities/postgres';
+import { canLogIn } from '../../activities/targets/postgresql/target';
 import type { SecretValue } from '../../activities/types';
-import type { CodecKeys } from '../../src/codec/aes-gcm-codec';
-import { queryStatus } from '../../src/rotations';
-import type { PhaseName, RotationStatus } from '../../workflows/status';
+import type { CodecKeys } from '../../src/client/codec/aes-gcm-codec';
+import { queryStatus } from '../../src/client/rotations';
+import type { PhaseName, RotationStatus } from '../../workflows/definitions';
 import { startRotator, type Rotator } from './rotator';
 import { postgresAdminSecret, rotatorYaml } from './rotator-config';
 import { testStack } from './stack';

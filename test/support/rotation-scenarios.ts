@@ -2,12 +2,17 @@
 // whether a finished rotation left the store and the database agreeing with each other and with its outcome.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { escapeIdentifier, escapeLiteral } from 'pg';
-import { canLogIn, PostgresTarget, postgresConnectionFrom, scramSha256Verifier } from '../../activities/postgres';
-import { redisPasswordHash } from '../../activities/redis';
+import {
+  canLogIn,
+  PostgresTarget,
+  postgresConnectionFrom,
+  scramSha256Verifier,
+} from '../../activities/targets/postgresql/target';
+import { redisPasswordHash } from '../../activities/targets/redis/target';
 import type { SecretValue } from '../../activities/types';
 import { parseConfig } from '../../src/config/load';
-import { planRotation, type RotationPlan } from '../../src/plan';
-import type { RotationStatus } from '../../workflows/status';
+import { planRotation, type RotationPlan } from '../../src/kernel/plan';
+import type { RotationStatus } from '../../workflows/definitions';
 import { adminQuery, pgAdminSecret, unique, vaultClient } from './harness';
 import { createRedisAdmin, redisLogin, rootCall, type RedisAdmin } from './redis-harness';
 import { rotatorYaml } from './rotator-config';

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import vault from 'node-vault';
-import type { StalePendingPolicy } from '../../activities/stale-pending';
+import type { StalePendingPolicy } from '../../activities/stores/stale-pending';
 import type { SecretValue } from '../../activities/types';
 import { vaultProviderYaml } from './rotator-config';
 import { testStack } from './stack';

@@ -1,0 +1,55 @@
+// What a store, target or consumer plugin exports: its config schema, capabilities, defaults and a factory.
+// Plugin modules stay light (zod and constants); each factory imports its driver-backed implementation on first use.
+import type { z } from 'zod';
+import type { Strategy } from '../src/config/fields';
+import type { SecretReference } from '../src/kernel/plan';
+import type { Consumer, DatabaseTarget, SecretStore, SecretValue, StoreCapabilities, TargetCapabilities } from './types';
+
+/** A provider block's schema: a strict object whose `type` is the plugin's name. */
+type TypedSchema<C> = z.ZodType<C, unknown>;
+
+export interface StorePlugin<C extends { type: string }> {
+  readonly schema: TypedSchema<C>;
+  readonly capabilities: StoreCapabilities;
+  /** A provider of this type that a secret may name without declaring it (`provider: vault`), with ${ENV} defaults. */
+  readonly builtIn?: Record<string, unknown>;
+  create(config: C): Promise<SecretStore>;
+}
+
+/** The target block with its `secret://` connection resolved to where the admin secret is kept. */
+export type TargetPlanOf<C> = Omit<C, 'connection'> & { connection: SecretReference };
+
+export interface ConfigIssue {
+  /** Relative to the secret's entry, e.g. ['target', 'acl']. */
+  path: string[];
+  message: string;
+}
+
+/** Pooled clients shared by the targets of one worker (one pool per server and admin credential). */
+export interface SharedClients {
+  shared<T>(key: string, create: () => T, close: (client: T) => Promise<void>): T;
+}
+
+export interface TargetPlugin<C extends { type: string; connection: string }> {
+  readonly schema: TypedSchema<C>;
+  readonly capabilities: TargetCapabilities;
+  readonly strategies: ReadonlyArray<Strategy>;
+  /** The verify command when the config gives none: the cheapest call that proves a login works. */
+  readonly defaultVerify: string;
+  /** The login rotation derives from: the single user itself, or the base of `<login>_a` / `<login>_b`. */
+  login(config: C): string;
+  /** Checks beyond the schema that depend on the strategy (e.g. the rules both alternating logins share). */
+  check?(config: C, strategy: Strategy): ConfigIssue[];
+  /** `adminKey` names the admin credential's version: targets with the same one share pooled clients. */
+  create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<DatabaseTarget>;
+}
+
+export interface ConsumerPlugin<C extends { type: string }> {
+  readonly schema: TypedSchema<C>;
+  create(config: C): Promise<Consumer>;
+}
+
+/** What a map of plugins holds: each entry typed by its own config (methods are checked bivariantly). */
+export type AnyStorePlugin = StorePlugin<{ type: string }>;
+export type AnyTargetPlugin = TargetPlugin<{ type: string; connection: string }>;
+export type AnyConsumerPlugin = ConsumerPlugin<{ type: string }>;

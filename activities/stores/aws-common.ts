@@ -1,0 +1,115 @@
+// What the two AWS stores share: client settings from provider config, and AWS errors turned into RotatorError codes.
+import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
+import { redact } from '../../src/kernel/redact';
+import type { SecretValue } from '../types';
+
+export interface AwsConnectionOptions {
+  region: string;
+  /** For emulators (moto, LocalStack) and VPC endpoints; unset means the regional endpoint. */
+  endpoint?: string;
+  /** Both or neither: without them the SDK's default chain (env, profile, SSO, instance role) applies. */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+}
+
+/** The settings both SDK clients take; kept SDK-agnostic so each store passes it to its own client. */
+export function awsClientConfig(options: AwsConnectionOptions): {
+  region: string;
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+} {
+  return {
+    region: options.region,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.accessKeyId && options.secretAccessKey
+      ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } }
+      : {}),
+  };
+}
+
+interface AwsErrorShape {
+  name?: string;
+  message?: string;
+  $fault?: 'client' | 'server';
+  $metadata?: { httpStatusCode?: number };
+}
+
+export function awsErrorName(err: unknown): string {
+  return (err as AwsErrorShape | undefined)?.name ?? 'Error';
+}
+
+const PERMISSION = new Set([
+  'AccessDeniedException',
+  'AccessDenied',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'ExpiredTokenException',
+  'InvalidClientTokenId',
+  'DecryptionFailure',
+  'KMSAccessDeniedException',
+  'KMSNotFoundException',
+  'KMSDisabledException',
+]);
+const NOT_FOUND = new Set(['ResourceNotFoundException', 'ParameterNotFound', 'ParameterVersionNotFound']);
+const CONFLICT = new Set([
+  'ResourceExistsException',
+  'InvalidRequestException',
+  'ParameterAlreadyExists',
+  'ParameterMaxVersionLimitExceeded',
+]);
+const INVALID = new Set([
+  'ValidationException',
+  'InvalidParameterException',
+  'InvalidKeyId',
+  'ParameterPatternMismatchException',
+  'HierarchyLevelLimitExceededException',
+]);
+
+/**
+ * AWS messages name resources, not values; still, every message goes through redact() with the values the caller
+ * holds, and no SDK object (whose request may carry the secret) is attached to the error.
+ */
+export function awsError(
+  err: unknown,
+  action: string,
+  secrets: ReadonlyArray<string | undefined> = [],
+  override?: Partial<Record<string, ErrorCode>>,
+): RotatorError {
+  if (err instanceof RotatorError) return err;
+  const e = (err ?? {}) as AwsErrorShape;
+  const name = e.name ?? 'Error';
+  const text = redact(`${action} failed: ${name}: ${(e.message ?? String(err)).split('\n')[0]}`, secrets);
+  const forced = override?.[name];
+  if (forced) return new RotatorError(forced, text);
+  if (PERMISSION.has(name)) return new RotatorError('PERMISSION_DENIED', text);
+  if (NOT_FOUND.has(name)) return new RotatorError('NOT_FOUND', text);
+  if (CONFLICT.has(name)) return new RotatorError('CONFLICT', text);
+  if (INVALID.has(name)) return new RotatorError('CONFIG_INVALID', text);
+  if (name === 'CredentialsProviderError') {
+    return new RotatorError('CONFIG_INVALID', `${text} (set access_key_id/secret_access_key or the AWS credential environment)`);
+  }
+  return new RotatorError('TRANSIENT', text);
+}
+
+/**
+ * Parse a stored value. JSON.parse quotes the input in its message, so the reason never leaves this function:
+ * only the place that was unreadable does.
+ */
+export function parseSecretJson(text: string | undefined, where: string): SecretValue {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text ?? '');
+  } catch {
+    throw new RotatorError('CONFLICT', `${where} does not hold a JSON object (the value is not shown)`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new RotatorError('CONFLICT', `${where} does not hold a JSON object (the value is not shown)`);
+  }
+  return parsed as SecretValue;
+}
+
+/** The strings of a value worth scrubbing from any message that might echo a request. */
+export function secretsOf(value: SecretValue | null | undefined): string[] {
+  if (!value) return [];
+  return [value.password, JSON.stringify(value)].filter((s): s is string => typeof s === 'string');
+}

@@ -1,0 +1,32 @@
+// The `aws-parameter-store` store plugin: SecureString parameters with `current` / `previous` labels.
+import { z } from 'zod';
+import { stalePending } from '../../../src/config/fields';
+import type { StorePlugin } from '../../plugin';
+import type { StoreCapabilities } from '../../types';
+import { awsConnection, awsConnectionOf, bothKeysOrNeither } from '../aws-config';
+
+export const schema = z
+  .object({
+    type: z.literal('aws-parameter-store'),
+    ...awsConnection,
+    kms_key_id: z.string().min(1).optional(),
+    stale_pending: stalePending,
+  })
+  .strict()
+  .superRefine(bothKeysOrNeither);
+
+/** PutParameter has no condition on the version it replaces: the store checks, then writes, with a window in between. */
+export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true, checkAndSet: false };
+
+export const awsParameterStore = {
+  schema,
+  capabilities: CAPABILITIES,
+  async create(config) {
+    const { AwsParameterStore } = await import('./store');
+    return new AwsParameterStore({
+      ...awsConnectionOf(config),
+      stalePending: config.stale_pending,
+      ...(config.kms_key_id ? { kmsKeyId: config.kms_key_id } : {}),
+    });
+  },
+} satisfies StorePlugin<z.infer<typeof schema>>;

@@ -1,0 +1,28 @@
+// The `aws-secrets-manager` store plugin: the AWSPENDING / AWSCURRENT / AWSPREVIOUS protocol of Secrets Manager.
+import { z } from 'zod';
+import { stalePending } from '../../../src/config/fields';
+import type { StorePlugin } from '../../plugin';
+import type { StoreCapabilities } from '../../types';
+import { awsConnection, awsConnectionOf, bothKeysOrNeither } from '../aws-config';
+
+export const schema = z
+  .object({
+    type: z.literal('aws-secrets-manager'),
+    ...awsConnection,
+    /** For Secrets Manager, "pending" is an AWSPENDING version that is not ours; replace takes the label off it. */
+    stale_pending: stalePending,
+  })
+  .strict()
+  .superRefine(bothKeysOrNeither);
+
+/** UpdateSecretVersionStage only moves AWSCURRENT off the RemoveFromVersionId that still holds it: a check-and-set. */
+export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true, checkAndSet: true };
+
+export const awsSecretsManager = {
+  schema,
+  capabilities: CAPABILITIES,
+  async create(config) {
+    const { AwsSecretsManagerStore } = await import('./store');
+    return new AwsSecretsManagerStore({ ...awsConnectionOf(config), stalePending: config.stale_pending });
+  },
+} satisfies StorePlugin<z.infer<typeof schema>>;

@@ -1,0 +1,25 @@
+// The `file` store plugin: the embedded local store, a folder per secret with versioned JSON files.
+import { z } from 'zod';
+import { stalePending } from '../../../src/config/fields';
+import type { StorePlugin } from '../../plugin';
+import type { StoreCapabilities } from '../../types';
+
+export const schema = z
+  .object({
+    type: z.literal('file'),
+    dir: z.string().min(1, { message: 'expected the directory that holds the store' }),
+    stale_pending: stalePending,
+  })
+  .strict();
+
+export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true, checkAndSet: true };
+
+export const file = {
+  schema,
+  capabilities: CAPABILITIES,
+  builtIn: { type: 'file', dir: '${ROTATOR_FILE_STORE:-.rotator/store}' },
+  async create(config) {
+    const { FileStore } = await import('./store');
+    return new FileStore({ dir: config.dir, stalePending: config.stale_pending });
+  },
+} satisfies StorePlugin<z.infer<typeof schema>>;

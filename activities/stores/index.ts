@@ -1,0 +1,23 @@
+// Every store plugin, by the `type:` a provider block names. Adding a store: its folder here, one line in this map.
+import type { AnyStorePlugin, StorePlugin } from '../plugin';
+import { awsParameterStore } from './aws-parameter-store';
+import { awsSecretsManager } from './aws-secrets-manager';
+import { env } from './env';
+import { file } from './file';
+import { vault } from './vault';
+
+export const STORES = {
+  vault,
+  env,
+  file,
+  'aws-secrets-manager': awsSecretsManager,
+  'aws-parameter-store': awsParameterStore,
+} satisfies Record<string, AnyStorePlugin>;
+
+export type StoreType = keyof typeof STORES;
+export type StoreSchema = (typeof STORES)[StoreType]['schema'];
+
+/** The plugin for a provider block; typed loosely because TypeScript cannot tie a map entry to its own config type. */
+export function storePlugin<C extends { type: string }>(config: C): StorePlugin<C> {
+  return STORES[config.type as StoreType] as unknown as StorePlugin<C>;
+}

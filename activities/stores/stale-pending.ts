@@ -1,0 +1,40 @@
+// What a writable store does with a pending value another rotation left behind: one policy, one wording, every store.
+import { RotatorError } from '../../src/kernel/errors';
+import { logger } from '../../src/kernel/log';
+
+/**
+ * `fail` stops the rotation, because the leftover may belong to a rotation that is still running elsewhere (another
+ * rotator deployment, another tool); `replace` is for an operator who knows it is debris of a rotation that died.
+ */
+export type StalePendingPolicy = 'fail' | 'replace';
+
+export type StalePendingWarn = (message: string, fields: Record<string, string>) => void;
+
+export interface StalePendingOptions {
+  /** Default `fail`. */
+  stalePending?: StalePendingPolicy;
+  /** Where a replacement is reported; the default is the rotator logger. */
+  warn?: StalePendingWarn;
+}
+
+export const STALE_PENDING_REPLACED = 'replaced a stale pending value';
+
+/**
+ * Applies the policy to one leftover: throws CONFLICT under `fail`, else runs `replace` and reports it. `what` names
+ * the leftover (a version id, a rotation id, a file) so an operator can find it; it must never be a value.
+ */
+export async function handleStalePending(
+  options: StalePendingOptions,
+  at: { path: string; what: string; fields: Record<string, string>; howToRemove: string },
+  replace: () => Promise<void>,
+): Promise<void> {
+  if ((options.stalePending ?? 'fail') === 'fail') {
+    throw new RotatorError(
+      'CONFLICT',
+      `${at.path} already has ${at.what} left by an earlier rotation or another tool; ${at.howToRemove}, or set stale_pending: replace on the provider`,
+    );
+  }
+  await replace();
+  // `path`, not `secret`: the logger censors any field called secret, which would hide which one this was.
+  (options.warn ?? ((message, fields) => logger.warn(fields, message)))(STALE_PENDING_REPLACED, { path: at.path, ...at.fields });
+}

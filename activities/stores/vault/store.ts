@@ -1,0 +1,298 @@
+// Vault / OpenBao KV v2 store: versions are history, custom metadata records the rotation, writes use check-and-set.
+import vault from 'node-vault';
+import { RotatorError } from '../../../src/kernel/errors';
+import { handleStalePending, type StalePendingOptions } from '../stale-pending';
+import { movedSincePublish, versionGone } from '../store-errors';
+import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
+import { CAPABILITIES } from './index';
+
+export interface VaultKvOptions extends StalePendingOptions {
+  address: string;
+  token: string;
+  namespace?: string;
+  /** Pending credentials live under `<mount>/data/<pendingPrefix>/<path>` so readers of the secret never see one. */
+  pendingPrefix: string;
+}
+
+interface KvPath {
+  data: string;
+  metadata: string;
+  pendingData: string;
+  pendingMetadata: string;
+}
+
+const ROTATION_FIELD = 'rotator_rotation_id';
+const BASE_FIELD = 'rotator_base_version';
+const NONE = 'none';
+/** Left by earlier rollbacks; a new publish makes them untrue, so it removes them. */
+const ROLLBACK_FIELDS = ['rotator_rolled_back_from', 'rotator_restored_version'];
+
+/** Accepts `secret/data/app/db` (as the HTTP API spells it) or `secret/app/db`. */
+export function parseKvPath(path: string, pendingPrefix: string): KvPath {
+  const parts = path.replace(/^\/+|\/+$/g, '').split('/');
+  const mount = parts[0];
+  const rest = (parts[1] === 'data' ? parts.slice(2) : parts.slice(1)).join('/');
+  if (!mount || !rest)
+    throw new RotatorError('CONFIG_INVALID', `expected <mount>/data/<path>, got ${JSON.stringify(path)}`, 'path');
+  return {
+    data: `${mount}/data/${rest}`,
+    metadata: `${mount}/metadata/${rest}`,
+    pendingData: `${mount}/data/${pendingPrefix}/${rest}`,
+    pendingMetadata: `${mount}/metadata/${pendingPrefix}/${rest}`,
+  };
+}
+
+interface VaultHttpError {
+  response?: { statusCode?: number };
+  message?: string;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as VaultHttpError)?.response?.statusCode;
+}
+
+/** Vault's own messages name paths, never values; still, only the status and first line leave this module. */
+function vaultError(err: unknown, action: string): RotatorError {
+  const status = statusOf(err);
+  // Vault wraps its errors in "1 error occurred:\n\t* …": keep the substance on one line.
+  const text = ((err as VaultHttpError)?.message ?? String(err))
+    .replace(/\d+ errors? occurred:/, '')
+    .replace(/\s*\n\s*\*?\s*/g, ' ')
+    .trim();
+  if (status === 403) return new RotatorError('PERMISSION_DENIED', `vault refused to ${action}: ${text}`);
+  if (status === 400 && /check-and-set/i.test(text)) {
+    return new RotatorError('CONFLICT', `the secret changed while rotating (check-and-set failed on ${action})`);
+  }
+  return new RotatorError('TRANSIENT', `vault ${action} failed: ${text}`);
+}
+
+interface KvReadBody {
+  data?: { data?: SecretValue | null; metadata?: { version?: number; deletion_time?: string; destroyed?: boolean } };
+}
+interface KvMetadataBody {
+  data?: { current_version?: number; custom_metadata?: Record<string, string> | null };
+}
+
+export class VaultKvStore implements SecretStore {
+  readonly capabilities = CAPABILITIES;
+  private readonly client: vault.client;
+
+  constructor(private readonly options: VaultKvOptions) {
+    this.client = vault({
+      apiVersion: 'v1',
+      endpoint: options.address,
+      token: options.token,
+      ...(options.namespace ? { namespace: options.namespace } : {}),
+      // node-vault's debug output prints request bodies, which hold secrets: never let DEBUG=* turn it on.
+      debug: () => undefined,
+    } as vault.VaultOptions);
+  }
+
+  private paths(path: string): KvPath {
+    return parseKvPath(path, this.options.pendingPrefix);
+  }
+
+  private async get<T>(apiPath: string, action: string): Promise<T | null> {
+    try {
+      return (await this.client.read(apiPath)) as T;
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw vaultError(err, action);
+    }
+  }
+
+  private async post(apiPath: string, body: unknown, action: string): Promise<unknown> {
+    try {
+      return await this.client.write(apiPath, body);
+    } catch (err) {
+      throw vaultError(err, action);
+    }
+  }
+
+  private async remove(apiPath: string, action: string): Promise<void> {
+    try {
+      await this.client.delete(apiPath);
+    } catch (err) {
+      if (statusOf(err) !== 404) throw vaultError(err, action);
+    }
+  }
+
+  private async readAt(apiPath: string, action: string): Promise<Versioned<SecretValue> | null> {
+    const body = await this.get<KvReadBody>(apiPath, action);
+    const meta = body?.data?.metadata;
+    // A soft-deleted or destroyed latest version reads as 404 or as null data: both mean "no current value".
+    if (!body?.data?.data || !meta?.version || meta.deletion_time || meta.destroyed) return null;
+    return { version: String(meta.version), value: body.data.data };
+  }
+
+  async readCurrent(path: string): Promise<Versioned<SecretValue> | null> {
+    return this.readAt(this.paths(path).data, `read ${path}`);
+  }
+
+  async readVersion(path: string, version: string): Promise<SecretValue | null> {
+    const found = await this.readAt(`${this.paths(path).data}?version=${encodeURIComponent(version)}`, `read ${path}`);
+    return found?.value ?? null;
+  }
+
+  private async metadata(path: string): Promise<{ currentVersion: string | null; custom: Record<string, string> }> {
+    const body = await this.get<KvMetadataBody>(this.paths(path).metadata, `read metadata of ${path}`);
+    const current = body?.data?.current_version;
+    return { currentVersion: current ? String(current) : null, custom: body?.data?.custom_metadata ?? {} };
+  }
+
+  /** Vault replaces the whole map on write: keep the operator's own keys (owner, team, …) beside ours. */
+  private async setCustomMetadata(path: string, existing: Record<string, string>, ours: Record<string, string>): Promise<void> {
+    await this.post(this.paths(path).metadata, { custom_metadata: { ...existing, ...ours } }, `write metadata of ${path}`);
+  }
+
+  async stagePending(path: string, rotationId: string, value: SecretValue, baseVersion: string | null): Promise<void> {
+    const { pendingData, pendingMetadata } = this.paths(path);
+    const existing = await this.readAt(pendingData, `read pending of ${path}`);
+    const owner = existing?.value[ROTATION_FIELD];
+    if (owner === rotationId) return; // a retry or a re-run: keep what was staged
+    const write = async (cas: number) => {
+      const data = { ...value, [ROTATION_FIELD]: rotationId, [BASE_FIELD]: baseVersion ?? NONE };
+      await this.post(pendingData, { data, options: { cas } }, `stage pending of ${path}`);
+    };
+    if (!existing) {
+      // cas 0: written only while no pending value exists, so of two rotations staging at once exactly one gets it.
+      try {
+        await write(0);
+      } catch (err) {
+        if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
+        const winner = await this.otherPending(path, rotationId);
+        if (winner === null) return; // our own earlier attempt got there
+        throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
+      }
+      return;
+    }
+    // One pending slot per secret: writing ours would silently take another rotation's away.
+    const staleRotation = typeof owner === 'string' ? owner : '(unknown)';
+    await handleStalePending(
+      this.options,
+      {
+        path,
+        what: `a pending credential of rotation ${staleRotation} (version ${existing.version} of ${pendingData})`,
+        fields: { staleRotation, pendingPath: pendingData },
+        howToRemove: `delete ${pendingMetadata}`,
+      },
+      () => write(Number(existing.version)),
+    );
+  }
+
+  async readPending(path: string, rotationId: string): Promise<Pending | null> {
+    const found = await this.readAt(this.paths(path).pendingData, `read pending of ${path}`);
+    if (!found || found.value[ROTATION_FIELD] !== rotationId) return null;
+    const { [ROTATION_FIELD]: _id, [BASE_FIELD]: base, ...value } = found.value;
+    return { value, baseVersion: typeof base === 'string' && base !== NONE ? base : null };
+  }
+
+  async otherPending(path: string, rotationId: string): Promise<string | null> {
+    const found = await this.readAt(this.paths(path).pendingData, `read pending of ${path}`);
+    const owner = found?.value[ROTATION_FIELD];
+    if (!found || owner === rotationId) return null;
+    return typeof owner === 'string' ? owner : '(unknown)';
+  }
+
+  async discardPending(path: string, rotationId: string): Promise<void> {
+    const found = await this.readAt(this.paths(path).pendingData, `read pending of ${path}`);
+    if (found && found.value[ROTATION_FIELD] !== rotationId) return; // someone else's: not ours to remove
+    await this.remove(this.paths(path).pendingMetadata, `discard pending of ${path}`);
+  }
+
+  /**
+   * Metadata says which rotation last published and what it replaced. `promoting` is written before the data, so a
+   * worker that dies between the two leaves a record the re-run can finish from: the write happened exactly when
+   * current holds this rotation's pending password.
+   */
+  async publishedBy(path: string, rotationId: string): Promise<PromoteResult | null> {
+    return this.publishedIn(path, rotationId, await this.metadata(path));
+  }
+
+  private async publishedIn(
+    path: string,
+    rotationId: string,
+    { currentVersion, custom }: { currentVersion: string | null; custom: Record<string, string> },
+  ): Promise<PromoteResult | null> {
+    if (custom[ROTATION_FIELD] !== rotationId || !currentVersion) return null;
+    const previousVersion = custom.rotator_previous_version === NONE ? null : (custom.rotator_previous_version ?? null);
+    if (custom.rotator_phase === 'promoted') return { version: custom.rotator_version ?? currentVersion, previousVersion };
+    if (custom.rotator_phase !== 'promoting' || currentVersion === previousVersion) return null;
+    const [pending, current] = await Promise.all([this.readPending(path, rotationId), this.readCurrent(path)]);
+    if (!pending || !current || current.value.password !== pending.value.password) return null;
+    return { version: current.version, previousVersion };
+  }
+
+  async promote(path: string, rotationId: string, expectedCurrent: string | null): Promise<PromoteResult> {
+    const meta = await this.metadata(path);
+    const ours = (result: PromoteResult) => ({
+      ...withoutRollbackFields(meta.custom),
+      [ROTATION_FIELD]: rotationId,
+      rotator_previous_version: result.previousVersion ?? NONE,
+    });
+    const published = await this.publishedIn(path, rotationId, meta);
+    if (published) {
+      if (meta.custom.rotator_phase !== 'promoted') {
+        await this.setCustomMetadata(path, ours(published), { rotator_phase: 'promoted', rotator_version: published.version });
+      }
+      return published;
+    }
+    const pending = await this.readPending(path, rotationId);
+    if (!pending) throw new RotatorError('NOT_FOUND', `no pending credential of this rotation at ${path}`);
+    if (meta.currentVersion !== expectedCurrent) {
+      throw new RotatorError(
+        'CONFLICT',
+        `${path} changed during rotation: expected version ${expectedCurrent ?? '(none)'}, found ${meta.currentVersion ?? '(none)'}`,
+      );
+    }
+    const intent = ours({ version: '', previousVersion: expectedCurrent });
+    await this.setCustomMetadata(path, intent, { rotator_phase: 'promoting' });
+    const body = (await this.post(
+      this.paths(path).data,
+      { data: pending.value, options: { cas: expectedCurrent ? Number(expectedCurrent) : 0 } },
+      `publish ${path}`,
+    )) as { data?: { version?: number } };
+    const result = { version: String(body?.data?.version), previousVersion: expectedCurrent };
+    await this.setCustomMetadata(path, intent, { rotator_phase: 'promoted', rotator_version: result.version });
+    return result;
+  }
+
+  async rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void> {
+    const { currentVersion, custom } = await this.metadata(path);
+    if (custom[ROTATION_FIELD] === rotationId && custom.rotator_phase === 'rolled-back') return;
+    if (versions.toVersion === null) {
+      // The secret did not exist before this rotation: going back means it does not exist again.
+      if (currentVersion === versions.fromVersion) await this.remove(this.paths(path).metadata, `roll back ${path}`);
+      return;
+    }
+    const previous = await this.readVersion(path, versions.toVersion);
+    if (!previous) throw versionGone(path, versions.toVersion);
+    if (currentVersion !== versions.fromVersion) {
+      const current = await this.readCurrent(path);
+      const alreadyRestored = current !== null && current.value.password === previous.password;
+      if (!alreadyRestored) {
+        throw movedSincePublish(path, currentVersion);
+      }
+    } else {
+      await this.post(
+        this.paths(path).data,
+        { data: previous, options: { cas: Number(versions.fromVersion) } },
+        `roll back ${path}`,
+      );
+    }
+    await this.setCustomMetadata(path, custom, {
+      [ROTATION_FIELD]: rotationId,
+      rotator_phase: 'rolled-back',
+      rotator_rolled_back_from: versions.fromVersion,
+      rotator_restored_version: versions.toVersion,
+    });
+  }
+
+  async close(): Promise<void> {
+    // node-vault holds no connections of its own beyond axios' keep-alive agent.
+  }
+}
+
+function withoutRollbackFields(custom: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(custom).filter(([k]) => !ROLLBACK_FIELDS.includes(k)));
+}

@@ -1,0 +1,268 @@
+// MongoDB target: users sharing the target's roles, checked by a SCRAM login; also speaks to FerretDB 1.x, which has no roles.
+import { MongoClient, MongoServerError, type Document, type MongoClientOptions } from 'mongodb';
+import { RotatorError } from '../../../src/kernel/errors';
+import { redact } from '../../../src/kernel/redact';
+import { logger } from '../../../src/kernel/log';
+import type { DatabaseTarget, LoginCredential, SecretValue } from '../../types';
+import { CAPABILITIES } from './index';
+
+export interface MongoConnection {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  /** The database the admin user authenticates against. */
+  authSource: string;
+}
+
+export interface MongoRole {
+  role: string;
+  db: string;
+}
+
+export interface MongoUsers {
+  /** The database the rotated users are created in and authenticate against. */
+  database: string;
+  roles: MongoRole[];
+}
+
+const TIMEOUT_MS = 5_000;
+const MECHANISM = 'SCRAM-SHA-256';
+
+// Server error codes we act on (mongo's src/mongo/base/error_codes.yml; FerretDB answers with the same).
+const USER_NOT_FOUND = 11;
+const UNAUTHORIZED = 13;
+const AUTHENTICATION_FAILED = 18;
+const COMMAND_NOT_FOUND = 59;
+const NOT_IMPLEMENTED = 238;
+const USER_ALREADY_EXISTS = 51003;
+
+const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+)$/;
+
+/** Host and port only: credentials travel in the options object, so no URI escaping can go wrong and no URI leaks them. */
+function mongoUri(host: string, port: number): string {
+  if (!HOST.test(host))
+    throw new RotatorError('CONFIG_INVALID', `not a host name or address: ${JSON.stringify(host)}`, 'target.host');
+  const bracketed = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `mongodb://${bracketed}:${port}/`;
+}
+
+function clientOptions(username: string, password: string, authSource: string): MongoClientOptions {
+  return {
+    auth: { username, password },
+    authSource,
+    serverSelectionTimeoutMS: TIMEOUT_MS,
+    connectTimeoutMS: TIMEOUT_MS,
+    appName: 'rotator',
+  };
+}
+
+function mongoError(err: unknown, action: string, secrets: ReadonlyArray<string | undefined>): RotatorError {
+  const text = redact(err instanceof Error ? err.message : String(err), secrets);
+  if (err instanceof MongoServerError) {
+    switch (err.code) {
+      case USER_NOT_FOUND:
+        return new RotatorError('NOT_FOUND', `mongodb: ${text}`);
+      case AUTHENTICATION_FAILED:
+      case UNAUTHORIZED:
+        return new RotatorError('PERMISSION_DENIED', `mongodb refused to ${action}: ${text}`);
+      case COMMAND_NOT_FOUND:
+      case NOT_IMPLEMENTED:
+        return new RotatorError('UNSUPPORTED', `mongodb cannot ${action}: ${text}`);
+    }
+  }
+  return new RotatorError('TRANSIENT', `mongodb ${action} failed: ${text}`);
+}
+
+interface ServerTraits {
+  /** FerretDB 1.x implements no authorization: createUser/updateUser refuse any role, and every user may do everything. */
+  roles: boolean;
+  description: string;
+}
+
+export function mongoAdminClient(connection: MongoConnection): MongoClient {
+  return new MongoClient(mongoUri(connection.host, connection.port), {
+    ...clientOptions(connection.username, connection.password, connection.authSource),
+    maxPoolSize: 4,
+  });
+}
+
+export class MongoTarget implements DatabaseTarget {
+  /** Declared by the plugin (./index). */
+  readonly capabilities = CAPABILITIES;
+  readonly endpoint: DatabaseTarget['endpoint'];
+  private readonly uri: string;
+  private readonly admin: MongoClient;
+  private traits?: Promise<ServerTraits>;
+  private warnedNoRoles = false;
+
+  private readonly ownsClient: boolean;
+
+  /** `admin`, from mongoAdminClient(), may be shared by every target on the same server and admin credential. */
+  constructor(
+    private readonly connection: MongoConnection,
+    private readonly users: MongoUsers,
+    admin?: MongoClient,
+  ) {
+    this.uri = mongoUri(connection.host, connection.port);
+    this.endpoint = { engine: 'mongo', host: connection.host, port: connection.port, dbname: users.database };
+    this.ownsClient = !admin;
+    this.admin = admin ?? mongoAdminClient(connection);
+  }
+
+  private async run(action: string, command: Document, secrets: string[] = []): Promise<Document> {
+    try {
+      return await this.admin.db(this.users.database).command(command);
+    } catch (err) {
+      throw mongoError(err, action, [this.connection.password, ...secrets]);
+    }
+  }
+
+  /** Asked once per target: whether the server can hold the configured roles at all. */
+  private serverTraits(): Promise<ServerTraits> {
+    this.traits ??= (async () => {
+      const info = await this.run('read the server build info', { buildInfo: 1 });
+      const ferret = typeof info.ferretdbVersion === 'string' ? info.ferretdbVersion : undefined;
+      if (ferret && /^v?1\./.test(ferret)) return { roles: false, description: `FerretDB ${ferret}` };
+      return { roles: true, description: ferret ? `FerretDB ${ferret}` : `MongoDB ${String(info.version)}` };
+    })().catch((err: unknown) => {
+      this.traits = undefined; // a failed probe is retried by the next call, not remembered
+      throw err;
+    });
+    return this.traits;
+  }
+
+  /** The roles createUser/updateUser get: the configured ones, or none on a server that cannot hold any. */
+  private async rolesToGrant(): Promise<MongoRole[]> {
+    const traits = await this.serverTraits();
+    if (traits.roles) return this.users.roles;
+    if (!this.warnedNoRoles && this.users.roles.length > 0) {
+      this.warnedNoRoles = true;
+      // Not fatal: the admin user has no roles on such a server either; every authenticated user may do everything.
+      logger.warn(
+        { server: traits.description, roles: this.users.roles },
+        'this server implements no roles; target.roles are not applied',
+      );
+    }
+    return [];
+  }
+
+  private async userExists(username: string): Promise<boolean> {
+    const res = await this.run(`look up user ${username}`, { usersInfo: { user: username, db: this.users.database } });
+    return Array.isArray(res.users) && res.users.length > 0;
+  }
+
+  async upsertLogin(username: string, password: string): Promise<void> {
+    const roles = await this.rolesToGrant();
+    // MongoDB takes the plaintext pwd (the server salts and hashes it for SCRAM-SHA-256); TLS is what protects it.
+    const update = { updateUser: username, pwd: password, roles, mechanisms: [MECHANISM] };
+    if (await this.userExists(username)) {
+      await this.run(`update user ${username}`, update, [password]);
+      return;
+    }
+    try {
+      await this.admin.db(this.users.database).command({ createUser: username, pwd: password, roles, mechanisms: [MECHANISM] });
+    } catch (err) {
+      if (!(err instanceof MongoServerError && err.code === USER_ALREADY_EXISTS)) {
+        throw mongoError(err, `create user ${username}`, [this.connection.password, password]);
+      }
+      await this.run(`update user ${username}`, update, [password]); // a retried activity or a racing worker made it
+    }
+  }
+
+  async setPassword(username: string, password: string): Promise<void> {
+    // No mechanisms: MongoDB keeps the user's own, which its clients may depend on.
+    await this.run(`set the password of ${username}`, { updateUser: username, pwd: password }, [password]);
+  }
+
+  async addPassword(): Promise<void> {
+    throw new RotatorError('UNSUPPORTED', 'mongodb keeps one password per user; use alternating-users', 'rotation.strategy');
+  }
+
+  async removePassword(): Promise<void> {
+    throw new RotatorError('UNSUPPORTED', 'mongodb keeps one password per user; use alternating-users', 'rotation.strategy');
+  }
+
+  /** `query` is a command document as JSON; a `$db` field picks the database it runs in (default: the users' database). */
+  async verify(credential: LoginCredential, query: string): Promise<void> {
+    const { $db, ...command } = parseCommand(query);
+    const client = new MongoClient(this.uri, {
+      ...clientOptions(credential.username, credential.password, this.users.database),
+      maxPoolSize: 1,
+      retryReads: false,
+      retryWrites: false,
+    });
+    try {
+      await client.db(typeof $db === 'string' ? $db : this.users.database).command(command);
+    } catch (err) {
+      const text = redact(err instanceof Error ? err.message : String(err), [credential.password, this.connection.password]);
+      throw new RotatorError('VERIFY_FAILED', `${credential.username} could not log in and run the verify command: ${text}`);
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+  }
+
+  async disableLogin(username: string): Promise<void> {
+    try {
+      await this.admin.db(this.users.database).command({ dropUser: username });
+    } catch (err) {
+      if (err instanceof MongoServerError && err.code === USER_NOT_FOUND) return;
+      throw mongoError(err, `drop user ${username}`, [this.connection.password]);
+    }
+  }
+
+  /** Always 0: see `capabilities`; the drain wait then ends at once instead of waiting on a count it cannot get. */
+  async liveSessions(): Promise<number> {
+    return 0;
+  }
+
+  /** Always 0: see `capabilities`. */
+  async terminateSessions(): Promise<number> {
+    return 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) await this.admin.close();
+  }
+}
+
+function parseCommand(query: string): Document {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(query);
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length === 0) {
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      `expected a command document as JSON, like {"ping":1}; got ${JSON.stringify(query)}`,
+      'rotation.verify.query',
+    );
+  }
+  return parsed as Document;
+}
+
+/**
+ * Admin connection from the secret `target.connection` points at, host and port overridden by the target block. The
+ * admin authenticates against the secret's dbname when it names one (it describes the admin login), else against the
+ * users' database.
+ */
+export function mongoConnectionFrom(
+  admin: SecretValue,
+  target: { host?: string; port?: number; database: string },
+): MongoConnection {
+  const field = (name: string, value: unknown): string => {
+    if (typeof value !== 'string' || value === '') {
+      throw new RotatorError('CONFIG_INVALID', `the admin secret has no ${name}`, 'target.connection');
+    }
+    return value;
+  };
+  return {
+    host: target.host ?? field('host', admin.host),
+    port: Number(target.port ?? admin.port ?? 27017),
+    username: field('username', admin.username),
+    password: field('password', admin.password),
+    authSource: typeof admin.dbname === 'string' && admin.dbname !== '' ? admin.dbname : target.database,
+  };
+}

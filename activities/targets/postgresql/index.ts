@@ -1,0 +1,40 @@
+// The `postgresql` target plugin: logins sharing one group role's rights; SCRAM verifiers, never plaintext.
+import { z } from 'zod';
+import { targetConnection } from '../../../src/config/fields';
+import type { TargetPlugin } from '../../plugin';
+import type { TargetCapabilities } from '../../types';
+
+/** A PostgreSQL role name we are willing to derive `<role>_a` / `<role>_b` from. */
+const roleName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,60}$/, {
+  message: 'expected a role name of letters, digits and _ (at most 61, not starting with a digit)',
+});
+
+export const schema = z
+  .object({
+    type: z.literal('postgresql'),
+    ...targetConnection,
+    /** The group role; alternating-users logs in as `<role>_a` / `<role>_b`, which inherit its rights. */
+    role: roleName,
+    database: z.string().optional(),
+  })
+  .strict();
+
+export const CAPABILITIES: TargetCapabilities = { dualPassword: false, sessionsPerLogin: true };
+
+export const postgresql = {
+  schema,
+  capabilities: CAPABILITIES,
+  strategies: ['alternating-users', 'single-user'],
+  defaultVerify: 'select 1',
+  login: (config) => config.role,
+  async create(target, admin, clients, adminKey) {
+    const { PostgresTarget, postgresConnectionFrom, postgresPool } = await import('./target');
+    const conn = postgresConnectionFrom(admin, target);
+    const pool = clients.shared(
+      `pg|${adminKey}|${conn.host}:${conn.port}/${conn.database}`,
+      () => postgresPool(conn),
+      (p) => p.end(),
+    );
+    return new PostgresTarget(conn, target.role, pool);
+  },
+} satisfies TargetPlugin<z.infer<typeof schema>>;

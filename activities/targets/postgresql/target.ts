@@ -1,0 +1,229 @@
+// PostgreSQL target: logins that share one group role's rights; passwords sent as SCRAM verifiers, never as text.
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { Client, Pool, escapeIdentifier, escapeLiteral } from 'pg';
+import { RotatorError } from '../../../src/kernel/errors';
+import { redact } from '../../../src/kernel/redact';
+import type { DatabaseTarget, LoginCredential, SecretValue } from '../../types';
+import { CAPABILITIES } from './index';
+
+export interface PostgresConnection {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+}
+
+const CONNECT_TIMEOUT_MS = 5_000;
+const SCRAM_ITERATIONS = 4096;
+
+/**
+ * The verifier PostgreSQL itself stores for SCRAM-SHA-256 (what psql's \password sends), so the plaintext never
+ * reaches the server's statement log. Our generated passwords are ASCII, for which SASLprep is the identity.
+ */
+export function scramSha256Verifier(password: string, salt: Buffer = randomBytes(16)): string {
+  const salted = pbkdf2Sync(password, salt, SCRAM_ITERATIONS, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${SCRAM_ITERATIONS}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+export function postgresPool(admin: PostgresConnection): Pool {
+  const pool = new Pool({ ...admin, max: 4, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000 });
+  // An idle client's error must not crash the worker; the next query reports it.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/**
+ * A fresh connection as `credential` (never a pooled one: the point is a real login) running `query`. Throws the
+ * driver's error, whose `code` tells a refused login (28P01, 28000, 53300) from an outage.
+ */
+export async function loginAndQuery(
+  server: Pick<PostgresConnection, 'host' | 'port' | 'database'>,
+  credential: LoginCredential,
+  query: string,
+): Promise<void> {
+  const client = new Client({
+    host: server.host,
+    port: server.port,
+    database: server.database,
+    user: credential.username,
+    password: credential.password,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(query);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** 28P01 bad password, 28000 not permitted to log in / no such role, 53300 the role's connection limit. */
+export function isLoginRefused(err: unknown): boolean {
+  const code = (err as PgError | undefined)?.code;
+  return code === '28P01' || code === '28000' || code === '53300';
+}
+
+/** True when PostgreSQL accepts the login; false when it refuses it; an outage still throws. */
+export async function canLogIn(
+  server: Pick<PostgresConnection, 'host' | 'port' | 'database'>,
+  credential: LoginCredential,
+): Promise<boolean> {
+  try {
+    await loginAndQuery(server, credential, 'select 1');
+    return true;
+  } catch (err) {
+    if (isLoginRefused(err)) return false;
+    throw err;
+  }
+}
+
+interface PgError {
+  code?: string;
+  message?: string;
+}
+
+function pgError(err: unknown, action: string, secrets: ReadonlyArray<string | undefined>): RotatorError {
+  const e = err as PgError;
+  const text = redact(e?.message ?? String(err), secrets);
+  // 42501 insufficient_privilege, 28P01 invalid_password, 28000 invalid_authorization_specification
+  if (e?.code === '42704') return new RotatorError('NOT_FOUND', `postgresql: ${text}`); // undefined_object: the role does not exist
+  if (e?.code === '42501' || e?.code === '28P01' || e?.code === '28000') {
+    return new RotatorError('PERMISSION_DENIED', `postgresql refused to ${action}: ${text}`);
+  }
+  return new RotatorError('TRANSIENT', `postgresql ${action} failed: ${text}`);
+}
+
+export class PostgresTarget implements DatabaseTarget {
+  readonly capabilities = CAPABILITIES;
+  readonly endpoint: DatabaseTarget['endpoint'];
+  private readonly pool: Pool;
+
+  private readonly ownsPool: boolean;
+
+  /**
+   * `group` is the NOLOGIN role whose rights both alternating logins inherit. `pool`, from postgresPool(), may be
+   * shared by every target on the same server and admin credential; without one the target makes its own.
+   */
+  constructor(
+    private readonly admin: PostgresConnection,
+    private readonly group: string,
+    pool?: Pool,
+  ) {
+    this.endpoint = { engine: 'postgres', host: admin.host, port: admin.port, dbname: admin.database };
+    this.ownsPool = !pool;
+    this.pool = pool ?? postgresPool(admin);
+  }
+
+  private async run(action: string, sql: string, params: unknown[] = [], secrets: string[] = []) {
+    try {
+      return await this.pool.query(sql, params);
+    } catch (err) {
+      throw pgError(err, action, [this.admin.password, ...secrets]);
+    }
+  }
+
+  private async roleExists(role: string): Promise<boolean> {
+    const res = await this.run(`look up role ${role}`, 'select 1 from pg_roles where rolname = $1', [role]);
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  private async createRoleIfMissing(role: string, clause: string): Promise<void> {
+    if (await this.roleExists(role)) return;
+    try {
+      await this.pool.query(`create role ${escapeIdentifier(role)} ${clause}`);
+    } catch (err) {
+      if ((err as PgError).code !== '42710') throw pgError(err, `create role ${role}`, [this.admin.password]); // duplicate_object: a racing retry made it
+    }
+  }
+
+  async upsertLogin(username: string, password: string): Promise<void> {
+    const user = escapeIdentifier(username);
+    const group = escapeIdentifier(this.group);
+    await this.createRoleIfMissing(this.group, 'nologin');
+    await this.createRoleIfMissing(username, `login in role ${group}`);
+    await this.run(`grant ${this.group} to ${username}`, `grant ${group} to ${user}`);
+    // Objects the login creates then belong to the group, so the two logins never drift apart.
+    await this.run(`configure ${username}`, `alter role ${user} set role = ${group}`);
+    await this.setPassword(username, password);
+  }
+
+  async setPassword(username: string, password: string): Promise<void> {
+    const verifier = scramSha256Verifier(password);
+    await this.run(
+      `set the password of ${username}`,
+      `alter role ${escapeIdentifier(username)} with login password ${escapeLiteral(verifier)}`,
+      [],
+      [password, verifier],
+    );
+  }
+
+  async addPassword(): Promise<void> {
+    throw new RotatorError('UNSUPPORTED', 'postgresql keeps one password per role; use alternating-users', 'rotation.strategy');
+  }
+
+  async removePassword(): Promise<void> {
+    throw new RotatorError('UNSUPPORTED', 'postgresql keeps one password per role; use alternating-users', 'rotation.strategy');
+  }
+
+  async verify(credential: LoginCredential, query: string): Promise<void> {
+    try {
+      await loginAndQuery(this.admin, credential, query);
+    } catch (err) {
+      const text = redact((err as PgError)?.message ?? String(err), [credential.password, this.admin.password]);
+      throw new RotatorError('VERIFY_FAILED', `${credential.username} could not log in and run the verify query: ${text}`);
+    }
+  }
+
+  async disableLogin(username: string): Promise<void> {
+    if (!(await this.roleExists(username))) return;
+    await this.run(`disable login of ${username}`, `alter role ${escapeIdentifier(username)} with nologin password null`);
+  }
+
+  async liveSessions(username: string): Promise<number> {
+    const res = await this.run(
+      `count sessions of ${username}`,
+      'select count(*)::int as n from pg_stat_activity where usename = $1',
+      [username],
+    );
+    return (res.rows[0] as { n: number }).n;
+  }
+
+  async terminateSessions(username: string): Promise<number> {
+    const res = await this.run(
+      `end sessions of ${username}`,
+      'select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where usename = $1 and pid <> pg_backend_pid()',
+      [username],
+    );
+    return (res.rows[0] as { n: number }).n;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+}
+
+/** Admin connection from the secret `target.connection` points at, overridden by the target block's fields. */
+export function postgresConnectionFrom(
+  admin: SecretValue,
+  overrides: { host?: string; port?: number; database?: string },
+): PostgresConnection {
+  const field = (name: string, value: unknown): string => {
+    if (typeof value !== 'string' || value === '') {
+      throw new RotatorError('CONFIG_INVALID', `the admin secret has no ${name}`, 'target.connection');
+    }
+    return value;
+  };
+  const port = Number(overrides.port ?? admin.port ?? 5432);
+  return {
+    host: overrides.host ?? field('host', admin.host),
+    port,
+    database: overrides.database ?? (typeof admin.dbname === 'string' ? admin.dbname : 'postgres'),
+    user: field('username', admin.username),
+    password: field('password', admin.password),
+  };
+}

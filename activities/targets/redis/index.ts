@@ -1,0 +1,48 @@
+// The `redis` target plugin: ACL users that can hold two passwords at once; SHA-256 hashes, never plaintext.
+import { z } from 'zod';
+import { targetConnection } from '../../../src/config/fields';
+import type { TargetPlugin } from '../../plugin';
+import type { TargetCapabilities } from '../../types';
+
+const redisUser = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,60}$/, {
+  message: 'expected a user name of letters, digits and _ . : - (at most 61)',
+});
+
+/** Rules may grant commands, keys and channels; setting passwords or switching the login is rotator's job. */
+export const REDIS_GRANT_RULE = /^(?![<>#!])(?!(?:on|off|nopass|resetpass|reset)$)[^\s\0]+$/i;
+
+export const schema = z
+  .object({
+    type: z.literal('redis'),
+    ...targetConnection,
+    user: redisUser,
+    /** ACL rules both alternating logins get, e.g. ["~orders:*", "+@read", "+@write"]. */
+    acl: z
+      .array(
+        z.string().regex(REDIS_GRANT_RULE, {
+          message:
+            'expected one ACL rule granting commands, keys or channels (no spaces; no password rules, on/off, nopass, reset)',
+        }),
+      )
+      .optional(),
+  })
+  .strict();
+
+export const CAPABILITIES: TargetCapabilities = { dualPassword: true, sessionsPerLogin: true };
+
+export const redis = {
+  schema,
+  capabilities: CAPABILITIES,
+  strategies: ['alternating-users', 'single-user', 'dual-password'],
+  defaultVerify: 'PING',
+  login: (config) => config.user,
+  check(config, strategy) {
+    return strategy === 'alternating-users' && !config.acl
+      ? [{ path: ['target', 'acl'], message: 'alternating-users on redis needs the ACL rules both logins share' }]
+      : [];
+  },
+  async create(target, admin) {
+    const { RedisTarget, redisConnectionFrom } = await import('./target');
+    return new RedisTarget(redisConnectionFrom(admin, target), target.acl ?? []);
+  },
+} satisfies TargetPlugin<z.infer<typeof schema>>;
