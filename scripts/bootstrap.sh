@@ -124,3 +124,17 @@ else
   trap 'echo "bootstrap: FAILED during: $STEP (see the output above; fix it and rerun: npm run bootstrap)" >&2' ERR
   say "ferretdb $FERRETDB_VERSION ok (built in $((SECONDS - started)) s)"
 fi
+
+# --- compiled JavaScript for bin/rotator ------------------------------------
+# Rebuilt when anything it is compiled from is newer than the last build (a fresh clone has no dist/ at all).
+STEP="build (npm run build: tsc -p tsconfig.build.json)"
+BUILD_STAMP="dist/.build-stamp"
+if [[ -f "$BUILD_STAMP" && -z "$(find src activities workflows workers tsconfig.json tsconfig.build.json package-lock.json -newer "$BUILD_STAMP" -print -quit)" ]]; then
+  say "build ok"
+else
+  say "building dist/ …"
+  rm -rf dist
+  node_modules/.bin/tsc -p tsconfig.build.json
+  touch "$BUILD_STAMP"
+  say "build ok"
+fi

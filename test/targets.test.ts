@@ -4,6 +4,7 @@ import { Client as PgClient } from 'pg';
 import { MongoTarget, mongoConnectionFrom } from '../activities/targets/mongodb/target';
 import { PostgresTarget, postgresConnectionFrom } from '../activities/targets/postgresql/target';
 import { RedisTarget, redisConnectionFrom } from '../activities/targets/redis/target';
+import { TARGETS } from '../activities/targets';
 import { describeTargetContract, type OpenSession } from './contract/target-contract';
 import { canLogin, unique } from './support/harness';
 import { mongoAdminSecret, mongoLogin } from './support/mongo-harness';
@@ -12,7 +13,7 @@ import { testStack } from './support/stack';
 
 const logOf = (service: string) => path.join(testStack().dir, `${service}.log`);
 
-describeTargetContract('postgresql', { dualPassword: false, sessionsPerLogin: true }, async () => {
+describeTargetContract('postgresql', TARGETS.postgresql.capabilities, async () => {
   const pg = testStack().postgres!;
   const admin = { username: pg.user, password: pg.password, host: pg.host, port: pg.port, dbname: pg.database };
   const group = unique('contract');
@@ -33,7 +34,7 @@ describeTargetContract('postgresql', { dualPassword: false, sessionsPerLogin: tr
   };
 });
 
-describeTargetContract('redis', { dualPassword: true, sessionsPerLogin: true }, async () => {
+describeTargetContract('redis', TARGETS.redis.capabilities, async () => {
   const admin = await createRedisAdmin();
   return {
     target: new RedisTarget(redisConnectionFrom(admin, {}), ['~contract:*', '+@read', '+ping']),
@@ -53,7 +54,7 @@ describeTargetContract('redis', { dualPassword: true, sessionsPerLogin: true }, 
   };
 });
 
-describeTargetContract('mongodb', { dualPassword: false, sessionsPerLogin: false }, async () => {
+describeTargetContract('mongodb', TARGETS.mongodb.capabilities, async () => {
   const admin = mongoAdminSecret();
   return {
     target: new MongoTarget(mongoConnectionFrom(admin, { database: 'admin' }), { database: 'admin', roles: [] }),

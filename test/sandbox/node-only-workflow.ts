@@ -1,0 +1,6 @@
+// A deliberately wrong workflow module for test/sandbox.test.ts: it imports kernel code that needs Node (Buffer).
+import { redact } from '../../src/kernel/redact';
+
+export async function leaky(text: string): Promise<string> {
+  return redact(text, ['hunter2']);
+}
