@@ -13,6 +13,8 @@ export interface StorePlugin<C extends { type: string }> {
   readonly capabilities: StoreCapabilities;
   /** A provider of this type that a secret may name without declaring it (`provider: vault`), with ${ENV} defaults. */
   readonly builtIn?: Record<string, unknown>;
+  /** Why a secret's `path:` can never work in this store, or null: checked by `rotator validate`. */
+  checkPath?(path: string): string | null;
   create(config: C): Promise<SecretStore>;
 }
 

@@ -3,7 +3,7 @@ import { Context } from '@temporalio/activity';
 import { assertNever, RotatorError } from '../src/kernel/errors';
 import { toFailure } from '../src/kernel/redact';
 import { generatePassword } from '../src/kernel/password';
-import type { RotationPlan, SecretReference } from '../src/kernel/plan';
+import { checkPlan, type RotationPlan, type SecretReference } from '../src/kernel/plan';
 import type { ConsumerRegistry, ProviderRegistry, TargetRegistry } from './registry';
 import type { DatabaseTarget, PromoteResult, SecretValue } from './types';
 
@@ -49,10 +49,14 @@ export function alternatingPair(role: string): [string, string] {
 
 const DRAIN_POLL_MS = 500;
 
-/** Every activity goes through this: failures leave as typed ApplicationFailures with secrets scrubbed. */
+/**
+ * Every activity goes through this: the plan (always the first argument) is checked before anything is touched, and
+ * failures leave as typed ApplicationFailures with secrets scrubbed.
+ */
 function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
     try {
+      checkPlan(args[0]);
       return await fn(...args);
     } catch (err) {
       throw toFailure(err);

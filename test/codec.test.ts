@@ -70,10 +70,12 @@ describe('AesGcmCodec', () => {
     expect(wire.toString('base64')).not.toContain(Buffer.from(SECRET).toString('base64'));
   });
 
-  it('leaves payloads that are not binary/encrypted untouched on decode', async () => {
-    const codec = new AesGcmCodec(keysOf('k1', k1));
-    const plain = defaultPayloadConverter.toPayload('written before encryption was enabled');
-    const [decoded] = await codec.decode([plain]);
+  it('refuses a payload that is not binary/encrypted, naming the fix; reads it only while migrating', async () => {
+    const plain = defaultPayloadConverter.toPayload('written without the key');
+    const strict = new AesGcmCodec(keysOf('k1', k1));
+    await expect(strict.decode([plain])).rejects.toThrow(/refusing an unencrypted payload \(json\/plain\).*k1/);
+    const migrating = new AesGcmCodec({ ...keysOf('k1', k1), allowPlaintext: true });
+    const [decoded] = await migrating.decode([plain]);
     expect(decoded).toBe(plain);
   });
 
@@ -202,17 +204,20 @@ describe('loadCodecKeys', () => {
 });
 
 describe('ensureLocalKeyFile', () => {
-  it('creates a private key file with a dated local key once and then leaves it alone', () => {
+  it('creates a private key file with a dated, unique local key once and then leaves it alone', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'rotator-local-')), 'nested', 'codec.keys');
     const path = ensureLocalKeyFile(file);
     expect(path).toBe(file);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const first = readFileSync(path, 'utf8');
     const keys = loadCodecKeys({ ROTATOR_CODEC_KEY_FILE: path });
-    expect(keys.activeKeyId).toMatch(/^local-\d{8}$/);
+    expect(keys.activeKeyId).toMatch(/^local-\d{8}-[0-9a-f]{8}$/);
     expect(keys.keys.get(keys.activeKeyId)).toHaveLength(32);
     ensureLocalKeyFile(file);
     expect(readFileSync(path, 'utf8')).toBe(first);
+    // Two keys made the same day get different ids, so a mismatch reads as a missing key, not as tampering.
+    const other = loadCodecKeys({ ROTATOR_CODEC_KEY_FILE: ensureLocalKeyFile(`${file}.2`) });
+    expect(other.activeKeyId).not.toBe(keys.activeKeyId);
   });
 });
 

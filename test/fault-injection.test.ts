@@ -1,17 +1,14 @@
 // Kill the real worker process (SIGKILL) before and after every step of a rotation, start a fresh worker, and check
 // that the rotation still ends in a state the store and the database agree on: for each strategy, every kill point.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { getDataConverter } from '../src/client/codec/data-converter';
 import { followRotation, startRotation } from '../src/client/rotations';
 import type { Outcome } from '../workflows/definitions';
-import { killPointName, readTrace, spawnFaultyWorker, stepsOf, writeBundle, type KillPoint } from './support/fault-injection';
-import { codecKeyEnv, testCodecKeys, unique, workflowBundle } from './support/harness';
+import { startFaultHarness, type FaultHarness } from './support/fault-harness';
+import { killPointName, readTrace, stepsOf, type KillPoint } from './support/fault-injection';
+import { unique } from './support/harness';
 import { startRotator, type Rotator } from './support/rotator';
 import { scenarioFor, type ScenarioStrategy } from './support/rotation-scenarios';
-import { testStack } from './support/stack';
 
 const STRATEGIES: ScenarioStrategy[] = ['alternating-users', 'single-user', 'dual-password'];
 /** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
@@ -25,21 +22,11 @@ interface Trial {
   steps: KillPoint[];
 }
 
-const keys = testCodecKeys();
-let dir: string;
-let bundleFile: string;
-let connection: Connection;
-let client: Client;
-
+let harness: FaultHarness;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'rotator-faults-'));
-  bundleFile = writeBundle(dir, (await workflowBundle()).code);
-  connection = await Connection.connect({ address: testStack().temporal!.address });
-  client = new Client({ connection, dataConverter: getDataConverter(keys) });
+  harness = await startFaultHarness();
 });
-afterAll(async () => {
-  await connection?.close();
-});
+afterAll(() => harness?.close());
 
 /**
  * One rotation of a freshly seeded secret with a worker process that kills itself at `killAt`; once it is dead, a
@@ -48,27 +35,18 @@ afterAll(async () => {
 async function trial(strategy: ScenarioStrategy, killAt: string | null): Promise<Trial> {
   const taskQueue = unique('tq');
   const scenario = await scenarioFor(strategy, taskQueue);
-  const configFile = join(dir, `${taskQueue}.yaml`);
-  const traceFile = join(dir, `${taskQueue}.trace`);
-  writeFileSync(configFile, scenario.yaml, { mode: 0o600 });
   const before = await scenario.current();
-  const faulty = spawnFaultyWorker({
-    configFile,
-    bundleFile,
-    env: { ...scenario.env, ROTATOR_CODEC_KEY: codecKeyEnv(keys) },
-    ...(killAt ? { killAt } : {}),
-    traceFile,
-  });
+  const { worker: faulty, traceFile } = harness.worker(scenario, taskQueue, killAt ? { killAt } : {});
   let fresh: Rotator | undefined;
   try {
-    const { handle } = await startRotation(client, taskQueue, scenario.plan);
+    const { handle } = await startRotation(harness.client, taskQueue, scenario.plan);
     const ended = handle.result().then(
       () => 'ended' as const,
       () => 'ended' as const,
     );
     const first = await Promise.race([faulty.exited.then(() => 'exited' as const), ended]);
     const killed = first === 'exited' && readTrace(traceFile).some((e) => e.event === 'kill');
-    if (first === 'exited') fresh = await startRotator(scenario.yaml, scenario.env, { keys });
+    if (first === 'exited') fresh = await startRotator(scenario.yaml, scenario.env, { keys: harness.keys });
     const { status } = await followRotation(handle);
     return {
       killAt,

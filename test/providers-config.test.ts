@@ -49,7 +49,7 @@ describe('aws-secrets-manager provider config', () => {
 
   it('names the missing region', () => {
     expect(errorOf(config(SECRETS_MANAGER.replace('    region: eu-west-1\n', '')))).toContain(
-      'providers.aws.region: expected string (missing)',
+      'providers.aws.region: missing (expected string)',
     );
   });
 
@@ -79,7 +79,7 @@ describe('aws-secrets-manager provider config', () => {
   });
 
   it('still requires the secret path', () => {
-    expect(errorOf(config(SECRETS_MANAGER, 'aws', ''))).toContain('secrets.orders_db.path: expected string (missing)');
+    expect(errorOf(config(SECRETS_MANAGER, 'aws', ''))).toContain('secrets.orders_db.path: missing (expected string)');
   });
 
   it('builds a Secrets Manager store', async () => {
@@ -147,6 +147,6 @@ describe('file provider config', () => {
   });
 
   it('names the missing dir of a declared file provider', () => {
-    expect(errorOf(config('  local:\n    type: file', 'local'))).toContain('providers.local.dir: expected string (missing)');
+    expect(errorOf(config('  local:\n    type: file', 'local'))).toContain('providers.local.dir: missing (expected string)');
   });
 });

@@ -1,15 +1,10 @@
 // A consumer's view of rotations whose worker is SIGKILLed at random moments: a prober logs in with the store's
 // current credential every 50 ms. Two-credential strategies must never be refused; single-user only inside its window.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { getDataConverter } from '../src/client/codec/data-converter';
 import { followRotation, startRotation } from '../src/client/rotations';
-import { readTrace, spawnFaultyWorker, writeBundle, type FaultyWorker, type TraceEvent } from './support/fault-injection';
-import { codecKeyEnv, testCodecKeys, unique, workflowBundle } from './support/harness';
+import { startFaultHarness, type FaultHarness } from './support/fault-harness';
+import { readTrace, type FaultyWorker, type TraceEvent } from './support/fault-injection';
+import { unique } from './support/harness';
 import { scenarioFor, type Scenario, type ScenarioStrategy } from './support/rotation-scenarios';
-import { testStack } from './support/stack';
 
 const ROTATIONS = 40;
 const PROBE_EVERY_MS = 50;
@@ -80,42 +75,33 @@ function singleUserWindows(events: TraceEvent[]): Array<[number, number]> {
 }
 
 describe('rotations under random worker kills, watched by a prober', () => {
-  const keys = testCodecKeys();
   const seed = Number(process.env.ROTATOR_TEST_SEED ?? Date.now() % 1_000_000);
-  let dir: string;
-  let bundleFile: string;
-  let connection: Connection;
-  let client: Client;
+  let harness: FaultHarness;
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rotator-random-kills-'));
-    bundleFile = writeBundle(dir, (await workflowBundle()).code);
-    connection = await Connection.connect({ address: testStack().temporal!.address });
-    client = new Client({ connection, dataConverter: getDataConverter(keys) });
+    harness = await startFaultHarness();
   });
-  afterAll(() => connection?.close());
+  afterAll(() => harness?.close());
 
   async function rotateUnderKills(strategy: ScenarioStrategy, rand: () => number) {
     const taskQueue = unique('tq');
     const scenario = await scenarioFor(strategy, taskQueue, ['grace_period: 1s']);
-    const configFile = join(dir, `${taskQueue}.yaml`);
-    const traceFile = join(dir, `${taskQueue}.trace`);
-    writeFileSync(configFile, scenario.yaml, { mode: 0o600 });
-    const spawnWorker = () =>
-      spawnFaultyWorker({ configFile, bundleFile, env: { ...scenario.env, ROTATOR_CODEC_KEY: codecKeyEnv(keys) }, traceFile });
-    let worker: FaultyWorker = spawnWorker();
+    const spawnWorker = () => harness.worker(scenario, taskQueue);
+    const first = spawnWorker();
+    const traceFile = first.traceFile;
+    let worker: FaultyWorker = first.worker;
     const prober = startProber(scenario);
     let kills = 0;
     const outcomes: string[] = [];
     try {
       for (let i = 0; i < ROTATIONS; i++) {
-        const { handle } = await startRotation(client, taskQueue, scenario.plan);
+        const { handle } = await startRotation(harness.client, taskQueue, scenario.plan);
         let killer: Promise<void> = Promise.resolve();
         if (rand() < KILL_SHARE) {
           const delay = Math.floor(rand() * (rand() < 0.5 ? EARLY_MS : KILL_WITHIN_MS));
           killer = new Promise<void>((r) => setTimeout(r, delay)).then(async () => {
             await worker.kill();
             kills += 1;
-            worker = spawnWorker(); // the supervisor restarts it at once, as a process manager would
+            worker = spawnWorker().worker; // the supervisor restarts it at once, as a process manager would
           });
         }
         const { status } = await followRotation(handle);

@@ -4,6 +4,8 @@ import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities/rotation';
 import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activities/registry';
 import type { Config } from '../src/config/schema';
+import { RotatorError } from '../src/kernel/errors';
+import { temporalConfigError } from '../src/client/temporal';
 import { logger } from '../src/kernel/log';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -56,18 +58,29 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
   const providers = new ProviderRegistry(config.providers);
   const targets = new TargetRegistry();
   const consumers = new ConsumerRegistry();
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const worker = await Worker.create({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.task_queue,
-    activities: createActivities({ providers, targets, consumers }),
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    dataConverter: options.dataConverter,
-    stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
-    ...(options.interceptors ? { interceptors: options.interceptors } : {}),
-    ...options.tuning,
+  const connection = await NativeConnection.connect({ address: config.temporal.address }).catch((err: unknown) => {
+    throw new RotatorError(
+      'TRANSIENT',
+      `cannot reach Temporal at ${config.temporal.address}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+    );
   });
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.task_queue,
+      activities: createActivities({ providers, targets, consumers }),
+      ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+      dataConverter: options.dataConverter,
+      stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
+      ...(options.interceptors ? { interceptors: options.interceptors } : {}),
+      ...options.tuning,
+    });
+  } catch (err) {
+    await connection.close();
+    throw temporalConfigError(err, config) ?? err;
+  }
   return {
     worker,
     async close() {

@@ -38,3 +38,22 @@ export async function handleStalePending(
   // `path`, not `secret`: the logger censors any field called secret, which would hide which one this was.
   (options.warn ?? ((message, fields) => logger.warn(fields, message)))(STALE_PENDING_REPLACED, { path: at.path, ...at.fields });
 }
+
+/**
+ * Runs a create-only write of this rotation's pending value, which the store fails with CONFLICT when a pending
+ * value exists. If it does, either an earlier attempt of ours got there (fine) or another rotation staged first.
+ */
+export async function createPendingOnce(
+  path: string,
+  create: () => Promise<void>,
+  otherPending: () => Promise<string | null>,
+): Promise<void> {
+  try {
+    await create();
+  } catch (err) {
+    if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
+    const winner = await otherPending();
+    if (winner === null) return; // our own earlier attempt got there
+    throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
+  }
+}

@@ -57,7 +57,7 @@ export function createContext(io: Io, program: Command): CliContext {
       return loadConfig(file ?? globals().config);
     },
     async withClient(config, fn) {
-      const { connectClient, dataConverterFromEnv } = await import('../client/temporal');
+      const { connectClient, dataConverterFromEnv, temporalConfigError } = await import('../client/temporal');
       let client: Client;
       try {
         client = await connectClient(config.temporal, dataConverterFromEnv());
@@ -67,6 +67,8 @@ export function createContext(io: Io, program: Command): CliContext {
       }
       try {
         return await fn(client);
+      } catch (err) {
+        throw temporalConfigError(err, config) ?? err;
       } finally {
         await client.connection.close();
       }

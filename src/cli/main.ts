@@ -54,7 +54,7 @@ export async function runCli(
     }
     if (err instanceof RotatorError) {
       io.err(`rotator: ${err.message}`);
-      return err.code === 'NOT_FOUND' ? EXIT.NOT_FOUND : EXIT.BAD_INPUT;
+      return err.code === 'NOT_FOUND' ? EXIT.NOT_FOUND : err.code === 'TRANSIENT' ? EXIT.UNAVAILABLE : EXIT.BAD_INPUT;
     }
     io.err(`rotator: ${err instanceof Error ? err.message : String(err)}`);
     return EXIT.ROTATION_FAILED;

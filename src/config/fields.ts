@@ -11,10 +11,8 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
 }
 
-export const duration = z
-  .string()
-  .regex(DURATION, { message: 'expected a duration like 500ms, 30s, 5m, 1h' })
-  .transform(parseDuration);
+const DURATION_HINT = 'expected a duration like 500ms, 30s, 5m, 1h';
+export const duration = z.string({ error: DURATION_HINT }).regex(DURATION, { message: DURATION_HINT }).transform(parseDuration);
 
 /** Names end up in workflow ids and store paths, so keep them plain. */
 export const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {

@@ -61,21 +61,45 @@ function withBuiltInProviders(raw: unknown): unknown {
   return { ...doc, providers };
 }
 
+/**
+ * What the config held where an issue was found, for the error message: numbers, booleans and short text are shown
+ * as written, except under a field whose name says it holds a secret, where only the kind is named.
+ */
+function found(input: unknown, path: ReadonlyArray<PropertyKey>): string {
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'a list';
+  if (typeof input === 'object') return 'a mapping';
+  if (/token|password|secret|key/i.test(String(path.at(-1) ?? '')))
+    return typeof input === 'string' ? 'text' : `a ${typeof input}`;
+  if (typeof input === 'string') return input.length <= 40 ? `the text ${JSON.stringify(input)}` : 'a long text';
+  return typeof input === 'number' ? `the number ${input}` : String(input);
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_value':
-      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}`;
+      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}, got ${found(issue.input, issue.path)}`;
     case 'invalid_union':
-      if ('discriminator' in issue && issue.discriminator) return issue.message;
       return issue.message;
     case 'unrecognized_keys':
       return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
-    case 'invalid_type':
-      return `expected ${issue.expected}${issue.input === undefined ? ' (missing)' : ''}`;
+    case 'invalid_type': {
+      // A schema's own message ("expected a duration like 30s") says more than zod's "expected string".
+      const expected = issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : issue.message;
+      return issue.input === undefined ? `missing (${expected})` : `${expected}, got ${found(issue.input, issue.path)}`;
+    }
     default:
       return issue.message;
   }
 }
+
+/** A zod error as field-named issues, worded for a person. */
+export function issuesOf(error: z.ZodError, prefix: string[] = []): Issue[] {
+  return error.issues.map((i) => ({ path: [...prefix, ...i.path.map(String)].join('.') || '(root)', message: describeIssue(i) }));
+}
+
+/** YAML aliases may expand a small file into a huge document (a "billion laughs"); real configs need few. */
+const MAX_ALIASES = 100;
 
 export function parseConfig(text: string, env: Env = process.env, source = 'config'): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -86,15 +110,19 @@ export function parseConfig(text: string, env: Env = process.env, source = 'conf
     );
   }
   const issues: Issue[] = [];
-  const interpolated = interpolate(withBuiltInProviders(doc.toJS()), env, [], issues);
-  if (issues.length > 0) throw new ConfigError(issues, source);
-  const parsed = ConfigSchema.safeParse(interpolated);
-  if (!parsed.success) {
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (err) {
     throw new ConfigError(
-      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: describeIssue(i) })),
+      [{ path: '(document)', message: `${(err as Error).message.split('\n')[0]} (at most ${MAX_ALIASES})` }],
       source,
     );
   }
+  const interpolated = interpolate(withBuiltInProviders(raw), env, [], issues);
+  if (issues.length > 0) throw new ConfigError(issues, source);
+  const parsed = ConfigSchema.safeParse(interpolated, { reportInput: true });
+  if (!parsed.success) throw new ConfigError(issuesOf(parsed.error), source);
   return parsed.data;
 }
 

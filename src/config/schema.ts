@@ -2,8 +2,9 @@
 // Provider, target and consumer blocks are the plugins' own schemas (activities/stores, targets, consumers).
 import { z } from 'zod';
 import { CONSUMERS, type ConsumerSchema as ConsumerPluginSchema } from '../../activities/consumers';
-import { STORES, type StoreSchema as StorePluginSchema } from '../../activities/stores';
+import { STORES, storePlugin, type StoreSchema as StorePluginSchema } from '../../activities/stores';
 import { TARGETS, targetPlugin, type TargetSchema as TargetPluginSchema } from '../../activities/targets';
+import { MIN_ALPHABET, passwordClasses } from '../kernel/password';
 import { duration, name, SECRET_REF, STRATEGIES } from './fields';
 
 export { parseDuration, SECRET_REF } from './fields';
@@ -24,7 +25,17 @@ export const PasswordPolicySchema = z
     symbols: z.boolean().default(false),
     exclude: z.string().default(''),
   })
-  .strict();
+  .strict()
+  .superRefine((policy, ctx) => {
+    const left = passwordClasses(policy).join('').length;
+    if (left < MIN_ALPHABET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['exclude'],
+        message: `leaves ${left} characters to draw passwords from; at least ${MIN_ALPHABET} must remain`,
+      });
+    }
+  });
 
 export const RotationSchema = z
   .object({
@@ -85,13 +96,16 @@ export const ConfigSchema = z
   .superRefine((cfg, ctx) => {
     for (const [secretName, secret] of Object.entries(cfg.secrets)) {
       const at = ['secrets', secretName];
-      if (!cfg.providers[secret.provider]) {
+      const provider = cfg.providers[secret.provider];
+      if (!provider) {
         ctx.addIssue({
           code: 'custom',
           path: [...at, 'provider'],
           message: `unknown provider ${JSON.stringify(secret.provider)}; expected one of ${Object.keys(cfg.providers).join(', ') || '(none defined under providers:)'}`,
         });
       }
+      const badPath = provider ? storePlugin(provider).checkPath?.(secret.path) : null;
+      if (badPath) ctx.addIssue({ code: 'custom', path: [...at, 'path'], message: badPath });
       if (secret.rotation && !secret.target) {
         ctx.addIssue({ code: 'custom', path: [...at, 'target'], message: 'a secret with rotation: needs a target:' });
       }
@@ -102,6 +116,13 @@ export const ConfigSchema = z
           code: 'custom',
           path: [...at, 'target', 'connection'],
           message: `references unknown secret ${JSON.stringify(ref[1])}`,
+        });
+      }
+      if (ref?.[2]) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'target', 'connection'],
+          message: `names one field (${ref[2]}) of ${ref[1]}, but the admin connection needs the whole secret: write secret://${ref[1]}`,
         });
       }
       if (ref && ref[1] === secretName) {

@@ -1,7 +1,13 @@
 // A rotation plan: what one rotation needs to know, derived from config, free of secret values (it is in history).
+import { z } from 'zod';
 import { RotatorError } from './errors';
 import { targetPlugin } from '../../activities/targets';
+import { name, STRATEGIES } from '../config/fields';
+import { issuesOf } from '../config/load';
 import {
+  ConsumerSchema,
+  PasswordPolicySchema,
+  TargetSchema,
   SECRET_REF,
   type Config,
   type ConsumerConfig,
@@ -52,7 +58,8 @@ export function resolveReference(config: Config, ref: string, path: string): Sec
   return { provider: entry.provider, path: entry.path, ...(m[2] ? { key: m[2] } : {}) };
 }
 
-export function planRotation(config: Config, secretName: string): RotationPlan {
+/** The config's entry for `secretName`; NOT_FOUND, worded the same for every command, when there is none. */
+export function requireSecret(config: Config, secretName: string): Config['secrets'][string] {
   const secret = config.secrets[secretName];
   if (!secret) {
     throw new RotatorError(
@@ -61,6 +68,11 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
       'secret',
     );
   }
+  return secret;
+}
+
+export function planRotation(config: Config, secretName: string): RotationPlan {
+  const secret = requireSecret(config, secretName);
   if (!secret.target || !secret.rotation) {
     throw new RotatorError(
       'CONFIG_INVALID',
@@ -94,4 +106,51 @@ export function rotatableSecrets(config: Config): string[] {
 /** One rotation per secret: the workflow id is the secret's name, so Temporal itself refuses a second run. */
 export function workflowIdFor(secretName: string): string {
   return `rotate/${secretName}`;
+}
+
+const PlanSchema = z
+  .object({
+    secret: name,
+    store: z.object({ provider: name, path: z.string().min(1) }).strict(),
+    target: z
+      .object({ connection: z.object({ provider: name, path: z.string().min(1), key: z.string().optional() }).strict() })
+      .passthrough(),
+    login: z.string().min(1),
+    strategy: z.enum(STRATEGIES),
+    gracePeriodMs: z.number().int().min(0),
+    reconnectWaitMs: z.number().int().min(0),
+    verifyQuery: z.string().min(1),
+    password: PasswordPolicySchema,
+    drain: z.object({ timeoutMs: z.number().int().min(0), onTimeout: z.enum(['terminate', 'keep']) }).strict(),
+    consumers: z.array(ConsumerSchema).optional(),
+  })
+  .strict();
+
+/**
+ * Checks a plan as the worker receives it, with the same schemas and plugin checks as the config it came from:
+ * workflow input is network input, and a plan started by hand through Temporal must not reach a database unchecked.
+ */
+export function checkPlan(plan: unknown): RotationPlan {
+  const fail = (issues: Array<{ path: string; message: string }>): never => {
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      `the rotation plan is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    );
+  };
+  const parsed = PlanSchema.safeParse(plan, { reportInput: true });
+  if (!parsed.success) return fail(issuesOf(parsed.error, ['plan']));
+  const { target, strategy, login } = parsed.data;
+  // The target block is checked as the config's own, its resolved connection standing in as a reference.
+  const block = TargetSchema.safeParse({ ...target, connection: 'secret://plan' }, { reportInput: true });
+  if (!block.success) return fail(issuesOf(block.error, ['plan', 'target']));
+  const plugin = targetPlugin(block.data);
+  const issues = [
+    ...(plugin.strategies.includes(strategy)
+      ? []
+      : [{ path: 'plan.strategy', message: `${block.data.type} does not support ${strategy}` }]),
+    ...(plugin.check?.(block.data, strategy) ?? []).map((i) => ({ path: ['plan', ...i.path].join('.'), message: i.message })),
+    ...(plugin.login(block.data) === login ? [] : [{ path: 'plan.login', message: 'does not match the target block' }]),
+  ];
+  if (issues.length > 0) fail(issues);
+  return plan as RotationPlan;
 }

@@ -77,14 +77,23 @@ function scramMatches(verifier: string, candidate: string): boolean {
   return storedKey.toString('base64') === m[3];
 }
 
-/** The checks every strategy shares: one publish (or the old value back), no pending left, metadata naming the right versions. */
+/**
+ * The checks every strategy shares: one publish (or the old value back), no pending left, metadata naming the right
+ * versions, the current credential logging in and the old one refused after revoke (still valid after a rollback).
+ */
 async function storeProblems(
   path: string,
   status: RotationStatus,
   before: { version: number; value: SecretValue },
+  logsIn: (c: SecretValue) => Promise<boolean>,
 ): Promise<string[]> {
   const problems: string[] = [];
   const current = (await vaultVersion(path))!;
+  if (!(await logsIn(current.value)))
+    problems.push(`the store's current credential (${String(current.value.username)}) is refused`);
+  const oldStillWorks = await logsIn(before.value);
+  if (status.outcome === 'succeeded' && oldStillWorks) problems.push('the previous credential still logs in after revoke');
+  if (status.outcome === 'rolled-back' && !oldStillWorks) problems.push('the previous credential is refused after a rollback');
   if (status.outcome === 'succeeded') {
     if (current.version !== before.version + 1)
       problems.push(`store is at version ${current.version}, expected ${before.version + 1} (published once)`);
@@ -182,14 +191,8 @@ export async function postgresScenario(
     passwords: async () => allPasswords(path, (await vaultVersion(path))!.version),
     logsIn,
     async problems(status, before) {
-      const problems = await storeProblems(path, status, before);
+      const problems = await storeProblems(path, status, before, logsIn);
       const current = (await vaultVersion(path))!;
-      if (!(await logsIn(current.value)))
-        problems.push(`the store's current credential (${String(current.value.username)}) is refused`);
-      const oldStillWorks = await logsIn(before.value);
-      if (status.outcome === 'succeeded' && oldStillWorks) problems.push('the previous credential still logs in after revoke');
-      if (status.outcome === 'rolled-back' && !oldStillWorks)
-        problems.push('the previous credential is refused after a rollback');
       const known = await allPasswords(path, current.version);
       for (const [name, { canLogin, verifier }] of await pgRolePasswords(logins)) {
         if (canLogin && verifier && !known.some((p) => scramMatches(verifier, p)))
@@ -235,12 +238,8 @@ export async function redisDualScenario(taskQueue: string, rotation: string[] = 
     passwords: async () => allPasswords(path, (await vaultVersion(path))!.version),
     logsIn,
     async problems(status, before) {
-      const problems = await storeProblems(path, status, before);
+      const problems = await storeProblems(path, status, before, logsIn);
       const current = (await vaultVersion(path))!;
-      if (!(await logsIn(current.value))) problems.push("the store's current password is refused");
-      const oldStillWorks = await logsIn(before.value);
-      if (status.outcome === 'succeeded' && oldStillWorks) problems.push('the previous password still works after revoke');
-      if (status.outcome === 'rolled-back' && !oldStillWorks) problems.push('the previous password is refused after a rollback');
       const reply = (await rootCall('ACL', 'GETUSER', user)) as unknown[];
       const hashes = reply[reply.indexOf('passwords') + 1] as string[];
       const known = new Set((await allPasswords(path, current.version)).map(redisPasswordHash));

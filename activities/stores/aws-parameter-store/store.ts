@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { RotatorError } from '../../../src/kernel/errors';
 import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from '../aws-common';
-import { handleStalePending, type StalePendingOptions } from '../stale-pending';
+import { createPendingOnce, handleStalePending, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
 import { CAPABILITIES } from './index';
@@ -164,15 +164,13 @@ export class AwsParameterStore implements SecretStore {
     const record = { ...value, [ROTATION_FIELD]: rotationId, [BASE_FIELD]: baseVersion ?? NONE };
     if (!existing) {
       // Overwrite false: created only while no pending parameter exists, so of two rotations exactly one gets it.
-      try {
-        await this.put(name, record, false, `stage pending of ${path}`);
-      } catch (err) {
-        if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
-        const winner = await this.otherPending(path, rotationId);
-        if (winner === null) return;
-        throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
-      }
-      return;
+      return createPendingOnce(
+        path,
+        async () => {
+          await this.put(name, record, false, `stage pending of ${path}`);
+        },
+        () => this.otherPending(path, rotationId),
+      );
     }
     // One pending parameter per secret: overwriting it would silently take another rotation's away.
     const staleRotation = typeof owner === 'string' ? owner : '(unknown)';

@@ -4,7 +4,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { RotatorError } from '../../../src/kernel/errors';
-import { handleStalePending, type StalePendingOptions } from '../stale-pending';
+import { createPendingOnce, handleStalePending, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
 import { CAPABILITIES } from './index';
@@ -239,15 +239,12 @@ export class FileStore implements SecretStore {
       );
       return;
     }
-    try {
-      // Create-only, so of two rotations staging at once exactly one gets the slot.
-      await this.writeAtomic(file, record, `pending of ${path}`, true);
-    } catch (err) {
-      if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
-      const winner = await this.otherPending(path, rotationId);
-      if (winner === null) return;
-      throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
-    }
+    // Create-only, so of two rotations staging at once exactly one gets the slot.
+    await createPendingOnce(
+      path,
+      () => this.writeAtomic(file, record, `pending of ${path}`, true),
+      () => this.otherPending(path, rotationId),
+    );
   }
 
   async readPending(path: string, rotationId: string): Promise<Pending | null> {

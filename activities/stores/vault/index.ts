@@ -1,6 +1,7 @@
 // The `vault` store plugin: Vault or OpenBao KV v2 (versions are history, check-and-set writes, custom metadata).
 import { z } from 'zod';
 import { httpUrl, stalePending } from '../../../src/config/fields';
+import { RotatorError } from '../../../src/kernel/errors';
 import type { StorePlugin } from '../../plugin';
 import type { StoreCapabilities } from '../../types';
 
@@ -16,12 +17,42 @@ export const schema = z
   })
   .strict();
 
+export interface KvPath {
+  data: string;
+  metadata: string;
+  pendingData: string;
+  pendingMetadata: string;
+}
+
+/** Accepts `secret/data/app/db` (as the HTTP API spells it) or `secret/app/db`. */
+export function parseKvPath(path: string, pendingPrefix: string): KvPath {
+  const parts = path.replace(/^\/+|\/+$/g, '').split('/');
+  const mount = parts[0];
+  const rest = (parts[1] === 'data' ? parts.slice(2) : parts.slice(1)).join('/');
+  if (!mount || !rest)
+    throw new RotatorError('CONFIG_INVALID', `expected <mount>/data/<path>, got ${JSON.stringify(path)}`, 'path');
+  return {
+    data: `${mount}/data/${rest}`,
+    metadata: `${mount}/metadata/${rest}`,
+    pendingData: `${mount}/data/${pendingPrefix}/${rest}`,
+    pendingMetadata: `${mount}/metadata/${pendingPrefix}/${rest}`,
+  };
+}
+
 export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true, checkAndSet: true };
 
 export const vault = {
   schema,
   capabilities: CAPABILITIES,
   builtIn: { type: 'vault', address: '${VAULT_ADDR:-http://127.0.0.1:8200}', token: '${VAULT_TOKEN}' },
+  checkPath(path) {
+    try {
+      parseKvPath(path, 'rotator-pending');
+      return null;
+    } catch (err) {
+      return (err as Error).message.replace(/^path: /, '');
+    }
+  },
   async create(config) {
     const { VaultKvStore } = await import('./store');
     return new VaultKvStore({

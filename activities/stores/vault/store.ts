@@ -1,10 +1,10 @@
 // Vault / OpenBao KV v2 store: versions are history, custom metadata records the rotation, writes use check-and-set.
 import vault from 'node-vault';
 import { RotatorError } from '../../../src/kernel/errors';
-import { handleStalePending, type StalePendingOptions } from '../stale-pending';
+import { createPendingOnce, handleStalePending, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
-import { CAPABILITIES } from './index';
+import { CAPABILITIES, parseKvPath, type KvPath } from './index';
 
 export interface VaultKvOptions extends StalePendingOptions {
   address: string;
@@ -14,33 +14,11 @@ export interface VaultKvOptions extends StalePendingOptions {
   pendingPrefix: string;
 }
 
-interface KvPath {
-  data: string;
-  metadata: string;
-  pendingData: string;
-  pendingMetadata: string;
-}
-
 const ROTATION_FIELD = 'rotator_rotation_id';
 const BASE_FIELD = 'rotator_base_version';
 const NONE = 'none';
 /** Left by earlier rollbacks; a new publish makes them untrue, so it removes them. */
 const ROLLBACK_FIELDS = ['rotator_rolled_back_from', 'rotator_restored_version'];
-
-/** Accepts `secret/data/app/db` (as the HTTP API spells it) or `secret/app/db`. */
-export function parseKvPath(path: string, pendingPrefix: string): KvPath {
-  const parts = path.replace(/^\/+|\/+$/g, '').split('/');
-  const mount = parts[0];
-  const rest = (parts[1] === 'data' ? parts.slice(2) : parts.slice(1)).join('/');
-  if (!mount || !rest)
-    throw new RotatorError('CONFIG_INVALID', `expected <mount>/data/<path>, got ${JSON.stringify(path)}`, 'path');
-  return {
-    data: `${mount}/data/${rest}`,
-    metadata: `${mount}/metadata/${rest}`,
-    pendingData: `${mount}/data/${pendingPrefix}/${rest}`,
-    pendingMetadata: `${mount}/metadata/${pendingPrefix}/${rest}`,
-  };
-}
 
 interface VaultHttpError {
   response?: { statusCode?: number };
@@ -156,15 +134,11 @@ export class VaultKvStore implements SecretStore {
     };
     if (!existing) {
       // cas 0: written only while no pending value exists, so of two rotations staging at once exactly one gets it.
-      try {
-        await write(0);
-      } catch (err) {
-        if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
-        const winner = await this.otherPending(path, rotationId);
-        if (winner === null) return; // our own earlier attempt got there
-        throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
-      }
-      return;
+      return createPendingOnce(
+        path,
+        () => write(0),
+        () => this.otherPending(path, rotationId),
+      );
     }
     // One pending slot per secret: writing ours would silently take another rotation's away.
     const staleRotation = typeof owner === 'string' ? owner : '(unknown)';

@@ -1,12 +1,18 @@
 // The `redis` target plugin: ACL users that can hold two passwords at once; SHA-256 hashes, never plaintext.
 import { z } from 'zod';
 import { targetConnection } from '../../../src/config/fields';
-import type { TargetPlugin } from '../../plugin';
+import type { ConfigIssue, TargetPlugin } from '../../plugin';
 import type { TargetCapabilities } from '../../types';
 
 const redisUser = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,60}$/, {
   message: 'expected a user name of letters, digits and _ . : - (at most 61)',
 });
+
+/**
+ * Rules that grant the ACL command, or a category holding it (@admin, @dangerous, @slow, @all): with one the rotated
+ * login could rewrite its own ACL (`ACL SETUSER <itself> nopass`), after which any password logs in.
+ */
+const ACL_REWRITING = /^(allcommands|\+@(all|admin|dangerous|slow)|\+acl(\|.*)?)$/i;
 
 /** Rules may grant commands, keys and channels; setting passwords or switching the login is rotator's job. */
 export const REDIS_GRANT_RULE = /^(?![<>#!])(?!(?:on|off|nopass|resetpass|reset)$)[^\s\0]+$/i;
@@ -37,9 +43,22 @@ export const redis = {
   defaultVerify: 'PING',
   login: (config) => config.user,
   check(config, strategy) {
-    return strategy === 'alternating-users' && !config.acl
-      ? [{ path: ['target', 'acl'], message: 'alternating-users on redis needs the ACL rules both logins share' }]
-      : [];
+    const issues: ConfigIssue[] = [];
+    if (strategy === 'alternating-users' && !config.acl)
+      issues.push({ path: ['target', 'acl'], message: 'alternating-users on redis needs the ACL rules both logins share' });
+    if (strategy !== 'alternating-users' && config.acl)
+      issues.push({
+        path: ['target', 'acl'],
+        message: `acl is applied by alternating-users only (both logins get the rules); with ${strategy} the login keeps the rules it has, so leave acl out`,
+      });
+    (config.acl ?? []).forEach((rule, i) => {
+      if (ACL_REWRITING.test(rule))
+        issues.push({
+          path: ['target', 'acl', String(i)],
+          message: `${rule} would let the rotated login run ACL SETUSER on itself (nopass) and void the rotation; grant the commands it needs instead`,
+        });
+    });
+    return issues;
   },
   async create(target, admin) {
     const { RedisTarget, redisConnectionFrom } = await import('./target');

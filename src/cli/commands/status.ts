@@ -10,7 +10,8 @@ export function statusCommand(ctx: CliContext): Command {
     .action(async (secret: string) => {
       const config = await ctx.config();
       const { latestRun, queryStatus } = await import('../../client/rotations');
-      const { workflowIdFor } = await import('../../kernel/plan');
+      const { requireSecret, workflowIdFor } = await import('../../kernel/plan');
+      requireSecret(config, secret);
       await ctx.withClient(config, async (client) => {
         const run = await latestRun(client, secret);
         if (!run) throw new ExitError(EXIT.NOT_FOUND, `${secret} has never been rotated`);

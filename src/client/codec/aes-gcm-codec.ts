@@ -21,6 +21,11 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 export interface CodecKeys {
   activeKeyId: string;
   keys: ReadonlyMap<string, Buffer>;
+  /**
+   * Read payloads that are not encrypted (ROTATOR_CODEC_ALLOW_PLAINTEXT=1), only while migrating a namespace whose
+   * histories predate encryption. Off, a plaintext payload is refused: whoever wrote it did not hold the key.
+   */
+  allowPlaintext?: boolean;
 }
 
 /** A Map that prints only its key ids, so logging a config or options object cannot leak key bytes. */
@@ -40,6 +45,7 @@ export class AesGcmCodec implements PayloadCodec {
   // Private fields stay out of util.inspect and JSON.stringify, which the SDK and loggers may apply to options.
   readonly #activeKeyId: string;
   readonly #keys: ReadonlyMap<string, Buffer>;
+  readonly #allowPlaintext: boolean;
 
   constructor(keys: CodecKeys) {
     for (const [id, key] of keys.keys) {
@@ -52,6 +58,7 @@ export class AesGcmCodec implements PayloadCodec {
     }
     this.#activeKeyId = keys.activeKeyId;
     this.#keys = new KeyRing(keys.keys);
+    this.#allowPlaintext = keys.allowPlaintext ?? false;
   }
 
   get activeKeyId(): string {
@@ -75,8 +82,14 @@ export class AesGcmCodec implements PayloadCodec {
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
-      // Payloads written before encryption was switched on must keep reading back.
-      if (text(payload.metadata?.encoding) !== ENCODING_ENCRYPTED) return payload;
+      if (text(payload.metadata?.encoding) !== ENCODING_ENCRYPTED) {
+        if (this.#allowPlaintext) return payload;
+        throw new RotatorError(
+          'CONFIG_INVALID',
+          `refusing an unencrypted payload (${text(payload.metadata?.encoding) ?? 'no encoding'}): with codec keys configured every payload must be encrypted with one of them (${[...this.#keys.keys()].join(', ')}); set ROTATOR_CODEC_ALLOW_PLAINTEXT=1 only while migrating older histories`,
+          'codec',
+        );
+      }
       const keyId = text(payload.metadata?.[METADATA_KEY_ID]);
       if (!keyId) {
         throw new RotatorError('CONFIG_INVALID', `encrypted payload has no ${METADATA_KEY_ID} metadata`, 'codec');
@@ -167,6 +180,11 @@ function loadKeyFile(file: string): CodecKeys {
  * every key decrypts, which is what lets the codec key itself be rotated without stranding old history.
  */
 export function loadCodecKeys(env: NodeJS.ProcessEnv = process.env): CodecKeys {
+  const allowPlaintext = env.ROTATOR_CODEC_ALLOW_PLAINTEXT === '1';
+  return { ...loadKeys(env), ...(allowPlaintext ? { allowPlaintext } : {}) };
+}
+
+function loadKeys(env: NodeJS.ProcessEnv): CodecKeys {
   const file = env.ROTATOR_CODEC_KEY_FILE?.trim();
   if (file) return loadKeyFile(file);
 
@@ -202,7 +220,7 @@ export function ensureLocalKeyFile(file: string): string {
   const stamp = `${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, '0')}${String(now.getUTCDate()).padStart(2, '0')}`;
   const body =
     '# rotator local demo payload encryption key; first line is active, later lines still decrypt.\n' +
-    `local-${stamp}:${randomBytes(KEY_BYTES).toString('base64')}\n`;
+    `local-${stamp}-${randomBytes(4).toString('hex')}:${randomBytes(KEY_BYTES).toString('base64')}\n`;
   try {
     // 'wx' so two processes starting at once cannot overwrite each other's key after one has encrypted with it.
     writeFileSync(path, body, { mode: 0o600, flag: 'wx' });
