@@ -83,7 +83,7 @@ describe('rotator CLI', () => {
     const history = await cli('--config', configFile, '--json', 'history', name);
     expect(JSON.parse(history.out).map((r: { status: string }) => r.status)).toEqual(['COMPLETED', 'COMPLETED']);
     const list = await cli('--config', configFile, 'list');
-    expect(list.out).toMatch(new RegExp(`${name}\\s+alternating-users\\s+completed`));
+    expect(list.out).toMatch(new RegExp(`${name}\\s+alternating-users\\s+succeeded`));
   });
 
   it('runs one rotation when two rotate commands race; the second follows the first', async () => {

@@ -62,7 +62,10 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   }
   return status;
 
-  /** Settles a failed rotation (release, rollback or nothing) and returns the failure it ends with. */
+  /**
+   * Settles a failed rotation (release, rollback or nothing) and returns the failure it ends with. The failure carries
+   * the final status as its details, so a client reads the outcome of a closed rotation without a worker.
+   */
   async function ended(err: unknown): Promise<unknown> {
     const reason = status.error!.message;
     const cause = err instanceof Error ? err : undefined;
@@ -78,12 +81,19 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
         type: 'REVOKE_INCOMPLETE',
         message: `rotation of ${plan.secret} published and verified the new credential, but revoking the old one failed: ${reason}`,
         nonRetryable: true,
+        details: [status],
         cause,
       });
     }
     if (!saga.hasUndos) {
       status.outcome = 'failed';
-      return err;
+      return ApplicationFailure.create({
+        type: status.error!.code,
+        message: `rotation of ${plan.secret} failed before changing anything: ${reason}`,
+        nonRetryable: true,
+        details: [status],
+        cause,
+      });
     }
     const { failures, notes } = await phase('rollback', () => saga.compensate({ secret: plan.secret }));
     status.notes.push(...notes);
@@ -93,6 +103,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       type: failures === 0 ? 'ROLLED_BACK' : 'ROLLBACK_INCOMPLETE',
       message: `rotation of ${plan.secret} failed in ${lastPhase(status, 'rollback', 'create')} and was ${how}: ${reason}`,
       nonRetryable: true,
+      details: [status],
       cause,
     });
   }

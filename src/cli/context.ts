@@ -3,6 +3,7 @@
 import type { Client } from '@temporalio/client';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../config/schema';
+import { DURATION, parseDuration } from '../kernel/duration';
 import { RotatorError } from '../kernel/errors';
 
 /** Documented in the README; scripts switch on these. */
@@ -80,4 +81,10 @@ export function createContext(io: Io, program: Command): CliContext {
 export function secretName(value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(value)) throw new InvalidArgumentError('expected a secret name from the config');
   return value;
+}
+
+/** A duration argument (`30s`, `5m`), as milliseconds. */
+export function duration(value: string): number {
+  if (!DURATION.test(value)) throw new InvalidArgumentError('expected a duration like 30s, 5m or 1h');
+  return parseDuration(value);
 }

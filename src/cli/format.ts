@@ -25,5 +25,5 @@ export function formatStatus(s: RotationStatus, withPhases = true): string {
 
 export function formatRun(r: RunSummary): string {
   const closed = r.closeTime ? ` → ${r.closeTime.toISOString()}` : '';
-  return `${r.status.toLowerCase().padEnd(11)} ${r.startTime.toISOString()}${closed}  run ${r.runId}`;
+  return `${(r.outcome ?? r.status.toLowerCase()).padEnd(19)} ${r.startTime.toISOString()}${closed}  run ${r.runId}`;
 }

@@ -33,31 +33,60 @@ export function buildProgram(io: Io): Command {
   return program;
 }
 
-/** Runs the CLI and returns the exit code; errors become one clear line on stderr. */
+/** What went wrong, as the exit code and the one line (or JSON document under --json) a caller gets. */
+interface Failure {
+  exitCode: number;
+  code: string;
+  message: string;
+  field?: string;
+}
+
+const EXIT_NAMES: Record<number, string> = {
+  [EXIT.ROTATION_FAILED]: 'ROTATION_FAILED',
+  [EXIT.BAD_INPUT]: 'BAD_INPUT',
+  [EXIT.ALREADY_RUNNING]: 'ALREADY_RUNNING',
+  [EXIT.NOT_FOUND]: 'NOT_FOUND',
+  [EXIT.UNAVAILABLE]: 'UNAVAILABLE',
+};
+
+function failureOf(err: unknown): Failure | null {
+  if (err instanceof CommanderError) {
+    const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0;
+    return ok ? null : { exitCode: EXIT.BAD_INPUT, code: 'BAD_ARGUMENT', message: err.message.replace(/^error: /, '') };
+  }
+  if (err instanceof ExitError)
+    return { exitCode: err.exitCode, code: EXIT_NAMES[err.exitCode] ?? 'ERROR', message: err.message };
+  if (err instanceof RotatorError) {
+    const exitCode = err.code === 'NOT_FOUND' ? EXIT.NOT_FOUND : err.code === 'TRANSIENT' ? EXIT.UNAVAILABLE : EXIT.BAD_INPUT;
+    const issues = (err as { issues?: ReadonlyArray<{ path: string }> }).issues;
+    const field = err.path ?? (issues?.length === 1 ? issues[0].path : undefined);
+    return { exitCode, code: err.code, message: err.message, ...(field ? { field } : {}) };
+  }
+  return { exitCode: EXIT.ROTATION_FAILED, code: 'ERROR', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** Runs the CLI and returns the exit code; errors become one clear line on stderr, or one JSON document under --json. */
 export async function runCli(
   argv: string[],
   io: Io = { out: (l) => console.log(l), err: (l) => console.error(l) },
 ): Promise<number> {
-  const program = buildProgram(io);
+  const json = argv.includes('--json');
+  // Under --json, commander's own messages would be a second, non-JSON line: the one document below says it.
+  const program = buildProgram(json ? { out: io.out, err: () => undefined } : io);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.OK;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0
-        ? EXIT.OK
-        : EXIT.BAD_INPUT;
+    const failure = failureOf(err);
+    if (!failure) return EXIT.OK;
+    // An empty message: the command has said what there was to say (e.g. the status of a failed rotation).
+    if (failure.message && json) {
+      const { exitCode: _exit, ...error } = failure;
+      io.out(JSON.stringify({ ok: false, error }));
+    } else if (failure.message && !(err instanceof CommanderError)) {
+      io.err(`rotator: ${failure.message}`); // commander has printed its own
     }
-    if (err instanceof ExitError) {
-      if (err.message) io.err(`rotator: ${err.message}`);
-      return err.exitCode;
-    }
-    if (err instanceof RotatorError) {
-      io.err(`rotator: ${err.message}`);
-      return err.code === 'NOT_FOUND' ? EXIT.NOT_FOUND : err.code === 'TRANSIENT' ? EXIT.UNAVAILABLE : EXIT.BAD_INPUT;
-    }
-    io.err(`rotator: ${err instanceof Error ? err.message : String(err)}`);
-    return EXIT.ROTATION_FAILED;
+    return failure.exitCode;
   }
 }
 

@@ -1,11 +1,13 @@
 // Client-side operations on rotations, shared by the CLI, the demo, the bench and the tests.
 import {
+  ApplicationFailure,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { RotationPlan } from '../kernel/plan';
 import { workflowIdFor } from '../kernel/plan';
 import type { rotateSecret } from '../../workflows/rotate-secret';
@@ -88,24 +90,56 @@ export async function followRotation(
     }
   })();
   try {
-    const status = (await handle.result()) as RotationStatus;
+    const ended = await closedStatus(handle);
+    const status = ended?.status ?? (await queryStatus(handle));
     report(status);
-    return { status, ok: true };
-  } catch (err) {
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    const status = await queryStatus(handle);
-    report(status);
-    return { status, ok: false };
+    return { status, ok: ended?.ok ?? false };
   } finally {
     done = true;
     await poller;
   }
 }
 
+/**
+ * The final status of a rotation once it has closed: its result, or the details of the failure it ended with. Read
+ * from history, so no worker has to answer. Waits for a running rotation to close; null for one that ended without
+ * a status (terminated, timed out, or from before statuses were attached to failures).
+ */
+export async function closedStatus(handle: WorkflowHandle): Promise<RotationOutcome | null> {
+  try {
+    return { status: (await handle.result()) as RotationStatus, ok: true };
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    const details = err.cause instanceof ApplicationFailure ? err.cause.details : undefined;
+    const status = details?.[0] as RotationStatus | undefined;
+    return status && typeof status === 'object' && 'outcome' in status ? { status, ok: false } : null;
+  }
+}
+
+/** How long `status` waits for a worker to answer the query of a running rotation before saying none did. */
+export const QUERY_PATIENCE_MS = 3_000;
+
+/** The status of a rotation: from history once closed, else by query, giving up after `patienceMs` (null). */
+export async function currentStatus(handle: WorkflowHandle, closed: boolean, patienceMs = QUERY_PATIENCE_MS) {
+  if (closed) return (await closedStatus(handle))?.status ?? null;
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), patienceMs);
+  });
+  try {
+    return await Promise.race([queryStatus(handle).catch(() => null), gaveUp]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface RunSummary {
   workflowId: string;
   runId: string;
+  /** Temporal's execution status (RUNNING, COMPLETED, FAILED, TERMINATED, …). */
   status: string;
+  /** The rotation's own outcome (succeeded, rolled-back, …); `running` while open; null when it left none. */
+  outcome: string | null;
   startTime: Date;
   closeTime: Date | null;
 }
@@ -119,24 +153,33 @@ export async function rotationHistory(client: Client, secret: string, limit = 20
       workflowId: wf.workflowId,
       runId: wf.runId,
       status: wf.status.name,
+      outcome: null,
       startTime: wf.startTime,
       closeTime: wf.closeTime ?? null,
     });
     if (runs.length >= scanAtMost) break;
   }
-  return runs.sort((a, b) => b.startTime.getTime() - a.startTime.getTime()).slice(0, limit);
+  const newest = runs.sort((a, b) => b.startTime.getTime() - a.startTime.getTime()).slice(0, limit);
+  return Promise.all(newest.map((run) => withOutcome(client, run)));
+}
+
+async function withOutcome(client: Client, run: RunSummary): Promise<RunSummary> {
+  if (run.status === 'RUNNING') return { ...run, outcome: 'running' };
+  const ended = await closedStatus(client.workflow.getHandle(run.workflowId, run.runId, { followRuns: false }));
+  return { ...run, outcome: ended?.status.outcome ?? null };
 }
 
 export async function latestRun(client: Client, secret: string): Promise<RunSummary | null> {
   try {
     const d = await client.workflow.getHandle(workflowIdFor(secret)).describe();
-    return {
+    return withOutcome(client, {
       workflowId: d.workflowId,
       runId: d.runId,
       status: d.status.name,
+      outcome: null,
       startTime: d.startTime,
       closeTime: d.closeTime ?? null,
-    };
+    });
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return null;
     throw err;
@@ -150,4 +193,58 @@ export async function hasWorkers(client: Client, taskQueue: string): Promise<boo
     taskQueue: { name: taskQueue },
   });
   return (res.pollers?.length ?? 0) > 0;
+}
+
+export type Pickup =
+  | { state: 'running' }
+  | { state: 'waiting' }
+  /** Every worker that tried failed the rotation's first workflow task: it cannot read it (codec keys). */
+  | { state: 'unreadable'; reason: string };
+
+const { EventType } = temporal.api.enums.v1;
+
+/**
+ * Waits until a worker has run the rotation's first workflow task, at most `waitMs`. A task that is still only
+ * scheduled then means no live worker (a dead one still counts as a poller for a while, so this is the test that
+ * notices); a first task that failed and failed again on retry means the workers cannot read the rotation.
+ */
+export async function awaitPickup(client: Client, handle: WorkflowHandle, waitMs = 5_000, pollMs = 100): Promise<Pickup> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const history = await handle.fetchHistory();
+    const events = history.events ?? [];
+    if (events.some((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)) return { state: 'running' };
+    const failed = events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED).at(-1);
+    if (failed) {
+      const { pendingWorkflowTask } = await client.workflowService.describeWorkflowExecution({
+        namespace: client.options.namespace,
+        execution: { workflowId: handle.workflowId },
+      });
+      if ((pendingWorkflowTask?.attempt ?? 1) >= 2)
+        return { state: 'unreadable', reason: await unreadableReason(failed, client) };
+    }
+    if (Date.now() >= deadline) return { state: 'waiting' };
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** What a failed first workflow task says: its message if this client can decrypt it, else the key id it used. */
+async function unreadableReason(event: temporal.api.history.v1.IHistoryEvent, client: Client): Promise<string> {
+  const failure = event.workflowTaskFailedEventAttributes?.failure;
+  const encoded = failure?.encodedAttributes;
+  if (encoded) {
+    try {
+      const [payload] = await client.options.loadedDataConverter.payloadCodecs[0]!.decode([encoded]);
+      const attributes = JSON.parse(Buffer.from(payload!.data ?? new Uint8Array()).toString('utf8')) as { message?: string };
+      if (attributes.message) return attributes.message;
+    } catch {
+      // not ours to read: name the key it was written with
+    }
+    const keyId = encoded.metadata?.['encryption-key-id'];
+    if (keyId) {
+      const ours = (client.options.loadedDataConverter.payloadCodecs[0] as { activeKeyId?: string } | undefined)?.activeKeyId;
+      return `the workers encrypt with key id "${Buffer.from(keyId).toString('utf8')}"${ours ? ` and cannot read this client's key id "${ours}"` : ''}: workers and CLI must share their codec keys (ROTATOR_CODEC_KEY / ROTATOR_CODEC_KEY_FILE)`;
+    }
+  }
+  return failure?.message ?? 'the workers fail its first workflow task';
 }

@@ -1,15 +1,9 @@
 // Field types every part of the config shares (durations, names, references, URLs), for the core schema and plugins.
 import { z } from 'zod';
 
-const DURATION = /^(\d+)(ms|s|m|h|d)$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+import { DURATION, parseDuration } from '../kernel/duration';
 
-/** '30s' → 30000. Durations are written as text in YAML so a reader never guesses the unit. */
-export function parseDuration(text: string): number {
-  const m = DURATION.exec(text);
-  if (!m) throw new Error(`invalid duration ${JSON.stringify(text)}`);
-  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
-}
+export { parseDuration } from '../kernel/duration';
 
 const DURATION_HINT = 'expected a duration like 500ms, 30s, 5m, 1h';
 export const duration = z.string({ error: DURATION_HINT }).regex(DURATION, { message: DURATION_HINT }).transform(parseDuration);

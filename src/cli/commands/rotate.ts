@@ -1,21 +1,33 @@
 // `rotator rotate SECRET [--wait]`: start a rotation, or attach to the one running; --wait follows it phase by phase.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
-import { EXIT, ExitError, secretName, type CliContext } from '../context';
+import { RotatorError } from '../../kernel/errors';
+import { formatDuration } from '../../kernel/duration';
+import { duration, EXIT, ExitError, secretName, type CliContext } from '../context';
 import { formatPhase, formatStatus } from '../format';
+
+/** How long `rotate` waits to see a worker take the rotation up before it warns that none has. */
+const PICKUP_WAIT_MS = 5_000;
+/** How long `rotate --wait` follows by default: long enough for a grace period of minutes, never forever. */
+const DEFAULT_TIMEOUT_MS = 30 * 60_000;
 
 export function rotateCommand(ctx: CliContext): Command {
   return new Command('rotate')
     .description('start a rotation (one at a time per secret)')
     .argument('<secret>', 'secret name', secretName)
     .option('--wait', 'follow the rotation until it ends, showing each phase', false)
-    .action(async (secret: string, opts: { wait: boolean }) => {
+    .addOption(
+      new Option('--timeout <duration>', 'with --wait: stop following after this long (the rotation goes on)')
+        .argParser(duration)
+        .default(DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS)),
+    )
+    .action(async (secret: string, opts: { wait: boolean; timeout: number }) => {
       const { io, emit } = ctx;
       const json = ctx.globals().json;
       const config = await ctx.config();
       const { planRotation } = await import('../../kernel/plan');
       const plan = planRotation(config, secret);
-      const { followRotation, hasWorkers, startRotation } = await import('../../client/rotations');
+      const { awaitPickup, followRotation, hasWorkers, startRotation } = await import('../../client/rotations');
       await ctx.withClient(config, async (client) => {
         const { handle, started } = await startRotation(client, config.temporal.task_queue, plan, `cli:${userInfo().username}`);
         if (!started) {
@@ -30,6 +42,22 @@ export function rotateCommand(ctx: CliContext): Command {
           io.err(
             `rotator: no worker is polling task queue ${config.temporal.task_queue}; the rotation waits until one runs (rotator worker)`,
           );
+        } else {
+          const pickup = await awaitPickup(client, handle, PICKUP_WAIT_MS);
+          if (pickup.state === 'unreadable') {
+            // No workflow task ever completed, so no activity ran: stopping it changes nothing.
+            if (started) await handle.terminate(`rotator: no worker could read this rotation: ${pickup.reason}`);
+            throw new RotatorError(
+              'CONFIG_INVALID',
+              `no worker could read the rotation of ${secret}: ${pickup.reason}; it was stopped before it changed anything`,
+              'codec',
+            );
+          }
+          if (pickup.state === 'waiting') {
+            io.err(
+              `rotator: no worker has picked the rotation up within ${PICKUP_WAIT_MS / 1000} s (a worker that died still counts as polling for a while); it waits until one runs (rotator worker)`,
+            );
+          }
         }
         if (!opts.wait) {
           const runId = (await handle.describe()).runId;
@@ -42,18 +70,35 @@ export function rotateCommand(ctx: CliContext): Command {
           return;
         }
         const seen = new Set<string>();
-        const { status, ok } = await followRotation(handle, (s) => {
-          if (json) return;
-          for (const p of s.phases) {
-            const key = `${p.name}:${p.startedAt}:${p.endedAt !== null}`;
-            if (!seen.has(key) && p.endedAt !== null) {
-              seen.add(key);
-              io.out(formatPhase(p));
+        // Aborted at the timeout, so no long poll outlives the command (and its closed connection).
+        const abort = new AbortController();
+        const following = client.withAbortSignal(abort.signal, () =>
+          followRotation(handle, (s) => {
+            if (json) return;
+            for (const p of s.phases) {
+              const key = `${p.name}:${p.startedAt}:${p.endedAt !== null}`;
+              if (!seen.has(key) && p.endedAt !== null) {
+                seen.add(key);
+                io.out(formatPhase(p));
+              }
             }
-          }
+          }),
+        );
+        let timer: NodeJS.Timeout | undefined;
+        const gaveUp = new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), opts.timeout);
         });
-        emit(formatStatus(status, false), status);
-        if (!ok) throw new ExitError(EXIT.ROTATION_FAILED, '');
+        const outcome = await Promise.race([following, gaveUp]).finally(() => clearTimeout(timer));
+        if (!outcome) {
+          abort.abort();
+          await following.catch(() => undefined);
+          throw new ExitError(
+            EXIT.UNAVAILABLE,
+            `the rotation of ${secret} is still running after --timeout ${formatDuration(opts.timeout)}; it goes on without this command: follow it with rotator status ${secret}`,
+          );
+        }
+        emit(formatStatus(outcome.status, false), outcome.status);
+        if (!outcome.ok) throw new ExitError(EXIT.ROTATION_FAILED, '');
       });
     });
 }

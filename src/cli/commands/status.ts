@@ -9,14 +9,20 @@ export function statusCommand(ctx: CliContext): Command {
     .argument('<secret>', 'secret name', secretName)
     .action(async (secret: string) => {
       const config = await ctx.config();
-      const { latestRun, queryStatus } = await import('../../client/rotations');
+      const { currentStatus, latestRun, QUERY_PATIENCE_MS } = await import('../../client/rotations');
       const { requireSecret, workflowIdFor } = await import('../../kernel/plan');
       requireSecret(config, secret);
       await ctx.withClient(config, async (client) => {
         const run = await latestRun(client, secret);
         if (!run) throw new ExitError(EXIT.NOT_FOUND, `${secret} has never been rotated`);
-        const status = await queryStatus(client.workflow.getHandle(workflowIdFor(secret), run.runId)).catch(() => null);
-        ctx.emit(status ? formatStatus(status) : formatRun(run), status ?? run);
+        const handle = client.workflow.getHandle(workflowIdFor(secret), run.runId, { followRuns: false });
+        const status = await currentStatus(handle, run.status !== 'RUNNING').catch(() => null);
+        if (status) return ctx.emit(formatStatus(status), status);
+        const why =
+          run.status === 'RUNNING'
+            ? `no worker answered within ${QUERY_PATIENCE_MS / 1000} s; is one running? (rotator worker)`
+            : 'it left no status';
+        ctx.emit(`${formatRun(run)}\n  note: ${why}`, { ...run, note: why });
       });
     });
 }
