@@ -1,9 +1,11 @@
 // What a hostile or careless user tries, on the real stack: each defect found that way, and the answer users expect.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { loadCodecKeys } from '../src/client/codec/aes-gcm-codec';
 import { awaitPickup, followRotation, startRotation } from '../src/client/rotations';
 import { EXIT, runCli } from '../src/cli/main';
 import { ROTATE_SECRET } from '../workflows/definitions';
@@ -329,5 +331,55 @@ describe('hostile input', () => {
     const connection = await Connection.connect({ address: testStack().temporal!.address });
     await new Client({ connection }).workflow.getHandle('rotate/app').terminate('test cleanup');
     await connection.close();
+  });
+});
+
+describe('trying rotator without Docker', () => {
+  const saved = { ...process.env };
+  afterAll(() => {
+    process.env = saved;
+  });
+
+  it('validates without the environment when asked: unset variables are listed, real errors still refused', async () => {
+    const example = join(__dirname, '../examples/rotator.yaml');
+    delete process.env.VAULT_TOKEN;
+    const offline = await cli('validate', '--offline', example);
+    expect(offline.code).toBe(EXIT.OK);
+    expect(offline.out).toContain('providers.vault.token: from ${VAULT_TOKEN}, unset here: not checked');
+    const broken = file(
+      'offline.yaml',
+      readFileSync(example, 'utf8').replace('strategy: alternating-users', 'strategy: sometimes'),
+    );
+    const refused = await cli('validate', '--offline', broken);
+    expect(refused.code).toBe(EXIT.BAD_INPUT);
+    expect(refused.err).toContain('secrets.orders_db.rotation.strategy');
+    expect(refused.err).not.toContain('token');
+  });
+
+  it('starts the local stack with rotator stack, prints the environment, and a rotation against it succeeds', async () => {
+    const child = spawn(join(__dirname, '../bin/rotator'), ['stack'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      let out = '';
+      for await (const chunk of child.stdout!) {
+        out += String(chunk);
+        if (out.includes('Ctrl-C')) break;
+      }
+      const env = Object.fromEntries([...out.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+      expect(Object.keys(env).sort()).toEqual(['ROTATOR_CODEC_KEY_FILE', 'TEMPORAL_ADDRESS', 'VAULT_ADDR', 'VAULT_TOKEN']);
+      Object.assign(process.env, env);
+      const example = join(__dirname, '../examples/rotator.yaml');
+      const worker = await startRotator(readFileSync(example, 'utf8'), env, { keys: loadCodecKeys(env) });
+      try {
+        const run = await cli('--config', example, 'rotate', 'orders_db', '--wait');
+        expect(run.code).toBe(EXIT.OK);
+        expect(run.out).toContain('orders_db: succeeded');
+      } finally {
+        await worker.close();
+      }
+    } finally {
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+    }
   });
 });

@@ -5,6 +5,7 @@ import { historyCommand } from './commands/history';
 import { keygenCommand } from './commands/keygen';
 import { listCommand } from './commands/list';
 import { rotateCommand } from './commands/rotate';
+import { stackCommand } from './commands/stack';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { workerCommand } from './commands/worker';
@@ -12,7 +13,16 @@ import { createContext, EXIT, ExitError, type Io } from './context';
 
 export { EXIT, type Io } from './context';
 
-const COMMANDS = [validateCommand, rotateCommand, statusCommand, listCommand, historyCommand, keygenCommand, workerCommand];
+const COMMANDS = [
+  validateCommand,
+  rotateCommand,
+  statusCommand,
+  listCommand,
+  historyCommand,
+  keygenCommand,
+  workerCommand,
+  stackCommand,
+];
 
 export function buildProgram(io: Io): Command {
   const program = new Command('rotator')

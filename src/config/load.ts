@@ -101,7 +101,34 @@ export function issuesOf(error: z.ZodError, prefix: string[] = []): Issue[] {
 /** YAML aliases may expand a small file into a huge document (a "billion laughs"); real configs need few. */
 const MAX_ALIASES = 100;
 
+export interface OfflineCheck {
+  /** The fields whose values come from unset environment variables: their own checks were skipped. */
+  unchecked: Array<{ path: string; variable: string }>;
+}
+
+/**
+ * Checks a config without its secrets, as a CI pipeline that has none would: an unset ${VAR} is noted instead of
+ * refused, and only the checks of the field it feeds are skipped; everything else must hold.
+ */
+export function checkConfigOffline(text: string, env: Env = process.env, source = 'config'): OfflineCheck {
+  const missing: Issue[] = [];
+  try {
+    parseDocumentWith(text, env, source, missing);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const skipped = new Set(missing.map((m) => m.path));
+    const left = err.issues.filter((i) => ![...skipped].some((p) => i.path === p || i.path.startsWith(`${p}.`)));
+    if (left.length > 0) throw new ConfigError(left, source);
+  }
+  return { unchecked: missing.map((m) => ({ path: m.path, variable: m.message })) };
+}
+
 export function parseConfig(text: string, env: Env = process.env, source = 'config'): Config {
+  return parseDocumentWith(text, env, source);
+}
+
+/** With `missing`, unset variables are collected there (their variable name as the message) and become ''. */
+function parseDocumentWith(text: string, env: Env, source: string, missing?: Issue[]): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -120,18 +147,21 @@ export function parseConfig(text: string, env: Env = process.env, source = 'conf
     );
   }
   const interpolated = interpolate(withBuiltInProviders(raw), env, [], issues);
-  if (issues.length > 0) throw new ConfigError(issues, source);
+  if (missing) missing.push(...issues.map((i) => ({ path: i.path, message: /variable (\S+)/.exec(i.message)![1] })));
+  else if (issues.length > 0) throw new ConfigError(issues, source);
   const parsed = ConfigSchema.safeParse(interpolated, { reportInput: true });
   if (!parsed.success) throw new ConfigError(issuesOf(parsed.error), source);
   return parsed.data;
 }
 
-export function loadConfig(file: string, env: Env = process.env): Config {
-  let text: string;
+export function readConfigFile(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     throw new RotatorError('CONFIG_INVALID', `cannot read config file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, file);
   }
-  return parseConfig(text, env, file);
+}
+
+export function loadConfig(file: string, env: Env = process.env): Config {
+  return parseConfig(readConfigFile(file), env, file);
 }

@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import vault from 'node-vault';
 import { canLogIn } from '../../activities/targets/postgresql/target';
 import { runCli } from '../cli/main';
-import { ensureLocalKeyFile } from '../client/codec/aes-gcm-codec';
 import { loadConfig } from '../config/load';
+import { prepareExampleStack } from '../stack/example';
 import { startLocalStack, type LocalStack } from '../stack/local-stack';
 import { dataConverterFromEnv } from '../client/temporal';
 import { createRotatorWorker } from '../../workers/worker';
@@ -28,21 +28,11 @@ async function main(): Promise<number> {
   let running: Promise<void> | undefined;
   try {
     // The same example config a user starts from, pointed at this stack through its ${ENV} references.
-    Object.assign(process.env, {
-      TEMPORAL_ADDRESS: stack.temporal!.address,
-      VAULT_ADDR: stack.vault!.address,
-      VAULT_TOKEN: stack.vault!.token,
-      ROTATOR_CODEC_KEY_FILE: ensureLocalKeyFile(join(stack.dir, 'codec.key')),
-    });
+    Object.assign(process.env, await prepareExampleStack(stack));
     const configFile = join(stack.dir, 'rotator.yaml');
     writeFileSync(configFile, readFileSync(EXAMPLE, 'utf8'), { mode: 0o600 });
     const config = loadConfig(configFile);
-
-    const pg = stack.postgres!;
     const kv = vault({ apiVersion: 'v1', endpoint: stack.vault!.address, token: stack.vault!.token });
-    await kv.write('secret/data/prod/pg-admin', {
-      data: { username: pg.user, password: pg.password, host: pg.host, port: pg.port, dbname: pg.database, engine: 'postgres' },
-    });
     say(`stack ready; admin credential stored in OpenBao at secret/prod/pg-admin; config ${configFile}`);
 
     worker = await createRotatorWorker({ config, dataConverter: dataConverterFromEnv(), logLevel: 'WARN' });

@@ -6,8 +6,16 @@ export function validateCommand(ctx: CliContext): Command {
   return new Command('validate')
     .description('check a config file; changes nothing')
     .argument('[file]', 'config file (defaults to --config)')
-    .action(async (file?: string) => {
+    .option('--offline', 'check without the environment: unset ${VAR}s are listed, not refused (for CI without secrets)', false)
+    .action(async (file: string | undefined, opts: { offline: boolean }) => {
       const path = file ?? ctx.globals().config;
+      if (opts.offline) {
+        const { readConfigFile, checkConfigOffline } = await import('../../config/load');
+        const { unchecked } = checkConfigOffline(readConfigFile(path), process.env, path);
+        const list = unchecked.map((u) => `  ${u.path}: from \${${u.variable}}, unset here: not checked`).join('\n');
+        ctx.emit(`${path}: ok without its secrets${list ? `\n${list}` : ''}`, { ok: true, file: path, unchecked });
+        return;
+      }
       const config = await ctx.config(path);
       const { rotatableSecrets } = await import('../../kernel/plan');
       const secrets = Object.keys(config.secrets);
