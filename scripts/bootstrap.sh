@@ -32,10 +32,13 @@ else
 fi
 
 # --- Debian packages --------------------------------------------------------
-STEP="system packages (postgresql, redis-server, python3-venv)"
+STEP="system packages (postgresql, redis-server, nginx, openssl, python3-venv)"
 need_apt=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need_apt+=(postgresql)
 command -v redis-server >/dev/null || [[ -x /usr/bin/redis-server ]] || need_apt+=(redis-server)
+# nginx: the tests put a TLS-terminating gRPC proxy in front of the Temporal dev server (which has no TLS).
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
+command -v openssl >/dev/null || need_apt+=(openssl)
 # Debian's python3 ships without ensurepip; venv creation needs python3-venv.
 if [[ ! -x .venv/bin/python ]] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   need_apt+=(python3-venv)
@@ -53,7 +56,7 @@ if ((${#need_apt[@]})); then
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   say "system packages ok"
 else
-  say "postgresql, redis-server ok"
+  say "postgresql, redis-server, nginx, openssl ok"
 fi
 
 # --- pinned tools in .venv --------------------------------------------------

@@ -5,7 +5,7 @@ import { createActivities } from '../activities/rotation';
 import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activities/registry';
 import type { Config } from '../src/config/schema';
 import { RotatorError } from '../src/kernel/errors';
-import { temporalConfigError } from '../src/client/temporal';
+import { connectionSecurity, temporalConfigError, whyUnreachable } from '../src/client/temporal';
 import { logger } from '../src/kernel/log';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -58,10 +58,14 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
   const providers = new ProviderRegistry(config.providers);
   const targets = new TargetRegistry();
   const consumers = new ConsumerRegistry();
-  const connection = await NativeConnection.connect({ address: config.temporal.address }).catch((err: unknown) => {
+  const connection = await NativeConnection.connect({
+    address: config.temporal.address,
+    ...connectionSecurity(config.temporal),
+  }).catch(async (err: unknown) => {
+    if (err instanceof RotatorError) throw err;
     throw new RotatorError(
       'TRANSIENT',
-      `cannot reach Temporal at ${config.temporal.address}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+      `cannot reach Temporal at ${config.temporal.address}: ${await whyUnreachable(err, config.temporal)}`,
     );
   });
   let worker: Worker;

@@ -63,8 +63,8 @@ export function createContext(io: Io, program: Command): CliContext {
       try {
         client = await connectClient(config.temporal, dataConverterFromEnv());
       } catch (err) {
-        if (err instanceof RotatorError) throw err;
-        throw new ExitError(EXIT.UNAVAILABLE, `cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message}`);
+        if (err instanceof RotatorError && err.code !== 'TRANSIENT') throw err;
+        throw new ExitError(EXIT.UNAVAILABLE, (err as Error).message);
       }
       try {
         return await fn(client);

@@ -1,5 +1,8 @@
 // Temporal connection and client with rotator's data converter, for the CLI, the worker and the tests alike.
-import { Client, Connection } from '@temporalio/client';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { Config } from '../config/schema';
 import { RotatorError } from '../kernel/errors';
@@ -13,9 +16,106 @@ export function dataConverterFromEnv(env: NodeJS.ProcessEnv = process.env): Data
   return getDataConverter(loadCodecKeys(env));
 }
 
+/** What Connection.connect and NativeConnection.connect both take beyond the address: TLS and an API key. */
+export interface ConnectionSecurity {
+  tls?: TLSConfig | boolean;
+  apiKey?: string;
+}
+
+function readFor(field: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new RotatorError('CONFIG_INVALID', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, field);
+  }
+}
+
+/** The `temporal:` block's TLS files and API key, read now (a missing file names its field). */
+export function connectionSecurity(settings: TemporalSettings): ConnectionSecurity {
+  const { tls, api_key: apiKey, api_key_file: apiKeyFile } = settings;
+  const key = apiKey ?? (apiKeyFile ? readFor('temporal.api_key_file', apiKeyFile).toString('utf8').trim() : undefined);
+  let config: TLSConfig | boolean | undefined = key ? true : undefined;
+  if (tls) {
+    config = {
+      ...(tls.server_name ? { serverNameOverride: tls.server_name } : {}),
+      ...(tls.ca_file ? { serverRootCACertificate: readFor('temporal.tls.ca_file', tls.ca_file) } : {}),
+      ...(tls.cert_file && tls.key_file
+        ? {
+            clientCertPair: {
+              crt: readFor('temporal.tls.cert_file', tls.cert_file),
+              key: readFor('temporal.tls.key_file', tls.key_file),
+            },
+          }
+        : {}),
+    };
+  }
+  return { ...(config !== undefined ? { tls: config } : {}), ...(key ? { apiKey: key } : {}) };
+}
+
 export async function connectClient(settings: TemporalSettings, dataConverter: DataConverter): Promise<Client> {
-  const connection = await Connection.connect({ address: settings.address });
+  const connection = await Connection.connect({ address: settings.address, ...connectionSecurity(settings) }).catch(
+    async (err: unknown) => {
+      if (err instanceof RotatorError) throw err;
+      throw new RotatorError('TRANSIENT', `cannot reach Temporal at ${settings.address}: ${await whyUnreachable(err, settings)}`);
+    },
+  );
   return new Client({ connection, namespace: settings.namespace, dataConverter });
+}
+
+/** The innermost message of an error chain, on one line. */
+function rootMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e && (e.cause as { message?: string } | undefined)?.message) e = e.cause as typeof e;
+  return String(e?.message ?? err).split('\n')[0];
+}
+
+/**
+ * Why a connection failed, in terms of the `temporal:` block: the gRPC errors only say "failed to connect", so a
+ * refused key or certificate is recognised by its HTTP status, and a TLS handshake is tried once more on its own.
+ */
+export async function whyUnreachable(err: unknown, settings: TemporalSettings): Promise<string> {
+  const text = rootMessage(err);
+  if (/\b401\b|UNAUTHENTICATED/.test(text) && (settings.api_key || settings.api_key_file))
+    return `the server refused the API key (temporal.api_key): ${text}`;
+  if (/HTTP status code 400/.test(text) && settings.tls && !settings.tls.cert_file)
+    return `the server refused the connection (${text}); it may require a client certificate: set temporal.tls.cert_file and key_file`;
+  const handshake = settings.tls || settings.api_key || settings.api_key_file ? await tlsHandshakeError(settings) : null;
+  return handshake ?? text;
+}
+
+/** Tries the TLS handshake the gRPC client would make; the error it fails with, or null when it succeeds. */
+async function tlsHandshakeError(settings: TemporalSettings): Promise<string | null> {
+  const { tls: tlsConfig } = connectionSecurity(settings);
+  const config = typeof tlsConfig === 'object' ? tlsConfig : {};
+  const [host, port] = [settings.address.replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(settings.address)?.[1] ?? 7233)];
+  const servername = config.serverNameOverride ?? (isIP(host) ? undefined : host);
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host,
+      port,
+      ...(servername ? { servername } : {}),
+      ALPNProtocols: ['h2'],
+      ...(config.serverRootCACertificate ? { ca: Buffer.from(config.serverRootCACertificate) } : {}),
+      ...(config.clientCertPair
+        ? { cert: Buffer.from(config.clientCertPair.crt), key: Buffer.from(config.clientCertPair.key) }
+        : {}),
+      timeout: 5_000,
+    });
+    const done = (result: string | null) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.once('secureConnect', () => done(null));
+    socket.once('timeout', () => done('no TLS handshake within 5 s'));
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      const field = settings.tls?.ca_file ? ' by temporal.tls.ca_file' : '';
+      done(
+        /CERT|SIGNATURE|ISSUER|SELF_SIGNED/.test(e.code ?? '')
+          ? `the server's TLS certificate is not trusted${field} (${e.code})`
+          : `TLS handshake failed: ${e.message}`,
+      );
+    });
+  });
 }
 
 /** Errors whose cause is the `temporal:` block rather than the rotation: they name the field and are bad input. */

@@ -70,13 +70,43 @@ export const SecretSchema = z
   })
   .strict();
 
+/** TLS to the Temporal frontend; files are read when connecting. `{}` alone means TLS with the system's roots. */
+const TemporalTlsSchema = z
+  .object({
+    /** The CA that signed the server's certificate, if not a public one. */
+    ca_file: z.string().min(1).optional(),
+    /** The name to expect in the server's certificate, when it differs from the address's host. */
+    server_name: z.string().min(1).optional(),
+    /** The client certificate and key, for servers that require mTLS. */
+    cert_file: z.string().min(1).optional(),
+    key_file: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((tls, ctx) => {
+    if (!!tls.cert_file !== !!tls.key_file) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [tls.cert_file ? 'key_file' : 'cert_file'],
+        message: 'set cert_file and key_file together (the client certificate and its key), or neither',
+      });
+    }
+  });
+
 export const TemporalSchema = z
   .object({
     address: z.string().default('127.0.0.1:7233'),
     namespace: z.string().default('default'),
     task_queue: z.string().default('rotator'),
+    tls: TemporalTlsSchema.optional(),
+    /** An API key (Temporal Cloud), sent as a bearer token; use ${TEMPORAL_API_KEY} or api_key_file. Implies TLS. */
+    api_key: z.string().min(1).optional(),
+    api_key_file: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.api_key && t.api_key_file)
+      ctx.addIssue({ code: 'custom', path: ['api_key_file'], message: 'set api_key or api_key_file, not both' });
+  });
 
 /** The targets whose plugins support `strategy`, for an error that says where it would work. */
 function targetsSupporting(strategy: (typeof STRATEGIES)[number]): string[] {
