@@ -49,14 +49,10 @@ export function alternatingPair(role: string): [string, string] {
 
 const DRAIN_POLL_MS = 500;
 
-/**
- * Every activity goes through this: the plan (always the first argument) is checked before anything is touched, and
- * failures leave as typed ApplicationFailures with secrets scrubbed.
- */
+/** Every activity goes through this: failures leave as typed ApplicationFailures with secrets scrubbed. */
 function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return async (...args: A) => {
     try {
-      checkPlan(args[0]);
       return await fn(...args);
     } catch (err) {
       throw toFailure(err);
@@ -131,7 +127,20 @@ export function createActivities(deps: ActivityDeps) {
     }
   }
 
+  /** One login strategies touch only the configured login, whatever an older version of the store named. */
+  function assertManaged(plan: RotationPlan, username: string): void {
+    if (username !== plan.login) {
+      throw new RotatorError(
+        'CONFLICT',
+        `${plan.store.path} names login ${username}, not ${plan.login} that this secret rotates; leaving its passwords alone`,
+      );
+    }
+  }
+
   async function inspect(plan: RotationPlan, input: { rotationId: string }): Promise<Inspection> {
+    // Workflow input is network input: checked once, here, before the first step touches anything. Later steps get
+    // the same plan; undo steps must still run if a newer worker would check it more strictly.
+    checkPlan(plan);
     const s = await store(plan);
     if (!s.capabilities.writable) {
       throw new RotatorError(
@@ -152,6 +161,11 @@ export function createActivities(deps: ActivityDeps) {
     // A re-run of this rotation (after a worker death) must decide as the first run did, from what that run recorded.
     const mine = await s.readPending(path, input.rotationId);
     const published = mine ? null : await s.publishedBy(path, input.rotationId);
+    const other = published ? await s.otherPending(path, input.rotationId) : null;
+    if (other) {
+      // This rotation's claim has ended and another rotation holds the secret now: re-running ours would undo theirs.
+      throw new RotatorError('CONFLICT', `${plan.secret} is held by rotation ${other}; this rotation has already published`);
+    }
     let currentVersion: string | null;
     let base: SecretValue | null;
     let chosen: string | null = null;
@@ -236,6 +250,7 @@ export function createActivities(deps: ActivityDeps) {
     const s = await store(plan);
     const [old, current] = await Promise.all([s.readVersion(plan.store.path, input.version), s.readCurrent(plan.store.path)]);
     const { username, password } = credentialOf(old, `version ${input.version} of ${plan.store.path}`);
+    assertManaged(plan, username);
     if (current?.value.password !== password) {
       throw new RotatorError(
         'CONFLICT',
@@ -253,6 +268,7 @@ export function createActivities(deps: ActivityDeps) {
     const value = await readCredential(plan, input);
     if (!value) return; // nothing staged, nothing to withdraw
     const { username, password } = credentialOf(value, 'the credential to withdraw');
+    assertManaged(plan, username);
     await assertNotInUse(plan, input.rotationId, { username, password }, `withdraw a password of ${username}`);
     await (await targetFor(plan)).removePassword(username, password);
   }

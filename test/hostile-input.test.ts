@@ -209,7 +209,9 @@ describe('hostile input', () => {
 
   describe('11: a rotateSecret started by hand through Temporal', () => {
     const quoted = `hostile"; drop role postgres; --`;
-    async function handStarted(codec: boolean): Promise<{ client: Client; workflowId: string; close: () => Promise<void> }> {
+    async function handStarted(
+      codec: boolean,
+    ): Promise<{ client: Client; workflowId: string; taskQueue: string; close: () => Promise<void> }> {
       const scenario = await postgresScenario('alternating-users', unique('tq'));
       const rotator = await startRotator(scenario.yaml, scenario.env, codec ? { keys } : { codec: false });
       const plan = { ...scenario.plan, login: quoted, target: { ...scenario.plan.target, role: quoted } };
@@ -225,6 +227,7 @@ describe('hostile input', () => {
       return {
         client,
         workflowId,
+        taskQueue: rotator.config.temporal.task_queue,
         async close() {
           await connection.close();
           await rotator.close();
@@ -233,9 +236,9 @@ describe('hostile input', () => {
     }
 
     it('is refused by a worker that holds codec keys (a plaintext payload), and creates no role', async () => {
-      const { client, workflowId, close } = await handStarted(true);
+      const { client, workflowId, taskQueue, close } = await handStarted(true);
       try {
-        const pickup = await awaitPickup(client, client.workflow.getHandle(workflowId), 10_000);
+        const pickup = await awaitPickup(client, client.workflow.getHandle(workflowId), taskQueue, 10_000);
         expect(pickup).toMatchObject({ state: 'unreadable' });
         expect(await adminQuery('select rolname from pg_roles where rolname like $1', ['hostile%'])).toEqual([]);
         await client.workflow.getHandle(workflowId).terminate('test cleanup');

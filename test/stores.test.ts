@@ -6,7 +6,12 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { GetParameterCommand, GetParametersByPathCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
+import {
+  GetParameterCommand,
+  GetParameterHistoryCommand,
+  GetParametersByPathCommand,
+  PutParameterCommand,
+} from '@aws-sdk/client-ssm';
 import { awsError } from '../activities/stores/aws-common';
 import { AwsParameterStore, pendingParameterName } from '../activities/stores/aws-parameter-store/store';
 import { AwsSecretsManagerStore, versionTokenFor } from '../activities/stores/aws-secrets-manager/store';
@@ -320,5 +325,29 @@ describe('file store specifics', () => {
     fs.writeFileSync(nodePath.join(dir, path, 'v000001.json'), 'hunter2-not-json');
     const err = await rejection(store.readCurrent(path), 'CONFLICT');
     expect(everythingIn(err)).not.toContain('hunter2');
+  });
+});
+
+describe('aws-parameter-store labels over many rotations', () => {
+  const ssm = ssmClient();
+  const store = parameterStore();
+  afterAll(async () => {
+    ssm.destroy();
+    await store.close();
+  });
+
+  it("keeps only current, previous and the latest rotation's mark, so SSM can still drop old versions", async () => {
+    const path = `/labels/${hex()}`;
+    let version: string | null = null;
+    for (let i = 0; i < 4; i++) {
+      const rotationId = randomUUID();
+      await store.stagePending(path, rotationId, credential(), version);
+      version = (await store.promote(path, rotationId, version)).version;
+      await store.discardPending(path, rotationId);
+    }
+    const history = await ssm.send(new GetParameterHistoryCommand({ Name: path }));
+    const labels = (history.Parameters ?? []).flatMap((p) => p.Labels ?? []);
+    expect(labels.filter((l) => l.startsWith('rotation-'))).toHaveLength(1);
+    expect(labels).toEqual(expect.arrayContaining(['current', 'previous']));
   });
 });

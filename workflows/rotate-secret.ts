@@ -2,6 +2,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -20,10 +21,12 @@ import { Saga } from './lib/saga';
 const io = proxyLocalActivities<RotationActivities>(SHORT_IO);
 const verifier = proxyLocalActivities<RotationActivities>(VERIFY_LOGIN);
 const revoker = proxyActivities<RotationActivities>(IRREVERSIBLE);
+const releaser = proxyActivities<RotationActivities>(IRREVERSIBLE);
 const undo = proxyActivities<RotationActivities>(COMPENSATE);
 
 export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Promise<RotationStatus> {
-  const rotationId = workflowInfo().runId;
+  // The first run's id: a reset starts a new run, which must still recognise this rotation's claim as its own.
+  const rotationId = workflowInfo().firstExecutionRunId;
   const status: RotationStatus = {
     secret: plan.secret,
     rotationId,
@@ -200,9 +203,14 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     });
   }
 
-  /** The rotation's claim on the secret ends with it: its pending value goes. */
+  /**
+   * The rotation's claim on the secret ends with it: its pending value goes. A regular activity, so every step before
+   * it is in history first: once the claim is gone, a worker death must not run those steps again, when another
+   * rotation may already hold the secret. Rotations started before this was so keep releasing locally on replay.
+   */
   async function release(): Promise<void> {
-    await io.discardPending(plan, { rotationId });
+    if (patched('durable-release')) await releaser.discardPending(plan, { rotationId });
+    else await io.discardPending(plan, { rotationId });
   }
 
   async function reconnect(version: string, username: string): Promise<void> {

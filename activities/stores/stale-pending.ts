@@ -35,25 +35,31 @@ export async function handleStalePending(
     );
   }
   await replace();
-  // `path`, not `secret`: the logger censors any field called secret, which would hide which one this was.
+  // `path`: the store path says where the leftover is; the secret's name is not known at this depth.
   (options.warn ?? ((message, fields) => logger.warn(fields, message)))(STALE_PENDING_REPLACED, { path: at.path, ...at.fields });
 }
 
 /**
  * Runs a create-only write of this rotation's pending value, which the store fails with CONFLICT when a pending
- * value exists. If it does, either an earlier attempt of ours got there (fine) or another rotation staged first.
+ * value exists. If it does, either an earlier attempt of ours got there (fine) or another rotation staged first;
+ * if neither is there any more (the other one ended in between), the write is tried once more.
  */
 export async function createPendingOnce(
   path: string,
   create: () => Promise<void>,
+  ours: () => Promise<boolean>,
   otherPending: () => Promise<string | null>,
 ): Promise<void> {
-  try {
-    await create();
-  } catch (err) {
-    if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
-    const winner = await otherPending();
-    if (winner === null) return; // our own earlier attempt got there
-    throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await create();
+    } catch (err) {
+      if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
+      if (await ours()) return; // our own earlier attempt got there
+      const winner = await otherPending();
+      if (winner !== null)
+        throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
+      if (attempt > 0) throw err;
+    }
   }
 }

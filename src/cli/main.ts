@@ -72,7 +72,11 @@ function failureOf(err: unknown): Failure | null {
     const field = err.path ?? (issues?.length === 1 ? issues[0].path : undefined);
     return { exitCode, code: err.code, message: err.message, ...(field ? { field } : {}) };
   }
-  return { exitCode: EXIT.ROTATION_FAILED, code: 'ERROR', message: err instanceof Error ? err.message : String(err) };
+  const message = err instanceof Error ? err.message : String(err);
+  // A Temporal call that failed on the way (connection dropped, server gone) is an outage, not a failed rotation.
+  if ((err as Error)?.name === 'ServiceError' || /\bUNAVAILABLE\b|Connection dropped/i.test(message))
+    return { exitCode: EXIT.UNAVAILABLE, code: 'UNAVAILABLE', message };
+  return { exitCode: EXIT.ROTATION_FAILED, code: 'ERROR', message };
 }
 
 /** Runs the CLI and returns the exit code; errors become one clear line on stderr, or one JSON document under --json. */

@@ -206,21 +206,33 @@ const { EventType } = temporal.api.enums.v1;
 /**
  * Waits until a worker has run the rotation's first workflow task, at most `waitMs`. A task that is still only
  * scheduled then means no live worker (a dead one still counts as a poller for a while, so this is the test that
- * notices); a first task that failed and failed again on retry means the workers cannot read the rotation.
+ * notices). `unreadable` is said only when it is safe to stop the rotation: the first task failed and was retried,
+ * none timed out (a worker that ran the first steps and died would leave a timeout), and the worker that failed it is
+ * the only one polling the queue, so no other worker can be running those steps now.
  */
-export async function awaitPickup(client: Client, handle: WorkflowHandle, waitMs = 5_000, pollMs = 100): Promise<Pickup> {
+export async function awaitPickup(
+  client: Client,
+  handle: WorkflowHandle,
+  taskQueue: string,
+  waitMs = 5_000,
+  pollMs = 100,
+): Promise<Pickup> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const history = await handle.fetchHistory();
     const events = history.events ?? [];
-    if (events.some((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)) return { state: 'running' };
+    const has = (type: number) => events.some((e) => e.eventType === type);
+    if (has(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)) return { state: 'running' };
     const failed = events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED).at(-1);
-    if (failed) {
-      const { pendingWorkflowTask } = await client.workflowService.describeWorkflowExecution({
-        namespace: client.options.namespace,
-        execution: { workflowId: handle.workflowId },
-      });
-      if ((pendingWorkflowTask?.attempt ?? 1) >= 2)
+    if (failed && !has(EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT)) {
+      const { namespace } = client.options;
+      const [{ pendingWorkflowTask }, { pollers }] = await Promise.all([
+        client.workflowService.describeWorkflowExecution({ namespace, execution: { workflowId: handle.workflowId } }),
+        client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue } }),
+      ]);
+      const failedBy = failed.workflowTaskFailedEventAttributes?.identity;
+      const onlyThatWorker = !!failedBy && (pollers ?? []).every((p) => p.identity === failedBy);
+      if (onlyThatWorker && (pendingWorkflowTask?.attempt ?? 1) >= 2)
         return { state: 'unreadable', reason: await unreadableReason(failed, client) };
     }
     if (Date.now() >= deadline) return { state: 'waiting' };

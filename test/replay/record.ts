@@ -1,4 +1,4 @@
-// npm run fixtures:record — runs real rotations on a private stack and saves their histories as replay fixtures.
+// npm run fixtures:record -- <set> — real rotations on a private stack, their histories saved as a new fixture set.
 // Codec off on purpose: the fixtures are checked in, and history carries references only (test/history.test.ts).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -49,7 +49,10 @@ async function main(): Promise<void> {
     const { startRotator } = await import('../support/rotator');
     const { unique, untilPhase } = await import('../support/harness');
     const { startRotation } = await import('../../src/client/rotations');
-    fs.mkdirSync(FIXTURES, { recursive: true });
+    const set = process.argv[2];
+    if (!set || !/^v\d+$/.test(set)) throw new Error('name the new fixture set: npm run fixtures:record -- v<N>');
+    const into = path.join(FIXTURES, set);
+    fs.mkdirSync(into, { recursive: true });
     for (const r of RECORDINGS) {
       const scenario = await scenarioFor(r.strategy, unique('tq'), r.rotation);
       const rotator = await startRotator(scenario.yaml, scenario.env, { codec: false });
@@ -64,7 +67,7 @@ async function main(): Promise<void> {
           return handle.query(statusQuery);
         });
         if (status.outcome !== r.expect) throw new Error(`${r.name}: ended ${status.outcome}, expected ${r.expect}`);
-        const file = path.join(FIXTURES, `${r.name}.json`);
+        const file = path.join(into, `${r.name}.json`);
         const json = historyToFixture(await handle.fetchHistory());
         const passwords = await scenario.passwords();
         const leaked = passwords.filter((p) => json.includes(p) || json.includes(Buffer.from(p).toString('base64')));

@@ -7,6 +7,7 @@ import {
   LabelParameterVersionCommand,
   PutParameterCommand,
   SSMClient,
+  UnlabelParameterVersionCommand,
 } from '@aws-sdk/client-ssm';
 import { RotatorError } from '../../../src/kernel/errors';
 import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from '../aws-common';
@@ -130,6 +131,23 @@ export class AwsParameterStore implements SecretStore {
     }
   }
 
+  /**
+   * Takes earlier rotations' marks off their versions: SSM keeps at most 100 versions and cannot drop a labelled
+   * one, so marks left on every version would end all writes after the hundredth rotation. Only `current`,
+   * `previous` and this rotation's own mark stay.
+   */
+  private async pruneMarks(path: string, history: HistoryEntry[], ours: string): Promise<void> {
+    for (const { version, labels } of history) {
+      const stale = labels.filter((l) => (l.startsWith('rotation-') || l.startsWith('rollback-')) && l !== ours);
+      if (stale.length === 0) continue;
+      try {
+        await this.client.send(new UnlabelParameterVersionCommand({ Name: path, ParameterVersion: version, Labels: stale }));
+      } catch (err) {
+        throw awsError(err, `remove old rotation labels from version ${version} of ${path}`);
+      }
+    }
+  }
+
   private async remove(name: string, action: string): Promise<void> {
     try {
       await this.client.send(new DeleteParameterCommand({ Name: name }));
@@ -169,6 +187,7 @@ export class AwsParameterStore implements SecretStore {
         async () => {
           await this.put(name, record, false, `stage pending of ${path}`);
         },
+        async () => (await this.readPending(path, rotationId)) !== null,
         () => this.otherPending(path, rotationId),
       );
     }
@@ -278,6 +297,7 @@ export class AwsParameterStore implements SecretStore {
       await this.label(path, Number(expectedCurrent), [PREVIOUS]);
     }
     await this.label(path, version, [CURRENT, mark]);
+    await this.pruneMarks(path, history, mark);
     return { version: String(version), previousVersion: expectedCurrent };
   }
 

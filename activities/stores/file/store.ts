@@ -243,6 +243,7 @@ export class FileStore implements SecretStore {
     await createPendingOnce(
       path,
       () => this.writeAtomic(file, record, `pending of ${path}`, true),
+      async () => (await this.readPending(path, rotationId)) !== null,
       () => this.otherPending(path, rotationId),
     );
   }

@@ -137,6 +137,7 @@ export class VaultKvStore implements SecretStore {
       return createPendingOnce(
         path,
         () => write(0),
+        async () => (await this.readPending(path, rotationId)) !== null,
         () => this.otherPending(path, rotationId),
       );
     }

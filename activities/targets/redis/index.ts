@@ -61,6 +61,8 @@ export const redis = {
     return issues;
   },
   async create(target, admin) {
+    // ioredis's debug output prints command arguments, AUTH passwords included: never let DEBUG=* turn it on.
+    if (process.env.DEBUG) process.env.DEBUG = `${process.env.DEBUG},-ioredis:*`;
     const { RedisTarget, redisConnectionFrom } = await import('./target');
     return new RedisTarget(redisConnectionFrom(admin, target), target.acl ?? []);
   },

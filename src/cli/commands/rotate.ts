@@ -43,13 +43,14 @@ export function rotateCommand(ctx: CliContext): Command {
             `rotator: no worker is polling task queue ${config.temporal.task_queue}; the rotation waits until one runs (rotator worker)`,
           );
         } else {
-          const pickup = await awaitPickup(client, handle, PICKUP_WAIT_MS);
+          const pickup = await awaitPickup(client, handle, config.temporal.task_queue, PICKUP_WAIT_MS);
           if (pickup.state === 'unreadable') {
-            // No workflow task ever completed, so no activity ran: stopping it changes nothing.
-            if (started) await handle.terminate(`rotator: no worker could read this rotation: ${pickup.reason}`);
+            // awaitPickup says so only when no step has run: stopping it changes nothing. The reason stays out of
+            // the terminate record, which the codec does not encrypt.
+            if (started) await handle.terminate('rotator: no worker could read this rotation (codec keys); nothing was changed');
             throw new RotatorError(
               'CONFIG_INVALID',
-              `no worker could read the rotation of ${secret}: ${pickup.reason}; it was stopped before it changed anything`,
+              `no worker could read the rotation of ${secret}: ${pickup.reason}; ${started ? 'it was stopped before it changed anything' : 'it is stuck until a worker with the right keys runs'}`,
               'codec',
             );
           }
