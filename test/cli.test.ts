@@ -2,21 +2,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EXIT, runCli } from '../src/cli/main';
+import { EXIT } from '../src/cli/main';
+import { cli } from './support/cli';
 import { adminQuery, codecKeyEnv, readStore, startHarness, testCodecKeys, testEnv, type Harness } from './support/harness';
-
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function cli(...argv: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 describe('rotator CLI', () => {
   let h: Harness;

@@ -68,7 +68,7 @@ describe('workflow history', () => {
     }
   });
 
-  it("with the codec, every payload in history is encrypted but the SDK's own local-activity bookkeeping", async () => {
+  it("with the codec, every payload in history is encrypted but the SDK's own local-activity and patch bookkeeping", async () => {
     const h = await startHarness([{}]);
     try {
       const { handle } = await startRotation(h.client, h.taskQueue, h.plan(h.secrets[0].name));
@@ -76,6 +76,7 @@ describe('workflow history', () => {
       const history = await handle.fetchHistory();
       const encodings = new Set<string>();
       const bookkeeping: Array<Record<string, unknown>> = [];
+      const patches: Array<Record<string, unknown>> = [];
       const visit = (node: unknown, path: string[]): void => {
         if (!node || typeof node !== 'object') return;
         const payload = node as { metadata?: Record<string, Uint8Array>; data?: Uint8Array };
@@ -83,6 +84,12 @@ describe('workflow history', () => {
           // Temporal's core writes a local activity's marker `data` itself (sequence, attempt, type, times).
           if (path.includes('markerRecordedEventAttributes') && path.includes('data')) {
             bookkeeping.push(JSON.parse(Buffer.from(payload.data).toString()) as Record<string, unknown>);
+          } else if (
+            (path.includes('markerRecordedEventAttributes') && path.includes('patch-data')) ||
+            path.includes('TemporalChangeVersion')
+          ) {
+            // ... and, for a patched() change in the workflow code, its id: in the marker and a search attribute.
+            patches.push(JSON.parse(Buffer.from(payload.data).toString()) as Record<string, unknown>);
           } else {
             encodings.add(Buffer.from(payload.metadata.encoding).toString());
           }
@@ -91,6 +98,7 @@ describe('workflow history', () => {
       };
       visit(history, []);
       expect([...encodings]).toEqual([ENCODING_ENCRYPTED]);
+      expect(patches).toEqual([{ id: 'durable-release', deprecated: false }, ['durable-release']]);
       expect(bookkeeping.length).toBeGreaterThan(0);
       for (const b of bookkeeping) {
         expect(Object.keys(b).sort()).toEqual([

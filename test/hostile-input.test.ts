@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadCodecKeys } from '../src/client/codec/aes-gcm-codec';
 import { awaitPickup, followRotation, startRotation } from '../src/client/rotations';
-import { EXIT, runCli } from '../src/cli/main';
+import { EXIT } from '../src/cli/main';
+import { cli } from './support/cli';
 import { ROTATE_SECRET } from '../workflows/definitions';
 import { spawnFaultyWorker, writeBundle } from './support/fault-injection';
 import {
@@ -25,19 +26,6 @@ import { rootCall } from './support/redis-harness';
 import { startRotator } from './support/rotator';
 import { postgresScenario } from './support/rotation-scenarios';
 import { testStack } from './support/stack';
-
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function cli(...argv: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'rotator-hostile-'));
 function file(name: string, text: string): string {

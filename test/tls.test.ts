@@ -4,19 +4,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EXIT, runCli } from '../src/cli/main';
+import { EXIT } from '../src/cli/main';
+import { cli } from './support/cli';
 import { codecKeyEnv, testCodecKeys, unique } from './support/harness';
 import { startRotator } from './support/rotator';
 import { postgresScenario } from './support/rotation-scenarios';
 import { testStack } from './support/stack';
 import { startTlsProxy, type TlsProxy } from './support/tls-proxy';
-
-async function cli(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 describe('Temporal over TLS, through a gRPC proxy', () => {
   let proxy: TlsProxy;
