@@ -40,6 +40,8 @@ export interface ActivityDeps {
   providers: ProviderRegistry;
   targets: TargetRegistry;
   consumers: ConsumerRegistry;
+  /** Secret values of the worker's config (sensitiveValues), scrubbed from every failure. */
+  secrets?: ReadonlyArray<string>;
 }
 
 /** The two logins of alternating-users; anything else in the store is not ours to revoke. */
@@ -49,13 +51,19 @@ export function alternatingPair(role: string): [string, string] {
 
 const DRAIN_POLL_MS = 500;
 
-/** Every activity goes through this: failures leave as typed ApplicationFailures with secrets scrubbed. */
-function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+/**
+ * Every activity goes through this: failures leave as typed ApplicationFailures, scrubbed of `secrets` (the config's
+ * secret values, wherever a driver may echo them).
+ */
+function guarded<A extends unknown[], R>(
+  fn: (...args: A) => Promise<R>,
+  secrets: ReadonlyArray<string>,
+): (...args: A) => Promise<R> {
   return async (...args: A) => {
     try {
       return await fn(...args);
     } catch (err) {
-      throw toFailure(err);
+      throw toFailure(err, secrets);
     }
   };
 }
@@ -347,7 +355,10 @@ export function createActivities(deps: ActivityDeps) {
     revokeLogin,
   };
   return Object.fromEntries(
-    Object.entries(activities).map(([name, fn]) => [name, guarded(fn as (...a: unknown[]) => Promise<unknown>)]),
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      guarded(fn as (...a: unknown[]) => Promise<unknown>, deps.secrets ?? []),
+    ]),
   ) as typeof activities;
 }
 

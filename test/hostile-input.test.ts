@@ -374,3 +374,96 @@ describe('trying rotator without Docker', () => {
     }
   });
 });
+
+describe('hostile input, second round (found by a hostile test of this work)', () => {
+  const saved = { ...process.env };
+  const token = `s.${randomBytes(12).toString('hex')}`;
+  beforeAll(() => {
+    Object.assign(process.env, testEnv(), { EXTRA_TOKEN: token });
+  });
+  afterAll(() => {
+    process.env = saved;
+  });
+
+  it('never quotes the offending text of a YAML syntax error, which may be an inline secret', async () => {
+    const run = await cli(
+      'validate',
+      file('r1.yaml', `providers:\n  vault: { type: vault, token: ${token} }\n  : :\nsecrets: {}\n`),
+    );
+    expect(run.code).toBe(EXIT.BAD_INPUT);
+    expect(run.out + run.err).not.toContain(token);
+  });
+
+  it('hints at quoting a ${VAR} inside a flow mapping', async () => {
+    const run = await cli('validate', file('r1b.yaml', 'temporal: { address: ${TEMPORAL_ADDRESS} }\nsecrets: {}\n'));
+    expect(run.err).toContain('must be quoted: key: "${VAR}"');
+  });
+
+  it('never shows a secret variable’s value, wherever the config put it', async () => {
+    const inPath = await cli('validate', file('r2.yaml', configWith({ path: '"${EXTRA_TOKEN}"' })));
+    expect(inPath.code).toBe(EXIT.BAD_INPUT);
+    expect(inPath.err).toContain('secrets.app.path');
+    const inNamespace = await cli('--config', file('r2b.yaml', configWith({ temporal: 'namespace: "${EXTRA_TOKEN}"' })), 'list');
+    expect(inNamespace.code).toBe(EXIT.BAD_INPUT);
+    for (const run of [inPath, inNamespace]) expect(run.out + run.err).not.toContain(token);
+  });
+
+  it('refuses a Vault path that climbs out with ..', async () => {
+    const run = await cli('validate', file('r3.yaml', configWith({ path: 'secret/data/prod/../escaped' })));
+    expect(run.code).toBe(EXIT.BAD_INPUT);
+    expect(run.err).toContain('secrets.app.path: expected plain path segments');
+  });
+
+  it('refuses a duration too long for any timer and a Temporal address with a scheme, at validate', async () => {
+    const long = await cli(
+      'validate',
+      file('r4.yaml', configWith({ rotation: '{ strategy: alternating-users, grace_period: 99999999999999999999d }' })),
+    );
+    expect(long.err).toContain('secrets.app.rotation.grace_period: expected at most 3650d');
+    const scheme = await cli(
+      'validate',
+      file('r4b.yaml', configWith({}).replace(/address: "127\.0\.0\.1:(\d+)"/, 'address: "http://127.0.0.1:$1"')),
+    );
+    expect(scheme.err).toContain('temporal.address: expected host:port');
+  });
+
+  it('ends a rotation whose admin secret has a bad port as failed, naming it, with nothing changed', async () => {
+    const h = await startHarness([{}]);
+    try {
+      await vaultClient().write(`secret/data/${h.adminPath}`, {
+        data: { username: 'postgres', password: 'x', host: '127.0.0.1', port: 'x' },
+      });
+      const { handle } = await startRotation(h.client, h.taskQueue, h.plan(h.secrets[0].name));
+      const { status } = await followRotation(handle);
+      expect(status).toMatchObject({ outcome: 'failed', error: { code: 'CONFIG_INVALID' } });
+      expect(status.error!.message).toContain('the admin secret has no valid port');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('answers status and history of a secret that cannot be rotated as rotate does', async () => {
+    const config = file('r6.yaml', configWith({}));
+    for (const command of ['rotate', 'status', 'history']) {
+      const run = await cli('--config', config, command, 'admin');
+      expect(run.code).toBe(EXIT.BAD_INPUT);
+      expect(run.err).toContain('secrets.admin: this secret has no target: and rotation: blocks');
+    }
+  });
+
+  it('refuses to call an existing file that is not a key file a key file', async () => {
+    const run = await cli('keygen', file('not-a-key.yaml', configWith({})));
+    expect(run.code).toBe(EXIT.BAD_INPUT);
+    expect(run.out).not.toContain('use it with');
+  });
+
+  it('lists every field under --json when a config has several problems', async () => {
+    const run = await cli(
+      '--json',
+      'validate',
+      file('r8.yaml', configWith({ rotation: '{ strategy: sometimes, grace_period: 5 }' })),
+    );
+    const doc = JSON.parse(run.out) as { error: { fields: string[] } };
+    expect(doc.error.fields).toEqual(['secrets.app.rotation.strategy', 'secrets.app.rotation.grace_period']);
+  });
+});

@@ -6,6 +6,7 @@ import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activitie
 import type { Config } from '../src/config/schema';
 import { RotatorError } from '../src/kernel/errors';
 import { connectionSecurity, temporalConfigError, whyUnreachable } from '../src/client/temporal';
+import { sensitiveValues } from '../src/config/load';
 import { logger } from '../src/kernel/log';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -74,7 +75,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.task_queue,
-      activities: createActivities({ providers, targets, consumers }),
+      activities: createActivities({ providers, targets, consumers, secrets: sensitiveValues(config as Config) }),
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
       dataConverter: options.dataConverter,
       stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,

@@ -47,15 +47,22 @@ export interface CliContext {
   withClient<T>(config: Config, fn: (client: Client) => Promise<T>): Promise<T>;
 }
 
-export function createContext(io: Io, program: Command): CliContext {
+/** `onSecrets` is told the secret values of each config loaded, so the output can be scrubbed of them. */
+export function createContext(
+  io: Io,
+  program: Command,
+  onSecrets: (values: ReadonlyArray<string>) => void = () => undefined,
+): CliContext {
   const globals = () => program.opts<GlobalOptions>();
   return {
     io,
     globals,
     emit: (human, json) => io.out(globals().json ? JSON.stringify(json) : human),
     async config(file) {
-      const { loadConfig } = await import('../config/load');
-      return loadConfig(file ?? globals().config);
+      const { loadConfig, sensitiveValues } = await import('../config/load');
+      const config = loadConfig(file ?? globals().config);
+      onSecrets(sensitiveValues(config));
+      return config;
     },
     async withClient(config, fn) {
       const { connectClient, dataConverterFromEnv, temporalConfigError } = await import('../client/temporal');

@@ -1,6 +1,7 @@
 // The `rotator` command line: assembles the commands in ./commands and maps errors to documented exit codes.
 import { Command, CommanderError } from 'commander';
 import { RotatorError } from '../kernel/errors';
+import { redact } from '../kernel/redact';
 import { historyCommand } from './commands/history';
 import { keygenCommand } from './commands/keygen';
 import { listCommand } from './commands/list';
@@ -24,14 +25,18 @@ const COMMANDS = [
   stackCommand,
 ];
 
-export function buildProgram(io: Io): Command {
+/**
+ * `secrets` collects the secret values of every config a command loads; runCli scrubs all output with it, so they
+ * never reach the terminal wherever they ended up (a path, a namespace, a verify query echoed by a driver).
+ */
+export function buildProgram(io: Io, secrets: string[] = []): Command {
   const program = new Command('rotator')
     .description('Rotate credentials as durable Temporal workflows.')
     .option('-c, --config <file>', 'config file', process.env.ROTATOR_CONFIG ?? 'rotator.yaml')
     .option('--json', 'machine-readable output', false)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
-  const ctx = createContext(io, program);
+  const ctx = createContext(io, program, (values) => secrets.push(...values));
   for (const command of COMMANDS) {
     // Subcommands inherit neither exitOverride nor the output settings; give each the same.
     program.addCommand(
@@ -49,6 +54,8 @@ interface Failure {
   code: string;
   message: string;
   field?: string;
+  /** Every field named, when a config has more than one problem. */
+  fields?: string[];
 }
 
 const EXIT_NAMES: Record<number, string> = {
@@ -61,7 +68,11 @@ const EXIT_NAMES: Record<number, string> = {
 
 function failureOf(err: unknown): Failure | null {
   if (err instanceof CommanderError) {
-    const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0;
+    const ok =
+      err.code === 'commander.helpDisplayed' ||
+      err.code === 'commander.version' ||
+      err.code === 'commander.help' ||
+      err.exitCode === 0;
     return ok ? null : { exitCode: EXIT.BAD_INPUT, code: 'BAD_ARGUMENT', message: err.message.replace(/^error: /, '') };
   }
   if (err instanceof ExitError)
@@ -70,7 +81,8 @@ function failureOf(err: unknown): Failure | null {
     const exitCode = err.code === 'NOT_FOUND' ? EXIT.NOT_FOUND : err.code === 'TRANSIENT' ? EXIT.UNAVAILABLE : EXIT.BAD_INPUT;
     const issues = (err as { issues?: ReadonlyArray<{ path: string }> }).issues;
     const field = err.path ?? (issues?.length === 1 ? issues[0].path : undefined);
-    return { exitCode, code: err.code, message: err.message, ...(field ? { field } : {}) };
+    const fields = issues && issues.length > 1 ? issues.map((i) => i.path) : undefined;
+    return { exitCode, code: err.code, message: err.message, ...(field ? { field } : {}), ...(fields ? { fields } : {}) };
   }
   const message = err instanceof Error ? err.message : String(err);
   // A Temporal call that failed on the way (connection dropped, server gone) is an outage, not a failed rotation.
@@ -85,8 +97,10 @@ export async function runCli(
   io: Io = { out: (l) => console.log(l), err: (l) => console.error(l) },
 ): Promise<number> {
   const json = argv.includes('--json');
+  const secrets: string[] = [];
+  const safe: Io = { out: (l) => io.out(redact(l, secrets)), err: (l) => io.err(redact(l, secrets)) };
   // Under --json, commander's own messages would be a second, non-JSON line: the one document below says it.
-  const program = buildProgram(json ? { out: io.out, err: () => undefined } : io);
+  const program = buildProgram(json ? { out: safe.out, err: () => undefined } : safe, secrets);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.OK;
@@ -96,9 +110,9 @@ export async function runCli(
     // An empty message: the command has said what there was to say (e.g. the status of a failed rotation).
     if (failure.message && json) {
       const { exitCode: _exit, ...error } = failure;
-      io.out(JSON.stringify({ ok: false, error }));
+      safe.out(JSON.stringify({ ok: false, error }));
     } else if (failure.message && !(err instanceof CommanderError)) {
-      io.err(`rotator: ${failure.message}`); // commander has printed its own
+      safe.err(`rotator: ${failure.message}`); // commander has printed its own
     }
     return failure.exitCode;
   }

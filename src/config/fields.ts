@@ -1,12 +1,17 @@
 // Field types every part of the config shares (durations, names, references, URLs), for the core schema and plugins.
 import { z } from 'zod';
-
 import { DURATION, parseDuration } from '../kernel/duration';
 
 export { parseDuration } from '../kernel/duration';
 
 const DURATION_HINT = 'expected a duration like 500ms, 30s, 5m, 1h';
-export const duration = z.string({ error: DURATION_HINT }).regex(DURATION, { message: DURATION_HINT }).transform(parseDuration);
+/** Ten years: longer is a typo, and would not fit Temporal's timers. */
+const MAX_DURATION_MS = 3650 * 86_400_000;
+export const duration = z
+  .string({ error: DURATION_HINT })
+  .regex(DURATION, { message: DURATION_HINT })
+  .transform(parseDuration)
+  .pipe(z.number().max(MAX_DURATION_MS, { message: 'expected at most 3650d' }));
 
 /** Names end up in workflow ids and store paths, so keep them plain. */
 export const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {

@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { STORES } from '../../activities/stores';
 import { RotatorError } from '../kernel/errors';
+import { redact } from '../kernel/redact';
 import { ConfigSchema, type Config } from './schema';
 
 export class ConfigError extends RotatorError {
@@ -20,24 +21,49 @@ type Issue = { path: string; message: string };
 
 const INTERPOLATION = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-/** Interpolate string scalars only, after parsing, so an env value can never inject YAML structure. */
-function interpolate(node: unknown, env: Env, path: string[], issues: Issue[]): unknown {
+/** Names that say a value is a secret, for a config field or an environment variable. */
+const SECRET_NAME = /token|passw(or)?d|secret|key|credential/i;
+
+/**
+ * Interpolate string scalars only, after parsing, so an env value can never inject YAML structure. Values that are
+ * secrets by the name of their field or of their variable are collected into `sensitive`: wherever such a value
+ * ends up (a path, a namespace, a verify query), no message may show it.
+ */
+function interpolate(node: unknown, env: Env, path: string[], issues: Issue[], sensitive: Set<string>): unknown {
   if (typeof node === 'string') {
-    return node.replace(INTERPOLATION, (_m, varName: string, fallback: string | undefined) => {
+    const field = path.at(-1) ?? '';
+    const out = node.replace(INTERPOLATION, (_m, varName: string, fallback: string | undefined) => {
       const value = env[varName];
-      if (value !== undefined && value !== '') return value;
+      if (value !== undefined && value !== '') {
+        if (SECRET_NAME.test(varName)) sensitive.add(value);
+        return value;
+      }
       if (fallback !== undefined) return fallback;
       issues.push({ path: path.join('.') || '(root)', message: `environment variable ${varName} is not set` });
       return '';
     });
+    if (SECRET_NAME.test(field) && out !== '') sensitive.add(out);
+    return out;
   }
-  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, String(i)], issues));
+  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, String(i)], issues, sensitive));
   if (node && typeof node === 'object') {
     return Object.fromEntries(
-      Object.entries(node as Record<string, unknown>).map(([k, v]) => [k, interpolate(v, env, [...path, k], issues)]),
+      Object.entries(node as Record<string, unknown>).map(([k, v]) => [k, interpolate(v, env, [...path, k], issues, sensitive)]),
     );
   }
   return node;
+}
+
+const SENSITIVE = new WeakMap<object, ReadonlyArray<string>>();
+
+/** The secret values a config holds (by field or variable name), for scrubbing whatever rotator prints or logs. */
+export function sensitiveValues(config: Config): ReadonlyArray<string> {
+  return SENSITIVE.get(config) ?? [];
+}
+
+/** Parser messages quote the offending text, which may be a secret written inline: never show quoted text. */
+function unquoted(message: string): string {
+  return message.split('\n')[0].replace(/"(?:[^"\\]|\\.)*"/g, '"…"');
 }
 
 /** Providers a secret may name without declaring them, the way a user would expect them to work: each plugin's own. */
@@ -132,11 +158,17 @@ function parseDocumentWith(text: string, env: Env, source: string, missing?: Iss
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => ({ path: `line ${e.linePos?.[0].line ?? '?'}`, message: e.message.split('\n')[0] })),
+      [
+        ...doc.errors.map((e) => ({ path: `line ${e.linePos?.[0].line ?? '?'}`, message: unquoted(e.message) })),
+        ...(/\{[^}\n]*\$\{/.test(text)
+          ? [{ path: 'hint', message: 'a ${VAR} inside a { … } flow mapping must be quoted: key: "${VAR}"' }]
+          : []),
+      ],
       source,
     );
   }
   const issues: Issue[] = [];
+  const sensitive = new Set<string>();
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: MAX_ALIASES });
@@ -146,11 +178,13 @@ function parseDocumentWith(text: string, env: Env, source: string, missing?: Iss
       source,
     );
   }
-  const interpolated = interpolate(withBuiltInProviders(raw), env, [], issues);
+  const interpolated = interpolate(withBuiltInProviders(raw), env, [], issues, sensitive);
+  const scrub = (list: Issue[]) => list.map((i) => ({ path: i.path, message: redact(i.message, [...sensitive]) }));
   if (missing) missing.push(...issues.map((i) => ({ path: i.path, message: /variable (\S+)/.exec(i.message)![1] })));
-  else if (issues.length > 0) throw new ConfigError(issues, source);
+  else if (issues.length > 0) throw new ConfigError(scrub(issues), source);
   const parsed = ConfigSchema.safeParse(interpolated, { reportInput: true });
-  if (!parsed.success) throw new ConfigError(issuesOf(parsed.error), source);
+  if (!parsed.success) throw new ConfigError(scrub(issuesOf(parsed.error)), source);
+  SENSITIVE.set(parsed.data, [...sensitive]);
   return parsed.data;
 }
 

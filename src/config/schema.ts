@@ -94,9 +94,14 @@ const TemporalTlsSchema = z
 
 export const TemporalSchema = z
   .object({
-    address: z.string().default('127.0.0.1:7233'),
-    namespace: z.string().default('default'),
-    task_queue: z.string().default('rotator'),
+    address: z
+      .string()
+      .regex(/^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/, {
+        message: 'expected host:port, like 127.0.0.1:7233 (no scheme)',
+      })
+      .default('127.0.0.1:7233'),
+    namespace: z.string().min(1).default('default'),
+    task_queue: z.string().min(1).default('rotator'),
     tls: TemporalTlsSchema.optional(),
     /** An API key (Temporal Cloud), sent as a bearer token; use ${TEMPORAL_API_KEY} or api_key_file. Implies TLS. */
     api_key: z.string().min(1).optional(),

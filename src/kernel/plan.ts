@@ -71,7 +71,10 @@ export function requireSecret(config: Config, secretName: string): Config['secre
   return secret;
 }
 
-export function planRotation(config: Config, secretName: string): RotationPlan {
+/** The entry of a secret that can be rotated; the same words from rotate, status and history otherwise. */
+type RotatableSecret = Config['secrets'][string] & { target: TargetConfig; rotation: RotationConfig };
+
+export function requireRotatable(config: Config, secretName: string): RotatableSecret {
   const secret = requireSecret(config, secretName);
   if (!secret.target || !secret.rotation) {
     throw new RotatorError(
@@ -80,6 +83,11 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
       `secrets.${secretName}`,
     );
   }
+  return secret as RotatableSecret;
+}
+
+export function planRotation(config: Config, secretName: string): RotationPlan {
+  const secret = requireRotatable(config, secretName);
   const { target, rotation } = secret;
   const plugin = targetPlugin(target);
   return {

@@ -28,9 +28,17 @@ export interface KvPath {
 export function parseKvPath(path: string, pendingPrefix: string): KvPath {
   const parts = path.replace(/^\/+|\/+$/g, '').split('/');
   const mount = parts[0];
-  const rest = (parts[1] === 'data' ? parts.slice(2) : parts.slice(1)).join('/');
+  const segments = parts[1] === 'data' ? parts.slice(2) : parts.slice(1);
+  const rest = segments.join('/');
   if (!mount || !rest)
     throw new RotatorError('CONFIG_INVALID', `expected <mount>/data/<path>, got ${JSON.stringify(path)}`, 'path');
+  // Vault resolves `..`, so such a path would read and write outside the secret it names.
+  if ([mount, ...segments].some((seg) => seg === '' || seg === '.' || seg === '..'))
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      `expected plain path segments (no empty, . or ..), got ${JSON.stringify(path)}`,
+      'path',
+    );
   return {
     data: `${mount}/data/${rest}`,
     metadata: `${mount}/metadata/${rest}`,

@@ -219,6 +219,9 @@ export function postgresConnectionFrom(
     return value;
   };
   const port = Number(overrides.port ?? admin.port ?? 5432);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RotatorError('CONFIG_INVALID', 'the admin secret has no valid port', 'target.connection');
+  }
   return {
     host: overrides.host ?? field('host', admin.host),
     port,

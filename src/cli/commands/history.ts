@@ -17,8 +17,8 @@ export function historyCommand(ctx: CliContext): Command {
     .action(async (secret: string, opts: { limit: number }) => {
       const config = await ctx.config();
       const { rotationHistory } = await import('../../client/rotations');
-      const { requireSecret } = await import('../../kernel/plan');
-      requireSecret(config, secret);
+      const { requireRotatable } = await import('../../kernel/plan');
+      requireRotatable(config, secret);
       await ctx.withClient(config, async (client) => {
         const runs = await rotationHistory(client, secret, opts.limit);
         ctx.emit(runs.length ? runs.map(formatRun).join('\n') : `${secret} has never been rotated`, runs);

@@ -1,5 +1,6 @@
 // `rotator rotate SECRET [--wait]`: start a rotation, or attach to the one running; --wait follows it phase by phase.
 import { Command, Option } from 'commander';
+import { setMaxListeners } from 'node:events';
 import { userInfo } from 'node:os';
 import { RotatorError } from '../../kernel/errors';
 import { formatDuration } from '../../kernel/duration';
@@ -33,7 +34,13 @@ export function rotateCommand(ctx: CliContext): Command {
         if (!started) {
           const msg = `a rotation of ${secret} is already running (workflow ${handle.workflowId})${opts.wait ? '; following it' : '; use --wait to follow it'}`;
           if (!opts.wait) {
-            emit(msg, { secret, started: false, workflowId: handle.workflowId });
+            emit(msg, {
+              ok: false,
+              secret,
+              started: false,
+              workflowId: handle.workflowId,
+              error: { code: 'ALREADY_RUNNING', message: msg },
+            });
             throw new ExitError(EXIT.ALREADY_RUNNING, '');
           }
           if (!json) io.err(msg);
@@ -73,6 +80,7 @@ export function rotateCommand(ctx: CliContext): Command {
         const seen = new Set<string>();
         // Aborted at the timeout, so no long poll outlives the command (and its closed connection).
         const abort = new AbortController();
+        setMaxListeners(0, abort.signal); // every status poll listens on it while it runs
         const following = client.withAbortSignal(abort.signal, () =>
           followRotation(handle, (s) => {
             if (json) return;

@@ -10,8 +10,8 @@ export function statusCommand(ctx: CliContext): Command {
     .action(async (secret: string) => {
       const config = await ctx.config();
       const { currentStatus, latestRun, QUERY_PATIENCE_MS } = await import('../../client/rotations');
-      const { requireSecret, workflowIdFor } = await import('../../kernel/plan');
-      requireSecret(config, secret);
+      const { requireRotatable, workflowIdFor } = await import('../../kernel/plan');
+      requireRotatable(config, secret);
       await ctx.withClient(config, async (client) => {
         const run = await latestRun(client, secret);
         if (!run) throw new ExitError(EXIT.NOT_FOUND, `${secret} has never been rotated`);

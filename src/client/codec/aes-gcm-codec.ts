@@ -214,7 +214,10 @@ function loadKeys(env: NodeJS.ProcessEnv): CodecKeys {
 /** For the local demo only: make sure a key file exists so `rotator` works with no setup. Returns the absolute path. */
 export function ensureLocalKeyFile(file: string): string {
   const path = resolve(file);
-  if (existsSync(path)) return path;
+  if (existsSync(path)) {
+    loadKeyFile(path); // an existing file must be a key file: a config or any other file is refused, naming it
+    return path;
+  }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const now = new Date();
   const stamp = `${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, '0')}${String(now.getUTCDate()).padStart(2, '0')}`;
