@@ -21,6 +21,12 @@ type Issue = { path: string; message: string };
 
 const INTERPOLATION = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
+/**
+ * Shorter values are not scrubbed: a real token or key is longer, and scrubbing `test` (a local emulator's key)
+ * would blank out every path that contains the word.
+ */
+const MIN_SECRET_LENGTH = 8;
+
 /** Names that say a value is a secret, for a config field or an environment variable. */
 const SECRET_NAME = /token|passw(or)?d|secret|key|credential/i;
 
@@ -35,14 +41,14 @@ function interpolate(node: unknown, env: Env, path: string[], issues: Issue[], s
     const out = node.replace(INTERPOLATION, (_m, varName: string, fallback: string | undefined) => {
       const value = env[varName];
       if (value !== undefined && value !== '') {
-        if (SECRET_NAME.test(varName)) sensitive.add(value);
+        if (SECRET_NAME.test(varName) && value.length >= MIN_SECRET_LENGTH) sensitive.add(value);
         return value;
       }
       if (fallback !== undefined) return fallback;
       issues.push({ path: path.join('.') || '(root)', message: `environment variable ${varName} is not set` });
       return '';
     });
-    if (SECRET_NAME.test(field) && out !== '') sensitive.add(out);
+    if (SECRET_NAME.test(field) && out.length >= MIN_SECRET_LENGTH) sensitive.add(out);
     return out;
   }
   if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, String(i)], issues, sensitive));
