@@ -39,26 +39,56 @@ export async function handleStalePending(
   (options.warn ?? ((message, fields) => logger.warn(fields, message)))(STALE_PENDING_REPLACED, { path: at.path, ...at.fields });
 }
 
+/** One store's pending slot as a rotation about to stage finds it; the store supplies how to read and write it. */
+export interface PendingSlot {
+  path: string;
+  rotationId: string;
+  /** The rotation holding the slot now ('(unknown)' for a value that names none), or null when it is empty. */
+  holder: string | null;
+  /** Where the slot is, for a person (a version, a parameter, a file), and the same as log fields. */
+  where: string;
+  fields: Record<string, string>;
+  howToRemove: string;
+  /** Writes this rotation's value only if the slot is empty; the store fails it with CONFLICT otherwise. */
+  create: () => Promise<void>;
+  /** Writes this rotation's value over the holder's (stale_pending: replace). */
+  overwrite: () => Promise<void>;
+  /** Whether the slot now holds this rotation's value, or whose it holds. */
+  ours: () => Promise<boolean>;
+  other: () => Promise<string | null>;
+}
+
 /**
- * Runs a create-only write of this rotation's pending value, which the store fails with CONFLICT when a pending
- * value exists. If it does, either an earlier attempt of ours got there (fine) or another rotation staged first;
- * if neither is there any more (the other one ended in between), the write is tried once more.
+ * Takes the pending slot for a rotation, the same way in every store: a retry or re-run keeps what it staged; an
+ * empty slot is written create-only, so of two rotations staging at once exactly one gets it; a slot another
+ * rotation holds is left to the stale_pending policy, since writing over it would silently take it away.
  */
-export async function createPendingOnce(
-  path: string,
-  create: () => Promise<void>,
-  ours: () => Promise<boolean>,
-  otherPending: () => Promise<string | null>,
-): Promise<void> {
+export async function claimPendingSlot(options: StalePendingOptions, slot: PendingSlot): Promise<void> {
+  if (slot.holder === slot.rotationId) return;
+  if (slot.holder === null) return createOnce(slot);
+  await handleStalePending(
+    options,
+    {
+      path: slot.path,
+      what: `a pending credential of rotation ${slot.holder} (${slot.where})`,
+      fields: { staleRotation: slot.holder, ...slot.fields },
+      howToRemove: slot.howToRemove,
+    },
+    slot.overwrite,
+  );
+}
+
+/** The create-only write; after a CONFLICT, ours means an earlier attempt got there; if nobody's is, try once more. */
+async function createOnce(slot: PendingSlot): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await create();
+      return await slot.create();
     } catch (err) {
       if (!(err instanceof RotatorError && err.code === 'CONFLICT')) throw err;
-      if (await ours()) return; // our own earlier attempt got there
-      const winner = await otherPending();
+      if (await slot.ours()) return;
+      const winner = await slot.other();
       if (winner !== null)
-        throw new RotatorError('CONFLICT', `${path} is being rotated by rotation ${winner}, which staged first`);
+        throw new RotatorError('CONFLICT', `${slot.path} is being rotated by rotation ${winner}, which staged first`);
       if (attempt > 0) throw err;
     }
   }

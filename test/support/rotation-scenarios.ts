@@ -111,6 +111,15 @@ async function storeProblems(
   return problems;
 }
 
+/** What every scenario reads from its secret in Vault: the current version, every password it has held. */
+function storedInVault(path: string, logsIn: (c: SecretValue) => Promise<boolean>) {
+  return {
+    current: async () => (await vaultVersion(path))!,
+    passwords: async () => allPasswords(path, (await vaultVersion(path))!.version),
+    logsIn,
+  };
+}
+
 async function pgRolePasswords(roles: string[]): Promise<Map<string, { canLogin: boolean; verifier: string | null }>> {
   const rows = await adminQuery('select rolname, rolcanlogin, rolpassword from pg_authid where rolname = any($1)', [roles]);
   return new Map(
@@ -187,13 +196,10 @@ export async function postgresScenario(
     strategy,
     secret,
     ...built,
-    current: async () => (await vaultVersion(path))!,
-    passwords: async () => allPasswords(path, (await vaultVersion(path))!.version),
-    logsIn,
+    ...storedInVault(path, logsIn),
     async problems(status, before) {
       const problems = await storeProblems(path, status, before, logsIn);
-      const current = (await vaultVersion(path))!;
-      const known = await allPasswords(path, current.version);
+      const known = await allPasswords(path, (await vaultVersion(path))!.version);
       for (const [name, { canLogin, verifier }] of await pgRolePasswords(logins)) {
         if (canLogin && verifier && !known.some((p) => scramMatches(verifier, p)))
           problems.push(`login ${name} holds a password no store version has`);
@@ -234,15 +240,12 @@ export async function redisDualScenario(taskQueue: string, rotation: string[] = 
     strategy: 'dual-password',
     secret,
     ...built,
-    current: async () => (await vaultVersion(path))!,
-    passwords: async () => allPasswords(path, (await vaultVersion(path))!.version),
-    logsIn,
+    ...storedInVault(path, logsIn),
     async problems(status, before) {
       const problems = await storeProblems(path, status, before, logsIn);
-      const current = (await vaultVersion(path))!;
       const reply = (await rootCall('ACL', 'GETUSER', user)) as unknown[];
       const hashes = reply[reply.indexOf('passwords') + 1] as string[];
-      const known = new Set((await allPasswords(path, current.version)).map(redisPasswordHash));
+      const known = new Set((await allPasswords(path, (await vaultVersion(path))!.version)).map(redisPasswordHash));
       if (hashes.some((h) => !known.has(h))) problems.push(`${user} holds a password no store version has`);
       return problems;
     },

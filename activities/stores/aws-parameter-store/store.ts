@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { RotatorError } from '../../../src/kernel/errors';
 import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from '../aws-common';
-import { createPendingOnce, handleStalePending, type StalePendingOptions } from '../stale-pending';
+import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
 import { CAPABILITIES } from './index';
@@ -178,33 +178,23 @@ export class AwsParameterStore implements SecretStore {
     const name = pendingParameterName(path);
     const existing = await this.pending(path);
     const owner = existing?.[ROTATION_FIELD];
-    if (owner === rotationId) return; // a retry or a re-run: keep what was staged
     const record = { ...value, [ROTATION_FIELD]: rotationId, [BASE_FIELD]: baseVersion ?? NONE };
-    if (!existing) {
-      // Overwrite false: created only while no pending parameter exists, so of two rotations exactly one gets it.
-      return createPendingOnce(
-        path,
-        async () => {
-          await this.put(name, record, false, `stage pending of ${path}`);
-        },
-        async () => (await this.readPending(path, rotationId)) !== null,
-        () => this.otherPending(path, rotationId),
-      );
-    }
-    // One pending parameter per secret: overwriting it would silently take another rotation's away.
-    const staleRotation = typeof owner === 'string' ? owner : '(unknown)';
-    await handleStalePending(
-      this.options,
-      {
-        path,
-        what: `a pending credential of rotation ${staleRotation} (${name})`,
-        fields: { staleRotation, pendingParameter: name },
-        howToRemove: `delete the parameter ${name}`,
+    await claimPendingSlot(this.options, {
+      path,
+      rotationId,
+      holder: existing ? (typeof owner === 'string' ? owner : '(unknown)') : null,
+      where: name,
+      fields: { pendingParameter: name },
+      howToRemove: `delete the parameter ${name}`,
+      create: async () => {
+        await this.put(name, record, false, `stage pending of ${path}`); // Overwrite false: only while absent
       },
-      async () => {
+      overwrite: async () => {
         await this.put(name, record, true, `stage pending of ${path}`);
       },
-    );
+      ours: async () => (await this.readPending(path, rotationId)) !== null,
+      other: () => this.otherPending(path, rotationId),
+    });
   }
 
   async readPending(path: string, rotationId: string): Promise<Pending | null> {

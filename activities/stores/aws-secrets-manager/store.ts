@@ -307,7 +307,6 @@ export class AwsSecretsManagerStore implements SecretStore {
   }
 
   async rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void> {
-    const token = versionTokenFor(rotationId);
     const stages = await this.stages(path);
     if (!stages) {
       if (versions.toVersion === null) return; // gone altogether: there was nothing before either
@@ -333,7 +332,6 @@ export class AwsSecretsManagerStore implements SecretStore {
       await this.moveLabel(path, CURRENT, { to: target, from: versions.fromVersion }, `roll back ${path} to version ${target}`);
     }
     // This rotation's own AWSPENDING stays as its claim until discardPending.
-    if (versions.fromVersion !== token) await this.dropPending(path, versions.fromVersion);
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { RotatorError } from '../../../src/kernel/errors';
-import { createPendingOnce, handleStalePending, type StalePendingOptions } from '../stale-pending';
+import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
 import { CAPABILITIES } from './index';
@@ -224,28 +224,19 @@ export class FileStore implements SecretStore {
   async stagePending(path: string, rotationId: string, value: SecretValue, baseVersion: string | null): Promise<void> {
     const file = nodePath.join(this.folder(path), PENDING_FILE);
     const existing = await this.pendingFile(path);
-    if (existing?.rotation_id === rotationId) return; // a retry or a re-run: keep what was staged
     const record: PendingFile = { rotation_id: rotationId, base_version: baseVersion, value };
-    if (existing) {
-      await handleStalePending(
-        this.options,
-        {
-          path,
-          what: `a pending credential of rotation ${existing.rotation_id} (${file})`,
-          fields: { staleRotation: existing.rotation_id, pendingFile: file },
-          howToRemove: `delete ${file}`,
-        },
-        () => this.writeAtomic(file, record, `pending of ${path}`),
-      );
-      return;
-    }
-    // Create-only, so of two rotations staging at once exactly one gets the slot.
-    await createPendingOnce(
+    await claimPendingSlot(this.options, {
       path,
-      () => this.writeAtomic(file, record, `pending of ${path}`, true),
-      async () => (await this.readPending(path, rotationId)) !== null,
-      () => this.otherPending(path, rotationId),
-    );
+      rotationId,
+      holder: existing ? String(existing.rotation_id) : null,
+      where: file,
+      fields: { pendingFile: file },
+      howToRemove: `delete ${file}`,
+      create: () => this.writeAtomic(file, record, `pending of ${path}`, true), // a link: fails if the file exists
+      overwrite: () => this.writeAtomic(file, record, `pending of ${path}`),
+      ours: async () => (await this.readPending(path, rotationId)) !== null,
+      other: () => this.otherPending(path, rotationId),
+    });
   }
 
   async readPending(path: string, rotationId: string): Promise<Pending | null> {

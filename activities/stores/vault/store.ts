@@ -1,7 +1,7 @@
 // Vault / OpenBao KV v2 store: versions are history, custom metadata records the rotation, writes use check-and-set.
 import vault from 'node-vault';
 import { RotatorError } from '../../../src/kernel/errors';
-import { createPendingOnce, handleStalePending, type StalePendingOptions } from '../stale-pending';
+import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
 import { CAPABILITIES, parseKvPath, type KvPath } from './index';
@@ -127,32 +127,22 @@ export class VaultKvStore implements SecretStore {
     const { pendingData, pendingMetadata } = this.paths(path);
     const existing = await this.readAt(pendingData, `read pending of ${path}`);
     const owner = existing?.value[ROTATION_FIELD];
-    if (owner === rotationId) return; // a retry or a re-run: keep what was staged
     const write = async (cas: number) => {
       const data = { ...value, [ROTATION_FIELD]: rotationId, [BASE_FIELD]: baseVersion ?? NONE };
       await this.post(pendingData, { data, options: { cas } }, `stage pending of ${path}`);
     };
-    if (!existing) {
-      // cas 0: written only while no pending value exists, so of two rotations staging at once exactly one gets it.
-      return createPendingOnce(
-        path,
-        () => write(0),
-        async () => (await this.readPending(path, rotationId)) !== null,
-        () => this.otherPending(path, rotationId),
-      );
-    }
-    // One pending slot per secret: writing ours would silently take another rotation's away.
-    const staleRotation = typeof owner === 'string' ? owner : '(unknown)';
-    await handleStalePending(
-      this.options,
-      {
-        path,
-        what: `a pending credential of rotation ${staleRotation} (version ${existing.version} of ${pendingData})`,
-        fields: { staleRotation, pendingPath: pendingData },
-        howToRemove: `delete ${pendingMetadata}`,
-      },
-      () => write(Number(existing.version)),
-    );
+    await claimPendingSlot(this.options, {
+      path,
+      rotationId,
+      holder: existing ? (typeof owner === 'string' ? owner : '(unknown)') : null,
+      where: `version ${existing?.version} of ${pendingData}`,
+      fields: { pendingPath: pendingData },
+      howToRemove: `delete ${pendingMetadata}`,
+      create: () => write(0), // cas 0: only while the key does not exist
+      overwrite: () => write(Number(existing?.version)),
+      ours: async () => (await this.readPending(path, rotationId)) !== null,
+      other: () => this.otherPending(path, rotationId),
+    });
   }
 
   async readPending(path: string, rotationId: string): Promise<Pending | null> {
