@@ -74,6 +74,8 @@ export interface SecretStore {
   publishedBy(path: string, rotationId: string): Promise<PromoteResult | null>;
   /** Make `toVersion` current again after `fromVersion` was promoted by this rotation. */
   rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void>;
+  /** When the current version was written (epoch ms): the sweep's "last rotated". Null when the secret is missing. */
+  publishedAt?(path: string): Promise<number | null>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,10 @@
 // Wiring only: providers and targets → activities, workflows bundle, one task queue, one data converter.
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
+import { createKeeperActivities } from '../activities/keeper';
+import { EngineRegistry } from '../activities/leases';
+import { createLifecycleActivities } from '../activities/lifecycle';
 import { createActivities } from '../activities/rotation';
 import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activities/registry';
 import type { Config } from '../src/config/schema';
@@ -12,7 +16,11 @@ import { logger } from '../src/kernel/log';
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 export interface RotatorWorkerOptions {
-  config: Pick<Config, 'providers' | 'temporal'>;
+  /**
+   * Rotations need only the providers (their plans come with them); scheduled work (scheduled runs, the sweep, lease
+   * keepers) reads its secrets from here, so a worker given no `secrets` runs rotations only.
+   */
+  config: Pick<Config, 'providers' | 'temporal'> & Partial<Pick<Config, 'secrets' | 'sweep'>>;
   dataConverter: DataConverter;
   /** A prebuilt bundle lets tests and benches start many workers without bundling each time. */
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -59,6 +67,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
   const providers = new ProviderRegistry(config.providers);
   const targets = new TargetRegistry();
   const consumers = new ConsumerRegistry();
+  const engines = new EngineRegistry(config.providers);
   const connection = await NativeConnection.connect({
     address: config.temporal.address,
     ...connectionSecurity(config.temporal),
@@ -69,13 +78,35 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       `cannot reach Temporal at ${config.temporal.address}: ${await whyUnreachable(err, config.temporal)}`,
     );
   });
+  function allActivities() {
+    const secrets = sensitiveValues(config as Config);
+    const full: Config = { version: 1, secrets: {}, ...config } as Config;
+    const client = new Client({
+      connection,
+      namespace: config.temporal.namespace,
+      dataConverter: options.dataConverter,
+    });
+    return {
+      ...createActivities({ providers, targets, consumers, secrets }),
+      ...createLifecycleActivities({ config: full, client, providers, secrets }),
+      ...createKeeperActivities({
+        config: full,
+        providers,
+        consumers,
+        engine: (name) => engines.engine(name),
+        client,
+        taskQueue: config.temporal.task_queue,
+        secrets,
+      }),
+    };
+  }
   let worker: Worker;
   try {
     worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.task_queue,
-      activities: createActivities({ providers, targets, consumers, secrets: sensitiveValues(config as Config) }),
+      activities: allActivities(),
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
       dataConverter: options.dataConverter,
       stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
@@ -93,6 +124,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       await providers.close();
       await targets.close();
       await consumers.close();
+      await engines.close();
       await connection.close();
     },
   };

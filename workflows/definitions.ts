@@ -6,6 +6,11 @@ import type { RotationPlan } from '../src/kernel/plan';
 /** The workflow type name the client starts and the worker registers (the exported function's name). */
 export const ROTATE_SECRET = 'rotateSecret';
 
+/** One rotation per secret: the workflow id is the secret's name, so Temporal itself refuses a second run. */
+export function workflowIdFor(secretName: string): string {
+  return `rotate/${secretName}`;
+}
+
 export interface RotateSecretInput {
   plan: RotationPlan;
   requestedBy?: string;

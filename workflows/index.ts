@@ -1,2 +1,6 @@
-// The workflows a rotator worker registers; their names, inputs and queries are in ./definitions.
+// The workflows a rotator worker registers; their names, inputs and queries are in ./definitions and
+// ./lifecycle-definitions.
 export { rotateSecret } from './rotate-secret';
+export { scheduledRotation } from './scheduled-rotation';
+export { sweep } from './sweep';
+export { keepLease } from './lease-keeper';

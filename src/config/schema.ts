@@ -6,6 +6,7 @@ import { STORES, storePlugin, type StoreSchema as StorePluginSchema } from '../.
 import { TARGETS, targetPlugin, type TargetSchema as TargetPluginSchema } from '../../activities/targets';
 import { MIN_ALPHABET, passwordClasses } from '../kernel/password';
 import { duration, name, SECRET_REF, STRATEGIES } from './fields';
+import { LeaseSchema, PublishSchema, ScheduleSchema, SweepSchema } from './lifecycle';
 
 export { parseDuration, SECRET_REF } from './fields';
 
@@ -55,6 +56,10 @@ export const RotationSchema = z
       .object({ timeout: duration.default(30_000), on_timeout: z.enum(['terminate', 'keep']).default('terminate') })
       .strict()
       .default({ timeout: 30_000, on_timeout: 'terminate' }),
+    /** Temporal Schedule that starts this rotation (kept in line with the config by `rotator schedule sync`). */
+    schedule: ScheduleSchema.optional(),
+    /** The sweep rotates a secret whose current version is older than this. */
+    max_age: duration.optional(),
   })
   .strict();
 
@@ -67,8 +72,17 @@ export const SecretSchema = z
     rotation: RotationSchema.optional(),
     /** Who picks the new credential up after publish, notified in order. */
     consumers: z.array(ConsumerSchema).default([]),
+    /** `dynamic`: the provider's engine issues leased credentials at `path` (`database/creds/<role>`); a keeper renews them. */
+    type: z.enum(['static', 'dynamic']).default('static'),
+    lease: LeaseSchema.optional(),
+    /** Where a dynamic secret's keeper publishes the credential it holds (a writable store). */
+    publish: PublishSchema.optional(),
   })
   .strict();
+
+/** `<mount>/creds/<role>`, as the database engine spells it. */
+export const DYNAMIC_PATH =
+  /^([A-Za-z0-9][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9][A-Za-z0-9_.-]*)*)\/creds\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/;
 
 /** TLS to the Temporal frontend; files are read when connecting. `{}` alone means TLS with the system's roots. */
 const TemporalTlsSchema = z
@@ -126,20 +140,42 @@ export const ConfigSchema = z
     temporal: TemporalSchema.default({ address: '127.0.0.1:7233', namespace: 'default', task_queue: 'rotator' }),
     providers: z.record(name, ProviderSchema).default({}),
     secrets: z.record(name, SecretSchema),
+    /** The scheduled sweep over every secret (`rotator schedule sync` creates its schedule). */
+    sweep: SweepSchema.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    const unknownProvider = (providerName: string) =>
+      `unknown provider ${JSON.stringify(providerName)}; expected one of ${Object.keys(cfg.providers).join(', ') || '(none defined under providers:)'}`;
     for (const [secretName, secret] of Object.entries(cfg.secrets)) {
       const at = ['secrets', secretName];
       const provider = cfg.providers[secret.provider];
       if (!provider) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [...at, 'provider'],
-          message: `unknown provider ${JSON.stringify(secret.provider)}; expected one of ${Object.keys(cfg.providers).join(', ') || '(none defined under providers:)'}`,
-        });
+        ctx.addIssue({ code: 'custom', path: [...at, 'provider'], message: unknownProvider(secret.provider) });
       }
-      const badPath = provider ? storePlugin(provider).checkPath?.(secret.path) : null;
+      if (secret.type === 'dynamic') {
+        for (const issue of dynamicIssues(secret, provider))
+          ctx.addIssue({ code: 'custom', ...issue, path: [...at, ...issue.path] });
+        if (secret.publish && !cfg.providers[secret.publish.provider]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...at, 'publish', 'provider'],
+            message: unknownProvider(secret.publish.provider),
+          });
+        }
+        const publishTo = secret.publish && cfg.providers[secret.publish.provider];
+        const badPublish = publishTo ? storePlugin(publishTo).checkPath?.(secret.publish!.path) : null;
+        if (badPublish) ctx.addIssue({ code: 'custom', path: [...at, 'publish', 'path'], message: badPublish });
+        if (publishTo && !storePlugin(publishTo).capabilities.writable) {
+          ctx.addIssue({ code: 'custom', path: [...at, 'publish', 'provider'], message: `${publishTo.type} is read-only here` });
+        }
+      } else {
+        for (const field of ['lease', 'publish'] as const) {
+          if (secret[field])
+            ctx.addIssue({ code: 'custom', path: [...at, field], message: 'only a secret with type: dynamic has this block' });
+        }
+      }
+      const badPath = provider && secret.type !== 'dynamic' ? storePlugin(provider).checkPath?.(secret.path) : null;
       if (badPath) ctx.addIssue({ code: 'custom', path: [...at, 'path'], message: badPath });
       if (secret.rotation && !secret.target) {
         ctx.addIssue({ code: 'custom', path: [...at, 'target'], message: 'a secret with rotation: needs a target:' });
@@ -182,6 +218,26 @@ export const ConfigSchema = z
       }
     }
   });
+
+/** What a dynamic secret needs: an engine that issues leases, a path naming a role, somewhere to publish. */
+function dynamicIssues(
+  secret: z.infer<typeof SecretSchema>,
+  provider: ProviderConfig | undefined,
+): Array<{ path: string[]; message: string }> {
+  const issues: Array<{ path: string[]; message: string }> = [];
+  if (provider && provider.type !== 'vault')
+    issues.push({
+      path: ['provider'],
+      message: `dynamic credentials come from a vault provider's database engine, not ${provider.type}`,
+    });
+  if (!DYNAMIC_PATH.test(secret.path) || secret.path.split('/').some((seg) => seg === '..' || seg === '.'))
+    issues.push({ path: ['path'], message: 'expected <mount>/creds/<role>, like database/creds/app-readonly' });
+  if (!secret.publish)
+    issues.push({ path: ['publish'], message: 'a dynamic secret needs publish: { provider, path }, where consumers read it' });
+  if (secret.rotation)
+    issues.push({ path: ['rotation'], message: 'a dynamic secret is renewed and re-issued by its lease: block, not rotated' });
+  return issues;
+}
 
 export type Config = z.infer<typeof ConfigSchema>;
 export type ProviderConfig = z.infer<typeof ProviderSchema>;

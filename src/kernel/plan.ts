@@ -111,10 +111,7 @@ export function rotatableSecrets(config: Config): string[] {
     .map(([n]) => n);
 }
 
-/** One rotation per secret: the workflow id is the secret's name, so Temporal itself refuses a second run. */
-export function workflowIdFor(secretName: string): string {
-  return `rotate/${secretName}`;
-}
+export { workflowIdFor } from '../../workflows/definitions';
 
 const PlanSchema = z
   .object({

@@ -23,6 +23,11 @@ export interface StackInfo {
   /** A MongoDB-wire server; user/password is its admin, authenticating against authDatabase. */
   ferretdb?: { host: string; port: number; user: string; password: string; authDatabase: string };
   moto?: { endpoint: string };
+  /**
+   * OpenBao's database secrets engine, set up when vault, postgres and redis are all in the stack: connections to
+   * both, each with its own admin login, and no roles (tests create their own with short TTLs).
+   */
+  vaultDatabase?: { mount: string; postgresConnection: string; redisConnection: string };
 }
 
 export interface LocalStack extends StackInfo {
@@ -110,6 +115,15 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     }),
   );
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (failures.length === 0 && info.vault && info.postgres && info.redis) {
+    const t = Date.now();
+    try {
+      await configureVaultDatabase(ctx, info);
+      log(`stack: vault database engine ready (${Date.now() - t} ms)`);
+    } catch (e) {
+      failures.push(e);
+    }
+  }
 
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -214,6 +228,80 @@ async function startVault(ctx: Ctx, info: StackInfo): Promise<void> {
     if (!res.ok) throw new Error(`vault: mounting kv v2 at secret/ failed: ${res.status} ${await res.text()}`);
   }
   info.vault = { address, token };
+}
+
+/**
+ * Mounts the database engine with a connection to the stack's PostgreSQL and one to its Redis. OpenBao gets logins
+ * of its own, not the stack's admins: `rotate-root` changes the password of the login it was given.
+ */
+async function configureVaultDatabase(ctx: Ctx, info: StackInfo): Promise<void> {
+  const { address, token } = info.vault!;
+  const pg = info.postgres!;
+  const redis = info.redis!;
+  const vaultDatabase = { mount: 'database', postgresConnection: 'pg', redisConnection: 'redis' };
+  const write = async (apiPath: string, body: unknown): Promise<void> => {
+    const res = await fetch(`${address}/v1/${apiPath}`, {
+      method: 'POST',
+      headers: { 'X-Vault-Token': token },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`vault: writing ${apiPath} failed: ${res.status} ${masked(ctx, await res.text())}`);
+  };
+  const pgPassword = secret();
+  const redisPassword = secret();
+  ctx.secrets.push(pgPassword, redisPassword);
+
+  const pgLogin = async () => {
+    const client = new PgClient({ ...pg, connectionTimeoutMillis: 5000 });
+    try {
+      await client.connect();
+      await client.query(`CREATE ROLE bao_admin WITH LOGIN SUPERUSER PASSWORD ${client.escapeLiteral(pgPassword)}`);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  };
+  // ACL SETUSER/GETUSER/DELUSER is all the plugin sends after AUTH; the users it creates need no rights of ours.
+  const redisLogin = async () => {
+    const r = new Redis({ ...redis, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      await r.call(
+        'ACL',
+        'SETUSER',
+        'bao_admin',
+        'reset',
+        'on',
+        `>${redisPassword}`,
+        '+@connection',
+        '+acl|setuser',
+        '+acl|getuser',
+        '+acl|deluser',
+      );
+    } finally {
+      r.disconnect();
+    }
+  };
+  await Promise.all([write(`sys/mounts/${vaultDatabase.mount}`, { type: 'database' }), pgLogin(), redisLogin()]);
+  await Promise.all([
+    write(`${vaultDatabase.mount}/config/${vaultDatabase.postgresConnection}`, {
+      plugin_name: 'postgresql-database-plugin',
+      connection_url: `postgresql://{{username}}:{{password}}@${HOST}:${pg.port}/${pg.database}?sslmode=disable`,
+      username: 'bao_admin',
+      password: pgPassword,
+      allowed_roles: '*',
+    }),
+    write(`${vaultDatabase.mount}/config/${vaultDatabase.redisConnection}`, {
+      plugin_name: 'redis-database-plugin',
+      host: redis.host,
+      port: redis.port,
+      username: 'bao_admin',
+      password: redisPassword,
+      tls: false,
+      allowed_roles: '*',
+    }),
+  ]);
+  info.vaultDatabase = vaultDatabase;
 }
 
 async function startPostgres(ctx: Ctx, info: StackInfo): Promise<void> {
@@ -486,11 +574,16 @@ function serviceError(ctx: Ctx, name: ServiceName, message: string): Error {
       .split('\n')
       .slice(-30)
       .join('\n');
-    for (const s of ctx.secrets) tail = tail.split(s).join('***');
+    tail = masked(ctx, tail);
   } catch {
     tail = '(no log)';
   }
   return new Error(`${name}: ${message}\n--- tail of ${logPath(ctx, name)} ---\n${tail}`);
+}
+
+function masked(ctx: Ctx, text: string): string {
+  for (const s of ctx.secrets) text = text.split(s).join('***');
+  return text;
 }
 
 function listen(port: number): Promise<net.Server | undefined> {

@@ -48,7 +48,11 @@ interface KvReadBody {
   data?: { data?: SecretValue | null; metadata?: { version?: number; deletion_time?: string; destroyed?: boolean } };
 }
 interface KvMetadataBody {
-  data?: { current_version?: number; custom_metadata?: Record<string, string> | null };
+  data?: {
+    current_version?: number;
+    custom_metadata?: Record<string, string> | null;
+    versions?: Record<string, { created_time?: string; deletion_time?: string; destroyed?: boolean }>;
+  };
 }
 
 export class VaultKvStore implements SecretStore {
@@ -220,6 +224,14 @@ export class VaultKvStore implements SecretStore {
     const result = { version: String(body?.data?.version), previousVersion: expectedCurrent };
     await this.setCustomMetadata(path, intent, { rotator_phase: 'promoted', rotator_version: result.version });
     return result;
+  }
+
+  async publishedAt(path: string): Promise<number | null> {
+    const body = await this.get<KvMetadataBody>(this.paths(path).metadata, `read metadata of ${path}`);
+    const current = body?.data?.current_version;
+    const version = current ? body?.data?.versions?.[String(current)] : undefined;
+    if (!version?.created_time || version.deletion_time || version.destroyed) return null;
+    return Date.parse(version.created_time);
   }
 
   async rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void> {

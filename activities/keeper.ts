@@ -1,0 +1,261 @@
+// The lease keeper's activities: issue a leased credential into a store's pending slot, publish, verify, renew,
+// revoke. Each is idempotent per claim id (`<keeper run>:<generation>`), so a keeper re-run after a worker death
+// finds the credential it issued the first time instead of issuing another.
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Config } from '../src/config/schema';
+import { DYNAMIC_PATH } from '../src/config/schema';
+import { LeaseSchema, type LeaseConfig } from '../src/config/lifecycle';
+import { RotatorError } from '../src/kernel/errors';
+import { toFailure } from '../src/kernel/redact';
+import { KEEP_LEASE, keeperIdFor, type KeepLeaseInput } from '../workflows/lifecycle-definitions';
+import type { LeaseEngine, RenewResult } from './leases/types';
+import type { ConsumerRegistry, ProviderRegistry } from './registry';
+import type { PromoteResult, SecretStore, SecretValue } from './types';
+
+export interface KeeperDeps {
+  config: Config;
+  providers: ProviderRegistry;
+  consumers: ConsumerRegistry;
+  /** The engine behind a vault provider, made once per provider. */
+  engine(provider: string): Promise<LeaseEngine>;
+  client?: Client;
+  taskQueue?: string;
+  secrets?: ReadonlyArray<string>;
+}
+
+export interface KeeperSetup {
+  lease: LeaseConfig;
+  /** False when the config no longer has this dynamic secret: the keeper stops. */
+  configured: boolean;
+}
+
+/** A credential as the keeper tracks it: references only, the password stays in the store. */
+export interface IssuedRef {
+  leaseId: string;
+  username: string;
+  leaseDurationSec: number;
+  renewable: boolean;
+  /** The lease cannot outlive this (epoch ms): issue time + the role's max_ttl, when the engine says. */
+  hardEndAt: number | null;
+  /** The store version current when it was staged: what publish replaces. */
+  baseVersion: string | null;
+}
+
+/** The field of a published value that names its lease, so the keeper can tell which lease the store serves. */
+export const LEASE_FIELD = 'lease_id';
+
+interface Dynamic {
+  name: string;
+  mount: string;
+  role: string;
+  engineProvider: string;
+  publish: { provider: string; path: string };
+  lease: LeaseConfig;
+  consumers: Config['secrets'][string]['consumers'];
+}
+
+export function createKeeperActivities(deps: KeeperDeps) {
+  const { config, providers } = deps;
+
+  function dynamic(secret: string): Dynamic {
+    const entry = config.secrets[secret];
+    const m = entry?.type === 'dynamic' ? DYNAMIC_PATH.exec(entry.path) : null;
+    if (!entry || !m || !entry.publish)
+      throw new RotatorError('NOT_FOUND', `the worker's config has no dynamic secret ${JSON.stringify(secret)}`, 'secret');
+    return {
+      name: secret,
+      mount: m[1]!,
+      role: m[2]!,
+      engineProvider: entry.provider,
+      publish: entry.publish,
+      lease: entry.lease ?? LeaseSchema.parse({}),
+      consumers: entry.consumers,
+    };
+  }
+
+  const storeOf = (d: Dynamic): Promise<SecretStore> => providers.store(d.publish.provider);
+
+  async function pendingRef(d: Dynamic, claimId: string): Promise<IssuedRef | null> {
+    const pending = await (await storeOf(d)).readPending(d.publish.path, claimId);
+    if (!pending) return null;
+    const { value, baseVersion } = pending;
+    return {
+      leaseId: String(value[LEASE_FIELD] ?? ''),
+      username: String(value.username ?? ''),
+      leaseDurationSec: Number(value.lease_duration ?? 0),
+      renewable: value.renewable === 'true',
+      hardEndAt: value.hard_end_at ? Number(value.hard_end_at) : null,
+      baseVersion,
+    };
+  }
+
+  async function verifyWith(d: Dynamic, value: SecretValue): Promise<void> {
+    const verify = d.lease.verify;
+    if (!verify) return;
+    const credential = { username: String(value.username), password: String(value.password) };
+    // verify() uses only the endpoint of the connection these targets are built with: no admin login is made.
+    if (verify.type === 'postgresql') {
+      const { PostgresTarget } = await import('./targets/postgresql/target');
+      const target = new PostgresTarget(
+        { host: verify.host, port: verify.port, database: verify.database ?? 'postgres', user: '', password: '' },
+        'unused',
+      );
+      try {
+        await target.verify(credential, verify.query ?? 'select 1');
+      } finally {
+        await target.close();
+      }
+    } else {
+      const { RedisTarget } = await import('./targets/redis/target');
+      const target = new RedisTarget({ host: verify.host, port: verify.port, username: '', password: '' });
+      try {
+        await target.verify(credential, verify.query ?? 'PING');
+      } finally {
+        await target.close();
+      }
+    }
+  }
+
+  const activities = {
+    async keeperSetup(secret: string): Promise<KeeperSetup> {
+      const entry = config.secrets[secret];
+      if (entry?.type !== 'dynamic') return { lease: LeaseSchema.parse({}), configured: false };
+      return { lease: dynamic(secret).lease, configured: true };
+    },
+
+    /** The lease the store publishes as current (a keeper that starts over adopts it, to revoke it later). */
+    async publishedLease(secret: string): Promise<{ leaseId: string; username: string; version: string } | null> {
+      const d = dynamic(secret);
+      const current = await (await storeOf(d)).readCurrent(d.publish.path);
+      const leaseId = current?.value[LEASE_FIELD];
+      if (!current || !leaseId) return null;
+      return { leaseId: String(leaseId), username: String(current.value.username ?? ''), version: current.version };
+    },
+
+    /**
+     * Issues a credential and stages it as this claim's pending value. Run again for the same claim, it returns the
+     * one staged the first time. (A worker death between the engine's answer and the stage leaves one lease nobody
+     * holds; it dies at its own TTL.)
+     */
+    async issueCredential(secret: string, input: { claimId: string; baseVersion: string | null }): Promise<IssuedRef> {
+      const d = dynamic(secret);
+      const found = await pendingRef(d, input.claimId);
+      if (found) return found;
+      const engine = await deps.engine(d.engineProvider);
+      const maxTtl = await engine.roleMaxTtl(d.mount, d.role);
+      const issuedAt = Date.now();
+      const issued = await engine.issue(d.mount, d.role);
+      const hardEndAt = maxTtl ? issuedAt + maxTtl * 1000 : null;
+      const verify = d.lease.verify;
+      const value: SecretValue = {
+        username: issued.username,
+        password: issued.password,
+        [LEASE_FIELD]: issued.leaseId,
+        lease_duration: issued.leaseDurationSec,
+        renewable: String(issued.renewable),
+        ...(hardEndAt ? { hard_end_at: hardEndAt } : {}),
+        ...(verify ? { engine: verify.type, host: verify.host, port: verify.port } : {}),
+        ...(verify?.database ? { dbname: verify.database } : {}),
+      };
+      try {
+        await (await storeOf(d)).stagePending(d.publish.path, input.claimId, value, input.baseVersion);
+      } catch (err) {
+        // Nobody will ever hold this one: give it back now rather than at its TTL.
+        await engine.revoke(issued.leaseId).catch(() => undefined);
+        throw err;
+      }
+      return {
+        leaseId: issued.leaseId,
+        username: issued.username,
+        leaseDurationSec: issued.leaseDurationSec,
+        renewable: issued.renewable,
+        hardEndAt,
+        baseVersion: input.baseVersion,
+      };
+    },
+
+    async verifyIssued(secret: string, input: { claimId: string }): Promise<void> {
+      const d = dynamic(secret);
+      const pending = await (await storeOf(d)).readPending(d.publish.path, input.claimId);
+      if (!pending) throw new RotatorError('NOT_FOUND', `no pending credential of claim ${input.claimId} at ${d.publish.path}`);
+      await verifyWith(d, pending.value);
+    },
+
+    async publishCredential(secret: string, input: { claimId: string; expectedVersion: string | null }): Promise<PromoteResult> {
+      const d = dynamic(secret);
+      return (await storeOf(d)).promote(d.publish.path, input.claimId, input.expectedVersion);
+    },
+
+    /** Undo of publish: the previous version is current again, if this claim's promote went through at all. */
+    async withdrawCredential(secret: string, input: { claimId: string; toVersion: string | null }): Promise<void> {
+      const d = dynamic(secret);
+      const s = await storeOf(d);
+      const published = await s.publishedBy(d.publish.path, input.claimId);
+      if (!published) return;
+      await s.rollback(d.publish.path, input.claimId, { toVersion: input.toVersion, fromVersion: published.version });
+    },
+
+    /** Ends the claim: the pending value goes. */
+    async releaseClaim(secret: string, input: { claimId: string }): Promise<void> {
+      const d = dynamic(secret);
+      await (await storeOf(d)).discardPending(d.publish.path, input.claimId);
+    },
+
+    async notifyLeaseConsumers(secret: string, input: { version: string; username: string }): Promise<void> {
+      const d = dynamic(secret);
+      for (const c of d.consumers) await (await deps.consumers.consumer(c)).notify({ secret, ...input });
+    },
+
+    async renewLease(secret: string, input: { leaseId: string; incrementSec: number }): Promise<RenewResult> {
+      const d = dynamic(secret);
+      return (await deps.engine(d.engineProvider)).renew(input.leaseId, input.incrementSec);
+    },
+
+    /** Revokes a lease, never the one the store publishes as current (consumers would lose their credential). */
+    async revokeLease(secret: string, input: { leaseId: string }): Promise<void> {
+      const d = dynamic(secret);
+      const current = await activities.publishedLease(secret);
+      if (current?.leaseId === input.leaseId) {
+        throw new RotatorError('CONFLICT', `not revoking lease ${input.leaseId}: the store publishes it as current`);
+      }
+      await (await deps.engine(d.engineProvider)).revoke(input.leaseId);
+    },
+
+    /** Starts the keeper of `secret` unless it runs (the sweep calls this for a keeper that is missing). */
+    async ensureKeeper(secret: string): Promise<boolean> {
+      dynamic(secret);
+      if (!deps.client || !deps.taskQueue) throw new RotatorError('UNSUPPORTED', 'this worker cannot start workflows');
+      const input: KeepLeaseInput = { secret };
+      try {
+        await deps.client.workflow.start(KEEP_LEASE, {
+          taskQueue: deps.taskQueue,
+          workflowId: keeperIdFor(secret),
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowTaskTimeout: '3s',
+        });
+        return true;
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
+        throw err;
+      }
+    },
+  };
+
+  const secrets = deps.secrets ?? [];
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      async (...args: unknown[]) => {
+        try {
+          return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+        } catch (err) {
+          throw toFailure(err, secrets);
+        }
+      },
+    ]),
+  ) as typeof activities;
+}
+
+export type KeeperActivities = ReturnType<typeof createKeeperActivities>;
+export type KeeperControlActivities = Pick<KeeperActivities, 'ensureKeeper'>;

@@ -1,0 +1,247 @@
+// The lifecycle's activities: plans from the worker's config, a secret's standing, and the sweep's assessment.
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Config } from '../src/config/schema';
+import type { SweepConfig, WindowConfig } from '../src/config/lifecycle';
+import { SweepSchema } from '../src/config/lifecycle';
+import { RotatorError } from '../src/kernel/errors';
+import { toFailure } from '../src/kernel/redact';
+import { planRotation, type RotationPlan } from '../src/kernel/plan';
+import { needsHuman, standings, type Standing } from '../src/client/standing';
+import {
+  keeperIdFor,
+  keeperStatusQuery,
+  scheduleIdFor,
+  type SecretAssessment,
+  type SecretState,
+} from '../workflows/lifecycle-definitions';
+import type { ProviderRegistry } from './registry';
+
+export interface LifecycleDeps {
+  /** The worker's whole config: scheduled work reads its plans here, never from a schedule's frozen arguments. */
+  config: Config;
+  /** For visibility, schedules and keeper status. */
+  client: Client;
+  providers: ProviderRegistry;
+  secrets?: ReadonlyArray<string>;
+}
+
+/** A failure takes at most this many tries in a row before the secret waits for a person (when no schedule says). */
+export const DEFAULT_ATTEMPTS = 3;
+/** How far back the sweep looks for failed rotations. */
+const STANDING_LOOKBACK_MS = 90 * 86_400_000;
+const STORE_READS_IN_FLIGHT = 32;
+
+export interface ScheduledSetup {
+  /** Null when the config no longer rotates this secret; `why` says so. */
+  plan: RotationPlan | null;
+  why: string | null;
+  attempts: number;
+  retryDelayMs: number;
+  window: WindowConfig | null;
+  needsHuman: boolean;
+  consecutiveFailures: number;
+}
+
+export interface Assessment {
+  assessed: number;
+  counts: Record<SecretState, number>;
+  notOk: SecretAssessment[];
+  /** Secrets the sweep should rotate now, most overdue first. */
+  due: string[];
+  /** Dynamic secrets whose keeper is not running. */
+  keepersToStart: string[];
+  sweep: SweepConfig;
+}
+
+const STATES: SecretState[] = ['ok', 'due', 'overdue', 'failing', 'needs-human'];
+
+/** Runs `fn` over `items` with at most `limit` in flight, in order of completion. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+/**
+ * Decides, for every rotatable and every dynamic secret of `config`, whether it is due. The same function serves the
+ * sweep (on the worker) and `rotator expiry` (on the CLI), so both say the same thing.
+ */
+export async function assessSecrets(
+  deps: Omit<LifecycleDeps, 'secrets'>,
+  now: number,
+  onProgress: (done: number) => void = () => undefined,
+): Promise<Assessment> {
+  const { config, client, providers } = deps;
+  const sweep = config.sweep ?? SweepSchema.parse({});
+  const [byStanding, schedules] = await Promise.all([standings(client, STANDING_LOOKBACK_MS, now), scheduleStates(client)]);
+  const rows: Array<SecretAssessment & { rotate: boolean; keeper: boolean }> = [];
+  const names = Object.keys(config.secrets).sort();
+  let done = 0;
+  await eachLimited(names, STORE_READS_IN_FLIGHT, async (name) => {
+    const row = await assessOne(name);
+    if (row) rows.push(row);
+    if (++done % 500 === 0) onProgress(done);
+  });
+
+  async function assessOne(name: string) {
+    const secret = config.secrets[name]!;
+    if (secret.type === 'dynamic') return assessKeeper(name);
+    if (!secret.target || !secret.rotation) return null;
+    const { rotation } = secret;
+    const reasons: string[] = [];
+    const attempts = rotation.schedule?.attempts ?? DEFAULT_ATTEMPTS;
+    const standing: Standing | undefined = byStanding.get(name);
+    let maxAge = rotation.max_age;
+    if (rotation.schedule) {
+      const paused = schedules.get(scheduleIdFor(name));
+      if (paused === undefined) reasons.push('schedule missing (run rotator schedule sync)');
+      else if (paused) reasons.push('schedule paused');
+      // A schedule that does not run leaves the secret to the sweep, at the schedule's own interval.
+      if (paused !== false && rotation.schedule.every !== undefined && maxAge === undefined) maxAge = rotation.schedule.every;
+    }
+    let lastRotated: number | null = null;
+    try {
+      const store = await providers.store(secret.provider);
+      lastRotated = store.publishedAt ? await store.publishedAt(secret.path) : null;
+      if (!store.publishedAt) reasons.push('the store does not say when it was written');
+      else if (lastRotated === null) reasons.push('no current version in the store');
+    } catch (err) {
+      reasons.push(`store unreadable: ${toFailure(err, []).message}`);
+    }
+    const expires = lastRotated !== null && maxAge !== undefined ? lastRotated + maxAge : null;
+    let timeState: SecretState = 'ok';
+    if (maxAge !== undefined && lastRotated === null && storeKnown(reasons)) timeState = 'overdue';
+    else if (expires !== null && now >= expires) timeState = 'overdue';
+    else if (expires !== null && now >= expires - sweep.due_within) timeState = 'due';
+    if (timeState === 'overdue' && expires !== null)
+      reasons.push(`older than max_age by ${Math.round((now - expires) / 1000)} s`);
+    if (timeState === 'due') reasons.push('reaches max_age within due_within');
+    let state: SecretState = timeState;
+    if (standing && needsHuman(standing, attempts)) {
+      state = 'needs-human';
+      reasons.push(`${standing.consecutiveFailures} failed rotation(s) in a row, the last ${standing.lastOutcome}`);
+    } else if (standing && standing.consecutiveFailures > 0) {
+      state = 'failing';
+      reasons.push(`${standing.consecutiveFailures} of ${attempts} attempts failed`);
+    }
+    const rotate = state !== 'needs-human' && (timeState === 'due' || timeState === 'overdue');
+    return { secret: name, state, lastRotated, expires, reasons, rotate, keeper: false };
+  }
+
+  async function assessKeeper(name: string) {
+    const handle = client.workflow.getHandle(keeperIdFor(name));
+    try {
+      const description = await handle.describe();
+      if (description.status.name !== 'RUNNING') throw new WorkflowNotFoundError('closed', keeperIdFor(name), undefined);
+      const status = await handle.query(keeperStatusQuery).catch(() => null);
+      const reasons = status?.irrevocable.length ? [`${status.irrevocable.length} irrevocable lease(s)`] : [];
+      if (status?.lastError) reasons.push(`keeper: ${status.lastError}`);
+      const state: SecretState = status?.irrevocable.length || status?.lastError ? 'failing' : 'ok';
+      return {
+        secret: name,
+        state,
+        lastRotated: status?.current?.issuedAt ?? null,
+        expires: status?.current?.expiresAt ?? null,
+        reasons,
+        rotate: false,
+        keeper: false,
+      };
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      return {
+        secret: name,
+        state: 'overdue' as const,
+        lastRotated: null,
+        expires: null,
+        reasons: ['keeper not running'],
+        rotate: false,
+        keeper: true,
+      };
+    }
+  }
+
+  const counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<SecretState, number>;
+  for (const row of rows) counts[row.state]++;
+  const byUrgency = (a: SecretAssessment, b: SecretAssessment) => (a.expires ?? 0) - (b.expires ?? 0);
+  const notOk = rows.filter((r) => r.state !== 'ok').sort(byUrgency);
+  return {
+    assessed: rows.length,
+    counts,
+    notOk: notOk.map(({ rotate: _r, keeper: _k, ...row }) => row),
+    due: rows
+      .filter((r) => r.rotate)
+      .sort(byUrgency)
+      .map((r) => r.secret),
+    keepersToStart: rows.filter((r) => r.keeper).map((r) => r.secret),
+    sweep,
+  };
+}
+
+/** A missing current version is only overdue when the store could be read (not when it was unreachable). */
+function storeKnown(reasons: string[]): boolean {
+  return !reasons.some((r) => r.startsWith('store unreadable'));
+}
+
+/** Paused or not, by schedule id: one list call for all of them. */
+async function scheduleStates(client: Client): Promise<Map<string, boolean>> {
+  const states = new Map<string, boolean>();
+  for await (const s of client.schedule.list()) states.set(s.scheduleId, s.state.paused);
+  return states;
+}
+
+function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R>, secrets: ReadonlyArray<string>) {
+  return async (...args: A): Promise<R> => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      throw toFailure(err, secrets);
+    }
+  };
+}
+
+export function createLifecycleActivities(deps: LifecycleDeps) {
+  const { config, client } = deps;
+  const secrets = deps.secrets ?? [];
+
+  async function standingOf(secret: string): Promise<Standing | undefined> {
+    return (await standings(client, STANDING_LOOKBACK_MS)).get(secret);
+  }
+
+  return {
+    /** What a scheduled run of `secret` needs, read from the worker's config now. */
+    scheduledSetup: guarded(async (secret: string): Promise<ScheduledSetup> => {
+      const entry = config.secrets[secret];
+      const schedule = entry?.rotation?.schedule;
+      const attempts = schedule?.attempts ?? DEFAULT_ATTEMPTS;
+      const base = { attempts, retryDelayMs: schedule?.retry_delay ?? 600_000, window: schedule?.window ?? null };
+      if (!entry?.target || !entry.rotation) {
+        const why = entry ? 'the config no longer rotates this secret' : 'the config no longer has this secret';
+        return { plan: null, why, ...base, needsHuman: false, consecutiveFailures: 0 };
+      }
+      const standing = await standingOf(secret);
+      return {
+        plan: planRotation(config, secret),
+        why: null,
+        ...base,
+        needsHuman: !!standing && needsHuman(standing, attempts),
+        consecutiveFailures: standing?.consecutiveFailures ?? 0,
+      };
+    }, secrets),
+
+    planFor: guarded(async (secret: string): Promise<RotationPlan> => {
+      if (!config.secrets[secret]) throw new RotatorError('NOT_FOUND', `the worker's config has no secret ${secret}`);
+      return planRotation(config, secret);
+    }, secrets),
+
+    assessSecrets: guarded(async (): Promise<Assessment> => {
+      const ctx = Context.current();
+      return assessSecrets(deps, Date.now(), (done) => ctx.heartbeat(done));
+    }, secrets),
+  };
+}
+
+export type LifecycleActivities = ReturnType<typeof createLifecycleActivities>;

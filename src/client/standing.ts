@@ -1,0 +1,64 @@
+// How a secret's recent rotations went, from Temporal's visibility: the sweep's `failing` and `needs-human`.
+import type { Client } from '@temporalio/client';
+import { ROTATE_SECRET, type Outcome } from '../../workflows/definitions';
+import { closedStatus } from './rotations';
+
+export interface Standing {
+  /** Closed rotations in a row, newest first, that did not succeed. */
+  consecutiveFailures: number;
+  lastOutcome: Outcome | null;
+  lastEndedAt: number | null;
+}
+
+/** Outcomes a new attempt cannot fix: something is left half-done that a person must look at. */
+export const STUCK_OUTCOMES: ReadonlyArray<string> = ['rollback-incomplete', 'revoke-incomplete'];
+
+export function needsHuman(standing: Standing, attempts: number): boolean {
+  return standing.consecutiveFailures >= attempts || STUCK_OUTCOMES.includes(standing.lastOutcome ?? '');
+}
+
+interface ClosedRun {
+  secret: string;
+  workflowId: string;
+  runId: string;
+  ok: boolean;
+  closedAt: number;
+}
+
+/**
+ * The standing of every secret that rotated in the last `sinceMs`, from one visibility scan of closed rotations
+ * (paged by the server), so a sweep over 10,000 secrets costs one query, not 10,000. Secrets with no closed rotation
+ * in that time are absent. Outcomes are read from history only for the newest run of a failing secret.
+ */
+export async function standings(client: Client, sinceMs: number, now = Date.now()): Promise<Map<string, Standing>> {
+  const since = new Date(now - sinceMs).toISOString();
+  const byId = new Map<string, ClosedRun[]>();
+  const query = `WorkflowType = '${ROTATE_SECRET}' AND ExecutionStatus != 'Running' AND CloseTime > '${since}'`;
+  for await (const wf of client.workflow.list({ query })) {
+    if (!wf.workflowId.startsWith('rotate/') || !wf.closeTime) continue;
+    const run = {
+      secret: wf.workflowId.slice('rotate/'.length),
+      workflowId: wf.workflowId,
+      runId: wf.runId,
+      ok: wf.status.name === 'COMPLETED',
+      closedAt: wf.closeTime.getTime(),
+    };
+    byId.set(run.secret, [...(byId.get(run.secret) ?? []), run]);
+  }
+  const out = new Map<string, Standing>();
+  await Promise.all(
+    [...byId].map(async ([secret, runs]) => {
+      runs.sort((a, b) => b.closedAt - a.closedAt);
+      const firstOk = runs.findIndex((r) => r.ok);
+      const consecutiveFailures = firstOk === -1 ? runs.length : firstOk;
+      const newest = runs[0]!;
+      let lastOutcome: Outcome | null = newest.ok ? 'succeeded' : null;
+      if (!newest.ok) {
+        const ended = await closedStatus(client.workflow.getHandle(newest.workflowId, newest.runId, { followRuns: false }));
+        lastOutcome = ended?.status.outcome ?? 'failed';
+      }
+      out.set(secret, { consecutiveFailures, lastOutcome, lastEndedAt: newest.closedAt });
+    }),
+  );
+  return out;
+}

@@ -1,0 +1,128 @@
+// The lease keeper on real servers: OpenBao's database engine issues PostgreSQL and Redis logins, the keeper renews
+// them, re-issues before max_ttl with the old login working through the grace period, then revokes it.
+import type { WorkflowHandle } from '@temporalio/client';
+import { VaultDatabaseEngine } from '../activities/leases/vault-database';
+import type { SecretValue } from '../activities/types';
+import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, type KeeperState } from '../workflows/lifecycle-definitions';
+import { dynamicYaml } from './support/dynamic-config';
+import { unique, vaultClient } from './support/harness';
+import { redisLogin } from './support/redis-harness';
+import { startRotator, type Rotator } from './support/rotator';
+import { testStack } from './support/stack';
+import { PG_REVOKE, pgLogin, pgRole, redisRole } from './support/vault-roles';
+
+const stack = testStack();
+const engine = new VaultDatabaseEngine({ address: stack.vault!.address, token: stack.vault!.token });
+afterAll(() => engine.close());
+
+/** Renew every ~2 s, re-issue ~7 s in, 3 s of grace: the old login must die at revoke, not at its max_ttl of 12 s. */
+const LEASE = ['increment_seconds: 4', 'min_renewal_seconds: 1', 'renew_at: 0.5', 'grace_period: 3s', 'revoke_attempts: 2'];
+const TTL = { default_ttl: '4s', max_ttl: '12s' };
+
+async function published(name: string): Promise<{ version: number; value: SecretValue; previous: SecretValue | null }> {
+  const kv = vaultClient();
+  const current = (await kv.read(`secret/data/dynamic/${name}`)) as {
+    data: { data: SecretValue; metadata: { version: number } };
+  };
+  const version = current.data.metadata.version;
+  const previous =
+    version > 1
+      ? ((await kv.read(`secret/data/dynamic/${name}?version=${version - 1}`)) as { data: { data: SecretValue } }).data.data
+      : null;
+  return { version, value: current.data.data, previous };
+}
+
+/** Polls the keeper's status until `ok` holds (bounded), returning the states seen on the way. */
+async function watch(handle: WorkflowHandle, ok: (s: KeeperState) => boolean, within = 40_000): Promise<KeeperState[]> {
+  const seen: KeeperState[] = [];
+  const deadline = Date.now() + within;
+  for (;;) {
+    const s = await handle.query(keeperStatusQuery).catch(() => null);
+    if (s) seen.push(s);
+    if (s && ok(s)) return seen;
+    if (Date.now() > deadline) throw new Error(`keeper did not get there; last: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+type Login = (username: string, password: string) => Promise<string>;
+
+async function keepsItsLease(engineType: 'postgresql' | 'redis', role: string, login: Login): Promise<void> {
+  const taskQueue = unique('keeper');
+  const name = unique('dyn');
+  const { yaml, env } = dynamicYaml(taskQueue, [{ name, role, engine: engineType, lease: LEASE }]);
+  const rotator: Rotator = await startRotator(yaml, env);
+  const handle = await rotator.client.workflow.start(KEEP_LEASE, {
+    taskQueue,
+    workflowId: keeperIdFor(name),
+    args: [{ secret: name }],
+  });
+  try {
+    // Issued and published: the store's credential logs in, and names its lease.
+    const [first] = (await watch(handle, (s) => s.current !== null)).slice(-1);
+    const firstLease = first!.current!.leaseId;
+    const issued = await published(name);
+    expect(issued.value.lease_id).toBe(firstLease);
+    expect(await login(String(issued.value.username), String(issued.value.password))).toBe('ok');
+    const before = (await engine.lookup(firstLease))!;
+
+    // Renewed before its TTL: OpenBao's expiry of the same lease moves forward.
+    await watch(handle, (s) => (s.current?.renewals ?? 0) >= 1);
+    const after = (await engine.lookup(firstLease))!;
+    expect(Date.parse(after.expireTime)).toBeGreaterThan(Date.parse(before.expireTime));
+
+    // Re-issued before max_ttl; during the grace period the old login still works beside the new one.
+    const grace = (await watch(handle, (s) => s.phase === 'grace')).at(-1)!;
+    expect(grace.current!.leaseId).not.toBe(firstLease);
+    const now = await published(name);
+    expect(now.value.lease_id).toBe(grace.current!.leaseId);
+    expect(now.previous?.lease_id).toBe(firstLease);
+    expect(await login(String(now.value.username), String(now.value.password))).toBe('ok');
+    expect(await login(String(now.previous!.username), String(now.previous!.password))).toBe('ok');
+
+    // After the grace period the old lease is revoked: its login is refused, OpenBao no longer knows it.
+    const done = (await watch(handle, (s) => s.revoked >= 1)).at(-1)!;
+    expect(done.irrevocable).toEqual([]);
+    expect(await login(String(now.previous!.username), String(now.previous!.password))).not.toBe('ok');
+    expect(await engine.lookup(firstLease)).toBeNull();
+    expect(await login(String(now.value.username), String(now.value.password))).toBe('ok');
+  } finally {
+    await handle.terminate('test over').catch(() => undefined);
+    await rotator.close();
+  }
+}
+
+describe('the lease keeper', () => {
+  it('renews a PostgreSQL lease, re-issues it before max_ttl, keeps the old login through the grace period, then revokes it', async () => {
+    await keepsItsLease('postgresql', await pgRole(TTL), pgLogin);
+  }, 60_000);
+
+  it('does the same for a Redis ACL user', async () => {
+    await keepsItsLease('redis', await redisRole(['~*', '+@read', '+ping'], TTL), redisLogin);
+  }, 60_000);
+
+  it('reports a lease whose revoke keeps failing as irrevocable instead of retrying forever', async () => {
+    const role = await pgRole(TTL, `${PG_REVOKE} DROP ROLE "{{name}}" CASCADE NONSENSE;`);
+    const taskQueue = unique('keeper');
+    const name = unique('dyn');
+    const { yaml, env } = dynamicYaml(taskQueue, [{ name, role, engine: 'postgresql', lease: LEASE }]);
+    const rotator = await startRotator(yaml, env);
+    const handle = await rotator.client.workflow.start(KEEP_LEASE, {
+      taskQueue,
+      workflowId: keeperIdFor(name),
+      args: [{ secret: name }],
+    });
+    try {
+      const first = (await watch(handle, (s) => s.current !== null)).at(-1)!.current!.leaseId;
+      const stuck = (await watch(handle, (s) => s.irrevocable.length > 0)).at(-1)!;
+      expect(stuck.irrevocable[0]).toMatchObject({ leaseId: first });
+      expect(stuck.irrevocable[0]!.error).toMatch(/failed to revoke/);
+      expect(stuck.revoked).toBe(0);
+      // The keeper goes on with the new credential.
+      expect(stuck.current!.leaseId).not.toBe(first);
+    } finally {
+      await handle.terminate('test over').catch(() => undefined);
+      await rotator.close();
+    }
+  }, 60_000);
+});

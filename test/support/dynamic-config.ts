@@ -1,0 +1,45 @@
+// Config for dynamic secrets on the test stack: OpenBao's database engine issues, its KV store publishes.
+import { testStack } from './stack';
+
+export const VAULT_TOKEN_VAR = 'TEST_VAULT_TOKEN';
+
+export interface DynamicSpec {
+  name: string;
+  role: string;
+  engine: 'postgresql' | 'redis';
+  /** Lines under lease:, e.g. `grace_period: 3s`. */
+  lease?: string[];
+}
+
+export function dynamicYaml(taskQueue: string, specs: DynamicSpec[]): { yaml: string; env: Record<string, string> } {
+  const { temporal, vault, postgres, redis, vaultDatabase } = testStack();
+  const lines = [
+    'temporal:',
+    `  address: "${temporal!.address}"`,
+    `  task_queue: ${taskQueue}`,
+    'providers:',
+    '  bao:',
+    '    type: vault',
+    `    address: "${vault!.address}"`,
+    `    token: \${${VAULT_TOKEN_VAR}}`,
+    'secrets:',
+  ];
+  for (const s of specs) {
+    const port = s.engine === 'postgresql' ? postgres!.port : redis!.port;
+    lines.push(
+      `  ${s.name}:`,
+      '    provider: bao',
+      `    path: ${vaultDatabase!.mount}/creds/${s.role}`,
+      '    type: dynamic',
+      '    publish:',
+      '      provider: bao',
+      `      path: secret/data/dynamic/${s.name}`,
+      '    lease:',
+      ...(s.lease ?? []).map((l) => `      ${l}`),
+      '      verify:',
+      `        type: ${s.engine}`,
+      `        port: ${port}`,
+    );
+  }
+  return { yaml: lines.join('\n') + '\n', env: { [VAULT_TOKEN_VAR]: vault!.token } };
+}

@@ -1,0 +1,118 @@
+// The lifecycle workflows' contract (scheduled rotation, the sweep, the lease keeper): names, ids, inputs, results.
+// Workflow, client, CLI and tests import these; none of them writes a workflow type or an id prefix again.
+import { defineQuery } from '@temporalio/workflow';
+import type { Outcome } from './definitions';
+
+export const SCHEDULED_ROTATION = 'scheduledRotation';
+export const SWEEP = 'sweep';
+export const KEEP_LEASE = 'keepLease';
+
+/** Schedules rotator creates carry this prefix; sync touches no schedule without it. */
+export const SCHEDULE_PREFIX = 'rotator/';
+export const scheduleIdFor = (secret: string): string => `${SCHEDULE_PREFIX}rotate/${secret}`;
+export const SWEEP_SCHEDULE_ID = `${SCHEDULE_PREFIX}sweep`;
+/** The Schedule appends the scheduled time to these, so each run has its own id; the rotation's own id stays `rotate/<secret>`. */
+export const scheduledWorkflowIdFor = (secret: string): string => `scheduled/${secret}`;
+export const SWEEP_WORKFLOW_ID = 'sweep';
+/** One keeper per dynamic secret. */
+export const keeperIdFor = (secret: string): string => `keep/${secret}`;
+
+export type Trigger = 'schedule' | 'sweep' | 'cli' | 'event';
+
+export interface ScheduledRotationInput {
+  secret: string;
+  trigger?: Trigger;
+}
+
+export interface AttemptRecord {
+  rotationId: string | null;
+  outcome: Outcome | 'already-running';
+  error: string | null;
+}
+
+/** `skipped` carries its reason: already running, needs a human, no longer configured. */
+export type ScheduledOutcome = 'succeeded' | 'skipped' | 'needs-human';
+
+export interface ScheduledRotationResult {
+  secret: string;
+  outcome: ScheduledOutcome;
+  reason: string | null;
+  attempts: AttemptRecord[];
+  /** When the run waited for the secret's window to open, until when (epoch ms). */
+  waitedUntil: number | null;
+}
+
+/** A secret's standing as the sweep and `rotator expiry` report it. */
+export type SecretState = 'ok' | 'due' | 'overdue' | 'failing' | 'needs-human';
+
+export interface SecretAssessment {
+  secret: string;
+  state: SecretState;
+  /** When the current version was published (epoch ms), if the store can tell. */
+  lastRotated: number | null;
+  /** When it stops being acceptable: max_age reached, a login's VALID UNTIL, a lease's expiry (epoch ms). */
+  expires: number | null;
+  /** Why it is in this state, in a few words (never a value). */
+  reasons: string[];
+}
+
+export interface SweepStart {
+  secret: string;
+  /** Workflow time at the start (epoch ms): the rate cap is checked against these. */
+  at: number;
+  outcome: Outcome | 'already-running';
+}
+
+export interface SweepReport {
+  at: number;
+  assessed: number;
+  counts: Record<SecretState, number>;
+  /** Every secret not `ok`, with its reasons. */
+  notOk: SecretAssessment[];
+  started: SweepStart[];
+  /** Most rotations the sweep had running at once. */
+  peakConcurrent: number;
+}
+
+export type KeeperPhase = 'issuing' | 'renewing' | 'waiting' | 'reissuing' | 'grace' | 'revoking' | 'stopped';
+
+export interface KeptLease {
+  leaseId: string;
+  username: string;
+  /** The store version that publishes this credential. */
+  version: string;
+  issuedAt: number;
+  /** When the lease ends unless renewed (epoch ms, as the engine last said). */
+  expiresAt: number;
+  /** What the engine granted last (at issue or renewal), and at issue: renewals and re-issues are timed from these. */
+  lastDurationMs: number;
+  initialDurationMs: number;
+  /** issue + the role's max_ttl (epoch ms), when the engine said: renewals cannot go past it. */
+  hardEndAt: number | null;
+  /** The engine capped the last renewal (or the lease is not renewable): it cannot outlive `expiresAt`. */
+  capped: boolean;
+  renewals: number;
+}
+
+export interface KeeperState {
+  secret: string;
+  /** Counts re-issues across continue-as-new; part of each credential's claim id in the store. */
+  generation: number;
+  current: KeptLease | null;
+  /** Leases whose revoke gave up after the configured tries: the engine holds them, rotator no longer does. */
+  irrevocable: Array<{ leaseId: string; error: string }>;
+  /** Old leases revoked so far (count, across continue-as-new). */
+  revoked: number;
+  phase: KeeperPhase;
+  nextActionAt: number | null;
+  lastError: string | null;
+}
+
+export interface KeepLeaseInput {
+  secret: string;
+  /** Carried over by continue-as-new; absent on the first run. */
+  state?: KeeperState;
+}
+
+export const keeperStatusQuery = defineQuery<KeeperState>('keeperStatus');
+export const sweepStatusQuery = defineQuery<SweepReport | null>('sweepStatus');

@@ -1,0 +1,58 @@
+// sweep: assess every configured secret, start rotations for what is due (capped in concurrency and rate), and
+// leave a report. Started by its Schedule; a second sweep while one runs is skipped by the Schedule's overlap rule.
+import { condition, proxyActivities, proxyLocalActivities, setHandler, sleep } from '@temporalio/workflow';
+import type { LifecycleActivities } from '../activities/lifecycle';
+import type { KeeperControlActivities } from '../activities/keeper';
+import { sweepStatusQuery, type SweepReport, type SweepStart } from './lifecycle-definitions';
+import { rotateAsChild } from './lib/child-rotation';
+import { SHORT_IO } from './lib/policies';
+
+const lifecycle = proxyLocalActivities<LifecycleActivities>(SHORT_IO);
+/** Reading every store takes a while at 10,000 secrets: a regular activity that heartbeats its progress. */
+const assessor = proxyActivities<LifecycleActivities>({
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '30s',
+  retry: { maximumAttempts: 3 },
+});
+const keepers = proxyLocalActivities<KeeperControlActivities>(SHORT_IO);
+
+export async function sweep(): Promise<SweepReport> {
+  let report: SweepReport | null = null;
+  setHandler(sweepStatusQuery, () => report);
+  const assessment = await assessor.assessSecrets();
+  const started: SweepStart[] = [];
+  report = {
+    at: Date.now(),
+    assessed: assessment.assessed,
+    counts: assessment.counts,
+    notOk: assessment.notOk,
+    started,
+    peakConcurrent: 0,
+  };
+  for (const secret of assessment.keepersToStart) await keepers.ensureKeeper(secret);
+
+  const { max_concurrent: maxConcurrent, rate } = assessment.sweep;
+  let running = 0;
+  const rotations: Promise<void>[] = [];
+  for (const secret of assessment.due) {
+    await condition(() => running < maxConcurrent);
+    // At most `rate.starts` in any `rate.per`: wait until the oldest start of the last `starts` leaves the window.
+    const oldest = started.at(-rate.starts);
+    if (oldest && Date.now() < oldest.at + rate.per) await sleep(oldest.at + rate.per - Date.now());
+    const entry: SweepStart = { secret, at: Date.now(), outcome: 'running' };
+    started.push(entry);
+    running++;
+    report.peakConcurrent = Math.max(report.peakConcurrent, running);
+    rotations.push(
+      lifecycle
+        .planFor(secret)
+        .then((plan) => rotateAsChild(plan, 'sweep'))
+        .then((r) => void (entry.outcome = r.outcome))
+        // One secret's bad plan must not stop the sweep of the others; its failure shows in the report.
+        .catch(() => void (entry.outcome = 'failed'))
+        .finally(() => void running--),
+    );
+  }
+  await Promise.all(rotations);
+  return report;
+}
