@@ -30,6 +30,11 @@ export interface RotatorWorkerOptions {
     WorkerOptions,
     'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'
   >;
+  /**
+   * The client scheduled work uses for visibility, schedules and keepers; by default one on the worker's connection.
+   * (Tests on the time-skipping server, which has no visibility, pass one for the dev server.)
+   */
+  client?: Client;
   /** Activity interceptors; the fault-injection harness kills the process from one. */
   interceptors?: WorkerOptions['interceptors'];
 }
@@ -46,13 +51,18 @@ let runtimeInstalled = false;
 function installRuntimeLogging(level: LogLevel): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({
-    logger: new DefaultLogger(level, ({ level: lvl, message, meta }) => {
-      const method =
-        lvl === 'TRACE' ? 'trace' : lvl === 'DEBUG' ? 'debug' : lvl === 'INFO' ? 'info' : lvl === 'WARN' ? 'warn' : 'error';
-      logger[method]({ ...meta, error: meta?.error instanceof Error ? meta.error.message : meta?.error }, message);
-    }),
-  });
+  try {
+    Runtime.install({
+      logger: new DefaultLogger(level, ({ level: lvl, message, meta }) => {
+        const method =
+          lvl === 'TRACE' ? 'trace' : lvl === 'DEBUG' ? 'debug' : lvl === 'INFO' ? 'info' : lvl === 'WARN' ? 'warn' : 'error';
+        logger[method]({ ...meta, error: meta?.error instanceof Error ? meta.error.message : meta?.error }, message);
+      }),
+    });
+  } catch (err) {
+    // Someone in this process made the Runtime first (a test environment): its logger stays.
+    if ((err as Error).name !== 'IllegalStateError') throw err;
+  }
 }
 
 export interface RotatorWorker {
@@ -81,11 +91,8 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
   function allActivities() {
     const secrets = sensitiveValues(config as Config);
     const full: Config = { version: 1, secrets: {}, ...config } as Config;
-    const client = new Client({
-      connection,
-      namespace: config.temporal.namespace,
-      dataConverter: options.dataConverter,
-    });
+    const client =
+      options.client ?? new Client({ connection, namespace: config.temporal.namespace, dataConverter: options.dataConverter });
     return {
       ...createActivities({ providers, targets, consumers, secrets }),
       ...createLifecycleActivities({ config: full, client, providers, secrets }),

@@ -1,0 +1,93 @@
+// The sweep on real servers: it rotates exactly the secrets past max_age, within its concurrency and rate caps, and
+// stops retrying a secret whose rotation keeps failing, reporting it as needing a human.
+import { followRotation, startRotation } from '../src/client/rotations';
+import { standings } from '../src/client/standing';
+import { SWEEP, type SweepReport } from '../workflows/lifecycle-definitions';
+import { configYaml, seedAdmin, testEnv, unique } from './support/harness';
+import { startRotator, type Rotator } from './support/rotator';
+
+const RATE = { starts: 2, perMs: 3_000 };
+
+describe('the sweep', () => {
+  let rotator: Rotator;
+  const names = {
+    fresh1: unique('fresh'),
+    fresh2: unique('fresh'),
+    old1: unique('old'),
+    old2: unique('old'),
+    broken: unique('broken'),
+  };
+  beforeAll(async () => {
+    const taskQueue = unique('sweep');
+    const adminPath = `test/${unique('pg_admin')}`;
+    await seedAdmin(adminPath);
+    const yaml =
+      configYaml(
+        taskQueue,
+        [
+          { name: names.fresh1, role: unique('app'), extra: 'max_age: 30d' },
+          { name: names.fresh2, role: unique('app'), extra: 'max_age: 30d' },
+          // Past max_age as soon as they exist (and before: no current version at all).
+          { name: names.old1, role: unique('app'), extra: 'max_age: 1ms' },
+          { name: names.old2, role: unique('app'), extra: 'max_age: 1ms' },
+          // single-user on a login that does not exist: every rotation fails.
+          { name: names.broken, role: unique('nobody'), strategy: 'single-user', extra: 'max_age: 1ms' },
+        ],
+        adminPath,
+      ) + `sweep:\n  max_concurrent: 1\n  rate: { starts: ${RATE.starts}, per: ${RATE.perMs}ms }\n`;
+    rotator = await startRotator(yaml, testEnv());
+    // The fresh ones were rotated just now: well inside their 30 days.
+    for (const name of [names.fresh1, names.fresh2]) {
+      const { handle } = await startRotation(rotator.client, taskQueue, rotator.plan(name));
+      expect((await followRotation(handle)).ok).toBe(true);
+    }
+  });
+  afterAll(() => rotator?.close());
+
+  const sweep = async (): Promise<SweepReport> =>
+    rotator.client.workflow.execute(SWEEP, {
+      taskQueue: rotator.config.temporal.task_queue,
+      workflowId: unique('sweep'),
+      args: [],
+    });
+
+  /** Visibility is eventually consistent: wait (bounded) until it shows `n` failures of the broken secret in a row. */
+  async function failuresVisible(n: number): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while ((await standings(rotator.client, 3_600_000)).get(names.broken)?.consecutiveFailures !== n) {
+      if (Date.now() > deadline) throw new Error(`visibility never showed ${n} failures of ${names.broken}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('rotates exactly the overdue secrets, one at a time and at most two per window, and reports needs-human after three failures', async () => {
+    const first = await sweep();
+    const mine = (r: SweepReport) => r.started.filter((s) => Object.values(names).includes(s.secret));
+    expect(
+      mine(first)
+        .map((s) => s.secret)
+        .sort(),
+    ).toEqual([names.old1, names.old2, names.broken].sort());
+    expect(Object.fromEntries(mine(first).map((s) => [s.secret, s.outcome]))).toMatchObject({
+      [names.old1]: 'succeeded',
+      [names.old2]: 'succeeded',
+    });
+    expect(mine(first).find((s) => s.secret === names.broken)!.outcome).not.toBe('succeeded');
+    // The caps, from the workflow's own clock: never two running, never more than `starts` in any `per`.
+    expect(first.peakConcurrent).toBe(1);
+    const at = first.started.map((s) => s.at);
+    for (let i = RATE.starts; i < at.length; i++) expect(at[i]! - at[i - RATE.starts]!).toBeGreaterThanOrEqual(RATE.perMs);
+    expect(first.notOk.find((r) => r.secret === names.fresh1)).toBeUndefined();
+
+    await failuresVisible(1);
+    expect(mine(await sweep()).map((s) => s.secret)).toContain(names.broken);
+    await failuresVisible(2);
+    expect(mine(await sweep()).map((s) => s.secret)).toContain(names.broken);
+    await failuresVisible(3);
+
+    const last = await sweep();
+    expect(mine(last).map((s) => s.secret)).not.toContain(names.broken);
+    expect(last.notOk.find((r) => r.secret === names.broken)).toMatchObject({ state: 'needs-human' });
+    expect(last.counts['needs-human']).toBeGreaterThanOrEqual(1);
+  }, 120_000);
+});
