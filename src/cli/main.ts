@@ -6,6 +6,7 @@ import { historyCommand } from './commands/history';
 import { keygenCommand } from './commands/keygen';
 import { listCommand } from './commands/list';
 import { rotateCommand } from './commands/rotate';
+import { scheduleCommand } from './commands/schedule';
 import { stackCommand } from './commands/stack';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
@@ -20,6 +21,7 @@ const COMMANDS = [
   statusCommand,
   listCommand,
   historyCommand,
+  scheduleCommand,
   keygenCommand,
   workerCommand,
   stackCommand,

@@ -1,0 +1,132 @@
+// The lease keeper under the fault-injection harness: its worker process is SIGKILLed after each step of a keeper's
+// first cycle (issue, publish, renew, re-issue, grace, revoke), a fresh worker takes over, and the end state must
+// hold: no lease lost, no credential issued twice, and never the store's current lease revoked.
+import { VaultDatabaseEngine } from '../activities/leases/vault-database';
+import type { SecretValue } from '../activities/types';
+import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, type KeeperState } from '../workflows/lifecycle-definitions';
+import { dynamicYaml } from './support/dynamic-config';
+import { startFaultHarness, type FaultHarness } from './support/fault-harness';
+import { killPointName, readTrace, stepsOf } from './support/fault-injection';
+import { unique, vaultClient } from './support/harness';
+import type { Scenario } from './support/rotation-scenarios';
+import { startRotator, type Rotator } from './support/rotator';
+import { testStack } from './support/stack';
+import { pgLogin, pgRole } from './support/vault-roles';
+
+const stack = testStack();
+const engine = new VaultDatabaseEngine({ address: stack.vault!.address, token: stack.vault!.token });
+/** Long enough that a dead worker's task (3 s) or activity (10 s) comes back before the lease would run out. */
+const TTL = { default_ttl: '20s', max_ttl: '36s' };
+const LEASE = ['increment_seconds: 20', 'min_renewal_seconds: 1', 'renew_at: 0.5', 'grace_period: 2s', 'revoke_attempts: 3'];
+const CONCURRENCY = 4;
+
+let harness: FaultHarness;
+beforeAll(async () => {
+  harness = await startFaultHarness();
+});
+afterAll(async () => {
+  await harness?.close();
+  await engine.close();
+});
+
+interface Trial {
+  killAt: string | null;
+  killed: boolean;
+  problems: string[];
+  steps: string[];
+}
+
+async function until(check: () => Promise<boolean>, within: number, what: string): Promise<void> {
+  const deadline = Date.now() + within;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function trial(killAt: string | null): Promise<Trial> {
+  const taskQueue = unique('keepfault');
+  const name = unique('dyn');
+  const role = await pgRole(TTL);
+  const { yaml, env } = dynamicYaml(taskQueue, [{ name, role, engine: 'postgresql', lease: LEASE }]);
+  const { worker: faulty, traceFile } = harness.worker({ yaml, env } as unknown as Scenario, taskQueue, killAt ? { killAt } : {});
+  let fresh: Rotator | undefined;
+  const handle = await harness.client.workflow.start(KEEP_LEASE, {
+    taskQueue,
+    workflowId: keeperIdFor(name),
+    args: [{ secret: name }],
+    workflowTaskTimeout: '3s',
+  });
+  const state = () => handle.query(keeperStatusQuery).catch(() => null as KeeperState | null);
+  try {
+    // One full cycle: the first credential renewed, replaced before max_ttl, and revoked after the grace period.
+    const cycled = until(
+      async () => ((await state())?.revoked ?? 0) >= 1 && (await state())?.phase !== 'revoking',
+      90_000,
+      'a cycle',
+    );
+    const first = await Promise.race([faulty.exited.then(() => 'exited' as const), cycled.then(() => 'cycled' as const)]);
+    const killed = readTrace(traceFile).some((e) => e.event === 'kill');
+    if (first === 'exited') fresh = await startRotator(yaml, env, { keys: harness.keys });
+    await cycled;
+    const problems = await check(name, role, (await state())!);
+    return { killAt, killed, problems, steps: stepsOf(readTrace(traceFile)).map(killPointName) };
+  } finally {
+    await handle.terminate('trial over').catch(() => undefined);
+    await faulty.kill();
+    await fresh?.close();
+  }
+}
+
+async function check(name: string, role: string, s: KeeperState): Promise<string[]> {
+  const problems: string[] = [];
+  const current = (await vaultClient().read(`secret/data/dynamic/${name}`)) as { data: { data: SecretValue } };
+  const published = String(current.data.data.lease_id);
+  if (s.current?.leaseId !== published) problems.push(`the keeper holds ${s.current?.leaseId}, the store publishes ${published}`);
+  if (!(await engine.lookup(published))) problems.push('the published lease is gone from OpenBao');
+  const login = await pgLogin(String(current.data.data.username), String(current.data.data.password));
+  if (login !== 'ok') problems.push(`the published credential does not log in: ${login}`);
+  const leases = await engine.list(stack.vaultDatabase!.mount, role);
+  if (leases.length !== 1 || leases[0] !== published)
+    problems.push(`OpenBao holds ${leases.length} lease(s) of the role, expected only the published one`);
+  if (s.irrevocable.length > 0) problems.push(`irrevocable: ${JSON.stringify(s.irrevocable)}`);
+  if (s.revoked !== 1) problems.push(`revoked ${s.revoked} old lease(s), expected 1`);
+  return problems;
+}
+
+async function pool<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return results;
+}
+
+describe('a lease keeper whose worker process is killed', () => {
+  it(
+    'after any step of a cycle loses no lease, issues no credential twice, and revokes only the old one',
+    async () => {
+      const clean = await trial(null);
+      expect(clean.problems).toEqual([]);
+      // Every step of the cycle once: the first of each kind is where its side effect is new.
+      const points = [...new Set(clean.steps.map((p) => p.replace(/#\d+$/, '')))].flatMap((p) =>
+        clean.steps.filter((s) => s.startsWith(`${p}#`)).slice(0, 2),
+      );
+      expect(points.length).toBeGreaterThanOrEqual(8);
+      const trials = await pool(points, CONCURRENCY, trial);
+      const report = trials.map(
+        (t) => `| ${t.killAt} | ${t.killed ? 'killed' : 'NOT REACHED'} | ${t.problems.join('; ') || 'all hold'} |`,
+      );
+      process.stderr.write(`\n| kill point | worker | checks |\n|---|---|---|\n${report.join('\n')}\n`);
+      expect(trials.filter((t) => !t.killed).map((t) => t.killAt)).toEqual([]);
+      expect(trials.filter((t) => t.problems.length > 0)).toEqual([]);
+    },
+    15 * 60_000,
+  );
+});
