@@ -74,6 +74,7 @@ export async function assessSecrets(
   deps: Omit<LifecycleDeps, 'secrets'>,
   now: number,
   onProgress: (done: number) => void = () => undefined,
+  options: { includeOk?: boolean } = {},
 ): Promise<Assessment> {
   const { config, client, providers } = deps;
   const sweep = config.sweep ?? SweepSchema.parse({});
@@ -167,7 +168,8 @@ export async function assessSecrets(
   const counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<SecretState, number>;
   for (const row of rows) counts[row.state]++;
   const byUrgency = (a: SecretAssessment, b: SecretAssessment) => (a.expires ?? 0) - (b.expires ?? 0);
-  const notOk = rows.filter((r) => r.state !== 'ok').sort(byUrgency);
+  // The sweep reports only what is not ok (its report is in history); `rotator expiry` asks for every row.
+  const notOk = rows.filter((r) => options.includeOk || r.state !== 'ok').sort(byUrgency);
   return {
     assessed: rows.length,
     counts,

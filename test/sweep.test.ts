@@ -3,13 +3,20 @@
 import { followRotation, startRotation } from '../src/client/rotations';
 import { standings } from '../src/client/standing';
 import { SWEEP, type SweepReport } from '../workflows/lifecycle-definitions';
-import { configYaml, seedAdmin, testEnv, unique } from './support/harness';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli } from './support/cli';
+import { codecKeyEnv, configYaml, seedAdmin, testCodecKeys, testEnv, unique } from './support/harness';
 import { startRotator, type Rotator } from './support/rotator';
 
 const RATE = { starts: 2, perMs: 3_000 };
 
 describe('the sweep', () => {
   let rotator: Rotator;
+  let configFile: string;
+  const keys = testCodecKeys();
+  const saved = { ...process.env };
   const names = {
     fresh1: unique('fresh'),
     fresh2: unique('fresh'),
@@ -35,14 +42,20 @@ describe('the sweep', () => {
         ],
         adminPath,
       ) + `sweep:\n  max_concurrent: 1\n  rate: { starts: ${RATE.starts}, per: ${RATE.perMs}ms }\n`;
-    rotator = await startRotator(yaml, testEnv());
+    rotator = await startRotator(yaml, testEnv(), { keys });
+    configFile = join(mkdtempSync(join(tmpdir(), 'sweep-')), 'rotator.yaml');
+    writeFileSync(configFile, yaml, { mode: 0o600 });
+    Object.assign(process.env, testEnv(), { ROTATOR_CODEC_KEY: codecKeyEnv(keys) });
     // The fresh ones were rotated just now: well inside their 30 days.
     for (const name of [names.fresh1, names.fresh2]) {
       const { handle } = await startRotation(rotator.client, taskQueue, rotator.plan(name));
       expect((await followRotation(handle)).ok).toBe(true);
     }
   });
-  afterAll(() => rotator?.close());
+  afterAll(async () => {
+    process.env = saved;
+    await rotator?.close();
+  });
 
   const sweep = async (): Promise<SweepReport> =>
     rotator.client.workflow.execute(SWEEP, {
@@ -89,5 +102,16 @@ describe('the sweep', () => {
     expect(mine(last).map((s) => s.secret)).not.toContain(names.broken);
     expect(last.notOk.find((r) => r.secret === names.broken)).toMatchObject({ state: 'needs-human' });
     expect(last.counts['needs-human']).toBeGreaterThanOrEqual(1);
+
+    // `rotator expiry` says the same, for every secret.
+    const run = await cli('-c', configFile, '--json', 'expiry');
+    expect(run.code).toBe(0);
+    const states = Object.fromEntries(
+      (JSON.parse(run.out) as { secrets: Array<{ secret: string; state: string }> }).secrets.map((r) => [r.secret, r.state]),
+    );
+    expect(states).toMatchObject({ [names.broken]: 'needs-human', [names.fresh1]: 'ok', [names.fresh2]: 'ok' });
+    expect(['due', 'overdue']).toContain(states[names.old1]);
+    const human = await cli('-c', configFile, 'expiry');
+    expect(human.out).toMatch(new RegExp(`${names.broken}\\s.*needs-human`));
   }, 120_000);
 });

@@ -24,7 +24,21 @@ export function scheduleCommand(ctx: CliContext): Command {
         if (opts.dryRun)
           return ctx.emit(report(formatPlan(plan), `dry run: ${counts(plan)}; nothing changed`), { ...plan, dryRun: true });
         const done = await applyScheduleSync(client, config, plan);
-        ctx.emit(report(formatPlan(done), `synced: ${counts(done, true)}`), { ...done, dryRun: false });
+        // Dynamic secrets have a keeper instead of a Schedule: sync starts those that are not running.
+        const { ensureKeepers } = await import('../../client/keepers');
+        const keepers = await ensureKeepers(client, config);
+        const keeperLines = keepers.started.map((s) => `+ keeper of ${s}`);
+        ctx.emit(
+          report(
+            [...formatPlan(done), ...keeperLines],
+            `synced: ${counts(done, true)}; keepers started: ${keepers.started.length}`,
+          ),
+          {
+            ...done,
+            keepers,
+            dryRun: false,
+          },
+        );
       });
     });
 

@@ -1,5 +1,6 @@
 // `rotator status SECRET`: phase, timings and outcome of the latest rotation of a secret.
 import { Command } from 'commander';
+import type { Config } from '../../config/schema';
 import { EXIT, ExitError, secretName, type CliContext } from '../context';
 import { formatRun, formatStatus } from '../format';
 
@@ -9,6 +10,7 @@ export function statusCommand(ctx: CliContext): Command {
     .argument('<secret>', 'secret name', secretName)
     .action(async (secret: string) => {
       const config = await ctx.config();
+      if (config.secrets[secret]?.type === 'dynamic') return keeperStatusOf(ctx, config, secret);
       const { currentStatus, latestRun, QUERY_PATIENCE_MS } = await import('../../client/rotations');
       const { requireRotatable, workflowIdFor } = await import('../../kernel/plan');
       requireRotatable(config, secret);
@@ -25,4 +27,24 @@ export function statusCommand(ctx: CliContext): Command {
         ctx.emit(`${formatRun(run)}\n  note: ${why}`, { ...run, note: why });
       });
     });
+}
+
+/** A dynamic secret has a keeper, not rotations: its lease, when it ends, what the keeper does next. */
+async function keeperStatusOf(ctx: CliContext, config: Config, secret: string): Promise<void> {
+  const { keeperStatus } = await import('../../client/keepers');
+  await ctx.withClient(config, async (client) => {
+    const state = await keeperStatus(client, secret);
+    if (!state) throw new ExitError(EXIT.NOT_FOUND, `no keeper runs for ${secret} (rotator schedule sync starts it)`);
+    const at = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
+    const lines = [
+      `${secret}: keeper ${state.phase}, next action ${at(state.nextActionAt)}`,
+      state.current
+        ? `  lease ${state.current.leaseId} (${state.current.username}), version ${state.current.version}, expires ${at(state.current.expiresAt)}, renewed ${state.current.renewals}×${state.current.capped ? ', capped' : ''}`
+        : '  no credential yet',
+      `  re-issues ${state.generation}, old leases revoked ${state.revoked}`,
+      ...state.irrevocable.map((l) => `  irrevocable: ${l.leaseId}: ${l.error}`),
+      ...(state.lastError ? [`  last error: ${state.lastError}`] : []),
+    ];
+    ctx.emit(lines.join('\n'), state);
+  });
 }
