@@ -6,9 +6,9 @@ import type { Config } from '../src/config/schema';
 import { DYNAMIC_PATH } from '../src/config/schema';
 import { LeaseSchema, type LeaseConfig } from '../src/config/lifecycle';
 import { RotatorError } from '../src/kernel/errors';
-import { toFailure } from '../src/kernel/redact';
 import { KEEP_LEASE, keeperIdFor, type KeepLeaseInput } from '../workflows/lifecycle-definitions';
 import type { LeaseEngine, RenewResult } from './leases/types';
+import { guarded } from './guarded';
 import type { ConsumerRegistry, ProviderRegistry } from './registry';
 import type { PromoteResult, SecretStore, SecretValue } from './types';
 
@@ -244,16 +244,7 @@ export function createKeeperActivities(deps: KeeperDeps) {
 
   const secrets = deps.secrets ?? [];
   return Object.fromEntries(
-    Object.entries(activities).map(([name, fn]) => [
-      name,
-      async (...args: unknown[]) => {
-        try {
-          return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
-        } catch (err) {
-          throw toFailure(err, secrets);
-        }
-      },
-    ]),
+    Object.entries(activities).map(([name, fn]) => [name, guarded(fn as (...a: unknown[]) => Promise<unknown>, secrets)]),
   ) as typeof activities;
 }
 

@@ -15,6 +15,7 @@ import {
   type SecretAssessment,
   type SecretState,
 } from '../workflows/lifecycle-definitions';
+import { guarded } from './guarded';
 import type { ProviderRegistry } from './registry';
 
 export interface LifecycleDeps {
@@ -193,16 +194,6 @@ async function scheduleStates(client: Client): Promise<Map<string, boolean>> {
   const states = new Map<string, boolean>();
   for await (const s of client.schedule.list()) states.set(s.scheduleId, s.state.paused);
   return states;
-}
-
-function guarded<A extends unknown[], R>(fn: (...args: A) => Promise<R>, secrets: ReadonlyArray<string>) {
-  return async (...args: A): Promise<R> => {
-    try {
-      return await fn(...args);
-    } catch (err) {
-      throw toFailure(err, secrets);
-    }
-  };
 }
 
 export function createLifecycleActivities(deps: LifecycleDeps) {

@@ -1,7 +1,7 @@
 // The rotation's activities: each one step against one store or target, idempotent, passing references only.
 import { Context } from '@temporalio/activity';
 import { assertNever, RotatorError } from '../src/kernel/errors';
-import { toFailure } from '../src/kernel/redact';
+import { guarded } from './guarded';
 import { generatePassword } from '../src/kernel/password';
 import { checkPlan, type RotationPlan, type SecretReference } from '../src/kernel/plan';
 import type { ConsumerRegistry, ProviderRegistry, TargetRegistry } from './registry';
@@ -50,23 +50,6 @@ export function alternatingPair(role: string): [string, string] {
 }
 
 const DRAIN_POLL_MS = 500;
-
-/**
- * Every activity goes through this: failures leave as typed ApplicationFailures, scrubbed of `secrets` (the config's
- * secret values, wherever a driver may echo them).
- */
-function guarded<A extends unknown[], R>(
-  fn: (...args: A) => Promise<R>,
-  secrets: ReadonlyArray<string>,
-): (...args: A) => Promise<R> {
-  return async (...args: A) => {
-    try {
-      return await fn(...args);
-    } catch (err) {
-      throw toFailure(err, secrets);
-    }
-  };
-}
 
 export function createActivities(deps: ActivityDeps) {
   const { providers, targets } = deps;

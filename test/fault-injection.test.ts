@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { followRotation, startRotation } from '../src/client/rotations';
 import type { Outcome } from '../workflows/definitions';
-import { startFaultHarness, type FaultHarness } from './support/fault-harness';
+import { pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
 import { killPointName, readTrace, stepsOf, type KillPoint } from './support/fault-injection';
 import { unique } from './support/harness';
 import { startRotator, type Rotator } from './support/rotator';
@@ -60,20 +60,6 @@ async function trial(strategy: ScenarioStrategy, killAt: string | null): Promise
     await fresh?.close();
     await scenario.close();
   }
-}
-
-async function pool<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i]);
-      }
-    }),
-  );
-  return results;
 }
 
 function table(strategy: string, trials: Trial[]): string {

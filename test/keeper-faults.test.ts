@@ -5,7 +5,7 @@ import { VaultDatabaseEngine } from '../activities/leases/vault-database';
 import type { SecretValue } from '../activities/types';
 import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, type KeeperState } from '../workflows/lifecycle-definitions';
 import { dynamicYaml } from './support/dynamic-config';
-import { startFaultHarness, type FaultHarness } from './support/fault-harness';
+import { pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
 import { killPointName, readTrace, stepsOf } from './support/fault-injection';
 import { unique, vaultClient } from './support/harness';
 import type { Scenario } from './support/rotation-scenarios';
@@ -92,20 +92,6 @@ async function check(name: string, role: string, s: KeeperState): Promise<string
   if (s.irrevocable.length > 0) problems.push(`irrevocable: ${JSON.stringify(s.irrevocable)}`);
   if (s.revoked !== 1) problems.push(`revoked ${s.revoked} old lease(s), expected 1`);
   return problems;
-}
-
-async function pool<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return results;
 }
 
 describe('a lease keeper whose worker process is killed', () => {

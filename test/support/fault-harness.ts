@@ -46,3 +46,18 @@ export async function startFaultHarness(): Promise<FaultHarness> {
     close: () => connection.close(),
   };
 }
+
+/** Runs `fn` over `items`, `concurrency` at a time, results in the order of `items`. */
+export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return results;
+}

@@ -1,0 +1,16 @@
+// How every activity fails: as a typed ApplicationFailure, scrubbed of the config's secret values.
+import { toFailure } from '../src/kernel/redact';
+
+/** Wraps an activity so its failures leave scrubbed of `secrets`, wherever a driver may have echoed them. */
+export function guarded<A extends unknown[], R>(
+  fn: (...args: A) => Promise<R>,
+  secrets: ReadonlyArray<string>,
+): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      throw toFailure(err, secrets);
+    }
+  };
+}
