@@ -79,6 +79,15 @@ async function main(): Promise<void> {
         await scenario.close();
       }
     }
+    const { recordLifecycle } = await import('./record-lifecycle');
+    for (const [name, history, secrets] of await recordLifecycle()) {
+      const json = historyToFixture(history);
+      if (secrets.some((p) => json.includes(p) || json.includes(Buffer.from(p).toString('base64'))))
+        throw new Error(`${name}: the history holds a password; not writing it`);
+      const file = path.join(into, `${name}.json`);
+      fs.writeFileSync(file, json);
+      process.stdout.write(`recorded ${path.relative(process.cwd(), file)}\n`);
+    }
   } finally {
     fs.rmSync(info, { force: true });
     await stack.stop();
