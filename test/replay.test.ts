@@ -28,6 +28,12 @@ describe('replaying recorded rotations against the current workflow code', () =>
       for (const end of ['succeeded', 'rolled-back', 'cancelled']) expect(files).toContain(`${newest}/${strategy}-${end}.json`);
   });
 
+  it('has, in the newest set, the lifecycle workflows: scheduled rotation, sweep and lease keeper', () => {
+    const newest = sets.at(-1);
+    for (const name of ['scheduled-rotation-succeeded', 'scheduled-rotation-needs-human', 'sweep', 'keep-lease-cycle'])
+      expect(files).toContain(`${newest}/${name}.json`);
+  });
+
   for (const file of files) {
     it(`replays ${file} without a nondeterminism error`, async () => {
       const history = historyFromFixture(fs.readFileSync(path.join(FIXTURES, file), 'utf8'));
