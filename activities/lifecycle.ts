@@ -7,6 +7,7 @@ import { SweepSchema } from '../src/config/lifecycle';
 import { RotatorError } from '../src/kernel/errors';
 import { toFailure } from '../src/kernel/redact';
 import { planRotation, type RotationPlan } from '../src/kernel/plan';
+import { listSchedules } from '../src/client/schedules';
 import { needsHuman, standings, type Standing } from '../src/client/standing';
 import {
   keeperIdFor,
@@ -79,7 +80,11 @@ export async function assessSecrets(
 ): Promise<Assessment> {
   const { config, client, providers } = deps;
   const sweep = config.sweep ?? SweepSchema.parse({});
-  const [byStanding, schedules] = await Promise.all([standings(client, STANDING_LOOKBACK_MS, now), scheduleStates(client)]);
+  const only = new Set(Object.keys(config.secrets));
+  const [byStanding, schedules] = await Promise.all([
+    standings(client, STANDING_LOOKBACK_MS, { now, only }),
+    scheduleStates(client),
+  ]);
   const rows: Array<SecretAssessment & { rotate: boolean; keeper: boolean }> = [];
   const names = Object.keys(config.secrets).sort();
   let done = 0;
@@ -189,11 +194,9 @@ function storeKnown(reasons: string[]): boolean {
   return !reasons.some((r) => r.startsWith('store unreadable'));
 }
 
-/** Paused or not, by schedule id: one list call for all of them. */
+/** Paused or not, by schedule id, for rotator's own Schedules: one list call for all of them. */
 async function scheduleStates(client: Client): Promise<Map<string, boolean>> {
-  const states = new Map<string, boolean>();
-  for await (const s of client.schedule.list()) states.set(s.scheduleId, s.state.paused);
-  return states;
+  return new Map((await listSchedules(client)).map((s) => [s.scheduleId, s.paused]));
 }
 
 export function createLifecycleActivities(deps: LifecycleDeps) {
@@ -201,7 +204,7 @@ export function createLifecycleActivities(deps: LifecycleDeps) {
   const secrets = deps.secrets ?? [];
 
   async function standingOf(secret: string): Promise<Standing | undefined> {
-    return (await standings(client, STANDING_LOOKBACK_MS)).get(secret);
+    return (await standings(client, STANDING_LOOKBACK_MS, { only: new Set([secret]) })).get(secret);
   }
 
   return {

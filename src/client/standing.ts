@@ -1,6 +1,6 @@
 // How a secret's recent rotations went, from Temporal's visibility: the sweep's `failing` and `needs-human`.
 import type { Client } from '@temporalio/client';
-import { ROTATE_SECRET, type Outcome } from '../../workflows/definitions';
+import { ROTATE_SECRET, workflowIdFor, type Outcome } from '../../workflows/definitions';
 import { closedStatus } from './rotations';
 
 export interface Standing {
@@ -17,6 +17,8 @@ export function needsHuman(standing: Standing, attempts: number): boolean {
   return standing.consecutiveFailures >= attempts || STUCK_OUTCOMES.includes(standing.lastOutcome ?? '');
 }
 
+const PREFIX = workflowIdFor('');
+
 interface ClosedRun {
   secret: string;
   workflowId: string;
@@ -30,14 +32,22 @@ interface ClosedRun {
  * (paged by the server), so a sweep over 10,000 secrets costs one query, not 10,000. Secrets with no closed rotation
  * in that time are absent. Outcomes are read from history only for the newest run of a failing secret.
  */
-export async function standings(client: Client, sinceMs: number, now = Date.now()): Promise<Map<string, Standing>> {
+export async function standings(
+  client: Client,
+  sinceMs: number,
+  options: { now?: number; only?: ReadonlySet<string> } = {},
+): Promise<Map<string, Standing>> {
+  const now = options.now ?? Date.now();
   const since = new Date(now - sinceMs).toISOString();
   const byId = new Map<string, ClosedRun[]>();
   const query = `WorkflowType = '${ROTATE_SECRET}' AND ExecutionStatus != 'Running' AND CloseTime > '${since}'`;
   for await (const wf of client.workflow.list({ query })) {
-    if (!wf.workflowId.startsWith('rotate/') || !wf.closeTime) continue;
+    if (!wf.workflowId.startsWith(PREFIX) || !wf.closeTime) continue;
+    const secret = wf.workflowId.slice(PREFIX.length);
+    // Other deployments' secrets share the namespace: their histories are not ours to read (nor, often, to decrypt).
+    if (options.only && !options.only.has(secret)) continue;
     const run = {
-      secret: wf.workflowId.slice('rotate/'.length),
+      secret,
       workflowId: wf.workflowId,
       runId: wf.runId,
       ok: wf.status.name === 'COMPLETED',
@@ -54,7 +64,9 @@ export async function standings(client: Client, sinceMs: number, now = Date.now(
       const newest = runs[0]!;
       let lastOutcome: Outcome | null = newest.ok ? 'succeeded' : null;
       if (!newest.ok) {
-        const ended = await closedStatus(client.workflow.getHandle(newest.workflowId, newest.runId, { followRuns: false }));
+        const handle = client.workflow.getHandle(newest.workflowId, newest.runId, { followRuns: false });
+        // A history this client cannot read (another codec key) still counts as the failure visibility says it was.
+        const ended = await closedStatus(handle).catch(() => null);
         lastOutcome = ended?.status.outcome ?? 'failed';
       }
       out.set(secret, { consecutiveFailures, lastOutcome, lastEndedAt: newest.closedAt });

@@ -31,7 +31,7 @@ export function scheduleCommand(ctx: CliContext): Command {
         ctx.emit(
           report(
             [...formatPlan(done), ...keeperLines],
-            `synced: ${counts(done, true)}; keepers started: ${keepers.started.length}`,
+            `synced: ${counts(done, true)}${keepers.started.length + keepers.running.length > 0 ? `; keepers started: ${keepers.started.length}` : ''}`,
           ),
           {
             ...done,
