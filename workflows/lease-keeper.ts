@@ -77,6 +77,7 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
       state.lastError = `renewing ${lease.leaseId}: ${failure.message}`;
       // Gone already (expired or revoked by someone): nothing to renew; a new credential is all that helps.
       if (failure.code === 'NOT_FOUND') {
+        state.lost = (state.lost ?? 0) + 1;
         lease.capped = true;
         lease.expiresAt = Date.now();
       } else {

@@ -145,32 +145,32 @@ export async function applyScheduleSync(client: Client, config: Config, plan: Sc
   const done: SchedulePlan = { create: [], update: [], delete: [], unchanged: [...plan.unchanged] };
   const foreign: string[] = [];
 
-  for (const id of plan.delete) {
+  await inParallel(plan.delete, async (id) => {
     const live = await schedules
       .getHandle(id)
       .describe()
       .catch((err: unknown) => (err instanceof ScheduleNotFoundError ? null : Promise.reject(err)));
-    if (!live) continue;
+    if (!live) return;
     if (!isOwned(live)) {
       foreign.push(id);
-      continue;
+      return;
     }
     await schedules.getHandle(id).delete();
     done.delete.push(id);
-  }
+  });
   const update = async (d: DesiredSchedule): Promise<void> => {
     const outcome = await updateSchedule(schedules, d);
     if (outcome === 'foreign') foreign.push(d.scheduleId);
     else if (outcome.length) done.update.push({ id: d.scheduleId, changed: outcome });
     else done.unchanged.push(d.scheduleId);
   };
-  for (const { id } of plan.update) {
+  await inParallel(plan.update, async ({ id }) => {
     const d = desired.get(id);
     if (d) await update(d);
-  }
-  for (const id of plan.create) {
+  });
+  await inParallel(plan.create, async (id) => {
     const d = desired.get(id);
-    if (!d) continue;
+    if (!d) return;
     try {
       await schedules.create({
         scheduleId: d.scheduleId,
@@ -185,7 +185,9 @@ export async function applyScheduleSync(client: Client, config: Config, plan: Sc
       if (!(err instanceof ScheduleAlreadyRunning)) throw err;
       await update(d);
     }
-  }
+  });
+  for (const list of [done.create, done.delete, done.unchanged, foreign]) list.sort(byId);
+  done.update.sort((a, b) => byId(a.id, b.id));
   if (foreign.length) {
     throw new RotatorError(
       'CONFLICT',
@@ -193,6 +195,18 @@ export async function applyScheduleSync(client: Client, config: Config, plan: Sc
     );
   }
   return done;
+}
+
+/** Schedule calls in flight at once during a sync: 1,000 Schedules one by one took ~26 s, 8 at a time a few. */
+const SYNC_CONCURRENCY = 8;
+
+async function inParallel<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(SYNC_CONCURRENCY, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 /** The owned Schedules, with what they do in a line and when they act next. */

@@ -1,0 +1,141 @@
+// The lifecycle blocks of the config (schedule, sweep, dynamic secrets): defaults, and every error names its field.
+import { parseConfig } from '../src/config/load';
+import { insideWindow, msUntilWindow } from '../src/kernel/window';
+import { configError } from './support/config';
+
+const ENV = { VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_TOKEN: 'dev-token' };
+
+const withRotation = (lines: string) => `
+secrets:
+  pg_admin: { provider: vault, path: secret/data/prod/pg-admin }
+  orders_db:
+    provider: vault
+    path: secret/data/prod/orders-db
+    target: { type: postgresql, connection: secret://pg_admin, role: orders_app }
+    rotation:
+      strategy: alternating-users
+${lines
+  .split('\n')
+  .map((l) => `      ${l}`)
+  .join('\n')}
+`;
+
+const dynamic = (lines: string) => `
+secrets:
+  app_db:
+    provider: vault
+${lines
+  .split('\n')
+  .map((l) => `    ${l}`)
+  .join('\n')}
+`;
+
+describe('lifecycle config', () => {
+  it('fills the defaults users expect for a schedule, the sweep and a lease', () => {
+    const text = withRotation('max_age: 90d\nschedule: { every: 30d }').replace(
+      'secrets:\n',
+      'secrets:\n  app_db:\n    provider: vault\n    path: database/creds/app-ro\n    type: dynamic\n    publish: { provider: vault, path: secret/data/app/db }\n',
+    );
+    const config = parseConfig(`${text}sweep: {}\n`, ENV);
+    expect(config.secrets.orders_db!.rotation).toMatchObject({
+      max_age: 90 * 86_400_000,
+      schedule: { every: 30 * 86_400_000, jitter: 0, paused: false, attempts: 3, retry_delay: 600_000 },
+    });
+    expect(config.sweep).toEqual({
+      every: 3_600_000,
+      due_within: 86_400_000,
+      max_concurrent: 5,
+      rate: { starts: 30, per: 60_000 },
+      paused: false,
+    });
+    expect(config.secrets.app_db).toMatchObject({ type: 'dynamic', publish: { provider: 'vault', path: 'secret/data/app/db' } });
+  });
+
+  it.each([
+    ['schedule: { every: 1h, cron: "0 3 * * *" }', 'secrets.orders_db.rotation.schedule.every', 'exactly one of every: or cron:'],
+    ['schedule: {}', 'secrets.orders_db.rotation.schedule.every', 'exactly one'],
+    ['schedule: { every: 30s }', 'secrets.orders_db.rotation.schedule.every', 'at least 1m'],
+    ['schedule: { every: 1h, jitter: 2h }', 'secrets.orders_db.rotation.schedule.jitter', 'shorter than the interval'],
+    ['schedule: { cron: "every day" }', 'secrets.orders_db.rotation.schedule.cron', 'five fields'],
+    [
+      'schedule: { every: 1d, window: { start: "25:00", end: "03:00" } }',
+      'secrets.orders_db.rotation.schedule.window.start',
+      'HH:MM',
+    ],
+    [
+      'schedule: { every: 1d, window: { start: "02:00", end: "02:00" } }',
+      'secrets.orders_db.rotation.schedule.window.end',
+      'empty',
+    ],
+    [
+      'schedule: { every: 1d, window: { start: "02:00", end: "04:00", time_zone: Mars/Olympus } }',
+      'secrets.orders_db.rotation.schedule.window.time_zone',
+      'IANA time zone',
+    ],
+    ['schedule: { every: 1d, attempts: 0 }', 'secrets.orders_db.rotation.schedule.attempts', ''],
+    ['max_age: soon', 'secrets.orders_db.rotation.max_age', 'duration'],
+  ])('refuses %s, naming %s', (lines, field, words) => {
+    const err = configError(withRotation(lines), ENV);
+    expect(err).toContain(`${field}:`);
+    expect(err).toContain(words);
+  });
+
+  it.each([
+    [
+      'path: secret/data/app\ntype: dynamic\npublish: { provider: vault, path: secret/data/app/db }',
+      'secrets.app_db.path',
+      '<mount>/creds/<role>',
+    ],
+    [
+      'path: database/creds/../sys\ntype: dynamic\npublish: { provider: vault, path: secret/data/app/db }',
+      'secrets.app_db.path',
+      '<mount>/creds/<role>',
+    ],
+    ['path: database/creds/app-ro\ntype: dynamic', 'secrets.app_db.publish', 'publish:'],
+    [
+      'path: database/creds/app-ro\ntype: dynamic\npublish: { provider: nope, path: secret/data/x }',
+      'secrets.app_db.publish.provider',
+      'unknown provider',
+    ],
+    [
+      'path: database/creds/app-ro\ntype: dynamic\npublish: { provider: vault, path: secret/data/x }\nrotation: { strategy: single-user }',
+      'secrets.app_db.rotation',
+      'lease: block',
+    ],
+    ['path: secret/data/app\nlease: { grace_period: 1m }', 'secrets.app_db.lease', 'only a secret with type: dynamic'],
+    [
+      'path: database/creds/app-ro\ntype: dynamic\npublish: { provider: vault, path: secret/data/x }\nlease: { renew_at: 1.5 }',
+      'secrets.app_db.lease.renew_at',
+      '',
+    ],
+  ])('refuses a dynamic secret with %s, naming %s', (lines, field, words) => {
+    const err = configError(dynamic(lines), ENV);
+    expect(err).toContain(`${field}:`);
+    expect(err).toContain(words);
+  });
+
+  it('refuses bad sweep caps, naming the field', () => {
+    expect(configError(withRotation('max_age: 1d') + 'sweep: { rate: { starts: 0 } }', ENV)).toContain('sweep.rate.starts:');
+    expect(configError(withRotation('max_age: 1d') + 'sweep: { max_concurrent: 0 }', ENV)).toContain('sweep.max_concurrent:');
+  });
+});
+
+describe('time windows', () => {
+  const at = (iso: string) => Date.parse(iso);
+  it('knows inside from outside, in the named zone, across midnight', () => {
+    const berlin = { start: '02:00', end: '05:00', time_zone: 'Europe/Berlin' };
+    expect(insideWindow(at('2026-12-01T01:30:00Z'), berlin)).toBe(true); // 02:30 in Berlin (UTC+1)
+    expect(insideWindow(at('2026-12-01T04:30:00Z'), berlin)).toBe(false); // 05:30 there
+    const night = { start: '22:00', end: '02:00', time_zone: 'UTC' };
+    expect(insideWindow(at('2026-12-01T23:00:00Z'), night)).toBe(true);
+    expect(insideWindow(at('2026-12-01T01:59:00Z'), night)).toBe(true);
+    expect(insideWindow(at('2026-12-01T02:00:00Z'), night)).toBe(false);
+  });
+
+  it('says how long until the window opens, and 0 inside it', () => {
+    const w = { start: '02:00', end: '05:00', time_zone: 'UTC' };
+    expect(msUntilWindow(at('2026-12-01T03:00:00Z'), w)).toBe(0);
+    expect(msUntilWindow(at('2026-12-01T01:00:00Z'), w)).toBe(3_600_000);
+    expect(msUntilWindow(at('2026-12-01T06:00:00Z'), w)).toBe(20 * 3_600_000);
+  });
+});
