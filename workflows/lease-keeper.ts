@@ -71,6 +71,7 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
       lease.lastDurationMs = renewed.leaseDurationSec * 1000;
       lease.capped = renewed.capped;
       lease.renewals += 1;
+      state.renewed = (state.renewed ?? 0) + 1;
       state.lastError = null;
     } catch (err) {
       const failure = describeFailure(err);

@@ -103,6 +103,8 @@ export interface KeeperState {
   irrevocable: Array<{ leaseId: string; error: string }>;
   /** Old leases revoked so far (count, across continue-as-new). */
   revoked: number;
+  /** Renewals made, across leases and continue-as-new. */
+  renewed?: number;
   /** Leases that ran out before the keeper renewed or replaced them (the engine no longer knew them). */
   lost?: number;
   phase: KeeperPhase;
