@@ -62,6 +62,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       expect(store.capabilities).toMatchObject({ writable: true, versions: true });
     });
 
+    it("says when the current version was written (the sweep's last rotated), and null for a missing secret", async () => {
+      if (!store.publishedAt) return; // optional: the sweep then assesses the secret on failures only
+      const path = sut.path();
+      expect(await store.publishedAt(path)).toBeNull();
+      // Server clocks (moto, Vault) are second-granular or not ours: allow a second each way.
+      const before = Date.now() - 1000;
+      await publish(path, credential(), null);
+      const at = (await store.publishedAt(path))!;
+      expect(at).toBeGreaterThanOrEqual(before);
+      expect(at).toBeLessThanOrEqual(Date.now() + 1000);
+    });
+
     it('reads a secret that does not exist as null, with no pending value', async () => {
       const path = sut.path();
       expect(await store.readCurrent(path)).toBeNull();

@@ -71,10 +71,15 @@ export class AwsParameterStore implements SecretStore {
     this.client = new SSMClient(awsClientConfig(options));
   }
 
-  private async get(name: string, action: string): Promise<{ version: number; text: string | undefined } | null> {
+  private async get(
+    name: string,
+    action: string,
+  ): Promise<{ version: number; text: string | undefined; modifiedAt: Date | undefined } | null> {
     try {
       const out = await this.client.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
-      return out.Parameter?.Version ? { version: out.Parameter.Version, text: out.Parameter.Value } : null;
+      return out.Parameter?.Version
+        ? { version: out.Parameter.Version, text: out.Parameter.Value, modifiedAt: out.Parameter.LastModifiedDate }
+        : null;
     } catch (err) {
       if (ABSENT.has(awsErrorName(err))) return null;
       throw awsError(err, action);
@@ -160,6 +165,12 @@ export class AwsParameterStore implements SecretStore {
     const found = (await this.get(`${path}:${CURRENT}`, `read ${path}`)) ?? (await this.get(path, `read ${path}`));
     if (!found) return null;
     return { version: String(found.version), value: parseSecretJson(found.text, `version ${found.version} of ${path}`) };
+  }
+
+  /** When the version labelled current was written. */
+  async publishedAt(path: string): Promise<number | null> {
+    const found = (await this.get(`${path}:${CURRENT}`, `read ${path}`)) ?? (await this.get(path, `read ${path}`));
+    return found?.modifiedAt?.getTime() ?? null;
   }
 
   async readVersion(path: string, version: string): Promise<SecretValue | null> {

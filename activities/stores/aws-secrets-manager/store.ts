@@ -153,6 +153,13 @@ export class AwsSecretsManagerStore implements SecretStore {
     return { version: got.VersionId, value: parseSecretJson(got.SecretString, `the ${CURRENT} version of ${path}`) };
   }
 
+  /** When the version now AWSCURRENT was created (staged, moments before it was promoted). */
+  async publishedAt(path: string): Promise<number | null> {
+    const got = await this.getValue(path, { VersionStage: CURRENT }, `read ${path}`);
+    if (!got?.VersionId || isPlaceholder(got.VersionId) || !got.CreatedDate) return null;
+    return got.CreatedDate.getTime();
+  }
+
   async readVersion(path: string, version: string): Promise<SecretValue | null> {
     if (version.length < 32 || version.length > 64) return null; // not a Secrets Manager version id
     const got = await this.getValue(path, { VersionId: version }, `read version ${version} of ${path}`);

@@ -212,6 +212,15 @@ export class FileStore implements SecretStore {
     return { version: ptr.version, value };
   }
 
+  /** When the current version's file was written. */
+  async publishedAt(path: string): Promise<number | null> {
+    const folder = this.folder(path);
+    const ptr = await this.pointer(folder, path);
+    if (!ptr?.version) return null;
+    const stat = await fsp.stat(nodePath.join(folder, versionFile(ptr.version))).catch(() => null);
+    return stat ? stat.mtimeMs : null;
+  }
+
   async readVersion(path: string, version: string): Promise<SecretValue | null> {
     if (!/^[1-9]\d{0,8}$/.test(version)) return null;
     return this.readJson<SecretValue>(nodePath.join(this.folder(path), versionFile(version)), `version ${version} of ${path}`);
