@@ -6,6 +6,7 @@ import { createKeeperActivities } from '../activities/keeper';
 import { EngineRegistry } from '../activities/leases';
 import { createLifecycleActivities } from '../activities/lifecycle';
 import { createActivities } from '../activities/rotation';
+import { TokenRenewer } from '../activities/stores/vault/token-renewal';
 import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activities/registry';
 import type { Config } from '../src/config/schema';
 import { RotatorError } from '../src/kernel/errors';
@@ -65,6 +66,26 @@ function installRuntimeLogging(level: LogLevel): void {
   }
 }
 
+/** One renewer per vault provider whose `renewal:` is enabled: the worker's own token must not expire under it. */
+async function startTokenRenewal(providers: Config['providers']): Promise<TokenRenewer[]> {
+  const renewers: TokenRenewer[] = [];
+  for (const p of Object.values(providers)) {
+    if (p.type !== 'vault' || !p.renewal?.enabled) continue;
+    const renewer = new TokenRenewer({
+      address: p.address,
+      token: p.token,
+      ...(p.namespace ? { namespace: p.namespace } : {}),
+      incrementSec: Math.round(p.renewal.increment / 1000),
+    });
+    await renewer.start().catch((err: unknown) => {
+      const status = (err as { response?: { statusCode?: number } }).response?.statusCode;
+      logger.warn({ status, address: p.address }, 'could not look up the vault token to renew it');
+    });
+    renewers.push(renewer);
+  }
+  return renewers;
+}
+
 export interface RotatorWorker {
   worker: Worker;
   /** Shuts the worker down (if running) and releases store and database connections. */
@@ -107,6 +128,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       }),
     };
   }
+  const renewers = await startTokenRenewal(config.providers);
   let worker: Worker;
   try {
     worker = await Worker.create({
@@ -121,6 +143,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       ...options.tuning,
     });
   } catch (err) {
+    for (const r of renewers) r.stop();
     await connection.close();
     throw temporalConfigError(err, config) ?? err;
   }
@@ -132,6 +155,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       await targets.close();
       await consumers.close();
       await engines.close();
+      for (const r of renewers) r.stop();
       await connection.close();
     },
   };

@@ -1,6 +1,6 @@
 // The `vault` store plugin: Vault or OpenBao KV v2 (versions are history, check-and-set writes, custom metadata).
 import { z } from 'zod';
-import { httpUrl, stalePending } from '../../../src/config/fields';
+import { duration, httpUrl, stalePending } from '../../../src/config/fields';
 import { RotatorError } from '../../../src/kernel/errors';
 import type { StorePlugin } from '../../plugin';
 import type { StoreCapabilities } from '../../types';
@@ -14,6 +14,11 @@ export const schema = z
     /** Where pending credentials wait before promotion; kept apart so readers of a secret never see one. */
     pending_prefix: z.string().default('rotator-pending'),
     stale_pending: stalePending,
+    /** The L5 `renewal:` block for rotator's own token: the worker renews it at 2/3 of its TTL by `increment`. */
+    renewal: z
+      .object({ enabled: z.boolean().default(true), increment: duration.default(3_600_000) })
+      .strict()
+      .optional(),
   })
   .strict();
 
