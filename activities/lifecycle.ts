@@ -17,7 +17,7 @@ import {
   type SecretState,
 } from '../workflows/lifecycle-definitions';
 import { guarded } from './guarded';
-import type { ProviderRegistry } from './registry';
+import { openTarget, type ProviderRegistry, type TargetRegistry } from './registry';
 
 export interface LifecycleDeps {
   /** The worker's whole config: scheduled work reads its plans here, never from a schedule's frozen arguments. */
@@ -25,6 +25,8 @@ export interface LifecycleDeps {
   /** For visibility, schedules and keeper status. */
   client: Client;
   providers: ProviderRegistry;
+  /** For secrets whose target sets an expiry on its logins (postgresql `valid_for`): the sweep reads it back. */
+  targets?: TargetRegistry;
   secrets?: ReadonlyArray<string>;
 }
 
@@ -119,7 +121,15 @@ export async function assessSecrets(
     } catch (err) {
       reasons.push(`store unreadable: ${toFailure(err, []).message}`);
     }
-    const expires = lastRotated !== null && maxAge !== undefined ? lastRotated + maxAge : null;
+    let expires = lastRotated !== null && maxAge !== undefined ? lastRotated + maxAge : null;
+    const validUntil = await loginExpiry(name).catch((err: unknown) => {
+      reasons.push(`login expiry unreadable: ${toFailure(err, []).message}`);
+      return null;
+    });
+    if (validUntil !== null) {
+      reasons.push(`login valid until ${new Date(validUntil).toISOString()}`);
+      expires = expires === null ? validUntil : Math.min(expires, validUntil);
+    }
     let timeState: SecretState = 'ok';
     if (maxAge !== undefined && lastRotated === null && storeKnown(reasons)) timeState = 'overdue';
     else if (expires !== null && now >= expires) timeState = 'overdue';
@@ -137,6 +147,16 @@ export async function assessSecrets(
     }
     const rotate = state !== 'needs-human' && (timeState === 'due' || timeState === 'overdue');
     return { secret: name, state, lastRotated, expires, reasons, rotate, keeper: false };
+  }
+
+  /** The VALID UNTIL of the login the store publishes, for targets configured to set one; else null. */
+  async function loginExpiry(name: string): Promise<number | null> {
+    const secret = config.secrets[name]!;
+    if (!deps.targets || !secret.target || !('valid_for' in secret.target) || !secret.target.valid_for) return null;
+    const current = await (await providers.store(secret.provider)).readCurrent(secret.path);
+    if (typeof current?.value.username !== 'string') return null;
+    const target = await openTarget(providers, deps.targets, planRotation(config, name).target);
+    return (await target.loginExpiry?.(current.value.username)) ?? null;
   }
 
   async function assessKeeper(name: string) {

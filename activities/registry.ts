@@ -88,6 +88,22 @@ export class TargetRegistry implements SharedClients {
   }
 }
 
+/**
+ * The target of a plan, made with the admin credential its `connection` names (read from its store now). Targets are
+ * pooled per admin credential version, so a rotated admin secret gets a fresh pool.
+ */
+export async function openTarget(
+  providers: ProviderRegistry,
+  targets: TargetRegistry,
+  plan: TargetPlan,
+): Promise<DatabaseTarget> {
+  const ref = plan.connection;
+  const admin = await (await providers.store(ref.provider)).readCurrent(ref.path);
+  if (!admin)
+    throw new RotatorError('NOT_FOUND', `the secret at ${ref.provider}:${ref.path} does not exist`, 'target.connection');
+  return targets.target(plan, admin.value, `${ref.provider}:${ref.path}@${admin.version}`);
+}
+
 /** One consumer per distinct `consumers:` entry. */
 export class ConsumerRegistry {
   private readonly consumers = new Cache<Consumer>();

@@ -3,8 +3,8 @@ import { Context } from '@temporalio/activity';
 import { assertNever, RotatorError } from '../src/kernel/errors';
 import { guarded } from './guarded';
 import { generatePassword } from '../src/kernel/password';
-import { checkPlan, type RotationPlan, type SecretReference } from '../src/kernel/plan';
-import type { ConsumerRegistry, ProviderRegistry, TargetRegistry } from './registry';
+import { checkPlan, type RotationPlan } from '../src/kernel/plan';
+import { openTarget, type ConsumerRegistry, type ProviderRegistry, type TargetRegistry } from './registry';
 import type { DatabaseTarget, PromoteResult, SecretValue } from './types';
 
 /**
@@ -54,19 +54,7 @@ const DRAIN_POLL_MS = 500;
 export function createActivities(deps: ActivityDeps) {
   const { providers, targets } = deps;
 
-  async function readReference(ref: SecretReference): Promise<{ version: string; value: SecretValue }> {
-    const found = await (await providers.store(ref.provider)).readCurrent(ref.path);
-    if (!found)
-      throw new RotatorError('NOT_FOUND', `the secret at ${ref.provider}:${ref.path} does not exist`, 'target.connection');
-    return found;
-  }
-
-  /** Targets are pooled per admin credential version, so a rotated admin secret gets a fresh pool. */
-  async function targetFor(plan: RotationPlan): Promise<DatabaseTarget> {
-    const admin = await readReference(plan.target.connection);
-    const adminKey = `${plan.target.connection.provider}:${plan.target.connection.path}@${admin.version}`;
-    return targets.target(plan.target, admin.value, adminKey);
-  }
+  const targetFor = (plan: RotationPlan): Promise<DatabaseTarget> => openTarget(providers, targets, plan.target);
 
   function credentialOf(value: SecretValue | null, what: string): { username: string; password: string } {
     if (!value || typeof value.username !== 'string' || typeof value.password !== 'string') {

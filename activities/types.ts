@@ -110,6 +110,8 @@ export interface DatabaseTarget {
   /** Withdraw the login so its password is refused. Already withdrawn or missing counts as success. */
   disableLogin(username: string): Promise<void>;
   liveSessions(username: string): Promise<number>;
+  /** When the login stops working on its own (PostgreSQL VALID UNTIL), if the target has such a thing; else null. */
+  loginExpiry?(username: string): Promise<number | null>;
   terminateSessions(username: string): Promise<number>;
   close(): Promise<void>;
 }

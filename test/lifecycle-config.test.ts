@@ -114,6 +114,16 @@ describe('lifecycle config', () => {
     expect(err).toContain(words);
   });
 
+  it('refuses a valid_for on a postgresql target shorter than a minute or not a duration, naming the field', () => {
+    const text = withRotation('max_age: 1d');
+    expect(configError(text.replace('role: orders_app }', 'role: orders_app, valid_for: 10s }'), ENV)).toContain(
+      'secrets.orders_db.target.valid_for: expected at least 1m',
+    );
+    expect(configError(text.replace('role: orders_app }', 'role: orders_app, valid_for: forever }'), ENV)).toContain(
+      'secrets.orders_db.target.valid_for:',
+    );
+  });
+
   it('refuses bad sweep caps, naming the field', () => {
     expect(configError(withRotation('max_age: 1d') + 'sweep: { rate: { starts: 0 } }', ENV)).toContain('sweep.rate.starts:');
     expect(configError(withRotation('max_age: 1d') + 'sweep: { max_concurrent: 0 }', ENV)).toContain('sweep.max_concurrent:');

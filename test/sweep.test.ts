@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from './support/cli';
-import { codecKeyEnv, configYaml, seedAdmin, testCodecKeys, testEnv, unique } from './support/harness';
+import { adminQuery, codecKeyEnv, configYaml, seedAdmin, testCodecKeys, testEnv, unique } from './support/harness';
 import { startRotator, type Rotator } from './support/rotator';
 
 const RATE = { starts: 2, perMs: 3_000 };
@@ -116,4 +116,38 @@ describe('the sweep', () => {
     const human = await cli('-c', configFile, 'expiry');
     expect(human.out).toMatch(new RegExp(`${names.broken}\\s.*needs-human`));
   }, 120_000);
+
+  it('knows a login that expires on its own: rotator sets VALID UNTIL from valid_for, and expiry reports it due', async () => {
+    const taskQueue = unique('validfor');
+    const adminPath = `test/${unique('pg_admin')}`;
+    await seedAdmin(adminPath);
+    const name = unique('db');
+    const role = unique('app');
+    const yaml = configYaml(taskQueue, [{ name, role, extra: 'max_age: 30d' }], adminPath).replace(
+      `role: ${role}`,
+      `role: ${role}\n      valid_for: 1h`,
+    );
+    const own = await startRotator(yaml, testEnv(), { keys });
+    try {
+      const { handle } = await startRotation(own.client, taskQueue, own.plan(name));
+      const { status } = await followRotation(handle);
+      expect(status).toMatchObject({ outcome: 'succeeded', error: null });
+      const [row] = await adminQuery('select rolvaliduntil from pg_roles where rolname = $1', [status.username]);
+      const until = (row!.rolvaliduntil as Date).getTime();
+      expect(until).toBeGreaterThan(Date.now() + 30 * 60_000);
+      expect(until).toBeLessThanOrEqual(Date.now() + 3_600_000);
+
+      const file = join(mkdtempSync(join(tmpdir(), 'validfor-')), 'rotator.yaml');
+      writeFileSync(file, yaml, { mode: 0o600 });
+      const run = await cli('-c', file, '--json', 'expiry');
+      const [entry] = (
+        JSON.parse(run.out) as { secrets: Array<{ state: string; expires: number; reasons: string[] }> }
+      ).secrets.filter((r) => (r as unknown as { secret: string }).secret === name);
+      // Within the sweep's due_within (1 day by default) of the login's own end, long before max_age.
+      expect(entry).toMatchObject({ state: 'due', expires: until });
+      expect(entry!.reasons.join(' ')).toContain('login valid until');
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
 });

@@ -116,7 +116,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       options.client ?? new Client({ connection, namespace: config.temporal.namespace, dataConverter: options.dataConverter });
     return {
       ...createActivities({ providers, targets, consumers, secrets }),
-      ...createLifecycleActivities({ config: full, client, providers, secrets }),
+      ...createLifecycleActivities({ config: full, client, providers, targets, secrets }),
       ...createKeeperActivities({
         config: full,
         providers,

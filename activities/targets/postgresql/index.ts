@@ -1,6 +1,7 @@
 // The `postgresql` target plugin: logins sharing one group role's rights; SCRAM verifiers, never plaintext.
 import { z } from 'zod';
-import { targetConnection } from '../../../src/config/fields';
+import { parseDuration, targetConnection } from '../../../src/config/fields';
+import { DURATION } from '../../../src/kernel/duration';
 import type { TargetPlugin } from '../../plugin';
 import type { TargetCapabilities } from '../../types';
 
@@ -16,6 +17,13 @@ export const schema = z
     /** The group role; alternating-users logs in as `<role>_a` / `<role>_b`, which inherit its rights. */
     role: roleName,
     database: z.string().optional(),
+    /** A safety net if rotation stops: each password rotator sets is VALID UNTIL now + this; the sweep reads it back. */
+    // Kept as written (not parsed to ms): the block travels in the plan and is checked again by the same schema there.
+    valid_for: z
+      .string()
+      .regex(DURATION, { message: 'expected a duration like 30d or 12h' })
+      .refine((d) => !DURATION.test(d) || parseDuration(d) >= 60_000, { message: 'expected at least 1m' })
+      .optional(),
   })
   .strict();
 
@@ -35,6 +43,6 @@ export const postgresql = {
       () => postgresPool(conn),
       (p) => p.end(),
     );
-    return new PostgresTarget(conn, target.role, pool);
+    return new PostgresTarget(conn, target.role, pool, target.valid_for ? parseDuration(target.valid_for) : undefined);
   },
 } satisfies TargetPlugin<z.infer<typeof schema>>;

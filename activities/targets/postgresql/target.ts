@@ -113,6 +113,8 @@ export class PostgresTarget implements DatabaseTarget {
     private readonly admin: PostgresConnection,
     private readonly group: string,
     pool?: Pool,
+    /** Each password set is valid this long (VALID UNTIL), when given. */
+    private readonly validForMs?: number,
   ) {
     this.endpoint = { engine: 'postgres', host: admin.host, port: admin.port, dbname: admin.database };
     this.ownsPool = !pool;
@@ -154,12 +156,22 @@ export class PostgresTarget implements DatabaseTarget {
 
   async setPassword(username: string, password: string): Promise<void> {
     const verifier = scramSha256Verifier(password);
+    const until = this.validForMs ? ` valid until ${escapeLiteral(new Date(Date.now() + this.validForMs).toISOString())}` : '';
     await this.run(
       `set the password of ${username}`,
-      `alter role ${escapeIdentifier(username)} with login password ${escapeLiteral(verifier)}`,
+      `alter role ${escapeIdentifier(username)} with login password ${escapeLiteral(verifier)}${until}`,
       [],
       [password, verifier],
     );
+  }
+
+  /** The login's VALID UNTIL (epoch ms), or null when it has none or does not exist. */
+  async loginExpiry(username: string): Promise<number | null> {
+    const res = await this.run(`read the expiry of ${username}`, 'select rolvaliduntil from pg_roles where rolname = $1', [
+      username,
+    ]);
+    const until = (res.rows[0] as { rolvaliduntil?: Date | null } | undefined)?.rolvaliduntil;
+    return until instanceof Date && Number.isFinite(until.getTime()) ? until.getTime() : null;
   }
 
   async addPassword(): Promise<void> {

@@ -11,11 +11,14 @@ export function expiryCommand(ctx: CliContext): Command {
     .action(async () => {
       const config = await ctx.config();
       const { assessSecrets } = await import('../../../activities/lifecycle');
-      const { ProviderRegistry } = await import('../../../activities/registry');
+      const { ProviderRegistry, TargetRegistry } = await import('../../../activities/registry');
       const providers = new ProviderRegistry(config.providers);
+      const targets = new TargetRegistry();
       try {
         await ctx.withClient(config, async (client) => {
-          const assessment = await assessSecrets({ config, client, providers }, Date.now(), undefined, { includeOk: true });
+          const assessment = await assessSecrets({ config, client, providers, targets }, Date.now(), undefined, {
+            includeOk: true,
+          });
           const rows = [...assessment.notOk].sort((a, b) => a.secret.localeCompare(b.secret));
           const line = (r: SecretAssessment) =>
             `${r.secret.padEnd(28)} ${when(r.lastRotated).padEnd(21)} ${when(r.expires).padEnd(21)} ${r.state.padEnd(12)} ${r.reasons.join('; ')}`;
@@ -23,6 +26,7 @@ export function expiryCommand(ctx: CliContext): Command {
           ctx.emit([header, ...rows.map(line)].join('\n'), { counts: assessment.counts, secrets: rows });
         });
       } finally {
+        await targets.close();
         await providers.close();
       }
     });
