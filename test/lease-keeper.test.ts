@@ -4,8 +4,12 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { VaultDatabaseEngine } from '../activities/leases/vault-database';
 import type { SecretValue } from '../activities/types';
 import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, type KeeperState } from '../workflows/lifecycle-definitions';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli } from './support/cli';
 import { dynamicYaml } from './support/dynamic-config';
-import { unique, vaultClient } from './support/harness';
+import { codecKeyEnv, testCodecKeys, unique, vaultClient } from './support/harness';
 import { redisLogin } from './support/redis-harness';
 import { startRotator, type Rotator } from './support/rotator';
 import { testStack } from './support/stack';
@@ -106,12 +110,14 @@ describe('the lease keeper', () => {
     const taskQueue = unique('keeper');
     const name = unique('dyn');
     const { yaml, env } = dynamicYaml(taskQueue, [{ name, role, engine: 'postgresql', lease: LEASE }]);
-    const rotator = await startRotator(yaml, env);
+    const keys = testCodecKeys();
+    const rotator = await startRotator(yaml, env, { keys });
     const handle = await rotator.client.workflow.start(KEEP_LEASE, {
       taskQueue,
       workflowId: keeperIdFor(name),
       args: [{ secret: name }],
     });
+    const saved = { ...process.env };
     try {
       const first = (await watch(handle, (s) => s.current !== null)).at(-1)!.current!.leaseId;
       const stuck = (await watch(handle, (s) => s.irrevocable.length > 0)).at(-1)!;
@@ -120,7 +126,15 @@ describe('the lease keeper', () => {
       expect(stuck.revoked).toBe(0);
       // The keeper goes on with the new credential.
       expect(stuck.current!.leaseId).not.toBe(first);
+      // `rotator status` says so.
+      const file = join(mkdtempSync(join(tmpdir(), 'keeper-')), 'rotator.yaml');
+      writeFileSync(file, yaml, { mode: 0o600 });
+      Object.assign(process.env, env, { ROTATOR_CODEC_KEY: codecKeyEnv(keys) });
+      const run = await cli('-c', file, 'status', name);
+      expect(run.code).toBe(0);
+      expect(run.out).toContain(`irrevocable: ${first}`);
     } finally {
+      process.env = saved;
       await handle.terminate('test over').catch(() => undefined);
       await rotator.close();
     }
