@@ -35,6 +35,9 @@ export interface IssuedRef {
   username: string;
   leaseDurationSec: number;
   renewable: boolean;
+  /** When it was issued and when its lease ends unless renewed (epoch ms, the worker's clock at issue). */
+  issuedAt: number;
+  expiresAt: number;
   /** The lease cannot outlive this (epoch ms): issue time + the role's max_ttl, when the engine says. */
   hardEndAt: number | null;
   /** The store version current when it was staged: what publish replaces. */
@@ -43,6 +46,9 @@ export interface IssuedRef {
 
 /** The field of a published value that names its lease, so the keeper can tell which lease the store serves. */
 export const LEASE_FIELD = 'lease_id';
+
+/** A keeper's claim id: `<first run id of its chain>:<generation>`; a rotation's claim is a bare run id. */
+const KEEPER_CLAIM = /^[0-9a-f-]{36}:\d+$/;
 
 interface Dynamic {
   name: string;
@@ -84,6 +90,8 @@ export function createKeeperActivities(deps: KeeperDeps) {
       username: String(value.username ?? ''),
       leaseDurationSec: Number(value.lease_duration ?? 0),
       renewable: value.renewable === 'true',
+      issuedAt: Number(value.issued_at ?? 0),
+      expiresAt: Number(value.expires_at ?? 0),
       hardEndAt: value.hard_end_at ? Number(value.hard_end_at) : null,
       baseVersion,
     };
@@ -116,20 +124,43 @@ export function createKeeperActivities(deps: KeeperDeps) {
     }
   }
 
+  /**
+   * A claim left in the pending slot by an earlier keeper of this secret (one that was terminated or failed) would
+   * block every issue: its lease goes back to the engine (unless the store publishes it) and the slot is freed. A
+   * rotation's claim is not ours to take: CONFLICT, before anything is issued.
+   */
+  async function takeOverStaleClaim(d: Dynamic, claimId: string, engine: LeaseEngine): Promise<void> {
+    const s = await storeOf(d);
+    const holder = await s.otherPending(d.publish.path, claimId);
+    if (!holder) return;
+    if (!KEEPER_CLAIM.test(holder))
+      throw new RotatorError('CONFLICT', `${d.publish.path} is held by rotation ${holder}; a keeper does not take it over`);
+    const leftover = (await s.readPending(d.publish.path, holder))?.value[LEASE_FIELD];
+    const published = (await s.readCurrent(d.publish.path))?.value[LEASE_FIELD];
+    if (leftover && leftover !== published) await engine.revoke(String(leftover));
+    await s.discardPending(d.publish.path, holder);
+  }
+
   const activities = {
     async keeperSetup(secret: string): Promise<KeeperSetup> {
+      // A worker run for rotations only (no secrets:) must not tell a keeper its secret is gone: another worker can.
+      if (Object.keys(config.secrets).length === 0)
+        throw new RotatorError('TRANSIENT', "this worker's config has no secrets: it cannot keep leases");
       const entry = config.secrets[secret];
       if (entry?.type !== 'dynamic') return { lease: LeaseSchema.parse({}), configured: false };
       return { lease: dynamic(secret).lease, configured: true };
     },
 
-    /** The lease the store publishes as current (a keeper that starts over adopts it, to revoke it later). */
-    async publishedLease(secret: string): Promise<{ leaseId: string; username: string; version: string } | null> {
+    /**
+     * What the store publishes now: its version (what the next publish replaces) and the lease it names, if any (a
+     * value written by hand or by a static rotation names none).
+     */
+    async publishedLease(secret: string): Promise<{ leaseId: string | null; version: string } | null> {
       const d = dynamic(secret);
       const current = await (await storeOf(d)).readCurrent(d.publish.path);
-      const leaseId = current?.value[LEASE_FIELD];
-      if (!current || !leaseId) return null;
-      return { leaseId: String(leaseId), username: String(current.value.username ?? ''), version: current.version };
+      if (!current) return null;
+      const leaseId = current.value[LEASE_FIELD];
+      return { leaseId: leaseId ? String(leaseId) : null, version: current.version };
     },
 
     /**
@@ -142,10 +173,12 @@ export function createKeeperActivities(deps: KeeperDeps) {
       const found = await pendingRef(d, input.claimId);
       if (found) return found;
       const engine = await deps.engine(d.engineProvider);
+      await takeOverStaleClaim(d, input.claimId, engine);
       const maxTtl = await engine.roleMaxTtl(d.mount, d.role);
       const issuedAt = Date.now();
       const issued = await engine.issue(d.mount, d.role);
       const hardEndAt = maxTtl ? issuedAt + maxTtl * 1000 : null;
+      const expiresAt = issuedAt + issued.leaseDurationSec * 1000;
       const verify = d.lease.verify;
       const value: SecretValue = {
         username: issued.username,
@@ -153,6 +186,8 @@ export function createKeeperActivities(deps: KeeperDeps) {
         [LEASE_FIELD]: issued.leaseId,
         lease_duration: issued.leaseDurationSec,
         renewable: String(issued.renewable),
+        issued_at: issuedAt,
+        expires_at: expiresAt,
         ...(hardEndAt ? { hard_end_at: hardEndAt } : {}),
         ...(verify ? { engine: verify.type, host: verify.host, port: verify.port } : {}),
         ...(verify?.database ? { dbname: verify.database } : {}),
@@ -164,11 +199,20 @@ export function createKeeperActivities(deps: KeeperDeps) {
         await engine.revoke(issued.leaseId).catch(() => undefined);
         throw err;
       }
+      // An earlier attempt of this same claim, slow rather than dead, may have staged its credential first: that one
+      // is what the claim holds, so it is what this returns, and ours goes back to the engine.
+      const staged = await pendingRef(d, input.claimId);
+      if (staged && staged.leaseId !== issued.leaseId) {
+        await engine.revoke(issued.leaseId).catch(() => undefined);
+        return staged;
+      }
       return {
         leaseId: issued.leaseId,
         username: issued.username,
         leaseDurationSec: issued.leaseDurationSec,
         renewable: issued.renewable,
+        issuedAt,
+        expiresAt,
         hardEndAt,
         baseVersion: input.baseVersion,
       };

@@ -4,7 +4,9 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Config } from '../src/config/schema';
 import type { SweepConfig, WindowConfig } from '../src/config/lifecycle';
 import { SweepSchema } from '../src/config/lifecycle';
+import { eachLimited } from '../src/kernel/concurrency';
 import { RotatorError } from '../src/kernel/errors';
+import { insideWindow } from '../src/kernel/window';
 import { toFailure } from '../src/kernel/redact';
 import { planRotation, type RotationPlan } from '../src/kernel/plan';
 import { listSchedules } from '../src/client/schedules';
@@ -12,6 +14,7 @@ import { needsHuman, standings, type Standing } from '../src/client/standing';
 import {
   keeperIdFor,
   keeperStatusQuery,
+  NOT_OK_LISTED,
   scheduleIdFor,
   type SecretAssessment,
   type SecretState,
@@ -60,27 +63,20 @@ export interface Assessment {
 
 const STATES: SecretState[] = ['ok', 'due', 'overdue', 'failing', 'needs-human'];
 
-/** Runs `fn` over `items` with at most `limit` in flight, in order of completion. */
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
 /**
  * Decides, for every rotatable and every dynamic secret of `config`, whether it is due. The same function serves the
  * sweep (on the worker) and `rotator expiry` (on the CLI), so both say the same thing.
  */
 export async function assessSecrets(
-  deps: Omit<LifecycleDeps, 'secrets'>,
+  deps: LifecycleDeps,
   now: number,
   onProgress: (done: number) => void = () => undefined,
   options: { includeOk?: boolean } = {},
 ): Promise<Assessment> {
   const { config, client, providers } = deps;
+  requireSecrets(config);
+  // Reasons are in the sweep's result, in history: a driver's message must not carry a config secret there.
+  const why = (err: unknown) => toFailure(err, deps.secrets ?? []).message;
   const sweep = config.sweep ?? SweepSchema.parse({});
   const only = new Set(Object.keys(config.secrets));
   const [byStanding, schedules] = await Promise.all([
@@ -113,17 +109,22 @@ export async function assessSecrets(
       if (paused !== false && rotation.schedule.every !== undefined && maxAge === undefined) maxAge = rotation.schedule.every;
     }
     let lastRotated: number | null = null;
+    // Only a store that can tell and says "no current version" makes a missing date overdue.
+    let missing = false;
     try {
       const store = await providers.store(secret.provider);
       lastRotated = store.publishedAt ? await store.publishedAt(secret.path) : null;
-      if (!store.publishedAt) reasons.push('the store does not say when it was written');
-      else if (lastRotated === null) reasons.push('no current version in the store');
+      if (!store.publishedAt) reasons.push('the store does not say when it was written: max_age cannot be checked');
+      else if (lastRotated === null) {
+        missing = true;
+        reasons.push('no current version in the store');
+      }
     } catch (err) {
-      reasons.push(`store unreadable: ${toFailure(err, []).message}`);
+      reasons.push(`store unreadable: ${why(err)}`);
     }
     let expires = lastRotated !== null && maxAge !== undefined ? lastRotated + maxAge : null;
     const validUntil = await loginExpiry(name).catch((err: unknown) => {
-      reasons.push(`login expiry unreadable: ${toFailure(err, []).message}`);
+      reasons.push(`login expiry unreadable: ${why(err)}`);
       return null;
     });
     if (validUntil !== null) {
@@ -131,7 +132,7 @@ export async function assessSecrets(
       expires = expires === null ? validUntil : Math.min(expires, validUntil);
     }
     let timeState: SecretState = 'ok';
-    if (maxAge !== undefined && lastRotated === null && storeKnown(reasons)) timeState = 'overdue';
+    if (maxAge !== undefined && missing) timeState = 'overdue';
     else if (expires !== null && now >= expires) timeState = 'overdue';
     else if (expires !== null && now >= expires - sweep.due_within) timeState = 'due';
     if (timeState === 'overdue' && expires !== null)
@@ -145,7 +146,12 @@ export async function assessSecrets(
       state = 'failing';
       reasons.push(`${standing.consecutiveFailures} of ${attempts} attempts failed`);
     }
-    const rotate = state !== 'needs-human' && (timeState === 'due' || timeState === 'overdue');
+    let rotate = state !== 'needs-human' && (timeState === 'due' || timeState === 'overdue');
+    const window = rotation.schedule?.window;
+    if (rotate && window && !insideWindow(now, window)) {
+      rotate = false; // its own scheduled run, or a later sweep, rotates it when the window opens
+      reasons.push(`waits for its window (${window.start}–${window.end} ${window.time_zone})`);
+    }
     return { secret: name, state, lastRotated, expires, reasons, rotate, keeper: false };
   }
 
@@ -161,9 +167,21 @@ export async function assessSecrets(
 
   async function assessKeeper(name: string) {
     const handle = client.workflow.getHandle(keeperIdFor(name));
+    const missing = {
+      secret: name,
+      state: 'overdue' as const,
+      lastRotated: null,
+      expires: null,
+      reasons: ['keeper not running'],
+      rotate: false,
+      keeper: true,
+    };
     try {
-      const description = await handle.describe();
-      if (description.status.name !== 'RUNNING') throw new WorkflowNotFoundError('closed', keeperIdFor(name), undefined);
+      const description = await handle.describe().catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return null;
+        throw err;
+      });
+      if (!description || description.status.name !== 'RUNNING') return missing;
       const status = await handle.query(keeperStatusQuery).catch(() => null);
       const reasons = status?.irrevocable.length ? [`${status.irrevocable.length} irrevocable lease(s)`] : [];
       if (status?.lastError) reasons.push(`keeper: ${status.lastError}`);
@@ -178,16 +196,8 @@ export async function assessSecrets(
         keeper: false,
       };
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-      return {
-        secret: name,
-        state: 'overdue' as const,
-        lastRotated: null,
-        expires: null,
-        reasons: ['keeper not running'],
-        rotate: false,
-        keeper: true,
-      };
+      // One keeper that cannot be read must not fail the assessment of every other secret.
+      return { ...missing, state: 'failing' as const, reasons: [`keeper unreadable: ${why(err)}`], keeper: false };
     }
   }
 
@@ -195,7 +205,8 @@ export async function assessSecrets(
   for (const row of rows) counts[row.state]++;
   const byUrgency = (a: SecretAssessment, b: SecretAssessment) => (a.expires ?? 0) - (b.expires ?? 0);
   // The sweep reports only what is not ok (its report is in history); `rotator expiry` asks for every row.
-  const notOk = rows.filter((r) => options.includeOk || r.state !== 'ok').sort(byUrgency);
+  const listed = rows.filter((r) => options.includeOk || r.state !== 'ok').sort(byUrgency);
+  const notOk = options.includeOk ? listed : listed.slice(0, NOT_OK_LISTED);
   return {
     assessed: rows.length,
     counts,
@@ -209,9 +220,10 @@ export async function assessSecrets(
   };
 }
 
-/** A missing current version is only overdue when the store could be read (not when it was unreachable). */
-function storeKnown(reasons: string[]): boolean {
-  return !reasons.some((r) => r.startsWith('store unreadable'));
+/** A worker run for rotations only (no secrets:) cannot decide for scheduled work: another worker must. */
+function requireSecrets(config: Config): void {
+  if (Object.keys(config.secrets).length === 0)
+    throw new RotatorError('TRANSIENT', "this worker's config has no secrets: it cannot run scheduled work");
 }
 
 /** Paused or not, by schedule id, for rotator's own Schedules: one list call for all of them. */
@@ -230,6 +242,7 @@ export function createLifecycleActivities(deps: LifecycleDeps) {
   return {
     /** What a scheduled run of `secret` needs, read from the worker's config now. */
     scheduledSetup: guarded(async (secret: string): Promise<ScheduledSetup> => {
+      requireSecrets(config);
       const entry = config.secrets[secret];
       const schedule = entry?.rotation?.schedule;
       const attempts = schedule?.attempts ?? DEFAULT_ATTEMPTS;

@@ -124,6 +124,20 @@ describe('lifecycle config', () => {
     );
   });
 
+  it('refuses two secrets writing one store path, a rate window longer than the sweep, and a secret named sweep', () => {
+    const two = dynamic('path: database/creds/a\ntype: dynamic\npublish: { provider: vault, path: secret/data/app/db }').replace(
+      'secrets:\n',
+      'secrets:\n  other_db:\n    provider: vault\n    path: database/creds/b\n    type: dynamic\n    publish: { provider: vault, path: secret/data/app/db }\n',
+    );
+    expect(configError(two, ENV)).toContain('secrets.app_db.publish: vault:secret/data/app/db is already written by other_db');
+    expect(configError(withRotation('max_age: 1d') + 'sweep: { every: 5m, rate: { per: 1h } }', ENV)).toContain(
+      'sweep.rate.per: must not be longer than the sweep interval',
+    );
+    expect(configError(withRotation('max_age: 1d').replace('orders_db:', 'sweep:'), ENV)).toContain(
+      'secrets.sweep: the name sweep is kept',
+    );
+  });
+
   it('refuses bad sweep caps, naming the field', () => {
     expect(configError(withRotation('max_age: 1d') + 'sweep: { rate: { starts: 0 } }', ENV)).toContain('sweep.rate.starts:');
     expect(configError(withRotation('max_age: 1d') + 'sweep: { max_concurrent: 0 }', ENV)).toContain('sweep.max_concurrent:');

@@ -1,18 +1,34 @@
-// keepLease: one long-running keeper per dynamic secret. It issues a leased credential, publishes it, renews the lease
-// before it runs out, and before max_ttl ends issues the next one: publish, notify, verify, grace, revoke the old.
-// It continues-as-new with its state, so its history stays small however long it keeps a lease.
-import { continueAsNew, proxyActivities, proxyLocalActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+// keepLease: one long-running keeper per dynamic secret. It issues a leased credential, verifies and publishes it,
+// renews the lease before it runs out, and before it can go no further issues the next one; the old lease is revoked
+// when its grace period ends, while the loop goes on renewing the new one. It continues-as-new with its state, so its
+// history stays small however long it keeps a lease, and no store or engine outage ends it: it waits and tries again.
+import {
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { KeeperActivities } from '../activities/keeper';
 import type { LeaseConfig } from '../src/config/lifecycle';
-import { keeperStatusQuery, type KeepLeaseInput, type KeeperState, type KeptLease } from './lifecycle-definitions';
+import { NON_RETRYABLE_CODES } from '../src/kernel/errors';
+import {
+  IRREVOCABLE_LISTED,
+  keeperStatusQuery,
+  type KeepLeaseInput,
+  type KeeperState,
+  type KeptLease,
+} from './lifecycle-definitions';
 import { describeFailure } from './lib/failures';
-import { COMPENSATE, IRREVERSIBLE, SHORT_IO, VERIFY_LOGIN } from './lib/policies';
+import { COMPENSATE, IRREVERSIBLE, ISSUE, SHORT_IO, VERIFY_LOGIN } from './lib/policies';
 import { Saga } from './lib/saga';
 
 const io = proxyLocalActivities<KeeperActivities>(SHORT_IO);
 const verifier = proxyLocalActivities<KeeperActivities>(VERIFY_LOGIN);
 /** Issuing is a regular activity: its result is in history before anything else runs, so a replay never issues again. */
-const issuer = proxyActivities<KeeperActivities>(IRREVERSIBLE);
+const issuer = proxyActivities<KeeperActivities>(ISSUE);
 const undo = proxyActivities<KeeperActivities>(COMPENSATE);
 const releaser = proxyActivities<KeeperActivities>(IRREVERSIBLE);
 
@@ -20,42 +36,55 @@ const releaser = proxyActivities<KeeperActivities>(IRREVERSIBLE);
 const HISTORY_LIMIT = 2_000;
 /** However short the lease, keep at least this long between the issue of a credential and the end of the old one. */
 const MIN_LEAD_MS = 2_000;
+/** Waits after a failed step before the next try: from the first to the last, doubling. */
+const BACKOFF = { firstMs: 5_000, lastMs: 60_000 };
 
 export async function keepLease({ secret, state: carried }: KeepLeaseInput): Promise<KeeperState> {
-  const state: KeeperState = carried ?? {
+  const state: KeeperState = {
     secret,
     generation: 0,
     current: null,
+    revokeQueue: [],
     irrevocable: [],
+    irrevocableTotal: 0,
     revoked: 0,
+    renewed: 0,
+    lost: 0,
     phase: 'issuing',
     nextActionAt: null,
     lastError: null,
+    ...carried,
   };
   setHandler(keeperStatusQuery, () => state);
   // The claim ids of this keeper's credentials: stable across continue-as-new (the chain's first run id).
   const chain = workflowInfo().firstExecutionRunId;
   const claimOf = (generation: number) => `${chain}:${generation}`;
 
-  let setup = await io.keeperSetup(secret);
-  while (setup.configured) {
-    if (!state.current) {
-      await replace(setup.lease, await io.publishedLease(secret));
+  for (;;) {
+    const setup = await steadily('reading the config', () => io.keeperSetup(secret));
+    if (!setup.configured) break;
+    const config = setup.lease;
+    const lease = state.current;
+    const next = lease ? nextStep(lease, config) : { at: Date.now(), kind: 'replace' as const };
+    const revoke = state.revokeQueue[0];
+    if (revoke && revoke.at <= next.at) {
+      await until(revoke.at, 'grace');
+      await revokeOld(revoke.leaseId, config.revoke_attempts);
+      state.revokeQueue.shift();
     } else {
-      const lease = state.current;
-      const reissue = reissueAt(lease, setup.lease);
-      const renewable = setup.lease.renewal_enabled && !lease.capped && renewAt(lease, setup.lease) < reissue;
-      await until(renewable ? renewAt(lease, setup.lease) : reissue, renewable ? 'renewing' : 'waiting');
-      if (renewable) await renew(lease, setup.lease);
-      else await replace(setup.lease, { leaseId: lease.leaseId, username: lease.username, version: lease.version });
+      await until(next.at, next.kind === 'renew' ? 'renewing' : 'waiting');
+      if (next.kind === 'renew') await renew(lease!, config);
+      else await replace(config);
     }
     if (workflowInfo().historyLength > HISTORY_LIMIT || workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof keepLease>({ secret, state });
     }
-    setup = await io.keeperSetup(secret);
   }
+  // Taken out of the config: what it published stays until its lease ends, for consumers still reading it.
   state.phase = 'stopped';
   state.nextActionAt = null;
+  if (state.current)
+    state.lastError = `stopped: the config no longer has ${secret}; lease ${state.current.leaseId} is left to end at ${new Date(state.current.expiresAt).toISOString()}`;
   return state;
 
   async function until(at: number, phase: KeeperState['phase']): Promise<void> {
@@ -64,82 +93,111 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
     if (at > Date.now()) await sleep(at - Date.now());
   }
 
+  /** Runs a step until it succeeds, waiting longer after each failure: an outage must not end the keeper. */
+  async function steadily<T>(what: string, step: () => Promise<T>): Promise<T> {
+    for (let wait = BACKOFF.firstMs; ; wait = Math.min(wait * 2, BACKOFF.lastMs)) {
+      try {
+        return await step();
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        state.lastError = `${what}: ${describeFailure(err).message}`;
+        await sleep(wait);
+      }
+    }
+  }
+
   async function renew(lease: KeptLease, config: LeaseConfig): Promise<void> {
     try {
       const renewed = await io.renewLease(secret, { leaseId: lease.leaseId, incrementSec: config.increment_seconds });
       lease.expiresAt = Date.now() + renewed.leaseDurationSec * 1000;
       lease.lastDurationMs = renewed.leaseDurationSec * 1000;
       lease.capped = renewed.capped;
+      lease.retryRenewAt = null;
       lease.renewals += 1;
-      state.renewed = (state.renewed ?? 0) + 1;
+      state.renewed += 1;
       state.lastError = null;
     } catch (err) {
       const failure = describeFailure(err);
       state.lastError = `renewing ${lease.leaseId}: ${failure.message}`;
-      // Gone already (expired or revoked by someone): nothing to renew; a new credential is all that helps.
       if (failure.code === 'NOT_FOUND') {
-        state.lost = (state.lost ?? 0) + 1;
+        // Gone already (expired, or revoked by someone): only a new credential helps, at once.
+        state.lost += 1;
         lease.capped = true;
         lease.expiresAt = Date.now();
+      } else if ((NON_RETRYABLE_CODES as ReadonlyArray<string>).includes(failure.code)) {
+        // Refused (a policy without sys/leases/renew): no renewal will work; replace it before it ends.
+        lease.capped = true;
       } else {
-        // An outage: try again by the same rule, now counted on what is left of the lease.
-        lease.lastDurationMs = Math.max(1000, lease.expiresAt - Date.now());
+        // An outage: try again soon, and replace the lease in time if the outage outlasts it (see reissueAt).
+        lease.retryRenewAt = Date.now() + Math.min(30_000, Math.max(1_000, (lease.expiresAt - Date.now()) / 3));
       }
     }
   }
 
   /**
-   * Issues and publishes the next credential, then withdraws `old` (the lease the store published until now) after
-   * the grace period. Until the new one is verified, a failure puts everything back: the old one stays published.
+   * Issues, verifies and publishes the next credential. Whatever the store published until now (this keeper's lease,
+   * or one it finds there) is queued for revoke when the grace period ends. Until the new one is published, a failure
+   * puts everything back: the store goes on serving what it served.
    */
-  async function replace(config: LeaseConfig, old: { leaseId: string; username: string; version: string } | null) {
+  async function replace(config: LeaseConfig): Promise<void> {
+    state.phase = state.current ? 'reissuing' : 'issuing';
+    state.nextActionAt = null;
+    // Read now, not remembered: a rollback or another writer may have moved the store since the last publish.
+    const published = await steadily('reading the store', () => io.publishedLease(secret));
     const generation = state.generation + 1;
     const claimId = claimOf(generation);
     const saga = new Saga();
-    state.phase = state.current ? 'reissuing' : 'issuing';
-    state.nextActionAt = null;
+    let issuedLease: string | null = null;
+    let result;
     try {
       saga.onFailure('store', 'discard the pending credential', () => undo.releaseClaim(secret, { claimId }));
-      const issued = await issuer.issueCredential(secret, { claimId, baseVersion: old?.version ?? null });
+      const issued = await issuer.issueCredential(secret, { claimId, baseVersion: published?.version ?? null });
+      issuedLease = issued.leaseId;
       saga.onFailure('target', `revoke the new lease ${issued.leaseId}`, () =>
         undo.revokeLease(secret, { leaseId: issued.leaseId }),
       );
       await verifier.verifyIssued(secret, { claimId });
-      saga.onFailure('store', `make version ${old?.version ?? '(none)'} current again`, () =>
-        undo.withdrawCredential(secret, { claimId, toVersion: old?.version ?? null }),
+      saga.onFailure('store', `make version ${published?.version ?? '(none)'} current again`, () =>
+        undo.withdrawCredential(secret, { claimId, toVersion: published?.version ?? null }),
       );
-      const published = await io.publishCredential(secret, { claimId, expectedVersion: issued.baseVersion });
-      await io.notifyLeaseConsumers(secret, { version: published.version, username: issued.username });
+      const version = (await io.publishCredential(secret, { claimId, expectedVersion: issued.baseVersion })).version;
+      await io.notifyLeaseConsumers(secret, { version, username: issued.username });
       saga.commit();
-      const now = Date.now();
-      state.generation = generation;
-      state.current = {
-        leaseId: issued.leaseId,
-        username: issued.username,
-        version: published.version,
-        issuedAt: now,
-        expiresAt: now + issued.leaseDurationSec * 1000,
-        lastDurationMs: issued.leaseDurationSec * 1000,
-        initialDurationMs: issued.leaseDurationSec * 1000,
-        hardEndAt: issued.hardEndAt,
-        capped: !issued.renewable,
-        renewals: 0,
-      };
-      state.lastError = null;
+      result = { issued, version };
     } catch (err) {
+      if (isCancellation(err)) throw err;
       state.lastError = `issuing a new credential: ${describeFailure(err).message}`;
-      const { failures } = await saga.compensate({ secret });
-      if (failures > 0) state.lastError += ' (and putting things back failed: see the worker log)';
-      // The old credential is still what the store serves: wait a little, then the loop tries again.
-      await sleep(Math.max(MIN_LEAD_MS, config.min_renewal_seconds * 1000));
+      const { notes } = await saga.compensate({ secret });
+      if (issuedLease && notes.some((n) => n.startsWith('could not undo: revoke'))) {
+        irrevocable(issuedLease, 'revoking it after a failed issue did not work');
+      }
+      // The store still serves what it served: wait, then the loop tries again.
+      await sleep(Math.max(BACKOFF.firstMs, config.min_renewal_seconds * 1000));
       return;
     }
-    if (old && old.leaseId !== state.current!.leaseId) {
-      state.phase = 'grace';
-      if (config.grace_period > 0) await sleep(config.grace_period);
-      await revokeOld(old.leaseId, config.revoke_attempts);
-    }
-    await releaser.releaseClaim(secret, { claimId });
+    const { issued, version } = result;
+    const previous = state.current;
+    state.generation = generation;
+    state.current = {
+      leaseId: issued.leaseId,
+      username: issued.username,
+      version,
+      issuedAt: issued.issuedAt,
+      expiresAt: issued.expiresAt,
+      lastDurationMs: issued.leaseDurationSec * 1000,
+      initialDurationMs: issued.leaseDurationSec * 1000,
+      hardEndAt: issued.hardEndAt,
+      capped: !issued.renewable,
+      retryRenewAt: null,
+      renewals: 0,
+    };
+    state.lastError = null;
+    // What consumers may still hold: the lease the store published, and ours if the store had moved off it.
+    const old = new Set([published?.leaseId, previous?.leaseId].filter((id): id is string => !!id && id !== issued.leaseId));
+    for (const leaseId of old) state.revokeQueue.push({ leaseId, at: Date.now() + config.grace_period });
+    state.revokeQueue.sort((a, b) => a.at - b.at);
+    // The claim ends with the publish: nothing after it needs the pending value.
+    await steadily('releasing the claim', () => releaser.releaseClaim(secret, { claimId }));
   }
 
   async function revokeOld(leaseId: string, attempts: number): Promise<void> {
@@ -152,10 +210,28 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
       await revoker.revokeLease(secret, { leaseId });
       state.revoked += 1;
     } catch (err) {
+      if (isCancellation(err)) throw err;
       // Retrying forever would only hide it: the engine keeps the lease until it expires or a person revokes it.
-      state.irrevocable.push({ leaseId, error: describeFailure(err).message });
+      irrevocable(leaseId, describeFailure(err).message);
     }
   }
+
+  function irrevocable(leaseId: string, error: string): void {
+    state.irrevocable.push({ leaseId, error });
+    state.irrevocable.splice(0, Math.max(0, state.irrevocable.length - IRREVOCABLE_LISTED));
+    state.irrevocableTotal += 1;
+  }
+}
+
+type Step = { at: number; kind: 'renew' | 'replace' };
+
+function nextStep(lease: KeptLease, config: LeaseConfig): Step {
+  const reissue = reissueAt(lease, config);
+  if (config.renewal_enabled && !lease.capped) {
+    const at = lease.retryRenewAt ?? renewAt(lease, config);
+    if (at < reissue) return { at, kind: 'renew' };
+  }
+  return { at: reissue, kind: 'replace' };
 }
 
 /** When to renew: once `renew_at` of the last granted duration has passed, but not sooner than min_renewal_seconds. */
@@ -166,12 +242,13 @@ function renewAt(lease: KeptLease, config: LeaseConfig): number {
 }
 
 /**
- * When to issue the next credential of a lease that cannot be renewed further: early enough that the grace period
- * and the issue itself end before the lease does.
+ * When to issue the next credential: early enough that the issue and the grace period end before the lease does.
+ * Renewals carry a lease to its hard end (max_ttl); without them, once one was capped or refused, or while renewals
+ * fail, it ends at `expiresAt`.
  */
 function reissueAt(lease: KeptLease, config: LeaseConfig): number {
   const lead = Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
-  // Renewals carry the lease to its hard end; without them, or once one was capped, it ends at expiresAt.
-  const end = lease.capped || !config.renewal_enabled ? lease.expiresAt : (lease.hardEndAt ?? Infinity);
+  const renewing = config.renewal_enabled && !lease.capped && lease.retryRenewAt === null;
+  const end = renewing ? (lease.hardEndAt ?? Infinity) : lease.expiresAt;
   return end - config.grace_period - lead;
 }

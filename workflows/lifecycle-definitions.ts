@@ -17,7 +17,7 @@ export const SWEEP_WORKFLOW_ID = 'sweep';
 /** One keeper per dynamic secret. */
 export const keeperIdFor = (secret: string): string => `keep/${secret}`;
 
-export type Trigger = 'schedule' | 'sweep' | 'cli' | 'event';
+export type Trigger = 'schedule' | 'sweep' | 'cli';
 
 export interface ScheduledRotationInput {
   secret: string;
@@ -42,6 +42,12 @@ export interface ScheduledRotationResult {
   waitedUntil: number | null;
 }
 
+/** The sweep's report lists this many secrets that are not ok: its result is in history, which caps payloads at 2 MB. */
+export const NOT_OK_LISTED = 500;
+
+/** Outcomes another try cannot mend: something is half-done and a person must look. */
+export const STUCK_OUTCOMES: ReadonlyArray<string> = ['rollback-incomplete', 'revoke-incomplete'];
+
 /** A secret's standing as the sweep and `rotator expiry` report it. */
 export type SecretState = 'ok' | 'due' | 'overdue' | 'failing' | 'needs-human';
 
@@ -61,17 +67,20 @@ export interface SweepStart {
   /** Workflow time at the start (epoch ms): the rate cap is checked against these. */
   at: number;
   outcome: Outcome | 'already-running';
+  error?: string;
 }
 
 export interface SweepReport {
   at: number;
   assessed: number;
   counts: Record<SecretState, number>;
-  /** Every secret not `ok`, with its reasons. */
+  /** The secrets not `ok`, with their reasons, most urgent first (at most NOT_OK_LISTED; `counts` has them all). */
   notOk: SecretAssessment[];
   started: SweepStart[];
   /** Most rotations the sweep had running at once. */
   peakConcurrent: number;
+  /** What the sweep could not do (a keeper that would not start), one sentence each. */
+  problems: string[];
 }
 
 export type KeeperPhase = 'issuing' | 'renewing' | 'waiting' | 'reissuing' | 'grace' | 'revoking' | 'stopped';
@@ -82,31 +91,39 @@ export interface KeptLease {
   /** The store version that publishes this credential. */
   version: string;
   issuedAt: number;
-  /** When the lease ends unless renewed (epoch ms, as the engine last said). */
+  /** When the lease ends unless renewed (epoch ms): at issue as the engine granted it, then as each renewal did. */
   expiresAt: number;
   /** What the engine granted last (at issue or renewal), and at issue: renewals and re-issues are timed from these. */
   lastDurationMs: number;
   initialDurationMs: number;
   /** issue + the role's max_ttl (epoch ms), when the engine said: renewals cannot go past it. */
   hardEndAt: number | null;
-  /** The engine capped the last renewal (or the lease is not renewable): it cannot outlive `expiresAt`. */
+  /** It cannot be renewed further (the engine capped a renewal, refused one, or the lease is not renewable). */
   capped: boolean;
+  /** The last renewal failed on an outage: try again at this time (epoch ms); replace it if that does not help in time. */
+  retryRenewAt: number | null;
   renewals: number;
 }
 
+/** How many irrevocable leases the state lists (newest last); `irrevocableTotal` counts them all. */
+export const IRREVOCABLE_LISTED = 20;
+
 export interface KeeperState {
   secret: string;
-  /** Counts re-issues across continue-as-new; part of each credential's claim id in the store. */
+  /** Credentials issued, across continue-as-new; part of each credential's claim id in the store. */
   generation: number;
   current: KeptLease | null;
+  /** Old leases to revoke once their grace period ends (epoch ms), soonest first: the loop keeps renewing meanwhile. */
+  revokeQueue: Array<{ leaseId: string; at: number }>;
   /** Leases whose revoke gave up after the configured tries: the engine holds them, rotator no longer does. */
   irrevocable: Array<{ leaseId: string; error: string }>;
+  irrevocableTotal: number;
   /** Old leases revoked so far (count, across continue-as-new). */
   revoked: number;
   /** Renewals made, across leases and continue-as-new. */
-  renewed?: number;
+  renewed: number;
   /** Leases that ran out before the keeper renewed or replaced them (the engine no longer knew them). */
-  lost?: number;
+  lost: number;
   phase: KeeperPhase;
   nextActionAt: number | null;
   lastError: string | null;

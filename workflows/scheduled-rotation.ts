@@ -3,14 +3,11 @@
 import { proxyLocalActivities, sleep } from '@temporalio/workflow';
 import type { LifecycleActivities } from '../activities/lifecycle';
 import { msUntilWindow, type TimeWindow } from '../src/kernel/window';
-import type { ScheduledRotationInput, ScheduledRotationResult } from './lifecycle-definitions';
+import { STUCK_OUTCOMES, type ScheduledRotationInput, type ScheduledRotationResult } from './lifecycle-definitions';
 import { rotateAsChild } from './lib/child-rotation';
 import { SHORT_IO } from './lib/policies';
 
 const lifecycle = proxyLocalActivities<LifecycleActivities>(SHORT_IO);
-
-/** Outcomes another try cannot mend: something is half-done and a person must look. */
-const STUCK = ['rollback-incomplete', 'revoke-incomplete'];
 
 export async function scheduledRotation({
   secret,
@@ -20,21 +17,21 @@ export async function scheduledRotation({
   const skip = (reason: string) => ({ ...result, outcome: 'skipped' as const, reason });
 
   let setup = await lifecycle.scheduledSetup(secret);
-  if (!setup.plan) return skip(setup.why ?? 'not rotatable');
-  if (setup.needsHuman) return skip(`needs a human: ${setup.consecutiveFailures} failed rotation(s) in a row`);
-
   for (let attempt = 1; attempt <= setup.attempts; attempt++) {
-    if (attempt > 1) {
-      await sleep(setup.retryDelayMs);
-      setup = await lifecycle.scheduledSetup(secret); // fresh plan, and the config may have dropped the secret
-      if (!setup.plan) return skip(setup.why ?? 'not rotatable');
-    }
+    if (attempt > 1) await sleep(setup.retryDelayMs);
     if (setup.window) await untilOpen(setup.window);
-    const rotation = await rotateAsChild(setup.plan!, trigger);
+    // Read again right before rotating: a wait (window, retry) can be long, and the config or the standing may
+    // have changed meanwhile.
+    if (attempt > 1 || result.waitedUntil !== null) setup = await lifecycle.scheduledSetup(secret);
+    if (!setup.plan) return skip(setup.why ?? 'not rotatable');
+    if (setup.needsHuman && attempt === 1) return skip(`needs a human: ${setup.consecutiveFailures} failed rotation(s) in a row`);
+    const rotation = await rotateAsChild(setup.plan, trigger);
     result.attempts.push(rotation);
     if (rotation.outcome === 'already-running') return skip('already running');
     if (rotation.outcome === 'succeeded') return { ...result, outcome: 'succeeded' };
-    if (STUCK.includes(rotation.outcome)) break;
+    // A person cancelled it: that is a decision, not a failure to try again.
+    if (rotation.code === 'CANCELLED') return skip('the rotation was cancelled');
+    if (STUCK_OUTCOMES.includes(rotation.outcome)) break;
   }
   return {
     ...result,

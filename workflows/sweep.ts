@@ -5,6 +5,7 @@ import type { LifecycleActivities } from '../activities/lifecycle';
 import type { KeeperControlActivities } from '../activities/keeper';
 import { sweepStatusQuery, type SweepReport, type SweepStart } from './lifecycle-definitions';
 import { rotateAsChild } from './lib/child-rotation';
+import { describeFailure } from './lib/failures';
 import { SHORT_IO } from './lib/policies';
 
 const lifecycle = proxyLocalActivities<LifecycleActivities>(SHORT_IO);
@@ -28,8 +29,14 @@ export async function sweep(): Promise<SweepReport> {
     notOk: assessment.notOk,
     started,
     peakConcurrent: 0,
+    problems: [],
   };
-  for (const secret of assessment.keepersToStart) await keepers.ensureKeeper(secret);
+  for (const secret of assessment.keepersToStart) {
+    // One keeper that cannot start must not stop the sweep of everything else; the report says so.
+    await keepers.ensureKeeper(secret).catch((err: unknown) => {
+      report!.problems.push(`${secret}: starting its keeper failed: ${describeFailure(err).message}`);
+    });
+  }
 
   const { max_concurrent: maxConcurrent, rate } = assessment.sweep;
   let running = 0;
@@ -47,9 +54,15 @@ export async function sweep(): Promise<SweepReport> {
       lifecycle
         .planFor(secret)
         .then((plan) => rotateAsChild(plan, 'sweep'))
-        .then((r) => void (entry.outcome = r.outcome))
+        .then((r) => {
+          entry.outcome = r.outcome;
+          if (r.error) entry.error = r.error;
+        })
         // One secret's bad plan must not stop the sweep of the others; its failure shows in the report.
-        .catch(() => void (entry.outcome = 'failed'))
+        .catch((err: unknown) => {
+          entry.outcome = 'failed';
+          entry.error = describeFailure(err).message;
+        })
         .finally(() => void running--),
     );
   }

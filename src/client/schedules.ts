@@ -1,4 +1,5 @@
 // The Temporal Schedules that start scheduled rotations and the sweep, kept in line with the config by `schedule sync`.
+import { eachLimited } from '../kernel/concurrency';
 import { createHash } from 'node:crypto';
 import {
   DAYS_OF_WEEK,
@@ -199,15 +200,7 @@ export async function applyScheduleSync(client: Client, config: Config, plan: Sc
 
 /** Schedule calls in flight at once during a sync: 1,000 Schedules one by one took ~26 s, 8 at a time a few. */
 const SYNC_CONCURRENCY = 8;
-
-async function inParallel<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(SYNC_CONCURRENCY, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
+const inParallel = <T>(items: T[], fn: (item: T) => Promise<void>) => eachLimited(items, SYNC_CONCURRENCY, fn);
 
 /** The owned Schedules, with what they do in a line and when they act next. */
 export async function listSchedules(client: Client): Promise<ScheduleRow[]> {

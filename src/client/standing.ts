@@ -1,6 +1,8 @@
 // How a secret's recent rotations went, from Temporal's visibility: the sweep's `failing` and `needs-human`.
 import type { Client } from '@temporalio/client';
 import { ROTATE_SECRET, workflowIdFor, type Outcome } from '../../workflows/definitions';
+import { STUCK_OUTCOMES } from '../../workflows/lifecycle-definitions';
+import { eachLimited } from '../kernel/concurrency';
 import { closedStatus } from './rotations';
 
 export interface Standing {
@@ -9,9 +11,6 @@ export interface Standing {
   lastOutcome: Outcome | null;
   lastEndedAt: number | null;
 }
-
-/** Outcomes a new attempt cannot fix: something is left half-done that a person must look at. */
-export const STUCK_OUTCOMES: ReadonlyArray<string> = ['rollback-incomplete', 'revoke-incomplete'];
 
 export function needsHuman(standing: Standing, attempts: number): boolean {
   return standing.consecutiveFailures >= attempts || STUCK_OUTCOMES.includes(standing.lastOutcome ?? '');
@@ -56,21 +55,20 @@ export async function standings(
     byId.set(run.secret, [...(byId.get(run.secret) ?? []), run]);
   }
   const out = new Map<string, Standing>();
-  await Promise.all(
-    [...byId].map(async ([secret, runs]) => {
-      runs.sort((a, b) => b.closedAt - a.closedAt);
-      const firstOk = runs.findIndex((r) => r.ok);
-      const consecutiveFailures = firstOk === -1 ? runs.length : firstOk;
-      const newest = runs[0]!;
-      let lastOutcome: Outcome | null = newest.ok ? 'succeeded' : null;
-      if (!newest.ok) {
-        const handle = client.workflow.getHandle(newest.workflowId, newest.runId, { followRuns: false });
-        // A history this client cannot read (another codec key) still counts as the failure visibility says it was.
-        const ended = await closedStatus(handle).catch(() => null);
-        lastOutcome = ended?.status.outcome ?? 'failed';
-      }
-      out.set(secret, { consecutiveFailures, lastOutcome, lastEndedAt: newest.closedAt });
-    }),
-  );
+  // One history read per failing secret: a bounded few at a time, however many fail at once.
+  await eachLimited([...byId], 16, async ([secret, runs]) => {
+    runs.sort((a, b) => b.closedAt - a.closedAt);
+    const firstOk = runs.findIndex((r) => r.ok);
+    const consecutiveFailures = firstOk === -1 ? runs.length : firstOk;
+    const newest = runs[0]!;
+    let lastOutcome: Outcome | null = newest.ok ? 'succeeded' : null;
+    if (!newest.ok) {
+      const handle = client.workflow.getHandle(newest.workflowId, newest.runId, { followRuns: false });
+      // A history this client cannot read (another codec key) still counts as the failure visibility says it was.
+      const ended = await closedStatus(handle).catch(() => null);
+      lastOutcome = ended?.status.outcome ?? 'failed';
+    }
+    out.set(secret, { consecutiveFailures, lastOutcome, lastEndedAt: newest.closedAt });
+  });
   return out;
 }

@@ -145,6 +145,33 @@ export const ConfigSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    if (cfg.sweep && cfg.sweep.rate.per > cfg.sweep.every)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sweep', 'rate', 'per'],
+        message: 'must not be longer than the sweep interval (every:), or the cap would not hold from one sweep to the next',
+      });
+    if (cfg.secrets.sweep)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secrets', 'sweep'],
+        message: "the name sweep is kept for the sweep's own Schedule",
+      });
+    // Two writers on one store path (two keepers, or a keeper and a rotation) would conflict forever.
+    const writers = new Map<string, string>();
+    for (const [secretName, secret] of Object.entries(cfg.secrets)) {
+      const where = secret.type === 'dynamic' ? secret.publish : secret.rotation ? secret : undefined;
+      if (!where) continue;
+      const key = `${where.provider}\u0000${where.path}`;
+      const other = writers.get(key);
+      if (other)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['secrets', secretName, secret.type === 'dynamic' ? 'publish' : 'path'],
+          message: `${where.provider}:${where.path} is already written by ${other}; give each secret its own path`,
+        });
+      else writers.set(key, secretName);
+    }
     const unknownProvider = (providerName: string) =>
       `unknown provider ${JSON.stringify(providerName)}; expected one of ${Object.keys(cfg.providers).join(', ') || '(none defined under providers:)'}`;
     for (const [secretName, secret] of Object.entries(cfg.secrets)) {

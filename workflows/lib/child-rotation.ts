@@ -1,5 +1,11 @@
 // Starting rotateSecret from another workflow under the secret's own id, so it shares the one-rotation-per-secret guard.
-import { ApplicationFailure, ChildWorkflowFailure, ParentClosePolicy, startChild } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  ChildWorkflowCancellationType,
+  ChildWorkflowFailure,
+  ParentClosePolicy,
+  startChild,
+} from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { RotationPlan } from '../../src/kernel/plan';
 import { workflowIdFor, type Outcome, type RotationStatus } from '../definitions';
@@ -9,6 +15,8 @@ import { describeFailure } from './failures';
 export interface ChildRotation {
   rotationId: string | null;
   outcome: Outcome | 'already-running';
+  /** The rotation's error code (CANCELLED when a person cancelled it) and message, when it did not succeed. */
+  code?: string;
   error: string | null;
 }
 
@@ -24,6 +32,8 @@ export async function rotateAsChild(plan: RotationPlan, requestedBy: string): Pr
       workflowId: workflowIdFor(plan.secret),
       args: [{ plan, requestedBy }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      // Cancelling the caller (a sweep, a scheduled run) must not cancel a rotation half-way either.
+      cancellationType: ChildWorkflowCancellationType.ABANDON,
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       // The same task timeout as a rotation started by the client (src/client/rotations.ts): it bounds the stall
       // after a worker death.
@@ -42,6 +52,7 @@ export async function rotateAsChild(plan: RotationPlan, requestedBy: string): Pr
     return {
       rotationId: status?.rotationId ?? child.firstExecutionRunId,
       outcome: status?.outcome ?? 'failed',
+      code: status?.error?.code ?? describeFailure(err).code,
       error: status?.error?.message ?? describeFailure(err).message,
     };
   }

@@ -41,6 +41,15 @@ export const IRREVERSIBLE: ActivityOptions = {
 };
 
 /**
+ * Issuing a leased credential: up to five engine and store calls of up to 30 s each (the engine's request timeout),
+ * so a slow engine ends the attempt itself instead of the server starting a second one beside it.
+ */
+export const ISSUE: ActivityOptions = {
+  startToCloseTimeout: '3m',
+  retry: { ...SHORT_IO.retry, maximumAttempts: 5 },
+};
+
+/**
  * Undoing a change must get through an outage of a few minutes, so it retries far longer than a forward step, as a
  * regular activity whose retries the server schedules: they survive worker restarts.
  */
