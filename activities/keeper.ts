@@ -1,6 +1,7 @@
 // The lease keeper's activities: issue a leased credential into a store's pending slot, publish, verify, renew,
 // revoke. Each is idempotent per claim id (`<keeper run>:<generation>`), so a keeper re-run after a worker death
 // finds the credential it issued the first time instead of issuing another.
+import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Config } from '../src/config/schema';
 import { DYNAMIC_PATH } from '../src/config/schema';
@@ -141,6 +142,61 @@ export function createKeeperActivities(deps: KeeperDeps) {
     await s.discardPending(d.publish.path, holder);
   }
 
+  /**
+   * Issues a credential and stages it as this claim's pending value. Run again for the same claim, it returns the
+   * one staged the first time. (A worker death between the engine's answer and the stage leaves one lease nobody
+   * holds; it dies at its own TTL.)
+   */
+  async function issue(secret: string, input: { claimId: string; baseVersion: string | null }): Promise<IssuedRef> {
+    const d = dynamic(secret);
+    const found = await pendingRef(d, input.claimId);
+    if (found) return found;
+    const engine = await deps.engine(d.engineProvider);
+    await takeOverStaleClaim(d, input.claimId, engine);
+    const maxTtl = await engine.roleMaxTtl(d.mount, d.role);
+    const issuedAt = Date.now();
+    const issued = await engine.issue(d.mount, d.role);
+    const hardEndAt = maxTtl ? issuedAt + maxTtl * 1000 : null;
+    const expiresAt = issuedAt + issued.leaseDurationSec * 1000;
+    const verify = d.lease.verify;
+    const value: SecretValue = {
+      username: issued.username,
+      password: issued.password,
+      [LEASE_FIELD]: issued.leaseId,
+      lease_duration: issued.leaseDurationSec,
+      renewable: String(issued.renewable),
+      issued_at: issuedAt,
+      expires_at: expiresAt,
+      ...(hardEndAt ? { hard_end_at: hardEndAt } : {}),
+      ...(verify ? { engine: verify.type, host: verify.host, port: verify.port } : {}),
+      ...(verify?.database ? { dbname: verify.database } : {}),
+    };
+    try {
+      await (await storeOf(d)).stagePending(d.publish.path, input.claimId, value, input.baseVersion);
+    } catch (err) {
+      // Nobody will ever hold this one: give it back now rather than at its TTL.
+      await engine.revoke(issued.leaseId).catch(() => undefined);
+      throw err;
+    }
+    // An earlier attempt of this same claim, slow rather than dead, may have staged its credential first: that one
+    // is what the claim holds, so it is what this returns, and ours goes back to the engine.
+    const staged = await pendingRef(d, input.claimId);
+    if (staged && staged.leaseId !== issued.leaseId) {
+      await engine.revoke(issued.leaseId).catch(() => undefined);
+      return staged;
+    }
+    return {
+      leaseId: issued.leaseId,
+      username: issued.username,
+      leaseDurationSec: issued.leaseDurationSec,
+      renewable: issued.renewable,
+      issuedAt,
+      expiresAt,
+      hardEndAt,
+      baseVersion: input.baseVersion,
+    };
+  }
+
   const activities = {
     async keeperSetup(secret: string): Promise<KeeperSetup> {
       // A worker run for rotations only (no secrets:) must not tell a keeper its secret is gone: another worker can.
@@ -163,59 +219,15 @@ export function createKeeperActivities(deps: KeeperDeps) {
       return { leaseId: leaseId ? String(leaseId) : null, version: current.version };
     },
 
-    /**
-     * Issues a credential and stages it as this claim's pending value. Run again for the same claim, it returns the
-     * one staged the first time. (A worker death between the engine's answer and the stage leaves one lease nobody
-     * holds; it dies at its own TTL.)
-     */
+    /** `issue`, heartbeating while it works: a worker that dies in it is noticed in seconds. */
     async issueCredential(secret: string, input: { claimId: string; baseVersion: string | null }): Promise<IssuedRef> {
-      const d = dynamic(secret);
-      const found = await pendingRef(d, input.claimId);
-      if (found) return found;
-      const engine = await deps.engine(d.engineProvider);
-      await takeOverStaleClaim(d, input.claimId, engine);
-      const maxTtl = await engine.roleMaxTtl(d.mount, d.role);
-      const issuedAt = Date.now();
-      const issued = await engine.issue(d.mount, d.role);
-      const hardEndAt = maxTtl ? issuedAt + maxTtl * 1000 : null;
-      const expiresAt = issuedAt + issued.leaseDurationSec * 1000;
-      const verify = d.lease.verify;
-      const value: SecretValue = {
-        username: issued.username,
-        password: issued.password,
-        [LEASE_FIELD]: issued.leaseId,
-        lease_duration: issued.leaseDurationSec,
-        renewable: String(issued.renewable),
-        issued_at: issuedAt,
-        expires_at: expiresAt,
-        ...(hardEndAt ? { hard_end_at: hardEndAt } : {}),
-        ...(verify ? { engine: verify.type, host: verify.host, port: verify.port } : {}),
-        ...(verify?.database ? { dbname: verify.database } : {}),
-      };
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), 2_000);
       try {
-        await (await storeOf(d)).stagePending(d.publish.path, input.claimId, value, input.baseVersion);
-      } catch (err) {
-        // Nobody will ever hold this one: give it back now rather than at its TTL.
-        await engine.revoke(issued.leaseId).catch(() => undefined);
-        throw err;
+        return await issue(secret, input);
+      } finally {
+        clearInterval(beat);
       }
-      // An earlier attempt of this same claim, slow rather than dead, may have staged its credential first: that one
-      // is what the claim holds, so it is what this returns, and ours goes back to the engine.
-      const staged = await pendingRef(d, input.claimId);
-      if (staged && staged.leaseId !== issued.leaseId) {
-        await engine.revoke(issued.leaseId).catch(() => undefined);
-        return staged;
-      }
-      return {
-        leaseId: issued.leaseId,
-        username: issued.username,
-        leaseDurationSec: issued.leaseDurationSec,
-        renewable: issued.renewable,
-        issuedAt,
-        expiresAt,
-        hardEndAt,
-        baseVersion: input.baseVersion,
-      };
     },
 
     async verifyIssued(secret: string, input: { claimId: string }): Promise<void> {

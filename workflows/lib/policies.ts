@@ -42,10 +42,12 @@ export const IRREVERSIBLE: ActivityOptions = {
 
 /**
  * Issuing a leased credential: up to five engine and store calls of up to 30 s each (the engine's request timeout),
- * so a slow engine ends the attempt itself instead of the server starting a second one beside it.
+ * so a slow engine ends the attempt itself instead of the server starting a second one beside it. The activity
+ * heartbeats while it works, so a worker that dies is noticed in seconds, not at the end of the three minutes.
  */
 export const ISSUE: ActivityOptions = {
   startToCloseTimeout: '3m',
+  heartbeatTimeout: '10s',
   retry: { ...SHORT_IO.retry, maximumAttempts: 5 },
 };
 
