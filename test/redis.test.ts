@@ -14,6 +14,7 @@ import {
   type RedisHarness,
 } from './support/redis-harness';
 import { testStack } from './support/stack';
+import { thrown } from './support/thrown';
 
 const password = () => randomBytes(18).toString('base64url');
 
@@ -24,16 +25,6 @@ async function aclOf(user: string): Promise<Record<string, unknown>> {
   for (let i = 0; i < reply.length; i += 2) fields[String(reply[i])] = reply[i + 1];
   delete fields.passwords;
   return fields;
-}
-
-async function thrown(p: Promise<unknown>): Promise<RotatorError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof RotatorError) return err;
-    throw err;
-  }
-  throw new Error('expected a RotatorError, got success');
 }
 
 /** Everything an error could leak through: message, stack, own fields. */

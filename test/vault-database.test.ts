@@ -1,25 +1,15 @@
 // VaultDatabaseEngine on the stack's OpenBao database engine: PostgreSQL and Redis credentials, their leases, failures.
 import Redis from 'ioredis';
 import { VaultDatabaseEngine } from '../activities/leases/vault-database';
-import { RotatorError } from '../src/kernel/errors';
 import { redisLogin } from './support/redis-harness';
 import { unique } from './support/harness';
 import { testStack } from './support/stack';
+import { thrown } from './support/thrown';
 import { PG_CREATE, PG_REVOKE, pgLogin, pgRole, redisRole, vaultCall, writeRole } from './support/vault-roles';
 
 const stack = testStack();
 const vault = stack.vault!;
 const db = stack.vaultDatabase!;
-
-async function thrown(p: Promise<unknown>): Promise<RotatorError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof RotatorError) return err;
-    throw err;
-  }
-  throw new Error('expected a RotatorError, got success');
-}
 
 describe('VaultDatabaseEngine on OpenBao', () => {
   const engine = new VaultDatabaseEngine({ address: vault.address, token: vault.token });

@@ -1,5 +1,6 @@
 // Leased credentials from the database secrets engine of OpenBao or Vault: issue, look up, renew, revoke, list.
-import vault from 'node-vault';
+import type vault from 'node-vault';
+import { vaultClient } from '../stores/vault/client';
 import { RotatorError } from '../../src/kernel/errors';
 import type { IssuedCredential, LeaseEngine, LeaseInfo, RenewResult } from './types';
 
@@ -68,15 +69,7 @@ export class VaultDatabaseEngine implements LeaseEngine {
   private readonly client: vault.client;
 
   constructor(private readonly options: VaultDatabaseOptions) {
-    this.client = vault({
-      apiVersion: 'v1',
-      endpoint: options.address,
-      token: options.token,
-      ...(options.namespace ? { namespace: options.namespace } : {}),
-      requestOptions: { timeout: REQUEST_TIMEOUT_MS },
-      // node-vault's debug output prints response bodies, which hold the issued passwords.
-      debug: () => undefined,
-    } as vault.VaultOptions);
+    this.client = vaultClient(options, REQUEST_TIMEOUT_MS);
   }
 
   /**

@@ -1,5 +1,6 @@
 // Vault / OpenBao KV v2 store: versions are history, custom metadata records the rotation, writes use check-and-set.
-import vault from 'node-vault';
+import type vault from 'node-vault';
+import { vaultClient } from './client';
 import { RotatorError } from '../../../src/kernel/errors';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
@@ -60,14 +61,7 @@ export class VaultKvStore implements SecretStore {
   private readonly client: vault.client;
 
   constructor(private readonly options: VaultKvOptions) {
-    this.client = vault({
-      apiVersion: 'v1',
-      endpoint: options.address,
-      token: options.token,
-      ...(options.namespace ? { namespace: options.namespace } : {}),
-      // node-vault's debug output prints request bodies, which hold secrets: never let DEBUG=* turn it on.
-      debug: () => undefined,
-    } as vault.VaultOptions);
+    this.client = vaultClient(options);
   }
 
   private paths(path: string): KvPath {

@@ -1,5 +1,6 @@
 // Keeps rotator's own Vault/OpenBao token alive (the L5 `renewal:` block): renew-self at 2/3 of its TTL, again and again.
-import vault from 'node-vault';
+import type vault from 'node-vault';
+import { vaultClient } from './client';
 import { logger } from '../../../src/kernel/log';
 
 export interface TokenRenewalOptions {
@@ -23,13 +24,7 @@ export class TokenRenewer {
   private stopped = false;
 
   constructor(private readonly options: TokenRenewalOptions) {
-    this.client = vault({
-      apiVersion: 'v1',
-      endpoint: options.address,
-      token: options.token,
-      ...(options.namespace ? { namespace: options.namespace } : {}),
-      debug: () => undefined,
-    } as vault.VaultOptions);
+    this.client = vaultClient(options);
   }
 
   /** Looks the token up and schedules the first renewal; a token that cannot be renewed is left alone, with a log line. */
