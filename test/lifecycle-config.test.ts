@@ -138,6 +138,15 @@ describe('lifecycle config', () => {
     );
   });
 
+  it('takes a worker cache size under temporal:, and refuses a negative one naming the field', () => {
+    expect(parseConfig(`temporal: { max_cached_workflows: 1000 }\n${withRotation('max_age: 1d')}`, ENV).temporal).toMatchObject({
+      max_cached_workflows: 1000,
+    });
+    expect(configError(`temporal: { max_cached_workflows: -1 }\n${withRotation('max_age: 1d')}`, ENV)).toContain(
+      'temporal.max_cached_workflows:',
+    );
+  });
+
   it('refuses bad sweep caps, naming the field', () => {
     expect(configError(withRotation('max_age: 1d') + 'sweep: { rate: { starts: 0 } }', ENV)).toContain('sweep.rate.starts:');
     expect(configError(withRotation('max_age: 1d') + 'sweep: { max_concurrent: 0 }', ENV)).toContain('sweep.max_concurrent:');

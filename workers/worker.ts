@@ -140,6 +140,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       dataConverter: options.dataConverter,
       stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
       ...(options.interceptors ? { interceptors: options.interceptors } : {}),
+      ...(config.temporal.max_cached_workflows !== undefined ? { maxCachedWorkflows: config.temporal.max_cached_workflows } : {}),
       ...options.tuning,
     });
   } catch (err) {

@@ -120,6 +120,11 @@ export const TemporalSchema = z
     /** An API key (Temporal Cloud), sent as a bearer token; use ${TEMPORAL_API_KEY} or api_key_file. Implies TLS. */
     api_key: z.string().min(1).optional(),
     api_key_file: z.string().min(1).optional(),
+    /**
+     * Workflows a worker keeps in memory between their tasks (default: the SDK's, sized from the heap). Lower it for a
+     * worker that keeps thousands of leases: an evicted keeper replays its short history when it next wakes.
+     */
+    max_cached_workflows: z.number().int().min(0).max(100_000).optional(),
   })
   .strict()
   .superRefine((t, ctx) => {

@@ -45,6 +45,7 @@ async function main(): Promise<void> {
     'lease-run': 240,
     secrets: 10000,
     schedules: 1000,
+    cache: 0, // the worker's workflow cache (temporal.max_cached_workflows); 0: the SDK's default
   });
   const stack = await startLocalStack({ services: ['temporal', 'vault', 'postgres', 'redis'], log });
   const dir = mkdtempSync(join(tmpdir(), 'rotator-bench-'));
@@ -70,11 +71,12 @@ async function main(): Promise<void> {
   process.stdout.write(out.join('\n') + '\n');
 }
 
-function header(stack: LocalStack, taskQueue: string): string[] {
+function header(stack: LocalStack, taskQueue: string, cache?: number): string[] {
   return [
     'temporal:',
     `  address: "${stack.temporal!.address}"`,
     `  task_queue: ${taskQueue}`,
+    ...(cache ? [`  max_cached_workflows: ${cache}`] : []),
     'providers:',
     '  bao:',
     '    type: vault',
@@ -132,7 +134,7 @@ async function leases(
   const taskQueue = `bench-keep-${randomBytes(3).toString('hex')}`;
   const names = Array.from({ length: n }, (_, i) => `lease_${String(i).padStart(5, '0')}`);
   const yaml = [
-    ...header(stack, taskQueue),
+    ...header(stack, taskQueue, flags.cache),
     ...names.flatMap((name) => [
       `  ${name}:`,
       '    provider: bao',
