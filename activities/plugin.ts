@@ -3,6 +3,8 @@
 import type { z } from 'zod';
 import type { Strategy } from '../src/config/fields';
 import type { SecretReference } from '../src/kernel/plan';
+import { parseDuration } from '../src/kernel/duration';
+import { SHORT_IO } from '../workflows/lib/policies';
 import type { Consumer, DatabaseTarget, SecretStore, SecretValue, StoreCapabilities, TargetCapabilities } from './types';
 
 /** A provider block's schema: a strict object whose `type` is the plugin's name. */
@@ -15,6 +17,8 @@ export interface StorePlugin<C extends { type: string }> {
   readonly builtIn?: Record<string, unknown>;
   /** Why a secret's `path:` can never work in this store, or null: checked by `rotator validate`. */
   checkPath?(path: string): string | null;
+  /** For a store that keeps a path in a Kubernetes Secret: which one (rollout consumers look for its other users). */
+  kubernetesSecret?(config: C, path: string): { namespace: string; name: string };
   create(config: C): Promise<SecretStore>;
 }
 
@@ -46,9 +50,36 @@ export interface TargetPlugin<C extends { type: string; connection: string }> {
   create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<DatabaseTarget>;
 }
 
+const NOTIFY_TIMEOUT = SHORT_IO.startToCloseTimeout ?? '30s';
+
+/**
+ * How long a secret's consumers may take together, every attempt and wait included: one activity (SHORT_IO) notifies
+ * them all, and it must end on its own before its start-to-close timeout, which Temporal would retry (notifying the
+ * first consumers again). 5 s of the timeout are kept for reading what they need from the stores.
+ */
+export const CONSUMER_BUDGET_MS = (typeof NOTIFY_TIMEOUT === 'number' ? NOTIFY_TIMEOUT : parseDuration(NOTIFY_TIMEOUT)) - 5_000;
+
+/** Resolves a `secret://name/key` reference of a consumer block; `field` names the block's field for errors. */
+export type ResolveReference = (uri: string, field: string) => SecretReference;
+
+/** What a consumer may use from the worker: values are read when it notifies, never carried in its config. */
+export interface ConsumerContext {
+  /** The field `ref.key` of the secret's current value in its store; NOT_FOUND naming the reference when missing. */
+  readSecret(ref: SecretReference): Promise<string>;
+}
+
 export interface ConsumerPlugin<C extends { type: string }> {
   readonly schema: TypedSchema<C>;
-  create(config: C): Promise<Consumer>;
+  /**
+   * The block with its `secret://` references replaced by store locations, as the plan carries it (the plan is in
+   * history, so it holds where a value is, never the value). Leaves fields that are already resolved alone.
+   */
+  resolve?(config: C, ref: ResolveReference): C;
+  /** The longest one notify can take (all its attempts and waits), so a plan can keep its consumers within the activity's timeout. */
+  worstCaseMs?(config: C): number;
+  /** Its consumers are RolloutConsumers: a rotation restarts their workloads batch by batch and waits for each. */
+  readonly rollsOut?: boolean;
+  create(config: C, context: ConsumerContext): Promise<Consumer>;
 }
 
 /** What a map of plugins holds: each entry typed by its own config (methods are checked bivariantly). */

@@ -1,9 +1,9 @@
 // One worker's stores, targets and consumers, made from the plugin maps on first use and shared by its activities.
-import type { ConsumerConfig, ProviderConfig } from '../src/config/schema';
+import type { Config, ConsumerConfig, ProviderConfig } from '../src/config/schema';
 import { RotatorError } from '../src/kernel/errors';
-import type { TargetPlan } from '../src/kernel/plan';
+import { resolveReference, type SecretReference, type TargetPlan } from '../src/kernel/plan';
 import { consumerPlugin } from './consumers';
-import type { SharedClients } from './plugin';
+import type { ConsumerContext, SharedClients } from './plugin';
 import { storePlugin } from './stores';
 import { targetPlugin } from './targets';
 import type { Consumer, DatabaseTarget, SecretStore, SecretValue } from './types';
@@ -47,6 +47,12 @@ export class ProviderRegistry {
       );
     }
     return this.stores.get(name, () => storePlugin(config).create(config));
+  }
+
+  /** The Kubernetes Secret that provider `name` keeps `path` in, or null for a store of another kind. */
+  kubernetesSecret(name: string, path: string): { namespace: string; name: string } | null {
+    const config = this.providers[name];
+    return (config && storePlugin(config).kubernetesSecret?.(config, path)) ?? null;
   }
 
   async close(): Promise<void> {
@@ -104,12 +110,51 @@ export async function openTarget(
   return targets.target(plan, admin.value, `${ref.provider}:${ref.path}@${admin.version}`);
 }
 
-/** One consumer per distinct `consumers:` entry. */
-export class ConsumerRegistry {
+export interface ConsumerRegistryDeps {
+  /** The stores consumers read from when they notify (a webhook's signing key). */
+  providers?: ProviderRegistry;
+  /**
+   * The worker's secrets, to resolve `secret://` references of consumer blocks that come from its config rather than
+   * from a plan (a lease keeper's).
+   */
+  secrets?: Config['secrets'];
+}
+
+/** One consumer per distinct `consumers:` entry, and what they may read from the worker's stores. */
+export class ConsumerRegistry implements ConsumerContext {
   private readonly consumers = new Cache<Consumer>();
 
-  consumer(config: ConsumerConfig): Promise<Consumer> {
-    return this.consumers.get(JSON.stringify(config), () => consumerPlugin(config).create(config));
+  constructor(private readonly deps: ConsumerRegistryDeps = {}) {}
+
+  async consumer(config: ConsumerConfig): Promise<Consumer> {
+    const plugin = consumerPlugin(config);
+    const { secrets } = this.deps;
+    const resolved =
+      plugin.resolve && secrets
+        ? plugin.resolve(config, (uri, field) => resolveReference({ secrets } as Config, uri, field))
+        : config;
+    return this.consumers.get(JSON.stringify(resolved), () => plugin.create(resolved, this));
+  }
+
+  /**
+   * Read when a consumer notifies, not cached: a rotated key is used from the next event on, and a notification is
+   * rare enough that one store read each costs nothing. Errors name the reference, never the value.
+   */
+  async readSecret(ref: SecretReference): Promise<string> {
+    const where = `${ref.provider}:${ref.path}`;
+    if (!this.deps.providers) {
+      throw new RotatorError('CONFIG_INVALID', `this worker was given no stores to read ${where} from`);
+    }
+    if (!ref.key) {
+      throw new RotatorError('CONFIG_INVALID', `the reference to ${where} names no field; write secret://<name>/<key>`);
+    }
+    const current = await (await this.deps.providers.store(ref.provider)).readCurrent(ref.path);
+    if (!current) throw new RotatorError('NOT_FOUND', `the secret at ${where} does not exist`);
+    const value = current.value[ref.key];
+    if (value === undefined || value === '') {
+      throw new RotatorError('NOT_FOUND', `the secret at ${where} has no field ${JSON.stringify(ref.key)}`);
+    }
+    return String(value);
   }
 
   async close(): Promise<void> {

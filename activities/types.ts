@@ -120,6 +120,45 @@ export interface ConsumerEvent {
   secret: string;
   version: string;
   username: string;
+  /** The rotation that published the version, so a receiver can tell a retry from a new event; absent from older callers. */
+  rotationId?: string;
+}
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+
+/** One Kubernetes workload a rollout consumer restarts. */
+export interface WorkloadRef {
+  kind: WorkloadKind;
+  namespace: string;
+  name: string;
+}
+
+/** Where a rollout stands, by `kubectl rollout status` rules; `failed` will not get better by waiting. */
+export interface RolloutState {
+  state: 'done' | 'waiting' | 'failed';
+  message: string;
+}
+
+/**
+ * A consumer that picks the new credential up by restarting: the workflow restarts its workloads batch by batch
+ * and waits for each, so a worker death resumes at the batch it was in. Every call is idempotent. Its `notify`
+ * (for callers that do not drive batches, such as a lease keeper) restarts every workload at once and does not wait.
+ */
+export interface RolloutConsumer extends Consumer {
+  readonly rollsOut: true;
+  /** The configured workloads in order, label selectors expanded (sorted by name). */
+  workloads(): Promise<WorkloadRef[]>;
+  /** The workloads in a namespace whose pods use the Secret `name` (mounted, envFrom, secretKeyRef). */
+  usersOf(secret: { namespace: string; name: string }): Promise<WorkloadRef[]>;
+  /**
+   * Sets the pod-template annotation (a restart), unless it already has this value, or (with `onlyIf`) unless it
+   * has that one: an undo restarts only what was restarted onto the version it undoes.
+   */
+  restart(
+    w: WorkloadRef,
+    annotation: { key: string; value: string; onlyIf?: string },
+  ): Promise<{ generation: number; restarted: boolean }>;
+  progress(w: WorkloadRef): Promise<RolloutState>;
 }
 
 /** Who must pick the new credential up: notify or roll out. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent setup for tests, demo, bench and CI: npm deps, pinned server tools in .venv, Debian postgresql + redis, FerretDB built with Go.
+# Idempotent setup for tests, demo, bench and CI: npm deps, pinned server tools in .venv, Debian postgresql, redis and etcd,
+# FerretDB and kube-apiserver built with Go.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,13 +33,15 @@ else
 fi
 
 # --- Debian packages --------------------------------------------------------
-STEP="system packages (postgresql, redis-server, nginx, openssl, python3-venv)"
+STEP="system packages (postgresql, redis-server, etcd-server, nginx, openssl, python3-venv)"
 need_apt=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need_apt+=(postgresql)
 command -v redis-server >/dev/null || [[ -x /usr/bin/redis-server ]] || need_apt+=(redis-server)
 # nginx: the tests put a TLS-terminating gRPC proxy in front of the Temporal dev server (which has no TLS).
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
 command -v openssl >/dev/null || need_apt+=(openssl)
+# etcd alone: Debian's kubernetes-client would collide with a kubectl already on the image.
+command -v etcd >/dev/null || [[ -x /usr/bin/etcd ]] || need_apt+=(etcd-server)
 # Debian's python3 ships without ensurepip; venv creation needs python3-venv.
 if [[ ! -x .venv/bin/python ]] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   need_apt+=(python3-venv)
@@ -56,7 +59,7 @@ if ((${#need_apt[@]})); then
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   say "system packages ok"
 else
-  say "postgresql, redis-server, nginx, openssl ok"
+  say "postgresql, redis-server, etcd, nginx, openssl ok"
 fi
 
 # --- pinned tools in .venv --------------------------------------------------
@@ -127,6 +130,12 @@ else
   trap 'echo "bootstrap: FAILED during: $STEP (see the output above; fix it and rerun: npm run bootstrap)" >&2' ERR
   say "ferretdb $FERRETDB_VERSION ok (built in $((SECONDS - started)) s)"
 fi
+
+# --- kube-apiserver built from the Go module proxy into .tools/kube/<version> ---
+STEP="kube-apiserver (scripts/build-kube-apiserver.sh; needs Go >= 1.26 and the Go module proxy)"
+kas_started=$SECONDS
+kas_out="$(bash scripts/build-kube-apiserver.sh 2>&1)" || { echo "$kas_out" | tail -n 40 >&2; false; }
+if [[ "$kas_out" == *" ok" ]]; then say "$kas_out"; else say "kube-apiserver built in $((SECONDS - kas_started)) s"; fi
 
 # --- compiled JavaScript for bin/rotator ------------------------------------
 # Rebuilt when anything it is compiled from is newer than the last build (a fresh clone has no dist/ at all).

@@ -10,7 +10,7 @@ declare global {
 
 export default async function globalSetup(): Promise<void> {
   const stack = await startLocalStack({
-    services: ['temporal', 'vault', 'postgres', 'redis', 'ferretdb', 'moto'],
+    services: ['temporal', 'vault', 'postgres', 'redis', 'ferretdb', 'moto', 'kubernetes'],
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const { stop: _stop, ...info } = stack;

@@ -12,13 +12,16 @@ import {
   GetParametersByPathCommand,
   PutParameterCommand,
 } from '@aws-sdk/client-ssm';
+import { KubeClients, kubeConfigFor } from '../activities/kubernetes/client';
 import { awsError } from '../activities/stores/aws-common';
 import { AwsParameterStore, pendingParameterName } from '../activities/stores/aws-parameter-store/store';
 import { AwsSecretsManagerStore, versionTokenFor } from '../activities/stores/aws-secrets-manager/store';
 import { FileStore } from '../activities/stores/file/store';
+import { KubernetesStore } from '../activities/stores/kubernetes/store';
 import type { StalePendingOptions, StalePendingPolicy } from '../activities/stores/stale-pending';
 import { VaultKvStore } from '../activities/stores/vault/store';
 import { credential, describeStoreContract, everythingIn, rejection } from './contract/store-contract';
+import { kubeconfigFile, namespaceFor } from './support/kube';
 import { testStack } from './support/stack';
 import { motoClientConfig, secretsManagerClient, ssmClient, versionLabels } from './support/test-stores';
 
@@ -72,6 +75,16 @@ describeStoreContract('file', async () => {
   const dir = await tempDir();
   const open = (options: StalePendingOptions) => new FileStore({ dir, ...options });
   return { store: open({}), open, path: () => `contract/${hex()}`, cleanup: () => fsp.rm(dir, { recursive: true, force: true }) };
+});
+
+describeStoreContract('kubernetes', async () => {
+  // The documented Role in a namespace of its own; paths name it, so the provider's namespace (where rotator holds
+  // nothing) must not be what is used.
+  const namespace = await namespaceFor('rotator');
+  const kubeconfig = kubeconfigFile('rotator');
+  const open = (options: StalePendingOptions) =>
+    new KubernetesStore({ clients: new KubeClients(kubeConfigFor({ kubeconfig })), namespace: 'default', ...options });
+  return { store: open({}), open, path: () => `${namespace}/contract-${hex()}` };
 });
 
 describe('aws-secrets-manager specifics', () => {

@@ -5,6 +5,7 @@ import type { DataConverter } from '@temporalio/common';
 import { createKeeperActivities } from '../activities/keeper';
 import { EngineRegistry } from '../activities/leases';
 import { createLifecycleActivities } from '../activities/lifecycle';
+import { createReconnectActivities } from '../activities/reconnect';
 import { createActivities } from '../activities/rotation';
 import { TokenRenewer } from '../activities/stores/vault/token-renewal';
 import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activities/registry';
@@ -97,7 +98,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
   installRuntimeLogging(options.logLevel ?? (process.env.ROTATOR_LOG_LEVEL?.toUpperCase() as LogLevel | undefined) ?? 'INFO');
   const providers = new ProviderRegistry(config.providers);
   const targets = new TargetRegistry();
-  const consumers = new ConsumerRegistry();
+  const consumers = new ConsumerRegistry({ providers, ...(config.secrets ? { secrets: config.secrets } : {}) });
   const engines = new EngineRegistry(config.providers);
   const connection = await NativeConnection.connect({
     address: config.temporal.address,
@@ -116,6 +117,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       options.client ?? new Client({ connection, namespace: config.temporal.namespace, dataConverter: options.dataConverter });
     return {
       ...createActivities({ providers, targets, consumers, secrets }),
+      ...createReconnectActivities({ providers, consumers, secrets }),
       ...createLifecycleActivities({ config: full, client, providers, targets, secrets }),
       ...createKeeperActivities({
         config: full,

@@ -9,7 +9,9 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { ReconnectActivities, RolloutStep } from '../activities/reconnect';
 import type { Inspection, RotationActivities } from '../activities/rotation';
+import type { WorkloadRef } from '../activities/types';
 import type { PromoteResult } from '../activities/types';
 import { assertNever } from '../src/kernel/errors';
 import { statusQuery, type PhaseName, type RotateSecretInput, type RotationStatus } from './definitions';
@@ -23,6 +25,8 @@ const verifier = proxyLocalActivities<RotationActivities>(VERIFY_LOGIN);
 const revoker = proxyActivities<RotationActivities>(IRREVERSIBLE);
 const releaser = proxyActivities<RotationActivities>(IRREVERSIBLE);
 const undo = proxyActivities<RotationActivities>(COMPENSATE);
+const consumers = proxyLocalActivities<ReconnectActivities>(SHORT_IO);
+const undoConsumers = proxyActivities<ReconnectActivities>(COMPENSATE);
 
 export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Promise<RotationStatus> {
   // The first run's id: a reset starts a new run, which must still recognise this rotation's claim as its own.
@@ -118,7 +122,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   async function twoCredentials(): Promise<void> {
     const found = await create();
     const published = await publish(found);
-    await phase('reconnect', () => reconnect(published.version, found.nextUsername));
+    await phase('reconnect', () => reconnect(published.version, found));
     await phase('verify', () => verifier.verifyCredential(plan, { rotationId, version: published.version }));
     saga.commit(); // verified and published: from here on nothing is rolled back
     await phase('revoke', () => (plan.strategy === 'dual-password' ? revokeOldPassword(found) : revokeOldLogin(found)));
@@ -133,7 +137,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     await phase('verify', () => verifier.verifyCredential(plan, { rotationId }));
     const published = await publish(found);
     saga.commit(); // the database and the store agree again
-    await phase('reconnect', () => reconnect(published.version, found.nextUsername));
+    await phase('reconnect', () => reconnect(published.version, found));
     await phase('revoke', async () => {
       status.notes.push('single-user: the old password stopped working when the new one was set');
     });
@@ -213,10 +217,47 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     else await io.discardPending(plan, { rotationId });
   }
 
-  async function reconnect(version: string, username: string): Promise<void> {
-    await io.notifyConsumers(plan, { version, username });
+  async function reconnect(version: string, found: Inspection): Promise<void> {
+    const username = found.nextUsername;
+    // Rotations started before consumers had steps of their own notify them all in one step.
+    if (!patched('consumer-steps')) await io.notifyConsumers(plan, { version, username });
+    else if ((plan.consumers ?? []).length > 0) {
+      const { steps, notes } = await consumers.planReconnect(plan);
+      status.notes.push(...notes);
+      for (const step of steps) {
+        if (step.kind === 'notify')
+          await consumers.notifyConsumer(plan, { consumer: step.consumer, version, username, rotationId });
+        else await rollOut(step, version, found.currentVersion);
+      }
+    }
     // A durable timer: consumers get this long to pick up the new version, even across worker restarts.
     if (plan.reconnectWaitMs > 0) await sleep(plan.reconnectWaitMs);
+  }
+
+  /**
+   * Restarts the consumer's workloads batch by batch, each batch only once the one before rolled out. A batch's undo
+   * is recorded before it restarts: it makes the store serve the old version again, restarts the batch onto it and
+   * waits for that, all before the new credential is withdrawn, so no pod is left holding a withdrawn credential.
+   */
+  async function rollOut(step: RolloutStep, version: string, previousVersion: string | null): Promise<void> {
+    const waiter = proxyActivities<ReconnectActivities>(heartbeatingWait(step.timeoutMs));
+    const { consumer, timeoutMs } = step;
+    for (const workloads of step.batches) {
+      const names = workloads.map(describe).join(', ');
+      saga.onFailure('store', `restart ${names} onto version ${previousVersion ?? '(none)'}`, async () => {
+        await undo.rollbackStore(plan, { rotationId, toVersion: previousVersion, fromVersion: status.version });
+        const value = `${previousVersion ?? 'none'} (rollback of ${version})`;
+        await undoConsumers.restartWorkloads(plan, { consumer, workloads, value, onlyIf: version });
+        await waiter.awaitRollout(plan, { consumer, workloads, startedAt: Date.now(), timeoutMs });
+      });
+      const restarted = await consumers.restartWorkloads(plan, { consumer, workloads, value: version });
+      await waiter.awaitRollout(plan, { consumer, workloads, startedAt: Date.now(), timeoutMs });
+      status.notes.push(`rolled out ${restarted.map((r) => `${describe(r.workload)} (generation ${r.generation})`).join(', ')}`);
+    }
+  }
+
+  function describe(w: WorkloadRef): string {
+    return `${w.kind.toLowerCase()} ${w.namespace}/${w.name}`;
   }
 
   async function revokeOldLogin(found: Inspection): Promise<void> {

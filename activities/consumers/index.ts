@@ -1,8 +1,11 @@
 // Every consumer plugin, by the `type:` a `consumers:` entry names. Adding a consumer: its folder, one line here.
 import type { AnyConsumerPlugin, ConsumerPlugin } from '../plugin';
+import { alert } from './alert';
 import { log } from './log';
+import { rollout } from './rollout';
+import { webhook } from './webhook';
 
-export const CONSUMERS = { log } satisfies Record<string, AnyConsumerPlugin>;
+export const CONSUMERS = { log, webhook, alert, rollout } satisfies Record<string, AnyConsumerPlugin>;
 
 export type ConsumerType = keyof typeof CONSUMERS;
 export type ConsumerSchema = (typeof CONSUMERS)[ConsumerType]['schema'];

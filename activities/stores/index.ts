@@ -4,6 +4,7 @@ import { awsParameterStore } from './aws-parameter-store';
 import { awsSecretsManager } from './aws-secrets-manager';
 import { env } from './env';
 import { file } from './file';
+import { kubernetes } from './kubernetes';
 import { vault } from './vault';
 
 export const STORES = {
@@ -12,6 +13,7 @@ export const STORES = {
   file,
   'aws-secrets-manager': awsSecretsManager,
   'aws-parameter-store': awsParameterStore,
+  kubernetes,
 } satisfies Record<string, AnyStorePlugin>;
 
 export type StoreType = keyof typeof STORES;

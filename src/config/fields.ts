@@ -13,6 +13,18 @@ export const duration = z
   .transform(parseDuration)
   .pipe(z.number().max(MAX_DURATION_MS, { message: 'expected at most 3650d' }));
 
+/**
+ * A duration kept as written (`30s`), not parsed to milliseconds: for blocks that travel in a rotation plan and are
+ * checked there again by the same schema. `atLeast` is given as written too, for the message.
+ */
+export function writtenDuration(atLeast?: string) {
+  const min = atLeast ? parseDuration(atLeast) : 0;
+  return z
+    .string({ error: DURATION_HINT })
+    .regex(DURATION, { message: DURATION_HINT })
+    .refine((d) => !DURATION.test(d) || parseDuration(d) >= min, { message: `expected at least ${atLeast ?? '0s'}` });
+}
+
 /** Names end up in workflow ids and store paths, so keep them plain. */
 export const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, {
   message: 'expected letters, digits, _ . - (at most 63, starting with a letter or digit)',

@@ -38,6 +38,45 @@ export const PasswordPolicySchema = z
     }
   });
 
+/**
+ * The L5 spec's `rotation.on_rotation.action` and the consumer each means: `reconnect` signals the application
+ * (a webhook), `restart` rolls its workloads out, `alert` tells people without failing the rotation.
+ */
+export const ON_ROTATION_ACTIONS = { reconnect: 'webhook', restart: 'rollout', alert: 'alert' } as const;
+
+/**
+ * `rotation.on_rotation: { action, grace_period, …the consumer's fields }` written as the L5 spec does: becomes the
+ * last entry of `consumers:`, and its grace_period the rotation's (both at once is an error, checked below).
+ */
+function onRotationAsConsumer(input: unknown): unknown {
+  const secret = input as { rotation?: Record<string, unknown>; consumers?: unknown } | null;
+  const on = secret?.rotation?.on_rotation as Record<string, unknown> | undefined;
+  if (!secret || typeof on !== 'object' || on === null || Array.isArray(on)) return input;
+  const { action, grace_period, ...fields } = on;
+  const type = ON_ROTATION_ACTIONS[action as keyof typeof ON_ROTATION_ACTIONS];
+  if (!type) return input; // left for the schema to refuse, naming the field
+  const { on_rotation: _, ...rotation } = secret.rotation!;
+  if (grace_period !== undefined) {
+    if (rotation.grace_period !== undefined) return input;
+    rotation.grace_period = grace_period;
+  }
+  const consumers = Array.isArray(secret.consumers) ? secret.consumers : [];
+  return { ...secret, rotation, consumers: [...consumers, { type, ...fields }] };
+}
+
+const OnRotationRefusal = z
+  .object({
+    action: z.enum(Object.keys(ON_ROTATION_ACTIONS) as [keyof typeof ON_ROTATION_ACTIONS], {
+      message: `expected one of ${Object.keys(ON_ROTATION_ACTIONS).join(', ')}`,
+    }),
+  })
+  .passthrough()
+  .superRefine((on, ctx) => {
+    // Only left in place (not turned into a consumer) for a bad action, or a grace period given twice.
+    if (on.action in ON_ROTATION_ACTIONS)
+      ctx.addIssue({ code: 'custom', path: ['grace_period'], message: 'set grace_period here or on rotation:, not both' });
+  });
+
 export const RotationSchema = z
   .object({
     strategy: z.enum(STRATEGIES),
@@ -60,25 +99,30 @@ export const RotationSchema = z
     schedule: ScheduleSchema.optional(),
     /** The sweep rotates a secret whose current version is older than this. */
     max_age: duration.optional(),
+    /** The L5 form of one consumer (see onRotationAsConsumer); only ever seen here when it is wrong. */
+    on_rotation: OnRotationRefusal.optional(),
   })
   .strict();
 
-export const SecretSchema = z
-  .object({
-    description: z.string().optional(),
-    provider: name,
-    path: z.string().min(1, { message: 'expected the store path of this secret' }),
-    target: TargetSchema.optional(),
-    rotation: RotationSchema.optional(),
-    /** Who picks the new credential up after publish, notified in order. */
-    consumers: z.array(ConsumerSchema).default([]),
-    /** `dynamic`: the provider's engine issues leased credentials at `path` (`database/creds/<role>`); a keeper renews them. */
-    type: z.enum(['static', 'dynamic']).default('static'),
-    lease: LeaseSchema.optional(),
-    /** Where a dynamic secret's keeper publishes the credential it holds (a writable store). */
-    publish: PublishSchema.optional(),
-  })
-  .strict();
+export const SecretSchema = z.preprocess(
+  onRotationAsConsumer,
+  z
+    .object({
+      description: z.string().optional(),
+      provider: name,
+      path: z.string().min(1, { message: 'expected the store path of this secret' }),
+      target: TargetSchema.optional(),
+      rotation: RotationSchema.optional(),
+      /** Who picks the new credential up after publish, notified in order. */
+      consumers: z.array(ConsumerSchema).default([]),
+      /** `dynamic`: the provider's engine issues leased credentials at `path` (`database/creds/<role>`); a keeper renews them. */
+      type: z.enum(['static', 'dynamic']).default('static'),
+      lease: LeaseSchema.optional(),
+      /** Where a dynamic secret's keeper publishes the credential it holds (a writable store). */
+      publish: PublishSchema.optional(),
+    })
+    .strict(),
+);
 
 /** `<mount>/creds/<role>`, as the database engine spells it. */
 export const DYNAMIC_PATH =

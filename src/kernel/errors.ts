@@ -8,6 +8,7 @@ export const ERROR_CODES = [
   'PERMISSION_DENIED', // the store or target refused our credentials
   'UNSUPPORTED', // the provider cannot do what the config asks
   'VERIFY_FAILED', // the new credential did not log in or the verify query failed
+  'CONSUMER_FAILED', // a consumer refused or never answered the notification, after its own retries
   'TRANSIENT', // network, timeouts: worth retrying
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -19,6 +20,8 @@ export const NON_RETRYABLE_CODES: ReadonlyArray<ErrorCode> = [
   'CONFLICT',
   'PERMISSION_DENIED',
   'UNSUPPORTED',
+  // A consumer has already retried within its time budget; retrying the activity would notify the others again.
+  'CONSUMER_FAILED',
 ];
 const NON_RETRYABLE: ReadonlySet<ErrorCode> = new Set(NON_RETRYABLE_CODES);
 

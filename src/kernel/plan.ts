@@ -1,6 +1,8 @@
 // A rotation plan: what one rotation needs to know, derived from config, free of secret values (it is in history).
 import { z } from 'zod';
 import { RotatorError } from './errors';
+import { consumerPlugin } from '../../activities/consumers';
+import { CONSUMER_BUDGET_MS } from '../../activities/plugin';
 import { targetPlugin } from '../../activities/targets';
 import { name, STRATEGIES } from '../config/fields';
 import { issuesOf } from '../config/load';
@@ -101,8 +103,30 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
     verifyQuery: rotation.verify.query ?? plugin.defaultVerify,
     password: rotation.password,
     drain: { timeoutMs: rotation.drain.timeout, onTimeout: rotation.drain.on_timeout },
-    consumers: secret.consumers,
+    consumers: planConsumers(config, secretName, secret.consumers),
   };
+}
+
+/**
+ * The secret's consumers as the plan carries them: `secret://` references (a webhook's signing key) resolved to where
+ * the value is kept, never the value; and all of them together within the one notify step's time.
+ */
+function planConsumers(config: Config, secretName: string, consumers: ConsumerConfig[]): ConsumerConfig[] {
+  const at = `secrets.${secretName}.consumers`;
+  const planned = consumers.map((consumer, i) => {
+    const plugin = consumerPlugin(consumer);
+    return plugin.resolve?.(consumer, (uri, field) => resolveReference(config, uri, `${at}.${i}.${field}`)) ?? consumer;
+  });
+  const worst = planned.reduce((sum, c) => sum + (consumerPlugin(c).worstCaseMs?.(c) ?? 0), 0);
+  if (worst > CONSUMER_BUDGET_MS) {
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      `all attempts of these consumers together may take ${worst / 1000}s, over the ${CONSUMER_BUDGET_MS / 1000}s the ` +
+        'notify step gives them; lower their timeout, attempts or backoff',
+      at,
+    );
+  }
+  return planned;
 }
 
 export function rotatableSecrets(config: Config): string[] {

@@ -1,8 +1,9 @@
-// Private throwaway servers (Temporal, OpenBao, PostgreSQL, Redis, FerretDB, moto) on free loopback ports, for tests, demo and bench.
+// Private throwaway servers (Temporal, OpenBao, PostgreSQL, Redis, FerretDB, moto, Kubernetes) on free loopback ports, for tests, demo and bench.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,7 +13,11 @@ import Redis from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { Client as PgClient } from 'pg';
 
-export type ServiceName = 'temporal' | 'vault' | 'postgres' | 'redis' | 'ferretdb' | 'moto';
+export type ServiceName = 'temporal' | 'vault' | 'postgres' | 'redis' | 'ferretdb' | 'moto' | 'kubernetes';
+
+/** Static-token users of the stack's kube-apiserver; tests bind roles to them per namespace. */
+export const KUBE_USERS = ['rotator', 'rotator-limited', 'controller'] as const;
+export type KubeUser = (typeof KUBE_USERS)[number];
 
 export interface StackInfo {
   dir: string;
@@ -28,6 +33,11 @@ export interface StackInfo {
    * both, each with its own admin login, and no roles (tests create their own with short TTLs).
    */
   vaultDatabase?: { mount: string; postgresConnection: string; redisConnection: string };
+  /**
+   * A real kube-apiserver on etcd, no controllers. `adminToken` is in system:masters; the `users` hold no rights
+   * until a test binds a Role to them. `ca` is the PEM of the server's self-signed certificate.
+   */
+  kubernetes?: { server: string; ca: string; adminToken: string; users: Record<KubeUser, string> };
 }
 
 export interface LocalStack extends StackInfo {
@@ -54,6 +64,15 @@ function findRepoRoot(start: string): string {
     if (fs.existsSync(path.join(d, 'package.json'))) return d;
     if (path.dirname(d) === d) return start;
   }
+}
+
+/** Built by scripts/build-kube-apiserver.sh (called from bootstrap); the same version as its KUBE_VERSION default. */
+export const KUBE_VERSION = 'v1.37.2';
+
+export function kubeApiserverPath(): string {
+  const p = path.join(REPO_ROOT, '.tools', 'kube', KUBE_VERSION, 'kube-apiserver');
+  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run bootstrap (builds it with Go, ~7 min once)`);
+  return p;
 }
 
 export function toolPath(name: 'temporal' | 'bao' | 'moto_server' | 'temporal-test-server'): string {
@@ -149,6 +168,7 @@ const STARTERS: Record<ServiceName, (ctx: Ctx, info: StackInfo) => Promise<void>
   redis: startRedis,
   ferretdb: startFerretdb,
   moto: startMoto,
+  kubernetes: startKubernetes,
 };
 
 async function startTemporal(ctx: Ctx, info: StackInfo): Promise<void> {
@@ -487,6 +507,112 @@ async function startMoto(ctx: Ctx, info: StackInfo): Promise<void> {
   info.moto = { endpoint };
 }
 
+/**
+ * etcd and a kube-apiserver with static tokens and RBAC. No controller manager, scheduler or kubelet: objects are
+ * stored and validated, nothing acts on them (tests play the Deployment controller themselves).
+ */
+async function startKubernetes(ctx: Ctx, info: StackInfo): Promise<void> {
+  const apiserverExe = kubeApiserverPath();
+  const [etcdPort, peerPort, metricsPort, port] = await freePorts(4);
+  const home = path.join(ctx.dir, 'kubernetes');
+  await fsp.mkdir(path.join(home, 'etcd'), { recursive: true, mode: 0o700 });
+  // Tracked before anything starts, so a failed start is cleaned up too; stopped in this order because etcd going
+  // first hangs the apiserver's shutdown for 20 s and more.
+  const parts: Spawned[] = [];
+  ctx.track({
+    name: 'kubernetes',
+    stop: async () => {
+      for (const p of [...parts].reverse()) await p.stop();
+    },
+    killSync: () => parts.forEach((p) => p.killSync()),
+  });
+  const etcdUrl = `http://${HOST}:${etcdPort}`;
+  const peerUrl = `http://${HOST}:${peerPort}`;
+  const etcd = spawnService(
+    ctx,
+    'kubernetes',
+    onPath('etcd', '/usr/bin', '/usr/local/bin'),
+    [
+      '--name=default',
+      `--data-dir=${path.join(home, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=default=${peerUrl}`,
+      `--listen-metrics-urls=http://${HOST}:${metricsPort}`,
+      '--unsafe-no-fsync',
+      '--log-level=error',
+    ],
+    {},
+    'etcd',
+  );
+  parts.push(etcd);
+  await waitReady(ctx, 'kubernetes', etcd.child, async () => {
+    const res = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2000) });
+    const body = (await res.json()) as { health?: string };
+    if (body.health !== 'true') throw new Error(`etcd /health answered ${JSON.stringify(body)}`);
+  });
+
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  await fsp.writeFile(path.join(home, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
+  await fsp.writeFile(path.join(home, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  const adminToken = secret();
+  const users = Object.fromEntries(KUBE_USERS.map((u) => [u, secret()])) as Record<KubeUser, string>;
+  ctx.secrets.push(adminToken, ...Object.values(users));
+  const tokens = [
+    `${adminToken},admin,admin-uid,"system:masters"`,
+    ...KUBE_USERS.map((u) => `${users[u]},${u},${u}-uid`),
+  ];
+  await fsp.writeFile(path.join(home, 'tokens.csv'), tokens.join('\n') + '\n', { mode: 0o600 });
+  const certDir = path.join(home, 'certs');
+  const apiserver = spawnService(
+    ctx,
+    'kubernetes',
+    apiserverExe,
+    [
+      `--etcd-servers=${etcdUrl}`,
+      `--bind-address=${HOST}`,
+      `--advertise-address=${HOST}`,
+      `--secure-port=${port}`,
+      `--cert-dir=${certDir}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${path.join(home, 'sa.pub')}`,
+      `--service-account-signing-key-file=${path.join(home, 'sa.key')}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      // A loopback advertise address makes the endpoint reconciler exit the server at once.
+      '--endpoint-reconciler-type=none',
+      `--token-auth-file=${path.join(home, 'tokens.csv')}`,
+      '--authorization-mode=RBAC',
+      '--v=0',
+    ],
+    {},
+    'kube-apiserver',
+  );
+  parts.push(apiserver);
+  const server = `https://${HOST}:${port}`;
+  await waitReady(ctx, 'kubernetes', apiserver.child, async () => {
+    const ca = await fsp.readFile(path.join(certDir, 'apiserver.crt'), 'utf8');
+    const { status, body } = await httpsGet(`${server}/readyz`, ca, adminToken);
+    if (status !== 200 || body.trim() !== 'ok') throw new Error(`/readyz answered ${status}: ${body.slice(0, 200)}`);
+  });
+  const ca = await fsp.readFile(path.join(certDir, 'apiserver.crt'), 'utf8');
+  info.kubernetes = { server, ca, adminToken, users };
+}
+
+function httpsGet(target: string, ca: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(target, { ca, headers: { Authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+
 // ---------------------------------------------------------------------------
 
 function secret(): string {
@@ -497,8 +623,26 @@ function logPath(ctx: Ctx, name: ServiceName): string {
   return path.join(ctx.dir, `${name}.log`);
 }
 
-/** Spawns a long-running server logging to <dir>/<name>.log and tracks it for stop(). */
-function spawnService(ctx: Ctx, name: ServiceName, exe: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+interface Spawned {
+  child: ChildProcess;
+  stop(): Promise<void>;
+  killSync(): void;
+}
+
+/**
+ * Spawns a long-running server logging to <dir>/<name>.log and tracks it for stop(). With a `part` label it is one
+ * process of a service that stops its parts in its own order: returned untracked.
+ */
+function spawnService(ctx: Ctx, name: ServiceName, exe: string, args: string[], env?: Record<string, string>): ChildProcess;
+function spawnService(ctx: Ctx, name: ServiceName, exe: string, args: string[], env: Record<string, string>, part: string): Spawned;
+function spawnService(
+  ctx: Ctx,
+  name: ServiceName,
+  exe: string,
+  args: string[],
+  env: Record<string, string> = {},
+  part?: string,
+): ChildProcess | Spawned {
   // 0600: dev servers print their root token to the log.
   const fd = fs.openSync(logPath(ctx, name), 'a', 0o600);
   let child: ChildProcess;
@@ -514,8 +658,8 @@ function spawnService(ctx: Ctx, name: ServiceName, exe: string, args: string[], 
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve()).once('error', () => resolve());
   });
-  ctx.track({
-    name,
+  const spawned: Spawned = {
+    child,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
       child.kill('SIGTERM');
@@ -526,7 +670,9 @@ function spawnService(ctx: Ctx, name: ServiceName, exe: string, args: string[], 
     killSync: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
-  });
+  };
+  if (part !== undefined) return spawned;
+  ctx.track({ name, stop: spawned.stop, killSync: spawned.killSync });
   return child;
 }
 

@@ -1,0 +1,18 @@
+// The `alert` consumer plugin: the webhook's signed POST (type rotator.credential.alert), for a receiver that only
+// informs people: a failure after its retries is logged and the rotation goes on. Request format: ../webhook/index.ts.
+import { z } from 'zod';
+import type { ConsumerPlugin } from '../../plugin';
+import { checkWebhook, createWebhookConsumer, resolveSigningKey, webhookFields, worstCaseMs } from '../webhook';
+
+export const schema = z
+  .object({ type: z.literal('alert'), ...webhookFields })
+  .strict()
+  .superRefine(checkWebhook);
+
+export const alert = {
+  schema,
+  resolve: resolveSigningKey,
+  worstCaseMs,
+  create: (config, context) =>
+    createWebhookConsumer(config, context, { eventType: 'rotator.credential.alert', onFailure: 'log' }),
+} satisfies ConsumerPlugin<z.infer<typeof schema>>;

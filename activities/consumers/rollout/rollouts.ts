@@ -1,0 +1,161 @@
+// Restarting Kubernetes workloads by patching their pod template, and reading whether their rollouts are done.
+import type * as k8s from '@kubernetes/client-node';
+import { RotatorError } from '../../../src/kernel/errors';
+import { KubeClients, kube, kubeConfigFor, STRATEGIC_MERGE } from '../../kubernetes/client';
+import type { ConsumerEvent, RolloutConsumer, WorkloadRef } from '../../types';
+import type { RolloutConfig } from './index';
+import { daemonSetRollout, deploymentRollout, statefulSetRollout, type RolloutState, type WorkloadKind } from './status';
+
+type Workload = k8s.V1Deployment | k8s.V1StatefulSet | k8s.V1DaemonSet;
+
+/** The calls that differ per kind; everything else is the same for the three. */
+interface KindApi {
+  resource: string;
+  read(apps: k8s.AppsV1Api, namespace: string, name: string): Promise<Workload>;
+  list(apps: k8s.AppsV1Api, namespace: string, labelSelector?: string): Promise<Workload[]>;
+  patch(apps: k8s.AppsV1Api, namespace: string, name: string, body: object): Promise<Workload>;
+  state(w: Workload): RolloutState;
+}
+
+const KINDS: Record<WorkloadKind, KindApi> = {
+  Deployment: {
+    resource: 'deployments',
+    read: (apps, namespace, name) => apps.readNamespacedDeployment({ name, namespace }),
+    list: async (apps, namespace, labelSelector) =>
+      (await apps.listNamespacedDeployment({ namespace, ...(labelSelector ? { labelSelector } : {}) })).items,
+    patch: (apps, namespace, name, body) => apps.patchNamespacedDeployment({ name, namespace, body }, STRATEGIC_MERGE),
+    state: (w) => deploymentRollout(w as k8s.V1Deployment),
+  },
+  StatefulSet: {
+    resource: 'statefulsets',
+    read: (apps, namespace, name) => apps.readNamespacedStatefulSet({ name, namespace }),
+    list: async (apps, namespace, labelSelector) =>
+      (await apps.listNamespacedStatefulSet({ namespace, ...(labelSelector ? { labelSelector } : {}) })).items,
+    patch: (apps, namespace, name, body) => apps.patchNamespacedStatefulSet({ name, namespace, body }, STRATEGIC_MERGE),
+    state: (w) => statefulSetRollout(w as k8s.V1StatefulSet),
+  },
+  DaemonSet: {
+    resource: 'daemonsets',
+    read: (apps, namespace, name) => apps.readNamespacedDaemonSet({ name, namespace }),
+    list: async (apps, namespace, labelSelector) =>
+      (await apps.listNamespacedDaemonSet({ namespace, ...(labelSelector ? { labelSelector } : {}) })).items,
+    patch: (apps, namespace, name, body) => apps.patchNamespacedDaemonSet({ name, namespace, body }, STRATEGIC_MERGE),
+    state: (w) => daemonSetRollout(w as k8s.V1DaemonSet),
+  },
+};
+
+export function describeWorkload(w: WorkloadRef): string {
+  return `${w.kind.toLowerCase()} ${w.namespace}/${w.name}`;
+}
+
+export class Rollouts implements RolloutConsumer {
+  readonly rollsOut = true;
+  private readonly clients: KubeClients;
+
+  constructor(private readonly config: RolloutConfig) {
+    this.clients = new KubeClients(kubeConfigFor(config));
+  }
+
+  async workloads(): Promise<WorkloadRef[]> {
+    const { apps } = this.clients;
+    const seen = new Set<string>();
+    const out: WorkloadRef[] = [];
+    for (const w of this.config.workloads) {
+      const namespace = w.namespace ?? this.config.namespace;
+      const api = KINDS[w.kind];
+      let names: string[];
+      if (w.name !== undefined) {
+        names = [w.name];
+      } else {
+        const selector = Object.entries(w.selector!)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',');
+        const found = await kube(`list ${api.resource} in ${namespace} matching ${selector}`, () =>
+          api.list(apps, namespace, selector),
+        );
+        names = found.map((f) => f.metadata!.name!).sort();
+      }
+      for (const name of names) {
+        const key = `${w.kind}/${namespace}/${name}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push({ kind: w.kind, namespace, name });
+      }
+    }
+    return out;
+  }
+
+  async usersOf(secret: { namespace: string; name: string }): Promise<WorkloadRef[]> {
+    const users: WorkloadRef[] = [];
+    for (const kind of Object.keys(KINDS) as WorkloadKind[]) {
+      const api = KINDS[kind];
+      const all = await kube(`list ${api.resource} in ${secret.namespace}`, () => api.list(this.clients.apps, secret.namespace));
+      for (const w of all) {
+        if (templateUses(w.spec?.template, secret.name))
+          users.push({ kind, namespace: secret.namespace, name: w.metadata!.name! });
+      }
+    }
+    return users;
+  }
+
+  async restart(
+    w: WorkloadRef,
+    annotation: { key: string; value: string; onlyIf?: string },
+  ): Promise<{ generation: number; restarted: boolean }> {
+    const api = KINDS[w.kind];
+    const current = await kube(`get ${describeWorkload(w)}`, () => api.read(this.clients.apps, w.namespace, w.name));
+    // Already carrying this value: this batch restarted it before (a step run again after a worker died).
+    const now = current.spec?.template?.metadata?.annotations?.[annotation.key];
+    // Already carrying this value: this batch restarted it before (a step run again after a worker died). Or, for
+    // an undo, never restarted onto the version being undone: nothing to restart back.
+    if (now === annotation.value || (annotation.onlyIf !== undefined && now !== annotation.onlyIf)) {
+      return { generation: current.metadata?.generation ?? 0, restarted: false };
+    }
+    const body = { spec: { template: { metadata: { annotations: { [annotation.key]: annotation.value } } } } };
+    // An undo patches with the value it expects, so no one else's restart in between is overwritten unseen.
+    const patched = await kube(`patch ${describeWorkload(w)}`, () => api.patch(this.clients.apps, w.namespace, w.name, body));
+    return { generation: patched.metadata?.generation ?? 0, restarted: true };
+  }
+
+  async notify(event: ConsumerEvent): Promise<void> {
+    const annotation = { key: restartAnnotationKey(event.secret), value: event.version };
+    for (const w of await this.workloads()) await this.restart(w, annotation);
+  }
+
+  async progress(w: WorkloadRef): Promise<RolloutState> {
+    const api = KINDS[w.kind];
+    const current = await kube(`get ${describeWorkload(w)}`, () => api.read(this.clients.apps, w.namespace, w.name));
+    return api.state(current);
+  }
+}
+
+/** Whether a pod template mounts the Secret, or reads it into env (envFrom, valueFrom), or pulls images with it. */
+export function templateUses(template: k8s.V1PodTemplateSpec | undefined, secretName: string): boolean {
+  const spec = template?.spec;
+  if (!spec) return false;
+  const containers = [...(spec.initContainers ?? []), ...spec.containers, ...(spec.ephemeralContainers ?? [])];
+  return (
+    (spec.volumes ?? []).some(
+      (v) => v.secret?.secretName === secretName || (v.projected?.sources ?? []).some((s) => s.secret?.name === secretName),
+    ) ||
+    (spec.imagePullSecrets ?? []).some((s) => s.name === secretName) ||
+    containers.some(
+      (c) =>
+        (c.envFrom ?? []).some((e) => e.secretRef?.name === secretName) ||
+        (c.env ?? []).some((e) => e.valueFrom?.secretKeyRef?.name === secretName),
+    )
+  );
+}
+
+/**
+ * The pod-template annotation that records which version of `secret` a workload was restarted for. One key per
+ * secret, so two secrets restarting the same workload do not undo each other's idempotence.
+ */
+export function restartAnnotationKey(secret: string): string {
+  const name = secret.replace(/[^A-Za-z0-9]+$/, '').slice(0, 63) || 'secret';
+  return `secret.rotator.dev/${name}`;
+}
+
+export function rolloutFailed(w: WorkloadRef, message: string): RotatorError {
+  return new RotatorError('CONSUMER_FAILED', `the rollout of ${describeWorkload(w)} failed: ${message}`);
+}

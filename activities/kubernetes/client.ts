@@ -1,0 +1,120 @@
+// One way to reach a Kubernetes API server (store and rollout consumer alike), and its errors in rotator's words.
+import * as k8s from '@kubernetes/client-node';
+import { z } from 'zod';
+import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
+
+/**
+ * Where the API server is and who rotator is there. Without a kubeconfig: the in-cluster service account when the
+ * worker runs in a pod, else $KUBECONFIG or ~/.kube/config (what kubectl would use).
+ */
+export const connectionFields = {
+  kubeconfig: z.string().min(1).optional(),
+  /** A context of that kubeconfig; default: its current-context. */
+  context: z.string().min(1).optional(),
+};
+
+export interface KubeConnection {
+  kubeconfig?: string;
+  context?: string;
+}
+
+export function kubeConfigFor(conn: KubeConnection): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  try {
+    if (conn.kubeconfig) kc.loadFromFile(conn.kubeconfig);
+    else kc.loadFromDefault();
+    if (conn.context) kc.setCurrentContext(conn.context);
+  } catch (err) {
+    throw new RotatorError('CONFIG_INVALID', `cannot load the kubeconfig: ${errorMessage(err)}`, 'kubeconfig');
+  }
+  if (conn.context && !kc.getContextObject(conn.context)) {
+    throw new RotatorError('CONFIG_INVALID', `the kubeconfig has no context ${JSON.stringify(conn.context)}`, 'context');
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new RotatorError('CONFIG_INVALID', 'the kubeconfig names no cluster for its current context', 'kubeconfig');
+  }
+  return kc;
+}
+
+/** One API client of each kind per connection. */
+export class KubeClients {
+  readonly core: k8s.CoreV1Api;
+  readonly apps: k8s.AppsV1Api;
+  readonly server: string;
+
+  constructor(readonly config: k8s.KubeConfig) {
+    this.core = config.makeApiClient(k8s.CoreV1Api);
+    this.apps = config.makeApiClient(k8s.AppsV1Api);
+    this.server = config.getCurrentCluster()?.server ?? '(unknown server)';
+  }
+}
+
+/** Strategic-merge patches (what `kubectl patch` sends) for apps objects; JSON merge patch for everything else. */
+export const STRATEGIC_MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
+export const MERGE_PATCH = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+/** The HTTP status of a failed call, or null for a network error. */
+export function statusOf(err: unknown): number | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : null;
+}
+
+interface StatusBody {
+  message?: string;
+  reason?: string;
+}
+
+function statusBody(err: unknown): StatusBody {
+  const body = (err as { body?: unknown } | null)?.body;
+  if (typeof body === 'string') {
+    try {
+      return JSON.parse(body) as StatusBody;
+    } catch {
+      return {};
+    }
+  }
+  return body && typeof body === 'object' ? (body as StatusBody) : {};
+}
+
+/**
+ * A failed API call as a RotatorError. The server's own Status message names what was refused (for a 403: user,
+ * verb, resource and namespace), and never carries Secret data; the client library's message, which embeds the whole
+ * response, is not used.
+ */
+export function kubeError(err: unknown, doing: string): RotatorError {
+  if (err instanceof RotatorError) return err;
+  const status = statusOf(err);
+  const said = statusBody(err).message;
+  const code: ErrorCode =
+    status === 401 || status === 403
+      ? 'PERMISSION_DENIED'
+      : status === 404
+        ? 'NOT_FOUND'
+        : status === 409
+          ? 'CONFLICT'
+          : status === 400 || status === 422
+            ? 'CONFIG_INVALID'
+            : 'TRANSIENT';
+  const detail =
+    status === null
+      ? `cannot reach the API server: ${errorMessage(err)}`
+      : status === 401
+        ? 'the API server did not accept rotator’s credentials (HTTP 401)'
+        : `HTTP ${status}${said ? `: ${said}` : ''}`;
+  return new RotatorError(code, `kubernetes: ${doing}: ${detail}`);
+}
+
+/** Runs one API call, turning its failure into a RotatorError that says what was being done. */
+export async function kube<T>(doing: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw kubeError(err, doing);
+  }
+}
+
+function errorMessage(err: unknown): string {
+  const m = (err as { message?: unknown } | null)?.message;
+  // Network errors from node-fetch carry the URL and the syscall; cut the rest.
+  return typeof m === 'string' ? m.split('\n')[0].slice(0, 300) : String(err);
+}

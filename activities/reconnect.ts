@@ -1,0 +1,175 @@
+// The reconnect phase's activities: tell each consumer, or restart its workloads batch by batch and wait for each.
+import { Context } from '@temporalio/activity';
+import { parseDuration } from '../src/kernel/duration';
+import { RotatorError } from '../src/kernel/errors';
+import type { RotationPlan } from '../src/kernel/plan';
+import { describeWorkload, restartAnnotationKey, rolloutFailed } from './consumers/rollout/rollouts';
+import { consumerPlugin } from './consumers';
+import { guarded } from './guarded';
+import type { ConsumerRegistry, ProviderRegistry } from './registry';
+import type { RolloutConsumer, WorkloadRef } from './types';
+
+export interface NotifyStep {
+  kind: 'notify';
+  consumer: number;
+}
+
+export interface RolloutStep {
+  kind: 'rollout';
+  consumer: number;
+  /** Restarted one batch after the other, in this order; each batch's rollouts must finish before the next. */
+  batches: WorkloadRef[][];
+  timeoutMs: number;
+}
+
+export type ReconnectStep = NotifyStep | RolloutStep;
+
+export interface ReconnectPlan {
+  steps: ReconnectStep[];
+  /** Workloads that use the Secret but are no consumer of it: they keep the old value until they restart. */
+  notes: string[];
+}
+
+export interface RestartResult {
+  workload: WorkloadRef;
+  generation: number;
+  restarted: boolean;
+}
+
+export interface ReconnectDeps {
+  providers: ProviderRegistry;
+  consumers: ConsumerRegistry;
+  secrets?: ReadonlyArray<string>;
+}
+
+const ROLLOUT_POLL_MS = 500;
+
+export function createReconnectActivities(deps: ReconnectDeps) {
+  function consumerConfig(plan: RotationPlan, index: number) {
+    const config = plan.consumers?.[index];
+    if (!config) throw new RotatorError('CONFIG_INVALID', `the plan has no consumer #${index}`, 'consumer');
+    return config;
+  }
+
+  async function rolloutConsumer(plan: RotationPlan, index: number): Promise<RolloutConsumer> {
+    const consumer = await deps.consumers.consumer(consumerConfig(plan, index));
+    if (!('rollsOut' in consumer)) {
+      throw new RotatorError('CONFIG_INVALID', `consumer #${index} restarts no workloads`, 'consumer');
+    }
+    return consumer as RolloutConsumer;
+  }
+
+  /** What reconnect will do, decided once per rotation (selectors expanded now) and kept in history. */
+  async function planReconnect(plan: RotationPlan): Promise<ReconnectPlan> {
+    const steps: ReconnectStep[] = [];
+    const listed = new Set<string>();
+    const rollouts: RolloutConsumer[] = [];
+    for (const [consumer, config] of (plan.consumers ?? []).entries()) {
+      if (!consumerPlugin(config).rollsOut) {
+        steps.push({ kind: 'notify', consumer });
+        continue;
+      }
+      const rollout = await rolloutConsumer(plan, consumer);
+      rollouts.push(rollout);
+      const workloads = await rollout.workloads();
+      for (const w of workloads) listed.add(describeWorkload(w));
+      const size = (config as { max_parallel: number }).max_parallel;
+      const batches: WorkloadRef[][] = [];
+      for (let i = 0; i < workloads.length; i += size) batches.push(workloads.slice(i, i + size));
+      steps.push({ kind: 'rollout', consumer, batches, timeoutMs: parseDuration((config as { timeout: string }).timeout) });
+    }
+    const notes: string[] = [];
+    const secret = deps.providers.kubernetesSecret(plan.store.provider, plan.store.path);
+    if (secret && rollouts.length > 0) {
+      const users = await rollouts[0].usersOf(secret);
+      for (const w of users.filter((u) => !listed.has(describeWorkload(u)))) {
+        notes.push(
+          `${describeWorkload(w)} uses Secret ${secret.name} but is not a consumer: it keeps the old value until it restarts`,
+        );
+      }
+    }
+    if (notes.length > 0)
+      Context.current().log.warn('workloads use the secret but are not consumers', { secret: plan.secret, notes });
+    return { steps, notes };
+  }
+
+  async function notifyConsumer(
+    plan: RotationPlan,
+    input: { consumer: number; version: string; username: string; rotationId: string },
+  ): Promise<void> {
+    const consumer = await deps.consumers.consumer(consumerConfig(plan, input.consumer));
+    await consumer.notify({
+      secret: plan.secret,
+      version: input.version,
+      username: input.username,
+      rotationId: input.rotationId,
+    });
+  }
+
+  /**
+   * Restarts one batch: sets the pod-template annotation that names the secret's version (`value`). A workload that
+   * already carries it is left alone, so a batch run again after a worker death restarts nothing twice.
+   */
+  async function restartWorkloads(
+    plan: RotationPlan,
+    input: { consumer: number; workloads: WorkloadRef[]; value: string; onlyIf?: string },
+  ): Promise<RestartResult[]> {
+    const rollout = await rolloutConsumer(plan, input.consumer);
+    const annotation = {
+      key: restartAnnotationKey(plan.secret),
+      value: input.value,
+      ...(input.onlyIf !== undefined ? { onlyIf: input.onlyIf } : {}),
+    };
+    const results: RestartResult[] = [];
+    for (const workload of input.workloads) results.push({ workload, ...(await rollout.restart(workload, annotation)) });
+    Context.current().log.info('workloads restarted', {
+      secret: plan.secret,
+      restarted: results.filter((r) => r.restarted).map((r) => describeWorkload(r.workload)),
+    });
+    return results;
+  }
+
+  /**
+   * Waits, heartbeating, until every workload of the batch rolled out (the rules of `kubectl rollout status`). A
+   * rollout the controller gave up on fails at once; the deadline counts from `startedAt`, the batch's restart, so a
+   * retry on another worker does not start the clock again.
+   */
+  async function awaitRollout(
+    plan: RotationPlan,
+    input: { consumer: number; workloads: WorkloadRef[]; startedAt: number; timeoutMs: number },
+  ): Promise<void> {
+    const ctx = Context.current();
+    const rollout = await rolloutConsumer(plan, input.consumer);
+    const deadline = input.startedAt + input.timeoutMs;
+    let pending = [...input.workloads];
+    for (;;) {
+      const still: WorkloadRef[] = [];
+      let last = '';
+      for (const w of pending) {
+        const { state, message } = await rollout.progress(w);
+        if (state === 'failed') throw rolloutFailed(w, message);
+        if (state === 'waiting') {
+          still.push(w);
+          last = message;
+        }
+      }
+      pending = still;
+      if (pending.length === 0) return;
+      if (Date.now() >= deadline) {
+        throw rolloutFailed(pending[0], `not rolled out within ${Math.round(input.timeoutMs / 1000)}s (${last})`);
+      }
+      ctx.heartbeat({ waitingFor: pending.map(describeWorkload) });
+      await ctx.sleep(Math.min(ROLLOUT_POLL_MS, Math.max(0, deadline - Date.now())));
+    }
+  }
+
+  const activities = { planReconnect, notifyConsumer, restartWorkloads, awaitRollout };
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      guarded(fn as (...a: unknown[]) => Promise<unknown>, deps.secrets ?? []),
+    ]),
+  ) as typeof activities;
+}
+
+export type ReconnectActivities = ReturnType<typeof createReconnectActivities>;

@@ -1,0 +1,60 @@
+// A worker process killed mid-rollout (fault-injection harness, real kube-apiserver): the next worker resumes at the
+// batch it was in, restarting no workload twice for one batch and skipping none.
+import { followRotation, startRotation } from '../src/client/rotations';
+import { restartAnnotationKey } from '../activities/consumers/rollout/rollouts';
+import { pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
+import { readTrace } from './support/fault-injection';
+import { unique } from './support/harness';
+import { rolloutScenario } from './support/rollout-scenario';
+import { startRotator, type Rotator } from './support/rotator';
+import type { Scenario } from './support/rotation-scenarios';
+
+const KILL_POINTS = [
+  'before:restartWorkloads#1',
+  'after:restartWorkloads#1',
+  'before:awaitRollout#1',
+  'after:awaitRollout#1',
+  'after:restartWorkloads#2',
+  'after:awaitRollout#2',
+];
+
+let harness: FaultHarness;
+beforeAll(async () => {
+  harness = await startFaultHarness();
+});
+afterAll(() => harness?.close());
+
+async function trial(killAt: string) {
+  const taskQueue = unique('tq');
+  const s = await rolloutScenario(taskQueue, { deployments: ['api', 'worker'], consumer: ['max_parallel: 1', 'timeout: 60s'] });
+  const { worker: faulty, traceFile } = harness.worker({ yaml: s.yaml, env: s.env } as Scenario, taskQueue, { killAt });
+  let fresh: Rotator | undefined;
+  try {
+    const { handle } = await startRotation(harness.client, taskQueue, s.plan);
+    const ended = handle.result().then(
+      () => 'ended' as const,
+      () => 'ended' as const,
+    );
+    const first = await Promise.race([faulty.exited.then(() => 'exited' as const), ended]);
+    const killed = first === 'exited' && readTrace(traceFile).some((e) => e.event === 'kill');
+    if (first === 'exited') fresh = await startRotator(s.yaml, s.env, { keys: harness.keys });
+    const { status } = await followRotation(handle);
+    const key = restartAnnotationKey(s.secret);
+    const restarts = Object.fromEntries(
+      ['api', 'worker'].map((n) => [n, s.controller.rolloutsOf(n).filter((r) => r.annotations[key] === status.version).length]),
+    );
+    return { killAt, killed, outcome: status.outcome, restarts };
+  } finally {
+    await faulty.kill();
+    await fresh?.close();
+    await s.close();
+  }
+}
+
+it('a worker killed at each step of a two-batch rollout: each Deployment restarted exactly once, the rotation succeeds', async () => {
+  const trials = await pool(KILL_POINTS, 3, trial);
+  const table = trials.map(
+    (t) => `${t.killAt}: ${t.killed ? 'killed' : 'NOT REACHED'}, ${t.outcome}, ${JSON.stringify(t.restarts)}`,
+  );
+  expect(table).toEqual(KILL_POINTS.map((k) => `${k}: killed, succeeded, {"api":1,"worker":1}`));
+});

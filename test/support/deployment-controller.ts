@@ -1,0 +1,190 @@
+// THE ONE STAND-IN of the Kubernetes tests: the Deployment controller (and the pods a kubelet would run).
+//
+// The stack runs a real kube-apiserver and etcd, but no controller manager, scheduler or kubelet, so nothing would
+// ever write a Deployment's status. This controller watches Deployments in one namespace, as the real one does, and
+// for each new generation writes status through the `status` subresource the way the real controller reports a
+// rolling update: first in progress (observedGeneration caught up, new replicas not yet available), then complete
+// (updated = ready = available = replicas, Progressing=True/NewReplicaSetAvailable). It can be told to make a
+// Deployment's rollout fail (Progressing=False/ProgressDeadlineExceeded, what the real controller sets when
+// progressDeadlineSeconds passes) or stall (stay in progress). Everything else — objects, generations,
+// resourceVersions, RBAC, conflicts — is the real API server's.
+import * as k8s from '@kubernetes/client-node';
+import { adminClients } from './kube';
+
+/** `fail-once`: this rollout fails, the next ones complete (a bad version, then a rollback that works). */
+export type RolloutBehaviour = 'complete' | 'fail' | 'fail-once' | 'stall';
+
+export interface Rollout {
+  deployment: string;
+  generation: number;
+  /** The restart annotation of the pod template that this generation rolled out. */
+  annotations: Record<string, string>;
+  /** The API server's resourceVersion (an etcd revision) when the new generation was seen, and when it ended. */
+  startedRv: number;
+  endedRv: number | null;
+  outcome: 'complete' | 'failed' | null;
+  endedAt?: number;
+}
+
+const MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+export class DeploymentController {
+  readonly rollouts: Rollout[] = [];
+  private readonly behaviour = new Map<string, RolloutBehaviour>();
+  private readonly handled = new Map<string, number>();
+  private readonly waiters: Array<() => void> = [];
+  private readonly stalled = new Map<string, () => void>();
+  private request: { abort(): void } | undefined;
+  private stopped = false;
+  private readonly apps = adminClients().apps;
+
+  /** `stepMs`: how long the simulated pods take to become available (so overlapping rollouts would show). */
+  constructor(
+    private readonly namespace: string,
+    private readonly stepMs = 150,
+  ) {}
+
+  async start(): Promise<this> {
+    const { kc } = adminClients();
+    const watch = new k8s.Watch(kc);
+    let ready!: () => void;
+    const started = new Promise<void>((r) => (ready = r));
+    this.request = await watch.watch(
+      `/apis/apps/v1/namespaces/${this.namespace}/deployments`,
+      { allowWatchBookmarks: false },
+      (type: string, obj: k8s.V1Deployment) => {
+        if (type === 'ADDED' || type === 'MODIFIED') void this.observe(obj);
+      },
+      (err: unknown) => {
+        if (!this.stopped && err) console.error('deployment controller watch ended', err);
+      },
+    );
+    ready();
+    await started;
+    return this;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.request?.abort();
+  }
+
+  /** How the next rollouts of `name` go (default: complete). */
+  set(name: string, behaviour: RolloutBehaviour): void {
+    this.behaviour.set(name, behaviour);
+  }
+
+  /** Lets a stalled rollout of `name` go on: it completes, unless `set` said otherwise since. */
+  release(name: string, outcome: 'complete' | 'fail' = 'complete'): void {
+    this.behaviour.set(name, outcome === 'complete' ? 'complete' : 'fail');
+    this.stalled.get(name)?.();
+    this.stalled.delete(name);
+  }
+
+  rolloutsOf(name: string): Rollout[] {
+    return this.rollouts.filter((r) => r.deployment === name);
+  }
+
+  /** Resolves once `predicate` holds over the rollouts seen so far (checked after every change). */
+  until(predicate: (rollouts: Rollout[]) => boolean): Promise<void> {
+    if (predicate(this.rollouts)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (predicate(this.rollouts)) resolve();
+        else this.waiters.push(check);
+      };
+      this.waiters.push(check);
+    });
+  }
+
+  private changed(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private async observe(d: k8s.V1Deployment): Promise<void> {
+    const name = d.metadata!.name!;
+    const generation = d.metadata!.generation ?? 0;
+    if ((this.handled.get(name) ?? 0) >= generation) return;
+    this.handled.set(name, generation);
+    const replicas = d.spec?.replicas ?? 1;
+    const rollout: Rollout = {
+      deployment: name,
+      generation,
+      annotations: { ...(d.spec?.template?.metadata?.annotations ?? {}) },
+      startedRv: Number(d.metadata!.resourceVersion),
+      endedRv: null,
+      outcome: null,
+    };
+    this.rollouts.push(rollout);
+    this.changed();
+    let behaviour = this.behaviour.get(name) ?? 'complete';
+    if (behaviour === 'fail-once') {
+      this.behaviour.set(name, 'complete');
+      behaviour = 'fail';
+    }
+    // In progress: the controller has seen the generation; one new pod is up but not yet available.
+    await this.writeStatus(name, {
+      observedGeneration: generation,
+      replicas: replicas + 1,
+      updatedReplicas: 1,
+      readyReplicas: replicas,
+      availableReplicas: replicas,
+      unavailableReplicas: 1,
+      conditions: [
+        condition('Available', 'True', 'MinimumReplicasAvailable'),
+        condition('Progressing', 'True', 'ReplicaSetUpdated'),
+      ],
+    });
+    if (this.stopped) return;
+    if (behaviour === 'stall') await new Promise<void>((r) => this.stalled.set(name, r));
+    else await new Promise((r) => setTimeout(r, this.stepMs));
+    if ((this.handled.get(name) ?? 0) !== generation || this.stopped) return; // a newer generation took over
+    if (behaviour === 'stall') behaviour = this.behaviour.get(name) === 'fail' ? 'fail' : 'complete';
+    const done =
+      behaviour === 'complete'
+        ? {
+            observedGeneration: generation,
+            replicas,
+            updatedReplicas: replicas,
+            readyReplicas: replicas,
+            availableReplicas: replicas,
+            unavailableReplicas: 0,
+            conditions: [
+              condition('Available', 'True', 'MinimumReplicasAvailable'),
+              condition('Progressing', 'True', 'NewReplicaSetAvailable'),
+            ],
+          }
+        : {
+            observedGeneration: generation,
+            replicas: replicas + 1,
+            updatedReplicas: 1,
+            readyReplicas: replicas,
+            availableReplicas: replicas,
+            unavailableReplicas: 1,
+            conditions: [
+              condition('Available', 'True', 'MinimumReplicasAvailable'),
+              condition('Progressing', 'False', 'ProgressDeadlineExceeded'),
+            ],
+          };
+    const written = await this.writeStatus(name, done);
+    rollout.endedAt = Date.now();
+    rollout.endedRv = written;
+    rollout.outcome = behaviour === 'complete' ? 'complete' : 'failed';
+    this.changed();
+  }
+
+  private async writeStatus(name: string, status: k8s.V1DeploymentStatus): Promise<number | null> {
+    try {
+      const d = await this.apps.patchNamespacedDeploymentStatus({ name, namespace: this.namespace, body: { status } }, MERGE);
+      return Number(d.metadata?.resourceVersion);
+    } catch (err) {
+      if (!this.stopped) console.error(`deployment controller: status of ${name}`, (err as Error).message.split('\n')[0]);
+      return null;
+    }
+  }
+}
+
+function condition(type: string, status: string, reason: string): k8s.V1DeploymentCondition {
+  const now = new Date();
+  return { type, status, reason, lastUpdateTime: now, lastTransitionTime: now, message: reason };
+}
