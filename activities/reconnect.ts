@@ -3,7 +3,7 @@ import { Context } from '@temporalio/activity';
 import { parseDuration } from '../src/kernel/duration';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
-import { describeWorkload, restartAnnotationKey, rolloutFailed } from './consumers/rollout/rollouts';
+import { describeWorkload, restartAnnotationKey, rolloutFailed, unlistedNote } from './consumers/rollout/rollouts';
 import { consumerPlugin } from './consumers';
 import { guarded } from './guarded';
 import type { ConsumerRegistry, ProviderRegistry } from './registry';
@@ -83,9 +83,7 @@ export function createReconnectActivities(deps: ReconnectDeps) {
     if (secret && rollouts.length > 0) {
       const users = await rollouts[0].usersOf(secret);
       for (const w of users.filter((u) => !listed.has(describeWorkload(u)))) {
-        notes.push(
-          `${describeWorkload(w)} uses Secret ${secret.name} but is not a consumer: it keeps the old value until it restarts`,
-        );
+        notes.push(unlistedNote(w, secret.name));
       }
     }
     if (notes.length > 0)

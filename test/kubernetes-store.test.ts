@@ -2,9 +2,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { KubeClients, kubeConfigFor } from '../activities/kubernetes/client';
+import { ProviderRegistry } from '../activities/registry';
 import { kubernetes } from '../activities/stores/kubernetes';
 import { KubernetesStore, type KubernetesStoreOptions } from '../activities/stores/kubernetes/store';
 import type { SecretValue } from '../activities/types';
+import { parseConfig } from '../src/config/load';
 import { credential, rejection } from './contract/store-contract';
 import { configError } from './support/config';
 import { adminClients, kubeconfigFile, namespaceFor, roleWithout } from './support/kube';
@@ -159,7 +161,6 @@ describe('the kubernetes store', () => {
   it('adopts an existing Secret with adopt: true: labels it, keeps what else it carries, and keeps its old value as previous', async () => {
     const { namespace, store, name } = await setUp({ adopt: true });
     const theirs = { username: 'app_a', password: credential().password! };
-    const before = Date.now() - 1000; // the API server's timestamps are in whole seconds
     await core.createNamespacedSecret({
       namespace,
       body: {
@@ -169,8 +170,9 @@ describe('the kubernetes store', () => {
     });
     const found = (await store.readCurrent(name))!;
     expect(found.version).toMatch(/^rv-\d+$/);
-    // Not written by rotator: its last write is the API server's record of it.
-    expect(await store.publishedAt(name)).toBeGreaterThanOrEqual(before);
+    // Not written by rotator: when it was written is the API server's record of its last write.
+    const created = (await secretAt(namespace, name))!.secret.metadata!.managedFields![0].time!;
+    expect(await store.publishedAt(name)).toBe(new Date(created).getTime());
 
     const next = credential('app_b');
     const rotationId = randomUUID();
@@ -287,7 +289,7 @@ describe('the kubernetes store', () => {
   });
 });
 
-describe('kubernetes secret paths', () => {
+describe('the kubernetes provider block and secret paths', () => {
   it('accepts <namespace>/<name> and <name>, and says why anything else can never be a Secret rotator keeps', () => {
     const why = (path: string) => kubernetes.checkPath(path);
     expect(why('orders-db')).toBeNull();
@@ -302,6 +304,30 @@ describe('kubernetes secret paths', () => {
     expect(why('x'.repeat(238))).toMatch(/too long: rotator keeps x+-rotator-pending beside it.*at most 237/);
     expect(why('orders-previous')).toMatch(/ends in -previous/);
     expect(why('orders-rotator-pending')).toMatch(/ends in -rotator-pending/);
+  });
+
+  it('is built from its provider block: defaults filled, the kubeconfig and context it names used', async () => {
+    const namespace = await namespaceFor('rotator');
+    const kubeconfig = kubeconfigFile('rotator');
+    const yaml = (extra: string) => `
+providers:
+  k8s: { type: kubernetes, kubeconfig: ${JSON.stringify(kubeconfig)}, namespace: ${namespace}${extra} }
+secrets:
+  db: { provider: k8s, path: orders-db }
+`;
+    const parsed = parseConfig(yaml(''), {});
+    expect(parsed.providers.k8s).toEqual({ type: 'kubernetes', kubeconfig, namespace, adopt: false, stale_pending: 'fail' });
+    const providers = new ProviderRegistry(parsed.providers);
+    try {
+      const store = await providers.store('k8s');
+      expect(store).toBeInstanceOf(KubernetesStore);
+      expect(await store.readCurrent('orders-db')).toBeNull(); // in the provider's namespace, as rotator
+    } finally {
+      await providers.close();
+    }
+    const wrong = new ProviderRegistry(parseConfig(yaml(', context: nowhere'), {}).providers);
+    const err = await rejection(wrong.store('k8s'), 'CONFIG_INVALID');
+    expect(err.message).toContain('the kubeconfig has no context "nowhere"');
   });
 
   it('is checked by rotator validate, naming the secret', () => {

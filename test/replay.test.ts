@@ -34,6 +34,11 @@ describe('replaying recorded rotations against the current workflow code', () =>
       expect(files).toContain(`${newest}/${name}.json`);
   });
 
+  it('has, in the newest set, rotations whose consumers roll out: succeeded and rolled back', () => {
+    const newest = sets.at(-1);
+    for (const name of ['rollout-succeeded', 'rollout-rolled-back']) expect(files).toContain(`${newest}/${name}.json`);
+  });
+
   for (const file of files) {
     it(`replays ${file} without a nondeterminism error`, async () => {
       const history = historyFromFixture(fs.readFileSync(path.join(FIXTURES, file), 'utf8'));

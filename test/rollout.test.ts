@@ -1,7 +1,11 @@
 // Rollout consumers end to end on a real kube-apiserver + etcd, OpenBao and PostgreSQL, as the documented Role.
 // The one stand-in is test/support/deployment-controller.ts: no controller manager or kubelet runs here, so it
 // writes Deployment status the way the Deployment controller does (see that file).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { followRotation, queryStatus, startRotation } from '../src/client/rotations';
+import { cli } from './support/cli';
 import { restartAnnotationKey } from '../activities/consumers/rollout/rollouts';
 import { unique } from './support/harness';
 import { roleWithout } from './support/kube';
@@ -130,6 +134,22 @@ describe('a credential in a Kubernetes Secret with Deployments consuming it', ()
     expect(status.outcome).toBe('succeeded');
     expect(status.notes.join('\n')).toMatch(/deployment .*\/cron uses Secret orders-db but is not a consumer/);
     expect(s.controller.rolloutsOf('cron')).toHaveLength(0);
+  });
+
+  it('rotator validate warns about the same workloads, and passes', async () => {
+    const s = await rolloutScenario(unique('tq'), { unlisted: ['cron'] });
+    open.push(s);
+    const dir = mkdtempSync(join(tmpdir(), 'rotator-validate-'));
+    const file = join(dir, 'rotator.yaml');
+    writeFileSync(file, s.yaml, { mode: 0o600 });
+    Object.assign(process.env, s.env);
+    const run = await cli('validate', file);
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/ok \(\d+ secrets/);
+    expect(run.out).toMatch(
+      /warning: secrets\.orders_db_\w+: deployment t-\w+\/cron uses Secret orders-db but is not a consumer/,
+    );
+    expect(run.out).not.toMatch(/\/api uses|\/worker uses/);
   });
 
   it('a Role without patch on deployments fails the rotation with an error naming the permission, and rolls back', async () => {

@@ -560,10 +560,7 @@ async function startKubernetes(ctx: Ctx, info: StackInfo): Promise<void> {
   const adminToken = secret();
   const users = Object.fromEntries(KUBE_USERS.map((u) => [u, secret()])) as Record<KubeUser, string>;
   ctx.secrets.push(adminToken, ...Object.values(users));
-  const tokens = [
-    `${adminToken},admin,admin-uid,"system:masters"`,
-    ...KUBE_USERS.map((u) => `${users[u]},${u},${u}-uid`),
-  ];
+  const tokens = [`${adminToken},admin,admin-uid,"system:masters"`, ...KUBE_USERS.map((u) => `${users[u]},${u},${u}-uid`)];
   await fsp.writeFile(path.join(home, 'tokens.csv'), tokens.join('\n') + '\n', { mode: 0o600 });
   const certDir = path.join(home, 'certs');
   const apiserver = spawnService(
@@ -634,7 +631,14 @@ interface Spawned {
  * process of a service that stops its parts in its own order: returned untracked.
  */
 function spawnService(ctx: Ctx, name: ServiceName, exe: string, args: string[], env?: Record<string, string>): ChildProcess;
-function spawnService(ctx: Ctx, name: ServiceName, exe: string, args: string[], env: Record<string, string>, part: string): Spawned;
+function spawnService(
+  ctx: Ctx,
+  name: ServiceName,
+  exe: string,
+  args: string[],
+  env: Record<string, string>,
+  part: string,
+): Spawned;
 function spawnService(
   ctx: Ctx,
   name: ServiceName,

@@ -38,7 +38,7 @@ const RECORDINGS: Recording[] = (['alternating-users', 'single-user', 'dual-pass
 ]);
 
 async function main(): Promise<void> {
-  const stack = await startLocalStack({ services: ['temporal', 'vault', 'postgres', 'redis'] });
+  const stack = await startLocalStack({ services: ['temporal', 'vault', 'postgres', 'redis', 'kubernetes'] });
   const info = path.join(os.tmpdir(), `rotator-record-${process.pid}.json`);
   try {
     const { stop: _stop, ...stackInfo } = stack;
@@ -80,7 +80,8 @@ async function main(): Promise<void> {
       }
     }
     const { recordLifecycle } = await import('./record-lifecycle');
-    for (const [name, history, secrets] of await recordLifecycle()) {
+    const { recordRollout } = await import('./record-rollout');
+    for (const [name, history, secrets] of [...(await recordLifecycle()), ...(await recordRollout())]) {
       const json = historyToFixture(history);
       if (secrets.some((p) => json.includes(p) || json.includes(Buffer.from(p).toString('base64'))))
         throw new Error(`${name}: the history holds a password; not writing it`);

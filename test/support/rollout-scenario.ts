@@ -26,6 +26,8 @@ export interface RolloutScenarioOptions {
   role?: k8s.V1Role;
   /** Deployments that use the Secret but are not listed as consumers. */
   unlisted?: string[];
+  /** More entries under secrets:, as YAML lines indented for it (e.g. a webhook's signing key). */
+  moreSecrets?: string[];
 }
 
 export interface RolloutScenario {
@@ -101,6 +103,7 @@ export async function rolloutScenario(taskQueue: string, options: RolloutScenari
     `    kubeconfig: ${kubeconfig}`,
     `    namespace: ${namespace}`,
     'secrets:',
+    ...(options.moreSecrets ?? []),
     `  ${adminName}:`,
     '    provider: vault',
     `    path: ${vault.configPath(adminName)}`,

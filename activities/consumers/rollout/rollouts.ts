@@ -85,17 +85,8 @@ export class Rollouts implements RolloutConsumer {
     return out;
   }
 
-  async usersOf(secret: { namespace: string; name: string }): Promise<WorkloadRef[]> {
-    const users: WorkloadRef[] = [];
-    for (const kind of Object.keys(KINDS) as WorkloadKind[]) {
-      const api = KINDS[kind];
-      const all = await kube(`list ${api.resource} in ${secret.namespace}`, () => api.list(this.clients.apps, secret.namespace));
-      for (const w of all) {
-        if (templateUses(w.spec?.template, secret.name))
-          users.push({ kind, namespace: secret.namespace, name: w.metadata!.name! });
-      }
-    }
-    return users;
+  usersOf(secret: { namespace: string; name: string }): Promise<WorkloadRef[]> {
+    return secretUsers(this.clients, secret);
   }
 
   async restart(
@@ -127,6 +118,24 @@ export class Rollouts implements RolloutConsumer {
     const current = await kube(`get ${describeWorkload(w)}`, () => api.read(this.clients.apps, w.namespace, w.name));
     return api.state(current);
   }
+}
+
+/** The workloads in the Secret's namespace whose pods use it. */
+export async function secretUsers(clients: KubeClients, secret: { namespace: string; name: string }): Promise<WorkloadRef[]> {
+  const users: WorkloadRef[] = [];
+  for (const kind of Object.keys(KINDS) as WorkloadKind[]) {
+    const api = KINDS[kind];
+    const all = await kube(`list ${api.resource} in ${secret.namespace}`, () => api.list(clients.apps, secret.namespace));
+    for (const w of all) {
+      if (templateUses(w.spec?.template, secret.name)) users.push({ kind, namespace: secret.namespace, name: w.metadata!.name! });
+    }
+  }
+  return users;
+}
+
+/** Why a workload that uses the Secret and is no consumer of it matters. */
+export function unlistedNote(w: WorkloadRef, secretName: string): string {
+  return `${describeWorkload(w)} uses Secret ${secretName} but is not a consumer: it keeps the old value until it restarts`;
 }
 
 /** Whether a pod template mounts the Secret, or reads it into env (envFrom, valueFrom), or pulls images with it. */

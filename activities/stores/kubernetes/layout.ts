@@ -1,5 +1,5 @@
 // How a credential sits in a Kubernetes Secret: one data key per field, and rotator's bookkeeping in annotations.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { RotatorError } from '../../../src/kernel/errors';
 import type { SecretValue } from '../../types';
@@ -70,18 +70,38 @@ export function decode(secret: k8s.V1Secret): SecretValue {
   return value;
 }
 
+type Kind = 'version' | 'pending';
+
 /**
- * sha256 over `bound` (what the annotations claim about the data) and the data itself. Kept on the Secret beside
- * the data, which anyone who can read it sees anyway; never logged. `kind` keeps a pending Secret's checksum from
- * passing for a published one.
+ * sha256 over `bound` (what the annotations claim about the data) and the data itself, as `sha256:<salt>:<hex>`. It
+ * sits beside the data, which anyone who can read the Secret sees anyway, and is never logged; the random salt keeps
+ * it from being looked up in precomputed tables (a tool that masks data but shows annotations) and two Secrets
+ * holding the same value from showing the same checksum. `kind` keeps a pending Secret's from passing for a
+ * published one.
  */
-export function checksum(kind: 'version' | 'pending', bound: ReadonlyArray<string>, data: Record<string, string>): string {
+function checksum(
+  kind: Kind,
+  bound: ReadonlyArray<string>,
+  data: Record<string, string>,
+  salt = randomBytes(8).toString('hex'),
+): string {
   const entries = Object.keys(data)
     .sort()
     .map((k) => [k, Buffer.from(data[k], 'base64').toString('base64')]);
-  return `sha256:${createHash('sha256')
-    .update(JSON.stringify([kind, bound, entries]))
-    .digest('hex')}`;
+  const digest = createHash('sha256')
+    .update(JSON.stringify([kind, salt, bound, entries]))
+    .digest('hex');
+  return `sha256:${salt}:${digest}`;
+}
+
+function checksumMatches(
+  kind: Kind,
+  recorded: string | undefined,
+  bound: ReadonlyArray<string>,
+  data: Record<string, string>,
+): boolean {
+  const salt = /^sha256:([0-9a-f]{16}):[0-9a-f]{64}$/.exec(recorded ?? '')?.[1];
+  return salt !== undefined && checksum(kind, bound, data, salt) === recorded;
 }
 
 /** The annotations of a published value (current or previous); `extra` is the rest of the record. */
@@ -117,13 +137,15 @@ export function pendingAnnotations(
 export function versionIntact(secret: k8s.V1Secret): boolean {
   const a = annotationsOf(secret);
   const version = a[ANNOTATIONS.version];
-  return !!version && a[ANNOTATIONS.checksum] === checksum('version', [version, a[ANNOTATIONS.numbers] ?? ''], secret.data ?? {});
+  return (
+    !!version && checksumMatches('version', a[ANNOTATIONS.checksum], [version, a[ANNOTATIONS.numbers] ?? ''], secret.data ?? {})
+  );
 }
 
 export function pendingIntact(secret: k8s.V1Secret): boolean {
   const a = annotationsOf(secret);
   const bound = [a[ANNOTATIONS.rotationId] ?? '', a[ANNOTATIONS.baseVersion] ?? '', a[ANNOTATIONS.numbers] ?? ''];
-  return a[ANNOTATIONS.checksum] === checksum('pending', bound, secret.data ?? {});
+  return checksumMatches('pending', a[ANNOTATIONS.checksum], bound, secret.data ?? {});
 }
 
 /**

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { RotatorError } from '../../../src/kernel/errors';
-import { kube, kubeError, statusOf, type KubeClients } from '../../kubernetes/client';
+import { kubeError, statusOf, type KubeClients } from '../../kubernetes/client';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
@@ -100,18 +100,12 @@ export class KubernetesStore implements SecretStore {
     const { namespace } = at;
     const body = secretBody({ namespace, name }, existing, data, ours, typeForNew);
     const secrets = secretStrings(data);
+    const { core } = this.options.clients;
     try {
-      if (existing) {
-        await kube(`replace Secret ${namespace}/${name}`, () =>
-          this.options.clients.core.replaceNamespacedSecret({ name, namespace, body }),
-        );
-      } else {
-        await kube(`create Secret ${namespace}/${name}`, () =>
-          this.options.clients.core.createNamespacedSecret({ namespace, body }),
-        );
-      }
+      if (existing) await core.replaceNamespacedSecret({ name, namespace, body });
+      else await core.createNamespacedSecret({ namespace, body });
     } catch (err) {
-      const e = scrub(kubeError(err, `write Secret ${namespace}/${name}`), secrets);
+      const e = scrub(kubeError(err, `${existing ? 'replace' : 'create'} Secret ${namespace}/${name}`), secrets);
       if (e.code !== 'CONFLICT') throw e;
       throw new RotatorError(
         'CONFLICT',

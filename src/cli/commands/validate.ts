@@ -1,4 +1,4 @@
-// `rotator validate [FILE]`: check a config file; changes nothing.
+// `rotator validate [FILE]`: check a config file (and, for secrets kept in Kubernetes, who else uses them); changes nothing.
 import { Command } from 'commander';
 import type { CliContext } from '../context';
 
@@ -18,11 +18,15 @@ export function validateCommand(ctx: CliContext): Command {
       }
       const config = await ctx.config(path);
       const { rotatableSecrets } = await import('../../kernel/plan');
+      const { unlistedConsumers } = await import('../../client/consumer-check');
       const secrets = Object.keys(config.secrets);
-      ctx.emit(`${path}: ok (${secrets.length} secrets, ${rotatableSecrets(config).length} rotatable)`, {
+      const warnings = await unlistedConsumers(config);
+      const lines = warnings.map((w) => `  warning: secrets.${w.secret}: ${w.message}`);
+      ctx.emit([`${path}: ok (${secrets.length} secrets, ${rotatableSecrets(config).length} rotatable)`, ...lines].join('\n'), {
         ok: true,
         file: path,
         secrets,
+        warnings,
       });
     });
 }
