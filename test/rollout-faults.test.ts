@@ -5,6 +5,7 @@ import { restartAnnotationKey } from '../activities/consumers/rollout/rollouts';
 import { pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
 import { readTrace } from './support/fault-injection';
 import { unique } from './support/harness';
+import { adminClients } from './support/kube';
 import { rolloutScenario } from './support/rollout-scenario';
 import { startRotator, type Rotator } from './support/rotator';
 import type { Scenario } from './support/rotation-scenarios';
@@ -57,4 +58,34 @@ it('a worker killed at each step of a two-batch rollout: each Deployment restart
     (t) => `${t.killAt}: ${t.killed ? 'killed' : 'NOT REACHED'}, ${t.outcome}, ${JSON.stringify(t.restarts)}`,
   );
   expect(table).toEqual(KILL_POINTS.map((k) => `${k}: killed, succeeded, {"api":1,"worker":1}`));
+});
+
+it('a write to the Secret while the rotation is between stage and publish: the next worker stops it with CONFLICT, and the write survives', async () => {
+  const taskQueue = unique('tq');
+  const s = await rolloutScenario(taskQueue);
+  const { worker: faulty } = harness.worker({ yaml: s.yaml, env: s.env } as Scenario, taskQueue, {
+    killAt: 'after:applyCredential',
+  });
+  let fresh: Rotator | undefined;
+  try {
+    const { handle } = await startRotation(harness.client, taskQueue, s.plan);
+    await faulty.exited;
+    // With the worker dead after the new login was made and before the promote: someone edits the Secret by hand.
+    const { core } = adminClients();
+    const secret = await core.readNamespacedSecret({ name: s.path, namespace: s.namespace });
+    secret.stringData = { password: 'set-by-hand' };
+    await core.replaceNamespacedSecret({ name: s.path, namespace: s.namespace, body: secret });
+    fresh = await startRotator(s.yaml, s.env, { keys: harness.keys });
+    const { status } = await followRotation(handle);
+    expect(status.error?.code).toBe('CONFLICT');
+    expect(status.error?.message).toMatch(/orders-db/);
+    expect(status.outcome).toBe('rolled-back');
+    const after = await core.readNamespacedSecret({ name: s.path, namespace: s.namespace });
+    expect(Buffer.from(after.data!.password!, 'base64').toString()).toBe('set-by-hand');
+    expect(s.controller.rollouts).toHaveLength(0);
+  } finally {
+    await faulty.kill();
+    await fresh?.close();
+    await s.close();
+  }
 });

@@ -1,22 +1,9 @@
 // One way to reach a Kubernetes API server (store and rollout consumer alike), and its errors in rotator's words.
 import * as k8s from '@kubernetes/client-node';
-import { z } from 'zod';
 import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
+import type { KubeConnection } from './connection';
 
-/**
- * Where the API server is and who rotator is there. Without a kubeconfig: the in-cluster service account when the
- * worker runs in a pod, else $KUBECONFIG or ~/.kube/config (what kubectl would use).
- */
-export const connectionFields = {
-  kubeconfig: z.string().min(1).optional(),
-  /** A context of that kubeconfig; default: its current-context. */
-  context: z.string().min(1).optional(),
-};
-
-export interface KubeConnection {
-  kubeconfig?: string;
-  context?: string;
-}
+export { connectionFields, type KubeConnection } from './connection';
 
 export function kubeConfigFor(conn: KubeConnection): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();

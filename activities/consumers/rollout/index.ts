@@ -1,7 +1,7 @@
 // The `rollout` consumer plugin: restart the Kubernetes workloads that use a secret, in batches, waiting for each.
 import { z } from 'zod';
 import { writtenDuration } from '../../../src/config/fields';
-import { connectionFields } from '../../kubernetes/client';
+import { connectionFields } from '../../kubernetes/connection';
 import type { ConsumerPlugin } from '../../plugin';
 
 /** DNS-1123 label: what a namespace or a workload may be called. */

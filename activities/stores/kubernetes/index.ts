@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { stalePending } from '../../../src/config/fields';
 import { RotatorError } from '../../../src/kernel/errors';
-import { connectionFields } from '../../kubernetes/client';
+import { connectionFields } from '../../kubernetes/connection';
 import type { StorePlugin } from '../../plugin';
 import type { StoreCapabilities } from '../../types';
 
