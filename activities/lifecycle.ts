@@ -71,20 +71,20 @@ export async function assessSecrets(
   deps: LifecycleDeps,
   now: number,
   onProgress: (done: number) => void = () => undefined,
-  options: { includeOk?: boolean } = {},
+  options: { includeOk?: boolean; only?: string[] } = {},
 ): Promise<Assessment> {
   const { config, client, providers } = deps;
   requireSecrets(config);
   // Reasons are in the sweep's result, in history: a driver's message must not carry a config secret there.
   const why = (err: unknown) => toFailure(err, deps.secrets ?? []).message;
   const sweep = config.sweep ?? SweepSchema.parse({});
-  const only = new Set(Object.keys(config.secrets));
+  const only = new Set(options.only ?? Object.keys(config.secrets));
   const [byStanding, schedules] = await Promise.all([
     standings(client, STANDING_LOOKBACK_MS, { now, only }),
     scheduleStates(client),
   ]);
   const rows: Array<SecretAssessment & { rotate: boolean; keeper: boolean }> = [];
-  const names = Object.keys(config.secrets).sort();
+  const names = [...only].filter((n) => config.secrets[n]).sort();
   let done = 0;
   await eachLimited(names, STORE_READS_IN_FLIGHT, async (name) => {
     const row = await assessOne(name);

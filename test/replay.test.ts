@@ -34,9 +34,10 @@ describe('replaying recorded rotations against the current workflow code', () =>
       expect(files).toContain(`${newest}/${name}.json`);
   });
 
-  it('has, in the newest set, rotations whose consumers roll out: succeeded and rolled back', () => {
+  it('has, in the newest set, rollouts (succeeded, rolled back) and triggers (rotated, joined)', () => {
     const newest = sets.at(-1);
-    for (const name of ['rollout-succeeded', 'rollout-rolled-back']) expect(files).toContain(`${newest}/${name}.json`);
+    for (const name of ['rollout-succeeded', 'rollout-rolled-back', 'trigger-rotated', 'trigger-joined'])
+      expect(files).toContain(`${newest}/${name}.json`);
   });
 
   for (const file of files) {

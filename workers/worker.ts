@@ -6,6 +6,7 @@ import { createKeeperActivities } from '../activities/keeper';
 import { EngineRegistry } from '../activities/leases';
 import { createLifecycleActivities } from '../activities/lifecycle';
 import { createReconnectActivities } from '../activities/reconnect';
+import { createTriggerActivities } from '../activities/triggers';
 import { createActivities } from '../activities/rotation';
 import { TokenRenewer } from '../activities/stores/vault/token-renewal';
 import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activities/registry';
@@ -119,6 +120,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       ...createActivities({ providers, targets, consumers, secrets }),
       ...createReconnectActivities({ providers, consumers, secrets }),
       ...createLifecycleActivities({ config: full, client, providers, targets, secrets }),
+      ...createTriggerActivities({ config: full, client, providers, targets, secrets }),
       ...createKeeperActivities({
         config: full,
         providers,

@@ -4,3 +4,4 @@ export { rotateSecret } from './rotate-secret';
 export { scheduledRotation } from './scheduled-rotation';
 export { sweep } from './sweep';
 export { keepLease } from './lease-keeper';
+export { triggerRotation } from './trigger';

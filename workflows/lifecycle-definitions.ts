@@ -17,7 +17,7 @@ export const SWEEP_WORKFLOW_ID = 'sweep';
 /** One keeper per dynamic secret. */
 export const keeperIdFor = (secret: string): string => `keep/${secret}`;
 
-export type Trigger = 'schedule' | 'sweep' | 'cli';
+export type Trigger = 'schedule' | 'sweep' | 'cli' | `event:${string}`;
 
 export interface ScheduledRotationInput {
   secret: string;
@@ -137,3 +137,23 @@ export interface KeepLeaseInput {
 
 export const keeperStatusQuery = defineQuery<KeeperState>('keeperStatus');
 export const sweepStatusQuery = defineQuery<SweepReport | null>('sweepStatus');
+
+export const TRIGGER_ROTATION = 'triggerRotation';
+
+/** What a trigger workflow is told: the mapped secret and action, and the event, by reference (no field can hold a value). */
+export interface TriggerInput {
+  secret: string;
+  action: 'rotate' | 'rotate-if-due' | 'alert' | 'reconcile';
+  event: { source: string; id: string; type: string; resource: string; time: number };
+}
+
+export type TriggerOutcome = Outcome | 'joined' | 'skipped' | 'alerted';
+
+export interface TriggerResult {
+  secret: string;
+  outcome: TriggerOutcome;
+  /** Why nothing was rotated (not due, in sync, not rotatable), or what the rotation ended with. */
+  reason: string | null;
+  /** The rotation that answers the event: started by it, or one already running or started after the event. */
+  rotationId: string | null;
+}

@@ -6,6 +6,7 @@ import { expiryCommand } from './commands/expiry';
 import { historyCommand } from './commands/history';
 import { keygenCommand } from './commands/keygen';
 import { listCommand } from './commands/list';
+import { listenCommand } from './commands/listen';
 import { rotateCommand } from './commands/rotate';
 import { scheduleCommand } from './commands/schedule';
 import { stackCommand } from './commands/stack';
@@ -26,6 +27,7 @@ const COMMANDS = [
   scheduleCommand,
   keygenCommand,
   workerCommand,
+  listenCommand,
   stackCommand,
 ];
 

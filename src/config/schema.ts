@@ -1,5 +1,6 @@
 // The rotator config file: L5-style `secrets:` entries with `provider:` blocks and `secret://name/key` references.
 // Provider, target and consumer blocks are the plugins' own schemas (activities/stores, targets, consumers).
+import { TriggersSchema } from './triggers';
 import { z } from 'zod';
 import { CONSUMERS, type ConsumerSchema as ConsumerPluginSchema } from '../../activities/consumers';
 import { STORES, storePlugin, type StoreSchema as StorePluginSchema } from '../../activities/stores';
@@ -191,9 +192,20 @@ export const ConfigSchema = z
     secrets: z.record(name, SecretSchema),
     /** The scheduled sweep over every secret (`rotator schedule sync` creates its schedule). */
     sweep: SweepSchema.optional(),
+    /** Provider events and signed webhooks that start rotations (`rotator listen`). */
+    triggers: TriggersSchema.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    cfg.triggers?.rules.forEach((rule, i) => {
+      const secret = cfg.secrets[rule.secret];
+      const why = !secret
+        ? `no secret named ${JSON.stringify(rule.secret)}`
+        : rule.action !== 'alert' && !(secret.target && secret.rotation)
+          ? `${rule.secret} has no target: and rotation:, so an event cannot rotate it (use action: alert)`
+          : null;
+      if (why) ctx.addIssue({ code: 'custom', path: ['triggers', 'rules', i, 'secret'], message: why });
+    });
     if (cfg.sweep && cfg.sweep.rate.per > cfg.sweep.every)
       ctx.addIssue({
         code: 'custom',

@@ -81,7 +81,9 @@ async function main(): Promise<void> {
     }
     const { recordLifecycle } = await import('./record-lifecycle');
     const { recordRollout } = await import('./record-rollout');
-    for (const [name, history, secrets] of [...(await recordLifecycle()), ...(await recordRollout())]) {
+    const { recordTrigger } = await import('./record-trigger');
+    const more = [...(await recordLifecycle()), ...(await recordRollout()), ...(await recordTrigger())];
+    for (const [name, history, secrets] of more) {
       const json = historyToFixture(history);
       if (secrets.some((p) => json.includes(p) || json.includes(Buffer.from(p).toString('base64'))))
         throw new Error(`${name}: the history holds a password; not writing it`);

@@ -1,6 +1,6 @@
 // The one implementation of the webhook and alert consumers: build the event, sign it, POST it, retry with backoff.
 // The request format is documented in ./index.ts.
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RotatorError } from '../../../src/kernel/errors';
 import { logger } from '../../../src/kernel/log';
@@ -28,6 +28,16 @@ export interface WebhookEvent {
 /** `v1=<hex HMAC-SHA256 over "<timestamp>.<raw body>">`: what X-Rotator-Signature carries. */
 export function signature(key: string, timestamp: number, body: string): string {
   return `v1=${createHmac('sha256', key).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+/**
+ * The receiving side of `signature`: whether `header` signs these exact bytes with `key`. The HMAC covers the raw
+ * body and the timestamp header's text as received (not a re-encoding of either), compared in constant time.
+ */
+export function signatureMatches(key: string, timestamp: string, body: Buffer, header: string): boolean {
+  const expected = Buffer.from(`v1=${createHmac('sha256', key).update(`${timestamp}.`).update(body).digest('hex')}`);
+  const given = Buffer.from(header);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** The same for every retry and every re-run of one rotation's notify, so a receiver can drop the duplicates. */

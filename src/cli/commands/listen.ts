@@ -1,0 +1,12 @@
+// `rotator listen`: receive provider events and signed webhooks (`triggers:`) and start rotations, until SIGINT/SIGTERM.
+import { Command } from 'commander';
+import type { CliContext } from '../context';
+
+export function listenCommand(ctx: CliContext): Command {
+  return new Command('listen')
+    .description('receive provider events and signed webhooks (triggers:) and start rotations, until SIGINT/SIGTERM')
+    .action(async () => {
+      const { runListener } = await import('../../listener/main');
+      await runListener(ctx.globals().config, (line) => ctx.emit(line, { listening: line }));
+    });
+}

@@ -1,0 +1,79 @@
+// From an authenticated event to at most one trigger workflow: the rules pick the secret and action, the event's id
+// picks the workflow id, and Temporal refuses a second workflow with that id (also after a listener restart).
+import { createHash } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { TriggerRule, TriggersConfig } from '../config/triggers';
+import type { Logger } from '../kernel/log';
+import { TRIGGER_ROTATION, type TriggerInput } from '../../workflows/lifecycle-definitions';
+import type { Dispatch, TriggerEvent } from './events';
+
+/** `trigger/<source>/<hash of the event id>`: ids are the sender's, of any length and alphabet. */
+export function triggerWorkflowIdFor(event: Pick<TriggerEvent, 'source' | 'id'>): string {
+  const hash = createHash('sha256').update(event.id).digest('hex').slice(0, 32);
+  return `trigger/${event.source}/${hash}`;
+}
+
+/** `*` matches any run of characters; everything else literally. */
+function globMatches(pattern: string, value: string): boolean {
+  const re = new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`, 's');
+  return re.test(value);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The first rule that maps the event, or null. */
+export function ruleFor(rules: ReadonlyArray<TriggerRule>, event: TriggerEvent): TriggerRule | null {
+  return (
+    rules.find(
+      (r) =>
+        r.source === event.source &&
+        (r.event === undefined || r.event === event.type) &&
+        (r.resource === undefined || globMatches(r.resource, event.resource)),
+    ) ?? null
+  );
+}
+
+/** What a log line may show of a sender's field: printable, bounded. */
+export function shown(value: string, max = 120): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = value.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
+export function createDispatch(options: { client: Client; taskQueue: string; triggers: TriggersConfig; log: Logger }): Dispatch {
+  const { client, taskQueue, triggers, log } = options;
+  return async (event) => {
+    const rule = ruleFor(triggers.rules, event);
+    const fields = { source: event.source, eventId: shown(event.id), type: shown(event.type), resource: shown(event.resource) };
+    if (!rule) {
+      log.warn(fields, 'event maps to no rule; dropped');
+      return { status: 'unmapped' };
+    }
+    const workflowId = triggerWorkflowIdFor(event);
+    const input: TriggerInput = {
+      secret: rule.secret,
+      action: rule.action,
+      event: { source: event.source, id: event.id, type: event.type, resource: event.resource, time: event.time },
+    };
+    try {
+      await client.workflow.start(TRIGGER_ROTATION, {
+        workflowId,
+        taskQueue,
+        args: [input],
+        // Never a second run for one event id, not even after the first ended: that is the dedupe.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowTaskTimeout: '3s',
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        log.info({ ...fields, workflowId }, 'event seen before; not started again');
+        return { status: 'duplicate', workflowId };
+      }
+      throw err;
+    }
+    log.info({ ...fields, secret: rule.secret, action: rule.action, workflowId }, 'event dispatched');
+    return { status: 'started', secret: rule.secret, action: rule.action, workflowId };
+  };
+}

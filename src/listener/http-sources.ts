@@ -1,0 +1,356 @@
+// The three push sources `rotator listen` serves over HTTP: how each authenticates a delivery, and how an
+// authenticated body is parsed (zod, the provider's documented shape) into TriggerEvents. No I/O here: src/listener/http.ts
+// calls these in a fixed order, and nothing below reads a body that has not been authenticated.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { z } from 'zod';
+import { signature, signatureMatches } from '../../activities/consumers/webhook/webhook';
+import type { TriggerSource } from '../config/triggers';
+import { assertNever } from '../kernel/errors';
+import type { DispatchOutcome, TriggerEvent } from './events';
+
+export type HttpSource = Extract<TriggerSource, { type: 'webhook' | 'gcp-pubsub' | 'azure-event-grid' }>;
+
+export function isHttpSource(source: TriggerSource): source is HttpSource {
+  return source.type === 'webhook' || source.type === 'gcp-pubsub' || source.type === 'azure-event-grid';
+}
+
+/** What of a request a source may look at before its body is read. */
+export interface RequestParts {
+  headers: IncomingHttpHeaders;
+  query: URLSearchParams;
+}
+
+/**
+ * Why a request was refused. `reason` is for the log line only; the answer to every authentication failure is the
+ * same, so a sender cannot tell a forged signature from a missing one, or a stale request from a forged one.
+ */
+export interface Refusal {
+  status: 400 | 401;
+  reason: string;
+  message: string;
+}
+
+export type Parsed =
+  | { kind: 'events'; events: TriggerEvent[] }
+  /** Event Grid's subscription validation: answered with the code, nothing dispatched. */
+  | { kind: 'handshake'; validationResponse: string }
+  | { kind: 'invalid'; refusal: Refusal };
+
+export interface Answer {
+  status: number;
+  body: { status: string; message?: string };
+}
+
+export interface HttpSourceHandler {
+  /** Before the body is read: what the URL and the headers prove (a URL token), or that they cannot prove anything. */
+  checkRequest(request: RequestParts): Refusal | null;
+  /** After the body is read, before it is parsed: what needs the raw bytes (an HMAC, its timestamp). */
+  checkBody(request: RequestParts, body: Buffer, now: number): Refusal | null;
+  /** Only for an authenticated delivery. */
+  parse(request: RequestParts, body: Buffer): Parsed;
+  /** What the sender is told once every event of the delivery was dispatched. */
+  answer(outcomes: DispatchOutcome[]): Answer;
+}
+
+/** One answer for every authentication failure, whatever the reason. */
+export const UNAUTHORIZED_MESSAGE = 'missing or invalid credentials';
+const unauthorized = (reason: string): Refusal => ({ status: 401, reason, message: UNAUTHORIZED_MESSAGE });
+const invalid = (message: string): Refusal => ({ status: 400, reason: 'invalid body', message });
+
+/** Secrets compared through their digests: equal-length buffers whatever was sent, so the length does not leak either. */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** The one value of a query parameter; a repeated one counts as none (which of them would be meant?). */
+function single(query: URLSearchParams, key: string): string | null {
+  const values = query.getAll(key);
+  return values.length === 1 ? values[0] : null;
+}
+
+function header(headers: IncomingHttpHeaders, key: string): string | undefined {
+  const value = headers[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * JSON, then the schema. Neither message quotes the body: JSON.parse's own messages would, and zod's name the field
+ * and what was expected, never the value found.
+ */
+function parseJson<T extends z.ZodType>(
+  body: Buffer,
+  schema: T,
+): { ok: true; value: z.output<T> } | { ok: false; refusal: Refusal } {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { ok: false, refusal: invalid('the body is not valid JSON') };
+  }
+  const result = schema.safeParse(json);
+  if (result.success) return { ok: true, value: result.data };
+  const issue = result.error.issues[0];
+  return { ok: false, refusal: invalid(`${pathText(issue.path) || 'body'}: ${issue.message}`) };
+}
+
+/** `message.attributes.secretId`, `[0].data.Id`: the schemas declare no records, so every key here is one of ours. */
+function pathText(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}
+
+const text = (max: number) => z.string().min(1).max(max);
+/** RFC 3339, as every one of these senders writes it (Pub/Sub with up to nine fractional digits, Event Grid seven). */
+const timestamp = z
+  .string()
+  .max(64)
+  .refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && Number.isFinite(Date.parse(s)), { message: 'expected an RFC 3339 time' });
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The generic webhook: rotator's own signature format (activities/consumers/webhook/index.ts documents it).
+
+const TIMESTAMP_HEADER = 'x-rotator-timestamp';
+const SIGNATURE_HEADER = 'x-rotator-signature';
+const EVENT_ID_HEADER = 'x-rotator-event-id';
+
+/** Other fields (rotator's own consumer sends `version`, `login`, `rotation_id`) are dropped unread. */
+const WebhookBody = z.object({
+  id: text(256),
+  type: text(256),
+  /** A secret's name or the provider's id of it: whatever the rules' `resource` patterns match. */
+  secret: text(2048),
+  time: timestamp.optional(),
+});
+
+function webhookHandler(sourceName: string, source: Extract<HttpSource, { type: 'webhook' }>): HttpSourceHandler {
+  return {
+    checkRequest({ headers }) {
+      const ts = header(headers, TIMESTAMP_HEADER);
+      const sig = header(headers, SIGNATURE_HEADER);
+      if (ts === undefined || sig === undefined) return unauthorized('unsigned');
+      if (!/^\d{1,12}$/.test(ts)) return unauthorized('malformed timestamp');
+      return null;
+    },
+    checkBody({ headers }, body, now) {
+      const ts = header(headers, TIMESTAMP_HEADER) ?? '';
+      if (!signatureMatches(source.signing_key, ts, body, header(headers, SIGNATURE_HEADER) ?? '')) {
+        return unauthorized('bad signature');
+      }
+      // Only a genuine signature gets here, so "stale" in the log means a replay or a skewed clock, never a forgery.
+      if (Math.abs(now - Number(ts) * 1000) > source.tolerance) return unauthorized('stale timestamp');
+      return null;
+    },
+    parse({ headers }, body) {
+      const parsed = parseJson(body, WebhookBody);
+      if (!parsed.ok) return { kind: 'invalid', refusal: parsed.refusal };
+      const event = parsed.value;
+      const headerId = header(headers, EVENT_ID_HEADER);
+      if (headerId === undefined) return { kind: 'invalid', refusal: invalid('the X-Rotator-Event-Id header is missing') };
+      // The id header is not signed; the body is. Equal, the header may name the event (in proxies' logs, say).
+      if (headerId !== event.id) return { kind: 'invalid', refusal: invalid('id: does not match X-Rotator-Event-Id') };
+      const ts = Number(header(headers, TIMESTAMP_HEADER));
+      return {
+        kind: 'events',
+        events: [
+          {
+            source: sourceName,
+            id: event.id,
+            type: event.type,
+            resource: event.secret,
+            time: event.time === undefined ? ts * 1000 : Date.parse(event.time),
+          },
+        ],
+      };
+    },
+    answer([outcome]) {
+      switch (outcome.status) {
+        case 'started':
+          return { status: 202, body: { status: 'started' } };
+        // The dispatcher's dedupe (one workflow id per event id, kept after the listener restarts) is the replay check.
+        case 'duplicate':
+          return { status: 409, body: { status: 'duplicate', message: 'this event id was delivered before' } };
+        case 'unmapped':
+          return { status: 200, body: { status: 'unmapped', message: 'no rule maps this event; dropped' } };
+        default:
+          return assertNever(outcome);
+      }
+    },
+  };
+}
+
+/**
+ * The headers a sender adds to a POST of `body` to a `webhook` source (or to any receiver of rotator's webhook
+ * consumer): the same signature the consumer makes. The event id header is the body's `id`.
+ */
+export function signWebhook(key: string, body: string, timestamp = Math.floor(Date.now() / 1000)): Record<string, string> {
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/json',
+    'X-Rotator-Timestamp': String(timestamp),
+    'X-Rotator-Signature': signature(key, timestamp, body),
+  };
+  try {
+    const id = (JSON.parse(body) as { id?: unknown } | null)?.id;
+    if (typeof id === 'string') headers['X-Rotator-Event-Id'] = id;
+  } catch {
+    // Not JSON: the caller sends what it wants; the listener will refuse it after checking the signature.
+  }
+  return headers;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// GCP: a Pub/Sub push delivery of a Secret Manager event notification.
+
+/**
+ * The push request's wrapped form (the default; "payload unwrapping" sends no attributes in the body and is not
+ * supported). `data` is the Secret resource, base64: not declared here, so zod drops it unread and undecoded.
+ */
+const PubSubPush = z.object({
+  message: z.object({
+    attributes: z.object({
+      /** SECRET_ROTATE, SECRET_VERSION_ADD, SECRET_UPDATE, … */
+      eventType: text(256),
+      /** `projects/<project number>/secrets/<name>` */
+      secretId: text(2048),
+    }),
+    messageId: text(256),
+    publishTime: timestamp,
+  }),
+  subscription: text(2048),
+});
+
+function gcpHandler(sourceName: string, source: Extract<HttpSource, { type: 'gcp-pubsub' }>): HttpSourceHandler {
+  return {
+    // Google also sends `Authorization: Bearer <OIDC token>` when the subscription is set up for it. Checking it needs
+    // Google's signing keys (fetched from Google) and the expected audience and service account; the listener checks
+    // nothing online, so the shared token in the push URL is what authenticates. The bearer token is ignored.
+    checkRequest({ query }) {
+      const token = single(query, 'token');
+      if (token === null) return unauthorized('no token');
+      return sameSecret(token, source.token) ? null : unauthorized('wrong token');
+    },
+    checkBody: () => null,
+    parse(_request, body) {
+      const parsed = parseJson(body, PubSubPush);
+      if (!parsed.ok) return { kind: 'invalid', refusal: parsed.refusal };
+      const { message } = parsed.value;
+      return {
+        kind: 'events',
+        events: [
+          {
+            source: sourceName,
+            id: message.messageId,
+            type: message.attributes.eventType,
+            resource: message.attributes.secretId,
+            time: Date.parse(message.publishTime),
+          },
+        ],
+      };
+    },
+    answer([outcome]) {
+      switch (outcome.status) {
+        case 'started':
+          return { status: 202, body: { status: 'started' } };
+        // Pub/Sub delivers at least once and redelivers anything but a 2xx: a duplicate is acknowledged, not refused.
+        case 'duplicate':
+          return { status: 200, body: { status: 'duplicate', message: 'this message was handled before' } };
+        case 'unmapped':
+          return { status: 200, body: { status: 'unmapped', message: 'no rule maps this event; dropped' } };
+        default:
+          return assertNever(outcome);
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Azure: Event Grid (Event Grid event schema, not CloudEvents) delivering Key Vault events.
+
+export const VALIDATION_EVENT = 'Microsoft.EventGrid.SubscriptionValidationEvent';
+
+const ValidationDelivery = z
+  .array(
+    z.object({
+      eventType: z.literal(VALIDATION_EVENT),
+      data: z.object({ validationCode: z.string().regex(/^[\x21-\x7e]{1,256}$/, { message: 'expected a validation code' }) }),
+    }),
+  )
+  .length(1);
+
+/** Key Vault's data is PascalCase on the wire (`Id`, `VaultName`, `ObjectName`, `NBF`, `EXP`); only `Id` is kept. */
+const NotificationDelivery = z
+  .array(
+    z.object({
+      id: text(256),
+      eventType: text(256),
+      eventTime: timestamp,
+      data: z.object({ Id: text(2048) }),
+    }),
+  )
+  .min(1);
+
+/** `https://<vault>.vault.azure.net/secrets/<name>/<version>` → without the version, so one rule matches every version. */
+export function keyVaultObjectId(id: string): string {
+  const match = /^(https:\/\/[^/?#]+\/(?:secrets|keys|certificates)\/[^/?#]+)\/[^/?#]+$/.exec(id);
+  return match ? match[1] : id;
+}
+
+function azureHandler(sourceName: string, source: Extract<HttpSource, { type: 'azure-event-grid' }>): HttpSourceHandler {
+  return {
+    // Event Grid delivers to the URL as configured, query included; it signs nothing, and an Entra ID bearer token
+    // (if the subscription is set up to send one) would need Microsoft's keys to check, which the listener does not fetch.
+    checkRequest({ query }) {
+      const code = single(query, 'code');
+      if (code === null) return unauthorized('no key');
+      return sameSecret(code, source.key) ? null : unauthorized('wrong key');
+    },
+    checkBody: () => null,
+    parse({ headers }, body) {
+      const kind = header(headers, 'aeg-event-type');
+      if (kind === 'SubscriptionValidation') {
+        const parsed = parseJson(body, ValidationDelivery);
+        if (!parsed.ok) return { kind: 'invalid', refusal: parsed.refusal };
+        return { kind: 'handshake', validationResponse: parsed.value[0].data.validationCode };
+      }
+      if (kind !== 'Notification') {
+        return { kind: 'invalid', refusal: invalid('aeg-event-type: expected SubscriptionValidation or Notification') };
+      }
+      const parsed = parseJson(body, NotificationDelivery);
+      if (!parsed.ok) return { kind: 'invalid', refusal: parsed.refusal };
+      return {
+        kind: 'events',
+        events: parsed.value.map((e) => ({
+          source: sourceName,
+          id: e.id,
+          type: e.eventType,
+          resource: keyVaultObjectId(e.data.Id),
+          time: Date.parse(e.eventTime),
+        })),
+      };
+    },
+    // Event Grid retries anything but a 2xx, so every handled event (a duplicate too) is a success.
+    answer(outcomes) {
+      const count = (s: DispatchOutcome['status']) => outcomes.filter((o) => o.status === s).length;
+      return {
+        status: 200,
+        body: {
+          status: 'accepted',
+          message: `${outcomes.length} event(s): ${count('started')} started, ${count('duplicate')} seen before, ${count('unmapped')} unmapped`,
+        },
+      };
+    },
+  };
+}
+
+export function httpSourceHandler(sourceName: string, source: HttpSource): HttpSourceHandler {
+  switch (source.type) {
+    case 'webhook':
+      return webhookHandler(sourceName, source);
+    case 'gcp-pubsub':
+      return gcpHandler(sourceName, source);
+    case 'azure-event-grid':
+      return azureHandler(sourceName, source);
+    default:
+      return assertNever(source);
+  }
+}
