@@ -3,9 +3,17 @@
 import type { z } from 'zod';
 import type { Strategy } from '../src/config/fields';
 import type { SecretReference } from '../src/kernel/plan';
+import type { KubeConnection } from './kubernetes/connection';
 import { parseDuration } from '../src/kernel/duration';
 import { SHORT_IO } from '../workflows/lib/policies';
 import type { Consumer, DatabaseTarget, SecretStore, SecretValue, StoreCapabilities, TargetCapabilities } from './types';
+
+/** A Kubernetes Secret, and how to reach the API server that keeps it. */
+export interface KubernetesSecretLocation {
+  namespace: string;
+  name: string;
+  connection: KubeConnection;
+}
 
 /** A provider block's schema: a strict object whose `type` is the plugin's name. */
 type TypedSchema<C> = z.ZodType<C, unknown>;
@@ -18,7 +26,7 @@ export interface StorePlugin<C extends { type: string }> {
   /** Why a secret's `path:` can never work in this store, or null: checked by `rotator validate`. */
   checkPath?(path: string): string | null;
   /** For a store that keeps a path in a Kubernetes Secret: which one (rollout consumers look for its other users). */
-  kubernetesSecret?(config: C, path: string): { namespace: string; name: string };
+  kubernetesSecret?(config: C, path: string): KubernetesSecretLocation;
   create(config: C): Promise<SecretStore>;
 }
 

@@ -3,7 +3,8 @@ import { Context } from '@temporalio/activity';
 import { parseDuration } from '../src/kernel/duration';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
-import { describeWorkload, restartAnnotationKey, rolloutFailed, unlistedNote } from './consumers/rollout/rollouts';
+import { describeWorkload, restartAnnotationKey, rolloutFailed, secretUsers, unlistedNote } from './consumers/rollout/rollouts';
+import { KubeClients, kubeConfigFor } from './kubernetes/client';
 import { consumerPlugin } from './consumers';
 import { guarded } from './guarded';
 import type { ConsumerRegistry, ProviderRegistry } from './registry';
@@ -81,9 +82,12 @@ export function createReconnectActivities(deps: ReconnectDeps) {
     const notes: string[] = [];
     const secret = deps.providers.kubernetesSecret(plan.store.provider, plan.store.path);
     if (secret && rollouts.length > 0) {
-      const users = await rollouts[0].usersOf(secret);
-      for (const w of users.filter((u) => !listed.has(describeWorkload(u)))) {
-        notes.push(unlistedNote(w, secret.name));
+      // A warning only: asked of the store's cluster (not a consumer's), and never a reason to stop the rotation.
+      try {
+        const users = await secretUsers(new KubeClients(kubeConfigFor(secret.connection)), secret);
+        for (const w of users.filter((u) => !listed.has(describeWorkload(u)))) notes.push(unlistedNote(w, secret.name));
+      } catch (err) {
+        notes.push(`could not look for other users of Secret ${secret.name}: ${(err as Error).message}`);
       }
     }
     if (notes.length > 0)

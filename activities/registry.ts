@@ -3,7 +3,7 @@ import type { Config, ConsumerConfig, ProviderConfig } from '../src/config/schem
 import { RotatorError } from '../src/kernel/errors';
 import { resolveReference, type SecretReference, type TargetPlan } from '../src/kernel/plan';
 import { consumerPlugin } from './consumers';
-import type { ConsumerContext, SharedClients } from './plugin';
+import type { ConsumerContext, KubernetesSecretLocation, SharedClients } from './plugin';
 import { storePlugin } from './stores';
 import { targetPlugin } from './targets';
 import type { Consumer, DatabaseTarget, SecretStore, SecretValue } from './types';
@@ -50,7 +50,7 @@ export class ProviderRegistry {
   }
 
   /** The Kubernetes Secret that provider `name` keeps `path` in, or null for a store of another kind. */
-  kubernetesSecret(name: string, path: string): { namespace: string; name: string } | null {
+  kubernetesSecret(name: string, path: string): KubernetesSecretLocation | null {
     const config = this.providers[name];
     return (config && storePlugin(config).kubernetesSecret?.(config, path)) ?? null;
   }

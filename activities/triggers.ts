@@ -33,11 +33,17 @@ export interface TriggerSetup {
 export function createTriggerActivities(deps: TriggerDeps) {
   const { config, client } = deps;
 
+  /**
+   * The latest rotation of the secret, if it answers an event raised at `eventTime`: running or succeeded (a failed,
+   * rolled-back or cancelled one answers nothing), and started after the event (sources give the latest moment a
+   * coarse time can mean: when in doubt, one rotation more, never one event dropped).
+   */
   async function answeredBy(secret: string, eventTime: number): Promise<TriggerSetup['answeredBy']> {
     try {
       const d = await client.workflow.getHandle(workflowIdFor(secret)).describe();
       const started = d.startTime.getTime();
-      return started >= eventTime ? { rotationId: d.runId, running: d.status.name === 'RUNNING' } : null;
+      const counts = d.status.name === 'RUNNING' || d.status.name === 'COMPLETED';
+      return counts && started >= eventTime ? { rotationId: d.runId, running: d.status.name === 'RUNNING' } : null;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return null;
       throw err;
@@ -52,8 +58,11 @@ export function createTriggerActivities(deps: TriggerDeps) {
     try {
       await target.verify({ username: current.value.username, password: current.value.password }, plan.verifyQuery);
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      // Refused: out of sync. Anything else (the database is down) is not a reason to rotate: fail and retry.
+      const code = (err as { code?: unknown }).code;
+      if (code === 'VERIFY_FAILED' || code === 'PERMISSION_DENIED') return false;
+      throw err;
     }
   }
 
@@ -80,7 +89,9 @@ export function createTriggerActivities(deps: TriggerDeps) {
     return setup;
   }
 
-  return { triggerSetup: guarded(triggerSetup, deps.secrets ?? []) };
+  return {
+    triggerSetup: guarded(triggerSetup, deps.secrets ?? []),
+  };
 }
 
 export type TriggerActivities = ReturnType<typeof createTriggerActivities>;

@@ -132,7 +132,7 @@ describe('rollout status, by the rules of kubectl rollout status', () => {
     expect(deploymentRollout(d)).toEqual({ state: 'failed', message: 'deployment api exceeded its progress deadline' });
   });
 
-  it('a StatefulSet waits for ready pods and the update revision, honours a partition, and refuses OnDelete', () => {
+  it('a StatefulSet waits for ready pods and the update revision, and refuses a partition (its pods would keep the old value) and OnDelete', () => {
     const sts = (status: Partial<k8s.V1StatefulSetStatus>, strategy?: k8s.V1StatefulSetUpdateStrategy): k8s.V1StatefulSet => ({
       metadata: { name: 'db', generation: 2 },
       spec: { replicas: 3, selector: {}, serviceName: 'db', template: {}, ...(strategy ? { updateStrategy: strategy } : {}) },
@@ -152,7 +152,7 @@ describe('rollout status, by the rules of kubectl rollout status', () => {
           { type: 'RollingUpdate', rollingUpdate: { partition: 2 } },
         ),
       ).state,
-    ).toBe('done');
+    ).toBe('failed');
     expect(statefulSetRollout(sts({ observedGeneration: 2 }, { type: 'OnDelete' })).state).toBe('failed');
   });
 

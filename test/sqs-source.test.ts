@@ -29,6 +29,7 @@ import { MOTO_REGION, motoClientConfig } from './support/test-stores';
 
 const ACCOUNT = '123456789012';
 const arnOf = (name: string) => `arn:aws:secretsmanager:${MOTO_REGION}:${ACCOUNT}:secret:${name}-AbCdEf`;
+// Whole seconds, as EventBridge writes times: an event stands for the last moment of that second (latestMoment).
 const WHEN = '2030-01-02T03:04:05Z';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -95,7 +96,7 @@ describe('parseSqsBody', () => {
       id: 'ev-1',
       type: 'RotateSecret',
       resource: arnOf('orders'),
-      time: Date.parse(WHEN),
+      time: Date.parse(WHEN) + 999,
     });
   });
 
@@ -134,7 +135,7 @@ describe('parseSqsBody', () => {
       id: 'ev-1',
       type: 'PutSecretValue',
       resource: arnOf('orders'),
-      time: Date.parse(WHEN),
+      time: Date.parse(WHEN) + 999,
     });
     expect(JSON.stringify(event)).not.toContain(secretString);
   });
@@ -145,7 +146,7 @@ describe('parseSqsBody', () => {
       id: 'ev-1',
       type: name,
       resource: arnOf('orders'),
-      time: Date.parse(WHEN),
+      time: Date.parse(WHEN) + 999,
     });
   });
 
@@ -154,7 +155,7 @@ describe('parseSqsBody', () => {
     (type) => {
       const reason = `because-${randomUUID()}`;
       const event = parse(ownEvent(type, { secret: 'orders_db', reason }));
-      expect(event).toEqual({ source: 'aws', id: 'ev-1', type, resource: 'orders_db', time: Date.parse(WHEN) });
+      expect(event).toEqual({ source: 'aws', id: 'ev-1', type, resource: 'orders_db', time: Date.parse(WHEN) + 999 });
       expect(JSON.stringify(event)).not.toContain(reason);
     },
   );
@@ -452,7 +453,7 @@ describe('the SQS source, against moto', () => {
 
     expect(await settled.next(() => true)).toMatchObject({ outcome: 'deleted', reason: 'started' });
     expect(dispatched.items).toEqual([
-      { source: 'aws', id: eventId, type: 'RotateSecret', resource: arnOf('orders'), time: Date.parse(WHEN) },
+      { source: 'aws', id: eventId, type: 'RotateSecret', resource: arnOf('orders'), time: Date.parse(WHEN) + 999 },
     ]);
     expect(await s.onQueue(s.queueUrl)).toEqual({ visible: 0, inFlight: 0 });
     expect(source.ready()).toBe(true);

@@ -131,7 +131,7 @@ describe('the generic webhook source', () => {
     expect(res.status).toBe(202);
     expect(res.json()).toEqual({ status: 'started' });
     expect(dispatched).toEqual([
-      { source: 'hooks', id: 'evt_0001', type: 'rotator.rotate', resource: 'orders_db', time: ts * 1000 },
+      { source: 'hooks', id: 'evt_0001', type: 'rotator.rotate', resource: 'orders_db', time: ts * 1000 + 999 },
     ]);
     expect(requestLines()).toEqual([
       expect.objectContaining({
@@ -144,8 +144,17 @@ describe('the generic webhook source', () => {
     ]);
   });
 
+  it('refuses a body time far from the signed timestamp, naming the field: it decides which rotation answers the event', async () => {
+    const body = webhookBody({ time: '2001-01-01T00:00:00.000Z' });
+    const res = await send(signedWebhook(body));
+    expect(res.status).toBe(400);
+    expect(res.json().message).toBe('time: further from X-Rotator-Timestamp than the tolerance');
+    expect(dispatched).toEqual([]);
+  });
+
   it("takes the event's time from the body when it has one, and drops fields it does not know", async () => {
-    const body = webhookBody({ time: '2025-01-01T03:00:00.000Z', version: '7', login: 'orders_app_b' });
+    const at = new Date((now() - 30) * 1000 + 123).toISOString();
+    const body = webhookBody({ time: at, version: '7', login: 'orders_app_b' });
     expect((await send(signedWebhook(body))).status).toBe(202);
     expect(dispatched).toEqual([
       {
@@ -153,7 +162,7 @@ describe('the generic webhook source', () => {
         id: 'evt_0001',
         type: 'rotator.rotate',
         resource: 'orders_db',
-        time: Date.parse('2025-01-01T03:00:00.000Z'),
+        time: Date.parse(at),
       },
     ]);
   });
@@ -562,7 +571,7 @@ describe('the azure-event-grid source', () => {
         id: 'second',
         type: 'Microsoft.KeyVault.SecretNewVersionCreated',
         resource: SECRET_URL,
-        time: Date.parse('2019-07-25T02:00:00Z'),
+        time: Date.parse('2019-07-25T02:00:00Z') + 999,
       },
     ]);
   });

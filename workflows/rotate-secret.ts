@@ -9,7 +9,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ReconnectActivities, RolloutStep } from '../activities/reconnect';
+import type { ReconnectActivities, ReconnectPlan, RolloutStep } from '../activities/reconnect';
 import type { Inspection, RotationActivities } from '../activities/rotation';
 import type { WorkloadRef } from '../activities/types';
 import type { PromoteResult } from '../activities/types';
@@ -54,7 +54,15 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   const saga = new Saga();
   const drainer = proxyActivities<RotationActivities>(heartbeatingWait(plan.drain.timeoutMs));
 
+  // What reconnect will do, decided before anything changes: a consumer that names a workload that is not there
+  // fails the rotation while there is nothing to undo. Null for rotations started before consumers had steps.
+  let reconnectPlan: ReconnectPlan | null = null;
+
   try {
+    if (patched('consumer-steps')) {
+      reconnectPlan = (plan.consumers ?? []).length > 0 ? await consumers.planReconnect(plan) : { steps: [], notes: [] };
+      status.notes.push(...reconnectPlan.notes);
+    }
     if (plan.strategy === 'single-user') await singleUser();
     else await twoCredentials();
     await release();
@@ -86,7 +94,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       );
       return ApplicationFailure.create({
         type: 'REVOKE_INCOMPLETE',
-        message: `rotation of ${plan.secret} published and verified the new credential, but revoking the old one failed: ${reason}`,
+        message: `rotation of ${plan.secret} published and verified the new credential, but ${afterCommit()} failed: ${reason}`,
         nonRetryable: true,
         details: [status],
         cause,
@@ -220,11 +228,9 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   async function reconnect(version: string, found: Inspection): Promise<void> {
     const username = found.nextUsername;
     // Rotations started before consumers had steps of their own notify them all in one step.
-    if (!patched('consumer-steps')) await io.notifyConsumers(plan, { version, username });
-    else if ((plan.consumers ?? []).length > 0) {
-      const { steps, notes } = await consumers.planReconnect(plan);
-      status.notes.push(...notes);
-      for (const step of steps) {
+    if (!reconnectPlan) await io.notifyConsumers(plan, { version, username });
+    else {
+      for (const step of reconnectPlan.steps) {
         if (step.kind === 'notify')
           await consumers.notifyConsumer(plan, { consumer: step.consumer, version, username, rotationId });
         else await rollOut(step, version, found.currentVersion);
@@ -241,19 +247,32 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
    */
   async function rollOut(step: RolloutStep, version: string, previousVersion: string | null): Promise<void> {
     const waiter = proxyActivities<ReconnectActivities>(heartbeatingWait(step.timeoutMs));
+    // Undoing must get through an API server outage, like every compensation.
+    const undoWaiter = proxyActivities<ReconnectActivities>({ ...heartbeatingWait(step.timeoutMs), retry: COMPENSATE.retry });
     const { consumer, timeoutMs } = step;
     for (const workloads of step.batches) {
       const names = workloads.map(describe).join(', ');
-      saga.onFailure('store', `restart ${names} onto version ${previousVersion ?? '(none)'}`, async () => {
-        await undo.rollbackStore(plan, { rotationId, toVersion: previousVersion, fromVersion: status.version });
-        const value = `${previousVersion ?? 'none'} (rollback of ${version})`;
-        await undoConsumers.restartWorkloads(plan, { consumer, workloads, value, onlyIf: version });
-        await waiter.awaitRollout(plan, { consumer, workloads, startedAt: Date.now(), timeoutMs });
-      });
+      // single-user reconnects after its commit point: nothing is undone then, so no undo is recorded.
+      if (!saga.committed) {
+        saga.onFailure('store', `restart ${names} onto version ${previousVersion ?? '(none)'}`, async () => {
+          await undo.rollbackStore(plan, { rotationId, toVersion: previousVersion, fromVersion: status.version });
+          // A first version rolled back leaves no Secret to restart onto: the pods keep what they started with.
+          if (previousVersion === null) return;
+          const value = `${previousVersion} (rollback of ${version})`;
+          await undoConsumers.restartWorkloads(plan, { consumer, workloads, value, onlyIf: version });
+          await undoWaiter.awaitRollout(plan, { consumer, workloads, startedAt: Date.now(), timeoutMs });
+        });
+      }
       const restarted = await consumers.restartWorkloads(plan, { consumer, workloads, value: version });
       await waiter.awaitRollout(plan, { consumer, workloads, startedAt: Date.now(), timeoutMs });
       status.notes.push(`rolled out ${restarted.map((r) => `${describe(r.workload)} (generation ${r.generation})`).join(', ')}`);
     }
+  }
+
+  /** What failed after the commit point: revoking, or (single-user) telling the consumers. */
+  function afterCommit(): string {
+    const failedIn = lastPhase(status, 'rollback', 'revoke');
+    return failedIn === 'revoke' ? 'revoking the old one' : `the ${failedIn} phase`;
   }
 
   function describe(w: WorkloadRef): string {

@@ -1,6 +1,7 @@
-// The config fields both AWS store plugins share: region, endpoint and optional static keys.
+// The config fields both AWS store plugins share: region, endpoint, optional static keys, a role to assume.
 import { z } from 'zod';
 import { httpUrl } from '../../src/config/fields';
+import { RotatorError } from '../../src/kernel/errors';
 import type { AwsConnectionOptions } from './aws-common';
 
 /** Checked here so a typo fails at load time, not as a DNS error in the middle of a rotation. */
@@ -14,6 +15,16 @@ export const awsConnection = {
   endpoint: httpUrl.optional(),
   access_key_id: z.string().min(1).optional(),
   secret_access_key: z.string().min(1).optional(),
+  /**
+   * The L5 spec's `auth: { type: assume_role, role_arn }`: a role to assume with the credentials above. Checked
+   * here; assuming it is not implemented yet, so a store or client made with it refuses to start (UNSUPPORTED).
+   */
+  role_arn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, {
+      message: 'expected an IAM role ARN like arn:aws:iam::123456789012:role/secret-reader',
+    })
+    .optional(),
 };
 
 export function bothKeysOrNeither(p: { access_key_id?: string; secret_access_key?: string }, ctx: z.RefinementCtx): void {
@@ -31,7 +42,14 @@ export function awsConnectionOf(config: {
   endpoint?: string;
   access_key_id?: string;
   secret_access_key?: string;
+  role_arn?: string;
 }): AwsConnectionOptions {
+  if (config.role_arn)
+    throw new RotatorError(
+      'UNSUPPORTED',
+      'assuming a role is not implemented in this build; use static keys or the AWS credential chain',
+      'role_arn',
+    );
   return {
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),

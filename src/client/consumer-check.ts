@@ -26,8 +26,7 @@ export async function unlistedConsumers(config: Config): Promise<ConsumerWarning
       for (const c of secret.consumers.filter((c): c is RolloutConfig => c.type === 'rollout')) {
         for (const w of await new Rollouts(c).workloads()) listed.add(describeWorkload(w));
       }
-      const conn = provider as { kubeconfig?: string; context?: string };
-      const clients = new KubeClients(kubeConfigFor({ kubeconfig: conn.kubeconfig, context: conn.context }));
+      const clients = new KubeClients(kubeConfigFor(location.connection));
       for (const w of await secretUsers(clients, location)) {
         if (!listed.has(describeWorkload(w))) warnings.push({ secret: name, message: unlistedNote(w, location.name) });
       }

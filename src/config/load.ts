@@ -1,10 +1,12 @@
-// Reads a config file: YAML → ${ENV} interpolation → built-in providers → zod. Every error names the field.
+// Reads a config file: YAML → the L5 spec's form rewritten → built-in providers → ${ENV} interpolation → zod.
+// Every error names the field, where the file wrote it.
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { STORES } from '../../activities/stores';
 import { RotatorError } from '../kernel/errors';
 import { redact } from '../kernel/redact';
+import { normalizeL5 } from './l5';
 import { ConfigSchema, type Config } from './schema';
 
 export class ConfigError extends RotatorError {
@@ -84,8 +86,8 @@ function withBuiltInProviders(raw: unknown): unknown {
   const used = new Set<string>();
   if (doc.secrets && typeof doc.secrets === 'object') {
     for (const s of Object.values(doc.secrets as Record<string, unknown>)) {
-      const p = s && typeof s === 'object' ? (s as Record<string, unknown>).provider : undefined;
-      if (typeof p === 'string') used.add(p);
+      const entry = (s && typeof s === 'object' ? s : {}) as { provider?: unknown; fallback?: { provider?: unknown } };
+      for (const p of [entry.provider, entry.fallback?.provider]) if (typeof p === 'string') used.add(p);
     }
   }
   const providers = { ...declared };
@@ -136,6 +138,8 @@ const MAX_ALIASES = 100;
 export interface OfflineCheck {
   /** The fields whose values come from unset environment variables: their own checks were skipped. */
   unchecked: Array<{ path: string; variable: string }>;
+  /** Secrets valid by the L5 spec that this build cannot serve (a store it lacks): a load refuses them. */
+  unavailable: Array<{ path: string; message: string }>;
 }
 
 /**
@@ -144,23 +148,27 @@ export interface OfflineCheck {
  */
 export function checkConfigOffline(text: string, env: Env = process.env, source = 'config'): OfflineCheck {
   const missing: Issue[] = [];
+  const unavailable: Issue[] = [];
   try {
-    parseDocumentWith(text, env, source, missing);
+    parseDocumentWith(text, env, source, missing, unavailable);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     const skipped = new Set(missing.map((m) => m.path));
     const left = err.issues.filter((i) => ![...skipped].some((p) => i.path === p || i.path.startsWith(`${p}.`)));
     if (left.length > 0) throw new ConfigError(left, source);
   }
-  return { unchecked: missing.map((m) => ({ path: m.path, variable: m.message })) };
+  return { unchecked: missing.map((m) => ({ path: m.path, variable: m.message })), unavailable };
 }
 
 export function parseConfig(text: string, env: Env = process.env, source = 'config'): Config {
   return parseDocumentWith(text, env, source);
 }
 
-/** With `missing`, unset variables are collected there (their variable name as the message) and become ''. */
-function parseDocumentWith(text: string, env: Env, source: string, missing?: Issue[]): Config {
+/**
+ * With `missing`, unset variables are collected there (their variable name as the message) and become ''; with
+ * `unavailable`, so are the L5 secrets this build has no store for, instead of refusing the file.
+ */
+function parseDocumentWith(text: string, env: Env, source: string, missing?: Issue[], unavailable?: Issue[]): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -184,12 +192,19 @@ function parseDocumentWith(text: string, env: Env, source: string, missing?: Iss
       source,
     );
   }
-  const interpolated = interpolate(withBuiltInProviders(raw), env, [], issues, sensitive);
+  // Before interpolation: a value is judged sensitive by the field rotator keeps it in, not the spec's name for it.
+  const l5 = normalizeL5(raw, issuesOf);
+  const interpolated = interpolate(withBuiltInProviders(l5.document), env, [], issues, sensitive);
+  for (const value of l5.sensitiveIn(interpolated)) if (value.length >= MIN_SECRET_LENGTH) sensitive.add(value);
   const scrub = (list: Issue[]) => list.map((i) => ({ path: i.path, message: redact(i.message, [...sensitive]) }));
-  if (missing) missing.push(...issues.map((i) => ({ path: i.path, message: /variable (\S+)/.exec(i.message)![1] })));
-  else if (issues.length > 0) throw new ConfigError(scrub(issues), source);
+  const written = (list: Issue[]) => list.map((i) => ({ path: l5.origin(i.path), message: i.message }));
+  if (missing) missing.push(...written(issues).map((i) => ({ path: i.path, message: /variable (\S+)/.exec(i.message)![1] })));
+  const early = [...l5.issues, ...(missing ? [] : written(issues))];
+  if (early.length > 0) throw new ConfigError(scrub(early), source);
+  if (unavailable) unavailable.push(...scrub(l5.deferred));
   const parsed = ConfigSchema.safeParse(interpolated, { reportInput: true });
-  if (!parsed.success) throw new ConfigError(scrub(issuesOf(parsed.error)), source);
+  const refused = [...(unavailable ? [] : l5.deferred), ...(parsed.success ? [] : written(issuesOf(parsed.error)))];
+  if (!parsed.success || refused.length > 0) throw new ConfigError(scrub(refused), source);
   SENSITIVE.set(parsed.data, [...sensitive]);
   return parsed.data;
 }

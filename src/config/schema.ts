@@ -7,6 +7,7 @@ import { STORES, storePlugin, type StoreSchema as StorePluginSchema } from '../.
 import { TARGETS, targetPlugin, type TargetSchema as TargetPluginSchema } from '../../activities/targets';
 import { MIN_ALPHABET, passwordClasses } from '../kernel/password';
 import { duration, name, SECRET_REF, STRATEGIES } from './fields';
+import { AuditSchema, L5_SECRET_FIELDS } from './l5';
 import { LeaseSchema, PublishSchema, ScheduleSchema, SweepSchema } from './lifecycle';
 
 export { parseDuration, SECRET_REF } from './fields';
@@ -121,6 +122,8 @@ export const SecretSchema = z.preprocess(
       lease: LeaseSchema.optional(),
       /** Where a dynamic secret's keeper publishes the credential it holds (a writable store). */
       publish: PublishSchema.optional(),
+      /** The L5 spec's reader-side fields (keys, cache, on_missing, retry, fallback, refresh, read): see l5.ts. */
+      ...L5_SECRET_FIELDS,
     })
     .strict(),
 );
@@ -194,6 +197,8 @@ export const ConfigSchema = z
     sweep: SweepSchema.optional(),
     /** Provider events and signed webhooks that start rotations (`rotator listen`). */
     triggers: TriggersSchema.optional(),
+    /** The L5 spec's `secrets._config.audit`, kept for the resolver; unused by rotator. */
+    audit: AuditSchema.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -241,6 +246,12 @@ export const ConfigSchema = z
       if (!provider) {
         ctx.addIssue({ code: 'custom', path: [...at, 'provider'], message: unknownProvider(secret.provider) });
       }
+      if (secret.fallback && !cfg.providers[secret.fallback.provider])
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'fallback', 'provider'],
+          message: unknownProvider(secret.fallback.provider),
+        });
       if (secret.type === 'dynamic') {
         for (const issue of dynamicIssues(secret, provider))
           ctx.addIssue({ code: 'custom', ...issue, path: [...at, ...issue.path] });

@@ -14,7 +14,7 @@
 // PutEvents; rotator's own can come from any principal the bus and queue policies let send.
 import { z } from 'zod';
 import { RotatorError } from '../kernel/errors';
-import type { TriggerEvent } from './events';
+import { latestMoment, type TriggerEvent } from './events';
 
 export const CLOUDTRAIL_API_CALL = 'AWS API Call via CloudTrail';
 export const CLOUDTRAIL_SERVICE_EVENT = 'AWS Service Event via CloudTrail';
@@ -127,7 +127,7 @@ export function parseSqsBody(sourceName: string, body: string): TriggerEvent {
   }
   const envelope = parsed(Envelope, json, '');
   const detailType = envelope['detail-type'];
-  const base = { source: sourceName, id: envelope.id, time: Date.parse(envelope.time) };
+  const base = { source: sourceName, id: envelope.id, time: latestMoment(envelope.time) };
 
   if (detailType === CLOUDTRAIL_API_CALL || detailType === CLOUDTRAIL_SERVICE_EVENT) {
     if (envelope.source !== SECRETS_MANAGER_SOURCE) {

@@ -65,6 +65,9 @@ export function createDispatch(options: { client: Client; taskQueue: string; tri
         // Never a second run for one event id, not even after the first ended: that is the dedupe.
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         workflowTaskTimeout: '3s',
+        // The SQS message is gone once this is started: a trigger that fails (an outage while it decides) is run
+        // again by the server under the same id, for about an hour, rather than dropping the event.
+        retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '10m', maximumAttempts: 10 },
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {

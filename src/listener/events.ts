@@ -26,5 +26,16 @@ export type DispatchOutcome =
   /** No rule maps it: logged and dropped, never guessed. */
   | { status: 'unmapped' };
 
+/**
+ * The latest moment a sender's time can stand for. A time given to the second (EventBridge's, a unix timestamp)
+ * means some moment within that second: the end of it is when the event surely had happened, so a rotation that
+ * started within that same second is not taken to answer it.
+ */
+export function latestMoment(text: string | number): number {
+  if (typeof text === 'number') return text * 1000 + 999;
+  const ms = Date.parse(text);
+  return /\.\d/.test(text) ? ms : ms + 999;
+}
+
 /** Hands one authenticated, parsed event on. Throws only when it could not tell (Temporal unreachable): retry later. */
 export type Dispatch = (event: TriggerEvent) => Promise<DispatchOutcome>;

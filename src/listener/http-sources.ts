@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { signature, signatureMatches } from '../../activities/consumers/webhook/webhook';
 import type { TriggerSource } from '../config/triggers';
 import { assertNever } from '../kernel/errors';
-import type { DispatchOutcome, TriggerEvent } from './events';
+import { latestMoment, type DispatchOutcome, type TriggerEvent } from './events';
 
 export type HttpSource = Extract<TriggerSource, { type: 'webhook' | 'gcp-pubsub' | 'azure-event-grid' }>;
 
@@ -150,6 +150,11 @@ function webhookHandler(sourceName: string, source: Extract<HttpSource, { type: 
       // The id header is not signed; the body is. Equal, the header may name the event (in proxies' logs, say).
       if (headerId !== event.id) return { kind: 'invalid', refusal: invalid('id: does not match X-Rotator-Event-Id') };
       const ts = Number(header(headers, TIMESTAMP_HEADER));
+      // The body's own time decides which rotation answers the event: it may not stray from the signed timestamp.
+      const time = event.time === undefined ? latestMoment(ts) : latestMoment(event.time);
+      if (Math.abs(time - ts * 1000) > source.tolerance) {
+        return { kind: 'invalid', refusal: invalid('time: further from X-Rotator-Timestamp than the tolerance') };
+      }
       return {
         kind: 'events',
         events: [
@@ -158,7 +163,7 @@ function webhookHandler(sourceName: string, source: Extract<HttpSource, { type: 
             id: event.id,
             type: event.type,
             resource: event.secret,
-            time: event.time === undefined ? ts * 1000 : Date.parse(event.time),
+            time,
           },
         ],
       };
@@ -242,7 +247,7 @@ function gcpHandler(sourceName: string, source: Extract<HttpSource, { type: 'gcp
             id: message.messageId,
             type: message.attributes.eventType,
             resource: message.attributes.secretId,
-            time: Date.parse(message.publishTime),
+            time: latestMoment(message.publishTime),
           },
         ],
       };
@@ -324,7 +329,7 @@ function azureHandler(sourceName: string, source: Extract<HttpSource, { type: 'a
           id: e.id,
           type: e.eventType,
           resource: keyVaultObjectId(e.data.Id),
-          time: Date.parse(e.eventTime),
+          time: latestMoment(e.eventTime),
         })),
       };
     },

@@ -65,6 +65,8 @@ export class Rollouts implements RolloutConsumer {
       const api = KINDS[w.kind];
       let names: string[];
       if (w.name !== undefined) {
+        // Read now, before the rotation changes anything: a misspelt name fails it while nothing has moved.
+        await kube(`get ${w.kind.toLowerCase()} ${namespace}/${w.name}`, () => api.read(apps, namespace, w.name!));
         names = [w.name];
       } else {
         const selector = Object.entries(w.selector!)
@@ -94,18 +96,27 @@ export class Rollouts implements RolloutConsumer {
     annotation: { key: string; value: string; onlyIf?: string },
   ): Promise<{ generation: number; restarted: boolean }> {
     const api = KINDS[w.kind];
-    const current = await kube(`get ${describeWorkload(w)}`, () => api.read(this.clients.apps, w.namespace, w.name));
-    // Already carrying this value: this batch restarted it before (a step run again after a worker died).
-    const now = current.spec?.template?.metadata?.annotations?.[annotation.key];
-    // Already carrying this value: this batch restarted it before (a step run again after a worker died). Or, for
-    // an undo, never restarted onto the version being undone: nothing to restart back.
-    if (now === annotation.value || (annotation.onlyIf !== undefined && now !== annotation.onlyIf)) {
-      return { generation: current.metadata?.generation ?? 0, restarted: false };
+    for (let attempt = 1; ; attempt++) {
+      const current = await kube(`get ${describeWorkload(w)}`, () => api.read(this.clients.apps, w.namespace, w.name));
+      const now = current.spec?.template?.metadata?.annotations?.[annotation.key];
+      // Already carrying this value: this batch restarted it before (a step run again after a worker died). Or, for
+      // an undo, never restarted onto the version being undone: nothing to restart back.
+      if (now === annotation.value || (annotation.onlyIf !== undefined && now !== annotation.onlyIf)) {
+        return { generation: current.metadata?.generation ?? 0, restarted: false };
+      }
+      // Conditioned on what was just read, so a restart by someone else in between is seen, not overwritten.
+      const body = {
+        metadata: { resourceVersion: current.metadata?.resourceVersion },
+        spec: { template: { metadata: { annotations: { [annotation.key]: annotation.value } } } },
+      };
+      try {
+        const patched = await kube(`patch ${describeWorkload(w)}`, () => api.patch(this.clients.apps, w.namespace, w.name, body));
+        return { generation: patched.metadata?.generation ?? 0, restarted: true };
+      } catch (err) {
+        // The controller writes status all the time: a changed resourceVersion is usually that. Read again.
+        if (!(err instanceof RotatorError && err.code === 'CONFLICT') || attempt === 5) throw err;
+      }
     }
-    const body = { spec: { template: { metadata: { annotations: { [annotation.key]: annotation.value } } } } };
-    // An undo patches with the value it expects, so no one else's restart in between is overwritten unseen.
-    const patched = await kube(`patch ${describeWorkload(w)}`, () => api.patch(this.clients.apps, w.namespace, w.name, body));
-    return { generation: patched.metadata?.generation ?? 0, restarted: true };
   }
 
   async notify(event: ConsumerEvent): Promise<void> {

@@ -50,10 +50,12 @@ export function statefulSetRollout(s: k8s.V1StatefulSet): RolloutState {
   }
   const partition = strategy?.rollingUpdate?.partition;
   if (partition !== undefined && partition > 0) {
-    if (wanted !== undefined && (status.updatedReplicas ?? 0) < wanted - partition) {
-      return waiting(`statefulset ${name}: partitioned rollout, ${status.updatedReplicas ?? 0} of ${wanted - partition} updated`);
-    }
-    return { state: 'done', message: `statefulset ${name}: partitioned rollout complete` };
+    // kubectl calls a partitioned rollout complete, but the pods below the partition keep the old value, and the old
+    // credential would be revoked under them.
+    return {
+      state: 'failed',
+      message: `statefulset ${name} is partitioned at ${partition}: ${partition} pod(s) would keep the old credential`,
+    };
   }
   if (status.updateRevision !== status.currentRevision) {
     return waiting(`statefulset ${name}: rolling update to revision ${status.updateRevision ?? '?'} in progress`);

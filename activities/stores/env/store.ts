@@ -5,15 +5,33 @@ import { CAPABILITIES } from './index';
 
 /**
  * `path` names a variable holding a JSON object (`{"username":…,"password":…}`) or a prefix: `PG_ADMIN` reads
- * PG_ADMIN_USERNAME, PG_ADMIN_PASSWORD, PG_ADMIN_HOST, PG_ADMIN_PORT, PG_ADMIN_DBNAME.
+ * PG_ADMIN_USERNAME, PG_ADMIN_PASSWORD, PG_ADMIN_HOST, PG_ADMIN_PORT, PG_ADMIN_DBNAME. Or it maps fields to
+ * variables: `username=KAFKA_USER,password=KAFKA_PASS`. `defaults` stand in for variables that are unset or empty.
  */
 export class EnvStore implements SecretStore {
   readonly capabilities = CAPABILITIES;
 
-  constructor(private readonly env: Readonly<Record<string, string | undefined>>) {}
+  constructor(
+    private readonly env: Readonly<Record<string, string | undefined>>,
+    private readonly defaults: Readonly<Record<string, string>> = {},
+  ) {}
+
+  private variable(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || (value === '' && name in this.defaults) ? this.defaults[name] : value;
+  }
 
   async readCurrent(path: string): Promise<Versioned<SecretValue> | null> {
-    const whole = this.env[path];
+    if (path.includes('=')) {
+      const value: SecretValue = {};
+      for (const pair of path.split(',')) {
+        const [field, name] = pair.split('=') as [string, string];
+        const v = this.variable(name);
+        if (v !== undefined) value[field] = field === 'port' ? Number(v) : v;
+      }
+      return Object.keys(value).length > 0 ? { version: 'env', value } : null;
+    }
+    const whole = this.variable(path);
     if (whole !== undefined) {
       try {
         const parsed: unknown = JSON.parse(whole);

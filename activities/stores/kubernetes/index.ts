@@ -90,7 +90,10 @@ export const kubernetes = {
       return (err as Error).message.replace(/^path: /, '');
     }
   },
-  kubernetesSecret: (config, path) => parseSecretPath(path, config.namespace),
+  kubernetesSecret: (config, path) => ({
+    ...parseSecretPath(path, config.namespace),
+    connection: { kubeconfig: config.kubeconfig, context: config.context },
+  }),
   async create(config) {
     const { KubernetesStore } = await import('./store');
     const { KubeClients, kubeConfigFor } = await import('../../kubernetes/client');

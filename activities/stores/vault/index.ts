@@ -5,11 +5,52 @@ import { RotatorError } from '../../../src/kernel/errors';
 import type { StorePlugin } from '../../plugin';
 import type { StoreCapabilities } from '../../types';
 
+/** How the worker gets its Vault token: given to it (`token`), or by logging in with one of the auth methods. */
+export const AUTH_METHODS = ['token', 'approle', 'kubernetes', 'aws'] as const;
+type AuthMethod = (typeof AUTH_METHODS)[number];
+const AUTH_FIELDS = ['role', 'role_id', 'secret_id', 'mount', 'jwt_path'] as const;
+/** The fields each method needs, and those it may take besides. */
+const METHOD_FIELDS: Record<AuthMethod, { needs: ReadonlyArray<string>; takes: ReadonlyArray<string> }> = {
+  token: { needs: [], takes: [] },
+  approle: { needs: ['role_id', 'secret_id'], takes: ['mount'] },
+  /** `jwt_path`: the service account token to log in with (the pod's own by default). */
+  kubernetes: { needs: ['role'], takes: ['mount', 'jwt_path'] },
+  /** Without `role`, Vault takes the role named like the IAM principal. */
+  aws: { needs: [], takes: ['role', 'mount'] },
+};
+
+/**
+ * The L5 spec's `auth:` block. Only `token` works in this build: the other methods are checked here so a file that
+ * uses them is right when login comes, and the store refuses to start with them until then (UNSUPPORTED).
+ */
+const AuthSchema = z
+  .object({
+    method: z.enum(AUTH_METHODS).default('token'),
+    role: z.string().min(1).optional(),
+    role_id: z.string().min(1).optional(),
+    secret_id: z.string().min(1).optional(),
+    /** Where the auth method is mounted, when not at its own name (auth/approle, auth/kubernetes, auth/aws). */
+    mount: z.string().min(1).optional(),
+    jwt_path: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((auth, ctx) => {
+    const { needs, takes } = METHOD_FIELDS[auth.method];
+    for (const field of AUTH_FIELDS) {
+      if (needs.includes(field) && auth[field] === undefined)
+        ctx.addIssue({ code: 'custom', path: [field], message: `auth.method ${auth.method} needs ${field}` });
+      if (auth[field] !== undefined && !needs.includes(field) && !takes.includes(field))
+        ctx.addIssue({ code: 'custom', path: [field], message: `is not used by auth.method ${auth.method}` });
+    }
+  });
+
 export const schema = z
   .object({
     type: z.literal('vault'),
     address: httpUrl,
-    token: z.string().min(1, { message: 'expected a token (use ${VAULT_TOKEN})' }),
+    /** '' when `auth.method` is not token: the worker would log in for its token (not in this build, see create). */
+    token: z.string().default(''),
+    auth: AuthSchema.optional(),
     namespace: z.string().optional(),
     /** Where pending credentials wait before promotion; kept apart so readers of a secret never see one. */
     pending_prefix: z.string().default('rotator-pending'),
@@ -20,7 +61,18 @@ export const schema = z
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    const method = p.auth?.method ?? 'token';
+    if (method === 'token' && !p.token)
+      ctx.addIssue({ code: 'custom', path: ['token'], message: 'expected a token (use ${VAULT_TOKEN})' });
+    if (method !== 'token' && p.token)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token'],
+        message: `auth.method ${method} logs in for its own token: set one or the other`,
+      });
+  });
 
 export interface KvPath {
   data: string;
@@ -67,6 +119,11 @@ export const vault = {
     }
   },
   async create(config) {
+    if (!config.token)
+      throw new RotatorError(
+        'UNSUPPORTED',
+        `auth.method ${config.auth?.method ?? 'token'}: login is not implemented in this build; use a token`,
+      );
     const { VaultKvStore } = await import('./store');
     return new VaultKvStore({
       address: config.address,

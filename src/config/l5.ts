@@ -1,0 +1,817 @@
+// The L5 secret spec's YAML rewritten into rotator's own form (providers: + secrets: with provider/path), before zod.
+//
+// A file written by the spec names a kind of store per secret (`provider: aws_secrets_manager`) and says where the
+// secret is in that store's own words (`secret_id`, `name`, `secret_name`, `variable`), with its connection beside
+// it (`vault: { address }`, `auth:`, `region:`). rotator's form names a provider declared once under `providers:`
+// and a `path` inside it. This module turns the first into the second: each distinct connection block becomes a
+// provider (a deterministic name, shared by the secrets that write the same block), each location a path, and the
+// spec's reader-side fields (keys, cache, on_missing, retry, fallback, auto_refresh) stay on the secret, validated,
+// for the `secret://` resolver; rotation ignores them. A file in rotator's form passes through unchanged, and both
+// forms may be mixed. It runs on the document as parsed, before ${VAR} interpolation, so that a value's
+// sensitivity is judged by the field rotator keeps it in (an AWS `secret_id` is a path; Vault's `auth.secret_id` is a
+// credential), and so that a synthesized provider's name is the same wherever the file is loaded.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { duration, name } from './fields';
+import { LeaseSchema } from './lifecycle';
+
+type Issue = { path: string; message: string };
+type Mapping = Record<string, unknown>;
+/** Formats a zod error as field-named issues (load.ts's issuesOf; passed in, since load.ts imports this module). */
+export type DescribeIssues = (error: z.ZodError, prefix: string[]) => Issue[];
+
+const isMapping = (v: unknown): v is Mapping => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/** A field of a secret's value, as `secret://name/<field>` names it. */
+const FIELD = /^[A-Za-z0-9_.-]+$/;
+const fieldName = z.string().regex(FIELD, { message: 'expected a field name (letters, digits, _ . -)' });
+/** What an environment variable may be called (POSIX). */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// ---------------------------------------------------------------------------------------------------------------
+// The spec's reader-side fields, kept on a secret (SecretSchema spreads L5_SECRET_FIELDS). rotator reads and writes
+// a secret's whole current value with its own credentials; these say how an application's `secret://` resolver
+// reads it, and nothing in a rotation acts on them.
+
+/** `cache: { enabled, ttl }`: how long a reader may keep a value it read. */
+const CacheSchema = z.object({ enabled: z.boolean().default(true), ttl: duration.optional() }).strict();
+
+/** `on_missing:` what a reader does when the secret is not found: fail, use `default_value`, or warn and go on. */
+const OnMissingSchema = z
+  .object({
+    action: z.enum(['fail', 'default', 'warn']).default('fail'),
+    /** A number or true/false is taken as its text, as an environment variable would hold it. */
+    default_value: z.union([z.string(), z.number(), z.boolean()]).transform(String).optional(),
+    message: z.string().optional(),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.action === 'default' && m.default_value === undefined)
+      ctx.addIssue({ code: 'custom', path: ['default_value'], message: 'action default needs a default_value' });
+    if (m.action !== 'default' && m.default_value !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['default_value'], message: `is used only with action: default, not ${m.action}` });
+  });
+
+/** `retry:` how a reader retries a provider that does not answer. */
+const RetrySchema = z
+  .object({
+    attempts: z.number().int().min(1).max(20).default(3),
+    backoff: z.enum(['exponential', 'fixed']).default('exponential'),
+    initial_delay: duration.default(1_000),
+    max_delay: duration.default(30_000),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.initial_delay > r.max_delay)
+      ctx.addIssue({ code: 'custom', path: ['max_delay'], message: 'must not be shorter than initial_delay' });
+  });
+
+/** `fallback:` where a reader looks when the provider is unavailable: a location like a secret's own, normalized. */
+const FallbackSchema = z.object({ provider: name, path: z.string().min(1), keys: z.array(fieldName).min(1).optional() }).strict();
+
+/** The spec's `on_rotation.action` values (schema.ts's ON_ROTATION_ACTIONS; not imported: schema.ts imports this). */
+const ON_ROTATION = ['reconnect', 'restart', 'alert'] as const;
+
+/**
+ * The spec's consumer-side `rotation:` block (`auto_refresh`, `refresh_interval`, `on_rotation`): how a reader
+ * notices a new version and what it then does. rotator does not act on it: a secret rotates only with target: and
+ * rotation.strategy, and then `rotation.on_rotation` is one of rotator's consumers (schema.ts).
+ */
+const RefreshSchema = z
+  .object({
+    auto_refresh: z.boolean().default(true),
+    refresh_interval: duration.optional(),
+    on_rotation: z
+      .object({ action: z.enum(ON_ROTATION), grace_period: duration.optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** The spec's per-store read options: the version a reader takes, and who reads. rotator always takes the current one. */
+const ReadSchema = z
+  .object({
+    /** Secrets Manager `version_stage` (AWSCURRENT, AWSPREVIOUS, a custom label) or `version_id`. */
+    version_stage: z.string().min(1).optional(),
+    version_id: z.string().min(1).optional(),
+    /** Parameter Store `with_decryption` and `type` (rotator writes SecureString parameters). */
+    with_decryption: z.boolean().optional(),
+    parameter_type: z.enum(['String', 'StringList', 'SecureString']).optional(),
+    /** Kubernetes `service_account`: the reader's identity; rotator uses its own kubeconfig or service account. */
+    service_account: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { message: 'expected a Kubernetes service account name' })
+      .optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.version_stage && r.version_id)
+      ctx.addIssue({ code: 'custom', path: ['version_id'], message: 'set version_stage or version_id, not both' });
+  });
+
+export const L5_SECRET_FIELDS = {
+  /** `key:` / `keys:`: the fields of the value this secret exposes to `secret://name/<field>`; rotation ignores it. */
+  keys: z.array(fieldName).min(1).optional(),
+  cache: CacheSchema.optional(),
+  on_missing: OnMissingSchema.optional(),
+  retry: RetrySchema.optional(),
+  fallback: FallbackSchema.optional(),
+  refresh: RefreshSchema.optional(),
+  read: ReadSchema.optional(),
+};
+
+/** `secrets._config.audit`: kept on the config for the resolver's access log; rotator does not use it yet. */
+export const AuditSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    log_access: z.boolean().default(false),
+    log_destination: z.string().min(1).optional(),
+  })
+  .strict();
+
+// ---------------------------------------------------------------------------------------------------------------
+// secret:// URIs as the spec writes them: secret://<name>[/<key>][?version=<v>][&default=<d>]
+
+export interface SecretUri {
+  name: string;
+  key?: string;
+  version?: string;
+  default?: string;
+}
+
+const URI = /^secret:\/\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})(?:\/([A-Za-z0-9_.-]+))?(?:\?(.*))?$/s;
+
+/** A `secret://` URI of the spec, or why it is not one (never quoting it: a default may be a secret). */
+export function parseSecretUri(uri: string): { ok: true; uri: SecretUri } | { ok: false; message: string } {
+  const m = URI.exec(uri);
+  if (!m) return { ok: false, message: 'expected secret://<name>, secret://<name>/<key>, optionally ?version=…&default=…' };
+  const out: SecretUri = { name: m[1]!, ...(m[2] ? { key: m[2] } : {}) };
+  for (const param of m[3] === undefined ? [] : m[3].split('&')) {
+    const eq = param.indexOf('=');
+    const field = eq < 0 ? param : param.slice(0, eq);
+    if (field !== 'version' && field !== 'default')
+      return { ok: false, message: 'unknown query parameter; expected version= or default=' };
+    if (out[field] !== undefined) return { ok: false, message: `${field}= given twice` };
+    let value: string;
+    try {
+      value = decodeURIComponent(eq < 0 ? '' : param.slice(eq + 1).replace(/\+/g, ' '));
+    } catch {
+      return { ok: false, message: `${field}= is not URL-encoded correctly` };
+    }
+    if (field === 'version' && !/^[A-Za-z0-9_.-]+$/.test(value))
+      return { ok: false, message: 'version= expected a version number, id or label' };
+    out[field] = value;
+  }
+  return { ok: true, uri: out };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The spec's blocks that map to store config: checked here, since the fields they become have other names.
+
+/**
+ * `auth:` of an AWS secret: `instance_profile` is the SDK's credential chain (environment, profile, instance or task
+ * role); `static` gives keys (they become the provider's access_key_id/secret_access_key); `assume_role` names a
+ * role to assume (`role_arn`, validated; the store refuses it at start until assuming a role is implemented).
+ */
+const AWS_AUTH_FIELDS = { instance_profile: [], static: ['access_key_id', 'secret_access_key'], assume_role: ['role_arn'] };
+const AwsAuthSchema = z
+  .object({
+    type: z.enum(['instance_profile', 'static', 'assume_role']).default('instance_profile'),
+    role_arn: z.string().min(1).optional(),
+    access_key_id: z.string().min(1).optional(),
+    secret_access_key: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    for (const field of AWS_AUTH_FIELDS[a.type])
+      if (a[field as 'role_arn'] === undefined)
+        ctx.addIssue({ code: 'custom', path: [field], message: `auth.type ${a.type} needs ${field}` });
+    // assume_role may start from static keys; instance_profile takes nothing; static no role.
+    const allowed: string[] =
+      a.type === 'assume_role' ? ['role_arn', 'access_key_id', 'secret_access_key'] : AWS_AUTH_FIELDS[a.type];
+    for (const field of ['role_arn', 'access_key_id', 'secret_access_key'] as const)
+      if (a[field] !== undefined && !allowed.includes(field))
+        ctx.addIssue({ code: 'custom', path: [field], message: `is not used by auth.type ${a.type}` });
+  });
+
+/** A value checked for its form only when it is written out: `${VAR}` is checked where it is used, after interpolation. */
+const literal = (re: RegExp, message: string) => z.string().refine((v) => v.includes('${') || re.test(v), { message });
+
+/** Fields every secret may carry whatever its store, checked by SecretSchema (or, for a removed secret, not at all). */
+const SECRET_FIELDS = ['description', 'keys', 'cache', 'on_missing', 'retry', 'fallback', 'rotation', 'target', 'consumers'];
+
+/** Azure Key Vault as the spec writes it: validated; no store exists in this build. */
+const AzureSchema = z
+  .object({
+    provider: z.literal('azure_key_vault'),
+    vault_url: literal(/^https:\/\/[a-z0-9-]+\.vault\.azure\.(net|cn|us)\/?$/i, 'expected https://<vault>.vault.azure.net'),
+    secret_name: literal(/^[0-9a-zA-Z-]{1,127}$/, 'expected a Key Vault secret name (letters, digits and -, at most 127)'),
+    version: z.union([z.string().min(1), z.number()], { message: 'expected latest or a version id' }).optional(),
+    auth: z
+      .object({
+        type: z.enum(['managed_identity', 'service_principal', 'cli']).default('managed_identity'),
+        tenant_id: z.string().min(1).optional(),
+        client_id: z.string().min(1).optional(),
+        client_secret: z.string().min(1).optional(),
+      })
+      .strict()
+      .superRefine((a, ctx) => {
+        for (const field of ['tenant_id', 'client_id', 'client_secret'] as const) {
+          if (a.type === 'service_principal' && a[field] === undefined)
+            ctx.addIssue({ code: 'custom', path: [field], message: `auth.type service_principal needs ${field}` });
+          // A user-assigned managed identity is picked by its client_id; nothing else goes with these two.
+          if (
+            a.type !== 'service_principal' &&
+            a[field] !== undefined &&
+            !(a.type === 'managed_identity' && field === 'client_id')
+          )
+            ctx.addIssue({ code: 'custom', path: [field], message: `is not used by auth.type ${a.type}` });
+        }
+      })
+      .optional(),
+  })
+  .catchall(z.unknown());
+
+/** GCP Secret Manager as the spec writes it: validated; no store exists in this build. */
+const GcpSchema = z
+  .object({
+    provider: z.literal('gcp_secret_manager'),
+    project: literal(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^\d+$/, 'expected a GCP project id or number'),
+    secret: literal(/^[A-Za-z0-9_-]{1,255}$/, 'expected a Secret Manager secret id (letters, digits, _ and -)'),
+    version: z
+      .union([z.string(), z.number()])
+      .refine((v) => v === 'latest' || /^[1-9]\d*$/.test(String(v)), { message: 'expected latest or a version number' })
+      .optional(),
+    auth: z
+      .object({
+        type: z.enum(['workload_identity', 'service_account']).default('workload_identity'),
+        key_file: z.string().min(1).optional(),
+      })
+      .strict()
+      .superRefine((a, ctx) => {
+        if (a.type === 'service_account' && !a.key_file)
+          ctx.addIssue({ code: 'custom', path: ['key_file'], message: 'auth.type service_account needs key_file' });
+        if (a.type !== 'service_account' && a.key_file)
+          ctx.addIssue({ code: 'custom', path: ['key_file'], message: `is not used by auth.type ${a.type}` });
+      })
+      .optional(),
+  })
+  .catchall(z.unknown());
+
+/** The spec's `provider:` names and the store type each is here; null: no store in this build (validated, refused). */
+const KINDS = {
+  vault: 'vault',
+  aws_secrets_manager: 'aws-secrets-manager',
+  aws_parameter_store: 'aws-parameter-store',
+  kubernetes: 'kubernetes',
+  env: 'env',
+  azure_key_vault: null,
+  gcp_secret_manager: null,
+} as const;
+type Kind = keyof typeof KINDS;
+const isKind = (p: unknown): p is Kind => typeof p === 'string' && Object.hasOwn(KINDS, p);
+
+/** Top-level sections of an L5 document that bind secrets to streams and lookups: only their references matter here. */
+const BINDING_SECTIONS = ['streams', 'lookups', 'checkpoints'] as const;
+
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface L5Normalized {
+  /** The document in rotator's form, for interpolation and the schema; the very input when it used nothing of the spec. */
+  document: unknown;
+  /** Malformed spec fields: the file is refused. */
+  issues: Issue[];
+  /**
+   * Secrets valid by the spec that this build cannot serve (Azure Key Vault, GCP Secret Manager, a dynamic secret
+   * without publish:). They are left out of the document; a load refuses the file with these, an offline check
+   * lists them.
+   */
+  deferred: Issue[];
+  /** Where a field of the normalized document was written in the spec's form (a path of an issue, rewritten). */
+  origin(path: string): string;
+  /** Values in the interpolated document that are secrets whatever their field is called (env defaults, default_value). */
+  sensitiveIn(interpolated: unknown): string[];
+}
+
+export function normalizeL5(raw: unknown, describe: DescribeIssues): L5Normalized {
+  const n = new Normalizer(raw, describe);
+  const document = n.run();
+  const origins = [...n.origins].sort(([a], [b]) => b.length - a.length);
+  return {
+    document,
+    issues: n.issues,
+    deferred: n.deferred,
+    origin(path) {
+      const hit = origins.find(([from]) => path === from || path.startsWith(`${from}.`));
+      return hit ? hit[1] + path.slice(hit[0].length) : path;
+    },
+    sensitiveIn(interpolated) {
+      return n.sensitive.flatMap((path) => {
+        const v = path.reduce<unknown>((node, seg) => (isMapping(node) ? node[seg] : undefined), interpolated);
+        return typeof v === 'string' || typeof v === 'number' ? [String(v)] : [];
+      });
+    },
+  };
+}
+
+/** Where the user wrote each field of a secret: its own entry, or the `_groups` entry it took the field from. */
+type WrittenAt = (field: string) => string;
+
+class Normalizer {
+  readonly issues: Issue[] = [];
+  readonly deferred: Issue[] = [];
+  readonly sensitive: string[][] = [];
+  readonly origins = new Map<string, string>();
+  private readonly synthesized: Mapping = {};
+  private readonly declared: Mapping;
+  /** Every secret of the file by name (those left out too), with the keys it exposes: what a reference may name. */
+  private readonly exposes = new Map<string, string[] | undefined>();
+
+  constructor(
+    private readonly raw: unknown,
+    private readonly describe: DescribeIssues,
+  ) {
+    this.declared = isMapping(raw) && isMapping(raw.providers) ? raw.providers : {};
+  }
+
+  private issue(path: string, message: string): void {
+    this.issues.push({ path, message });
+  }
+
+  /** An issue found in the normalized document at `from` is reported at `to`, where the user wrote it. */
+  private reportAt(from: string, to: string): void {
+    if (from !== to && !this.origins.has(from)) this.origins.set(from, to);
+  }
+
+  private check<T>(schema: z.ZodType<T>, value: unknown, at: string): T | undefined {
+    const r = schema.safeParse(value, { reportInput: true });
+    if (r.success) return r.data;
+    this.issues.push(...this.describe(r.error, [at]));
+    return undefined;
+  }
+
+  run(): unknown {
+    const raw = this.raw;
+    if (!isMapping(raw)) return raw;
+    let changed = false;
+    const doc: Mapping = { ...raw };
+    for (const section of BINDING_SECTIONS) if (section in doc) changed = true;
+    if (isMapping(raw.secrets)) {
+      const secrets = this.secrets(raw.secrets);
+      if (secrets.changed) {
+        changed = true;
+        doc.secrets = secrets.entries;
+        if (secrets.audit !== undefined) {
+          if ('audit' in raw) this.issue('secrets._config.audit', 'set audit here or at the top level, not both');
+          doc.audit = secrets.audit;
+          this.reportAt('audit', 'secrets._config.audit');
+        }
+      }
+    }
+    // Bindings of streams, lookups and checkpoints are the application's; rotator checks that what they name exists.
+    for (const section of BINDING_SECTIONS) {
+      if (!(section in doc)) continue;
+      if (!isMapping(doc[section])) this.issue(section, 'expected a mapping');
+      else this.references(doc[section], [section]);
+      delete doc[section];
+    }
+    if (Object.keys(this.synthesized).length > 0) {
+      changed = true;
+      doc.providers = { ...this.declared, ...this.synthesized };
+    }
+    return changed ? doc : raw;
+  }
+
+  private secrets(all: Mapping): { entries: Mapping; audit: unknown; changed: boolean } {
+    const { _config: config, _groups: groupsIn, ...named } = all;
+    let changed = config !== undefined || groupsIn !== undefined;
+    let defaultProvider: string | undefined;
+    let audit: unknown;
+    // `_config: { default_provider, audit }`: the provider of secrets that name none; the audit block is kept.
+    if (config !== undefined) {
+      // The audit block is checked by the config schema, as the top-level `audit:` it becomes.
+      const parsed = this.check(
+        z.object({ default_provider: name.optional(), audit: z.unknown().optional() }).strict(),
+        config,
+        'secrets._config',
+      );
+      defaultProvider = parsed?.default_provider;
+      if (isMapping(config)) audit = config.audit;
+    }
+    // `_groups: { name: { …fields } }`: shared fields; `_group: name` on a secret takes them, its own fields winning.
+    const groups: Mapping = {};
+    if (groupsIn !== undefined) {
+      if (!isMapping(groupsIn)) this.issue('secrets._groups', 'expected a mapping of group names to secret fields');
+      else
+        for (const [g, fields] of Object.entries(groupsIn)) {
+          if (!isMapping(fields)) this.issue(`secrets._groups.${g}`, 'expected a mapping of secret fields');
+          else if ('_group' in fields) this.issue(`secrets._groups.${g}._group`, 'groups do not nest');
+          else groups[g] = fields;
+        }
+    }
+    const entries: Mapping = {};
+    for (const [secretName, entry] of Object.entries(named)) {
+      const out = this.secret(secretName, entry, groups, defaultProvider);
+      if (out !== entry) changed = true;
+      if (out !== undefined) entries[secretName] = out;
+    }
+    return { entries, audit, changed };
+  }
+
+  /** One secret in rotator's form; undefined when it is left out (deferred). The very entry when nothing applied. */
+  private secret(secretName: string, entry: unknown, groups: Mapping, defaultProvider: string | undefined): unknown {
+    const at = `secrets.${secretName}`;
+    this.exposes.set(secretName, undefined);
+    if (!isMapping(entry)) return entry;
+    let fields: Mapping = entry;
+    let written: WrittenAt = (f) => `${at}.${f}`;
+    let changed = false;
+    if ('_group' in entry) {
+      const { _group: group, ...own } = entry;
+      changed = true;
+      fields = own;
+      if (typeof group !== 'string' || !isMapping(groups[group])) {
+        const known = Object.keys(groups);
+        this.issue(
+          `${at}._group`,
+          `no group of that name under secrets._groups${known.length ? `; groups: ${known.join(', ')}` : ''}`,
+        );
+      } else {
+        const shared = groups[group] as Mapping;
+        fields = { ...shared, ...own };
+        written = (f) => (f in own ? `${at}.${f}` : `secrets._groups.${group}.${f}`);
+        for (const f of Object.keys(shared)) if (!(f in own)) this.reportAt(`${at}.${f}`, written(f));
+      }
+    }
+    if (fields.provider === undefined && defaultProvider !== undefined) {
+      fields = { ...fields, provider: defaultProvider };
+      changed = true;
+      const before = written;
+      written = (f) => (f === 'provider' ? 'secrets._config.default_provider' : before(f));
+      this.reportAt(`${at}.provider`, 'secrets._config.default_provider');
+    }
+    let out = this.keysOf(fields, at, written);
+    out = this.rotationOf(out, at, written);
+    if ('fallback' in out) out = this.fallbackOf(out, at, written);
+    if (out !== fields) changed = true;
+    this.exposes.set(secretName, Array.isArray(out.keys) ? out.keys.map(String) : undefined);
+    if (isMapping(out.on_missing)) this.sensitive.push(['secrets', secretName, 'on_missing', 'default_value']);
+
+    const provider = out.provider;
+    if (isKind(provider)) {
+      const located = this.locate(provider, out, at, written, 'secret');
+      if (located === undefined) return undefined;
+      if (located !== out) changed = true;
+      out = located;
+    }
+    return changed ? out : entry;
+  }
+
+  /** `key: password` / `keys: [username, password]` → `keys:`, the fields of the value this secret exposes. */
+  private keysOf(fields: Mapping, at: string, written: WrittenAt): Mapping {
+    if (!('key' in fields)) return fields;
+    const { key, ...rest } = fields;
+    if ('keys' in fields) {
+      this.issue(written('keys'), 'set key or keys, not both');
+      return rest;
+    }
+    this.reportAt(`${at}.keys.0`, written('key'));
+    this.reportAt(`${at}.keys`, written('key'));
+    return { ...rest, keys: [key] };
+  }
+
+  /**
+   * The spec's `rotation:` is the reader's: `auto_refresh` and `refresh_interval` (poll for a new version), and
+   * `on_rotation` (what the reader does then). rotator's is its own schedule and strategy. A block without
+   * `strategy` holding only the spec's fields becomes `refresh:` (the secret is then not rotated unless it also has
+   * target: and a rotation with strategy); in a block with `strategy`, `auto_refresh` and `refresh_interval` move
+   * to `refresh:` and `on_rotation` stays, one of rotator's consumers (schema.ts's onRotationAsConsumer).
+   */
+  private rotationOf(fields: Mapping, at: string, written: WrittenAt): Mapping {
+    const rotation = fields.rotation;
+    if (!isMapping(rotation)) return fields;
+    const readerSide = ['auto_refresh', 'refresh_interval', 'on_rotation'];
+    const keys = Object.keys(rotation);
+    // An on_rotation with a consumer's fields (url, workloads) is rotator's, left for the schema to ask for strategy.
+    const readersOwn =
+      !isMapping(rotation.on_rotation) || Object.keys(rotation.on_rotation).every((k) => k === 'action' || k === 'grace_period');
+    if (!('strategy' in rotation) && keys.length > 0 && keys.every((k) => readerSide.includes(k)) && readersOwn) {
+      const { rotation: _, ...rest } = fields;
+      this.reportAt(`${at}.refresh`, written('rotation'));
+      return { ...rest, refresh: rotation };
+    }
+    const { auto_refresh, refresh_interval, ...own } = rotation;
+    if (auto_refresh === undefined && refresh_interval === undefined) return fields;
+    this.reportAt(`${at}.refresh`, written('rotation'));
+    const refresh = {
+      ...(auto_refresh !== undefined ? { auto_refresh } : {}),
+      ...(refresh_interval !== undefined ? { refresh_interval } : {}),
+    };
+    return { ...fields, rotation: own, refresh };
+  }
+
+  /** `fallback: { provider: env, variable: DB_PASSWORD }` → `{ provider, path }`, located like a secret. */
+  private fallbackOf(fields: Mapping, at: string, written: WrittenAt): Mapping {
+    const fallback = fields.fallback;
+    const where = written('fallback');
+    if (!isMapping(fallback) || !isKind(fallback.provider)) return fields;
+    const inner: WrittenAt = (f) => `${where}.${f}`;
+    const block = this.keysOf(fallback, `${at}.fallback`, inner);
+    const located = this.locate(fallback.provider, block, `${at}.fallback`, inner, 'fallback');
+    if (located === undefined) {
+      const { fallback: _, ...rest } = fields;
+      return rest;
+    }
+    return located === fallback ? fields : { ...fields, fallback: located };
+  }
+
+  /**
+   * A secret (or fallback) of one of the spec's kinds in rotator's form: its connection as a provider, its location
+   * as `path`. Unchanged when it already is (a `path` and no connection fields); undefined when it is left out.
+   */
+  private locate(kind: Kind, s: Mapping, at: string, written: WrittenAt, what: 'secret' | 'fallback'): Mapping | undefined {
+    switch (kind) {
+      case 'vault':
+        return this.vault(s, at, written, what);
+      case 'aws_secrets_manager':
+      case 'aws_parameter_store':
+        return this.aws(kind, s, at, written);
+      case 'kubernetes':
+        return this.kubernetes(s, at, written);
+      case 'env':
+        return this.env(s, at, written);
+      case 'azure_key_vault':
+      case 'gcp_secret_manager':
+        return this.unavailable(kind, s, at, written);
+    }
+  }
+
+  /**
+   * `provider: vault` with `vault: { address, namespace }` (Enterprise namespace), `auth: { method, … }` (how the
+   * worker gets its token: `token` is one given to it, from `auth.token` or ${VAULT_TOKEN}; approle, kubernetes
+   * and aws are validated by the vault plugin and refused when the store starts, until login is implemented) and
+   * `renewal:` (the provider's renewal of that token). Without any of the three, the secret names the provider
+   * `vault` (declared, or the built-in one from VAULT_ADDR/VAULT_TOKEN), as in rotator's form.
+   */
+  private vault(s: Mapping, at: string, written: WrittenAt, what: 'secret' | 'fallback'): Mapping | undefined {
+    if (!('vault' in s || 'auth' in s || 'renewal' in s)) return s;
+    const { vault: connection = {}, auth, renewal, ...rest } = s;
+    if (!isMapping(connection)) {
+      this.issue(written('vault'), 'expected a mapping: { address, namespace }');
+      return rest;
+    }
+    const extra = Object.keys(connection).filter((k) => k !== 'address' && k !== 'namespace');
+    if (extra.length > 0) this.issue(written('vault'), `unknown field${extra.length > 1 ? 's' : ''} ${extra.join(', ')}`);
+    if (auth !== undefined && !isMapping(auth)) {
+      this.issue(written('auth'), 'expected a mapping: { method, … }');
+      return rest;
+    }
+    const { token, ...login } = auth ?? {};
+    const method = login.method ?? 'token';
+    const onlyToken = Object.keys(login).every((k) => k === 'method') && method === 'token';
+    const provider = this.provider(
+      'vault',
+      {
+        address: connection.address ?? '${VAULT_ADDR:-http://127.0.0.1:8200}',
+        namespace: connection.namespace,
+        token: token ?? (method === 'token' ? '${VAULT_TOKEN}' : undefined),
+        // Token auth is what a provider without auth: does, so the block is the same as rotator's own form then.
+        auth: auth === undefined || onlyToken ? undefined : login,
+        renewal,
+      },
+      at,
+      {
+        address: `${written('vault')}.address`,
+        namespace: `${written('vault')}.namespace`,
+        token: `${written('auth')}.token`,
+        auth: written('auth'),
+        renewal: written('renewal'),
+      },
+    );
+    // A dynamic secret's readers lease their own credentials unless rotator's keeper publishes one for them.
+    if (what === 'secret' && rest.type === 'dynamic' && rest.publish === undefined) {
+      if (rest.lease !== undefined) this.check(LeaseSchema, rest.lease, written('lease'));
+      this.deferred.push({
+        path: `${at}.publish`,
+        message:
+          'rotator keeps a dynamic secret only when it publishes the credential for its readers (publish: { provider, path }); without it, the readers lease their own',
+      });
+      return undefined;
+    }
+    return { ...rest, provider };
+  }
+
+  /**
+   * `provider: aws_secrets_manager` (`secret_id` → path; `version_stage`/`version_id` → read:) and
+   * `provider: aws_parameter_store` (`name` → path; `type`, `with_decryption` → read:; `kms_key_id` → the provider's).
+   * `region` (default ${AWS_REGION}, the SDK's own variable) and `auth:` become the provider.
+   */
+  private aws(kind: 'aws_secrets_manager' | 'aws_parameter_store', s: Mapping, at: string, written: WrittenAt): Mapping {
+    const sm = kind === 'aws_secrets_manager';
+    const location = sm ? 'secret_id' : 'name';
+    const { [location]: id, region, auth, kms_key_id, ...rest } = s;
+    let out: Mapping = rest;
+    const read: Mapping = {};
+    const move = (field: string, to = field) => {
+      if (!(field in out)) return;
+      const { [field]: value, ...others } = out;
+      read[to] = value;
+      out = others;
+      this.reportAt(`${at}.read.${to}`, written(field));
+    };
+    if (sm) {
+      move('version_stage');
+      move('version_id');
+    } else {
+      move('with_decryption');
+      // The parameter's type shares the secret's `type:` (static, dynamic), so it is told apart by its values.
+      if (out.type !== 'static' && out.type !== 'dynamic') move('type', 'parameter_type');
+    }
+    if (Object.keys(read).length > 0) out = { ...out, read };
+    out = this.location(out, location, id, at, written);
+    let creds: Mapping = {};
+    if (auth !== undefined && this.check(AwsAuthSchema, auth, written('auth')) && isMapping(auth)) {
+      const { type: _, ...keys } = auth;
+      creds = keys;
+    }
+    const declared = this.declared[kind];
+    if (region === undefined && auth === undefined && kms_key_id === undefined && declared !== undefined) {
+      this.sameType(kind, at, written);
+      return { ...out, provider: kind };
+    }
+    const provider = this.provider(KINDS[kind], { region: region ?? '${AWS_REGION}', ...creds, kms_key_id }, at, {
+      region: region === undefined ? `${at}.region` : written('region'),
+      access_key_id: `${written('auth')}.access_key_id`,
+      secret_access_key: `${written('auth')}.secret_access_key`,
+      role_arn: `${written('auth')}.role_arn`,
+      kms_key_id: written('kms_key_id'),
+    });
+    return { ...out, provider };
+  }
+
+  /**
+   * `provider: kubernetes` with `namespace` and `secret_name` → path `<namespace>/<secret_name>` in the provider
+   * named kubernetes (declared, or one made with the worker's kubeconfig or service account). `service_account` is
+   * the reader's identity (read:); rotator does not act as it.
+   */
+  private kubernetes(s: Mapping, at: string, written: WrittenAt): Mapping {
+    if (!('secret_name' in s || 'namespace' in s || 'service_account' in s)) return s;
+    const { secret_name, namespace, service_account, ...rest } = s;
+    if (namespace !== undefined && typeof namespace !== 'string') this.issue(written('namespace'), 'expected a namespace name');
+    const path = typeof secret_name === 'string' && typeof namespace === 'string' ? `${namespace}/${secret_name}` : secret_name;
+    let out = this.location(rest, 'secret_name', path, at, written);
+    if (service_account !== undefined) {
+      out = { ...out, read: { ...(isMapping(out.read) ? out.read : {}), service_account } };
+      this.reportAt(`${at}.read.service_account`, written('service_account'));
+    }
+    if (this.declared.kubernetes !== undefined) this.sameType('kubernetes', at, written);
+    else if (!('kubernetes' in this.synthesized)) {
+      this.synthesized.kubernetes = { type: 'kubernetes' };
+      this.reportAt('providers.kubernetes', at);
+    }
+    return { ...out, provider: 'kubernetes' };
+  }
+
+  /**
+   * `provider: env` with `variable: NAME` (path NAME: the variable's JSON object, or its text as `value`),
+   * `variables: { field: NAME }` (path `field=NAME,…`: one variable per field) and `default:` (the value when the
+   * variable is unset: a provider of type env with `defaults:`, since a path must not carry a value).
+   */
+  private env(s: Mapping, at: string, written: WrittenAt): Mapping {
+    if (!('variable' in s || 'variables' in s || 'default' in s)) return s;
+    const { variable, variables, default: fallbackValue, ...rest } = s;
+    let path: unknown;
+    if (variable !== undefined && variables !== undefined)
+      this.issue(written('variables'), 'set variable or variables, not both');
+    if (variable !== undefined) {
+      if (typeof variable !== 'string' || !ENV_NAME.test(variable))
+        this.issue(
+          written('variable'),
+          'expected the name of an environment variable (letters, digits and _, not starting with a digit)',
+        );
+      path = variable;
+    } else if (variables !== undefined) {
+      if (!isMapping(variables) || Object.keys(variables).length === 0)
+        this.issue(written('variables'), 'expected a mapping of fields to environment variable names');
+      else {
+        for (const [field, v] of Object.entries(variables)) {
+          if (!FIELD.test(field))
+            this.issue(`${written('variables')}.${field}`, 'expected a field name (letters, digits, _ . -)');
+          else if (typeof v !== 'string' || !ENV_NAME.test(v))
+            this.issue(`${written('variables')}.${field}`, 'expected the name of an environment variable');
+        }
+        path = Object.entries(variables)
+          .map(([field, v]) => `${field}=${String(v)}`)
+          .join(',');
+      }
+    }
+    const out = this.location(rest, variables !== undefined ? 'variables' : 'variable', path, at, written);
+    if (fallbackValue === undefined) {
+      if (this.declared.env !== undefined) this.sameType('env', at, written);
+      return { ...out, provider: 'env' };
+    }
+    if (variable === undefined || typeof fallbackValue === 'object') {
+      this.issue(
+        written('default'),
+        variable === undefined ? 'goes with variable: (one variable), not variables:' : 'expected text, a number or true/false',
+      );
+      return { ...out, provider: 'env' };
+    }
+    const varName = String(variable);
+    const provider = this.provider('env', { defaults: { [varName]: String(fallbackValue) } }, at, {
+      [`defaults.${varName}`]: written('default'),
+    });
+    this.sensitive.push(['providers', provider, 'defaults', varName]);
+    return { ...out, provider };
+  }
+
+  /** Azure Key Vault and GCP Secret Manager: the spec's fields are checked; the secret is refused by a load. */
+  private unavailable(kind: 'azure_key_vault' | 'gcp_secret_manager', s: Mapping, at: string, written: WrittenAt): undefined {
+    const own =
+      kind === 'azure_key_vault' ? ['vault_url', 'secret_name', 'version', 'auth'] : ['project', 'secret', 'version', 'auth'];
+    const parsed = (kind === 'azure_key_vault' ? AzureSchema : GcpSchema).safeParse(s, { reportInput: true });
+    if (!parsed.success) {
+      for (const i of this.describe(parsed.error, [])) {
+        const [field, ...below] = i.path.split('.');
+        this.issue([written(field!), ...below].join('.'), i.message);
+      }
+    }
+    const extra = Object.keys(s).filter((k) => k !== 'provider' && !own.includes(k) && !SECRET_FIELDS.includes(k));
+    if (extra.length > 0) this.issue(at, `unknown field${extra.length > 1 ? 's' : ''} ${extra.join(', ')}`);
+    this.deferred.push({ path: written('provider'), message: `${kind} is not available in this build (no such store yet)` });
+    return undefined;
+  }
+
+  /** `<location>` (the store's own word for where the secret is) → `path`; `path` itself is accepted instead. */
+  private location(s: Mapping, location: string, value: unknown, at: string, written: WrittenAt): Mapping {
+    if (value !== undefined && 'path' in s) this.issue(written(location), `set ${location} or path, not both`);
+    if (value === undefined) {
+      if (!('path' in s)) this.issue(`${at}.${location}`, 'missing (where the secret is in its store)');
+      return s;
+    }
+    this.reportAt(`${at}.path`, written(location));
+    return { ...s, path: value };
+  }
+
+  /** A provider declared under `providers:` with a spec kind's name is used only if it is of that kind's type. */
+  private sameType(kind: Kind, at: string, written: WrittenAt): void {
+    const declared = this.declared[kind];
+    const type = isMapping(declared) ? declared.type : undefined;
+    if (type !== KINDS[kind])
+      this.issue(
+        written('provider'),
+        `providers.${kind} is declared with another type; the spec's ${kind} needs type ${KINDS[kind]}`,
+      );
+  }
+
+  /**
+   * The provider a connection block makes: named `l5-<type>-<hash of the block as written>`, so secrets that write
+   * the same block share one, and the name is the same on every machine that loads the file (plans carry it to the
+   * workers). `fields` says where each of its fields came from, for errors.
+   */
+  private provider(type: string, block: Mapping, at: string, fields: Record<string, string>): string {
+    const full = compact({ type, ...block });
+    const providerName = `l5-${type}-${createHash('sha256').update(canonical(full)).digest('hex').slice(0, 10)}`;
+    if (this.declared[providerName] !== undefined)
+      this.issue(`providers.${providerName}`, 'this name is kept for the provider made from a secret’s own connection block');
+    if (!(providerName in this.synthesized)) {
+      this.synthesized[providerName] = full;
+      this.reportAt(`providers.${providerName}`, at);
+      for (const [field, to] of Object.entries(fields)) this.reportAt(`providers.${providerName}.${field}`, to);
+    }
+    return providerName;
+  }
+
+  /** Every `secret://` string under a binding section must name a secret of the file (and a key it exposes). */
+  private references(node: unknown, path: string[]): void {
+    if (typeof node === 'string') {
+      if (!node.startsWith('secret://')) return;
+      const at = path.join('.');
+      const parsed = parseSecretUri(node);
+      if (!parsed.ok) return this.issue(at, parsed.message);
+      const { name: target, key } = parsed.uri;
+      if (!this.exposes.has(target)) return this.issue(at, `references unknown secret ${JSON.stringify(target)}`);
+      const keys = this.exposes.get(target);
+      if (key !== undefined && keys !== undefined && !keys.includes(key))
+        this.issue(at, `names a key ${target} does not expose; its keys: ${keys.join(', ')}`);
+      return;
+    }
+    if (Array.isArray(node)) node.forEach((v, i) => this.references(v, [...path, String(i)]));
+    else if (isMapping(node)) for (const [k, v] of Object.entries(node)) this.references(v, [...path, k]);
+  }
+}
+
+function compact(m: Mapping): Mapping {
+  return Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined));
+}
+
+/** JSON with sorted keys: the same block hashes the same whatever order its fields were written in. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (isMapping(v))
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
