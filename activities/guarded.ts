@@ -14,3 +14,13 @@ export function guarded<A extends unknown[], R>(
     }
   };
 }
+
+/** Every activity of a factory, guarded: the shape every `create…Activities` returns. */
+export function guardedAll<T extends Record<string, (...args: never[]) => Promise<unknown>>>(
+  activities: T,
+  secrets: ReadonlyArray<string>,
+): T {
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [name, guarded(fn as (...a: unknown[]) => Promise<unknown>, secrets)]),
+  ) as unknown as T;
+}

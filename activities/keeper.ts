@@ -9,7 +9,7 @@ import { LeaseSchema, type LeaseConfig } from '../src/config/lifecycle';
 import { RotatorError } from '../src/kernel/errors';
 import { KEEP_LEASE, keeperIdFor, type KeepLeaseInput } from '../workflows/lifecycle-definitions';
 import type { LeaseEngine, RenewResult } from './leases/types';
-import { guarded } from './guarded';
+import { guardedAll } from './guarded';
 import type { ConsumerRegistry, ProviderRegistry } from './registry';
 import type { PromoteResult, SecretStore, SecretValue } from './types';
 
@@ -299,9 +299,7 @@ export function createKeeperActivities(deps: KeeperDeps) {
   };
 
   const secrets = deps.secrets ?? [];
-  return Object.fromEntries(
-    Object.entries(activities).map(([name, fn]) => [name, guarded(fn as (...a: unknown[]) => Promise<unknown>, secrets)]),
-  ) as typeof activities;
+  return guardedAll(activities, secrets);
 }
 
 export type KeeperActivities = ReturnType<typeof createKeeperActivities>;

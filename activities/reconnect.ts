@@ -6,7 +6,7 @@ import type { RotationPlan } from '../src/kernel/plan';
 import { describeWorkload, restartAnnotationKey, rolloutFailed, secretUsers, unlistedNote } from './consumers/rollout/rollouts';
 import { KubeClients, kubeConfigFor } from './kubernetes/client';
 import { consumerPlugin } from './consumers';
-import { guarded } from './guarded';
+import { guardedAll } from './guarded';
 import type { ConsumerRegistry, ProviderRegistry } from './registry';
 import type { RolloutConsumer, WorkloadRef } from './types';
 
@@ -166,12 +166,7 @@ export function createReconnectActivities(deps: ReconnectDeps) {
   }
 
   const activities = { planReconnect, notifyConsumer, restartWorkloads, awaitRollout };
-  return Object.fromEntries(
-    Object.entries(activities).map(([name, fn]) => [
-      name,
-      guarded(fn as (...a: unknown[]) => Promise<unknown>, deps.secrets ?? []),
-    ]),
-  ) as typeof activities;
+  return guardedAll(activities, deps.secrets ?? []);
 }
 
 export type ReconnectActivities = ReturnType<typeof createReconnectActivities>;

@@ -1,7 +1,7 @@
 // The rotation's activities: each one step against one store or target, idempotent, passing references only.
 import { Context } from '@temporalio/activity';
 import { assertNever, RotatorError } from '../src/kernel/errors';
-import { guarded } from './guarded';
+import { guardedAll } from './guarded';
 import { generatePassword } from '../src/kernel/password';
 import { checkPlan, type RotationPlan } from '../src/kernel/plan';
 import { openTarget, type ConsumerRegistry, type ProviderRegistry, type TargetRegistry } from './registry';
@@ -325,12 +325,7 @@ export function createActivities(deps: ActivityDeps) {
     waitForDrain,
     revokeLogin,
   };
-  return Object.fromEntries(
-    Object.entries(activities).map(([name, fn]) => [
-      name,
-      guarded(fn as (...a: unknown[]) => Promise<unknown>, deps.secrets ?? []),
-    ]),
-  ) as typeof activities;
+  return guardedAll(activities, deps.secrets ?? []);
 }
 
 export type RotationActivities = ReturnType<typeof createActivities>;

@@ -4,10 +4,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { followRotation, startRotation } from '../src/client/rotations';
 import type { Outcome } from '../workflows/definitions';
-import { pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
-import { killPointName, readTrace, stepsOf, type KillPoint } from './support/fault-injection';
+import { faultTrial, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
+import { killPointName, type KillPoint } from './support/fault-injection';
 import { unique } from './support/harness';
-import { startRotator, type Rotator } from './support/rotator';
 import { scenarioFor, type ScenarioStrategy } from './support/rotation-scenarios';
 
 const STRATEGIES: ScenarioStrategy[] = ['alternating-users', 'single-user', 'dual-password'];
@@ -36,28 +35,18 @@ async function trial(strategy: ScenarioStrategy, killAt: string | null): Promise
   const taskQueue = unique('tq');
   const scenario = await scenarioFor(strategy, taskQueue);
   const before = await scenario.current();
-  const { worker: faulty, traceFile } = harness.worker(scenario, taskQueue, killAt ? { killAt } : {});
-  let fresh: Rotator | undefined;
   try {
-    const { handle } = await startRotation(harness.client, taskQueue, scenario.plan);
-    const ended = handle.result().then(
-      () => 'ended' as const,
-      () => 'ended' as const,
-    );
-    const first = await Promise.race([faulty.exited.then(() => 'exited' as const), ended]);
-    const killed = first === 'exited' && readTrace(traceFile).some((e) => e.event === 'kill');
-    if (first === 'exited') fresh = await startRotator(scenario.yaml, scenario.env, { keys: harness.keys });
-    const { status } = await followRotation(handle);
-    return {
+    return await faultTrial(
+      harness,
+      { yaml: scenario.yaml, env: scenario.env, taskQueue },
       killAt,
-      killed,
-      outcome: status.outcome,
-      problems: await scenario.problems(status, before),
-      steps: stepsOf(readTrace(traceFile)),
-    };
+      async () => (await startRotation(harness.client, taskQueue, scenario.plan)).handle,
+      async (handle, { killed, steps }) => {
+        const { status } = await followRotation(handle);
+        return { killAt, killed, outcome: status.outcome, problems: await scenario.problems(status, before), steps };
+      },
+    );
   } finally {
-    await faulty.kill();
-    await fresh?.close();
     await scenario.close();
   }
 }

@@ -2,13 +2,11 @@
 // batch it was in, restarting no workload twice for one batch and skipping none.
 import { followRotation, startRotation } from '../src/client/rotations';
 import { restartAnnotationKey } from '../activities/consumers/rollout/rollouts';
-import { pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
-import { readTrace } from './support/fault-injection';
+import { faultTrial, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
 import { unique } from './support/harness';
 import { adminClients } from './support/kube';
 import { rolloutScenario } from './support/rollout-scenario';
 import { startRotator, type Rotator } from './support/rotator';
-import type { Scenario } from './support/rotation-scenarios';
 
 const KILL_POINTS = [
   'before:restartWorkloads#1',
@@ -28,26 +26,25 @@ afterAll(() => harness?.close());
 async function trial(killAt: string) {
   const taskQueue = unique('tq');
   const s = await rolloutScenario(taskQueue, { deployments: ['api', 'worker'], consumer: ['max_parallel: 1', 'timeout: 60s'] });
-  const { worker: faulty, traceFile } = harness.worker({ yaml: s.yaml, env: s.env } as Scenario, taskQueue, { killAt });
-  let fresh: Rotator | undefined;
   try {
-    const { handle } = await startRotation(harness.client, taskQueue, s.plan);
-    const ended = handle.result().then(
-      () => 'ended' as const,
-      () => 'ended' as const,
+    return await faultTrial(
+      harness,
+      { yaml: s.yaml, env: s.env, taskQueue },
+      killAt,
+      async () => (await startRotation(harness.client, taskQueue, s.plan)).handle,
+      async (handle, { killed }) => {
+        const { status } = await followRotation(handle);
+        const key = restartAnnotationKey(s.secret);
+        const restarts = Object.fromEntries(
+          ['api', 'worker'].map((n) => [
+            n,
+            s.controller.rolloutsOf(n).filter((r) => r.annotations[key] === status.version).length,
+          ]),
+        );
+        return { killAt, killed, outcome: status.outcome, restarts };
+      },
     );
-    const first = await Promise.race([faulty.exited.then(() => 'exited' as const), ended]);
-    const killed = first === 'exited' && readTrace(traceFile).some((e) => e.event === 'kill');
-    if (first === 'exited') fresh = await startRotator(s.yaml, s.env, { keys: harness.keys });
-    const { status } = await followRotation(handle);
-    const key = restartAnnotationKey(s.secret);
-    const restarts = Object.fromEntries(
-      ['api', 'worker'].map((n) => [n, s.controller.rolloutsOf(n).filter((r) => r.annotations[key] === status.version).length]),
-    );
-    return { killAt, killed, outcome: status.outcome, restarts };
   } finally {
-    await faulty.kill();
-    await fresh?.close();
     await s.close();
   }
 }
@@ -63,7 +60,7 @@ it('a worker killed at each step of a two-batch rollout: each Deployment restart
 it('a write to the Secret while the rotation is between stage and publish: the next worker stops it with CONFLICT, and the write survives', async () => {
   const taskQueue = unique('tq');
   const s = await rolloutScenario(taskQueue);
-  const { worker: faulty } = harness.worker({ yaml: s.yaml, env: s.env } as Scenario, taskQueue, {
+  const { worker: faulty } = harness.worker({ yaml: s.yaml, env: s.env }, taskQueue, {
     killAt: 'after:applyCredential',
   });
   let fresh: Rotator | undefined;

@@ -1,16 +1,10 @@
 // The trigger workflow under the fault-injection harness: a worker process killed at each step of an event's
 // rotation; the next worker finishes it, the secret is rotated exactly once, and the event stays a duplicate.
-import { parseConfig } from '../src/config/load';
-import { logger } from '../src/kernel/log';
-import { createDispatch } from '../src/listener/dispatch';
 import { workflowIdFor } from '../workflows/definitions';
 import type { TriggerResult } from '../workflows/lifecycle-definitions';
-import { pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
-import { readTrace } from './support/fault-injection';
+import { faultTrial, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
 import { readStore } from './support/harness';
-import type { Scenario } from './support/rotation-scenarios';
-import { startRotator, type Rotator } from './support/rotator';
-import { triggerConfig } from './support/trigger-config';
+import { dispatchFor, triggerConfig } from './support/trigger-config';
 
 const KILL_POINTS = [
   'before:triggerSetup#1',
@@ -34,39 +28,26 @@ async function trial(killAt: string): Promise<string> {
     rules: (s) => [`- { source: ci, resource: ${s}, secret: ${s}, action: rotate }`],
   });
   const secret = built.secrets[0]!;
-  const { worker: faulty, traceFile } = harness.worker({ yaml: built.yaml, env: built.env } as Scenario, built.taskQueue, {
+  const dispatch = dispatchFor(built, harness.client);
+  const event = { source: 'ci', id: `evt-${killAt}`, type: 'rotator.rotate', resource: secret, time: Date.now() };
+  return faultTrial(
+    harness,
+    built,
     killAt,
-  });
-  let fresh: Rotator | undefined;
-  try {
-    const config = parseConfig(built.yaml, built.env);
-    const dispatch = createDispatch({
-      client: harness.client,
-      taskQueue: built.taskQueue,
-      triggers: config.triggers!,
-      log: logger,
-    });
-    const event = { source: 'ci', id: `evt-${killAt}`, type: 'rotator.rotate', resource: secret, time: Date.now() };
-    const started = await dispatch(event);
-    if (started.status !== 'started') return `${killAt}: dispatch ${started.status}`;
-    const handle = harness.client.workflow.getHandle(started.workflowId);
-    const ended = handle.result().then(
-      () => 'ended' as const,
-      () => 'ended' as const,
-    );
-    const first = await Promise.race([faulty.exited.then(() => 'exited' as const), ended]);
-    const killed = first === 'exited' && readTrace(traceFile).some((e) => e.event === 'kill');
-    if (first === 'exited') fresh = await startRotator(built.yaml, built.env, { keys: harness.keys });
-    const result = (await handle.result()) as TriggerResult;
-    const runs = [];
-    for await (const w of harness.client.workflow.list({ query: `WorkflowId = '${workflowIdFor(secret)}'` })) runs.push(w);
-    const again = await dispatch(event);
-    const version = (await readStore(`test/${secret}`))?.version ?? 0;
-    return `${killAt}: ${killed ? 'killed' : 'NOT REACHED'}, ${result.outcome}, ${runs.length} rotation(s), version ${version}, again ${again.status}`;
-  } finally {
-    await faulty.kill();
-    await fresh?.close();
-  }
+    async () => {
+      const started = await dispatch(event);
+      if (started.status !== 'started') throw new Error(`${killAt}: dispatch ${started.status}`);
+      return harness.client.workflow.getHandle(started.workflowId);
+    },
+    async (handle, { killed }) => {
+      const result = (await handle.result()) as TriggerResult;
+      const runs = [];
+      for await (const w of harness.client.workflow.list({ query: `WorkflowId = '${workflowIdFor(secret)}'` })) runs.push(w);
+      const again = await dispatch(event);
+      const version = (await readStore(`test/${secret}`))?.version ?? 0;
+      return `${killAt}: ${killed ? 'killed' : 'NOT REACHED'}, ${result.outcome}, ${runs.length} rotation(s), version ${version}, again ${again.status}`;
+    },
+  );
 }
 
 it('a worker killed at each step of an event’s rotation: one rotation, succeeded, and the event stays a duplicate', async () => {

@@ -4,14 +4,11 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { startRotation } from '../src/client/rotations';
-import { parseConfig } from '../src/config/load';
-import { logger } from '../src/kernel/log';
-import { createDispatch } from '../src/listener/dispatch';
 import type { TriggerEvent } from '../src/listener/events';
 import { SCHEDULED_ROTATION, scheduledWorkflowIdFor, type TriggerResult } from '../workflows/lifecycle-definitions';
 import { readStore, unique, vaultClient } from './support/harness';
 import { startRotator, type Rotator } from './support/rotator';
-import { triggerConfig } from './support/trigger-config';
+import { dispatchFor, triggerConfig } from './support/trigger-config';
 
 const SOURCES = ['    ci:', '      type: webhook', `      signing_key: ${randomBytes(16).toString('hex')}`];
 
@@ -45,13 +42,7 @@ async function setUp(options: Parameters<typeof triggerConfig>[0]) {
   const built = await triggerConfig(options);
   const rotator = await startRotator(built.yaml, built.env);
   open.push(rotator);
-  const config = parseConfig(built.yaml, built.env);
-  const dispatch = createDispatch({
-    client: rotator.client,
-    taskQueue: built.taskQueue,
-    triggers: config.triggers!,
-    log: logger,
-  });
+  const dispatch = dispatchFor(built, rotator.client);
   return { ...built, rotator, dispatch };
 }
 

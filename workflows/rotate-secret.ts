@@ -11,9 +11,9 @@ import {
 } from '@temporalio/workflow';
 import type { ReconnectActivities, ReconnectPlan, RolloutStep } from '../activities/reconnect';
 import type { Inspection, RotationActivities } from '../activities/rotation';
-import type { WorkloadRef } from '../activities/types';
 import type { PromoteResult } from '../activities/types';
 import { assertNever } from '../src/kernel/errors';
+import { describeWorkload } from '../src/kernel/workloads';
 import { statusQuery, type PhaseName, type RotateSecretInput, type RotationStatus } from './definitions';
 import { describeFailure } from './lib/failures';
 import { inPhase, lastPhase } from './lib/phases';
@@ -251,7 +251,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     const undoWaiter = proxyActivities<ReconnectActivities>({ ...heartbeatingWait(step.timeoutMs), retry: COMPENSATE.retry });
     const { consumer, timeoutMs } = step;
     for (const workloads of step.batches) {
-      const names = workloads.map(describe).join(', ');
+      const names = workloads.map(describeWorkload).join(', ');
       // single-user reconnects after its commit point: nothing is undone then, so no undo is recorded.
       if (!saga.committed) {
         saga.onFailure('store', `restart ${names} onto version ${previousVersion ?? '(none)'}`, async () => {
@@ -265,7 +265,9 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       }
       const restarted = await consumers.restartWorkloads(plan, { consumer, workloads, value: version });
       await waiter.awaitRollout(plan, { consumer, workloads, startedAt: Date.now(), timeoutMs });
-      status.notes.push(`rolled out ${restarted.map((r) => `${describe(r.workload)} (generation ${r.generation})`).join(', ')}`);
+      status.notes.push(
+        `rolled out ${restarted.map((r) => `${describeWorkload(r.workload)} (generation ${r.generation})`).join(', ')}`,
+      );
     }
   }
 
@@ -273,10 +275,6 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   function afterCommit(): string {
     const failedIn = lastPhase(status, 'rollback', 'revoke');
     return failedIn === 'revoke' ? 'revoking the old one' : `the ${failedIn} phase`;
-  }
-
-  function describe(w: WorkloadRef): string {
-    return `${w.kind.toLowerCase()} ${w.namespace}/${w.name}`;
   }
 
   async function revokeOldLogin(found: Inspection): Promise<void> {

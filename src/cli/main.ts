@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { RotatorError } from '../kernel/errors';
 import { redact } from '../kernel/redact';
 import { expiryCommand } from './commands/expiry';
+import { getCommand } from './commands/get';
 import { historyCommand } from './commands/history';
 import { keygenCommand } from './commands/keygen';
 import { listCommand } from './commands/list';
@@ -21,6 +22,7 @@ const COMMANDS = [
   validateCommand,
   rotateCommand,
   statusCommand,
+  getCommand,
   listCommand,
   historyCommand,
   expiryCommand,

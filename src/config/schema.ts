@@ -63,7 +63,7 @@ function onRotationAsConsumer(input: unknown): unknown {
     rotation.grace_period = grace_period;
   }
   const consumers = Array.isArray(secret.consumers) ? secret.consumers : [];
-  return { ...secret, rotation, consumers: [...consumers, { type, ...fields }] };
+  return { ...secret, rotation, consumers: [...consumers, { ...fields, type }] };
 }
 
 const OnRotationRefusal = z

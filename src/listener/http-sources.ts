@@ -100,7 +100,10 @@ function pathText(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
 }
 
-const text = (max: number) => z.string().min(1).max(max);
+// Names and ids go into history and logs: printable only.
+// eslint-disable-next-line no-control-regex
+const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
+const text = (max: number) => z.string().min(1).max(max).regex(PRINTABLE, { message: 'control characters are not allowed' });
 /** RFC 3339, as every one of these senders writes it (Pub/Sub with up to nine fractional digits, Event Grid seven). */
 const timestamp = z
   .string()

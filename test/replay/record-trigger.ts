@@ -1,11 +1,8 @@
 // Trigger workflows for a fixture set: an event that rotates, and a late one that an earlier rotation answers.
 import type { temporal } from '@temporalio/proto';
-import { parseConfig } from '../../src/config/load';
-import { logger } from '../../src/kernel/log';
-import { createDispatch } from '../../src/listener/dispatch';
 import { readStore } from '../support/harness';
 import { startRotator } from '../support/rotator';
-import { triggerConfig } from '../support/trigger-config';
+import { dispatchFor, triggerConfig } from '../support/trigger-config';
 
 type Recorded = [name: string, history: temporal.api.history.v1.IHistory, secrets: string[]];
 
@@ -19,13 +16,7 @@ export async function recordTrigger(): Promise<Recorded[]> {
   const rotator = await startRotator(built.yaml, built.env, { codec: false });
   const recorded: Recorded[] = [];
   try {
-    const config = parseConfig(built.yaml, built.env);
-    const dispatch = createDispatch({
-      client: rotator.client,
-      taskQueue: built.taskQueue,
-      triggers: config.triggers!,
-      log: logger,
-    });
+    const dispatch = dispatchFor(built, rotator.client);
     const raised = Date.now();
     for (const [name, time] of [
       ['trigger-rotated', raised],

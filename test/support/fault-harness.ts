@@ -3,11 +3,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { getDataConverter } from '../../src/client/codec/data-converter';
-import { spawnFaultyWorker, writeBundle, type FaultyWorker } from './fault-injection';
+import { readTrace, spawnFaultyWorker, stepsOf, writeBundle, type FaultyWorker, type KillPoint } from './fault-injection';
 import { codecKeyEnv, testCodecKeys, workflowBundle } from './harness';
 import type { Scenario } from './rotation-scenarios';
+import { startRotator, type Rotator } from './rotator';
 import { testStack } from './stack';
 
 export interface FaultHarness {
@@ -17,7 +18,11 @@ export interface FaultHarness {
    * A worker process for the scenario's config on `taskQueue`, killing itself at `killAt` if given, tracing its steps
    * to `traceFile` (the same file across restarts, so a trace spans every process that ran the rotation).
    */
-  worker(scenario: Scenario, taskQueue: string, options?: { killAt?: string }): { worker: FaultyWorker; traceFile: string };
+  worker(
+    scenario: Pick<Scenario, 'yaml' | 'env'>,
+    taskQueue: string,
+    options?: { killAt?: string },
+  ): { worker: FaultyWorker; traceFile: string };
   close(): Promise<void>;
 }
 
@@ -45,6 +50,44 @@ export async function startFaultHarness(): Promise<FaultHarness> {
     },
     close: () => connection.close(),
   };
+}
+
+export interface Trial {
+  /** Whether the worker process reached `killAt` and died there. */
+  killed: boolean;
+  /** The steps the run went through, as kill points (from the trace of every process that ran it). */
+  steps: KillPoint[];
+}
+
+/**
+ * One run under a worker process that kills itself at `killAt` (none: a clean run): `start` starts the workflow;
+ * once the process is dead, a fresh in-process worker takes the task queue over; `check` then looks at the end state
+ * while that worker still runs. Every worker is gone when this returns.
+ */
+export async function faultTrial<R>(
+  harness: FaultHarness,
+  config: { yaml: string; env: Record<string, string>; taskQueue: string },
+  killAt: string | null,
+  start: () => Promise<WorkflowHandle>,
+  check: (handle: WorkflowHandle, trial: Trial) => Promise<R>,
+): Promise<R> {
+  const { worker: faulty, traceFile } = harness.worker(config, config.taskQueue, killAt ? { killAt } : {});
+  let fresh: Rotator | undefined;
+  try {
+    const handle = await start();
+    const ended = handle.result().then(
+      () => 'ended' as const,
+      () => 'ended' as const,
+    );
+    const first = await Promise.race([faulty.exited.then(() => 'exited' as const), ended]);
+    const killed = first === 'exited' && readTrace(traceFile).some((e) => e.event === 'kill');
+    if (first === 'exited') fresh = await startRotator(config.yaml, config.env, { keys: harness.keys });
+    await handle.result().catch(() => undefined);
+    return await check(handle, { killed, steps: stepsOf(readTrace(traceFile)) });
+  } finally {
+    await faulty.kill();
+    await fresh?.close();
+  }
 }
 
 /** Runs `fn` over `items`, `concurrency` at a time, results in the order of `items`. */

@@ -1,4 +1,9 @@
 // Config for trigger tests: N rotatable PostgreSQL secrets in Vault and a `triggers:` block mapping events to them.
+import type { Client } from '@temporalio/client';
+import { parseConfig } from '../../src/config/load';
+import { logger } from '../../src/kernel/log';
+import { createDispatch } from '../../src/listener/dispatch';
+import type { Dispatch } from '../../src/listener/events';
 import { unique, seedAdmin, testEnv } from './harness';
 import { vaultTestStore } from './test-stores';
 import { testStack } from './stack';
@@ -66,4 +71,10 @@ export async function triggerConfig(options: TriggerSetupOptions): Promise<{
     ...secrets.flatMap((s, i) => options.rules(s, i).map((l) => `    ${l}`)),
   );
   return { yaml: lines.join('\n') + '\n', env: testEnv(), taskQueue, secrets };
+}
+
+/** The listener's dispatcher for a built config, in this process: events straight to its rules and Temporal. */
+export function dispatchFor(built: { yaml: string; env: Record<string, string>; taskQueue: string }, client: Client): Dispatch {
+  const triggers = parseConfig(built.yaml, built.env).triggers!;
+  return createDispatch({ client, taskQueue: built.taskQueue, triggers, log: logger });
 }

@@ -9,6 +9,13 @@ const objectName = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { message: 'expected a Kubernetes object name (lowercase, digits, - and .)' });
 
+/** DNS-1123 label: what a namespace may be called (no dots, at most 63). */
+const namespaceName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+    message: 'expected a Kubernetes namespace (lowercase letters, digits and -, at most 63)',
+  });
+
 const labelKey = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
@@ -27,7 +34,7 @@ const workload = z
       .refine((s) => Object.keys(s).length > 0, { message: 'expected at least one label' })
       .optional(),
     /** Default: the consumer's namespace. */
-    namespace: objectName.optional(),
+    namespace: namespaceName.optional(),
   })
   .strict()
   .refine((w) => (w.name === undefined) !== (w.selector === undefined), {
@@ -38,7 +45,7 @@ export const schema = z
   .object({
     type: z.literal('rollout'),
     ...connectionFields,
-    namespace: objectName.default('default'),
+    namespace: namespaceName.default('default'),
     /** Restarted in this order; a selector's matches in name order. */
     workloads: z.array(workload).min(1, { message: 'expected at least one workload' }),
     /** How many workloads restart at once; the next batch starts when all of this one rolled out. */

@@ -1,6 +1,7 @@
 // Restarting Kubernetes workloads by patching their pod template, and reading whether their rollouts are done.
 import type * as k8s from '@kubernetes/client-node';
 import { RotatorError } from '../../../src/kernel/errors';
+import { describeWorkload } from '../../../src/kernel/workloads';
 import { KubeClients, kube, kubeConfigFor, STRATEGIC_MERGE } from '../../kubernetes/client';
 import type { ConsumerEvent, RolloutConsumer, WorkloadRef } from '../../types';
 import type { RolloutConfig } from './index';
@@ -44,9 +45,7 @@ const KINDS: Record<WorkloadKind, KindApi> = {
   },
 };
 
-export function describeWorkload(w: WorkloadRef): string {
-  return `${w.kind.toLowerCase()} ${w.namespace}/${w.name}`;
-}
+export { describeWorkload };
 
 export class Rollouts implements RolloutConsumer {
   readonly rollsOut = true;
