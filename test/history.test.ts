@@ -98,7 +98,12 @@ describe('workflow history', () => {
       };
       visit(history, []);
       expect([...encodings]).toEqual([ENCODING_ENCRYPTED]);
-      expect(patches).toEqual([{ id: 'durable-release', deprecated: false }, ['durable-release']]);
+      expect(patches).toEqual([
+        { id: 'consumer-steps', deprecated: false },
+        ['consumer-steps'],
+        { id: 'durable-release', deprecated: false },
+        ['consumer-steps', 'durable-release'],
+      ]);
       expect(bookkeeping.length).toBeGreaterThan(0);
       for (const b of bookkeeping) {
         expect(Object.keys(b).sort()).toEqual([

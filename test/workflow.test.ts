@@ -4,6 +4,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import type { ReconnectActivities } from '../activities/reconnect';
 import type { RotationActivities } from '../activities/rotation';
 import { parseConfig } from '../src/config/load';
 import { planRotation, type RotationPlan } from '../src/kernel/plan';
@@ -12,7 +13,8 @@ import type { RotationStatus } from '../workflows/definitions';
 import { workflowBundle } from './support/harness';
 import { ROTATE_SECRET, statusQuery } from '../workflows/definitions';
 
-type Step = keyof RotationActivities;
+type Activities = RotationActivities & ReconnectActivities;
+type Step = keyof Activities;
 
 function planFor(strategy: string, extra = ''): RotationPlan {
   const yaml = `
@@ -24,6 +26,7 @@ secrets:
     path: DB
     target: { type: ${strategy === 'dual-password' ? 'redis' : 'postgresql'}, connection: secret://admin, ${strategy === 'dual-password' ? 'user' : 'role'}: app }
     rotation: { strategy: ${strategy}, drain: { timeout: 1s }${extra} }
+    consumers: [{ type: log }]
 `;
   return planRotation(parseConfig(yaml, {}), 'db');
 }
@@ -42,7 +45,7 @@ function stubActivities(
         throw ApplicationFailure.create({ type: 'VERIFY_FAILED', message: `${name} failed`, nonRetryable: true });
       return result;
     };
-  const activities: RotationActivities = {
+  const activities: Activities = {
     inspect: step('inspect', {
       currentVersion: current.version,
       currentUsername: current.username,
@@ -59,6 +62,10 @@ function stubActivities(
     promote: step('promote', { version: '8', previousVersion: current.version }),
     rollbackStore: step('rollbackStore', undefined),
     notifyConsumers: step('notifyConsumers', undefined),
+    planReconnect: step('planReconnect', { steps: [{ kind: 'notify' as const, consumer: 0 }], notes: [] }),
+    notifyConsumer: step('notifyConsumer', undefined),
+    restartWorkloads: step('restartWorkloads', []),
+    awaitRollout: step('awaitRollout', undefined),
     waitForDrain: step('waitForDrain', { remaining: 0 }),
     revokeLogin: step('revokeLogin', { terminatedSessions: 0 }),
   };
@@ -78,7 +85,7 @@ describe('rotateSecret workflow logic', () => {
 
   async function run(
     plan: RotationPlan,
-    activities: RotationActivities,
+    activities: Activities,
   ): Promise<{ ok: boolean; status: RotationStatus | null; error?: unknown }> {
     const taskQueue = `wf-${Math.random().toString(36).slice(2)}`;
     const worker = await Worker.create({
@@ -107,12 +114,13 @@ describe('rotateSecret workflow logic', () => {
     const { ok, status } = await run(planFor('alternating-users', ', grace_period: 1d'), stubActivities(calls));
     expect(ok).toBe(true);
     expect(calls).toEqual([
+      'planReconnect', // what reconnect will do, decided before anything changes
       'inspect',
       'stageCredential(app_b)',
       'applyCredential',
       'verifyCredential',
       'promote',
-      'notifyConsumers(app_b)',
+      'notifyConsumer(app_b)',
       'verifyCredential',
       'waitForDrain(app_a)',
       'revokeLogin(app_a)',
@@ -127,7 +135,7 @@ describe('rotateSecret workflow logic', () => {
     applyCredential: ['disableLogin(app_b)', 'discardPending'],
     verifyCredential: ['disableLogin(app_b)', 'discardPending'], // the check before publish
     promote: ['rollbackStore', 'disableLogin(app_b)', 'discardPending'],
-    notifyConsumers: ['rollbackStore', 'disableLogin(app_b)', 'discardPending'],
+    notifyConsumer: ['rollbackStore', 'disableLogin(app_b)', 'discardPending'],
   };
   for (const [failAt, undo] of Object.entries(undoAlternating)) {
     it(`alternating-users: a failure in ${failAt} undoes the earlier steps in reverse`, async () => {
@@ -157,7 +165,7 @@ describe('rotateSecret workflow logic', () => {
     const { ok, status } = await run(planFor('alternating-users'), activities);
     expect(ok).toBe(false);
     expect(status).toMatchObject({ outcome: 'failed', error: { code: 'CONFLICT' } });
-    expect(calls).toEqual(['inspect', 'stageCredential']);
+    expect(calls).toEqual(['planReconnect', 'inspect', 'stageCredential']);
   });
 
   it('single-user verifies before it publishes, and restores the old password when verify fails', async () => {
@@ -168,6 +176,7 @@ describe('rotateSecret workflow logic', () => {
     );
     expect(ok).toBe(false);
     expect(calls).toEqual([
+      'planReconnect',
       'inspect',
       'stageCredential(app_a)',
       'applyCredential',
@@ -181,10 +190,10 @@ describe('rotateSecret workflow logic', () => {
     const calls: string[] = [];
     const { ok } = await run(
       planFor('dual-password'),
-      stubActivities(calls, 'notifyConsumers', { username: 'app', version: '3' }),
+      stubActivities(calls, 'notifyConsumer', { username: 'app', version: '3' }),
     );
     expect(ok).toBe(false);
-    expect(calls.slice(calls.findIndex((c) => c.startsWith('notifyConsumers')) + 1)).toEqual([
+    expect(calls.slice(calls.findIndex((c) => c.startsWith('notifyConsumer')) + 1)).toEqual([
       'rollbackStore',
       'removePassword',
       'discardPending',
@@ -193,7 +202,7 @@ describe('rotateSecret workflow logic', () => {
 
   it('leaves the new login valid when the store could not be rolled back, and says the rollback is incomplete', async () => {
     const calls: string[] = [];
-    const activities = stubActivities(calls, 'notifyConsumers');
+    const activities = stubActivities(calls, 'notifyConsumer');
     activities.rollbackStore = async () => {
       calls.push('rollbackStore');
       throw ApplicationFailure.create({ type: 'PERMISSION_DENIED', message: 'denied', nonRetryable: true });
@@ -202,6 +211,6 @@ describe('rotateSecret workflow logic', () => {
     expect(ok).toBe(false);
     expect(status?.outcome).toBe('rollback-incomplete');
     expect(status?.notes).toContain('left in place: disable login app_b (the store may still publish it)');
-    expect(calls.slice(calls.findIndex((c) => c.startsWith('notifyConsumers')) + 1)).toEqual(['rollbackStore', 'discardPending']);
+    expect(calls.slice(calls.findIndex((c) => c.startsWith('notifyConsumer')) + 1)).toEqual(['rollbackStore', 'discardPending']);
   });
 });

@@ -107,7 +107,11 @@ export async function resolveSecret(
     source = 'fallback';
   }
 
-  const location = { provider: found.location.provider, type: typeOf(config, found.location.provider), path: found.location.path };
+  const location = {
+    provider: found.location.provider,
+    type: typeOf(config, found.location.provider),
+    path: found.location.path,
+  };
   const base = { secret: name, ...(ref.key !== undefined ? { key: ref.key } : {}), location };
   const whole = found.value && fieldsOf(found.value, found.location.keys);
   if (whole) {
@@ -183,7 +187,11 @@ async function readAt(
 }
 
 /** Tries again while the provider is unavailable, as `retry:` says; without it, once. */
-async function withRetry<T>(read: () => Promise<T>, retry: SecretConfig['retry'], sleep: (ms: number) => Promise<void>): Promise<T> {
+async function withRetry<T>(
+  read: () => Promise<T>,
+  retry: SecretConfig['retry'],
+  sleep: (ms: number) => Promise<void>,
+): Promise<T> {
   const attempts = retry?.attempts ?? 1;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -201,11 +209,16 @@ export function retryDelay(retry: NonNullable<SecretConfig['retry']>, attempt: n
   return Math.min(delay, retry.max_delay);
 }
 
-/** The value's fields within `keys` (all without it), as text or numbers; anything else a store holds as JSON text. */
+/**
+ * The value's fields within `keys`, in the order `keys` lists them (all of them, in the store's order, without it),
+ * as text or numbers; anything else a store holds becomes JSON text.
+ */
 function fieldsOf(value: SecretValue, keys: string[] | undefined): Record<string, string | number> {
+  const all = value as Record<string, unknown>;
   const out: Record<string, string | number> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (v === undefined || (keys && !keys.includes(k))) continue;
+  for (const k of keys ?? Object.keys(all)) {
+    const v = all[k];
+    if (v === undefined || !Object.hasOwn(all, k)) continue;
     out[k] = typeof v === 'string' || typeof v === 'number' ? v : JSON.stringify(v);
   }
   return out;

@@ -50,7 +50,12 @@ async function getSecret(
   const { ProviderRegistry } = await import('../../../activities/registry');
   const providers = new ProviderRegistry(config.providers);
   try {
-    const resolved = await resolveSecret(config, providers, ref);
+    // on_missing: warn is said on stderr (and in the JSON document), not by the logger: its line on stdout would
+    // break the one document --json promises.
+    const warnings: string[] = [];
+    const log = { warn: (_fields: Record<string, unknown>, message: string) => void warnings.push(message) };
+    const resolved = await resolveSecret(config, providers, ref, { log });
+    for (const w of warnings) ctx.io.err(`warning: ${redact(`${resolved.secret}: ${w}`, secrets)}`);
     const publishedAt = ref.version === undefined ? await publishedAtOf(providers, resolved) : null;
     const meta = {
       secret: resolved.secret,
@@ -61,6 +66,7 @@ async function getSecret(
       keys: resolved.fields,
       source: resolved.source,
       publishedAt: publishedAt === null ? null : new Date(publishedAt).toISOString(),
+      ...(warnings.length > 0 ? { warnings } : {}),
     };
     // The metadata is scrubbed as every command's output is; the value, asked for, is not.
     const shown = JSON.parse(redact(JSON.stringify(meta), secrets)) as typeof meta;
