@@ -57,8 +57,8 @@ const HOW: Record<string, How> = {
   'AWS Secrets Manager': { as: 'file' },
   'AWS Parameter Store': { as: 'file' },
   'Kubernetes Secrets': { as: 'file' },
-  'Azure Key Vault': { as: 'file', unavailable: ['secrets.storage_connection.provider'] },
-  'GCP Secret Manager': { as: 'file', unavailable: ['secrets.api_key.provider'] },
+  'Azure Key Vault': { as: 'file' },
+  'GCP Secret Manager': { as: 'file' },
   'Environment Variables (Development)': { as: 'file' },
   'In Stream Bindings': { as: 'bindings' },
   'In Lookup Bindings': { as: 'bindings' },
@@ -232,6 +232,32 @@ describe("what the spec's form becomes", () => {
       keys: ['password'],
       read: { service_account: 'flink-runner' },
     });
+  });
+
+  it('Azure Key Vault: secret_name is the path; vault_url and auth the provider; the version stays with readers', () => {
+    const config = parseOk(example('Azure Key Vault'));
+    const secret = config.secrets.storage_connection!;
+    expect(secret.provider).toMatch(/^l5-azure-key-vault-[0-9a-f]{10}$/);
+    expect(config.providers[secret.provider]).toEqual({
+      type: 'azure-key-vault',
+      vault_url: 'https://my-vault.vault.azure.net',
+      auth: { type: 'managed_identity' },
+      stale_pending: 'fail',
+    });
+    expect(secret).toMatchObject({ path: 'storage-connection-string', read: { version: 'latest' } });
+  });
+
+  it('GCP Secret Manager: secret is the path; project and auth the provider; the version stays with readers', () => {
+    const config = parseOk(example('GCP Secret Manager'));
+    const secret = config.secrets.api_key!;
+    expect(secret.provider).toMatch(/^l5-gcp-secret-manager-[0-9a-f]{10}$/);
+    expect(config.providers[secret.provider]).toEqual({
+      type: 'gcp-secret-manager',
+      project: 'my-gcp-project',
+      auth: { type: 'workload_identity' },
+      stale_pending: 'fail',
+    });
+    expect(secret).toMatchObject({ path: 'production-api-key', read: { version: 'latest' } });
   });
 
   it('Development Configuration: variables map fields to variables; a default makes an env provider with defaults', () => {
@@ -415,22 +441,22 @@ secrets:
   });
 });
 
-describe('what is validated but not implemented yet', () => {
-  it('refuses to start a vault store whose auth.method logs in, and an AWS store that assumes a role (UNSUPPORTED)', async () => {
+describe('the spec’s auth blocks, as the stores take them', () => {
+  it('a kubernetes login reads its service account token when it starts: missing here, the error names jwt_path', async () => {
     const config = parseOk(example('HashiCorp Vault'));
     const provider = config.providers[config.secrets.kafka_credentials!.provider]!;
-    await expect(vault.create(provider as Parameters<typeof vault.create>[0])).rejects.toMatchObject({
-      code: 'UNSUPPORTED',
-      message: 'auth.method kubernetes: login is not implemented in this build; use a token',
-    });
+    await expect(vault.create(provider as Parameters<typeof vault.create>[0])).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(vault.create(provider as Parameters<typeof vault.create>[0])).rejects.toThrow(/jwt_path|serviceaccount\/token/);
+  });
+
+  it('an AWS store that assumes a role keeps the role ARN and starts (the role is assumed on first use)', async () => {
     const assumed = parseOk(
       'secrets:\n  s: { provider: aws_secrets_manager, secret_id: x, region: eu-west-1, auth: { type: assume_role, role_arn: "arn:aws:iam::123456789012:role/secret-reader" } }\n',
     );
     const aws = assumed.providers[assumed.secrets.s!.provider]!;
     expect(aws).toMatchObject({ role_arn: 'arn:aws:iam::123456789012:role/secret-reader' });
-    const refused = awsSecretsManager.create(aws as Parameters<typeof awsSecretsManager.create>[0]);
-    await expect(refused).rejects.toBeInstanceOf(RotatorError);
-    await expect(refused).rejects.toMatchObject({ code: 'UNSUPPORTED', path: 'role_arn' });
+    const store = await awsSecretsManager.create(aws as Parameters<typeof awsSecretsManager.create>[0]);
+    await store.close();
   });
 
   it('reads env secrets by a field map and with defaults for unset variables', async () => {

@@ -9,6 +9,7 @@ import { createReconnectActivities } from '../activities/reconnect';
 import { createTriggerActivities } from '../activities/triggers';
 import { createActivities } from '../activities/rotation';
 import { TokenRenewer } from '../activities/stores/vault/token-renewal';
+import { vaultSession, type VaultSession } from '../activities/stores/vault/auth';
 import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activities/registry';
 import type { Config } from '../src/config/schema';
 import { RotatorError } from '../src/kernel/errors';
@@ -68,16 +69,31 @@ function installRuntimeLogging(level: LogLevel): void {
   }
 }
 
-/** One renewer per vault provider whose `renewal:` is enabled: the worker's own token must not expire under it. */
-async function startTokenRenewal(providers: Config['providers']): Promise<TokenRenewer[]> {
+/**
+ * One renewer per vault provider that logs in (its token must be replaced before it expires) or whose `renewal:` is
+ * enabled: the worker's own token must not expire under it. A login's session is the one its store and lease engine
+ * use, so a renewal or a new login serves all three.
+ */
+export async function startTokenRenewal(providers: Config['providers']): Promise<TokenRenewer[]> {
   const renewers: TokenRenewer[] = [];
   for (const p of Object.values(providers)) {
-    if (p.type !== 'vault' || !p.renewal?.enabled) continue;
+    if (p.type !== 'vault') continue;
+    const logsIn = (p.auth?.method ?? 'token') !== 'token';
+    if (!logsIn && !p.renewal?.enabled) continue;
+    let session: VaultSession;
+    try {
+      session = vaultSession(p);
+    } catch (err) {
+      // auth.method aws: its store refuses to start with the same sentence.
+      logger.warn({ address: p.address }, (err as Error).message);
+      continue;
+    }
     const renewer = new TokenRenewer({
       address: p.address,
-      token: p.token,
+      token: session,
       ...(p.namespace ? { namespace: p.namespace } : {}),
-      incrementSec: Math.round(p.renewal.increment / 1000),
+      incrementSec: Math.round((p.renewal?.increment ?? 3_600_000) / 1000),
+      renew: p.renewal?.enabled ?? false,
     });
     await renewer.start().catch((err: unknown) => {
       const status = (err as { response?: { statusCode?: number } }).response?.statusCode;

@@ -5,6 +5,7 @@ import type { LeaseEngine } from './types';
 
 export class EngineRegistry {
   private readonly engines = new Map<string, Promise<LeaseEngine>>();
+  private readonly sessions: Array<{ release(): void }> = [];
 
   constructor(private readonly providers: Readonly<Record<string, ProviderConfig>>) {}
 
@@ -21,14 +22,26 @@ export class EngineRegistry {
     }
     let engine = this.engines.get(name);
     if (!engine) {
-      engine = import('./vault-database').then(
-        ({ VaultDatabaseEngine }) =>
-          new VaultDatabaseEngine({
-            address: config.address,
-            token: config.token,
-            ...(config.namespace ? { namespace: config.namespace } : {}),
-          }),
-      );
+      engine = (async () => {
+        const { VaultDatabaseEngine } = await import('./vault-database');
+        const { vaultSession } = await import('../stores/vault/auth');
+        // The provider's token, or its login shared with its store and the worker's renewer.
+        const session = vaultSession(config);
+        try {
+          await session.ready();
+        } catch (err) {
+          session.release();
+          throw err;
+        }
+        this.sessions.push(session);
+        return new VaultDatabaseEngine({
+          address: config.address,
+          token: session,
+          ...(config.namespace ? { namespace: config.namespace } : {}),
+        });
+      })();
+      // A failed login is not kept: the next call logs in again.
+      engine.catch(() => this.engines.delete(name));
       this.engines.set(name, engine);
     }
     return engine;
@@ -38,5 +51,6 @@ export class EngineRegistry {
     const all = await Promise.allSettled(this.engines.values());
     this.engines.clear();
     await Promise.all(all.flatMap((r) => (r.status === 'fulfilled' ? [r.value.close()] : [])));
+    for (const session of this.sessions.splice(0)) session.release();
   }
 }

@@ -1,15 +1,11 @@
 // Leased credentials from the database secrets engine of OpenBao or Vault: issue, look up, renew, revoke, list.
 import type vault from 'node-vault';
-import { vaultClient } from '../stores/vault/client';
+import { currentToken, vaultClient, type VaultConnection } from '../stores/vault/client';
 import { RotatorError } from '../../src/kernel/errors';
 import type { IssuedCredential, LeaseEngine, LeaseInfo, RenewResult } from './types';
 
-/** The same connection fields as the `vault` store plugin. */
-export interface VaultDatabaseOptions {
-  address: string;
-  token: string;
-  namespace?: string;
-}
+/** The same connection fields as the `vault` store plugin: a token, or the provider's login session. */
+export type VaultDatabaseOptions = VaultConnection;
 
 // A hung server must not hold an activity past its own timeout: the activity cannot cancel an HTTP call.
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -77,6 +73,7 @@ export class VaultDatabaseEngine implements LeaseEngine {
    * fragment of a failing creation statement can be the new password: quoted text never leaves this module.
    */
   private failure(err: unknown, action: string): RotatorError {
+    if (err instanceof RotatorError) return err; // a new login the refused token called for failed: it says why
     const status = statusOf(err);
     let text = ((err as VaultHttpError)?.message ?? String(err))
       .replace(/\d+ errors? occurred:/, '')
@@ -84,7 +81,8 @@ export class VaultDatabaseEngine implements LeaseEngine {
       .replace(/\s*\n\s*\*?\s*/g, ' ')
       .replace(/"[^"]*"|'[^']*'/g, '"…"')
       .trim();
-    if (this.options.token) text = text.split(this.options.token).join('***');
+    const token = currentToken(this.options);
+    if (token) text = text.split(token).join('***');
     if (status === 401 || status === 403) return new RotatorError('PERMISSION_DENIED', `vault refused to ${action}: ${text}`);
     if (status === 404 || /lease not found|invalid lease|unknown role/i.test(text))
       return new RotatorError('NOT_FOUND', `vault could not ${action}: ${text}`);

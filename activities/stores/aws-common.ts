@@ -1,29 +1,63 @@
 // What the two AWS stores share: client settings from provider config, and AWS errors turned into RotatorError codes.
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
 import { redact } from '../../src/kernel/redact';
 import type { SecretValue } from '../types';
 
 export interface AwsConnectionOptions {
   region: string;
-  /** For emulators (moto, LocalStack) and VPC endpoints; unset means the regional endpoint. */
+  /** For emulators (moto, LocalStack) and VPC endpoints; unset means the regional endpoint. STS uses it too. */
   endpoint?: string;
   /** Both or neither: without them the SDK's default chain (env, profile, SSO, instance role) applies. */
   accessKeyId?: string;
   secretAccessKey?: string;
+  /** A role to assume (STS AssumeRole) with the credentials above; the SDK renews them before they expire. */
+  roleArn?: string;
 }
+
+type AssumedCredentials = ReturnType<typeof fromTemporaryCredentials>;
+
+/** Names the session in the role's CloudTrail entries, so an audit sees which tool used the role. */
+const ROLE_SESSION_NAME = 'rotator';
 
 /** The settings both SDK clients take; kept SDK-agnostic so each store passes it to its own client. */
 export function awsClientConfig(options: AwsConnectionOptions): {
   region: string;
   endpoint?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string };
+  credentials?: { accessKeyId: string; secretAccessKey: string } | AssumedCredentials;
 } {
+  const keys =
+    options.accessKeyId && options.secretAccessKey
+      ? { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey }
+      : undefined;
   return {
     region: options.region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    ...(options.accessKeyId && options.secretAccessKey
-      ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } }
-      : {}),
+    ...(options.roleArn ? { credentials: assumeRole(options.roleArn, options, keys) } : keys ? { credentials: keys } : {}),
+  };
+}
+
+/**
+ * Credentials of `roleArn`, from STS in the store's region and at its endpoint (an emulator's, a VPC endpoint), asked
+ * for with the given keys or the default chain's. A refusal names the role: the SDK's own message may not.
+ */
+function assumeRole(
+  roleArn: string,
+  options: AwsConnectionOptions,
+  keys: { accessKeyId: string; secretAccessKey: string } | undefined,
+): AssumedCredentials {
+  const provider = fromTemporaryCredentials({
+    params: { RoleArn: roleArn, RoleSessionName: ROLE_SESSION_NAME },
+    ...(keys ? { masterCredentials: keys } : {}),
+    clientConfig: { region: options.region, ...(options.endpoint ? { endpoint: options.endpoint } : {}) },
+  });
+  return async (props) => {
+    try {
+      return await provider(props);
+    } catch (err) {
+      if (err instanceof Error) err.message = `assuming role ${roleArn}: ${err.message}`;
+      throw err;
+    }
   };
 }
 

@@ -1,7 +1,6 @@
 // The config fields both AWS store plugins share: region, endpoint, optional static keys, a role to assume.
 import { z } from 'zod';
 import { httpUrl } from '../../src/config/fields';
-import { RotatorError } from '../../src/kernel/errors';
 import type { AwsConnectionOptions } from './aws-common';
 
 /** Checked here so a typo fails at load time, not as a DNS error in the middle of a rotation. */
@@ -16,8 +15,8 @@ export const awsConnection = {
   access_key_id: z.string().min(1).optional(),
   secret_access_key: z.string().min(1).optional(),
   /**
-   * The L5 spec's `auth: { type: assume_role, role_arn }`: a role to assume with the credentials above. Checked
-   * here; assuming it is not implemented yet, so a store or client made with it refuses to start (UNSUPPORTED).
+   * The L5 spec's `auth: { type: assume_role, role_arn }`: a role to assume through STS (at `endpoint` too, when set)
+   * with the credentials above, or with the default chain's; the SDK assumes it again before the credentials expire.
    */
   role_arn: z
     .string()
@@ -44,16 +43,11 @@ export function awsConnectionOf(config: {
   secret_access_key?: string;
   role_arn?: string;
 }): AwsConnectionOptions {
-  if (config.role_arn)
-    throw new RotatorError(
-      'UNSUPPORTED',
-      'assuming a role is not implemented in this build; use static keys or the AWS credential chain',
-      'role_arn',
-    );
   return {
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
     ...(config.access_key_id ? { accessKeyId: config.access_key_id } : {}),
     ...(config.secret_access_key ? { secretAccessKey: config.secret_access_key } : {}),
+    ...(config.role_arn ? { roleArn: config.role_arn } : {}),
   };
 }

@@ -2,8 +2,10 @@
 import type { AnyStorePlugin, StorePlugin } from '../plugin';
 import { awsParameterStore } from './aws-parameter-store';
 import { awsSecretsManager } from './aws-secrets-manager';
+import { azureKeyVault } from './azure-key-vault';
 import { env } from './env';
 import { file } from './file';
+import { gcpSecretManager } from './gcp-secret-manager';
 import { kubernetes } from './kubernetes';
 import { vault } from './vault';
 
@@ -14,6 +16,8 @@ export const STORES = {
   'aws-secrets-manager': awsSecretsManager,
   'aws-parameter-store': awsParameterStore,
   kubernetes,
+  'azure-key-vault': azureKeyVault,
+  'gcp-secret-manager': gcpSecretManager,
 } satisfies Record<string, AnyStorePlugin>;
 
 export type StoreType = keyof typeof STORES;

@@ -97,6 +97,11 @@ const ReadSchema = z
     /** Parameter Store `with_decryption` and `type` (rotator writes SecureString parameters). */
     with_decryption: z.boolean().optional(),
     parameter_type: z.enum(['String', 'StringList', 'SecureString']).optional(),
+    /** Azure Key Vault and GCP Secret Manager `version`: latest, a version id or a version number. */
+    version: z
+      .union([z.string().min(1), z.number()])
+      .transform(String)
+      .optional(),
     /** Kubernetes `service_account`: the reader's identity; rotator uses its own kubeconfig or service account. */
     service_account: z
       .string()
@@ -197,10 +202,7 @@ const AwsAuthSchema = z
 /** A value checked for its form only when it is written out: `${VAR}` is checked where it is used, after interpolation. */
 const literal = (re: RegExp, message: string) => z.string().refine((v) => v.includes('${') || re.test(v), { message });
 
-/** Fields every secret may carry whatever its store, checked by SecretSchema (or, for a removed secret, not at all). */
-const SECRET_FIELDS = ['description', 'keys', 'cache', 'on_missing', 'retry', 'fallback', 'rotation', 'target', 'consumers'];
-
-/** Azure Key Vault as the spec writes it: validated; no store exists in this build. */
+/** Azure Key Vault as the spec writes it: an azure-key-vault provider from vault_url and auth, secret_name the path. */
 const AzureSchema = z
   .object({
     provider: z.literal('azure_key_vault'),
@@ -232,7 +234,7 @@ const AzureSchema = z
   })
   .catchall(z.unknown());
 
-/** GCP Secret Manager as the spec writes it: validated; no store exists in this build. */
+/** GCP Secret Manager as the spec writes it: a gcp-secret-manager provider from project and auth, secret the path. */
 const GcpSchema = z
   .object({
     provider: z.literal('gcp_secret_manager'),
@@ -258,15 +260,15 @@ const GcpSchema = z
   })
   .catchall(z.unknown());
 
-/** The spec's `provider:` names and the store type each is here; null: no store in this build (validated, refused). */
+/** The spec's `provider:` names and the store type each is here. */
 const KINDS = {
   vault: 'vault',
   aws_secrets_manager: 'aws-secrets-manager',
   aws_parameter_store: 'aws-parameter-store',
   kubernetes: 'kubernetes',
   env: 'env',
-  azure_key_vault: null,
-  gcp_secret_manager: null,
+  azure_key_vault: 'azure-key-vault',
+  gcp_secret_manager: 'gcp-secret-manager',
 } as const;
 type Kind = keyof typeof KINDS;
 const isKind = (p: unknown): p is Kind => typeof p === 'string' && Object.hasOwn(KINDS, p);
@@ -282,9 +284,8 @@ export interface L5Normalized {
   /** Malformed spec fields: the file is refused. */
   issues: Issue[];
   /**
-   * Secrets valid by the spec that this build cannot serve (Azure Key Vault, GCP Secret Manager, a dynamic secret
-   * without publish:). They are left out of the document; a load refuses the file with these, an offline check
-   * lists them.
+   * Secrets valid by the spec that this build cannot serve (a dynamic secret without publish:). They are left out
+   * of the document; a load refuses the file with these, an offline check lists them.
    */
   deferred: Issue[];
   /** Where a field of the normalized document was written in the spec's form (a path of an issue, rewritten). */
@@ -542,7 +543,7 @@ class Normalizer {
         return this.env(s, at, written);
       case 'azure_key_vault':
       case 'gcp_secret_manager':
-        return this.unavailable(kind, s, at, written);
+        return this.cloud(kind, s, at, written);
     }
   }
 
@@ -725,21 +726,36 @@ class Normalizer {
     return { ...out, provider };
   }
 
-  /** Azure Key Vault and GCP Secret Manager: the spec's fields are checked; the secret is refused by a load. */
-  private unavailable(kind: 'azure_key_vault' | 'gcp_secret_manager', s: Mapping, at: string, written: WrittenAt): undefined {
-    const own =
-      kind === 'azure_key_vault' ? ['vault_url', 'secret_name', 'version', 'auth'] : ['project', 'secret', 'version', 'auth'];
-    const parsed = (kind === 'azure_key_vault' ? AzureSchema : GcpSchema).safeParse(s, { reportInput: true });
+  /**
+   * `provider: azure_key_vault` (`secret_name` → path; `vault_url` and `auth` → an azure-key-vault provider) and
+   * `provider: gcp_secret_manager` (`secret` → path; `project` and `auth` → a gcp-secret-manager provider). `version`
+   * is the reader's (read:); rotator reads and publishes the latest. Left out when the spec's fields are malformed.
+   */
+  private cloud(kind: 'azure_key_vault' | 'gcp_secret_manager', s: Mapping, at: string, written: WrittenAt): Mapping | undefined {
+    const azure = kind === 'azure_key_vault';
+    const [location, connection] = azure ? ['secret_name', 'vault_url'] : ['secret', 'project'];
+    // Other fields stay on the secret, for its schema to check (and name, when unknown).
+    const parsed = (azure ? AzureSchema : GcpSchema).safeParse(s, { reportInput: true });
     if (!parsed.success) {
       for (const i of this.describe(parsed.error, [])) {
         const [field, ...below] = i.path.split('.');
         this.issue([written(field!), ...below].join('.'), i.message);
       }
+      return undefined;
     }
-    const extra = Object.keys(s).filter((k) => k !== 'provider' && !own.includes(k) && !SECRET_FIELDS.includes(k));
-    if (extra.length > 0) this.issue(at, `unknown field${extra.length > 1 ? 's' : ''} ${extra.join(', ')}`);
-    this.deferred.push({ path: written('provider'), message: `${kind} is not available in this build (no such store yet)` });
-    return undefined;
+    const { [location]: id, [connection]: where, version, auth: _, ...rest } = s;
+    let out = this.location(rest, location, id, at, written);
+    if (version !== undefined) {
+      out = { ...out, read: { ...(isMapping(out.read) ? out.read : {}), version } };
+      this.reportAt(`${at}.read.version`, written('version'));
+    }
+    // The spec's defaults applied (auth.type), so the provider block is the one the spec means.
+    const auth = (parsed.data as { auth?: Mapping }).auth;
+    const provider = this.provider(KINDS[kind], { [connection]: where, auth }, at, {
+      [connection]: written(connection),
+      auth: written('auth'),
+    });
+    return { ...out, provider };
   }
 
   /** `<location>` (the store's own word for where the secret is) → `path`; `path` itself is accepted instead. */

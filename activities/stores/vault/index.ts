@@ -20,8 +20,9 @@ const METHOD_FIELDS: Record<AuthMethod, { needs: ReadonlyArray<string>; takes: R
 };
 
 /**
- * The L5 spec's `auth:` block. Only `token` works in this build: the other methods are checked here so a file that
- * uses them is right when login comes, and the store refuses to start with them until then (UNSUPPORTED).
+ * The L5 spec's `auth:` block. `token` uses the provider's token; `approle` and `kubernetes` log in for one
+ * (auth.ts), which the worker replaces before it expires; `aws` is checked here but refused when a store starts
+ * (UNSUPPORTED) until IAM login is implemented.
  */
 const AuthSchema = z
   .object({
@@ -29,8 +30,16 @@ const AuthSchema = z
     role: z.string().min(1).optional(),
     role_id: z.string().min(1).optional(),
     secret_id: z.string().min(1).optional(),
-    /** Where the auth method is mounted, when not at its own name (auth/approle, auth/kubernetes, auth/aws). */
-    mount: z.string().min(1).optional(),
+    /**
+     * Where the auth method is mounted, when not at its own name (auth/approle, auth/kubernetes, auth/aws): `name` or
+     * `auth/name`. It goes into the login's URL path, so only plain segments.
+     */
+    mount: z
+      .string()
+      .regex(/^(auth\/)?[\w-][\w.-]*(\/[\w-][\w.-]*)*$/, {
+        message: 'expected a mount path like approle or auth/approle-prod (letters, digits, _ . -)',
+      })
+      .optional(),
     jwt_path: z.string().min(1).optional(),
   })
   .strict()
@@ -48,14 +57,17 @@ export const schema = z
   .object({
     type: z.literal('vault'),
     address: httpUrl,
-    /** '' when `auth.method` is not token: the worker would log in for its token (not in this build, see create). */
+    /** '' when `auth.method` is not token: the worker logs in for its token (auth.ts). */
     token: z.string().default(''),
     auth: AuthSchema.optional(),
     namespace: z.string().optional(),
     /** Where pending credentials wait before promotion; kept apart so readers of a secret never see one. */
     pending_prefix: z.string().default('rotator-pending'),
     stale_pending: stalePending,
-    /** The L5 `renewal:` block for rotator's own token: the worker renews it at 2/3 of its TTL by `increment`. */
+    /**
+     * The L5 `renewal:` block for rotator's own token: the worker renews it at 2/3 of its TTL by `increment`. A login's
+     * token is replaced by a new login when it cannot be renewed further, and with renewal off, at 2/3 of its TTL.
+     */
     renewal: z
       .object({ enabled: z.boolean().default(true), increment: duration.default(3_600_000) })
       .strict()
@@ -119,15 +131,18 @@ export const vault = {
     }
   },
   async create(config) {
-    if (!config.token)
-      throw new RotatorError(
-        'UNSUPPORTED',
-        `auth.method ${config.auth?.method ?? 'token'}: login is not implemented in this build; use a token`,
-      );
+    const { vaultSession } = await import('./auth');
+    const session = vaultSession(config);
+    try {
+      await session.ready(); // a wrong or expired login fails here, naming the method and mount
+    } catch (err) {
+      session.release();
+      throw err;
+    }
     const { VaultKvStore } = await import('./store');
     return new VaultKvStore({
       address: config.address,
-      token: config.token,
+      token: session,
       pendingPrefix: config.pending_prefix,
       stalePending: config.stale_pending,
       ...(config.namespace ? { namespace: config.namespace } : {}),

@@ -1,16 +1,14 @@
 // Vault / OpenBao KV v2 store: versions are history, custom metadata records the rotation, writes use check-and-set.
 import type vault from 'node-vault';
-import { vaultClient } from './client';
+import { vaultClient, type VaultConnection } from './client';
 import { RotatorError } from '../../../src/kernel/errors';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
 import { CAPABILITIES, parseKvPath, type KvPath } from './index';
 
-export interface VaultKvOptions extends StalePendingOptions {
-  address: string;
-  token: string;
-  namespace?: string;
+/** `token`: a token given to rotator, or the provider's login session (auth.ts), released when the store closes. */
+export interface VaultKvOptions extends StalePendingOptions, VaultConnection {
   /** Pending credentials live under `<mount>/data/<pendingPrefix>/<path>` so readers of the secret never see one. */
   pendingPrefix: string;
 }
@@ -32,6 +30,7 @@ function statusOf(err: unknown): number | undefined {
 
 /** Vault's own messages name paths, never values; still, only the status and first line leave this module. */
 function vaultError(err: unknown, action: string): RotatorError {
+  if (err instanceof RotatorError) return err; // a new login the refused token called for failed: it says why
   const status = statusOf(err);
   // Vault wraps its errors in "1 error occurred:\n\t* …": keep the substance on one line.
   const text = ((err as VaultHttpError)?.message ?? String(err))
@@ -59,6 +58,7 @@ interface KvMetadataBody {
 export class VaultKvStore implements SecretStore {
   readonly capabilities = CAPABILITIES;
   private readonly client: vault.client;
+  private closed = false;
 
   constructor(private readonly options: VaultKvOptions) {
     this.client = vaultClient(options);
@@ -260,7 +260,9 @@ export class VaultKvStore implements SecretStore {
   }
 
   async close(): Promise<void> {
-    // node-vault holds no connections of its own beyond axios' keep-alive agent.
+    // node-vault holds no connections of its own beyond axios' keep-alive agent; a login is shared and released.
+    if (typeof this.options.token !== 'string' && !this.closed) this.options.token.release();
+    this.closed = true;
   }
 }
 
