@@ -9,7 +9,6 @@ import { checkConfigOffline, parseConfig, sensitiveValues } from '../src/config/
 import { normalizeL5, parseSecretUri } from '../src/config/l5';
 import { issuesOf } from '../src/config/load';
 import type { Config } from '../src/config/schema';
-import { RotatorError } from '../src/kernel/errors';
 import { planRotation } from '../src/kernel/plan';
 import { configError } from './support/config';
 

@@ -10,11 +10,9 @@ const objectName = z
   .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { message: 'expected a Kubernetes object name (lowercase, digits, - and .)' });
 
 /** DNS-1123 label: what a namespace may be called (no dots, at most 63). */
-const namespaceName = z
-  .string()
-  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
-    message: 'expected a Kubernetes namespace (lowercase letters, digits and -, at most 63)',
-  });
+const namespaceName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+  message: 'expected a Kubernetes namespace (lowercase letters, digits and -, at most 63)',
+});
 
 const labelKey = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
