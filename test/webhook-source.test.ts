@@ -251,13 +251,18 @@ describe('the generic webhook source', () => {
     }
   });
 
-  it('logs one line per request, with the sender’s fields bounded and their control characters replaced', async () => {
-    const body = webhookBody({ type: 'rotator.rotate\u0000\nforged line', secret: `orders_db${'x'.repeat(500)}` });
+  it('logs one line per request, with the sender’s fields bounded; control characters are refused, naming the field', async () => {
+    const body = webhookBody({ type: 'rotator.rotate', secret: `orders_db${'x'.repeat(500)}` });
     expect((await send(signedWebhook(body))).status).toBe(202);
     const [line] = requestLines();
-    expect(line).toMatchObject({ source: 'hooks', status: 202, type: 'rotator.rotate??forged line', outcome: 'started' });
+    expect(line).toMatchObject({ source: 'hooks', status: 202, type: 'rotator.rotate', outcome: 'started' });
     expect(String(line.resource).length).toBeLessThanOrEqual(121);
     expect(logLines).toHaveLength(1);
+    // Ids and names go into history and log lines: a forged line break never gets that far.
+    const forged = await send(signedWebhook(webhookBody({ type: 'rotator.rotate\u0000\nforged line' })));
+    expect(forged.status).toBe(400);
+    expect(forged.json().message).toBe('type: control characters are not allowed');
+    expect(dispatched).toHaveLength(1);
   });
 
   it('refuses a genuinely signed request whose timestamp is outside the tolerance, past or future, with the same 401', async () => {

@@ -2,7 +2,6 @@
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
 import { redact } from '../../src/kernel/redact';
-import type { SecretValue } from '../types';
 
 export interface AwsConnectionOptions {
   region: string;
@@ -125,25 +124,4 @@ export function awsError(
   return new RotatorError('TRANSIENT', text);
 }
 
-/**
- * Parse a stored value. JSON.parse quotes the input in its message, so the reason never leaves this function:
- * only the place that was unreadable does.
- */
-export function parseSecretJson(text: string | undefined, where: string): SecretValue {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text ?? '');
-  } catch {
-    throw new RotatorError('CONFLICT', `${where} does not hold a JSON object (the value is not shown)`);
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new RotatorError('CONFLICT', `${where} does not hold a JSON object (the value is not shown)`);
-  }
-  return parsed as SecretValue;
-}
-
-/** The strings of a value worth scrubbing from any message that might echo a request. */
-export function secretsOf(value: SecretValue | null | undefined): string[] {
-  if (!value) return [];
-  return [value.password, JSON.stringify(value)].filter((s): s is string => typeof s === 'string');
-}
+export { parseSecretJson, secretsOf } from './json-value';

@@ -4,6 +4,7 @@ import { SecretClient, type KeyVaultSecret, type SecretClientOptions, type Secre
 import { RotatorError, type ErrorCode } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
+import { parseSecretJson, secretsOf } from '../json-value';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
 import { CAPABILITIES, PENDING_SUFFIX, secretNameOf } from './index';
@@ -57,28 +58,6 @@ const VERSION_ID = /^[0-9a-f]{32}$/i;
 /** How long a claim waits for rivals it precedes to give up or take the slot (a crashed one never does). */
 const SETTLE_MS = 10_000;
 const SETTLE_POLL_MS = 100;
-
-/**
- * Parse a stored value. JSON.parse quotes the input in its message, so the reason never leaves this function:
- * only the place that was unreadable does.
- */
-function parseSecretJson(text: string | undefined, where: string): SecretValue {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text ?? '');
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new RotatorError('CONFLICT', `${where} does not hold a JSON object (the value is not shown)`);
-  }
-  return parsed as SecretValue;
-}
-
-/** The strings of a value worth scrubbing from any message that might echo a request. */
-function secretsOf(value: SecretValue): string[] {
-  return [value.password, JSON.stringify(value)].filter((s): s is string => typeof s === 'string');
-}
 
 interface RestErrorShape {
   name?: string;

@@ -4,6 +4,7 @@ import type { ChannelCredentials } from '@grpc/grpc-js';
 import { RotatorError, type ErrorCode } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
+import { parseSecretJson, secretsOf } from '../json-value';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
 import { CAPABILITIES, PENDING_SUFFIX, secretIdOf } from './index';
@@ -40,28 +41,6 @@ const ANN = {
 } as const;
 const NONE = 'none';
 const OURS = Object.values(ANN) as string[];
-
-/**
- * Parse a stored value. JSON.parse quotes the input in its message, so the reason never leaves this function:
- * only the place that was unreadable does.
- */
-function parseSecretJson(text: string | undefined, where: string): SecretValue {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text ?? '');
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new RotatorError('CONFLICT', `${where} does not hold a JSON object (the value is not shown)`);
-  }
-  return parsed as SecretValue;
-}
-
-/** The strings of a value worth scrubbing from any message that might echo a request. */
-function secretsOf(value: SecretValue): string[] {
-  return [value.password, JSON.stringify(value)].filter((s): s is string => typeof s === 'string');
-}
 
 /** gRPC status codes (google.rpc.Code). */
 const GRPC = {
