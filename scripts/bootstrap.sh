@@ -33,7 +33,7 @@ else
 fi
 
 # --- Debian packages --------------------------------------------------------
-STEP="system packages (postgresql, redis-server, etcd-server, nginx, openssl, python3-venv)"
+STEP="system packages (postgresql, redis-server, etcd-server, nginx, openssl, chromium, python3-venv)"
 need_apt=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need_apt+=(postgresql)
 command -v redis-server >/dev/null || [[ -x /usr/bin/redis-server ]] || need_apt+=(redis-server)
@@ -42,6 +42,8 @@ command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
 command -v openssl >/dev/null || need_apt+=(openssl)
 # etcd alone: Debian's kubernetes-client would collide with a kubectl already on the image.
 command -v etcd >/dev/null || [[ -x /usr/bin/etcd ]] || need_apt+=(etcd-server)
+# Chromium: the codec-server test opens the Temporal UI in a real (headless) browser.
+[[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
 # Debian's python3 ships without ensurepip; venv creation needs python3-venv.
 if [[ ! -x .venv/bin/python ]] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   need_apt+=(python3-venv)

@@ -1,5 +1,13 @@
 // Wiring only: providers and targets → activities, workflows bundle, one task queue, one data converter.
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type InjectedSinks,
+  type LogLevel,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { createKeeperActivities } from '../activities/keeper';
@@ -16,6 +24,7 @@ import { RotatorError } from '../src/kernel/errors';
 import { connectionSecurity, temporalConfigError, whyUnreachable } from '../src/client/temporal';
 import { sensitiveValues } from '../src/config/load';
 import { logger } from '../src/kernel/log';
+import { RotationEvents, type RotatorSinks } from '../src/kernel/events';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
@@ -41,6 +50,8 @@ export interface RotatorWorkerOptions {
   client?: Client;
   /** Activity interceptors; the fault-injection harness kills the process from one. */
   interceptors?: WorkerOptions['interceptors'];
+  /** Where the workflows' rotation events go (audit trail, metrics); without it they are dropped. */
+  events?: RotationEvents;
 }
 
 /**
@@ -148,6 +159,11 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       }),
     };
   }
+  const events = options.events ?? new RotationEvents();
+  const sinks: InjectedSinks<RotatorSinks> = {
+    // Not on replay: a rotation's events are sent once, by the worker that ran the step.
+    rotator: { event: { fn: (_info, event) => events.emit(event), callDuringReplay: false } },
+  };
   const renewers = await startTokenRenewal(config.providers);
   let worker: Worker;
   try {
@@ -159,6 +175,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
       dataConverter: options.dataConverter,
       stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
+      sinks,
       ...(options.interceptors ? { interceptors: options.interceptors } : {}),
       ...(config.temporal.max_cached_workflows !== undefined ? { maxCachedWorkflows: config.temporal.max_cached_workflows } : {}),
       ...options.tuning,

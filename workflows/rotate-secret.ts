@@ -15,6 +15,7 @@ import type { PromoteResult } from '../activities/types';
 import { assertNever } from '../src/kernel/errors';
 import { describeWorkload } from '../src/kernel/workloads';
 import { statusQuery, type PhaseName, type RotateSecretInput, type RotationStatus } from './definitions';
+import { report } from './lib/events';
 import { describeFailure } from './lib/failures';
 import { inPhase, lastPhase } from './lib/phases';
 import { COMPENSATE, heartbeatingWait, IRREVERSIBLE, SHORT_IO, VERIFY_LOGIN } from './lib/policies';
@@ -50,7 +51,21 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     error: null,
   };
   setHandler(statusQuery, () => status);
-  const phase = <T>(name: PhaseName, body: () => Promise<T>) => inPhase(status, name, body);
+  const phase = async <T>(name: PhaseName, body: () => Promise<T>): Promise<T> => {
+    report(status, 'phase.started', { phase: name });
+    try {
+      const result = await inPhase(status, name, body);
+      report(status, 'phase.completed', { phase: name, durationMs: status.phases.at(-1)?.durationMs ?? 0 });
+      return result;
+    } catch (err) {
+      report(status, 'phase.failed', {
+        phase: name,
+        durationMs: status.phases.at(-1)?.durationMs ?? 0,
+        error: describeFailure(err),
+      });
+      throw err;
+    }
+  };
   const saga = new Saga();
   const drainer = proxyActivities<RotationActivities>(heartbeatingWait(plan.drain.timeoutMs));
 
@@ -58,6 +73,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   // fails the rotation while there is nothing to undo. Null for rotations started before consumers had steps.
   let reconnectPlan: ReconnectPlan | null = null;
 
+  report(status, 'rotation.started');
   try {
     if (patched('consumer-steps')) {
       reconnectPlan = (plan.consumers ?? []).length > 0 ? await consumers.planReconnect(plan) : { steps: [], notes: [] };
@@ -74,6 +90,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     throw await ended(err);
   } finally {
     status.endedAt = Date.now();
+    report(status, 'rotation.ended', { outcome: status.outcome, error: status.error });
   }
   return status;
 
