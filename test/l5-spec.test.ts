@@ -6,7 +6,8 @@ import { vault } from '../activities/stores/vault';
 import { awsSecretsManager } from '../activities/stores/aws-secrets-manager';
 import { EnvStore } from '../activities/stores/env/store';
 import { checkConfigOffline, parseConfig, sensitiveValues } from '../src/config/load';
-import { normalizeL5, parseSecretUri } from '../src/config/l5';
+import { normalizeL5 } from '../src/config/l5';
+import { parseSecretUri } from '../src/kernel/uri';
 import { issuesOf } from '../src/config/load';
 import type { Config } from '../src/config/schema';
 import { planRotation } from '../src/kernel/plan';
@@ -77,8 +78,14 @@ const HOW: Record<string, How> = {
 
 /** The secret:// names a document's strings reference. */
 function referenced(node: unknown): string[] {
-  if (typeof node === 'string')
-    return node.startsWith('secret://') ? [parseSecretUri(node).ok ? node.slice(9).split(/[/?]/)[0]! : node] : [];
+  if (typeof node === 'string') {
+    if (!node.startsWith('secret://')) return [];
+    try {
+      return [parseSecretUri(node).secret];
+    } catch {
+      return [node];
+    }
+  }
   if (Array.isArray(node)) return node.flatMap(referenced);
   if (node && typeof node === 'object') return Object.values(node).flatMap(referenced);
   return [];
@@ -157,10 +164,10 @@ describe("the L5 spec's examples", () => {
       it('holds secret:// URIs that parse to a name, a key, a version and a default', () => {
         const values = Object.values(parse(yaml) as Record<string, string>).map((v) => parseSecretUri(v));
         expect(values).toEqual([
-          { ok: true, uri: { name: 'kafka_credentials', key: 'password' } },
-          { ok: true, uri: { name: 'mongo_connection' } },
-          { ok: true, uri: { name: 'api_key', version: '2' } },
-          { ok: true, uri: { name: 'optional_secret', key: 'key', default: 'default_value' } },
+          { secret: 'kafka_credentials', key: 'password' },
+          { secret: 'mongo_connection' },
+          { secret: 'api_key', version: '2' },
+          { secret: 'optional_secret', key: 'key', default: 'default_value' },
         ]);
       });
     }
@@ -667,7 +674,7 @@ describe('malformed variants of the spec’s form', () => {
     [
       'a URI with an unknown query parameter',
       `${VAULT('')}lookups:\n  l: { uri: "secret://kafka_credentials?stage=AWSPREVIOUS" }\n`,
-      'lookups.l.uri: unknown query parameter; expected version= or default=',
+      'lookups.l.uri: has an unknown query parameter "stage"; expected version= or default=',
     ],
     ['a binding section that is not a mapping', `${VAULT('')}streams: [a]\n`, 'streams: expected a mapping'],
     [

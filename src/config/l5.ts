@@ -14,6 +14,8 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { duration, name } from './fields';
 import { LeaseSchema } from './lifecycle';
+import type { RotatorError } from '../kernel/errors';
+import { parseSecretUri, type SecretUri } from '../kernel/uri';
 
 type Issue = { path: string; message: string };
 type Mapping = Record<string, unknown>;
@@ -133,42 +135,6 @@ export const AuditSchema = z
     log_destination: z.string().min(1).optional(),
   })
   .strict();
-
-// ---------------------------------------------------------------------------------------------------------------
-// secret:// URIs as the spec writes them: secret://<name>[/<key>][?version=<v>][&default=<d>]
-
-export interface SecretUri {
-  name: string;
-  key?: string;
-  version?: string;
-  default?: string;
-}
-
-const URI = /^secret:\/\/([A-Za-z0-9][A-Za-z0-9_.-]{0,62})(?:\/([A-Za-z0-9_.-]+))?(?:\?(.*))?$/s;
-
-/** A `secret://` URI of the spec, or why it is not one (never quoting it: a default may be a secret). */
-export function parseSecretUri(uri: string): { ok: true; uri: SecretUri } | { ok: false; message: string } {
-  const m = URI.exec(uri);
-  if (!m) return { ok: false, message: 'expected secret://<name>, secret://<name>/<key>, optionally ?version=…&default=…' };
-  const out: SecretUri = { name: m[1]!, ...(m[2] ? { key: m[2] } : {}) };
-  for (const param of m[3] === undefined ? [] : m[3].split('&')) {
-    const eq = param.indexOf('=');
-    const field = eq < 0 ? param : param.slice(0, eq);
-    if (field !== 'version' && field !== 'default')
-      return { ok: false, message: 'unknown query parameter; expected version= or default=' };
-    if (out[field] !== undefined) return { ok: false, message: `${field}= given twice` };
-    let value: string;
-    try {
-      value = decodeURIComponent(eq < 0 ? '' : param.slice(eq + 1).replace(/\+/g, ' '));
-    } catch {
-      return { ok: false, message: `${field}= is not URL-encoded correctly` };
-    }
-    if (field === 'version' && !/^[A-Za-z0-9_.-]+$/.test(value))
-      return { ok: false, message: 'version= expected a version number, id or label' };
-    out[field] = value;
-  }
-  return { ok: true, uri: out };
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The spec's blocks that map to store config: checked here, since the fields they become have other names.
@@ -803,9 +769,15 @@ class Normalizer {
     if (typeof node === 'string') {
       if (!node.startsWith('secret://')) return;
       const at = path.join('.');
-      const parsed = parseSecretUri(node);
-      if (!parsed.ok) return this.issue(at, parsed.message);
-      const { name: target, key } = parsed.uri;
+      let parsed: SecretUri;
+      try {
+        parsed = parseSecretUri(node);
+      } catch (err) {
+        // The kernel's sentence, without its own field name: this issue is reported at the field that holds the URI.
+        const { message, path: field } = err as RotatorError;
+        return this.issue(at, field ? message.slice(field.length + 2) : message);
+      }
+      const { secret: target, key } = parsed;
       if (!this.exposes.has(target)) return this.issue(at, `references unknown secret ${JSON.stringify(target)}`);
       const keys = this.exposes.get(target);
       if (key !== undefined && keys !== undefined && !keys.includes(key))
