@@ -15,6 +15,25 @@ export interface KubernetesSecretLocation {
   connection: KubeConnection;
 }
 
+/**
+ * One line of `rotator plan`: what was checked and how it came out (✓ ok, ✗ fail, ⚠ warn: could not be checked, or
+ * will not stop a rotation), with what to do for a ✗ or ⚠. References only, never a value. Checks change nothing.
+ */
+export interface PreflightCheck {
+  check: string;
+  status: 'ok' | 'fail' | 'warn';
+  detail: string;
+  fix?: string;
+}
+
+/** What a target's preflight is given besides its block: the admin credential and what the rotation would do. */
+export interface TargetPreflightContext {
+  strategy: Strategy;
+  /** The login the plan derives from (the single user, or the base of `<login>_a` / `<login>_b`). */
+  login: string;
+  admin: SecretValue;
+}
+
 /** A provider block's schema: a strict object whose `type` is the plugin's name. */
 type TypedSchema<C> = z.ZodType<C, unknown>;
 
@@ -27,6 +46,8 @@ export interface StorePlugin<C extends { type: string }> {
   checkPath?(path: string): string | null;
   /** For a store that keeps a path in a Kubernetes Secret: which one (rollout consumers look for its other users). */
   kubernetesSecret?(config: C, path: string): KubernetesSecretLocation;
+  /** `rotator plan`: whether this store would accept a rotation's writes at `path`, found out without writing. */
+  preflight?(config: C, path: string): Promise<PreflightCheck[]>;
   create(config: C): Promise<SecretStore>;
 }
 
@@ -54,6 +75,8 @@ export interface TargetPlugin<C extends { type: string; connection: string }> {
   login(config: C): string;
   /** Checks beyond the schema that depend on the strategy (e.g. the rules both alternating logins share). */
   check?(config: C, strategy: Strategy): ConfigIssue[];
+  /** `rotator plan`: whether the admin may do what the strategy needs, found out without changing anything. */
+  preflight?(target: TargetPlanOf<C>, context: TargetPreflightContext): Promise<PreflightCheck[]>;
   /** `adminKey` names the admin credential's version: targets with the same one share pooled clients. */
   create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<DatabaseTarget>;
 }
@@ -87,6 +110,8 @@ export interface ConsumerPlugin<C extends { type: string }> {
   worstCaseMs?(config: C): number;
   /** Its consumers are RolloutConsumers: a rotation restarts their workloads batch by batch and waits for each. */
   readonly rollsOut?: boolean;
+  /** `rotator plan`: whether the consumer can be reached (the block as the plan carries it), without notifying it. */
+  preflight?(config: C, context: ConsumerContext): Promise<PreflightCheck[]>;
   create(config: C, context: ConsumerContext): Promise<Consumer>;
 }
 

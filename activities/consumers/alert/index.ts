@@ -13,6 +13,8 @@ export const alert = {
   schema,
   resolve: resolveSigningKey,
   worstCaseMs,
+  // An alert's failure only logs: what would stop a webhook is a ⚠ here.
+  preflight: async (config, context) => (await import('../webhook/preflight')).preflight(config, context, 'warn'),
   create: (config, context) =>
     createWebhookConsumer(config, context, { eventType: 'rotator.credential.alert', onFailure: 'log' }),
 } satisfies ConsumerPlugin<z.infer<typeof schema>>;

@@ -59,6 +59,7 @@ export type WorkloadConfig = RolloutConfig['workloads'][number];
 export const rollout = {
   schema,
   rollsOut: true,
+  preflight: async (config) => (await import('./preflight')).preflight(config),
   async create(config) {
     const { Rollouts } = await import('./rollouts');
     return new Rollouts(config);

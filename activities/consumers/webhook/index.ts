@@ -160,6 +160,7 @@ export const webhook = {
   schema,
   resolve: resolveSigningKey,
   worstCaseMs,
+  preflight: async (config, context) => (await import('./preflight')).preflight(config, context),
   create: (config, context) =>
     createWebhookConsumer(config, context, { eventType: 'rotator.credential.rotated', onFailure: 'throw' }),
 } satisfies ConsumerPlugin<z.infer<typeof schema>>;

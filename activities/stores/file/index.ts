@@ -18,6 +18,7 @@ export const file = {
   schema,
   capabilities: CAPABILITIES,
   builtIn: { type: 'file', dir: '${ROTATOR_FILE_STORE:-.rotator/store}' },
+  preflight: async (config, path) => (await import('./preflight')).preflight(config, path),
   async create(config) {
     const { FileStore } = await import('./store');
     return new FileStore({ dir: config.dir, stalePending: config.stale_pending });

@@ -94,6 +94,7 @@ export const kubernetes = {
     ...parseSecretPath(path, config.namespace),
     connection: { kubeconfig: config.kubeconfig, context: config.context },
   }),
+  preflight: async (config, path) => (await import('./preflight')).preflight(config, path),
   async create(config) {
     const { KubernetesStore } = await import('./store');
     const { KubeClients, kubeConfigFor } = await import('../../kubernetes/client');

@@ -130,6 +130,7 @@ export const vault = {
       return (err as Error).message.replace(/^path: /, '');
     }
   },
+  preflight: async (config, path) => (await import('./preflight')).preflight(config, path),
   async create(config) {
     const { vaultSession } = await import('./auth');
     const session = vaultSession(config);

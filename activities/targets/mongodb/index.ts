@@ -34,6 +34,7 @@ export const mongodb = {
   strategies: ['alternating-users', 'single-user'],
   defaultVerify: '{"ping":1}',
   login: (config) => config.user,
+  preflight: async (target, context) => (await import('./preflight')).preflight(target, context),
   check(config, strategy) {
     return strategy === 'alternating-users' && config.roles.length === 0
       ? [{ path: ['target', 'roles'], message: 'alternating-users on mongodb needs the roles both users share' }]

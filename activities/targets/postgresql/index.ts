@@ -35,6 +35,7 @@ export const postgresql = {
   strategies: ['alternating-users', 'single-user'],
   defaultVerify: 'select 1',
   login: (config) => config.role,
+  preflight: async (target, context) => (await import('./preflight')).preflight(target, context),
   async create(target, admin, clients, adminKey) {
     const { PostgresTarget, postgresConnectionFrom, postgresPool } = await import('./target');
     const conn = postgresConnectionFrom(admin, target);

@@ -42,6 +42,7 @@ export const redis = {
   strategies: ['alternating-users', 'single-user', 'dual-password'],
   defaultVerify: 'PING',
   login: (config) => config.user,
+  preflight: async (target, context) => (await import('./preflight')).preflight(target, context),
   check(config, strategy) {
     const issues: ConfigIssue[] = [];
     if (strategy === 'alternating-users' && !config.acl)

@@ -1,0 +1,66 @@
+// `rotator audit [SECRET] [--since DURATION|ISO] [--limit N]`: the audit trail of past rotations, read back from
+// Temporal: who started each, its outcome and approval, each phase with its duration, versions and logins.
+import { Command, InvalidArgumentError } from 'commander';
+import type { AuditEntry } from '../../client/audit';
+import { DURATION, parseDuration } from '../../kernel/duration';
+import { secretName, type CliContext } from '../context';
+
+function positiveInteger(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/** `7d` (that long ago) or an ISO 8601 time. */
+function since(v: string): Date {
+  if (DURATION.test(v)) return new Date(Date.now() - parseDuration(v));
+  if (/^\d{4}-\d\d-\d\d(T[\d:.]+(Z|[+-]\d\d:?\d\d)?)?$/.test(v) && !Number.isNaN(Date.parse(v))) return new Date(v);
+  throw new InvalidArgumentError('expected a duration like 7d or 12h, or an ISO time like 2026-12-01T00:00:00Z');
+}
+
+const MARK = { completed: '✓', failed: '✗', running: '…' } as const;
+
+export function formatAuditEntry(e: AuditEntry): string {
+  const lines = [
+    `${e.secret}  ${e.startedAt}  ${e.outcome ?? e.execution.toLowerCase()}  by ${e.trigger ?? '(unknown)'}`,
+    `  run        ${e.runId}${e.endedAt ? `, ended ${e.endedAt}` : ''}`,
+  ];
+  if (e.approval)
+    lines.push(
+      `  approval   ${e.approval.decision}${e.approval.by ? ` by ${e.approval.by}` : ''}${e.approval.at ? ` at ${e.approval.at}` : ''}${e.approval.reason ? `: ${e.approval.reason}` : ''}`,
+    );
+  if (e.cancel)
+    lines.push(
+      `  cancelled  by ${e.cancel.by ?? '(unknown)'}${e.cancel.at ? ` at ${e.cancel.at}` : ''}${e.cancel.reason ? `: ${e.cancel.reason}` : ''}`,
+    );
+  for (const i of e.interventions) lines.push(`  ${i.kind.padEnd(10)} by ${i.by ?? '(unknown)'}${i.at ? ` at ${i.at}` : ''}`);
+  if (e.strategy) lines.push(`  strategy   ${e.strategy}`);
+  lines.push(`  login      ${e.logins.from ?? '(none)'} → ${e.logins.to ?? '?'}`);
+  lines.push(`  version    ${e.versions.from ?? '(none)'} → ${e.versions.to ?? '(not published)'}`);
+  if (e.revoked) lines.push(`  revoked    ${e.revoked}`);
+  for (const p of e.phases)
+    lines.push(`  ${MARK[p.result]} ${p.name.padEnd(10)} ${p.durationMs === null ? 'running' : `${p.durationMs} ms`}`);
+  if (e.error) lines.push(`  error: [${e.error.code}] ${e.error.message}`);
+  return lines.join('\n');
+}
+
+export function auditCommand(ctx: CliContext): Command {
+  return new Command('audit')
+    .description('audit trail of past rotations, newest first: trigger, outcome, approval, phases, versions, logins')
+    .argument('[secret]', 'secret name (all secrets when left out)', secretName)
+    .option('--since <when>', 'only rotations started since: a duration (7d, 12h) or an ISO time', since)
+    .option('-n, --limit <n>', 'how many rotations', positiveInteger, 20)
+    .action(async (secret: string | undefined, opts: { since?: Date; limit: number }) => {
+      const config = await ctx.config();
+      const { auditTrail } = await import('../../client/audit');
+      await ctx.withClient(config, async (client) => {
+        const entries = await auditTrail(client, {
+          ...(secret ? { secret } : {}),
+          ...(opts.since ? { since: opts.since } : {}),
+          limit: opts.limit,
+        });
+        const none = `no rotations${secret ? ` of ${secret}` : ''}${opts.since ? ` since ${opts.since.toISOString()}` : ''}`;
+        ctx.emit(entries.length ? entries.map(formatAuditEntry).join('\n\n') : none, entries);
+      });
+    });
+}

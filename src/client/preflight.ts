@@ -1,0 +1,273 @@
+// `rotator plan SECRET`: what a rotation of the secret needs, checked without changing anything — the store, the admin
+// credential and its rights on the target, the consumers, the schedule. Each plugin checks its own part (`preflight`).
+import type { PreflightCheck } from '../../activities/plugin';
+import { consumerPlugin } from '../../activities/consumers';
+import { ConsumerRegistry, ProviderRegistry } from '../../activities/registry';
+import { storePlugin } from '../../activities/stores';
+import { targetPlugin } from '../../activities/targets';
+import type { SecretStore, SecretValue, Versioned } from '../../activities/types';
+import type { ScheduleConfig } from '../config/lifecycle';
+import type { Config } from '../config/schema';
+import { formatDuration } from '../kernel/duration';
+import { RotatorError } from '../kernel/errors';
+import { planRotation, type RotationPlan } from '../kernel/plan';
+import { redact } from '../kernel/redact';
+
+export type { PreflightCheck } from '../../activities/plugin';
+
+export interface PreflightReport {
+  secret: string;
+  /** False when any check is a ✗ (a ⚠ alone leaves it true). */
+  ok: boolean;
+  checks: PreflightCheck[];
+}
+
+/** Fields of a stored credential that say where and who, not how: everything else is scrubbed from the report. */
+const DESCRIPTIVE = new Set(['username', 'host', 'port', 'dbname', 'engine']);
+
+function secretValuesOf(value: SecretValue | undefined): string[] {
+  return Object.entries(value ?? {})
+    .filter(([field, v]) => !DESCRIPTIVE.has(field) && typeof v === 'string')
+    .map(([, v]) => v as string);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof RotatorError ? err.message : ((err as Error)?.message ?? String(err)).split('\n')[0];
+}
+
+/** Whatever a plugin's check threw, as a ✗ of its own: one broken part does not hide the others. */
+async function guarded(check: string, fix: string, run: () => Promise<PreflightCheck[]>): Promise<PreflightCheck[]> {
+  try {
+    return await run();
+  } catch (err) {
+    return [{ check, status: 'fail', detail: messageOf(err), fix }];
+  }
+}
+
+/** Runs every check for `secretName`; a config that cannot make a plan throws CONFIG_INVALID as `validate` does. */
+export async function preflight(config: Config, secretName: string): Promise<PreflightReport> {
+  const plan = planRotation(config, secretName);
+  const providers = new ProviderRegistry(config.providers);
+  const consumers = new ConsumerRegistry({ providers });
+  const scrub: string[] = [];
+  try {
+    const checks: PreflightCheck[] = [];
+    const { checks: storeChecks, current } = await storePreflight(config, plan, providers);
+    checks.push(...storeChecks);
+    scrub.push(...secretValuesOf(current?.value));
+    const admin = await adminCredential(plan, providers);
+    checks.push(admin.check);
+    if (admin.value) {
+      scrub.push(...secretValuesOf(admin.value));
+      const plugin = targetPlugin(plan.target);
+      const value = admin.value;
+      if (plugin.preflight) {
+        checks.push(
+          ...(await guarded(`${plan.target.type}: admin`, 'check the target block and the admin secret', () =>
+            plugin.preflight!(plan.target as never, {
+              strategy: plan.strategy,
+              login: plan.login,
+              admin: value,
+            }),
+          )),
+        );
+      }
+    }
+    for (const consumer of plan.consumers ?? []) {
+      const plugin = consumerPlugin(consumer);
+      if (!plugin.preflight) continue;
+      checks.push(
+        ...(await guarded(`${consumer.type}: reachable`, 'check the consumer block', () =>
+          plugin.preflight!(consumer, consumers),
+        )),
+      );
+    }
+    checks.push(...(await unlistedUsers(config, secretName)));
+    const schedule = config.secrets[secretName].rotation?.schedule;
+    if (schedule) checks.push(...scheduleChecks(schedule));
+    const clean = checks.map((c) => ({
+      ...c,
+      detail: redact(c.detail, scrub),
+      ...(c.fix !== undefined ? { fix: redact(c.fix, scrub) } : {}),
+    }));
+    return { secret: secretName, ok: clean.every((c) => c.status !== 'fail'), checks: clean };
+  } finally {
+    await consumers.close().catch(() => undefined);
+    await providers.close().catch(() => undefined);
+  }
+}
+
+/** What `validate` warns about, for this secret: workloads that read its Kubernetes Secret but are not its consumers. */
+async function unlistedUsers(config: Config, secretName: string): Promise<PreflightCheck[]> {
+  const entry = config.secrets[secretName];
+  const block = config.providers[entry.provider] as { type: string } & Record<string, unknown>;
+  if (!storePlugin(block).kubernetesSecret) return [];
+  const { unlistedConsumers } = await import('./consumer-check');
+  const warnings = await unlistedConsumers({ ...config, secrets: { [secretName]: entry } });
+  const check = 'consumers: every user of the Secret is listed';
+  if (warnings.length === 0) return [{ check, status: 'ok', detail: 'no other workload reads it' }];
+  return warnings.map((w) => ({
+    check,
+    status: 'warn',
+    detail: w.message,
+    fix: 'add it to consumers: (type: rollout), or restart it yourself after each rotation',
+  }));
+}
+
+/** The store opens and reads; it can be written (its own preflight, or ⚠ when it cannot tell); no rotation holds it. */
+async function storePreflight(
+  config: Config,
+  plan: RotationPlan,
+  providers: ProviderRegistry,
+): Promise<{ checks: PreflightCheck[]; current: Versioned<SecretValue> | null }> {
+  const { provider, path } = plan.store;
+  const where = `${provider}:${path}`;
+  const read = `store: read ${where}`;
+  const checks: PreflightCheck[] = [];
+  let store: SecretStore | null = null;
+  let current: Versioned<SecretValue> | null = null;
+  try {
+    store = await providers.store(provider);
+    current = await store.readCurrent(path);
+    if (current) checks.push({ check: read, status: 'ok', detail: `version ${current.version} is current` });
+    else if (plan.strategy === 'alternating-users')
+      checks.push({ check: read, status: 'ok', detail: 'no value yet: the first rotation publishes version 1' });
+    else
+      checks.push({
+        check: read,
+        status: 'fail',
+        detail: `${plan.strategy} needs the login's current credential in the store (a failed rotation puts it back)`,
+        fix: `write the current credential of ${plan.login} to ${where}`,
+      });
+  } catch (err) {
+    // Reported, and the write check still runs: it often says why (a missing right, a file in the way).
+    checks.push({ check: read, status: 'fail', detail: messageOf(err), fix: `check provider ${provider} and its credentials` });
+  }
+  const block = config.providers[provider] as { type: string } & Record<string, unknown>;
+  const plugin = storePlugin(block);
+  const write = `store: may write ${path}`;
+  if (!plugin.capabilities.writable) {
+    checks.push({
+      check: write,
+      status: 'fail',
+      detail: `the ${block.type} store is read-only: rotation publishes each new credential in the store`,
+      fix: 'keep the secret in a writable store (vault, kubernetes, aws-secrets-manager, file, …)',
+    });
+  } else if (plugin.preflight) {
+    checks.push(...(await guarded(write, `check provider ${provider}`, () => plugin.preflight!(block, path))));
+  } else {
+    checks.push({
+      check: write,
+      status: 'warn',
+      detail: `not checked: the ${block.type} store offers no way to test a write without writing`,
+      fix: 'make sure the worker’s identity may write the secret and its pending slot (see the README for the store)',
+    });
+  }
+  const holder = `store: no rotation holds ${path}`;
+  if (!store) return { checks, current };
+  try {
+    const other = await store.otherPending(path, 'rotator-plan');
+    checks.push(
+      other === null
+        ? { check: holder, status: 'ok', detail: 'no pending value' }
+        : {
+            check: holder,
+            status: 'fail',
+            detail: `a pending value of rotation ${other} is there: another rotation holds the secret`,
+            fix: `wait for it to end (rotator status ${plan.secret}); a stale one is handled by the provider's stale_pending`,
+          },
+    );
+  } catch (err) {
+    checks.push({ check: holder, status: 'warn', detail: `could not look: ${messageOf(err)}` });
+  }
+  return { checks, current };
+}
+
+async function adminCredential(
+  plan: RotationPlan,
+  providers: ProviderRegistry,
+): Promise<{ check: PreflightCheck; value: SecretValue | null }> {
+  const ref = plan.target.connection;
+  const where = `${ref.provider}:${ref.path}`;
+  const check = `${plan.target.type}: admin credential readable`;
+  try {
+    const admin = await (await providers.store(ref.provider)).readCurrent(ref.path);
+    if (!admin) {
+      return {
+        check: { check, status: 'fail', detail: `there is no secret at ${where}`, fix: `write the admin credential to ${where}` },
+        value: null,
+      };
+    }
+    return { check: { check, status: 'ok', detail: `${where} version ${admin.version}` }, value: admin.value };
+  } catch (err) {
+    return {
+      check: { check, status: 'fail', detail: messageOf(err), fix: `check provider ${ref.provider} and its credentials` },
+      value: null,
+    };
+  }
+}
+
+/** The five cron fields and what each accepts (Temporal's names for months and days included). */
+const CRON_FIELDS: Array<{ name: string; min: number; max: number; names?: string[] }> = [
+  { name: 'minute', min: 0, max: 59 },
+  { name: 'hour', min: 0, max: 23 },
+  { name: 'day of month', min: 1, max: 31 },
+  { name: 'month', min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] },
+  { name: 'day of week', min: 0, max: 7, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] },
+];
+
+/** Why a cron expression would be refused, or null; `unknown` for syntax beyond plain numbers, ranges, steps and lists. */
+export function cronProblem(cron: string): string | null | 'unknown' {
+  if (cron.startsWith('@')) return null; // the schema admits only the @-names Temporal knows
+  const fields = cron.trim().split(/\s+/);
+  if (fields.length !== 5) return `expected five fields, got ${fields.length}`;
+  for (const [i, text] of fields.entries()) {
+    const spec = CRON_FIELDS[i];
+    const value = (v: string): number | null => {
+      const named = spec.names?.indexOf(v.toUpperCase()) ?? -1;
+      if (named >= 0) return named + (spec.name === 'month' ? 1 : 0);
+      return /^\d+$/.test(v) ? Number(v) : null;
+    };
+    for (const item of text.split(',')) {
+      const m = /^(\*|[^-/]+)(?:-([^/]+))?(?:\/(\d+))?$/.exec(item);
+      if (!m) return 'unknown';
+      const [, from, to, step] = m;
+      if (step !== undefined && Number(step) === 0) return `${spec.name}: a step of 0 never advances`;
+      for (const v of from === '*' ? [] : [from, ...(to === undefined ? [] : [to])]) {
+        const n = value(v);
+        if (n === null) return /[A-Za-z?#]/.test(v) ? 'unknown' : `${spec.name}: ${JSON.stringify(v)} is not a number`;
+        if (n < spec.min || n > spec.max) return `${spec.name}: ${n} is outside ${spec.min}-${spec.max}`;
+      }
+      if (to !== undefined && (value(from) ?? 0) > (value(to) ?? 0)) return `${spec.name}: the range ${from}-${to} is empty`;
+    }
+  }
+  return null;
+}
+
+export function scheduleChecks(schedule: ScheduleConfig): PreflightCheck[] {
+  const check = 'schedule: valid';
+  const when = schedule.every !== undefined ? `every ${formatDuration(schedule.every)}` : `cron "${schedule.cron}"`;
+  const window = schedule.window
+    ? `, starting between ${schedule.window.start} and ${schedule.window.end} ${schedule.window.time_zone}`
+    : '';
+  const checks: PreflightCheck[] = [];
+  const problem = schedule.cron !== undefined ? cronProblem(schedule.cron) : null;
+  if (problem === 'unknown')
+    checks.push({ check, status: 'warn', detail: `${when}: syntax beyond numbers, ranges, steps and lists is left to Temporal` });
+  else if (problem)
+    checks.push({
+      check,
+      status: 'fail',
+      detail: `${when}: ${problem}`,
+      fix: 'correct rotation.schedule.cron (minute hour day-of-month month day-of-week)',
+    });
+  else checks.push({ check, status: 'ok', detail: `${when}${window}, up to ${schedule.attempts} attempts per run` });
+  if (schedule.paused)
+    checks.push({
+      check: 'schedule: running',
+      status: 'warn',
+      detail: 'paused: scheduled rotations do not run',
+      fix: 'set rotation.schedule.paused: false and run rotator schedule sync',
+    });
+  return checks;
+}
