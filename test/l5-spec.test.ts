@@ -368,6 +368,31 @@ secrets:
     );
     expect(sensitiveValues(config)).not.toContain('production/payments/database');
   });
+
+  it('never takes a name for a value: a trigger rule’s secret, a key chosen, a secret:// reference', () => {
+    const config = parseConfig(
+      `
+secrets:
+  orders_database: { provider: vault, path: secret/data/orders, key: password_field }
+  hook_signing_keys: { provider: vault, path: secret/data/hooks }
+  billing_database:
+    provider: vault
+    path: secret/data/billing
+    target: { type: postgresql, connection: secret://orders_database, role: billing }
+    consumers: [{ type: webhook, url: "https://hooks.example.com/x", signing_key: secret://hook_signing_keys/current }]
+triggers:
+  listen: { host: 127.0.0.1, port: 8088 }
+  sources:
+    hooks: { type: webhook, signing_key: "\${HOOK_KEY}" }
+  rules:
+    - { source: hooks, secret: orders_database, action: alert }
+`,
+      { ...ENV, HOOK_KEY: 'hook-signing-key-value' },
+    );
+    expect(sensitiveValues(config)).toContain('hook-signing-key-value');
+    for (const name of ['orders_database', 'password_field', 'secret://hook_signing_keys/current'])
+      expect(sensitiveValues(config)).not.toContain(name);
+  });
 });
 
 describe('a PostgreSQL credential in the spec’s form', () => {

@@ -32,6 +32,14 @@ const MIN_SECRET_LENGTH = 8;
 /** Names that say a value is a secret, for a config field or an environment variable. */
 const SECRET_NAME = /token|passw(or)?d|secret|key|credential/i;
 
+/** Fields whose names match SECRET_NAME but which name a secret or one of its fields (`secret: orders_db`). */
+const NAMING_FIELD = /^(secret|key|keys)$/;
+
+/** Whether a config field's value is a secret by the field's name; a `secret://` reference never is. */
+function secretByField(field: string, value: string): boolean {
+  return SECRET_NAME.test(field) && !NAMING_FIELD.test(field) && !value.startsWith('secret://');
+}
+
 /**
  * Interpolate string scalars only, after parsing, so an env value can never inject YAML structure. Values that are
  * secrets by the name of their field or of their variable are collected into `sensitive`: wherever such a value
@@ -50,7 +58,7 @@ function interpolate(node: unknown, env: Env, path: string[], issues: Issue[], s
       issues.push({ path: path.join('.') || '(root)', message: `environment variable ${varName} is not set` });
       return '';
     });
-    if (SECRET_NAME.test(field) && out.length >= MIN_SECRET_LENGTH) sensitive.add(out);
+    if (secretByField(field, out) && out.length >= MIN_SECRET_LENGTH) sensitive.add(out);
     return out;
   }
   if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, String(i)], issues, sensitive));
