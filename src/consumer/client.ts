@@ -1,0 +1,362 @@
+// The consumer library: an application resolves `secret://` URIs through rotator's providers, keeps them for the
+// secret's `cache.ttl`, refreshes them on `refresh_interval` or on rotator's signed reconnect event, and, when the
+// database refuses the current credential, tries the others the store holds for it and says which one worked.
+//
+// Fallback order: current → pending → previous.
+// - current: what the store publishes. Outside a rotation it is the only credential that works for single-user and
+//   the right one for alternating-users. The cached one is tried first; on a refusal the store is read again, since
+//   a cache older than the last rotation holds a login that may be revoked by now.
+// - pending: a single-user rotation changes the database password before it promotes the new value (the window
+//   workflows/rotate-secret.ts names); between the two the database accepts only the staged value, which readers of
+//   the current version cannot see. In alternating-users the staged login becomes valid before promote, and after
+//   promote it equals current (tried once only). A reader whose policy does not reach the pending path skips it.
+// - previous: the version the current one replaced. alternating-users keeps that login valid until revoke (the spec's
+//   dual-secret pattern); it is older than pending and about to be withdrawn, so it comes last.
+// With `fallback: false` only the (cached) current value is tried. Only an authentication refusal falls back: an
+// outage or a failing query is the caller's error, untouched. No value is logged or put in an error or event.
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import { ProviderRegistry } from '../../activities/registry';
+import { resolveSecret, type ResolvedSecret, type ResolvedValue } from '../client/resolve';
+import { loadConfig } from '../config/load';
+import type { Config } from '../config/schema';
+import { RotatorError } from '../kernel/errors';
+import { logger } from '../kernel/log';
+import { requireSecret } from '../kernel/plan';
+import { describeSecretUri, parseSecretUri, type SecretUri } from '../kernel/uri';
+import { isAuthFailure } from './auth-failure';
+import { TtlCache, ttlOf } from './cache';
+import { project, readStoreExtras } from './candidates';
+import { verifyReconnect } from './reconnect';
+
+export type CredentialRole = 'current' | 'pending' | 'previous';
+
+export interface Candidate {
+  role: CredentialRole;
+  /** The store's version; null for a pending value (not published) or a default. */
+  version: string | null;
+  value: ResolvedValue;
+}
+
+export interface Served<T> {
+  result: T;
+  /** Which credential the database accepted. */
+  served: CredentialRole;
+  version: string | null;
+  /** The roles tried before it, refused. */
+  refused: CredentialRole[];
+}
+
+export interface SecretChange {
+  /** The URI without its default (a default may be a credential). */
+  uri: string;
+  secret: string;
+  version: string | null;
+  previousVersion: string | null;
+  reason: 'refresh' | 'reconnect' | 'refused';
+}
+
+type Log = Pick<typeof logger, 'warn' | 'info'>;
+
+/** Every credential the store holds was refused. Names roles only; `cause` is the driver's last refusal. */
+export class CredentialsRefused extends RotatorError {
+  constructor(
+    uri: string,
+    readonly refused: CredentialRole[],
+    override readonly cause: unknown,
+  ) {
+    super('PERMISSION_DENIED', `every credential the store holds was refused (tried ${refused.join(', ')})`, uri);
+  }
+}
+
+/** The plain options, checked at the edge; the objects beside them (config, providers, clock) are typed. */
+const PlainOptions = z
+  .object({
+    /** false: only the current credential is tried. */
+    fallback: z.boolean().default(true),
+    /** How far a reconnect event's timestamp may be from this clock (ms). */
+    toleranceMs: z.number().int().min(1_000).max(3_600_000).default(300_000),
+    configFile: z.string().min(1).optional(),
+  })
+  .strict();
+
+export interface SecretClientOptions {
+  /** A parsed config, or `configFile` to load one (with `env`, default process.env). */
+  config?: Config;
+  configFile?: string;
+  env?: Readonly<Record<string, string | undefined>>;
+  /** The stores to read from; by default the client makes (and closes) its own from the config's providers. */
+  providers?: ProviderRegistry;
+  fallback?: boolean;
+  /**
+   * The key reconnect events are signed with: a `secret://name/key` URI (read through this client, so its cache
+   * applies) or a function returning it. Needed for `reconnectHandler()` and `listen()`.
+   */
+  signingKey?: string | (() => Promise<string> | string);
+  toleranceMs?: number;
+  /** Which errors of the caller's `use` mean "credential refused" (default: isAuthFailure). */
+  isAuthFailure?: (err: unknown) => boolean;
+  now?: () => number;
+  log?: Log;
+}
+
+interface CacheKey {
+  key: string;
+  ref: SecretUri;
+}
+
+const keyOf = (ref: SecretUri): string => JSON.stringify([ref.secret, ref.key ?? null, ref.version ?? null, ref.default ?? null]);
+
+const sameValue = (a: ResolvedValue, b: ResolvedValue): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+export class SecretClient {
+  readonly fallback: boolean;
+  private readonly config: Config;
+  private readonly providers: ProviderRegistry;
+  private readonly ownsProviders: boolean;
+  private readonly cache: TtlCache<ResolvedSecret>;
+  private readonly refs = new Map<string, SecretUri>();
+  /** What each URI read as current before its present value: the previous candidate outside a rotation. */
+  private readonly before = new Map<string, ResolvedSecret>();
+  private readonly reading = new Map<string, Promise<ResolvedSecret>>();
+  private readonly listeners = new Set<(change: SecretChange) => void>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly seenEvents: string[] = [];
+  private readonly servers = new Set<{ close(): Promise<void> }>();
+  private readonly now: () => number;
+  private readonly log: Log;
+  private readonly authFailure: (err: unknown) => boolean;
+  private readonly toleranceMs: number;
+  private closed = false;
+
+  constructor(private readonly options: SecretClientOptions) {
+    const plain = PlainOptions.safeParse({
+      ...(options.fallback !== undefined ? { fallback: options.fallback } : {}),
+      ...(options.toleranceMs !== undefined ? { toleranceMs: options.toleranceMs } : {}),
+      ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
+    });
+    if (!plain.success) {
+      const issue = plain.error.issues[0];
+      throw new RotatorError('CONFIG_INVALID', issue.message, issue.path.join('.'));
+    }
+    if (!options.config === !plain.data.configFile)
+      throw new RotatorError('CONFIG_INVALID', 'give either config or configFile', 'config');
+    if (typeof options.signingKey === 'string') parseSecretUri(options.signingKey, 'signingKey');
+    else if (options.signingKey !== undefined && typeof options.signingKey !== 'function')
+      throw new RotatorError('CONFIG_INVALID', 'expected a secret://name/key URI or a function returning the key', 'signingKey');
+    this.config = options.config ?? loadConfig(plain.data.configFile!, options.env ?? process.env);
+    this.fallback = plain.data.fallback;
+    this.toleranceMs = plain.data.toleranceMs;
+    this.providers = options.providers ?? new ProviderRegistry(this.config.providers);
+    this.ownsProviders = !options.providers;
+    this.now = options.now ?? Date.now;
+    this.cache = new TtlCache(this.now);
+    this.log = options.log ?? logger;
+    this.authFailure = options.isAuthFailure ?? isAuthFailure;
+  }
+
+  /** The URI's value, from the cache while it is younger than the secret's `cache.ttl`, else read from the store. */
+  async get(uri: string): Promise<ResolvedSecret> {
+    const { key, ref } = this.parse(uri);
+    return this.cache.fresh(key) ?? this.read(key, ref, 'refresh');
+  }
+
+  /** The credentials the store holds for the URI now, in the order they are tried: current, pending, previous. */
+  async credential(uri: string): Promise<Candidate[]> {
+    const { key, ref } = this.parse(uri);
+    return this.candidates(key, ref, await this.read(key, ref, 'refused'));
+  }
+
+  /**
+   * Runs `use` with the current credential; if it is refused (and fallback is on), with the other credentials the
+   * store holds, in order, until one is accepted. Any other error of `use` is rethrown at once.
+   */
+  async withCredential<T>(uri: string, use: (value: ResolvedValue, candidate: Candidate) => Promise<T>): Promise<Served<T>> {
+    const { key, ref } = this.parse(uri);
+    const cached = this.cache.fresh(key) ?? (await this.read(key, ref, 'refresh'));
+    const first: Candidate = { role: 'current', version: cached.version, value: cached.value };
+    try {
+      return { result: await use(first.value, first), served: 'current', version: first.version, refused: [] };
+    } catch (err) {
+      if (!this.fallback || !this.authFailure(err)) throw err;
+      this.log.info({ secret: ref.secret, uri: describeSecretUri(ref) }, 'current credential refused; reading the store again');
+      const refused: CredentialRole[] = ['current'];
+      let last = err;
+      for (const next of await this.credential(uri)) {
+        if (sameValue(next.value, first.value)) continue;
+        try {
+          return { result: await use(next.value, next), served: next.role, version: next.version, refused };
+        } catch (retryErr) {
+          if (!this.authFailure(retryErr)) throw retryErr;
+          refused.push(next.role);
+          last = retryErr;
+        }
+      }
+      throw new CredentialsRefused(describeSecretUri(ref), refused, last);
+    }
+  }
+
+  /** Called with every change of a URI's value this client has seen; returns the unsubscribe. */
+  onChange(listener: (change: SecretChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Reads every URI of `secret` this client holds again (every secret without one). */
+  async refresh(secret?: string, reason: SecretChange['reason'] = 'refresh'): Promise<void> {
+    const keys = this.cache.keys().filter((k) => secret === undefined || this.refs.get(k)?.secret === secret);
+    await Promise.all(keys.map((k) => this.read(k, this.refs.get(k)!, reason)));
+  }
+
+  /**
+   * An HTTP handler for rotator's webhook consumer: a delivery with a valid signature refreshes the secret it names,
+   * then is answered 200; anything unauthenticated is 401 and changes nothing; a store that cannot be read is 503,
+   * so rotator retries.
+   */
+  reconnectHandler(): RequestListener {
+    const signingKey = this.options.signingKey;
+    if (signingKey === undefined)
+      throw new RotatorError('CONFIG_INVALID', 'a reconnect handler needs the signing key of the webhook', 'signingKey');
+    // A key in a secret the config does not have would make every delivery a 503: say so now.
+    if (typeof signingKey === 'string') this.parse(signingKey);
+    const key = async (): Promise<string> => {
+      if (typeof signingKey === 'function') return signingKey();
+      const found = await this.get(signingKey);
+      if (typeof found.value !== 'string' || found.value === '')
+        throw new RotatorError('CONFIG_INVALID', 'must name one field (secret://name/key)', 'signingKey');
+      return found.value;
+    };
+    return (req, res) => {
+      this.answerReconnect(req, res, key).catch((err: unknown) => {
+        this.log.warn({ code: err instanceof RotatorError ? err.code : undefined }, 'reconnect event not handled');
+        reply(res, 503, { status: 'unavailable' });
+      });
+    };
+  }
+
+  /** Serves `reconnectHandler()` on host:port (default 127.0.0.1, a free port); closed with the client. */
+  async listen(options: { host?: string; port?: number } = {}): Promise<{ url: string; close(): Promise<void> }> {
+    const server = createServer(this.reconnectHandler());
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    });
+    const { address, port } = server.address() as AddressInfo;
+    const handle = {
+      url: `http://${address.includes(':') ? `[${address}]` : address}:${port}/`,
+      close: () => {
+        this.servers.delete(handle);
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+    this.servers.add(handle);
+    return handle;
+  }
+
+  /** Stops the refresh timers and servers, and closes the stores the client made. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers.values()) clearInterval(t);
+    this.timers.clear();
+    await Promise.all([...this.servers].map((s) => s.close()));
+    this.cache.clear();
+    this.listeners.clear();
+    if (this.ownsProviders) await this.providers.close();
+  }
+
+  private parse(uri: string): CacheKey {
+    if (this.closed) throw new RotatorError('CONFIG_INVALID', 'the secret client is closed');
+    const ref = parseSecretUri(uri, 'uri');
+    requireSecret(this.config, ref.secret);
+    return { key: keyOf(ref), ref };
+  }
+
+  private async answerReconnect(req: IncomingMessage, res: ServerResponse, key: () => Promise<string>): Promise<void> {
+    const verdict = await verifyReconnect(req, { key, now: this.now, toleranceMs: this.toleranceMs });
+    if (!verdict.ok) {
+      this.log.warn({ reason: verdict.reason, status: verdict.status }, 'reconnect event refused');
+      return reply(res, verdict.status, { status: 'refused', message: verdict.message });
+    }
+    const { event } = verdict;
+    if (this.seenEvents.includes(event.id)) return reply(res, 200, { status: 'duplicate' });
+    if (!Object.hasOwn(this.config.secrets, event.secret)) return reply(res, 200, { status: 'ignored' });
+    await this.refresh(event.secret, 'reconnect');
+    this.seenEvents.push(event.id);
+    if (this.seenEvents.length > 1000) this.seenEvents.shift();
+    reply(res, 200, { status: 'refreshed' });
+  }
+
+  /** Reads the URI from the store now (one read at a time per URI), caches it and reports a change. */
+  private read(key: string, ref: SecretUri, reason: SecretChange['reason']): Promise<ResolvedSecret> {
+    const running = this.reading.get(key);
+    if (running) return running;
+    const secret = requireSecret(this.config, ref.secret);
+    const reading = resolveSecret(this.config, this.providers, ref, { log: this.log })
+      .then((found) => {
+        const old = this.cache.last(key);
+        this.refs.set(key, ref);
+        this.cache.set(key, found, ttlOf(secret));
+        this.startTimer(ref.secret);
+        if (old && !sameValue(old.value, found.value)) {
+          this.before.set(key, old);
+          const change: SecretChange = {
+            uri: describeSecretUri(ref),
+            secret: ref.secret,
+            version: found.version,
+            previousVersion: old.version,
+            reason,
+          };
+          for (const listener of this.listeners) listener(change);
+        }
+        return found;
+      })
+      .finally(() => this.reading.delete(key));
+    this.reading.set(key, reading);
+    return reading;
+  }
+
+  private async candidates(key: string, ref: SecretUri, current: ResolvedSecret): Promise<Candidate[]> {
+    const out: Candidate[] = [{ role: 'current', version: current.version, value: current.value }];
+    // A pinned version, a default or a fallback store has one value: nothing staged or older to offer.
+    if (ref.version !== undefined || current.source !== 'store') return out;
+    const secret = requireSecret(this.config, ref.secret);
+    const own = secret.type === 'dynamic' && secret.publish ? secret.publish : secret;
+    const store = await this.providers.store(own.provider);
+    const extras = await readStoreExtras(store, own.path, current.version);
+    const add = (role: CredentialRole, version: string | null, value: ResolvedValue | null) => {
+      if (value !== null && !out.some((c) => sameValue(c.value, value))) out.push({ role, version, value });
+    };
+    if (extras.pending) add('pending', null, project(extras.pending.value, ref, secret.keys));
+    if (extras.previous) add('previous', extras.previous.version, project(extras.previous.value, ref, secret.keys));
+    const before = this.before.get(key);
+    if (before) add('previous', before.version, before.value);
+    return out;
+  }
+
+  /** `refresh.refresh_interval` with `auto_refresh` (the default): re-read the secret's URIs; unref'd. */
+  private startTimer(secret: string): void {
+    if (this.timers.has(secret) || this.closed) return;
+    const refresh = this.config.secrets[secret]?.refresh;
+    if (!refresh?.refresh_interval || refresh.auto_refresh === false) return;
+    const timer = setInterval(() => {
+      this.refresh(secret).catch((err: unknown) => {
+        // The cached value stays; the next get past its ttl reads again. Names and codes only.
+        this.log.warn({ secret, code: err instanceof RotatorError ? err.code : undefined }, 'refresh of a secret failed');
+      });
+    }, refresh.refresh_interval);
+    timer.unref();
+    this.timers.set(secret, timer);
+  }
+}
+
+function reply(res: ServerResponse, status: number, body: Record<string, string>): void {
+  res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** A client for the config given or loaded; see SecretClientOptions. */
+export function createSecretClient(options: SecretClientOptions): SecretClient {
+  return new SecretClient(options);
+}

@@ -1,0 +1,14 @@
+// The consumer library's entry point (`rotator/consumer`): resolve `secret://` URIs in an application and keep
+// working through rotations. See client.ts for the cache, the refresh and the fallback order.
+export {
+  createSecretClient,
+  CredentialsRefused,
+  SecretClient,
+  type Candidate,
+  type CredentialRole,
+  type SecretChange,
+  type SecretClientOptions,
+  type Served,
+} from './client';
+export { isAuthFailure } from './auth-failure';
+export type { ResolvedSecret, ResolvedValue } from '../client/resolve';
