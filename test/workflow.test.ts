@@ -11,7 +11,8 @@ import { planRotation, type RotationPlan } from '../src/kernel/plan';
 import { toolPath } from '../src/stack/local-stack';
 import type { RotationStatus } from '../workflows/definitions';
 import { workflowBundle } from './support/harness';
-import { ROTATE_SECRET, statusQuery } from '../workflows/definitions';
+import { approveUpdate, cancelUpdate, rejectUpdate, ROTATE_SECRET, statusQuery } from '../workflows/definitions';
+import type { WorkflowHandle } from '@temporalio/client';
 
 type Activities = RotationActivities & ReconnectActivities;
 type Step = keyof Activities;
@@ -86,6 +87,8 @@ describe('rotateSecret workflow logic', () => {
   async function run(
     plan: RotationPlan,
     activities: Activities,
+    /** Acts on the running rotation (an update, a cancel) before its result is awaited, which lets time skip. */
+    meanwhile?: (handle: WorkflowHandle) => Promise<void>,
   ): Promise<{ ok: boolean; status: RotationStatus | null; error?: unknown }> {
     const taskQueue = `wf-${Math.random().toString(36).slice(2)}`;
     const worker = await Worker.create({
@@ -100,6 +103,7 @@ describe('rotateSecret workflow logic', () => {
         workflowId: `rotate/${taskQueue}`,
         args: [{ plan }],
       });
+      await meanwhile?.(handle);
       try {
         return { ok: true, status: (await handle.result()) as RotationStatus };
       } catch (error) {
@@ -212,5 +216,90 @@ describe('rotateSecret workflow logic', () => {
     expect(status?.outcome).toBe('rollback-incomplete');
     expect(status?.notes).toContain('left in place: disable login app_b (the store may still publish it)');
     expect(calls.slice(calls.findIndex((c) => c.startsWith('notifyConsumer')) + 1)).toEqual(['rollbackStore', 'discardPending']);
+  });
+
+  describe('with approval required', () => {
+    const gated = () => planFor('alternating-users', ', approval: required, approval_timeout: 24h');
+    /** Waits (by query, which does not skip time) until the rotation stands at its approval gate. */
+    const atGate = async (handle: WorkflowHandle) => {
+      for (let i = 0; i < 200; i++) {
+        const status = await handle.query(statusQuery).catch(() => null);
+        if (status?.approval?.decision === 'pending') return status;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error('the rotation never reached its approval gate');
+    };
+
+    it('ends expired, having called no step at all, when nobody answers within approval_timeout', async () => {
+      const calls: string[] = [];
+      const { ok, status } = await run(gated(), stubActivities(calls));
+      expect(ok).toBe(true); // a clean end, not a failure
+      expect(status).toMatchObject({ outcome: 'expired', error: null, approval: { decision: 'expired', by: null } });
+      expect(calls).toEqual([]);
+    });
+
+    it('runs every step once approved, and keeps who approved and why in its status', async () => {
+      const calls: string[] = [];
+      let waiting: RotationStatus | undefined;
+      const { ok, status } = await run(gated(), stubActivities(calls), async (handle) => {
+        waiting = await atGate(handle);
+        await handle.executeUpdate(approveUpdate, { args: [{ by: ' alice ', reason: 'change ticket 42' }] });
+      });
+      expect(waiting).toMatchObject({ phase: 'approval', outcome: 'running' });
+      expect(ok).toBe(true);
+      expect(status).toMatchObject({
+        outcome: 'succeeded',
+        approval: { decision: 'approved', by: 'alice', reason: 'change ticket 42' },
+      });
+      expect(status?.phases.map((p) => p.name)).toEqual(['approval', 'create', 'publish', 'reconnect', 'verify', 'revoke']);
+      expect(calls).toContain('revokeLogin(app_a)');
+    });
+
+    it('ends rejected, having called no step, and refuses a decision without a name, or a rejection without a reason', async () => {
+      const calls: string[] = [];
+      const refusals: string[] = [];
+      const { ok, status } = await run(gated(), stubActivities(calls), async (handle) => {
+        await atGate(handle);
+        const refused = (p: Promise<unknown>) =>
+          p.then(
+            () => refusals.push('accepted'),
+            (e: Error) => refusals.push(String((e.cause as Error | undefined)?.message)),
+          );
+        await refused(handle.executeUpdate(approveUpdate, { args: [{ by: '   ' }] }));
+        await refused(handle.executeUpdate(rejectUpdate, { args: [{ by: 'bob' }] }));
+        await handle.executeUpdate(rejectUpdate, { args: [{ by: 'bob', reason: 'not during the sale' }] });
+      });
+      expect(refusals).toEqual(['by: expected the name of who decides', 'reason: a rejection needs a reason']);
+      expect(ok).toBe(true);
+      expect(status).toMatchObject({ outcome: 'rejected', approval: { decision: 'rejected', by: 'bob' } });
+      expect(calls).toEqual([]);
+    });
+
+    it('ends cancelled, having called no step, when cancelled while it waits', async () => {
+      const calls: string[] = [];
+      const { ok, status } = await run(gated(), stubActivities(calls), async (handle) => {
+        await atGate(handle);
+        await handle.executeUpdate(cancelUpdate, { args: [{ by: 'carol', reason: 'wrong secret' }] });
+      });
+      expect(ok).toBe(false);
+      expect(status).toMatchObject({
+        outcome: 'cancelled',
+        cancel: { by: 'carol', reason: 'wrong secret' },
+        error: { code: 'CANCELLED', message: 'cancelled by carol: wrong secret' },
+      });
+      expect(calls).toEqual([]);
+    });
+  });
+
+  it('refuses an approval for a rotation that needs none', async () => {
+    const calls: string[] = [];
+    let refusal = '';
+    const { status } = await run(planFor('alternating-users', ', grace_period: 1h'), stubActivities(calls), async (handle) => {
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }).catch((e: Error) => {
+        refusal = String((e.cause as Error | undefined)?.message);
+      });
+    });
+    expect(refusal).toMatch(/needs no approval/);
+    expect(status).toMatchObject({ outcome: 'succeeded', approval: null });
   });
 });

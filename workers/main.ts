@@ -1,17 +1,62 @@
 // `rotator worker` entry point: read settings once, fail fast, run until SIGINT/SIGTERM.
-import { loadConfig } from '../src/config/load';
+import { parseAuditDestination } from '../src/audit/destination';
+import { openAuditSink, type AuditSink } from '../src/audit/sink';
+import { loadConfig, sensitiveValues } from '../src/config/load';
+import { RotationEvents } from '../src/kernel/events';
 import { logger } from '../src/kernel/log';
 import { dataConverterFromEnv } from '../src/client/temporal';
+import { WorkerMetrics } from '../src/observability/metrics';
+import { parseListenAddress, serveMetrics, type MetricsServer } from '../src/observability/metrics-server';
+import { tracingFromEnv } from '../src/observability/tracing';
 import { createRotatorWorker } from './worker';
 
-export async function runWorker(configFile: string): Promise<void> {
+export interface RunWorkerOptions {
+  /** `stdout` or `file:PATH` (`--audit`, else ROTATOR_AUDIT): where the audit trail goes; none when unset. */
+  audit?: string;
+  /** `host:port` (`--metrics-address`, else ROTATOR_METRICS_ADDRESS) to serve Prometheus `/metrics` on; none when unset. */
+  metricsAddress?: string;
+}
+
+export async function runWorker(configFile: string, options: RunWorkerOptions = {}): Promise<void> {
+  const audit = options.audit ?? process.env.ROTATOR_AUDIT;
+  const auditField = options.audit ? '--audit' : 'ROTATOR_AUDIT';
+  const auditDestination = audit ? parseAuditDestination(audit, auditField) : null;
   const config = loadConfig(configFile);
-  const rotator = await createRotatorWorker({ config, dataConverter: dataConverterFromEnv() });
+  const metricsAddress = options.metricsAddress ?? process.env.ROTATOR_METRICS_ADDRESS;
+  const metricsField = options.metricsAddress ? '--metrics-address' : 'ROTATOR_METRICS_ADDRESS';
+  if (metricsAddress) parseListenAddress(metricsAddress, metricsField);
+  const metrics = metricsAddress ? await WorkerMetrics.create() : undefined;
+  const tracing = tracingFromEnv() ?? undefined;
+  const events = new RotationEvents();
+  let auditSink: AuditSink | null = null;
+  if (auditDestination) {
+    auditSink = openAuditSink(auditDestination, { secrets: sensitiveValues(config), field: auditField });
+    events.on(auditSink.listener);
+  }
+  const rotator = await createRotatorWorker({ config, dataConverter: dataConverterFromEnv(), events, metrics, tracing }).catch(
+    async (err: unknown) => {
+      auditSink?.close();
+      await tracing?.shutdown();
+      throw err;
+    },
+  );
+  const metricsServer: MetricsServer | null =
+    metrics && metricsAddress
+      ? await serveMetrics(metricsAddress, metrics, logger, metricsField).catch(async (err: unknown) => {
+          await rotator.close();
+          auditSink?.close();
+          await tracing?.shutdown();
+          throw err;
+        })
+      : null;
   logger.info({ taskQueue: config.temporal.task_queue, address: config.temporal.address }, 'worker started');
   try {
     await rotator.worker.run(); // the SDK shuts down gracefully on SIGINT/SIGTERM
   } finally {
     await rotator.close();
+    await metricsServer?.close();
+    await tracing?.shutdown();
+    auditSink?.close();
     logger.info('worker stopped');
   }
 }

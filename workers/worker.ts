@@ -25,6 +25,10 @@ import { connectionSecurity, temporalConfigError, whyUnreachable } from '../src/
 import { sensitiveValues } from '../src/config/load';
 import { logger } from '../src/kernel/log';
 import { RotationEvents, type RotatorSinks } from '../src/kernel/events';
+import type { WorkerMetrics } from '../src/observability/metrics';
+import { RotationProgress } from '../src/observability/progress';
+import { NO_TRACING_SINKS, WORKFLOW_TRACING_MODULES, type Tracing } from '../src/observability/tracing';
+import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
@@ -52,6 +56,16 @@ export interface RotatorWorkerOptions {
   interceptors?: WorkerOptions['interceptors'];
   /** Where the workflows' rotation events go (audit trail, metrics); without it they are dropped. */
   events?: RotationEvents;
+  /**
+   * Prometheus metrics (`--metrics-address`): fed by the rotation events and around the lease, sweep and rollout
+   * activities; the SDK's own come from the Runtime's exporter, installed with the first worker of the process.
+   */
+  metrics?: WorkerMetrics;
+  /**
+   * OpenTelemetry spans per workflow and activity. The workflow side is bundled from `workflowsPath`; a prebuilt
+   * `workflowBundle` must have been built with WORKFLOW_TRACING_MODULES as its workflowInterceptorModules.
+   */
+  tracing?: Tracing;
 }
 
 /**
@@ -61,10 +75,15 @@ export interface RotatorWorkerOptions {
 const STICKY_QUEUE_TIMEOUT = '3s';
 
 let runtimeInstalled = false;
+/** Where the Runtime's Prometheus exporter listens, when this process installed it with one. */
+let coreMetricsAddress: string | null = null;
 
-/** Route the SDK's own logs (and activity/workflow `log`) through our logger; the Runtime is per process. */
-function installRuntimeLogging(level: LogLevel): void {
-  if (runtimeInstalled) return;
+/**
+ * Route the SDK's own logs (and activity/workflow `log`) through our logger, and its metrics to a Prometheus
+ * exporter on `metricsAddress` (loopback) when given; the Runtime is per process. Returns the exporter's address.
+ */
+function installRuntime(level: LogLevel, metricsAddress: string | null): string | null {
+  if (runtimeInstalled) return coreMetricsAddress;
   runtimeInstalled = true;
   try {
     Runtime.install({
@@ -73,11 +92,27 @@ function installRuntimeLogging(level: LogLevel): void {
           lvl === 'TRACE' ? 'trace' : lvl === 'DEBUG' ? 'debug' : lvl === 'INFO' ? 'info' : lvl === 'WARN' ? 'warn' : 'error';
         logger[method]({ ...meta, error: meta?.error instanceof Error ? meta.error.message : meta?.error }, message);
       }),
+      ...(metricsAddress
+        ? {
+            telemetryOptions: {
+              metrics: {
+                prometheus: {
+                  bindAddress: metricsAddress,
+                  countersTotalSuffix: true,
+                  unitSuffix: true,
+                  useSecondsForDurations: true,
+                },
+              },
+            },
+          }
+        : {}),
     });
+    coreMetricsAddress = metricsAddress;
   } catch (err) {
-    // Someone in this process made the Runtime first (a test environment): its logger stays.
+    // Someone in this process made the Runtime first (a test environment): its logger (and metrics) stay.
     if ((err as Error).name !== 'IllegalStateError') throw err;
   }
+  return coreMetricsAddress;
 }
 
 /**
@@ -123,7 +158,11 @@ export interface RotatorWorker {
 
 export async function createRotatorWorker(options: RotatorWorkerOptions): Promise<RotatorWorker> {
   const { config } = options;
-  installRuntimeLogging(options.logLevel ?? (process.env.ROTATOR_LOG_LEVEL?.toUpperCase() as LogLevel | undefined) ?? 'INFO');
+  const core = installRuntime(
+    options.logLevel ?? (process.env.ROTATOR_LOG_LEVEL?.toUpperCase() as LogLevel | undefined) ?? 'INFO',
+    options.metrics?.reservedCoreAddress ?? null,
+  );
+  if (core) options.metrics?.attachCore(core);
   const providers = new ProviderRegistry(config.providers);
   const targets = new TargetRegistry();
   const consumers = new ConsumerRegistry({ providers, ...(config.secrets ? { secrets: config.secrets } : {}) });
@@ -142,7 +181,13 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
     const secrets = sensitiveValues(config as Config);
     const full: Config = { version: 1, secrets: {}, ...config } as Config;
     const client =
-      options.client ?? new Client({ connection, namespace: config.temporal.namespace, dataConverter: options.dataConverter });
+      options.client ??
+      new Client({
+        connection,
+        namespace: config.temporal.namespace,
+        dataConverter: options.dataConverter,
+        ...(options.tracing ? { interceptors: { workflow: options.tracing.clientInterceptors } } : {}),
+      });
     return {
       ...createActivities({ providers, targets, consumers, secrets }),
       ...createReconnectActivities({ providers, consumers, secrets }),
@@ -160,9 +205,24 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
     };
   }
   const events = options.events ?? new RotationEvents();
-  const sinks: InjectedSinks<RotatorSinks> = {
+  const progress = new RotationProgress();
+  const listening = [events.on(progress.onEvent), ...(options.metrics ? [events.on(options.metrics.onEvent)] : [])];
+  const sinks: InjectedSinks<RotatorSinks & OpenTelemetrySinks> = {
     // Not on replay: a rotation's events are sent once, by the worker that ran the step.
     rotator: { event: { fn: (_info, event) => events.emit(event), callDuringReplay: false } },
+    ...(options.tracing ? options.tracing.sinks(progress) : NO_TRACING_SINKS),
+  };
+  // Tracing and metrics outermost, so a span or a measurement includes what the caller's interceptors do.
+  const interceptors: WorkerOptions['interceptors'] = {
+    ...options.interceptors,
+    activity: [
+      ...(options.tracing?.activityInterceptors(progress) ?? []),
+      ...(options.metrics ? [options.metrics.activityInterceptor] : []),
+      ...(options.interceptors?.activity ?? []),
+    ],
+    ...(options.tracing && !options.workflowBundle
+      ? { workflowModules: [...(options.interceptors?.workflowModules ?? []), ...WORKFLOW_TRACING_MODULES] }
+      : {}),
   };
   const renewers = await startTokenRenewal(config.providers);
   let worker: Worker;
@@ -176,11 +236,12 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       dataConverter: options.dataConverter,
       stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
       sinks,
-      ...(options.interceptors ? { interceptors: options.interceptors } : {}),
+      interceptors,
       ...(config.temporal.max_cached_workflows !== undefined ? { maxCachedWorkflows: config.temporal.max_cached_workflows } : {}),
       ...options.tuning,
     });
   } catch (err) {
+    for (const stop of listening) stop();
     for (const r of renewers) r.stop();
     await connection.close();
     throw temporalConfigError(err, config) ?? err;
@@ -194,6 +255,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       await consumers.close();
       await engines.close();
       for (const r of renewers) r.stop();
+      for (const stop of listening) stop();
       await connection.close();
     },
   };

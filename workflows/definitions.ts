@@ -1,6 +1,7 @@
-// The rotation workflow's contract, defined once: its name, input, status type and query. Workflow, client, CLI and
-// tests import these; none of them writes a query name or a workflow type as a string again.
-import { defineQuery } from '@temporalio/workflow';
+// The rotation workflow's contract, defined once: its name, input, status type, query, updates and search attributes.
+// Workflow, client, CLI and tests import these; none of them writes a query or update name as a string again.
+import { defineSearchAttributeKey } from '@temporalio/common';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { RotationPlan } from '../src/kernel/plan';
 
 /** The workflow type name the client starts and the worker registers (the exported function's name). */
@@ -16,7 +17,7 @@ export interface RotateSecretInput {
   requestedBy?: string;
 }
 
-export type PhaseName = 'create' | 'publish' | 'reconnect' | 'verify' | 'revoke' | 'rollback';
+export type PhaseName = 'approval' | 'create' | 'publish' | 'reconnect' | 'verify' | 'revoke' | 'rollback';
 
 export interface PhaseRecord {
   name: PhaseName;
@@ -25,7 +26,40 @@ export interface PhaseRecord {
   durationMs: number | null;
 }
 
-export type Outcome = 'running' | 'succeeded' | 'failed' | 'rolled-back' | 'rollback-incomplete' | 'revoke-incomplete';
+/**
+ * `rejected` and `expired`: a rotation that needed approval and did not get it (a person said no, or nobody answered
+ * in time); `cancelled`: a person cancelled it before anything changed. In all three nothing was changed.
+ */
+export type Outcome =
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'rolled-back'
+  | 'rollback-incomplete'
+  | 'revoke-incomplete'
+  | 'rejected'
+  | 'expired'
+  | 'cancelled';
+
+/** The approval gate of a rotation whose config says `approval: required`. Names of people, never a value. */
+export interface ApprovalRecord {
+  decision: 'pending' | 'approved' | 'rejected' | 'expired';
+  /** Who approved or rejected; null while pending and when it expired. */
+  by: string | null;
+  /** When it was decided (or expired); null while pending. */
+  at: number | null;
+  reason?: string;
+  /** When the wait ends unanswered. */
+  deadline: number;
+}
+
+/** A person's request to cancel a running rotation: a cancel before anything changed ends it, after that rolls it back. */
+export interface CancelRecord {
+  /** Null when it was cancelled through Temporal itself (UI, `temporal workflow cancel`), which names nobody. */
+  by: string | null;
+  at: number;
+  reason?: string;
+}
 
 export interface RotationStatus {
   secret: string;
@@ -45,7 +79,38 @@ export interface RotationStatus {
   revokedUsername: string | null;
   notes: string[];
   error: { code: string; message: string } | null;
+  /** Absent for rotations that needed no approval, and in statuses of rotations from before the gate existed. */
+  approval?: ApprovalRecord | null;
+  cancel?: CancelRecord | null;
 }
 
 /** What a rotation reports about itself while it runs; the same object is its result. */
 export const statusQuery = defineQuery<RotationStatus>('status');
+
+/** Who decides, and why (a reason is required to reject). */
+export interface DecisionInput {
+  by: string;
+  reason?: string;
+}
+
+/** Approves a rotation waiting at its approval gate; refused (validator) unless one is waiting. */
+export const approveUpdate = defineUpdate<ApprovalRecord, [DecisionInput]>('approve');
+/** Rejects a rotation waiting at its approval gate: it ends `rejected`, having changed nothing. */
+export const rejectUpdate = defineUpdate<ApprovalRecord, [DecisionInput]>('reject');
+/**
+ * Cancels a running rotation and records who did: before anything changed it ends `cancelled`, after that it is
+ * rolled back. Refused past the commit point, where there is nothing left to roll back.
+ */
+export const cancelUpdate = defineUpdate<CancelRecord, [DecisionInput]>('cancel');
+
+/**
+ * Search attributes of a rotation (Keyword), registered on the namespace: by the local stack at start, by
+ * `temporal operator search-attribute create` on a real cluster (README). The client sets them at start; the
+ * workflow keeps RotatorOutcome in line with its outcome.
+ */
+export const SEARCH_ATTRIBUTES = {
+  secret: defineSearchAttributeKey('RotatorSecret', 'KEYWORD'),
+  outcome: defineSearchAttributeKey('RotatorOutcome', 'KEYWORD'),
+  trigger: defineSearchAttributeKey('RotatorTrigger', 'KEYWORD'),
+  strategy: defineSearchAttributeKey('RotatorStrategy', 'KEYWORD'),
+} as const;

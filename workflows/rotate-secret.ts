@@ -1,12 +1,15 @@
-// rotateSecret: create → publish → reconnect → verify → revoke, undoing every change in reverse if a step fails.
+// rotateSecret: [approval →] create → publish → reconnect → verify → revoke, undoing every change in reverse if a step
+// fails or a person cancels it.
 import {
   ApplicationFailure,
   CancellationScope,
+  condition,
   patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   sleep,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ReconnectActivities, ReconnectPlan, RolloutStep } from '../activities/reconnect';
@@ -14,7 +17,20 @@ import type { Inspection, RotationActivities } from '../activities/rotation';
 import type { PromoteResult } from '../activities/types';
 import { assertNever } from '../src/kernel/errors';
 import { describeWorkload } from '../src/kernel/workloads';
-import { statusQuery, type PhaseName, type RotateSecretInput, type RotationStatus } from './definitions';
+import {
+  approveUpdate,
+  cancelUpdate,
+  rejectUpdate,
+  SEARCH_ATTRIBUTES,
+  statusQuery,
+  type ApprovalRecord,
+  type CancelRecord,
+  type DecisionInput,
+  type PhaseName,
+  type RotateSecretInput,
+  type RotationStatus,
+} from './definitions';
+import { checkDecision, describeCancel, refuse } from './lib/decisions';
 import { report } from './lib/events';
 import { describeFailure } from './lib/failures';
 import { inPhase, lastPhase } from './lib/phases';
@@ -49,6 +65,8 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     revokedUsername: null,
     notes: [],
     error: null,
+    approval: null,
+    cancel: null,
   };
   setHandler(statusQuery, () => status);
   const phase = async <T>(name: PhaseName, body: () => Promise<T>): Promise<T> => {
@@ -67,6 +85,12 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     }
   };
   const saga = new Saga();
+  // Everything the rotation does runs in this scope; `rotator cancel` cancels it (a cancel through Temporal reaches it
+  // from the root scope), and what settles the rotation afterwards, in ended(), runs outside it.
+  const work = new CancellationScope();
+  setHandler(approveUpdate, decide('approved'), { validator: (input) => checkDecisionNow(input, 'approve') });
+  setHandler(rejectUpdate, decide('rejected'), { validator: (input) => checkDecisionNow(input, 'reject') });
+  setHandler(cancelUpdate, cancel, { validator: checkCancelNow });
   const drainer = proxyActivities<RotationActivities>(heartbeatingWait(plan.drain.timeoutMs));
 
   // What reconnect will do, decided before anything changes: a consumer that names a workload that is not there
@@ -75,24 +99,112 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
 
   report(status, 'rotation.started');
   try {
-    if (patched('consumer-steps')) {
-      reconnectPlan = (plan.consumers ?? []).length > 0 ? await consumers.planReconnect(plan) : { steps: [], notes: [] };
-      status.notes.push(...reconnectPlan.notes);
-    }
-    if (plan.strategy === 'single-user') await singleUser();
-    else await twoCredentials();
-    await release();
-    status.outcome = 'succeeded';
+    const approved = await work.run(async () => {
+      // Before anything is read or changed; rotations started before the gate existed have no approval in their plan.
+      if (plan.approval && patched('approval-gate') && !(await phase('approval', () => awaitApproval(plan.approval!.timeoutMs))))
+        return false;
+      if (patched('consumer-steps')) {
+        reconnectPlan = (plan.consumers ?? []).length > 0 ? await consumers.planReconnect(plan) : { steps: [], notes: [] };
+        status.notes.push(...reconnectPlan.notes);
+      }
+      if (plan.strategy === 'single-user') await singleUser();
+      else await twoCredentials();
+      await release();
+      return true;
+    });
+    // Not approved is a decision (or its absence), not a failure: the rotation ends cleanly, having changed nothing.
+    status.outcome = approved ? 'succeeded' : status.approval?.decision === 'rejected' ? 'rejected' : 'expired';
     status.phase = 'done';
   } catch (err) {
     status.error = describeFailure(err);
-    if (status.error.code === 'CANCELLED') status.error.message = 'the rotation was cancelled';
+    if (status.error.code === 'CANCELLED') {
+      status.cancel ??= { by: null, at: Date.now() }; // cancelled through Temporal itself, which names nobody
+      status.error.message = describeCancel(status.cancel);
+    }
     throw await ended(err);
   } finally {
     status.endedAt = Date.now();
     report(status, 'rotation.ended', { outcome: status.outcome, error: status.error });
+    searchableOutcome();
   }
   return status;
+
+  /**
+   * Keeps RotatorOutcome in line with the outcome, for `temporal workflow list --query "RotatorOutcome='rolled-back'"`.
+   * Only for a rotation its client started with the search attributes, which the namespace then surely has: an
+   * upsert of one it lacks would fail every workflow task from then on.
+   */
+  function searchableOutcome(): void {
+    if (workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.secret) === undefined) return;
+    if (patched('search-attributes')) upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.outcome, value: status.outcome }]);
+  }
+
+  /** Waits for `rotator approve` or `reject`, at most `timeoutMs`; true once approved. */
+  async function awaitApproval(timeoutMs: number): Promise<boolean> {
+    const approval: ApprovalRecord = { decision: 'pending', by: null, at: null, deadline: Date.now() + timeoutMs };
+    status.approval = approval;
+    report(status, 'approval.requested', { detail: `waiting until ${new Date(approval.deadline).toISOString()}` });
+    await condition(() => approval.decision !== 'pending', timeoutMs);
+    if (approval.decision === 'pending') {
+      approval.decision = 'expired';
+      approval.at = Date.now();
+      status.notes.push(`nobody approved the rotation within ${Math.round(timeoutMs / 1000)} s; nothing was changed`);
+      report(status, 'approval.timed-out');
+    }
+    return approval.decision === 'approved';
+  }
+
+  function checkDecisionNow(input: unknown, what: 'approve' | 'reject'): void {
+    checkDecision(input, what === 'reject');
+    if (status.approval?.decision === 'pending') return;
+    refuse(
+      'CONFLICT',
+      !plan.approval
+        ? `the rotation of ${plan.secret} needs no approval`
+        : status.approval
+          ? `the rotation of ${plan.secret} is not waiting for approval: it was ${status.approval.decision}${status.approval.by ? ` by ${status.approval.by}` : ''}`
+          : `the rotation of ${plan.secret} is not waiting for approval`,
+    );
+  }
+
+  function decide(decision: 'approved' | 'rejected') {
+    return (input: DecisionInput): ApprovalRecord => {
+      const { by, reason } = checkDecision(input, decision === 'rejected');
+      const approval = status.approval!;
+      Object.assign(approval, { decision, by, at: Date.now(), ...(reason ? { reason } : {}) });
+      report(status, decision === 'approved' ? 'approval.granted' : 'approval.rejected', {
+        actor: by,
+        ...(reason ? { detail: reason } : {}),
+      });
+      return { ...approval };
+    };
+  }
+
+  /** Refuses a cancel that could not roll the rotation back: ended, already undoing, or past its commit point. */
+  function checkCancelNow(input: DecisionInput): void {
+    checkDecision(input, false);
+    const secret = plan.secret;
+    if (status.outcome !== 'running') refuse('CONFLICT', `the rotation of ${secret} has ended (${status.outcome})`);
+    if (status.cancel)
+      refuse('CONFLICT', `the rotation of ${secret} is already being cancelled (${describeCancel(status.cancel)})`);
+    if (status.phase === 'rollback') refuse('CONFLICT', `the rotation of ${secret} is already rolling back`);
+    if (saga.committed)
+      refuse(
+        'CONFLICT',
+        `the rotation of ${secret} is past its commit point (phase ${status.phase}): the new credential is published and ` +
+          'verified, so there is nothing to roll back; it finishes on its own',
+      );
+  }
+
+  function cancel(input: DecisionInput): CancelRecord {
+    const { by, reason } = checkDecision(input, false);
+    const record: CancelRecord = { by, at: Date.now(), ...(reason ? { reason } : {}) };
+    status.cancel = record;
+    status.notes.push(describeCancel(record));
+    report(status, 'cancel.requested', { actor: by, ...(reason ? { detail: reason } : {}) });
+    work.cancel();
+    return record;
+  }
 
   /**
    * Settles a failed rotation (release, rollback or nothing) and returns the failure it ends with. The failure carries
@@ -118,10 +230,11 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       });
     }
     if (!saga.hasUndos) {
-      status.outcome = 'failed';
+      const cancelled = status.error!.code === 'CANCELLED';
+      status.outcome = cancelled ? 'cancelled' : 'failed';
       return ApplicationFailure.create({
         type: status.error!.code,
-        message: `rotation of ${plan.secret} failed before changing anything: ${reason}`,
+        message: `rotation of ${plan.secret} ${cancelled ? 'was cancelled' : 'failed'} before changing anything: ${reason}`,
         nonRetryable: true,
         details: [status],
         cause,

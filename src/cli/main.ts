@@ -2,12 +2,18 @@
 import { Command, CommanderError } from 'commander';
 import { RotatorError } from '../kernel/errors';
 import { redact } from '../kernel/redact';
+import { auditCommand } from './commands/audit';
+import { codecServerCommand } from './commands/codec-server';
+import { approveCommand } from './commands/approve';
+import { cancelCommand } from './commands/cancel';
 import { expiryCommand } from './commands/expiry';
 import { getCommand } from './commands/get';
 import { historyCommand } from './commands/history';
 import { keygenCommand } from './commands/keygen';
 import { listCommand } from './commands/list';
 import { listenCommand } from './commands/listen';
+import { rejectCommand } from './commands/reject';
+import { planCommand } from './commands/plan';
 import { rotateCommand } from './commands/rotate';
 import { scheduleCommand } from './commands/schedule';
 import { stackCommand } from './commands/stack';
@@ -20,16 +26,22 @@ export { EXIT, type Io } from './context';
 
 const COMMANDS = [
   validateCommand,
+  planCommand,
   rotateCommand,
   statusCommand,
+  approveCommand,
+  rejectCommand,
+  cancelCommand,
   getCommand,
   listCommand,
   historyCommand,
+  auditCommand,
   expiryCommand,
   scheduleCommand,
   keygenCommand,
   workerCommand,
   listenCommand,
+  codecServerCommand,
   stackCommand,
 ];
 

@@ -4,14 +4,28 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { RotatorError } from '../kernel/errors';
 import type { RotationPlan } from '../kernel/plan';
 import { workflowIdFor } from '../kernel/plan';
 import type { rotateSecret } from '../../workflows/rotate-secret';
-import { ROTATE_SECRET, statusQuery, type RotateSecretInput, type RotationStatus } from '../../workflows/definitions';
+import {
+  approveUpdate,
+  cancelUpdate,
+  rejectUpdate,
+  ROTATE_SECRET,
+  SEARCH_ATTRIBUTES,
+  statusQuery,
+  type ApprovalRecord,
+  type CancelRecord,
+  type DecisionInput,
+  type RotateSecretInput,
+  type RotationStatus,
+} from '../../workflows/definitions';
 
 /**
  * How long a workflow task may take before the server hands it to another worker. It is also how long a rotation
@@ -44,11 +58,97 @@ export async function startRotation(
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       workflowTaskTimeout: ROTATION_TASK_TIMEOUT,
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.secret, value: plan.secret },
+        { key: SEARCH_ATTRIBUTES.outcome, value: 'running' },
+        { key: SEARCH_ATTRIBUTES.trigger, value: requestedBy ?? 'api' },
+        { key: SEARCH_ATTRIBUTES.strategy, value: plan.strategy },
+      ],
     });
     return { handle, started: true };
   } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw missingSearchAttribute(err, client) ?? err;
     return { handle: client.workflow.getHandle<typeof rotateSecret>(workflowId), started: false };
+  }
+}
+
+/** The one-line fix when the namespace lacks rotator's search attributes (a cluster set up before they existed). */
+function missingSearchAttribute(err: unknown, client: Client): RotatorError | null {
+  const text = `${(err as Error)?.message ?? ''} ${((err as { cause?: Error })?.cause?.message as string | undefined) ?? ''}`;
+  // Worded one way by the server's validator, another by SQL visibility's per-namespace mapping.
+  const m = /search attribute (\w+) is not defined|no mapping defined for search attribute (\w+)/i.exec(text);
+  if (!m) return null;
+  const missing = m[1] ?? m[2];
+  const { namespace } = client.options;
+  const create = Object.values(SEARCH_ATTRIBUTES)
+    .map((k) => `--name ${k.name} --type Keyword`)
+    .join(' ');
+  return new RotatorError(
+    'CONFIG_INVALID',
+    `the Temporal namespace ${JSON.stringify(namespace)} has no search attribute ${missing}, which rotations carry; ` +
+      `create them once: temporal operator search-attribute create --namespace ${namespace} ${create}`,
+    'temporal.namespace',
+  );
+}
+
+export type Decision = 'approve' | 'reject';
+
+/**
+ * Sends a person's decision to the rotation of `secret` waiting at its approval gate, and returns the gate as it then
+ * stands. The workflow refuses it unless one is waiting (CONFLICT) or when `by`/`reason` are missing (CONFIG_INVALID).
+ */
+export async function decideRotation(
+  client: Client,
+  secret: string,
+  decision: Decision,
+  input: DecisionInput,
+): Promise<ApprovalRecord> {
+  const handle = await runningRotation(client, secret);
+  return refusedAsError(secret, () =>
+    handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [input] }),
+  );
+}
+
+/**
+ * Cancels the running rotation of `secret`, recording who did: it then ends `cancelled` if nothing had changed yet,
+ * or is rolled back. Refused once it is past its commit point (nothing left to roll back).
+ */
+export async function cancelRotation(
+  client: Client,
+  secret: string,
+  input: DecisionInput,
+): Promise<{ cancel: CancelRecord; handle: WorkflowHandle<typeof rotateSecret> }> {
+  const handle = await runningRotation(client, secret);
+  const cancel = await refusedAsError(secret, () => handle.executeUpdate(cancelUpdate, { args: [input] }));
+  return { cancel, handle };
+}
+
+/** The handle of the rotation of `secret` that is running now; NOT_FOUND when none is. */
+async function runningRotation(client: Client, secret: string): Promise<WorkflowHandle<typeof rotateSecret>> {
+  const handle = client.workflow.getHandle<typeof rotateSecret>(workflowIdFor(secret));
+  const run = await handle.describe().catch((err: unknown) => {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  });
+  if (!run || run.status.name !== 'RUNNING') throw new RotatorError('NOT_FOUND', `no rotation of ${secret} is running`, 'secret');
+  // Pinned to this run: a decision must not land on a later rotation started in the meantime.
+  return client.workflow.getHandle<typeof rotateSecret>(run.workflowId, run.runId);
+}
+
+/** A refused update (the workflow's validator said why) as a RotatorError with the workflow's code and sentence. */
+async function refusedAsError<T>(secret: string, send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError)
+      throw new RotatorError('NOT_FOUND', `no rotation of ${secret} is running`, 'secret');
+    if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+    const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+    const code = cause?.type === 'CONFIG_INVALID' ? 'CONFIG_INVALID' : 'CONFLICT';
+    const message = cause?.message ?? err.message;
+    // The validator names the field it refused (`by: …`, `reason: …`): keep it as the error's path.
+    const field = /^(by|reason): (.*)$/s.exec(message);
+    throw field ? new RotatorError(code, field[2]!, field[1]) : new RotatorError(code, message);
   }
 }
 
@@ -107,7 +207,9 @@ export async function followRotation(
  */
 export async function closedStatus(handle: WorkflowHandle): Promise<RotationOutcome | null> {
   try {
-    return { status: (await handle.result()) as RotationStatus, ok: true };
+    const status = (await handle.result()) as RotationStatus;
+    // A rotation that was rejected or whose approval expired ends cleanly too, but did not rotate anything.
+    return { status, ok: status.outcome === 'succeeded' };
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
     const details = err.cause instanceof ApplicationFailure ? err.cause.details : undefined;

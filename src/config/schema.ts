@@ -79,6 +79,9 @@ const OnRotationRefusal = z
       ctx.addIssue({ code: 'custom', path: ['grace_period'], message: 'set grace_period here or on rotation:, not both' });
   });
 
+/** A day: a request raised at the end of one working day can still be answered the next morning. */
+export const APPROVAL_TIMEOUT_DEFAULT_MS = 24 * 3_600_000;
+
 export const RotationSchema = z
   .object({
     strategy: z.enum(STRATEGIES),
@@ -101,6 +104,12 @@ export const RotationSchema = z
     schedule: ScheduleSchema.optional(),
     /** The sweep rotates a secret whose current version is older than this. */
     max_age: duration.optional(),
+    /** `required`: a rotation waits, before it changes anything, until a person runs `rotator approve` (or reject). */
+    approval: z.enum(['required', 'none']).default('none'),
+    /** How long a rotation waits for that decision; unanswered, it ends `expired`, having changed nothing. */
+    approval_timeout: duration
+      .refine((ms) => ms >= 1_000, { message: 'expected at least 1s' })
+      .default(APPROVAL_TIMEOUT_DEFAULT_MS),
     /** The L5 form of one consumer (see onRotationAsConsumer); only ever seen here when it is wrong. */
     on_rotation: OnRotationRefusal.optional(),
   })

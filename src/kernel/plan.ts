@@ -51,6 +51,8 @@ export interface RotationPlan {
   drain: { timeoutMs: number; onTimeout: 'terminate' | 'keep' };
   /** Told about the new version after publish; absent in plans of rotations started before consumers existed. */
   consumers?: ConsumerConfig[];
+  /** Present when a person must approve first (`rotation.approval: required`); absent in older plans. */
+  approval?: { timeoutMs: number };
 }
 
 export function resolveReference(config: Config, ref: string, path: string): SecretReference {
@@ -104,6 +106,7 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
     password: rotation.password,
     drain: { timeoutMs: rotation.drain.timeout, onTimeout: rotation.drain.on_timeout },
     consumers: planConsumers(config, secretName, secret.consumers),
+    ...(rotation.approval === 'required' ? { approval: { timeoutMs: rotation.approval_timeout } } : {}),
   };
 }
 
@@ -152,6 +155,10 @@ const PlanSchema = z
     password: PasswordPolicySchema,
     drain: z.object({ timeoutMs: z.number().int().min(0), onTimeout: z.enum(['terminate', 'keep']) }).strict(),
     consumers: z.array(ConsumerSchema).optional(),
+    approval: z
+      .object({ timeoutMs: z.number().int().min(1_000) })
+      .strict()
+      .optional(),
   })
   .strict();
 

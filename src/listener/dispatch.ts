@@ -6,6 +6,7 @@ import type { TriggerRule, TriggersConfig } from '../config/triggers';
 import type { Logger } from '../kernel/log';
 import { TRIGGER_ROTATION, type TriggerInput } from '../../workflows/lifecycle-definitions';
 import type { Dispatch, TriggerEvent } from './events';
+import { RECORD } from './records';
 
 /** `trigger/<source>/<hash of the event id>`: ids are the sender's, of any length and alphabet. */
 export function triggerWorkflowIdFor(event: Pick<TriggerEvent, 'source' | 'id'>): string {
@@ -48,7 +49,7 @@ export function createDispatch(options: { client: Client; taskQueue: string; tri
     const rule = ruleFor(triggers.rules, event);
     const fields = { source: event.source, eventId: shown(event.id), type: shown(event.type), resource: shown(event.resource) };
     if (!rule) {
-      log.warn(fields, 'event maps to no rule; dropped');
+      log.warn(fields, RECORD.unmapped);
       return { status: 'unmapped' };
     }
     const workflowId = triggerWorkflowIdFor(event);
@@ -71,12 +72,12 @@ export function createDispatch(options: { client: Client; taskQueue: string; tri
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        log.info({ ...fields, workflowId }, 'event seen before; not started again');
+        log.info({ ...fields, workflowId }, RECORD.duplicate);
         return { status: 'duplicate', workflowId };
       }
       throw err;
     }
-    log.info({ ...fields, secret: rule.secret, action: rule.action, workflowId }, 'event dispatched');
+    log.info({ ...fields, secret: rule.secret, action: rule.action, workflowId }, RECORD.dispatched);
     return { status: 'started', secret: rule.secret, action: rule.action, workflowId };
   };
 }

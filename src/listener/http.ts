@@ -8,6 +8,7 @@ import type { Logger } from '../kernel/log';
 import { shown } from './dispatch';
 import type { Dispatch, DispatchOutcome, TriggerEvent } from './events';
 import { httpSourceHandler, isHttpSource, type HttpSourceHandler, type RequestParts } from './http-sources';
+import { RECORD } from './records';
 
 export { signWebhook } from './http-sources';
 
@@ -80,9 +81,9 @@ export async function startHttpListener(
     let bodyRead = false;
     const finish = (reply: Reply, reason?: string) => {
       const line = { ...fields, method: shown(method, 16), status: reply.status, ...(reason ? { reason } : {}) };
-      if (reply.status >= 500) log.error(line, 'webhook request');
-      else if (reply.status >= 400) log.warn(line, 'webhook request');
-      else log.info(line, 'webhook request');
+      if (reply.status >= 500) log.error(line, RECORD.webhookRequest);
+      else if (reply.status >= 400) log.warn(line, RECORD.webhookRequest);
+      else log.info(line, RECORD.webhookRequest);
       send(req, res, reply, !bodyRead && hasBody(req));
     };
     const refuse = (status: number, statusText: string, message: string, headers?: Record<string, string>) =>
@@ -109,7 +110,7 @@ export async function startHttpListener(
     const body = await readBody(req, maxBody);
     if (body === 'too large') return refuse(413, 'too large', `at most ${maxBody} bytes`);
     if (body === 'aborted') {
-      log.warn({ ...fields, method: shown(method, 16), reason: 'aborted' }, 'webhook request');
+      log.warn({ ...fields, method: shown(method, 16), reason: 'aborted' }, RECORD.webhookRequest);
       return;
     }
     bodyRead = true;

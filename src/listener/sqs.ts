@@ -22,6 +22,7 @@ import type { Logger } from '../kernel/log';
 import { redact } from '../kernel/redact';
 import { parseSqsBody } from './aws-events';
 import type { Dispatch, DispatchOutcome, TriggerEvent } from './events';
+import { RECORD } from './records';
 
 export type SqsSourceConfig = Extract<TriggerSource, { type: 'sqs' }>;
 
@@ -130,7 +131,7 @@ export function startSqsSource(
     const dlq = config.dead_letter_queue_url;
     if (!dlq) {
       stats.dropped++;
-      log.error({ source: name, messageId, reason, error: detail }, 'sqs message dropped (no dead_letter_queue_url configured)');
+      log.error({ source: name, messageId, reason, error: detail }, RECORD.sqsDropped);
       return remove(m, 'dropped', reason);
     }
     // Attributes carry field names and counts only: `detail` is a parse error (which never quotes a value) or a count.
@@ -157,7 +158,7 @@ export function startSqsSource(
       return settled(messageId, 'left', 'dead-letter-failed');
     }
     stats.deadLettered++;
-    log.warn({ source: name, messageId, reason, error: detail }, 'sqs message sent to the dead-letter queue');
+    log.warn({ source: name, messageId, reason, error: detail }, RECORD.sqsDeadLettered);
     return remove(m, 'dead-lettered', reason);
   }
 
@@ -182,7 +183,7 @@ export function startSqsSource(
         log.error(fields, `dispatch failed on delivery ${receiveCount} (max_receives ${config.max_receives}); giving up`);
         return retire(m, 'dispatch-failed', `dispatch failed on delivery ${receiveCount} of at most ${config.max_receives}`);
       }
-      log.warn(fields, 'dispatch failed; the message will be redelivered after its visibility timeout');
+      log.warn(fields, RECORD.sqsDispatchFailed);
       return settled(messageId, 'left', 'dispatch-failed');
     }
     stats[outcome.status]++;

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as url from 'node:url';
 import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import Redis from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { Client as PgClient } from 'pg';
@@ -195,6 +196,8 @@ async function startTemporal(ctx: Ctx, info: StackInfo): Promise<void> {
     'journal_mode=wal',
     '--sqlite-pragma',
     'synchronous=off',
+    // Rotator's search attributes (workflows/definitions.ts), which every rotation carries from its start.
+    ...Object.values(SEARCH_ATTRIBUTES).flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ]);
   await waitReady(ctx, 'temporal', child, async () => {
     const conn = await Connection.connect({ address, connectTimeout: 1000 });

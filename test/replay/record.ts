@@ -79,10 +79,16 @@ async function main(): Promise<void> {
         await scenario.close();
       }
     }
+    const { recordApproval } = await import('./record-approval');
     const { recordLifecycle } = await import('./record-lifecycle');
     const { recordRollout } = await import('./record-rollout');
     const { recordTrigger } = await import('./record-trigger');
-    const more = [...(await recordLifecycle()), ...(await recordRollout()), ...(await recordTrigger())];
+    const more = [
+      ...(await recordLifecycle()),
+      ...(await recordRollout()),
+      ...(await recordTrigger()),
+      ...(await recordApproval()),
+    ];
     for (const [name, history, secrets] of more) {
       const json = historyToFixture(history);
       if (secrets.some((p) => json.includes(p) || json.includes(Buffer.from(p).toString('base64'))))

@@ -5,7 +5,8 @@ import { userInfo } from 'node:os';
 import { RotatorError } from '../../kernel/errors';
 import { formatDuration } from '../../kernel/duration';
 import { duration, EXIT, ExitError, secretName, type CliContext } from '../context';
-import { formatPhase, formatStatus } from '../format';
+import { formatPhase } from '../format';
+import { formatWithGate } from './status';
 
 /** How long `rotate` waits to see a worker take the rotation up before it warns that none has. */
 const PICKUP_WAIT_MS = 5_000;
@@ -67,16 +68,22 @@ export function rotateCommand(ctx: CliContext): Command {
             );
           }
         }
+        // Said once, whether starting it or attaching to it: nothing happens until someone decides.
+        const gate = plan.approval
+          ? `; it waits for approval (rotator approve ${secret}, or rotator reject ${secret} --reason …) for up to ${formatDuration(plan.approval.timeoutMs)}`
+          : '';
         if (!opts.wait) {
           const runId = (await handle.describe()).runId;
-          emit(`started rotation of ${secret} (workflow ${handle.workflowId}, run ${runId})`, {
+          emit(`started rotation of ${secret} (workflow ${handle.workflowId}, run ${runId})${gate}`, {
             secret,
             started,
             workflowId: handle.workflowId,
             runId,
+            ...(plan.approval ? { approval: 'required' } : {}),
           });
           return;
         }
+        if (gate && !json) io.err(`rotator: rotation of ${secret}${gate}`);
         const seen = new Set<string>();
         // Aborted at the timeout, so no long poll outlives the command (and its closed connection).
         const abort = new AbortController();
@@ -106,7 +113,7 @@ export function rotateCommand(ctx: CliContext): Command {
             `the rotation of ${secret} is still running after --timeout ${formatDuration(opts.timeout)}; it goes on without this command: follow it with rotator status ${secret}`,
           );
         }
-        emit(formatStatus(outcome.status, false), outcome.status);
+        emit(formatWithGate(outcome.status, secret, false), outcome.status);
         if (!outcome.ok) throw new ExitError(EXIT.ROTATION_FAILED, '');
       });
     });

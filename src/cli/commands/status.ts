@@ -1,8 +1,10 @@
 // `rotator status SECRET`: phase, timings and outcome of the latest rotation of a secret.
 import { Command } from 'commander';
 import type { Config } from '../../config/schema';
+import { assertNever } from '../../kernel/errors';
 import { EXIT, ExitError, secretName, type CliContext } from '../context';
 import { formatRun, formatStatus } from '../format';
+import type { RotationStatus } from '../../../workflows/definitions';
 
 export function statusCommand(ctx: CliContext): Command {
   return new Command('status')
@@ -19,7 +21,7 @@ export function statusCommand(ctx: CliContext): Command {
         if (!run) throw new ExitError(EXIT.NOT_FOUND, `${secret} has never been rotated`);
         const handle = client.workflow.getHandle(workflowIdFor(secret), run.runId, { followRuns: false });
         const status = await currentStatus(handle, run.status !== 'RUNNING').catch(() => null);
-        if (status) return ctx.emit(formatStatus(status), status);
+        if (status) return ctx.emit(formatWithGate(status, secret), status);
         const why =
           run.status === 'RUNNING'
             ? `no worker answered within ${QUERY_PATIENCE_MS / 1000} s; is one running? (rotator worker)`
@@ -47,4 +49,37 @@ async function keeperStatusOf(ctx: CliContext, config: Config, secret: string): 
     ];
     ctx.emit(lines.join('\n'), state);
   });
+}
+
+/** The status as formatStatus writes it, with the approval gate and any cancel: who decided, when, why. */
+export function formatWithGate(s: RotationStatus, secret = s.secret, withPhases = true): string {
+  const at = (ms: number | null) => (ms === null ? '?' : new Date(ms).toISOString());
+  const lines = [formatStatus(s, withPhases)];
+  const gate = s.approval;
+  const why = (reason?: string) => (reason ? `: ${reason}` : '');
+  if (gate) {
+    switch (gate.decision) {
+      case 'pending':
+        lines.push(
+          s.outcome === 'running'
+            ? `  approval   waiting until ${at(gate.deadline)}: rotator approve ${secret} (or rotator reject ${secret} --reason …)`
+            : '  approval   none given before the rotation ended',
+        );
+        break;
+      case 'approved':
+        lines.push(`  approval   approved by ${gate.by} at ${at(gate.at)}${why(gate.reason)}`);
+        break;
+      case 'rejected':
+        lines.push(`  approval   rejected by ${gate.by} at ${at(gate.at)}${why(gate.reason)}; nothing was changed`);
+        break;
+      case 'expired':
+        lines.push(`  approval   expired at ${at(gate.at)}: nobody approved it in time; nothing was changed`);
+        break;
+      default:
+        assertNever(gate.decision);
+    }
+  }
+  if (s.cancel)
+    lines.push(`  cancelled  by ${s.cancel.by ?? '(through Temporal, no name)'} at ${at(s.cancel.at)}${why(s.cancel.reason)}`);
+  return lines.join('\n');
 }

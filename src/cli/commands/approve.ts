@@ -1,0 +1,56 @@
+// `rotator approve SECRET [--by NAME] [--reason TEXT]`: let a rotation waiting at its approval gate go on.
+import { Command, Option } from 'commander';
+import { userInfo } from 'node:os';
+import { EXIT, ExitError, secretName, type CliContext } from '../context';
+
+export function approveCommand(ctx: CliContext): Command {
+  return decisionCommand(ctx, 'approve');
+}
+
+/** approve and reject: the same gate, the same options; a rejection needs its reason. */
+export function decisionCommand(ctx: CliContext, decision: 'approve' | 'reject'): Command {
+  const reason = new Option('--reason <text>', decision === 'reject' ? 'why (required)' : 'why (kept in the status and audit)');
+  return new Command(decision)
+    .description(
+      decision === 'approve'
+        ? 'approve a rotation waiting for approval: it runs now'
+        : 'reject a rotation waiting for approval: it ends having changed nothing',
+    )
+    .argument('<secret>', 'secret name', secretName)
+    .option('--by <name>', 'who decides (default: the OS user)')
+    .addOption(decision === 'reject' ? reason.makeOptionMandatory() : reason)
+    .action(async (secret: string, opts: { by?: string; reason?: string }) => {
+      const config = await ctx.config();
+      const { requireRotatable } = await import('../../kernel/plan');
+      requireRotatable(config, secret);
+      const { decideRotation, hasWorkers } = await import('../../client/rotations');
+      await ctx.withClient(config, async (client) => {
+        // The workflow itself checks the decision, so without a worker it would wait for one.
+        if (!(await hasWorkers(client, config.temporal.task_queue).catch(() => true)))
+          throw new ExitError(
+            EXIT.UNAVAILABLE,
+            `no worker is polling task queue ${config.temporal.task_queue}, and the rotation must take the decision itself: start one (rotator worker)`,
+          );
+        const gate = await decideRotation(client, secret, decision, {
+          by: opts.by ?? osUser(),
+          ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
+        });
+        const why = gate.reason ? ` (${gate.reason})` : '';
+        ctx.emit(
+          decision === 'approve'
+            ? `approved the rotation of ${secret} as ${gate.by}${why}; it runs now: rotator status ${secret}`
+            : `rejected the rotation of ${secret} as ${gate.by}${why}; it ends having changed nothing`,
+          { secret, approval: gate },
+        );
+      });
+    });
+}
+
+/** Who runs the command, for `--by`'s default; empty (refused by the workflow, naming --by) when the OS cannot say. */
+export function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return '';
+  }
+}
