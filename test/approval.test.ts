@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { EXIT } from '../src/cli/main';
 import { closedStatus, followRotation } from '../src/client/rotations';
+import { standings, type Standing } from '../src/client/standing';
 import { workflowIdFor } from '../workflows/definitions';
 import { cli } from './support/cli';
 import { adminQuery, codecKeyEnv, testCodecKeys, unique, untilPhase } from './support/harness';
@@ -33,6 +34,17 @@ async function gated(timeout: string): Promise<{ scenario: Scenario; rotator: Ro
 async function nextLoginExists(scenario: Scenario): Promise<boolean> {
   const rows = await adminQuery('select 1 from pg_roles where rolname = $1', [`${scenario.plan.login}_b`]);
   return rows.length > 0;
+}
+
+/** The secret's standing once visibility lists its closed rotation (visibility lags the close a little). */
+async function standingOnceVisible(rotator: Rotator, secret: string): Promise<Standing> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const found = (await standings(rotator.client, 3_600_000, { only: new Set([secret]) })).get(secret);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`visibility never listed the closed rotation of ${secret}`);
+    await new Promise((r) => setTimeout(r, 100)); // polling the server, not waiting for an event of ours
+  }
 }
 
 afterAll(async () => {
@@ -128,6 +140,9 @@ describe('a rotation that needs approval', () => {
     expect((await cli('--config', config, 'status', scenario.secret)).out).toMatch(
       /rejected by bob at .*: sale freeze; nothing was changed/,
     );
+    // What the sweep and `rotator expiry` read: not a rotation (its outcome says rejected), and not a failure either.
+    const standing = await standingOnceVisible(rotator, scenario.secret);
+    expect(standing).toMatchObject({ lastOutcome: 'rejected', consecutiveFailures: 0 });
   }, 120_000);
 
   it('ends expired, cleanly and with nothing changed, when nobody answers within approval_timeout', async () => {

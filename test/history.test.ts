@@ -77,6 +77,7 @@ describe('workflow history', () => {
       const encodings = new Set<string>();
       const bookkeeping: Array<Record<string, unknown>> = [];
       const patches: Array<Record<string, unknown>> = [];
+      const searchAttributes: Array<[string, unknown]> = [];
       const visit = (node: unknown, path: string[]): void => {
         if (!node || typeof node !== 'object') return;
         const payload = node as { metadata?: Record<string, Uint8Array>; data?: Uint8Array };
@@ -90,6 +91,9 @@ describe('workflow history', () => {
           ) {
             // ... and, for a patched() change in the workflow code, its id: in the marker and a search attribute.
             patches.push(JSON.parse(Buffer.from(payload.data).toString()) as Record<string, unknown>);
+          } else if (path.includes('indexedFields') && path.at(-1)!.startsWith('Rotator')) {
+            // rotator's own search attributes: the server must read them to index them; names, never values.
+            searchAttributes.push([path.at(-1)!, JSON.parse(Buffer.from(payload.data).toString())]);
           } else {
             encodings.add(Buffer.from(payload.metadata.encoding).toString());
           }
@@ -103,7 +107,19 @@ describe('workflow history', () => {
         ['consumer-steps'],
         { id: 'durable-release', deprecated: false },
         ['consumer-steps', 'durable-release'],
+        { id: 'search-attributes', deprecated: false },
+        ['consumer-steps', 'durable-release', 'search-attributes'],
       ]);
+      // Set at the start (outcome running) and the outcome upserted at the end: no value among them.
+      expect(searchAttributes.map(([k, v]) => `${k}=${String(v)}`).sort()).toEqual(
+        [
+          'RotatorOutcome=running',
+          'RotatorOutcome=succeeded',
+          `RotatorSecret=${h.secrets[0].name}`,
+          'RotatorStrategy=alternating-users',
+          'RotatorTrigger=api',
+        ].sort(),
+      );
       expect(bookkeeping.length).toBeGreaterThan(0);
       for (const b of bookkeeping) {
         expect(Object.keys(b).sort()).toEqual([

@@ -29,8 +29,10 @@ export async function scheduledRotation({
     result.attempts.push(rotation);
     if (rotation.outcome === 'already-running') return skip('already running');
     if (rotation.outcome === 'succeeded') return { ...result, outcome: 'succeeded' };
-    // A person cancelled it: that is a decision, not a failure to try again.
-    if (rotation.code === 'CANCELLED') return skip('the rotation was cancelled');
+    // A person cancelled or rejected it, or let its approval lapse: decisions, not failures to try again.
+    if (rotation.code === 'CANCELLED' || rotation.outcome === 'cancelled') return skip('the rotation was cancelled');
+    if (rotation.outcome === 'rejected') return skip('the rotation was rejected');
+    if (rotation.outcome === 'expired') return skip('nobody approved the rotation in time');
     if (STUCK_OUTCOMES.includes(rotation.outcome)) break;
   }
   return {

@@ -1,6 +1,6 @@
 // How a secret's recent rotations went, from Temporal's visibility: the sweep's `failing` and `needs-human`.
 import type { Client } from '@temporalio/client';
-import { ROTATE_SECRET, workflowIdFor, type Outcome } from '../../workflows/definitions';
+import { ROTATE_SECRET, SEARCH_ATTRIBUTES, workflowIdFor, type Outcome } from '../../workflows/definitions';
 import { STUCK_OUTCOMES } from '../../workflows/lifecycle-definitions';
 import { eachLimited } from '../kernel/concurrency';
 import { closedStatus } from './rotations';
@@ -23,6 +23,8 @@ interface ClosedRun {
   workflowId: string;
   runId: string;
   ok: boolean;
+  /** Completed without rotating: a person rejected or cancelled it, or its approval lapsed. Not a failure either. */
+  decided: boolean;
   closedAt: number;
 }
 
@@ -45,11 +47,15 @@ export async function standings(
     const secret = wf.workflowId.slice(PREFIX.length);
     // Other deployments' secrets share the namespace: their histories are not ours to read (nor, often, to decrypt).
     if (options.only && !options.only.has(secret)) continue;
+    // A rejected, expired or cancelled-before-any-change rotation completes too; its search attribute says so (runs
+    // started without one, by older clients or by a parent workflow, count as visibility says).
+    const outcome = wf.typedSearchAttributes.get(SEARCH_ATTRIBUTES.outcome);
     const run = {
       secret,
       workflowId: wf.workflowId,
       runId: wf.runId,
-      ok: wf.status.name === 'COMPLETED',
+      ok: wf.status.name === 'COMPLETED' && (outcome === undefined || outcome === 'succeeded'),
+      decided: wf.status.name === 'COMPLETED' && outcome !== undefined && outcome !== 'succeeded',
       closedAt: wf.closeTime.getTime(),
     };
     byId.set(run.secret, [...(byId.get(run.secret) ?? []), run]);
@@ -59,7 +65,7 @@ export async function standings(
   await eachLimited([...byId], 16, async ([secret, runs]) => {
     runs.sort((a, b) => b.closedAt - a.closedAt);
     const firstOk = runs.findIndex((r) => r.ok);
-    const consecutiveFailures = firstOk === -1 ? runs.length : firstOk;
+    const consecutiveFailures = (firstOk === -1 ? runs : runs.slice(0, firstOk)).filter((r) => !r.decided).length;
     const newest = runs[0]!;
     let lastOutcome: Outcome | null = newest.ok ? 'succeeded' : null;
     if (!newest.ok) {
