@@ -105,10 +105,12 @@ describe('workflow history', () => {
       expect(patches).toEqual([
         { id: 'consumer-steps', deprecated: false },
         ['consumer-steps'],
+        { id: 'cancel-at-commit', deprecated: false },
+        ['cancel-at-commit', 'consumer-steps'],
         { id: 'durable-release', deprecated: false },
-        ['consumer-steps', 'durable-release'],
+        ['cancel-at-commit', 'consumer-steps', 'durable-release'],
         { id: 'search-attributes', deprecated: false },
-        ['consumer-steps', 'durable-release', 'search-attributes'],
+        ['cancel-at-commit', 'consumer-steps', 'durable-release', 'search-attributes'],
       ]);
       // Set at the start (outcome running) and the outcome upserted at the end: no value among them.
       expect(searchAttributes.map(([k, v]) => `${k}=${String(v)}`).sort()).toEqual(

@@ -2,7 +2,7 @@
 // Activities are stubs here on purpose: they force a failure at each step; every real store and target is tested
 // on its real server elsewhere.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type Duration } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { ReconnectActivities } from '../activities/reconnect';
 import type { RotationActivities } from '../activities/rotation';
@@ -89,6 +89,8 @@ describe('rotateSecret workflow logic', () => {
     activities: Activities,
     /** Acts on the running rotation (an update, a cancel) before its result is awaited, which lets time skip. */
     meanwhile?: (handle: WorkflowHandle) => Promise<void>,
+    /** A short task timeout makes a long local activity heartbeat its task, so an update reaches the workflow mid-step. */
+    workflowTaskTimeout?: Duration,
   ): Promise<{ ok: boolean; status: RotationStatus | null; error?: unknown }> {
     const taskQueue = `wf-${Math.random().toString(36).slice(2)}`;
     const worker = await Worker.create({
@@ -102,6 +104,7 @@ describe('rotateSecret workflow logic', () => {
         taskQueue,
         workflowId: `rotate/${taskQueue}`,
         args: [{ plan }],
+        ...(workflowTaskTimeout ? { workflowTaskTimeout } : {}),
       });
       await meanwhile?.(handle);
       try {
@@ -288,6 +291,71 @@ describe('rotateSecret workflow logic', () => {
         error: { code: 'CANCELLED', message: 'cancelled by carol: wrong secret' },
       });
       expect(calls).toEqual([]);
+    });
+  });
+
+  describe('a cancel at the commit point', () => {
+    /** A promise and the function that settles it: the test and a stub hand each other the turn. */
+    const turn = () => {
+      let done!: () => void;
+      const promise = new Promise<void>((r) => (done = r));
+      return { promise, done };
+    };
+
+    it('accepted while the last step before it runs (which does not stop for it): rolls back instead of committing', async () => {
+      const calls: string[] = [];
+      const activities = stubActivities(calls);
+      const inLastStep = turn();
+      const accepted = turn();
+      const verify = activities.verifyCredential;
+      activities.verifyCredential = async (plan, input) => {
+        const result = await verify(plan, input);
+        // The verify after publish is the last step before the commit point.
+        if (input && 'version' in input && input.version) {
+          inLastStep.done();
+          await accepted.promise;
+        }
+        return result;
+      };
+      const { ok, status } = await run(
+        planFor('alternating-users'),
+        activities,
+        async (handle) => {
+          await inLastStep.promise;
+          await handle.executeUpdate(cancelUpdate, { args: [{ by: 'dave' }] });
+          accepted.done();
+        },
+        '2s',
+      );
+      expect(ok).toBe(false);
+      expect(status).toMatchObject({ outcome: 'rolled-back', cancel: { by: 'dave' } });
+      expect(calls).not.toContain('revokeLogin(app_a)');
+      expect(calls.slice(calls.lastIndexOf('verifyCredential') + 1)).toEqual([
+        'rollbackStore',
+        'disableLogin(app_b)',
+        'discardPending',
+      ]);
+    });
+
+    it('single-user, cancelled through Temporal after it: consumers still hear of the new password, the claim ends', async () => {
+      const calls: string[] = [];
+      const activities = stubActivities(calls);
+      const notified = turn();
+      const notify = activities.notifyConsumer;
+      activities.notifyConsumer = async (plan, input) => {
+        const result = await notify(plan, input);
+        notified.done();
+        return result;
+      };
+      // The reconnect wait is a durable timer after the notify: the cancel lands on it.
+      const { ok, status } = await run(planFor('single-user', ', reconnect: { wait: 1h }'), activities, async (handle) => {
+        await notified.promise;
+        await handle.cancel();
+      });
+      expect(ok).toBe(true);
+      expect(status).toMatchObject({ outcome: 'succeeded', error: null });
+      expect(calls).not.toContain('rollbackStore');
+      expect(calls.at(-1)).toBe('discardPending');
     });
   });
 

@@ -3,6 +3,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   condition,
   patched,
   proxyActivities,
@@ -85,6 +86,8 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     }
   };
   const saga = new Saga();
+  /** Whether the claim was released already: past the commit point, with the rest of the rotation. */
+  let released = false;
   // Everything the rotation does runs in this scope; `rotator cancel` cancels it (a cancel through Temporal reaches it
   // from the root scope), and what settles the rotation afterwards, in ended(), runs outside it.
   const work = new CancellationScope();
@@ -109,7 +112,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       }
       if (plan.strategy === 'single-user') await singleUser();
       else await twoCredentials();
-      await release();
+      if (!released) await release();
       return true;
     });
     // Not approved is a decision (or its absence), not a failure: the rotation ends cleanly, having changed nothing.
@@ -262,8 +265,30 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     const published = await publish(found);
     await phase('reconnect', () => reconnect(published.version, found));
     await phase('verify', () => verifier.verifyCredential(plan, { rotationId, version: published.version }));
-    saga.commit(); // verified and published: from here on nothing is rolled back
-    await phase('revoke', () => (plan.strategy === 'dual-password' ? revokeOldPassword(found) : revokeOldLogin(found)));
+    // verified and published: from here on nothing is rolled back
+    await commitThen(() =>
+      phase('revoke', () => (plan.strategy === 'dual-password' ? revokeOldPassword(found) : revokeOldLogin(found))),
+    );
+  }
+
+  /**
+   * The commit point, then the rest of the rotation. A cancel accepted while the step before it ran (a step does not
+   * stop half-way for it) is honoured here, so the rotation rolls back instead of committing. Past it, a cancel no
+   * longer interrupts: single-user's consumers must still hear of the new password, and the claim must be released.
+   * Rotations started before this was so commit as they did.
+   */
+  async function commitThen(rest: () => Promise<void>): Promise<void> {
+    if (!patched('cancel-at-commit')) {
+      saga.commit();
+      return rest();
+    }
+    if (work.consideredCancelled) throw new CancelledFailure('cancelled before the commit point');
+    saga.commit();
+    await CancellationScope.nonCancellable(async () => {
+      await rest();
+      await release();
+      released = true;
+    });
   }
 
   /**
@@ -274,10 +299,12 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     const found = await create();
     await phase('verify', () => verifier.verifyCredential(plan, { rotationId }));
     const published = await publish(found);
-    saga.commit(); // the database and the store agree again
-    await phase('reconnect', () => reconnect(published.version, found));
-    await phase('revoke', async () => {
-      status.notes.push('single-user: the old password stopped working when the new one was set');
+    // the database and the store agree again
+    await commitThen(async () => {
+      await phase('reconnect', () => reconnect(published.version, found));
+      await phase('revoke', async () => {
+        status.notes.push('single-user: the old password stopped working when the new one was set');
+      });
     });
   }
 
