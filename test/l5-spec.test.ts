@@ -384,12 +384,13 @@ triggers:
   listen: { host: 127.0.0.1, port: 8088 }
   sources:
     hooks: { type: webhook, signing_key: "\${HOOK_KEY}" }
+    grid: { type: azure-event-grid, key: inline-event-grid-key }
   rules:
     - { source: hooks, secret: orders_database, action: alert }
 `,
       { ...ENV, HOOK_KEY: 'hook-signing-key-value' },
     );
-    expect(sensitiveValues(config)).toContain('hook-signing-key-value');
+    expect(sensitiveValues(config)).toEqual(expect.arrayContaining(['hook-signing-key-value', 'inline-event-grid-key']));
     for (const name of ['orders_database', 'password_field', 'secret://hook_signing_keys/current'])
       expect(sensitiveValues(config)).not.toContain(name);
   });

@@ -32,12 +32,18 @@ const MIN_SECRET_LENGTH = 8;
 /** Names that say a value is a secret, for a config field or an environment variable. */
 const SECRET_NAME = /token|passw(or)?d|secret|key|credential/i;
 
-/** Fields whose names match SECRET_NAME but which name a secret or one of its fields (`secret: orders_db`). */
-const NAMING_FIELD = /^(secret|key|keys)$/;
-
-/** Whether a config field's value is a secret by the field's name; a `secret://` reference never is. */
-function secretByField(field: string, value: string): boolean {
-  return SECRET_NAME.test(field) && !NAMING_FIELD.test(field) && !value.startsWith('secret://');
+/**
+ * Whether a config field's value is a secret by the field's name. A `secret://` reference never is, nor are the two
+ * fields whose names only look like it: a trigger rule's `secret:` (a secret's name) and a secret's own `key:` (the
+ * field of its value it exposes). Every other `key` (an Event Grid source's, say) is.
+ */
+function secretByField(path: readonly string[], value: string): boolean {
+  const field = path.at(-1) ?? '';
+  if (!SECRET_NAME.test(field) || value.startsWith('secret://')) return false;
+  const naming =
+    (path.length === 4 && path[0] === 'triggers' && path[1] === 'rules' && field === 'secret') ||
+    (path.length === 3 && path[0] === 'secrets' && field === 'key');
+  return !naming;
 }
 
 /**
@@ -47,7 +53,6 @@ function secretByField(field: string, value: string): boolean {
  */
 function interpolate(node: unknown, env: Env, path: string[], issues: Issue[], sensitive: Set<string>): unknown {
   if (typeof node === 'string') {
-    const field = path.at(-1) ?? '';
     const out = node.replace(INTERPOLATION, (_m, varName: string, fallback: string | undefined) => {
       const value = env[varName];
       if (value !== undefined && value !== '') {
@@ -58,7 +63,7 @@ function interpolate(node: unknown, env: Env, path: string[], issues: Issue[], s
       issues.push({ path: path.join('.') || '(root)', message: `environment variable ${varName} is not set` });
       return '';
     });
-    if (secretByField(field, out) && out.length >= MIN_SECRET_LENGTH) sensitive.add(out);
+    if (secretByField(path, out) && out.length >= MIN_SECRET_LENGTH) sensitive.add(out);
     return out;
   }
   if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, String(i)], issues, sensitive));
