@@ -112,6 +112,20 @@ describe('a rotation that needs approval', () => {
     expect(late.code).toBe(EXIT.NOT_FOUND);
   }, 120_000);
 
+  it('refuses a name or reason a terminal or a line reader would misread, before reading a config or asking Temporal', async () => {
+    const cases: Array<[string[], string]> = [
+      [['approve', 'orders_db', '--by', 'eve\u009b2J'], 'by'], // C1: an 8-bit terminal escape
+      [['reject', 'orders_db', '--by', 'bob', '--reason', 'ok\u2028{"kind":"forged"}'], 'reason'], // a line separator
+      [['cancel', 'orders_db', '--by', '\u202eevil'], 'by'], // a bidi override
+      [['approve', 'orders_db', '--by', '   '], 'by'],
+    ];
+    for (const [args, field] of cases) {
+      const run = await cli('--config', join(dir, 'no-such-config.yaml'), '--json', ...args);
+      expect({ args, code: run.code }).toEqual({ args, code: EXIT.BAD_INPUT });
+      expect(JSON.parse(run.out)).toMatchObject({ ok: false, error: { code: 'CONFIG_INVALID', field } });
+    }
+  });
+
   it('ends rejected with nothing changed; a rejection without a reason is refused', async () => {
     const { scenario, rotator, config } = await gated('1h');
     const before = await scenario.current();

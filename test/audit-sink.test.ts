@@ -62,6 +62,7 @@ describe('audit sink', () => {
     expect(failed).toEqual({
       type: 'rotator.audit',
       time: '2026-12-01T12:00:00.000Z',
+      seq: null,
       kind: 'phase.failed',
       secret: 'orders_db',
       workflowId: 'rotate/orders_db',

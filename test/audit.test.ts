@@ -44,6 +44,7 @@ const PAYMENTS = 'payments_db';
 
 interface Line {
   type: string;
+  seq: number | null;
   kind: string;
   secret: string;
   rotationId: string;
@@ -316,9 +317,17 @@ describe('audit trail', () => {
     expect(prefix.out).toBe('no rotations of orders');
     expect((await cli('--config', configFile, 'audit', ORDERS, '--since', 'yesterday')).code).toBe(EXIT.BAD_INPUT);
     expect((await cli('--config', configFile, 'audit', ORDERS, '--limit', '0')).code).toBe(EXIT.BAD_INPUT);
+    // A day that is not in its month, a time before any rotation could be, a number written another way.
+    for (const bad of [
+      ['--since', '2026-02-30'],
+      ['--since', '99999999999d'],
+      ['--limit', '0x10'],
+      ['--limit', '1e3'],
+    ])
+      expect((await cli('--config', configFile, 'audit', ORDERS, ...bad)).code).toBe(EXIT.BAD_INPUT);
   });
 
-  it('writes each event once when a worker started mid-rotation replays it', async () => {
+  it('does not write again what a worker started mid-rotation replays; lines are numbered in their run', async () => {
     const { handle } = await startRotation(client, taskQueue, planRotation(config, BILLING), 'test:carol');
     await untilPhase(handle, 'reconnect');
     await worker.until((e) => e.secret === BILLING && e.kind === 'phase.started' && e.phase === 'reconnect');
@@ -338,6 +347,8 @@ describe('audit trail', () => {
       'rotation.ended',
     ]);
     expect(lines.every((l) => l.trigger === 'test:carol')).toBe(true);
+    // Numbered the same by both workers: 1, 2, … with no gap and no repeat across the handover.
+    expect(lines.map((l) => l.seq)).toEqual(lines.map((_l, i) => i + 1));
 
     // Every secret's rotations (other test files may rotate on the same server: enough room for theirs).
     const all = await cli('--config', configFile, '--json', 'audit', '--limit', '500');

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { parseConfig } from '../src/config/load';
 import { REPO_ROOT } from '../src/stack/local-stack';
+import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 import { testStack } from './support/stack';
 
 const MAIN = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -234,6 +235,12 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(services)).toEqual(
       expect.arrayContaining(['temporal', 'openbao', 'postgres', 'redis', 'ferretdb', 'moto']),
     );
+  });
+
+  it("registers rotator's search attributes on compose's Temporal, without which a rotation is refused", () => {
+    const { services } = compose();
+    const command = (services.temporal as { command?: string[] }).command ?? [];
+    for (const key of Object.values(SEARCH_ATTRIBUTES)) expect(command).toContain(`--search-attribute=${key.name}=Keyword`);
   });
 
   it('mounts a config that is valid with the environment compose gives the worker', () => {

@@ -208,7 +208,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
   const progress = new RotationProgress();
   const listening = [events.on(progress.onEvent), ...(options.metrics ? [events.on(options.metrics.onEvent)] : [])];
   const sinks: InjectedSinks<RotatorSinks & OpenTelemetrySinks> = {
-    // Not on replay: a rotation's events are sent once, by the worker that ran the step.
+    // Not on replay: an event is reported by the worker that ran its step (again if that step runs again).
     rotator: { event: { fn: (_info, event) => events.emit(event), callDuringReplay: false } },
     ...(options.tracing ? options.tracing.sinks(progress) : NO_TRACING_SINKS),
   };

@@ -159,6 +159,8 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
 
   function checkDecisionNow(input: unknown, what: 'approve' | 'reject'): void {
     checkDecision(input, what === 'reject');
+    // Cancelled at the gate, it is over whatever anyone decides now.
+    if (status.cancel) refuse('CONFLICT', `the rotation of ${plan.secret} is being cancelled (${describeCancel(status.cancel)})`);
     if (status.approval?.decision === 'pending') return;
     refuse(
       'CONFLICT',

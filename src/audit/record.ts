@@ -7,6 +7,8 @@ export interface AuditRecord {
   /** Tells audit lines from log lines when both go to stdout. */
   type: 'rotator.audit';
   time: string;
+  /** The event's number in its run: a line repeated after a worker death has the same (rotationId, seq). */
+  seq: number | null;
   kind: RotationEvent['kind'];
   secret: string;
   workflowId: string;
@@ -31,6 +33,7 @@ export function auditRecord(event: RotationEvent, secrets: ReadonlyArray<string>
   return {
     type: 'rotator.audit',
     time: new Date(event.time).toISOString(),
+    seq: typeof event.seq === 'number' ? event.seq : null,
     kind: event.kind,
     secret: text(event.secret) ?? '',
     workflowId: text(event.workflowId) ?? '',

@@ -155,16 +155,11 @@ function cancelOf(status: RotationStatus | null): AuditEntry['cancel'] {
   };
 }
 
-/** Outcomes in which the last phase before the end (or before the rollback) did not finish its work. */
-const FAILED_OUTCOMES = new Set([
-  'failed',
-  'rolled-back',
-  'rollback-incomplete',
-  'revoke-incomplete',
-  'rejected',
-  'expired',
-  'cancelled',
-]);
+/**
+ * Outcomes in which the last phase before the end (or before the rollback) did not finish its work. Not rejected or
+ * expired: their approval phase completed, with a decision (or its absence), as the live trail says.
+ */
+const FAILED_OUTCOMES = new Set(['failed', 'rolled-back', 'rollback-incomplete', 'revoke-incomplete', 'cancelled']);
 
 function phasesOf(status: RotationStatus): AuditPhase[] {
   const forward = status.phases.filter((p) => p.name !== 'rollback');

@@ -47,15 +47,15 @@ export async function standings(
     const secret = wf.workflowId.slice(PREFIX.length);
     // Other deployments' secrets share the namespace: their histories are not ours to read (nor, often, to decrypt).
     if (options.only && !options.only.has(secret)) continue;
-    // A rejected, expired or cancelled-before-any-change rotation completes too; its search attribute says so (runs
-    // started without one, by older clients or by a parent workflow, count as visibility says).
+    // A rejected or expired rotation completes too, and one cancelled before any change fails: its search attribute
+    // says which (runs started without one, by older clients or by a parent workflow, count as visibility says).
     const outcome = wf.typedSearchAttributes.get(SEARCH_ATTRIBUTES.outcome);
     const run = {
       secret,
       workflowId: wf.workflowId,
       runId: wf.runId,
       ok: wf.status.name === 'COMPLETED' && (outcome === undefined || outcome === 'succeeded'),
-      decided: wf.status.name === 'COMPLETED' && outcome !== undefined && outcome !== 'succeeded',
+      decided: outcome === 'rejected' || outcome === 'expired' || outcome === 'cancelled',
       closedAt: wf.closeTime.getTime(),
     };
     byId.set(run.secret, [...(byId.get(run.secret) ?? []), run]);

@@ -19,6 +19,12 @@ export interface RotationEvent {
   kind: RotationEventKind;
   /** Milliseconds since the epoch, from the workflow's clock (the same on replay). */
   time: number;
+  /**
+   * The event's place in its run (1, 2, …), the same on replay. Delivery is at least once: a worker that dies between
+   * steps it ran locally leaves them to the next worker, which runs them again and reports them again. The same
+   * (workflowId, rotationId, seq) is the same event.
+   */
+  seq?: number;
   secret: string;
   workflowId: string;
   rotationId: string;
@@ -42,7 +48,10 @@ export interface RotationEvent {
   detail?: string;
 }
 
-/** The sink workflows call; registered by the worker with callDuringReplay false, so each event is sent once. */
+/**
+ * The sink workflows call; registered by the worker with callDuringReplay false, so what history already holds is not
+ * reported again by a worker that replays it (steps re-run after a worker death are: see `seq`).
+ */
 export interface RotatorSinks extends Sinks {
   rotator: { event(event: RotationEvent): void };
 }

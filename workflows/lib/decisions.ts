@@ -4,8 +4,12 @@ import { ApplicationFailure } from '@temporalio/workflow';
 
 const MAX_NAME = 128;
 const MAX_REASON = 500;
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/**
+ * What a name or a reason may not hold: control characters (C0, DEL and C1, whose U+009B starts a terminal escape),
+ * format characters (bidi overrides, zero-width), and the line and paragraph separators some readers split lines on.
+ * These strings end up in audit lines and on operators' terminals.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
 
 /** A refusal the client shows as it is: `field` names what was wrong with the input, if it was the input. */
 export function refuse(code: 'CONFIG_INVALID' | 'CONFLICT', message: string): never {
@@ -16,12 +20,12 @@ export function refuse(code: 'CONFIG_INVALID' | 'CONFLICT', message: string): ne
 export function checkDecision(input: unknown, reasonRequired: boolean): { by: string; reason?: string } {
   const { by, reason } = (typeof input === 'object' && input !== null ? input : {}) as Partial<Record<string, unknown>>;
   if (typeof by !== 'string' || by.trim() === '') refuse('CONFIG_INVALID', 'by: expected the name of who decides');
-  if (by.length > MAX_NAME || CONTROL.test(by))
+  if (by.length > MAX_NAME || UNPRINTABLE.test(by))
     refuse('CONFIG_INVALID', `by: expected a name of at most ${MAX_NAME} printable characters`);
   if (reason !== undefined && typeof reason !== 'string') refuse('CONFIG_INVALID', 'reason: expected text');
   if (reasonRequired && (reason === undefined || reason.trim() === ''))
     refuse('CONFIG_INVALID', 'reason: a rejection needs a reason');
-  if (reason !== undefined && (reason.length > MAX_REASON || CONTROL.test(reason)))
+  if (reason !== undefined && (reason.length > MAX_REASON || UNPRINTABLE.test(reason)))
     refuse('CONFIG_INVALID', `reason: expected at most ${MAX_REASON} printable characters on one line`);
   const trimmed = reason?.trim();
   return { by: by.trim(), ...(trimmed ? { reason: trimmed } : {}) };

@@ -1,6 +1,9 @@
 // `rotator approve SECRET [--by NAME] [--reason TEXT]`: let a rotation waiting at its approval gate go on.
 import { Command, Option } from 'commander';
 import { userInfo } from 'node:os';
+import { RotatorError } from '../../kernel/errors';
+import type { DecisionInput } from '../../../workflows/definitions';
+import { checkDecision } from '../../../workflows/lib/decisions';
 import { EXIT, ExitError, secretName, type CliContext } from '../context';
 
 export function approveCommand(ctx: CliContext): Command {
@@ -20,6 +23,7 @@ export function decisionCommand(ctx: CliContext, decision: 'approve' | 'reject')
     .option('--by <name>', 'who decides (default: the OS user)')
     .addOption(decision === 'reject' ? reason.makeOptionMandatory() : reason)
     .action(async (secret: string, opts: { by?: string; reason?: string }) => {
+      const input = checkedDecision({ by: opts.by ?? osUser(), reason: opts.reason }, decision === 'reject');
       const config = await ctx.config();
       const { requireRotatable } = await import('../../kernel/plan');
       requireRotatable(config, secret);
@@ -31,10 +35,7 @@ export function decisionCommand(ctx: CliContext, decision: 'approve' | 'reject')
             EXIT.UNAVAILABLE,
             `no worker is polling task queue ${config.temporal.task_queue}, and the rotation must take the decision itself: start one (rotator worker)`,
           );
-        const gate = await decideRotation(client, secret, decision, {
-          by: opts.by ?? osUser(),
-          ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
-        });
+        const gate = await decideRotation(client, secret, decision, input);
         const why = gate.reason ? ` (${gate.reason})` : '';
         ctx.emit(
           decision === 'approve'
@@ -44,6 +45,20 @@ export function decisionCommand(ctx: CliContext, decision: 'approve' | 'reject')
         );
       });
     });
+}
+
+/**
+ * The workflow's own check of who decides and why, made here first: bad input is refused naming the field before
+ * Temporal is asked, and whether or not a rotation is running.
+ */
+export function checkedDecision(input: { by: string; reason?: string | undefined }, reasonRequired: boolean): DecisionInput {
+  try {
+    return checkDecision(input, reasonRequired);
+  } catch (err) {
+    const message = (err as Error).message;
+    const at = message.indexOf(': ');
+    throw new RotatorError('CONFIG_INVALID', message.slice(at + 2), message.slice(0, at));
+  }
 }
 
 /** Who runs the command, for `--by`'s default; empty (refused by the workflow, naming --by) when the OS cannot say. */

@@ -7,15 +7,26 @@ import { secretName, type CliContext } from '../context';
 
 function positiveInteger(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  if (!/^\d{1,6}$/.test(v) || n < 1) throw new InvalidArgumentError('expected a positive integer (at most 999999)');
   return n;
 }
 
 /** `7d` (that long ago) or an ISO 8601 time. */
 function since(v: string): Date {
-  if (DURATION.test(v)) return new Date(Date.now() - parseDuration(v));
-  if (/^\d{4}-\d\d-\d\d(T[\d:.]+(Z|[+-]\d\d:?\d\d)?)?$/.test(v) && !Number.isNaN(Date.parse(v))) return new Date(v);
-  throw new InvalidArgumentError('expected a duration like 7d or 12h, or an ISO time like 2026-12-01T00:00:00Z');
+  const refused = 'expected a duration like 7d or 12h, or an ISO time like 2026-12-01T00:00:00Z';
+  const at = DURATION.test(v) ? new Date(Date.now() - parseDuration(v)) : isoTime(v);
+  // Out of range (99999999999d ago) or a day that is not in its month (2026-02-30, which Date moves to March).
+  if (!at || Number.isNaN(at.getTime()) || at.getUTCFullYear() < 1970) throw new InvalidArgumentError(refused);
+  return at;
+}
+
+function isoTime(v: string): Date | null {
+  const m = /^(\d{4})-(\d\d)-(\d\d)(T[\d:.]+(Z|[+-]\d\d:?\d\d)?)?$/.exec(v);
+  if (!m) return null;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const calendar = new Date(Date.UTC(year, month - 1, day));
+  if (calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) return null;
+  return new Date(v);
 }
 
 const MARK = { completed: '✓', failed: '✗', running: '…' } as const;

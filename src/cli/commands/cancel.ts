@@ -1,7 +1,7 @@
 // `rotator cancel SECRET [--by NAME] [--reason TEXT] [--wait]`: stop a running rotation and roll back what it changed.
 import { Command } from 'commander';
 import { EXIT, ExitError, secretName, type CliContext } from '../context';
-import { osUser } from './approve';
+import { checkedDecision, osUser } from './approve';
 import { formatWithGate } from './status';
 
 export function cancelCommand(ctx: CliContext): Command {
@@ -12,6 +12,7 @@ export function cancelCommand(ctx: CliContext): Command {
     .option('--reason <text>', 'why (kept in the status and audit)')
     .option('--wait', 'wait until the rotation has rolled back, and show how it ended', false)
     .action(async (secret: string, opts: { by?: string; reason?: string; wait: boolean }) => {
+      const input = checkedDecision({ by: opts.by ?? osUser(), reason: opts.reason }, false);
       const config = await ctx.config();
       const { requireRotatable } = await import('../../kernel/plan');
       requireRotatable(config, secret);
@@ -23,10 +24,7 @@ export function cancelCommand(ctx: CliContext): Command {
             EXIT.UNAVAILABLE,
             `no worker is polling task queue ${config.temporal.task_queue}, and the rotation must roll itself back: start one (rotator worker)`,
           );
-        const { cancel, handle } = await cancelRotation(client, secret, {
-          by: opts.by ?? osUser(),
-          ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
-        });
+        const { cancel, handle } = await cancelRotation(client, secret, input);
         if (!opts.wait) {
           ctx.emit(
             `cancelled the rotation of ${secret} as ${cancel.by}; it rolls back what it changed: rotator status ${secret}`,
