@@ -68,6 +68,50 @@ const fromJson = (body: { payloads: Array<{ metadata: Record<string, string>; da
     data: Buffer.from(p.data, 'base64'),
   }));
 
+/** A self-signed certificate and its key for 127.0.0.1, made by openssl in `dir`. */
+function selfSigned(dir: string, name = ''): { cert: string; key: string } {
+  const cert = join(dir, `${name}cert.pem`);
+  const key = join(dir, `${name}key.pem`);
+  const res = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1'].concat([
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]),
+    { encoding: 'utf8' },
+  );
+  expect(res.status).toBe(0);
+  return { cert, key };
+}
+
+/**
+ * A POST with `Expect: 100-continue` that sends its body only when invited: the status, and whether 100 Continue
+ * came before it.
+ */
+function expectContinue(url: string, path: string, headers: Record<string, string>, body: string) {
+  return new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+    let continued = false;
+    const req = httpRequest(new URL(path, url), {
+      method: 'POST',
+      headers: { ...headers, Expect: '100-continue', 'Content-Length': String(Buffer.byteLength(body)) },
+    });
+    req.on('continue', () => {
+      continued = true;
+      req.end(body);
+    });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, continued }));
+    });
+    req.on('error', reject);
+    req.flushHeaders();
+  });
+}
+
 const json = { 'Content-Type': 'application/json' };
 const bearer = (token = TOKEN) => ({ ...json, Authorization: `Bearer ${token}` });
 
@@ -170,6 +214,48 @@ describe('codec server', () => {
       req.flushHeaders();
     });
     expect(status).toBe(401);
+  });
+
+  it('invites a body with 100 Continue only after route, origin and token passed', async () => {
+    const sealed = toJson(await workerCodec.encode([defaultPayloadConverter.toPayload(PLAN)]));
+    expect(await expectContinue(server.url, '/decode', json, sealed)).toEqual({ status: 401, continued: false });
+    expect(await expectContinue(server.url, '/decode', bearer('wrong-token-wrong-token'), sealed)).toEqual({
+      status: 401,
+      continued: false,
+    });
+    expect(await expectContinue(server.url, '/nothing', bearer(), sealed)).toEqual({ status: 404, continued: false });
+    expect(await expectContinue(server.url, '/decode', { ...bearer(), Origin: 'http://evil.example' }, sealed)).toEqual({
+      status: 403,
+      continued: false,
+    });
+    expect(await expectContinue(server.url, '/decode', { ...bearer(), 'Content-Type': 'text/plain' }, sealed)).toEqual({
+      status: 415,
+      continued: false,
+    });
+    expect(await expectContinue(server.url, '/decode', bearer(), sealed)).toEqual({ status: 200, continued: true });
+    expect(await expectContinue(server.url, `/${TOKEN}/encode`, json, sealed)).toEqual({ status: 200, continued: true });
+  });
+
+  it('takes a token holding / % ? # percent-encoded in the path, and as it is in the header', async () => {
+    const odd = 'a/b%c?d#e\\f-0123456789abcdef';
+    expect(readCodecToken({ ROTATOR_CODEC_TOKEN: odd })).toBe(odd);
+    // What the error for a bad token says about such characters.
+    expect(() => readCodecToken({ ROTATOR_CODEC_TOKEN: 'short' })).toThrow(
+      /codec endpoint path, \/ % \? # \\ in a token must be percent-encoded/,
+    );
+    const oddServer = await start({ token: odd });
+    try {
+      const sealed = toJson(await workerCodec.encode([defaultPayloadConverter.toPayload(PLAN)]));
+      const encoded = await call(oddServer.url, { path: `/${encodeURIComponent(odd)}/decode`, headers: json, body: sealed });
+      expect(encoded.status).toBe(200);
+      expect(defaultPayloadConverter.fromPayload(fromJson(encoded.json())[0])).toEqual(PLAN);
+      expect((await call(oddServer.url, { path: '/decode', headers: bearer(odd), body: sealed })).status).toBe(200);
+      // As it is, a path cannot carry it: / splits it, a backslash is read as /, % starts an escape, ? and # end the path.
+      const raw = `/${odd.replace(/[?#]/g, encodeURIComponent)}/decode`;
+      expect((await call(oddServer.url, { path: raw, headers: json, body: sealed })).status).toBe(401);
+    } finally {
+      await oddServer.close();
+    }
   });
 
   it('answers a preflight from the UI origin with the headers the UI sends, and refuses other origins', async () => {
@@ -299,21 +385,9 @@ describe('codec server', () => {
   it('serves https with the given certificate', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rotator-codec-tls-'));
     try {
-      const res = spawnSync(
-        'openssl',
-        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1'].concat([
-          '-addext',
-          'subjectAltName=IP:127.0.0.1',
-          '-keyout',
-          'key.pem',
-          '-out',
-          'cert.pem',
-        ]),
-        { cwd: dir, encoding: 'utf8' },
-      );
-      expect(res.status).toBe(0);
-      const cert = readFileSync(join(dir, 'cert.pem'));
-      const tls = await start({ tls: { cert, key: readFileSync(join(dir, 'key.pem')) } });
+      const files = selfSigned(dir);
+      const cert = readFileSync(files.cert);
+      const tls = await start({ tls: { cert, key: readFileSync(files.key) } });
       try {
         expect(tls.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
         const sealed = toJson(await workerCodec.encode([defaultPayloadConverter.toPayload(PLAN)]));
@@ -329,6 +403,69 @@ describe('codec server', () => {
 });
 
 describe('codec server settings', () => {
+  it('refuses a certificate or key that is not PEM, or a key of another certificate, naming the flag and not the bytes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rotator-codec-badtls-'));
+    try {
+      const good = selfSigned(dir);
+      const other = selfSigned(dir, 'other-');
+      const junk = join(dir, 'junk.pem');
+      writeFileSync(junk, 'root:x:0:0:marker-9q4z:/root:/bin/bash\n');
+      const env = { ROTATOR_CODEC_TOKEN: TOKEN };
+      const failure = (flags: { tlsCert?: string; tlsKey?: string }, environment: NodeJS.ProcessEnv = env) => {
+        try {
+          codecServerSettings(flags, environment);
+        } catch (err) {
+          return err as { code: string; path: string; message: string };
+        }
+        throw new Error('accepted');
+      };
+      expect(codecServerSettings({ tlsCert: good.cert, tlsKey: good.key }, env).tls).toBeDefined();
+      const cases: Array<[{ tlsCert?: string; tlsKey?: string }, string, RegExp]> = [
+        [{ tlsCert: junk, tlsKey: good.key }, '--tls-cert', /holds no PEM certificate/],
+        [{ tlsCert: '/etc/passwd', tlsKey: good.key }, '--tls-cert', /holds no PEM certificate/],
+        [{ tlsCert: good.cert, tlsKey: junk }, '--tls-key', /holds no PEM private key/],
+        [{ tlsCert: good.cert, tlsKey: good.cert }, '--tls-key', /holds no PEM private key/],
+        [{ tlsCert: good.cert, tlsKey: other.key }, '--tls-key', /cannot serve the certificate/],
+      ];
+      for (const [flags, field, message] of cases) {
+        const err = failure(flags);
+        expect({ flags, code: err.code, path: err.path }).toEqual({ flags, code: 'CONFIG_INVALID', path: field });
+        expect(err.message).toMatch(message);
+        expect(err.message).not.toMatch(/marker-9q4z|root:x|BEGIN/);
+      }
+      // From the environment, the variable is named.
+      expect(failure({}, { ...env, ROTATOR_CODEC_TLS_CERT: junk, ROTATOR_CODEC_TLS_KEY: good.key }).path).toBe(
+        'ROTATOR_CODEC_TLS_CERT',
+      );
+      // A library caller handing startCodecServer bad PEM gets a RotatorError too, not OpenSSL's.
+      await expect(
+        startCodecServer({
+          codec: new AesGcmCodec({ ...keys(), allowPlaintext: true }),
+          token: TOKEN,
+          corsOrigins: [],
+          host: '127.0.0.1',
+          port: 0,
+          log: createLogger(new Writable({ write: (_c, _e, done) => done() })),
+          tls: { cert: readFileSync(junk), key: readFileSync(junk) },
+        }),
+      ).rejects.toMatchObject({ code: 'CONFIG_INVALID', path: 'tls' });
+
+      const saved = process.env.ROTATOR_CODEC_TOKEN;
+      process.env.ROTATOR_CODEC_TOKEN = TOKEN;
+      try {
+        const run = await cli('codec-server', '--address', '127.0.0.1:0', '--tls-cert', '/etc/passwd', '--tls-key', junk);
+        expect(run.code).toBe(2);
+        expect(run.err).toMatch(/^rotator: --tls-cert: \/etc\/passwd holds no PEM certificate/);
+        expect(run.err).not.toMatch(/root:|marker-9q4z/);
+      } finally {
+        if (saved === undefined) delete process.env.ROTATOR_CODEC_TOKEN;
+        else process.env.ROTATOR_CODEC_TOKEN = saved;
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads the token from ROTATOR_CODEC_TOKEN or ROTATOR_CODEC_TOKEN_FILE, and refuses to run without one', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rotator-codec-token-'));
     try {

@@ -3,6 +3,7 @@
 // function accepting one password), since these tests are about the order the library tries credentials in; the
 // real PostgreSQL version of the same is test/consumer-library.test.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signWebhook } from '../src/listener/http-sources';
@@ -11,6 +12,7 @@ import { ProviderRegistry } from '../activities/registry';
 import { parseConfig } from '../src/config/load';
 import type { Config } from '../src/config/schema';
 import { createSecretClient, CredentialsRefused, isAuthFailure, type SecretChange, type SecretClient } from '../src/consumer';
+import { RotatorError } from '../src/kernel/errors';
 import { thrown } from './support/thrown';
 
 const KEY = 'k'.repeat(32);
@@ -178,6 +180,138 @@ describe('reconnect signal', () => {
     expect(await post(url, noSecret, signWebhook(KEY, noSecret, now()))).toMatchObject({ status: 400 });
     const control = JSON.stringify({ id: 'evt_3', type: 't', secret: 'db\nforged log line' });
     expect(await post(url, control, signWebhook(KEY, control, now()))).toMatchObject({ status: 400 });
+  });
+
+  it('refuses an empty or short signing key from a function with 503, and changes nothing', async () => {
+    for (const short of ['', 'k'.repeat(15)]) {
+      const c = client({ signingKey: () => short });
+      const { url } = await c.listen();
+      await c.get('secret://db/password');
+      await publish('db', cred(`after-${short.length}`));
+      const body = event(`evt_short_${short.length}`);
+      expect(await post(url, body, signWebhook(short, body, now()))).toEqual({ status: 503, body: { status: 'unavailable' } });
+      expect((await c.get('secret://db/password')).value).not.toBe(`after-${short.length}`);
+    }
+    // 16 characters are enough.
+    const c = client({ signingKey: () => 'k'.repeat(16) });
+    const { url } = await c.listen();
+    const body = event('evt_long_enough');
+    expect((await post(url, body, signWebhook('k'.repeat(16), body, now()))).status).toBe(200);
+  });
+
+  it('listens with request and header timeouts and a connection cap', async () => {
+    const made: http.Server[] = [];
+    const original = http.createServer.bind(http) as (...args: unknown[]) => http.Server;
+    const spy = jest.spyOn(http, 'createServer').mockImplementation(((...args: unknown[]) => {
+      const server = original(...args);
+      made.push(server);
+      return server;
+    }) as typeof http.createServer);
+    try {
+      await client().listen();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(made).toHaveLength(1);
+    expect(made[0]).toMatchObject({ requestTimeout: 30_000, headersTimeout: 10_000, maxConnections: 256 });
+  });
+
+  it('keeps the signing key: forged requests read no key and change nothing; a mismatch reads it again once a minute', async () => {
+    const reads = jest.spyOn(store, 'readCurrent');
+    const hookReads = () => reads.mock.calls.filter(([path]) => path === 'hook').length;
+    const c = client();
+    const { url } = await c.listen();
+    await c.get('secret://hook/key');
+    const changes: SecretChange[] = [];
+    c.onChange((ch) => changes.push(ch));
+    const body = event('evt_key_1');
+    expect((await post(url, body, signWebhook(KEY, body, now()))).body.status).toBe('refreshed');
+
+    // The key is rotated: the handler does not know yet, and forged requests do not make it look.
+    const NEW_KEY = 'n'.repeat(32);
+    await publish('hook', { key: NEW_KEY });
+    const afterFirst = hookReads();
+    for (let i = 0; i < 10; i++) {
+      const forged = event(`evt_forged_${i}`);
+      expect((await post(url, forged, signWebhook('x'.repeat(32), forged, now()))).status).toBe(401);
+    }
+    expect(hookReads()).toBe(afterFirst);
+    expect(changes).toEqual([]);
+    // Signed with the new key within the minute: refused, and still no read (rotator retries).
+    const second = event('evt_key_2');
+    expect((await post(url, second, signWebhook(NEW_KEY, second, now()))).status).toBe(401);
+    expect(hookReads()).toBe(afterFirst);
+    // A minute on, the refused signature makes the handler read the key again, once.
+    clock += 60_000;
+    expect((await post(url, second, signWebhook(NEW_KEY, second, now()))).body.status).toBe('refreshed');
+    const forged = event('evt_forged_late');
+    expect((await post(url, forged, signWebhook('x'.repeat(32), forged, now()))).status).toBe(401);
+    expect(hookReads()).toBe(afterFirst + 1);
+    expect(changes.filter((ch) => ch.secret === 'hook')).toEqual([]);
+    reads.mockRestore();
+  });
+
+  it('calls a signing key function once while the key is held, however many requests come', async () => {
+    let calls = 0;
+    const c = client({
+      signingKey: () => {
+        calls++;
+        return KEY;
+      },
+    });
+    const { url } = await c.listen();
+    for (let i = 0; i < 5; i++) {
+      const forged = event(`evt_fn_${i}`);
+      expect((await post(url, forged, signWebhook('x'.repeat(32), forged, now()))).status).toBe(401);
+    }
+    const body = event('evt_fn_ok');
+    expect((await post(url, body, signWebhook(KEY, body, now()))).body.status).toBe('refreshed');
+    expect(calls).toBe(1);
+  });
+
+  it('answers concurrent copies of one delivery with one refresh; a failed refresh is forgotten so a retry succeeds', async () => {
+    const c = client();
+    const { url } = await c.listen();
+    await c.get('secret://db/password');
+    const changes: SecretChange[] = [];
+    c.onChange((ch) => changes.push(ch));
+    await publish('db', cred('second-password'));
+    const body = event('evt_copies');
+    const answers = await Promise.all(Array.from({ length: 50 }, () => post(url, body, signWebhook(KEY, body, now()))));
+    const statuses = answers.map((a) => a.body.status);
+    expect(statuses.filter((st) => st === 'refreshed')).toHaveLength(1);
+    expect(statuses.filter((st) => st === 'duplicate')).toHaveLength(49);
+    expect(changes).toHaveLength(1);
+
+    await publish('db', cred('third-password'));
+    const reads = jest.spyOn(store, 'readCurrent').mockRejectedValueOnce(new RotatorError('PERMISSION_DENIED', 'store broke'));
+    const failing = event('evt_fails_once');
+    expect((await post(url, failing, signWebhook(KEY, failing, now()))).status).toBe(503);
+    expect(await post(url, failing, signWebhook(KEY, failing, now()))).toEqual({ status: 200, body: { status: 'refreshed' } });
+    expect((await c.get('secret://db/password')).value).toBe('third-password');
+    reads.mockRestore();
+  });
+
+  it('a listener that throws does not fail the read, the other listeners or the reconnect', async () => {
+    const warnings: string[] = [];
+    const c = client({
+      log: { info: () => undefined, warn: (_fields: unknown, msg?: string) => void warnings.push(String(msg)) },
+    });
+    const { url } = await c.listen();
+    await c.get('secret://db/password');
+    c.onChange(() => {
+      throw new Error('listener bug holding second-password');
+    });
+    const changes: SecretChange[] = [];
+    c.onChange((ch) => changes.push(ch));
+    await publish('db', cred('second-password'));
+    clock += 60_000;
+    expect((await c.get('secret://db/password')).value).toBe('second-password');
+    await publish('db', cred('third-password'));
+    const body = event('evt_listener');
+    expect(await post(url, body, signWebhook(KEY, body, now()))).toEqual({ status: 200, body: { status: 'refreshed' } });
+    expect(changes.map((ch) => ch.reason)).toEqual(['refresh', 'reconnect']);
+    expect(warnings).toEqual(['an onChange listener threw', 'an onChange listener threw']);
   });
 
   it('needs a signing key, in a configured secret, to serve the signal', () => {

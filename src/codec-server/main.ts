@@ -2,7 +2,7 @@
 import { AesGcmCodec, loadCodecKeys } from '../client/codec/aes-gcm-codec';
 import { logger } from '../kernel/log';
 import { startCodecServer } from './server';
-import { codecServerSettings, type CodecServerFlags } from './settings';
+import { codecServerSettings, PATH_ENCODED_TOKEN_CHARS, type CodecServerFlags } from './settings';
 
 export async function runCodecServer(
   flags: CodecServerFlags,
@@ -13,6 +13,12 @@ export async function runCodecServer(
   // The UI asks to decode whatever a history holds, search attributes and other SDKs' payloads included: an
   // unencrypted payload is handed back as it came, which shows nothing the caller did not send.
   const codec = new AesGcmCodec({ ...loadCodecKeys(env), allowPlaintext: true });
+  if (PATH_ENCODED_TOKEN_CHARS.test(settings.token)) {
+    logger.warn(
+      'the token holds / % ? # or a backslash: percent-encode it (encodeURIComponent) in the UI’s codec endpoint path; ' +
+        'a token from `openssl rand -hex 32` needs no encoding',
+    );
+  }
   const server = await startCodecServer({ ...settings, codec, log: logger });
   const cors = settings.corsOrigins.length ? settings.corsOrigins.join(', ') : 'none (no browser may call it)';
   logger.info({ url: server.url, corsOrigins: settings.corsOrigins }, 'codec server started');

@@ -4,9 +4,14 @@
 // The token arrives as `Authorization: Bearer <token>` (the Temporal CLI's --codec-auth, scripts) or, because the UI
 // sends no header of its own choosing (it forwards only an OIDC login's access token, and only to https), as the
 // path segment before the operation: the operator sets the UI's codec endpoint, in their own browser, to
-// `https://codec.example:8888/<token>` and the UI calls `https://codec.example:8888/<token>/decode`.
+// `https://codec.example:8888/<token>` and the UI calls `https://codec.example:8888/<token>/decode`. The segment is
+// percent-decoded, so a token holding / % ? # (or a backslash) works there percent-encoded (encodeURIComponent); a
+// hex token (openssl rand -hex 32) needs no encoding.
+//
+// A request with `Expect: 100-continue` is invited to send its body only once it passed every check a body is not
+// needed for (route, origin, token, content type and length); otherwise it gets its refusal and no 100 Continue.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
@@ -88,18 +93,30 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   const maxPayloads = options.maxPayloads ?? DEFAULT_MAX_PAYLOADS;
 
   const serverOptions = { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS };
-  const listener = (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res).catch((err: unknown) => {
+  const listener = (req: IncomingMessage, res: ServerResponse, expectsContinue = false) => {
+    handle(req, res, expectsContinue).catch((err: unknown) => {
       log.error({ error: err instanceof Error ? err.name : typeof err }, 'codec request failed unexpectedly');
       if (!res.headersSent) send(req, res, { status: 500, body: { error: 'internal error' } }, true);
       else res.destroy();
     });
   };
-  const server = tls
-    ? createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key }, listener)
-    : createHttpServer(serverOptions, listener);
+  let server: Server;
+  try {
+    server = tls
+      ? createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key }, (req, res) => listener(req, res))
+      : createHttpServer(serverOptions, (req, res) => listener(req, res));
+  } catch (err) {
+    // OpenSSL's message names no option; its code says what is wrong, without a byte of the PEM.
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      `the TLS certificate or key cannot be used (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'tls',
+    );
+  }
+  // Without this listener Node answers 100 Continue itself, before the token was looked at.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => listener(req, res, true));
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -163,6 +180,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return refuse(415, 'compressed bodies are not accepted');
     const announced = req.headers['content-length'];
     if (announced !== undefined && Number(announced) > maxBody) return refuse(413, `at most ${maxBody} bytes`);
+    if (expectsContinue) res.writeContinue();
     const body = await readBody(req, maxBody);
     if (body === 'too large') return refuse(413, `at most ${maxBody} bytes`);
     if (body === 'aborted') {

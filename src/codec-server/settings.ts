@@ -1,10 +1,18 @@
 // `rotator codec-server`'s settings from its flags and environment, checked once at start-up; bad ones name the flag.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { RotatorError } from '../kernel/errors';
 
 export const DEFAULT_CODEC_ADDRESS = '127.0.0.1:8888';
 /** Shorter tokens are refused: the token is all that stands between the network and every decoded payload. */
 export const MIN_TOKEN_LENGTH = 16;
+/**
+ * Characters a token may hold but that must be percent-encoded (encodeURIComponent) where the token is the path
+ * segment of the UI's codec endpoint: the server percent-decodes that segment, so such a token works there encoded,
+ * and as it is in `Authorization: Bearer`. (A browser reads a backslash in an http path as `/`.) A hex token needs none.
+ */
+export const PATH_ENCODED_TOKEN_CHARS = /[/%?#\\]/;
 
 export interface CodecServerFlags {
   address?: string;
@@ -81,11 +89,43 @@ export function readCodecToken(env: NodeJS.ProcessEnv): string {
   if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token)) {
     throw new RotatorError(
       'CONFIG_INVALID',
-      `the token must be at least ${MIN_TOKEN_LENGTH} characters without whitespace (openssl rand -hex 32)`,
+      `the token must be at least ${MIN_TOKEN_LENGTH} characters without whitespace (openssl rand -hex 32); ` +
+        'in the UI’s codec endpoint path, / % ? # \\ in a token must be percent-encoded',
       field,
     );
   }
   return token;
+}
+
+/**
+ * Checks what was read as PEM before a server is made of it: OpenSSL's own errors name no flag. The messages name
+ * the file and OpenSSL's code, never a byte of what the file holds.
+ */
+function checkTls(cert: { file: string; pem: Buffer; field: string }, key: { file: string; pem: Buffer; field: string }): void {
+  const code = (err: unknown) => (err as NodeJS.ErrnoException).code ?? 'error';
+  try {
+    new X509Certificate(cert.pem);
+  } catch (err) {
+    throw new RotatorError('CONFIG_INVALID', `${cert.file} holds no PEM certificate (${code(err)})`, cert.field);
+  }
+  try {
+    createPrivateKey(key.pem);
+  } catch (err) {
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      `${key.file} holds no PEM private key, or one that is encrypted (${code(err)})`,
+      key.field,
+    );
+  }
+  try {
+    createSecureContext({ cert: cert.pem, key: key.pem });
+  } catch (err) {
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      `${key.file} cannot serve the certificate in ${cert.file}: is it the certificate's key? (${code(err)})`,
+      key.field,
+    );
+  }
 }
 
 /** Flags win over the environment (ROTATOR_CODEC_ADDRESS, ROTATOR_CODEC_CORS_ORIGINS, ROTATOR_CODEC_TLS_CERT/_KEY). */
@@ -108,6 +148,12 @@ export function codecServerSettings(flags: CodecServerFlags, env: NodeJS.Process
       certFile ? '--tls-key' : '--tls-cert',
     );
   }
-  const tls = certFile && keyFile ? { cert: readFor(certFile, '--tls-cert'), key: readFor(keyFile, '--tls-key') } : undefined;
+  let tls: CodecServerSettings['tls'];
+  if (certFile && keyFile) {
+    const certField = flags.tlsCert ? '--tls-cert' : 'ROTATOR_CODEC_TLS_CERT';
+    const keyField = flags.tlsKey ? '--tls-key' : 'ROTATOR_CODEC_TLS_KEY';
+    tls = { cert: readFor(certFile, certField), key: readFor(keyFile, keyField) };
+    checkTls({ file: certFile, pem: tls.cert, field: certField }, { file: keyFile, pem: tls.key, field: keyField });
+  }
   return { ...address, corsOrigins: [...new Set(corsOrigins)], token: readCodecToken(env), ...(tls ? { tls } : {}) };
 }

@@ -28,7 +28,7 @@ import { describeSecretUri, parseSecretUri, type SecretUri } from '../kernel/uri
 import { isAuthFailure } from './auth-failure';
 import { TtlCache, ttlOf } from './cache';
 import { project, readStoreExtras } from './candidates';
-import { verifyReconnect } from './reconnect';
+import { verifyReconnect, type SigningKeys } from './reconnect';
 
 export type CredentialRole = 'current' | 'pending' | 'previous';
 
@@ -58,6 +58,22 @@ export interface SecretChange {
 }
 
 type Log = Pick<typeof logger, 'warn' | 'info'>;
+
+/** Shorter signing keys are refused (a reconnect event then answers 503): anyone could sign with an empty one. */
+export const MIN_SIGNING_KEY_LENGTH = 16;
+/**
+ * The reconnect handler keeps the signing key it read at least this long (a longer `cache.ttl` of its secret keeps it
+ * longer), and a signature that does not match makes it read the key again at most once per this interval: a forged
+ * request costs no store read. After the key is rotated, deliveries signed with the new one are refused (401, rotator
+ * retries) until then.
+ */
+export const SIGNING_KEY_HOLD_MS = 60_000;
+/** What `listen()` serves with (as src/codec-server does). */
+const LISTEN_REQUEST_TIMEOUT_MS = 30_000;
+const LISTEN_HEADERS_TIMEOUT_MS = 10_000;
+const LISTEN_MAX_CONNECTIONS = 256;
+/** Event ids remembered for duplicate detection. */
+const SEEN_EVENTS = 1000;
 
 /** Every credential the store holds was refused. Names roles only; `cause` is the driver's last refusal. */
 export class CredentialsRefused extends RotatorError {
@@ -90,8 +106,9 @@ export interface SecretClientOptions {
   providers?: ProviderRegistry;
   fallback?: boolean;
   /**
-   * The key reconnect events are signed with: a `secret://name/key` URI (read through this client, so its cache
-   * applies) or a function returning it. Needed for `reconnectHandler()` and `listen()`.
+   * The key reconnect events are signed with: a `secret://name/key` URI (read through this client's stores) or a
+   * function returning it; at least MIN_SIGNING_KEY_LENGTH characters. The handler keeps it at least
+   * SIGNING_KEY_HOLD_MS. Needed for `reconnectHandler()` and `listen()`.
    */
   signingKey?: string | (() => Promise<string> | string);
   toleranceMs?: number;
@@ -122,7 +139,8 @@ export class SecretClient {
   private readonly reading = new Map<string, Promise<ResolvedSecret>>();
   private readonly listeners = new Set<(change: SecretChange) => void>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly seenEvents: string[] = [];
+  /** Per event id, its refresh (in flight or done): a copy of the delivery awaits it and is a duplicate. */
+  private readonly seenEvents = new Map<string, Promise<void>>();
   private readonly servers = new Set<{ close(): Promise<void> }>();
   private readonly now: () => number;
   private readonly log: Log;
@@ -219,16 +237,9 @@ export class SecretClient {
     if (signingKey === undefined)
       throw new RotatorError('CONFIG_INVALID', 'a reconnect handler needs the signing key of the webhook', 'signingKey');
     // A key in a secret the config does not have would make every delivery a 503: say so now.
-    if (typeof signingKey === 'string') this.parse(signingKey);
-    const key = async (): Promise<string> => {
-      if (typeof signingKey === 'function') return signingKey();
-      const found = await this.get(signingKey);
-      if (typeof found.value !== 'string' || found.value === '')
-        throw new RotatorError('CONFIG_INVALID', 'must name one field (secret://name/key)', 'signingKey');
-      return found.value;
-    };
+    const keys = this.signingKeys(typeof signingKey === 'string' ? this.parse(signingKey).ref : signingKey);
     return (req, res) => {
-      this.answerReconnect(req, res, key).catch((err: unknown) => {
+      this.answerReconnect(req, res, keys).catch((err: unknown) => {
         this.log.warn({ code: err instanceof RotatorError ? err.code : undefined }, 'reconnect event not handled');
         reply(res, 503, { status: 'unavailable' });
       });
@@ -237,7 +248,11 @@ export class SecretClient {
 
   /** Serves `reconnectHandler()` on host:port (default 127.0.0.1, a free port); closed with the client. */
   async listen(options: { host?: string; port?: number } = {}): Promise<{ url: string; close(): Promise<void> }> {
-    const server = createServer(this.reconnectHandler());
+    const server = createServer(
+      { requestTimeout: LISTEN_REQUEST_TIMEOUT_MS, headersTimeout: LISTEN_HEADERS_TIMEOUT_MS },
+      this.reconnectHandler(),
+    );
+    server.maxConnections = LISTEN_MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -274,18 +289,75 @@ export class SecretClient {
     return { key: keyOf(ref), ref };
   }
 
-  private async answerReconnect(req: IncomingMessage, res: ServerResponse, key: () => Promise<string>): Promise<void> {
-    const verdict = await verifyReconnect(req, { key, now: this.now, toleranceMs: this.toleranceMs });
+  /**
+   * The reconnect handler's signing key, read apart from the value cache (a read for a request not yet authenticated
+   * neither changes the cache nor reports a change): held for SIGNING_KEY_HOLD_MS or the secret's `cache.ttl`,
+   * whichever is longer; read again on a signature that does not match at most once per SIGNING_KEY_HOLD_MS; one
+   * read at a time. A key shorter than MIN_SIGNING_KEY_LENGTH is refused, from a function as from the store.
+   */
+  private signingKeys(source: SecretUri | (() => Promise<string> | string)): SigningKeys {
+    const holdMs =
+      typeof source === 'function'
+        ? SIGNING_KEY_HOLD_MS
+        : Math.max(SIGNING_KEY_HOLD_MS, ttlOf(requireSecret(this.config, source.secret)));
+    let held: string | undefined;
+    let readAt = Number.NEGATIVE_INFINITY;
+    let reading: Promise<string> | undefined;
+    const fetchKey = async (): Promise<string> => {
+      if (this.closed) throw new RotatorError('CONFIG_INVALID', 'the secret client is closed');
+      const value =
+        typeof source === 'function'
+          ? await source()
+          : (await resolveSecret(this.config, this.providers, source, { field: 'signingKey', log: this.log })).value;
+      if (typeof value !== 'string' || value.length < MIN_SIGNING_KEY_LENGTH) {
+        throw new RotatorError(
+          'CONFIG_INVALID',
+          `the signing key must be one field (secret://name/key) of at least ${MIN_SIGNING_KEY_LENGTH} characters`,
+          'signingKey',
+        );
+      }
+      return value;
+    };
+    const read = (): Promise<string> => {
+      if (!reading) {
+        readAt = this.now();
+        reading = fetchKey()
+          .then((key) => (held = key))
+          .finally(() => (reading = undefined));
+      }
+      return reading;
+    };
+    return {
+      current: () => (held !== undefined && !reading && this.now() - readAt < holdMs ? Promise.resolve(held) : read()),
+      reread: () => (this.now() - readAt >= SIGNING_KEY_HOLD_MS ? read() : (reading ?? Promise.resolve(null))),
+    };
+  }
+
+  private async answerReconnect(req: IncomingMessage, res: ServerResponse, keys: SigningKeys): Promise<void> {
+    const verdict = await verifyReconnect(req, { keys, now: this.now, toleranceMs: this.toleranceMs });
     if (!verdict.ok) {
       this.log.warn({ reason: verdict.reason, status: verdict.status }, 'reconnect event refused');
       return reply(res, verdict.status, { status: 'refused', message: verdict.message });
     }
     const { event } = verdict;
-    if (this.seenEvents.includes(event.id)) return reply(res, 200, { status: 'duplicate' });
+    const seen = this.seenEvents.get(event.id);
+    if (seen) {
+      // A copy of a delivery in flight shares its outcome: a duplicate once it refreshed, its 503 if it failed.
+      await seen;
+      return reply(res, 200, { status: 'duplicate' });
+    }
     if (!Object.hasOwn(this.config.secrets, event.secret)) return reply(res, 200, { status: 'ignored' });
-    await this.refresh(event.secret, 'reconnect');
-    this.seenEvents.push(event.id);
-    if (this.seenEvents.length > 1000) this.seenEvents.shift();
+    // Recorded before the first await, so concurrent copies find it.
+    const refreshing = this.refresh(event.secret, 'reconnect');
+    this.seenEvents.set(event.id, refreshing);
+    if (this.seenEvents.size > SEEN_EVENTS) this.seenEvents.delete(this.seenEvents.keys().next().value!);
+    try {
+      await refreshing;
+    } catch (err) {
+      // Forgotten, so rotator's retry of this delivery refreshes again.
+      if (this.seenEvents.get(event.id) === refreshing) this.seenEvents.delete(event.id);
+      throw err;
+    }
     reply(res, 200, { status: 'refreshed' });
   }
 
@@ -309,7 +381,17 @@ export class SecretClient {
             previousVersion: old.version,
             reason,
           };
-          for (const listener of this.listeners) listener(change);
+          for (const listener of this.listeners) {
+            // A listener's failure is its own: the read succeeded and the other listeners still hear of it.
+            try {
+              listener(change);
+            } catch (err) {
+              this.log.warn(
+                { secret: ref.secret, error: err instanceof Error ? err.name : typeof err },
+                'an onChange listener threw',
+              );
+            }
+          }
         }
         return found;
       })

@@ -50,9 +50,19 @@ async function readBody(req: IncomingMessage): Promise<Buffer | null> {
   return Buffer.concat(chunks);
 }
 
+/** Where the signing key comes from: held a while, read again only when allowed (see SecretClient.reconnectHandler). */
+export interface SigningKeys {
+  /** The key held now (read first if none is held or the one held is past its hold time). */
+  current(): Promise<string>;
+  /**
+   * After `current` did not match: the key read again (a rotated key is picked up), or null when it was read too
+   * recently for a refused signature to make it read again.
+   */
+  reread(): Promise<string | null>;
+}
+
 export interface VerifyOptions {
-  /** The signing key, read when a request comes (so a rotated key is picked up). */
-  key: () => Promise<string>;
+  keys: SigningKeys;
   now: () => number;
   toleranceMs: number;
 }
@@ -66,7 +76,11 @@ export async function verifyReconnect(req: IncomingMessage, options: VerifyOptio
   if (!/^\d{1,12}$/.test(ts)) return refuse('malformed timestamp');
   const body = await readBody(req);
   if (body === null) return { ok: false, status: 413, reason: 'body too large', message: `at most ${MAX_BODY_BYTES} bytes` };
-  if (!signatureMatches(await options.key(), ts, body, sig)) return refuse('bad signature');
+  const held = await options.keys.current();
+  if (!signatureMatches(held, ts, body, sig)) {
+    const again = await options.keys.reread();
+    if (again === null || again === held || !signatureMatches(again, ts, body, sig)) return refuse('bad signature');
+  }
   if (Math.abs(options.now() - Number(ts) * 1000) > options.toleranceMs) return refuse('stale timestamp');
   let json: unknown;
   try {
