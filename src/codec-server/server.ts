@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { RotatorError } from '../kernel/errors';
 import type { Logger } from '../kernel/log';
-import { hasBody, isJson, readBody, send, type Reply } from './http-io';
+import { hasBody, isJson, readBody, send, type Reply } from '../kernel/http-io';
 import { parsePayloadsJson, payloadsBody, PayloadsJsonError } from './payloads-json';
 
 export interface CodecServerOptions {

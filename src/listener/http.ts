@@ -9,6 +9,7 @@ import { shown } from './dispatch';
 import type { Dispatch, DispatchOutcome, TriggerEvent } from './events';
 import { httpSourceHandler, isHttpSource, type HttpSourceHandler, type RequestParts } from './http-sources';
 import { RECORD } from './records';
+import { hasBody, isJson, readBody, send, type Reply } from '../kernel/http-io';
 
 export { signWebhook } from './http-sources';
 
@@ -30,12 +31,6 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 /** How many of a batch's events one log line lists (Event Grid batches; the count is always there). */
 const LOGGED_EVENTS = 10;
-
-interface Reply {
-  status: number;
-  body: object | string;
-  headers?: Record<string, string>;
-}
 
 /** One log line per request: names and ids only, each bounded and printable. Never a header, the query or the body. */
 type LogFields = Record<string, unknown>;
@@ -182,77 +177,8 @@ export async function startHttpListener(
   };
 }
 
-/** Whether the sender announced a body (one not read yet is then left unread, and the connection closed). */
-function hasBody(req: IncomingMessage): boolean {
-  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-}
-
-/** `application/json`, with a UTF-8 charset if any (RFC 8259: JSON between systems is UTF-8). */
-function isJson(contentType: string | undefined): boolean {
-  if (!contentType) return false;
-  const [type, ...params] = contentType.split(';');
-  if (type.trim().toLowerCase() !== 'application/json') return false;
-  return params.every((param) => {
-    const [key, value = ''] = param.split('=');
-    return key.trim().toLowerCase() !== 'charset' || /^"?utf-8"?$/i.test(value.trim());
-  });
-}
-
-/**
- * The body, or why there is none. Reading stops at the first byte past `limit`: the request is paused, nothing more
- * is kept, and the 413 closes the connection.
- */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too large' | 'aborted'> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (result: Buffer | 'too large' | 'aborted') => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onAbort);
-      req.off('close', onAbort);
-      resolve(result);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.pause();
-        chunks.length = 0;
-        done('too large');
-      } else {
-        chunks.push(chunk);
-      }
-    };
-    const onEnd = () => done(Buffer.concat(chunks, size));
-    const onAbort = () => done('aborted');
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onAbort);
-    req.on('close', onAbort);
-  });
-}
-
 function eventFields(events: TriggerEvent[]): LogFields {
   const one = (e: TriggerEvent) => ({ eventId: shown(e.id), type: shown(e.type), resource: shown(e.resource) });
   if (events.length === 1) return one(events[0]);
   return { count: events.length, events: events.slice(0, LOGGED_EVENTS).map(one) };
-}
-
-/**
- * Small answers, never an echo of the request. A response sent before the body was read to the end closes the
- * connection: what the sender is still sending is not read.
- */
-function send(req: IncomingMessage, res: ServerResponse, reply: Reply, closeConnection: boolean): void {
-  const text = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
-  res.statusCode = reply.status;
-  res.setHeader('Content-Type', typeof reply.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  for (const [key, value] of Object.entries(reply.headers ?? {})) res.setHeader(key, value);
-  if (closeConnection) {
-    res.setHeader('Connection', 'close');
-    res.once('finish', () => req.destroy());
-  }
-  res.end(text);
 }

@@ -1,4 +1,5 @@
-// Small HTTP helpers for the codec server: a bounded body reader, the JSON content-type check, one way to answer.
+// HTTP helpers shared by rotator's servers (the listener's webhooks, the codec server): a bounded body reader, the
+// JSON content-type check, and one way to answer, never an echo of the request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface Reply {
