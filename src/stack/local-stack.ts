@@ -172,23 +172,21 @@ const STARTERS: Record<ServiceName, (ctx: Ctx, info: StackInfo) => Promise<void>
   kubernetes: startKubernetes,
 };
 
-async function startTemporal(ctx: Ctx, info: StackInfo): Promise<void> {
-  const [port, httpPort, metricsPort] = await freePorts(3);
-  const address = `${HOST}:${port}`;
-  const child = spawnService(ctx, 'temporal', toolPath('temporal'), [
+/** `temporal server start-dev` on loopback as rotator's tests run it; a caller adds the UI's flags or --headless. */
+export function temporalDevServerArgs(o: { dbFile: string; port: number; httpPort: number; metricsPort: number }): string[] {
+  return [
     'server',
     'start-dev',
-    '--headless',
     '--db-filename',
-    path.join(ctx.dir, 'temporal.db'),
+    o.dbFile,
     '--ip',
     HOST,
     '--port',
-    String(port),
+    String(o.port),
     '--http-port',
-    String(httpPort),
+    String(o.httpPort),
     '--metrics-port',
-    String(metricsPort),
+    String(o.metricsPort),
     '--log-level',
     'error',
     // Throwaway data: the WAL without fsync halves the server's CPU per rotation (measured by npm run bench).
@@ -198,6 +196,15 @@ async function startTemporal(ctx: Ctx, info: StackInfo): Promise<void> {
     'synchronous=off',
     // Rotator's search attributes (workflows/definitions.ts), which every rotation carries from its start.
     ...Object.values(SEARCH_ATTRIBUTES).flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+  ];
+}
+
+async function startTemporal(ctx: Ctx, info: StackInfo): Promise<void> {
+  const [port, httpPort, metricsPort] = await freePorts(3);
+  const address = `${HOST}:${port}`;
+  const child = spawnService(ctx, 'temporal', toolPath('temporal'), [
+    ...temporalDevServerArgs({ dbFile: path.join(ctx.dir, 'temporal.db'), port, httpPort, metricsPort }),
+    '--headless',
   ]);
   await waitReady(ctx, 'temporal', child, async () => {
     const conn = await Connection.connect({ address, connectTimeout: 1000 });

@@ -6,8 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { toolPath } from '../../src/stack/local-stack';
-import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
+import { temporalDevServerArgs, toolPath } from '../../src/stack/local-stack';
 
 const HOST = '127.0.0.1';
 const START_TIMEOUT_MS = 60_000;
@@ -73,32 +72,13 @@ export async function startUiDevServer(options: { codecEndpoint: string; uiPort?
   const child: ChildProcess = spawn(
     toolPath('temporal'),
     [
-      'server',
-      'start-dev',
-      '--db-filename',
-      join(dir, 'temporal.db'),
-      '--ip',
-      HOST,
-      '--port',
-      String(port),
-      '--http-port',
-      String(httpPort),
-      '--metrics-port',
-      String(metricsPort),
+      ...temporalDevServerArgs({ dbFile: join(dir, 'temporal.db'), port, httpPort, metricsPort }),
       '--ui-port',
       String(uiPort),
       '--ui-codec-endpoint',
       options.codecEndpoint,
       // The closed network cannot reach temporal.io's news feed.
       '--ui-disable-news-fetch',
-      '--log-level',
-      'error',
-      '--sqlite-pragma',
-      'journal_mode=wal',
-      '--sqlite-pragma',
-      'synchronous=off',
-      // Rotations carry these; the namespace must know them before one starts.
-      ...Object.values(SEARCH_ATTRIBUTES).flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
     ],
     { stdio: ['ignore', log, log] },
   );
