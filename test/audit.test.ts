@@ -296,6 +296,23 @@ describe('audit trail', () => {
     for (const v of await secretValues()) expect(printed).not.toContain(v);
   });
 
+  it('lists rotations it cannot read (sealed with another codec key) instead of failing the whole trail', async () => {
+    const own = process.env.ROTATOR_CODEC_KEY;
+    process.env.ROTATOR_CODEC_KEY = codecKeyEnv(testCodecKeys()); // another deployment's key
+    try {
+      const run = await cli('--config', configFile, '--json', 'audit', ORDERS);
+      expect(run.code).toBe(EXIT.OK);
+      const entries = JSON.parse(run.out) as AuditEntry[];
+      expect(entries).toHaveLength(2);
+      for (const entry of entries) {
+        expect(entry).toMatchObject({ secret: ORDERS, outcome: null, phases: [] });
+        expect(entry.notes.some((n) => n.startsWith("could not read this rotation's history"))).toBe(true);
+      }
+    } finally {
+      process.env.ROTATOR_CODEC_KEY = own;
+    }
+  });
+
   it('narrows by --since and --limit, and tells one secret from another whose name it starts', async () => {
     const since = await cli(
       '--config',

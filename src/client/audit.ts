@@ -101,9 +101,17 @@ function isRotationOf(workflowId: string, secret: string): boolean {
 async function auditEntry(client: Client, run: WorkflowExecutionInfo): Promise<AuditEntry> {
   const handle = client.workflow.getHandle(run.workflowId, run.runId, { followRuns: false });
   const closed = run.status.name !== 'RUNNING';
+  // A run this client cannot read (another deployment's codec key, a history gone with its retention) is still
+  // listed, with what visibility says of it: one unreadable run must not hide the others.
+  const unreadable: string[] = [];
+  const orNothing = <T>(read: Promise<T>, none: T): Promise<T> =>
+    read.catch((err: unknown) => {
+      unreadable.push(`could not read this rotation's history (${err instanceof Error ? err.name : 'error'})`);
+      return none;
+    });
   const [status, interventions] = await Promise.all([
-    closed ? closedStatus(handle).then((s) => s?.status ?? null) : currentStatus(handle, false),
-    interventionsOf(client, run),
+    orNothing(closed ? closedStatus(handle).then((s) => s?.status ?? null) : currentStatus(handle, false), null),
+    orNothing(interventionsOf(client, run), []),
   ]);
   const iso = (ms: number | null | undefined) => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
   return {
@@ -125,7 +133,7 @@ async function auditEntry(client: Client, run: WorkflowExecutionInfo): Promise<A
     revoked: status?.revokedUsername ?? null,
     phases: status ? phasesOf(status) : [],
     error: status?.error ?? null,
-    notes: status?.notes ?? [],
+    notes: [...(status?.notes ?? []), ...new Set(unreadable)],
   };
 }
 
