@@ -213,7 +213,7 @@ export function retryDelay(retry: NonNullable<SecretConfig['retry']>, attempt: n
  * The value's fields within `keys`, in the order `keys` lists them (all of them, in the store's order, without it),
  * as text or numbers; anything else a store holds becomes JSON text.
  */
-function fieldsOf(value: SecretValue, keys: string[] | undefined): Record<string, string | number> {
+export function fieldsOf(value: SecretValue, keys: string[] | undefined): Record<string, string | number> {
   const all = value as Record<string, unknown>;
   const out: Record<string, string | number> = {};
   for (const k of keys ?? Object.keys(all)) {

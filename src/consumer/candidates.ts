@@ -6,7 +6,7 @@
 // to offer); after it, until the rotation ends, it is the version the promote replaced. Outside a rotation the
 // client offers the value it itself last saw as current before the present one (client.ts).
 import type { SecretStore, SecretValue } from '../../activities/types';
-import type { ResolvedValue } from '../client/resolve';
+import { fieldsOf, type ResolvedValue } from '../client/resolve';
 import { RotatorError } from '../kernel/errors';
 import type { SecretUri } from '../kernel/uri';
 
@@ -48,13 +48,7 @@ export async function readStoreExtras(store: SecretStore, path: string, currentV
  * for secret://name; null when it lacks the field.
  */
 export function project(value: SecretValue, ref: SecretUri, keys: string[] | undefined): ResolvedValue | null {
-  const all = value as Record<string, unknown>;
-  const out: Record<string, string | number> = {};
-  for (const k of keys ?? Object.keys(all)) {
-    const v = all[k];
-    if (v === undefined || !Object.hasOwn(all, k)) continue;
-    out[k] = typeof v === 'string' || typeof v === 'number' ? v : JSON.stringify(v);
-  }
+  const out = fieldsOf(value, keys);
   if (ref.key === undefined) return Object.keys(out).length > 0 ? out : null;
   const field = out[ref.key];
   return field === undefined ? null : String(field);
