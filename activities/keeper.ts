@@ -11,6 +11,7 @@ import { KEEP_LEASE, keeperIdFor, type KeepLeaseInput } from '../workflows/lifec
 import type { LeaseEngine, RenewResult } from './leases/types';
 import { guardedAll } from './guarded';
 import type { ConsumerRegistry, ProviderRegistry } from './registry';
+import { replaceOwnedFields } from './stored-value';
 import type { PromoteResult, SecretStore, SecretValue } from './types';
 
 export interface KeeperDeps {
@@ -102,7 +103,7 @@ export function createKeeperActivities(deps: KeeperDeps) {
     const verify = d.lease.verify;
     if (!verify) return;
     const credential = { username: String(value.username), password: String(value.password) };
-    // verify() uses only the endpoint of the connection these targets are built with: no admin login is made.
+    // verify() logs in where the published value names (else the verify block's endpoint): no admin login is made.
     if (verify.type === 'postgresql') {
       const { PostgresTarget } = await import('./targets/postgresql/target');
       const target = new PostgresTarget(
@@ -110,7 +111,7 @@ export function createKeeperActivities(deps: KeeperDeps) {
         'unused',
       );
       try {
-        await target.verify(credential, verify.query ?? 'select 1');
+        await target.verify(credential, verify.query ?? 'select 1', value);
       } finally {
         await target.close();
       }
@@ -118,7 +119,7 @@ export function createKeeperActivities(deps: KeeperDeps) {
       const { RedisTarget } = await import('./targets/redis/target');
       const target = new RedisTarget({ host: verify.host, port: verify.port, username: '', password: '' });
       try {
-        await target.verify(credential, verify.query ?? 'PING');
+        await target.verify(credential, verify.query ?? 'PING', value);
       } finally {
         await target.close();
       }
@@ -159,7 +160,8 @@ export function createKeeperActivities(deps: KeeperDeps) {
     const hardEndAt = maxTtl ? issuedAt + maxTtl * 1000 : null;
     const expiresAt = issuedAt + issued.leaseDurationSec * 1000;
     const verify = d.lease.verify;
-    const value: SecretValue = {
+    // The fields a keeper owns: the credential and its lease. hard_end_at goes when the new lease has none.
+    const owned = {
       username: issued.username,
       password: issued.password,
       [LEASE_FIELD]: issued.leaseId,
@@ -167,12 +169,21 @@ export function createKeeperActivities(deps: KeeperDeps) {
       renewable: String(issued.renewable),
       issued_at: issuedAt,
       expires_at: expiresAt,
-      ...(hardEndAt ? { hard_end_at: hardEndAt } : {}),
-      ...(verify ? { engine: verify.type, host: verify.host, port: verify.port } : {}),
-      ...(verify?.database ? { dbname: verify.database } : {}),
+      hard_end_at: hardEndAt ?? undefined,
     };
+    let value: SecretValue;
     try {
-      await (await storeOf(d)).stagePending(d.publish.path, input.claimId, value, input.baseVersion);
+      // As a rotation does: the published value copied, only the owned fields replaced; built from config when none.
+      const s = await storeOf(d);
+      const base = input.baseVersion === null ? null : await s.readVersion(d.publish.path, input.baseVersion);
+      value = base
+        ? replaceOwnedFields(base, owned)
+        : {
+            ...replaceOwnedFields({}, owned),
+            ...(verify ? { engine: verify.type, host: verify.host, port: verify.port } : {}),
+            ...(verify?.database ? { dbname: verify.database } : {}),
+          };
+      await s.stagePending(d.publish.path, input.claimId, value, input.baseVersion);
     } catch (err) {
       // Nobody will ever hold this one: give it back now rather than at its TTL.
       await engine.revoke(issued.leaseId).catch(() => undefined);

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Strategy } from '../src/config/fields';
 import type { SecretReference } from '../src/kernel/plan';
 import type { KubeConnection } from './kubernetes/connection';
+import type { Endpoint } from './targets/endpoint';
 import { parseDuration } from '../src/kernel/duration';
 import { SHORT_IO } from '../workflows/lib/policies';
 import type { Consumer, DatabaseTarget, SecretStore, SecretValue, StoreCapabilities, TargetCapabilities } from './types';
@@ -77,6 +78,11 @@ export interface TargetPlugin<C extends { type: string; connection: string }> {
   check?(config: C, strategy: Strategy): ConfigIssue[];
   /** `rotator plan`: whether the admin may do what the strategy needs, found out without changing anything. */
   preflight?(target: TargetPlanOf<C>, context: TargetPreflightContext): Promise<PreflightCheck[]>;
+  /**
+   * Where the target's connection goes (its block over the admin credential), without connecting: `plan` and
+   * `validate` compare it with the host and port a stored value names.
+   */
+  connectionEndpoint?(target: TargetPlanOf<C>, admin: SecretValue): Promise<Endpoint>;
   /** `adminKey` names the admin credential's version: targets with the same one share pooled clients. */
   create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<DatabaseTarget>;
 }

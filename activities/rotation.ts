@@ -5,7 +5,8 @@ import { guardedAll } from './guarded';
 import { generatePassword } from '../src/kernel/password';
 import { checkPlan, type RotationPlan } from '../src/kernel/plan';
 import { openTarget, type ConsumerRegistry, type ProviderRegistry, type TargetRegistry } from './registry';
-import type { DatabaseTarget, PromoteResult, SecretValue } from './types';
+import { replaceOwnedFields } from './stored-value';
+import type { DatabaseTarget, PromoteResult, SecretValue, VerifiedAt } from './types';
 
 /**
  * What a rotation decided at its start. Inspecting again, at any later point of the same rotation, returns the same
@@ -50,6 +51,15 @@ export function alternatingPair(role: string): [string, string] {
 }
 
 const DRAIN_POLL_MS = 500;
+
+/** The activity's logger; none when a step runs outside an activity (a test calling it directly). */
+function activityLog(): Context['log'] | null {
+  try {
+    return Context.current().log;
+  } catch {
+    return null;
+  }
+}
 
 export function createActivities(deps: ActivityDeps) {
   const { providers, targets } = deps;
@@ -177,7 +187,10 @@ export function createActivities(deps: ActivityDeps) {
     return { currentVersion, currentUsername, nextUsername, revokeUsername };
   }
 
-  /** Stages a fresh password, conditioned on the store still being at `baseVersion`; a re-run keeps the first one. */
+  /**
+   * Stages a fresh password in a copy of the value at `baseVersion`, conditioned on the store still being there; a
+   * re-run keeps the first one.
+   */
   async function stageCredential(
     plan: RotationPlan,
     input: { rotationId: string; username: string; baseVersion: string | null },
@@ -193,7 +206,11 @@ export function createActivities(deps: ActivityDeps) {
       );
     }
     const target = await targetFor(plan);
-    const value: SecretValue = { ...target.endpoint, username: input.username, password: generatePassword(plan.password) };
+    const credential = { username: input.username, password: generatePassword(plan.password) };
+    const owned = target.credentialFields?.(credential) ?? credential;
+    // The current value, copied, with only the credential replaced: its other fields (the endpoint consumers use,
+    // an operator's own) are not the rotation's. Only a secret with no value yet is built from the target's config.
+    const value: SecretValue = current ? replaceOwnedFields(current.value, owned) : { ...target.endpoint, ...owned };
     await s.stagePending(path, input.rotationId, value, input.baseVersion);
   }
 
@@ -252,10 +269,18 @@ export function createActivities(deps: ActivityDeps) {
     await (await targetFor(plan)).removePassword(username, password);
   }
 
-  async function verifyCredential(plan: RotationPlan, input: CredentialRef): Promise<void> {
+  /** Logs in with the credential where its stored value says consumers connect (else the target's connection). */
+  async function verifyCredential(plan: RotationPlan, input: CredentialRef): Promise<VerifiedAt> {
     const value = await readCredential(plan, input);
     const credential = credentialOf(value, 'the new credential');
-    await (await targetFor(plan)).verify(credential, plan.verifyQuery);
+    const at = await (await targetFor(plan)).verify(credential, plan.verifyQuery, value ?? undefined);
+    activityLog()?.info('verified the new credential', {
+      secret: plan.secret,
+      username: credential.username,
+      endpoint: at.endpoint,
+      from: at.from,
+    });
+    return at;
   }
 
   async function promote(

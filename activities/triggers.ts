@@ -56,7 +56,12 @@ export function createTriggerActivities(deps: TriggerDeps) {
     if (typeof current?.value.username !== 'string' || typeof current.value.password !== 'string') return false;
     const target = await openTarget(deps.providers, deps.targets, plan.target);
     try {
-      await target.verify({ username: current.value.username, password: current.value.password }, plan.verifyQuery);
+      // Through the endpoint the stored value names, as its consumers connect.
+      await target.verify(
+        { username: current.value.username, password: current.value.password },
+        plan.verifyQuery,
+        current.value,
+      );
       return true;
     } catch (err) {
       // Refused: out of sync. Anything else (the database is down) is not a reason to rotate: fail and retry.

@@ -1,8 +1,12 @@
 // The three seams of a rotation: a store publishes a credential, a target makes it valid, a consumer picks it up.
 
+/** What a field of a stored value may hold: anything JSON can (stores that keep only text per field hold strings and numbers). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
 /**
  * A credential as stores keep it: the field names of the JSON layout AWS uses for database secrets, so one shape
- * reads the same in every store.
+ * reads the same in every store. A stored value may hold any other fields (an operator's `sslmode`, AWS's
+ * `dbInstanceIdentifier`): a rotation copies them as they are and replaces only the credential fields it owns.
  */
 export interface SecretValue {
   username?: string;
@@ -11,7 +15,7 @@ export interface SecretValue {
   host?: string;
   port?: number;
   dbname?: string;
-  [field: string]: string | number | undefined;
+  [field: string]: JsonValue | undefined;
 }
 
 export interface Versioned<T> {
@@ -84,6 +88,12 @@ export interface LoginCredential {
   password: string;
 }
 
+/** Where a verify logged in (`host:port[/database]`, never a credential) and whose endpoint that was. */
+export interface VerifiedAt {
+  endpoint: string;
+  from: 'stored value' | 'target connection';
+}
+
 /** Declared by each target; the workflow and config validation choose a strategy from these. */
 export interface TargetCapabilities {
   /** One login can hold two passwords at once (Redis ACL), so rotation needs no second login. */
@@ -95,8 +105,13 @@ export interface TargetCapabilities {
 /** Where a credential is valid: a database that can set, check and withdraw a login. All calls are idempotent. */
 export interface DatabaseTarget {
   readonly capabilities: TargetCapabilities;
-  /** Connection fields to publish beside the credential (host, port, dbname, engine). */
+  /** Connection fields a secret's first value gets beside the credential (host, port, dbname, engine). */
   readonly endpoint: Pick<SecretValue, 'engine' | 'host' | 'port' | 'dbname'>;
+  /**
+   * The fields of a stored value a rotation owns, given the new credential: it replaces exactly these in a copy of
+   * the current value (a field set to undefined is removed). Without it: `username` and `password`.
+   */
+  credentialFields?(credential: LoginCredential): Readonly<Record<string, JsonValue | undefined>>;
   /** alternating-users: create the login if missing, with the rights every login of this target shares; set its password. */
   upsertLogin(username: string, password: string): Promise<void>;
   /** single-user: replace the password of an existing login (NOT_FOUND if it does not exist). */
@@ -105,8 +120,12 @@ export interface DatabaseTarget {
   addPassword(username: string, password: string): Promise<void>;
   /** dual-password: withdraw one password of the login; the others keep working. Already gone counts as success. */
   removePassword(username: string, password: string): Promise<void>;
-  /** Log in with the credential and run the verify command; throws VERIFY_FAILED otherwise. */
-  verify(credential: LoginCredential, query: string): Promise<void>;
+  /**
+   * Log in with the credential and run the verify command; throws VERIFY_FAILED otherwise. `stored`, the value the
+   * credential is (or will be) published as: the login goes to the endpoint it names (host, port, database: what
+   * consumers use), else to the target's connection. Says which endpoint it used.
+   */
+  verify(credential: LoginCredential, query: string, stored?: SecretValue): Promise<VerifiedAt>;
   /** Withdraw the login so its password is refused. Already withdrawn or missing counts as success. */
   disableLogin(username: string): Promise<void>;
   liveSessions(username: string): Promise<number>;

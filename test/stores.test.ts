@@ -84,7 +84,7 @@ describeStoreContract('kubernetes', async () => {
   const kubeconfig = kubeconfigFile('rotator');
   const open = (options: StalePendingOptions) =>
     new KubernetesStore({ clients: new KubeClients(kubeConfigFor({ kubeconfig })), namespace: 'default', ...options });
-  return { store: open({}), open, path: () => `${namespace}/contract-${hex()}` };
+  return { store: open({}), open, path: () => `${namespace}/contract-${hex()}`, nested: false };
 });
 
 describe('aws-secrets-manager specifics', () => {

@@ -59,7 +59,7 @@ function stubActivities(
     disableLogin: step('disableLogin', undefined),
     restorePassword: step('restorePassword', undefined),
     removePassword: step('removePassword', undefined),
-    verifyCredential: step('verifyCredential', undefined),
+    verifyCredential: step('verifyCredential', { endpoint: '127.0.0.1:5432/postgres', from: 'target connection' as const }),
     promote: step('promote', { version: '8', previousVersion: current.version }),
     rollbackStore: step('rollbackStore', undefined),
     notifyConsumers: step('notifyConsumers', undefined),

@@ -5,12 +5,13 @@ import { consumerPlugin } from '../../activities/consumers';
 import { ConsumerRegistry, ProviderRegistry } from '../../activities/registry';
 import { storePlugin } from '../../activities/stores';
 import { targetPlugin } from '../../activities/targets';
+import { endpointDisagreement, storedEndpoint } from '../../activities/targets/endpoint';
 import type { SecretStore, SecretValue, Versioned } from '../../activities/types';
 import type { ScheduleConfig } from '../config/lifecycle';
 import type { Config } from '../config/schema';
 import { formatDuration } from '../kernel/duration';
 import { RotatorError } from '../kernel/errors';
-import { planRotation, type RotationPlan } from '../kernel/plan';
+import { planRotation, rotatableSecrets, type RotationPlan } from '../kernel/plan';
 import { redact } from '../kernel/redact';
 
 export type { PreflightCheck } from '../../activities/plugin';
@@ -61,6 +62,7 @@ export async function preflight(config: Config, secretName: string): Promise<Pre
       scrub.push(...secretValuesOf(admin.value));
       const plugin = targetPlugin(plan.target);
       const value = admin.value;
+      if (current) checks.push(...(await endpointCheck(plan, value, current.value)));
       if (plugin.preflight) {
         checks.push(
           ...(await guarded(`${plan.target.type}: admin`, 'check the target block and the admin secret', () =>
@@ -95,6 +97,69 @@ export async function preflight(config: Config, secretName: string): Promise<Pre
     await consumers.close().catch(() => undefined);
     await providers.close().catch(() => undefined);
   }
+}
+
+const ENDPOINT_CHECK = 'store: the stored endpoint is the target’s';
+
+/**
+ * ⚠ when the stored value's host or port differ from the target's connection, naming both. Not a ✗: an app may
+ * reach the database another way (a pooler, a replica, a private name); a rotation keeps the stored ones and its
+ * verify logs in through them, so the operator decides which is right.
+ */
+async function endpointCheck(plan: RotationPlan, admin: SecretValue, stored: SecretValue): Promise<PreflightCheck[]> {
+  const plugin = targetPlugin(plan.target);
+  if (!plugin.connectionEndpoint) return [];
+  const connection = await plugin.connectionEndpoint(plan.target as never, admin).catch(() => null);
+  if (!connection) return []; // the admin check above reports an unusable admin credential
+  const disagreement = endpointDisagreement(stored, connection);
+  if (disagreement === null) {
+    const named = storedEndpoint(stored);
+    return [
+      {
+        check: ENDPOINT_CHECK,
+        status: 'ok',
+        detail: named.host
+          ? `the stored value names ${named.host}:${named.port ?? connection.port}, where the target connects`
+          : `the stored value names no host: verify logs in at ${connection.host}:${connection.port}`,
+      },
+    ];
+  }
+  return [
+    {
+      check: ENDPOINT_CHECK,
+      status: 'warn',
+      detail: `${disagreement}; a rotation keeps the stored ones (consumers use them) and verifies through them`,
+      fix: `if consumers should reach ${connection.host}:${connection.port}, correct host/port in the stored value; rotator never rewrites them`,
+    },
+  ];
+}
+
+/**
+ * For `validate`: secrets whose stored value names another host or port than their target's connection. Read online
+ * from the stores (an unreadable store or admin credential is `plan`'s to report, so it is skipped here).
+ */
+export async function endpointWarnings(config: Config): Promise<Array<{ secret: string; message: string }>> {
+  const providers = new ProviderRegistry(config.providers);
+  const warnings: Array<{ secret: string; message: string }> = [];
+  try {
+    for (const secret of rotatableSecrets(config)) {
+      try {
+        const plan = planRotation(config, secret);
+        const current = await (await providers.store(plan.store.provider)).readCurrent(plan.store.path);
+        const ref = plan.target.connection;
+        const admin = current ? await (await providers.store(ref.provider)).readCurrent(ref.path) : null;
+        if (!current || !admin) continue;
+        for (const c of await endpointCheck(plan, admin.value, current.value)) {
+          if (c.status === 'warn') warnings.push({ secret, message: c.detail });
+        }
+      } catch {
+        // Not readable from here: `rotator plan` reports why.
+      }
+    }
+  } finally {
+    await providers.close().catch(() => undefined);
+  }
+  return warnings;
 }
 
 /** What `validate` warns about, for this secret: workloads that read its Kubernetes Secret but are not its consumers. */

@@ -4,6 +4,7 @@ import type { ErrorCode, RotatorError } from '../../src/kernel/errors';
 import type { StalePendingOptions } from '../../activities/stores/stale-pending';
 import type { SecretStore, SecretValue } from '../../activities/types';
 import { rejectionWithout } from './no-secret';
+import { APP_HOST, rotationRig, type RotationRig, type Strategy } from './rotation-keeps-fields';
 
 export interface StoreUnderTest {
   /** Built with the default options (stale_pending: fail). */
@@ -17,6 +18,8 @@ export interface StoreUnderTest {
    * rotations staging in the same instant are then told apart only at promote.
    */
   stagesAtomically?: boolean;
+  /** false for a store that holds text (or a number) per field, with no nested objects: a Kubernetes Secret. */
+  nested?: boolean;
   cleanup?: () => Promise<void>;
 }
 
@@ -57,6 +60,50 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       await store.discardPending(path, rotationId);
       return version;
     }
+
+    describe('a rotation keeps every field it does not own', () => {
+      let rig: RotationRig;
+      beforeAll(async () => {
+        rig = await rotationRig(store, publish);
+      });
+      afterAll(() => rig?.close());
+
+      it.each<Strategy>(['single-user', 'alternating-users', 'dual-password'])(
+        '%s: after two rotations every extra field, its type and its place are as before, the credential is new, and verify logged in where the value says',
+        async (strategy) => {
+          const extras: SecretValue = {
+            sslmode: 'verify-full',
+            pool_size: 12,
+            ratio: 0.25,
+            dbInstanceIdentifier: 'orders-prod',
+            ...(sut.nested !== false ? { options: { application_name: 'orders', replicas: ['r1', 'r2'], tls: true } } : {}),
+          };
+          const path = sut.path();
+          const { plan } = await rig.seed(strategy, path, extras);
+          const before = (await store.readCurrent(path))!.value;
+          const seen: SecretValue[] = [before];
+          for (let i = 0; i < 2; i++) {
+            const at = await rig.rotate(plan);
+            expect(at.from).toBe('stored value');
+            expect(at.endpoint.startsWith(`${APP_HOST}:`)).toBe(true);
+            seen.push((await store.readCurrent(path))!.value);
+          }
+          const after = seen[2];
+          const { username: _u, password: _p, ...keptBefore } = before;
+          const { username: _u2, password: _p2, ...keptAfter } = after;
+          expect(keptAfter).toStrictEqual(keptBefore); // values and types: port a number, options an object
+          expect(Object.keys(after)).toEqual(Object.keys(before)); // each field where the store had it
+          expect(after.host).toBe(APP_HOST); // never the admin's 127.0.0.1
+          expect(new Set(seen.map((v) => v.password)).size).toBe(3);
+          if (strategy === 'alternating-users') {
+            expect(seen.map((v) => v.username)).toEqual([`${plan.login}_a`, `${plan.login}_b`, `${plan.login}_a`]);
+          } else {
+            expect(after.username).toBe(before.username);
+          }
+          expect(await rig.logsIn(strategy, after)).toBe(true);
+        },
+      );
+    });
 
     it('declares that it is writable and keeps old versions', () => {
       expect(store.capabilities).toMatchObject({ writable: true, versions: true });

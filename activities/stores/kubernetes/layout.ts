@@ -41,10 +41,15 @@ export function isManaged(secret: k8s.V1Secret): boolean {
   return secret.metadata?.labels?.[MANAGED_BY] === ROTATOR;
 }
 
-/** The value as Secret data (base64 per field) and the fields that must read back as numbers. */
-export function encode(value: SecretValue): { data: Record<string, string>; numbers: string } {
+/**
+ * The value as Secret data (base64 per field) and the fields that must read back as numbers. A field that reads the
+ * same as in `copiedFrom` (the Secret the value was copied from) keeps that Secret's bytes exactly: data that is not
+ * UTF-8 text (a keystore, a DER certificate) would not survive a round trip through text.
+ */
+export function encode(value: SecretValue, copiedFrom?: k8s.V1Secret | null): { data: Record<string, string>; numbers: string } {
   const data: Record<string, string> = {};
   const numbers: string[] = [];
+  const before = copiedFrom ? decode(copiedFrom) : {};
   for (const [field, v] of Object.entries(value)) {
     if (v === undefined) continue;
     if (!DATA_KEY.test(field)) {
@@ -53,7 +58,14 @@ export function encode(value: SecretValue): { data: Record<string, string>; numb
         `field ${JSON.stringify(field)} cannot be a Secret data key (letters, digits, - _ .)`,
       );
     }
-    data[field] = Buffer.from(String(v), 'utf8').toString('base64');
+    if (typeof v !== 'string' && typeof v !== 'number') {
+      throw new RotatorError(
+        'CONFIG_INVALID',
+        `field ${JSON.stringify(field)} holds a ${v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v}; a Kubernetes Secret holds text (or a number) per key`,
+      );
+    }
+    const raw = copiedFrom?.data?.[field];
+    data[field] = raw !== undefined && before[field] === v ? raw : Buffer.from(String(v), 'utf8').toString('base64');
     if (typeof v === 'number') numbers.push(field);
   }
   return { data, numbers: numbers.sort().join(',') };

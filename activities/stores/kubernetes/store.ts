@@ -174,7 +174,8 @@ export class KubernetesStore implements SecretStore {
     const found = await this.read(at, ['current', 'previous', 'pending']);
     // Refused here rather than at promote: by then the target would already have the new password.
     this.assertMayWrite(at, [found.current, found.previous, found.pending]);
-    const { data, numbers } = encode(value);
+    // Fields copied from the current Secret keep its bytes (see encode).
+    const { data, numbers } = encode(value, found.current);
     const annotations = pendingAnnotations(rotationId, baseVersion, numbers, data);
     const where = `Secret ${at.namespace}/${at.pending}`;
     await claimPendingSlot(this.options, {

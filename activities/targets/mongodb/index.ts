@@ -40,6 +40,11 @@ export const mongodb = {
       ? [{ path: ['target', 'roles'], message: 'alternating-users on mongodb needs the roles both users share' }]
       : [];
   },
+  async connectionEndpoint(target, admin) {
+    const { mongoConnectionFrom } = await import('./target');
+    const { host, port } = mongoConnectionFrom(admin, target);
+    return { host, port };
+  },
   async create(target, admin, clients, adminKey) {
     const { MongoTarget, mongoAdminClient, mongoConnectionFrom } = await import('./target');
     const conn = mongoConnectionFrom(admin, target);

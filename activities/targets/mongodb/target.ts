@@ -3,7 +3,8 @@ import { MongoClient, MongoServerError, type Document, type MongoClientOptions }
 import { RotatorError } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
 import { logger } from '../../../src/kernel/log';
-import type { DatabaseTarget, LoginCredential, SecretValue } from '../../types';
+import type { DatabaseTarget, LoginCredential, SecretValue, VerifiedAt } from '../../types';
+import { loginEndpoint } from '../endpoint';
 import { CAPABILITIES } from './index';
 
 export interface MongoConnection {
@@ -184,9 +185,12 @@ export class MongoTarget implements DatabaseTarget {
   }
 
   /** `query` is a command document as JSON; a `$db` field picks the database it runs in (default: the users' database). */
-  async verify(credential: LoginCredential, query: string): Promise<void> {
+  async verify(credential: LoginCredential, query: string, stored?: SecretValue): Promise<VerifiedAt> {
     const { $db, ...command } = parseCommand(query);
-    const client = new MongoClient(this.uri, {
+    // Where the stored value says (host, port), else the admin's connection; users always authenticate against
+    // the users' database, whatever `dbname` the value names.
+    const { endpoint, at } = loginEndpoint(stored, { host: this.connection.host, port: this.connection.port });
+    const client = new MongoClient(mongoUri(endpoint.host, endpoint.port), {
       ...clientOptions(credential.username, credential.password, this.users.database),
       maxPoolSize: 1,
       retryReads: false,
@@ -196,10 +200,14 @@ export class MongoTarget implements DatabaseTarget {
       await client.db(typeof $db === 'string' ? $db : this.users.database).command(command);
     } catch (err) {
       const text = redact(err instanceof Error ? err.message : String(err), [credential.password, this.connection.password]);
-      throw new RotatorError('VERIFY_FAILED', `${credential.username} could not log in and run the verify command: ${text}`);
+      throw new RotatorError(
+        'VERIFY_FAILED',
+        `${credential.username} could not log in at ${at.endpoint} (${at.from}) and run the verify command: ${text}`,
+      );
     } finally {
       await client.close().catch(() => undefined);
     }
+    return at;
   }
 
   async disableLogin(username: string): Promise<void> {

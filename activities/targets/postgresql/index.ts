@@ -36,6 +36,11 @@ export const postgresql = {
   defaultVerify: 'select 1',
   login: (config) => config.role,
   preflight: async (target, context) => (await import('./preflight')).preflight(target, context),
+  async connectionEndpoint(target, admin) {
+    const { postgresConnectionFrom } = await import('./target');
+    const { host, port, database } = postgresConnectionFrom(admin, target);
+    return { host, port, database };
+  },
   async create(target, admin, clients, adminKey) {
     const { PostgresTarget, postgresConnectionFrom, postgresPool } = await import('./target');
     const conn = postgresConnectionFrom(admin, target);

@@ -3,7 +3,8 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { Client, Pool, escapeIdentifier, escapeLiteral } from 'pg';
 import { RotatorError } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
-import type { DatabaseTarget, LoginCredential, SecretValue } from '../../types';
+import type { DatabaseTarget, LoginCredential, SecretValue, VerifiedAt } from '../../types';
+import { loginEndpoint } from '../endpoint';
 import { CAPABILITIES } from './index';
 
 export interface PostgresConnection {
@@ -182,13 +183,23 @@ export class PostgresTarget implements DatabaseTarget {
     throw new RotatorError('UNSUPPORTED', 'postgresql keeps one password per role; use alternating-users', 'rotation.strategy');
   }
 
-  async verify(credential: LoginCredential, query: string): Promise<void> {
+  /** Logs in where the stored value says (host, port, dbname), else through the admin's connection. */
+  async verify(credential: LoginCredential, query: string, stored?: SecretValue): Promise<VerifiedAt> {
+    const { endpoint, at } = loginEndpoint(stored, {
+      host: this.admin.host,
+      port: this.admin.port,
+      database: this.admin.database,
+    });
     try {
-      await loginAndQuery(this.admin, credential, query);
+      await loginAndQuery({ host: endpoint.host, port: endpoint.port, database: endpoint.database! }, credential, query);
     } catch (err) {
       const text = redact((err as PgError)?.message ?? String(err), [credential.password, this.admin.password]);
-      throw new RotatorError('VERIFY_FAILED', `${credential.username} could not log in and run the verify query: ${text}`);
+      throw new RotatorError(
+        'VERIFY_FAILED',
+        `${credential.username} could not log in at ${at.endpoint} (${at.from}) and run the verify query: ${text}`,
+      );
     }
+    return at;
   }
 
   async disableLogin(username: string): Promise<void> {

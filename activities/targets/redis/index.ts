@@ -61,6 +61,11 @@ export const redis = {
     });
     return issues;
   },
+  async connectionEndpoint(target, admin) {
+    const { redisConnectionFrom } = await import('./target');
+    const { host, port } = redisConnectionFrom(admin, target);
+    return { host, port };
+  },
   async create(target, admin) {
     // ioredis's debug output prints command arguments, AUTH passwords included: never let DEBUG=* turn it on.
     if (process.env.DEBUG) process.env.DEBUG = `${process.env.DEBUG},-ioredis:*`;

@@ -4,7 +4,8 @@ import Redis, { ReplyError, type RedisOptions } from 'ioredis';
 import { CAPABILITIES, REDIS_GRANT_RULE } from './index';
 import { RotatorError, type ErrorCode } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
-import type { DatabaseTarget, LoginCredential, SecretValue } from '../../types';
+import type { DatabaseTarget, LoginCredential, SecretValue, VerifiedAt } from '../../types';
+import { loginEndpoint } from '../endpoint';
 
 export interface RedisConnection {
   host: string;
@@ -243,12 +244,14 @@ export class RedisTarget implements DatabaseTarget {
    * rights the app needs fails too. Configure a command the app itself runs (e.g. "GET orders:probe"): the default
    * PING only proves the login.
    */
-  async verify(credential: LoginCredential, query: string): Promise<void> {
+  async verify(credential: LoginCredential, query: string, stored?: SecretValue): Promise<VerifiedAt> {
     checkUsername(credential.username);
     const [command, ...args] = query.trim().split(/\s+/);
     if (!command) throw new RotatorError('CONFIG_INVALID', 'the verify command is empty', 'rotation.verify.query');
     const secrets = [credential.password, this.admin.password];
-    const client = new Redis(clientOptions(this.admin, credential, 'rotator-verify'));
+    // Where the stored value says (host, port), else the admin's connection; redis logins name no database.
+    const { endpoint, at } = loginEndpoint(stored, { host: this.admin.host, port: this.admin.port });
+    const client = new Redis(clientOptions(endpoint, credential, 'rotator-verify'));
     const lastError = watchErrors(client);
     try {
       try {
@@ -256,9 +259,15 @@ export class RedisTarget implements DatabaseTarget {
       } catch (err) {
         const text = messageOf(err, secrets);
         if (/^WRONGPASS\b/.test(text)) {
-          throw new RotatorError('VERIFY_FAILED', `redis refused the login of ${credential.username}: ${text}`);
+          throw new RotatorError(
+            'VERIFY_FAILED',
+            `redis at ${at.endpoint} (${at.from}) refused the login of ${credential.username}: ${text}`,
+          );
         }
-        throw new RotatorError('TRANSIENT', `could not reach redis to verify ${credential.username}: ${text}`);
+        throw new RotatorError(
+          'TRANSIENT',
+          `could not reach redis at ${at.endpoint} (${at.from}) to verify ${credential.username}: ${text}`,
+        );
       }
       try {
         await client.call(command, ...args);
@@ -273,6 +282,7 @@ export class RedisTarget implements DatabaseTarget {
       // QUIT waits for the server to close the connection, so it is gone from CLIENT LIST when we return.
       await client.quit().catch(() => client.disconnect());
     }
+    return at;
   }
 
   /** Sessions already logged in stay open after `off`; revoke ends them with terminateSessions. */

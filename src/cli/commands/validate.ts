@@ -20,7 +20,8 @@ export function validateCommand(ctx: CliContext): Command {
       const { rotatableSecrets } = await import('../../kernel/plan');
       const { unlistedConsumers } = await import('../../client/consumer-check');
       const secrets = Object.keys(config.secrets);
-      const warnings = await unlistedConsumers(config);
+      const { endpointWarnings } = await import('../../client/preflight');
+      const warnings = [...(await unlistedConsumers(config)), ...(await endpointWarnings(config))];
       const lines = warnings.map((w) => `  warning: secrets.${w.secret}: ${w.message}`);
       ctx.emit([`${path}: ok (${secrets.length} secrets, ${rotatableSecrets(config).length} rotatable)`, ...lines].join('\n'), {
         ok: true,
