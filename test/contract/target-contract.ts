@@ -75,12 +75,35 @@ export function describeTargetContract(
       expect(target.capabilities).toEqual(declared);
     });
 
+    it('verifies through the host and port a stored value names (what consumers use), and says so', async () => {
+      const user = sut.login();
+      const pw = password();
+      await target.upsertLogin(user, pw);
+      const admin = await verify(user, pw);
+      const port = Number(/:(\d+)(?:\/|$)/.exec(admin.endpoint)![1]);
+      // The stack listens on 127.0.0.1, the admin's address: localhost is the same server by another name.
+      const at = await target.verify({ username: user, password: pw }, sut.verifyQuery, { host: 'localhost', port });
+      expect(at).toMatchObject({ from: 'stored value' });
+      expect(at.endpoint.startsWith(`localhost:${port}`)).toBe(true);
+      // A host consumers could not reach either fails verify (VERIFY_FAILED, or TRANSIENT where the target tells an
+      // outage from a refusal), naming where it tried.
+      const unreachable = await target
+        .verify({ username: user, password: pw }, sut.verifyQuery, { host: 'no-such-host.invalid', port })
+        .then(
+          () => null,
+          (err: unknown) => err as RotatorError,
+        );
+      expect(unreachable?.code).toMatch(/^(VERIFY_FAILED|TRANSIENT)$/);
+      expect(String(unreachable?.message)).toContain(`no-such-host.invalid:${port}`);
+      expect(String(unreachable?.message)).not.toContain(pw);
+    });
+
     it('creates a login with upsertLogin that the server accepts and that passes verify', async () => {
       const user = sut.login();
       const pw = password();
       await target.upsertLogin(user, pw);
       expect(await sut.canLogin(user, pw)).toBe(true);
-      await expect(verify(user, pw)).resolves.toBeUndefined();
+      await expect(verify(user, pw)).resolves.toMatchObject({ from: 'target connection' });
     });
 
     it('takes a repeated upsertLogin (an activity retried after it succeeded) as harmless, and its new password replaces the old', async () => {
@@ -88,11 +111,11 @@ export function describeTargetContract(
       const first = password();
       await target.upsertLogin(user, first);
       await target.upsertLogin(user, first);
-      await expect(verify(user, first)).resolves.toBeUndefined();
+      await expect(verify(user, first)).resolves.toMatchObject({ from: 'target connection' });
 
       const second = password();
       await target.upsertLogin(user, second);
-      await expect(verify(user, second)).resolves.toBeUndefined();
+      await expect(verify(user, second)).resolves.toMatchObject({ from: 'target connection' });
       expect(await sut.canLogin(user, first)).toBe(false);
     });
 
@@ -103,7 +126,7 @@ export function describeTargetContract(
       await target.upsertLogin(user, before);
       await target.setPassword(user, after);
       expect(await sut.canLogin(user, before)).toBe(false);
-      await expect(verify(user, after)).resolves.toBeUndefined();
+      await expect(verify(user, after)).resolves.toMatchObject({ from: 'target connection' });
 
       const missing = sut.login();
       const unused = password();
@@ -169,12 +192,12 @@ export function describeTargetContract(
         const next = password();
         await target.upsertLogin(user, old);
         await target.addPassword(user, next);
-        await expect(verify(user, old)).resolves.toBeUndefined();
-        await expect(verify(user, next)).resolves.toBeUndefined();
+        await expect(verify(user, old)).resolves.toMatchObject({ from: 'target connection' });
+        await expect(verify(user, next)).resolves.toMatchObject({ from: 'target connection' });
 
         await target.removePassword(user, old);
         await rejection(verify(user, old), 'VERIFY_FAILED');
-        await expect(verify(user, next)).resolves.toBeUndefined();
+        await expect(verify(user, next)).resolves.toMatchObject({ from: 'target connection' });
       });
 
       it('takes removing a password already gone, or of a missing login, as success, and adding one to a missing login is NOT_FOUND', async () => {
