@@ -77,7 +77,9 @@ describe('MongoTarget', () => {
     const user = `${unique('app')}_a`;
     const pw = password('verify');
     await target.upsertLogin(user, pw);
-    await expect(target.verify({ username: user, password: pw }, '{"find":"things","$db":"orders"}')).resolves.toBeUndefined();
+    await expect(target.verify({ username: user, password: pw }, '{"find":"things","$db":"orders"}')).resolves.toMatchObject({
+      from: 'target connection',
+    });
     const failed = await rejection(target.verify({ username: user, password: pw }, '{"noSuchCommand":1}'));
     expect(failed.code).toBe('VERIFY_FAILED');
     expect(failed.message).toMatch(/noSuchCommand/);

@@ -87,7 +87,9 @@ describe('RedisTarget on a real redis-server', () => {
     const user = unique('ro');
     const pw = password();
     await target.upsertLogin(user, pw);
-    await expect(target.verify({ username: user, password: pw }, 'GET orders:probe')).resolves.toBeUndefined();
+    await expect(target.verify({ username: user, password: pw }, 'GET orders:probe')).resolves.toMatchObject({
+      from: 'target connection',
+    });
     const err = await thrown(target.verify({ username: user, password: pw }, 'SET orders:probe 1'));
     expect(err.code).toBe('VERIFY_FAILED');
     expect(err.message).toContain(user);
