@@ -60,6 +60,51 @@ async function keeper(
 }
 
 describe('the lease keeper, when things go wrong', () => {
+  it('publishes a copy of the value it finds, replacing only the credential and lease fields, through a re-issue', async () => {
+    const role = await pgRole(TTL);
+    const taskQueue = unique('edge');
+    const name = unique('dyn');
+    const config = dynamicYaml(taskQueue, [{ name, role, engine: 'postgresql', lease: LEASE }]);
+    // What an operator put there before the keeper ran: the app's own host name, sslmode, a nested block.
+    const operator = {
+      engine: 'postgres',
+      host: 'localhost',
+      port: stack.postgres!.port,
+      dbname: stack.postgres!.database,
+      sslmode: 'disable',
+      pool: { max: 5, idle_ms: 1000 },
+      username: 'placeholder',
+      password: 'placeholder-0123456789',
+    };
+    await vaultClient().write(`secret/data/dynamic/${name}`, { data: operator });
+    const rotator = await startRotator(config.yaml, config.env);
+    const handle = await rotator.client.workflow.start(KEEP_LEASE, {
+      taskQueue,
+      workflowId: keeperIdFor(name),
+      args: [{ secret: name }],
+      workflowTaskTimeout: '3s',
+    });
+    try {
+      const first = (await watch(handle, (s) => s.current !== null)).current!;
+      const kept = (v: Record<string, unknown>) =>
+        Object.fromEntries(Object.entries(v).filter(([k]) => k in operator && k !== 'username' && k !== 'password'));
+      const one = await published(name);
+      expect(one.lease_id).toBe(first.leaseId);
+      expect(kept(one)).toStrictEqual(kept(operator));
+      expect(one.username).not.toBe('placeholder');
+      expect(await pgLogin(String(one.username), String(one.password))).toBe('ok');
+      // The next credential is a copy of the keeper's own published value: the operator's fields are still there.
+      const next = (await watch(handle, (s) => s.generation >= 2 && s.current!.leaseId !== first.leaseId)).current!;
+      const two = await published(name);
+      expect(two.lease_id).toBe(next.leaseId);
+      expect(kept(two)).toStrictEqual(kept(operator));
+      expect(two.username).not.toBe(one.username);
+    } finally {
+      await handle.terminate('test over').catch(() => undefined);
+      await rotator.close();
+    }
+  }, 60_000);
+
   it('re-issues and publishes after someone wrote the store behind its back, instead of failing on the version forever', async () => {
     const k = await keeper(await pgRole(TTL), LEASE);
     try {
