@@ -5,6 +5,7 @@ import { KubeClients, kubeConfigFor } from '../activities/kubernetes/client';
 import { ProviderRegistry } from '../activities/registry';
 import { kubernetes } from '../activities/stores/kubernetes';
 import { KubernetesStore, type KubernetesStoreOptions } from '../activities/stores/kubernetes/store';
+import { replaceOwnedFields } from '../activities/stored-value';
 import type { SecretValue } from '../activities/types';
 import { parseConfig } from '../src/config/load';
 import { credential, rejection } from './contract/store-contract';
@@ -65,6 +66,31 @@ async function editData(namespace: string, name: string, data: Record<string, st
 }
 
 describe('the kubernetes store', () => {
+  it('keeps the exact bytes of keys a rotation does not own, binary data included, in an adopted Secret', async () => {
+    const { namespace, store, name } = await setUp({ adopt: true });
+    // Not UTF-8: read as text and written back, these bytes would come out as U+FFFD.
+    const keystore = Buffer.from([0xfe, 0xed, 0xfe, 0xed, 0x00, 0x80, 0xff, 0xc3]).toString('base64');
+    const data = {
+      ...secretData({ username: 'app', password: 'old-0123456789', host: 'pgbouncer.orders', sslmode: 'verify-full' }),
+      keystore,
+    };
+    await core.createNamespacedSecret({ namespace, body: { metadata: { name }, type: 'Opaque', data } });
+    const current = (await store.readCurrent(name))!;
+    const rotationId = randomUUID();
+    await store.stagePending(
+      name,
+      rotationId,
+      replaceOwnedFields(current.value, { password: 'new-0123456789' }),
+      current.version,
+    );
+    await store.promote(name, rotationId, current.version);
+    await store.discardPending(name, rotationId);
+    const after = (await core.readNamespacedSecret({ name, namespace })).data!;
+    expect(after.keystore).toBe(keystore);
+    expect({ ...after, password: undefined }).toEqual({ ...data, password: undefined });
+    expect(Buffer.from(after.password, 'base64').toString()).toBe('new-0123456789');
+  });
+
   it('keeps a staged value out of <name> and <name>-previous: only <name>-rotator-pending holds it', async () => {
     const { namespace, store, name } = await setUp();
     const old = credential('app_a');
