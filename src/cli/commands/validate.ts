@@ -20,7 +20,8 @@ export function validateCommand(ctx: CliContext): Command {
       const { rotatableSecrets } = await import('../../kernel/plan');
       const { unlistedConsumers } = await import('../../client/consumer-check');
       const secrets = Object.keys(config.secrets);
-      const warnings = await unlistedConsumers(config);
+      const { configWarnings } = await import('../../config/warnings');
+      const warnings = [...configWarnings(config), ...(await unlistedConsumers(config))];
       const lines = warnings.map((w) => `  warning: secrets.${w.secret}: ${w.message}`);
       ctx.emit([`${path}: ok (${secrets.length} secrets, ${rotatableSecrets(config).length} rotatable)`, ...lines].join('\n'), {
         ok: true,
