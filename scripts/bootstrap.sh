@@ -44,6 +44,8 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 command -v etcd >/dev/null || [[ -x /usr/bin/etcd ]] || need_apt+=(etcd-server)
 # Chromium: the codec-server test opens the Temporal UI in a real (headless) browser.
 [[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
+# promtool (Debian's prometheus package): the metrics test checks a real worker's scrape with `promtool check metrics`.
+command -v promtool >/dev/null || need_apt+=(prometheus)
 # Debian's python3 ships without ensurepip; venv creation needs python3-venv.
 if [[ ! -x .venv/bin/python ]] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   need_apt+=(python3-venv)

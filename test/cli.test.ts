@@ -3,8 +3,21 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../src/cli/main';
+import { hasWorkers, startRotation } from '../src/client/rotations';
+import { parseConfig } from '../src/config/load';
+import { planRotation } from '../src/kernel/plan';
 import { cli } from './support/cli';
-import { adminQuery, codecKeyEnv, readStore, startHarness, testCodecKeys, testEnv, type Harness } from './support/harness';
+import { startRotator } from './support/rotator';
+import {
+  adminQuery,
+  codecKeyEnv,
+  readStore,
+  startHarness,
+  testCodecKeys,
+  testEnv,
+  unique,
+  type Harness,
+} from './support/harness';
 
 describe('rotator CLI', () => {
   let h: Harness;
@@ -16,7 +29,11 @@ describe('rotator CLI', () => {
     const keys = testCodecKeys();
     Object.assign(process.env, testEnv(), { ROTATOR_CODEC_KEY: codecKeyEnv(keys) });
     // The second secret's reconnect wait keeps its rotation running long enough to be raced.
-    h = await startHarness([{}, { extra: 'reconnect: { wait: 2s }' }, {}], { keys });
+    // The fourth's verify query fails, so its rotation fails in create and is rolled back.
+    h = await startHarness(
+      [{}, { extra: 'reconnect: { wait: 2s }' }, {}, { extra: 'verify: { query: "select * from no_such_table" }' }],
+      { keys },
+    );
     dir = mkdtempSync(join(tmpdir(), 'rotator-cli-'));
     configFile = join(dir, 'rotator.yaml');
     writeFileSync(configFile, h.yaml, { mode: 0o600 });
@@ -29,7 +46,7 @@ describe('rotator CLI', () => {
   it('validates a good config and exits 0', async () => {
     const run = await cli('validate', configFile);
     expect(run.code).toBe(EXIT.OK);
-    expect(run.out).toContain('ok (4 secrets, 3 rotatable)');
+    expect(run.out).toContain('ok (5 secrets, 4 rotatable)');
   });
 
   it('rejects a malformed config naming the field, and changes nothing when asked to rotate with it', async () => {
@@ -111,6 +128,62 @@ describe('rotator CLI', () => {
     const busy = await cli('--config', configFile, 'rotate', h.secrets[0].name, '--json');
     expect(busy.err).not.toContain('no worker');
     await h.client.workflow.getHandle(`rotate/${h.secrets[0].name}`).result();
+  });
+
+  it('marks a failed phase ✗ in rotate --wait, as status and audit mark it', async () => {
+    const { name } = h.secrets[3];
+    const run = await cli('--config', configFile, 'rotate', name, '--wait');
+    expect(run.code).toBe(EXIT.ROTATION_FAILED);
+    expect(run.out).toMatch(/✗ create\s+\d+ ms/);
+    expect(run.out).toMatch(/✓ rollback\s+\d+ ms/);
+    expect(run.out).not.toMatch(/✓ create/);
+    expect(run.out).toContain('rolled-back');
+    const status = await cli('--config', configFile, 'status', name);
+    expect(status.out).toMatch(/✗ create\s+\d+ ms/);
+    expect(status.out).toMatch(/✓ rollback\s+\d+ ms/);
+    const audit = await cli('--config', configFile, 'audit', name, '--limit', '1');
+    expect(audit.out).toMatch(/✗ create\s+\d+ ms/);
+    expect(audit.out).toMatch(/✓ rollback\s+\d+ ms/);
+  });
+
+  it('names the run it started, not the latest run of the secret, when another began meanwhile', async () => {
+    const { name } = h.secrets[2];
+    // A task queue whose worker stopped: it still counts as polling for a while, so rotate waits there (5 s) for a
+    // pickup that never comes, the window in which this test ends the run rotate started and begins another.
+    const queue = unique('tq-race');
+    const raced = h.yaml.replace(`task_queue: ${h.taskQueue}`, `task_queue: ${queue}`);
+    const racedFile = join(dir, 'raced.yaml');
+    writeFileSync(racedFile, raced);
+    const gone = await startRotator(raced, testEnv());
+    while (!(await hasWorkers(h.client, queue))) await new Promise((r) => setTimeout(r, 50));
+    await gone.close();
+    const id = `rotate/${name}`;
+    const before = await h.client.workflow
+      .getHandle(id)
+      .describe()
+      .then((d) => d.runId)
+      .catch(() => null);
+    const started = cli('--config', racedFile, '--json', 'rotate', name);
+    let ours: string | null = null;
+    while (!ours) {
+      const d = await h.client.workflow
+        .getHandle(id)
+        .describe()
+        .catch(() => null);
+      if (d && d.runId !== before && d.status.name === 'RUNNING') ours = d.runId;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    await h.client.workflow.getHandle(id, ours).terminate('test: end it before rotate names it');
+    const config = parseConfig(h.yaml, process.env);
+    const other = await startRotation(h.client, queue, planRotation(config, name), 'test:other');
+    try {
+      const run = await started;
+      expect(run.code).toBe(EXIT.OK);
+      expect(other.runId).not.toBe(ours);
+      expect(JSON.parse(run.out)).toMatchObject({ secret: name, started: true, runId: ours });
+    } finally {
+      await other.handle.terminate('test cleanup').catch(() => undefined);
+    }
   });
 
   it('answers bad arguments with exit 2 and unknown secrets with exit 4', async () => {

@@ -75,6 +75,21 @@ describe('config', () => {
     );
   });
 
+  it('says which kinds there are and what it found for an unknown provider, target or missing type', () => {
+    const consul = `providers:\n  kv: { type: consul-kv, address: "http://127.0.0.1:8500" }\n${GOOD.replace(/provider: vault/g, 'provider: kv')}`;
+    expect(errorOf(consul)).toContain(
+      'providers.kv.type: expected one of vault, env, file, aws-secrets-manager, aws-parameter-store, kubernetes, ' +
+        'azure-key-vault, gcp-secret-manager, got the text "consul-kv"',
+    );
+    expect(errorOf(consul)).not.toContain('Invalid discriminator');
+    expect(errorOf(GOOD.replace('type: postgresql', 'type: oracle'))).toMatch(
+      /secrets\.orders_db\.target\.type: expected one of postgresql, .*, got the text "oracle"/,
+    );
+    expect(errorOf(GOOD.replace('type: postgresql', 'dialect: postgresql'))).toMatch(
+      /secrets\.orders_db\.target\.type: missing \(expected one of postgresql, /,
+    );
+  });
+
   it('names the strategy field when dual-password is asked of a target whose logins hold one password', () => {
     expect(errorOf(GOOD.replace('strategy: alternating-users', 'strategy: dual-password'))).toContain(
       'secrets.orders_db.rotation.strategy: postgresql logins hold one password; dual-password works with redis',

@@ -69,7 +69,7 @@ secrets:
     auth:
       method: token
       token: \${TEST_VAULT_TOKEN}
-    cache: { enabled: true, ttl: 5m }
+    cache: { enabled: true, ttl: 1s }
     target:
       type: postgresql
       connection: secret://pg_admin
@@ -77,8 +77,9 @@ secrets:
     rotation:
       strategy: alternating-users
       drain: { timeout: 2s }
+      grace_period: 1s   # readers keep a value up to 1s (cache.ttl, refresh_interval): revoke waits that long
       auto_refresh: true
-      refresh_interval: 5m
+      refresh_interval: 1s
       on_rotation:
         action: reconnect
         url: ${hookUrl}

@@ -424,7 +424,7 @@ secrets:
       role: orders_app
     rotation:
       strategy: alternating-users
-      grace_period: 30s
+      grace_period: 5m   # readers keep it up to 5m (cache.ttl, refresh_interval)
       verify: { query: "select 1" }
       auto_refresh: true
       refresh_interval: 5m
@@ -445,10 +445,11 @@ secrets:
   orders_db:
     provider: vault
     path: secret/data/prod/orders-db
+    cache: { enabled: true, ttl: 5m }
     target: { type: postgresql, connection: secret://pg_admin, role: orders_app }
     rotation:
       strategy: alternating-users
-      grace_period: 30s
+      grace_period: 5m   # readers keep it up to 5m (cache.ttl, refresh_interval)
       verify: { query: "select 1" }
     consumers:
       - type: webhook

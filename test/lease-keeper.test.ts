@@ -105,6 +105,41 @@ describe('the lease keeper', () => {
     await keepsItsLease('redis', await redisRole(['~*', '+@read', '+ping'], TTL), redisLogin);
   }, 60_000);
 
+  it('renews a 60 s lease at renew_at of it without min_renewal_seconds, as OpenBao’s lease lookup shows', async () => {
+    // min_renewal_seconds is left out: its default (60) once put this renewal at 59 s of a 60 s lease. renew_at 0.1
+    // puts it at 6 s, so the test needs no 40 s wait; before the fix it came at 59 s just the same.
+    const role = await pgRole({ default_ttl: '60s', max_ttl: '10m' });
+    const taskQueue = unique('keeper');
+    const name = unique('dyn');
+    const { yaml, env } = dynamicYaml(taskQueue, [{ name, role, engine: 'postgresql', lease: ['renew_at: 0.1'] }]);
+    const rotator = await startRotator(yaml, env);
+    const handle = await rotator.client.workflow.start(KEEP_LEASE, {
+      taskQueue,
+      workflowId: keeperIdFor(name),
+      args: [{ secret: name }],
+    });
+    try {
+      const leaseId = (await watch(handle, (s) => s.current !== null)).at(-1)!.current!.leaseId;
+      // Watched on OpenBao itself, for at most half the lease: a renewal at renew_at comes at 6 s.
+      const deadline = Date.now() + 30_000;
+      let info = (await engine.lookup(leaseId))!;
+      while (info.lastRenewal === null && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        info = (await engine.lookup(leaseId))!;
+      }
+      expect(info.lastRenewal).not.toBeNull();
+      const renewedAfterMs = Date.parse(info.lastRenewal!) - Date.parse(info.issueTime!);
+      // Not before renew_at (0.1 × 60 s), and well before the lease's end (the fix: not at 59 s).
+      expect(renewedAfterMs).toBeGreaterThanOrEqual(6_000 - 1);
+      expect(renewedAfterMs).toBeLessThan(30_000);
+      // The renewal moved the lease's end: OpenBao's expire_time is past the 60 s it was issued with.
+      expect(Date.parse(info.expireTime) - Date.parse(info.issueTime!)).toBeGreaterThan(60_000);
+    } finally {
+      await handle.terminate('test over').catch(() => undefined);
+      await rotator.close();
+    }
+  }, 60_000);
+
   it('reports a lease whose revoke keeps failing as irrevocable instead of retrying forever', async () => {
     const role = await pgRole(TTL, `${PG_REVOKE} DROP ROLE "{{name}}" CASCADE NONSENSE;`);
     const taskQueue = unique('keeper');

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -40,6 +41,7 @@ import {
   vaultClient,
   workflowBundle,
 } from './support/harness';
+import { cli } from './support/cli';
 import { dynamicYaml } from './support/dynamic-config';
 import { startRotator, type Rotator } from './support/rotator';
 import { testStack } from './support/stack';
@@ -315,16 +317,13 @@ describe('`rotator worker --metrics-address`', () => {
     const addresses = [await reserveLoopbackAddress(), await reserveLoopbackAddress()];
     for (const [i, address] of addresses.entries()) {
       // The second also traces: its workflow code is bundled with the tracing interceptors at start.
-      const tracing = i === 1 ? { ROTATOR_TRACES_EXPORTER: 'console' } : {};
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '-c', file, 'worker', '--metrics-address', address],
-        {
-          cwd: ROOT,
-          env: { ...process.env, ...testEnv(), ROTATOR_CODEC_KEY: codecKeyEnv(keys), ROTATOR_LOG_LEVEL: 'info', ...tracing },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      );
+      const tracing: Record<string, string> = i === 1 ? { ROTATOR_TRACES_EXPORTER: 'console' } : {};
+      const child = spawnWorker(file, address, {
+        ...testEnv(),
+        ROTATOR_CODEC_KEY: codecKeyEnv(keys),
+        ROTATOR_LOG_LEVEL: 'info',
+        ...tracing,
+      });
       workers.push(child);
       await logged(child, 'worker started');
     }
@@ -335,9 +334,86 @@ describe('`rotator worker --metrics-address`', () => {
       expect(value(samples, 'temporal_worker_start_total', { task_queue: taskQueue })).toBe(1);
     }
   });
+
+  it("serves a scrape that Prometheus's promtool accepts, after a real rotation", async () => {
+    const taskQueue = unique('tq');
+    const adminPath = `test/${unique('pg_admin')}`;
+    await seedAdmin(adminPath);
+    const keys = testCodecKeys();
+    const name = unique('db');
+    const file = join(mkdtempSync(join(tmpdir(), 'rotator-metrics-')), 'rotator.yaml');
+    writeFileSync(file, configYaml(taskQueue, [{ name, role: unique('app') }], adminPath), { mode: 0o600 });
+    const env = { ...testEnv(), ROTATOR_CODEC_KEY: codecKeyEnv(keys), ROTATOR_LOG_LEVEL: 'info' };
+    const address = await reserveLoopbackAddress();
+    const child = spawnWorker(file, address, env);
+    workers.push(child);
+    await logged(child, 'worker started');
+    // A rotation first, so counters and histograms have samples (with labels) for promtool to read.
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      expect((await cli('-c', file, 'rotate', name, '--wait')).code).toBe(0);
+    } finally {
+      process.env = saved;
+    }
+    const [host, port] = address.split(':');
+    const { text, samples } = await scrape({ host, port: Number(port) });
+    expect(value(samples, 'rotator_rotations_total', { outcome: 'succeeded' })).toBe(1);
+    expect(value(samples, 'temporal_worker_start_total', { task_queue: taskQueue })).toBe(1);
+    const checked = await promtool(text);
+    expect(checked.output).toBe('');
+    expect(checked.code).toBe(0);
+  });
+
+  it('says the metrics address is in use, naming it, and exits without building the worker', async () => {
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(taken.address() as AddressInfo).port}`;
+    try {
+      const file = join(mkdtempSync(join(tmpdir(), 'rotator-metrics-')), 'rotator.yaml');
+      writeFileSync(file, configYaml(unique('tq'), [{ name: unique('db'), role: unique('app') }], `test/${unique('pg_admin')}`));
+      const child = spawnWorker(file, address, { ...testEnv(), ROTATOR_CODEC_KEY: codecKeyEnv(testCodecKeys()) }, 'pipe');
+      workers.push(child);
+      let err = '';
+      child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+      child.stdout!.resume();
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(err).toContain(`rotator: --metrics-address: cannot serve metrics on ${address}: the address is already in use`);
+      expect(err).not.toMatch(/Cannot close connection/);
+      expect(code).toBe(2); // bad input, like any other refused setting
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  });
 });
 
 const ROOT = join(__dirname, '..');
+
+/** `rotator worker -c FILE --metrics-address ADDRESS` as its own process, as an operator runs it. */
+function spawnWorker(file: string, address: string, env: Record<string, string>, stderr: 'inherit' | 'pipe' = 'inherit') {
+  return spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), '-c', file, 'worker', '--metrics-address', address],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', stderr],
+    },
+  );
+}
+
+/** Prometheus's own linter on a scrape: `promtool check metrics` reads it on stdin (Debian package prometheus). */
+function promtool(text: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.once('error', (err) => reject(new Error(`promtool did not run (apt-get install prometheus): ${err.message}`)));
+    child.once('close', (code) => resolve({ code, output }));
+    child.stdin.end(text);
+  });
+}
 
 /** Resolves once the process logs a line with this message; rejects if it exits first. */
 function logged(child: ChildProcess, msg: string): Promise<void> {

@@ -26,6 +26,9 @@ export async function runWorker(configFile: string, options: RunWorkerOptions = 
   const metricsField = options.metricsAddress ? '--metrics-address' : 'ROTATOR_METRICS_ADDRESS';
   if (metricsAddress) parseListenAddress(metricsAddress, metricsField);
   const metrics = metricsAddress ? await WorkerMetrics.create() : undefined;
+  // Bound before anything else is built: an address in use is then the error the user reads, with nothing to undo.
+  const metricsServer: MetricsServer | null =
+    metrics && metricsAddress ? await serveMetrics(metricsAddress, metrics, logger, metricsField) : null;
   const tracing = tracingFromEnv() ?? undefined;
   const events = new RotationEvents();
   let auditSink: AuditSink | null = null;
@@ -37,18 +40,10 @@ export async function runWorker(configFile: string, options: RunWorkerOptions = 
     async (err: unknown) => {
       auditSink?.close();
       await tracing?.shutdown();
+      await metricsServer?.close();
       throw err;
     },
   );
-  const metricsServer: MetricsServer | null =
-    metrics && metricsAddress
-      ? await serveMetrics(metricsAddress, metrics, logger, metricsField).catch(async (err: unknown) => {
-          await rotator.close();
-          auditSink?.close();
-          await tracing?.shutdown();
-          throw err;
-        })
-      : null;
   logger.info({ taskQueue: config.temporal.task_queue, address: config.temporal.address }, 'worker started');
   try {
     await rotator.worker.run(); // the SDK shuts down gracefully on SIGINT/SIGTERM

@@ -5,6 +5,7 @@
 import {
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -65,7 +66,8 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
     if (!setup.configured) break;
     const config = setup.lease;
     const lease = state.current;
-    const next = lease ? nextStep(lease, config) : { at: Date.now(), kind: 'replace' as const };
+    // Keepers started before renewals were bound by renew_at let min_renewal_seconds push them to the lease's last second.
+    const next = lease ? nextStep(lease, config, patched('renew-by-renew-at')) : { at: Date.now(), kind: 'replace' as const };
     const revoke = state.revokeQueue[0];
     if (revoke && revoke.at <= next.at) {
       await until(revoke.at, 'grace');
@@ -225,17 +227,27 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
 
 type Step = { at: number; kind: 'renew' | 'replace' };
 
-function nextStep(lease: KeptLease, config: LeaseConfig): Step {
+function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean): Step {
   const reissue = reissueAt(lease, config);
   if (config.renewal_enabled && !lease.capped) {
-    const at = lease.retryRenewAt ?? renewAt(lease, config);
+    const at = lease.retryRenewAt ?? (byRenewAt ? renewAt(lease, config) : renewAtBefore(lease, config));
     if (at < reissue) return { at, kind: 'renew' };
   }
   return { at: reissue, kind: 'replace' };
 }
 
-/** When to renew: once `renew_at` of the last granted duration has passed, but not sooner than min_renewal_seconds. */
+/**
+ * When to renew: once `renew_at` of the last granted duration has passed, never later (and at the latest a moment
+ * before it ends). min_renewal_seconds does not delay it: a floor of 60 s on a 60 s lease renewed it in its last second,
+ * where one worker death lets it expire under its consumers.
+ */
 function renewAt(lease: KeptLease, config: LeaseConfig): number {
+  const grantedAt = lease.expiresAt - lease.lastDurationMs;
+  return Math.min(grantedAt + config.renew_at * lease.lastDurationMs, lease.expiresAt - MIN_LEAD_MS / 2);
+}
+
+/** renewAt as keepers started before the patch computed it, with min_renewal_seconds as a floor; only for their replay. */
+function renewAtBefore(lease: KeptLease, config: LeaseConfig): number {
   const grantedAt = lease.expiresAt - lease.lastDurationMs;
   const at = grantedAt + config.renew_at * lease.lastDurationMs;
   return Math.min(Math.max(at, grantedAt + config.min_renewal_seconds * 1000), lease.expiresAt - MIN_LEAD_MS / 2);

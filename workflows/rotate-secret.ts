@@ -35,6 +35,7 @@ import { checkDecision, describeCancel, refuse } from './lib/decisions';
 import { report } from './lib/events';
 import { describeFailure } from './lib/failures';
 import { inPhase, lastPhase } from './lib/phases';
+import { readerNotes } from './lib/readers';
 import { COMPENSATE, heartbeatingWait, IRREVERSIBLE, SHORT_IO, VERIFY_LOGIN } from './lib/policies';
 import { Saga } from './lib/saga';
 
@@ -447,6 +448,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       return;
     }
     if (plan.gracePeriodMs > 0) await sleep(plan.gracePeriodMs);
+    status.notes.push(...readerNotes(plan));
     // Usually nothing is left: one quick local look; only open sessions need the long, heartbeating wait.
     let { remaining } = await io.waitForDrain(plan, { username: old, timeoutMs: 0 });
     if (remaining > 0 && plan.drain.timeoutMs > 0) ({ remaining } = await drainer.waitForDrain(plan, { username: old }));
@@ -467,6 +469,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       return;
     }
     if (plan.gracePeriodMs > 0) await sleep(plan.gracePeriodMs);
+    status.notes.push(...readerNotes(plan));
     await revoker.removePassword(plan, { rotationId, version: old });
     status.revokedUsername = found.nextUsername;
     status.notes.push(`withdrew the password of version ${old}`);

@@ -1,9 +1,11 @@
 // Human-readable lines for the CLI: phases with timings, outcomes, run summaries. References only, no values.
 import type { RunSummary } from '../client/rotations';
 import type { PhaseRecord, RotationStatus } from '../../workflows/definitions';
+import { PHASE_MARK, phaseResult } from '../kernel/phase-result';
 
-export function formatPhase(p: PhaseRecord): string {
-  return `  ✓ ${p.name.padEnd(10)} ${p.durationMs ?? '?'} ms`;
+/** A phase as every view prints it: its mark (✓ ✗ …, the same in rotate --wait, status and audit) and duration. */
+export function formatPhase(s: RotationStatus, p: PhaseRecord): string {
+  return `  ${PHASE_MARK[phaseResult(s, p)]} ${p.name.padEnd(10)} ${p.durationMs === null ? 'running' : `${p.durationMs} ms`}`;
 }
 
 /** `withPhases: false` when the phases were already printed live, as `rotate --wait` does. */
@@ -15,8 +17,7 @@ export function formatStatus(s: RotationStatus, withPhases = true): string {
     `  version    ${s.previousVersion ?? '(none)'} → ${s.version ?? '(not published)'}`,
   ];
   if (s.revokedUsername) lines.push(`  revoked    ${s.revokedUsername}`);
-  if (withPhases)
-    for (const p of s.phases) lines.push(`  ${p.name.padEnd(10)} ${p.durationMs === null ? 'running' : `${p.durationMs} ms`}`);
+  if (withPhases) for (const p of s.phases) lines.push(formatPhase(s, p));
   if (s.endedAt) lines.push(`  total      ${s.endedAt - s.startedAt} ms`);
   for (const n of s.notes) lines.push(`  note: ${n}`);
   if (s.error) lines.push(`  error: [${s.error.code}] ${s.error.message}`);

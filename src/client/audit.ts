@@ -3,6 +3,7 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { eachLimited } from '../kernel/concurrency';
+import { phaseResult, type PhaseResult } from '../kernel/phase-result';
 import { ROTATE_SECRET, workflowIdFor, type RotationStatus } from '../../workflows/definitions';
 import { closedStatus, currentStatus } from './rotations';
 
@@ -10,8 +11,8 @@ export interface AuditPhase {
   name: string;
   startedAt: string;
   durationMs: number | null;
-  /** Inferred from the outcome: the last phase before a rollback (or before the end of a failed rotation) failed. */
-  result: 'completed' | 'failed' | 'running';
+  /** As the rotation recorded it (or, for older ones, inferred from the outcome): see src/kernel/phase-result.ts. */
+  result: PhaseResult;
 }
 
 /** Someone acting on the execution from outside: a cancel request or a termination, with the client's identity. */
@@ -163,25 +164,12 @@ function cancelOf(status: RotationStatus | null): AuditEntry['cancel'] {
   };
 }
 
-/**
- * Outcomes in which the last phase before the end (or before the rollback) did not finish its work. Not rejected or
- * expired: their approval phase completed, with a decision (or its absence), as the live trail says.
- */
-const FAILED_OUTCOMES = new Set(['failed', 'rolled-back', 'rollback-incomplete', 'revoke-incomplete', 'cancelled']);
-
 function phasesOf(status: RotationStatus): AuditPhase[] {
-  const forward = status.phases.filter((p) => p.name !== 'rollback');
-  const failedForward = FAILED_OUTCOMES.has(status.outcome) ? forward.at(-1) : undefined;
   return status.phases.map((p) => ({
     name: p.name,
     startedAt: new Date(p.startedAt).toISOString(),
     durationMs: p.durationMs,
-    result:
-      p.endedAt === null
-        ? 'running'
-        : p === failedForward || (p.name === 'rollback' && status.outcome === 'rollback-incomplete')
-          ? 'failed'
-          : 'completed',
+    result: phaseResult(status, p),
   }));
 }
 

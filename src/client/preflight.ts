@@ -8,6 +8,8 @@ import { targetPlugin } from '../../activities/targets';
 import { endpointDisagreement, storedEndpoint } from '../../activities/targets/endpoint';
 import type { SecretStore, SecretValue, Versioned } from '../../activities/types';
 import type { ScheduleConfig } from '../config/lifecycle';
+import { readerBound, written } from '../config/readers';
+import { configWarnings } from '../config/warnings';
 import type { Config } from '../config/schema';
 import { formatDuration } from '../kernel/duration';
 import { RotatorError } from '../kernel/errors';
@@ -85,6 +87,7 @@ export async function preflight(config: Config, secretName: string): Promise<Pre
       );
     }
     checks.push(...(await unlistedUsers(config, secretName)));
+    checks.push(...readerChecks(config, secretName));
     const schedule = config.secrets[secretName].rotation?.schedule;
     if (schedule) checks.push(...scheduleChecks(schedule));
     const clean = checks.map((c) => ({
@@ -130,6 +133,33 @@ async function endpointCheck(plan: RotationPlan, admin: SecretValue, stored: Sec
       status: 'warn',
       detail: `${disagreement}; a rotation keeps the stored ones (consumers use them) and verifies through them`,
       fix: `if consumers should reach ${connection.host}:${connection.port}, correct host/port in the stored value; rotator never rewrites them`,
+    },
+  ];
+}
+
+/**
+ * The readers' caches against the grace period: a config where grace_period is shorter does not load unless
+ * allow_short_grace says so, and then it is a warning here, as in `validate`.
+ */
+function readerChecks(config: Config, secretName: string): PreflightCheck[] {
+  const check = 'readers: revoke waits out their caches';
+  const warnings = configWarnings(config, secretName);
+  if (warnings.length > 0)
+    return warnings.map((w) => ({
+      check,
+      status: 'warn',
+      detail: w.message,
+      fix: "lengthen grace_period, or shorten the readers' caches",
+    }));
+  const secret = config.secrets[secretName];
+  const bound = readerBound(secret);
+  return [
+    {
+      check,
+      status: 'ok',
+      detail: bound
+        ? `grace_period ${written(secret.rotation!.grace_period)} ≥ ${bound.field} ${written(bound.ms)}`
+        : 'no reader cache declared (cache.ttl, refresh_interval, rotation.readers.max_staleness)',
     },
   ];
 }

@@ -39,6 +39,11 @@ export interface StartedRotation {
   handle: WorkflowHandle<typeof rotateSecret>;
   /** False when a rotation of this secret was already running and we attached to it instead. */
   started: boolean;
+  /**
+   * The run this call started (null when it attached): the one to name, since the workflow id's latest run may
+   * already be another rotation's by the time anyone asks.
+   */
+  runId: string | null;
 }
 
 /** Starts a rotation, or finds the one already running: Temporal refuses a second run with the same workflow id. */
@@ -65,10 +70,10 @@ export async function startRotation(
         { key: SEARCH_ATTRIBUTES.strategy, value: plan.strategy },
       ],
     });
-    return { handle, started: true };
+    return { handle, started: true, runId: handle.firstExecutionRunId };
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw missingSearchAttribute(err, client) ?? err;
-    return { handle: client.workflow.getHandle<typeof rotateSecret>(workflowId), started: false };
+    return { handle: client.workflow.getHandle<typeof rotateSecret>(workflowId), started: false, runId: null };
   }
 }
 

@@ -79,7 +79,11 @@ export const SweepSchema = z
 export const LeaseSchema = z
   .object({
     renewal_enabled: z.boolean().default(true),
-    /** Never renew more often than this, however short the lease. */
+    /**
+     * The shortest renewal interval wanted: a lease granted for less than this is still renewed at `renew_at` of its
+     * duration (never later, or it may expire under its consumers), so `validate` warns when increment_seconds is not
+     * above it. Also the least wait before another issue after a failed one.
+     */
     min_renewal_seconds: z.number().int().min(1).default(60),
     /** The extension asked for at each renewal (the engine caps it at the role's max_ttl). */
     increment_seconds: z.number().int().min(1).default(3600),
@@ -115,6 +119,17 @@ export const PublishSchema = z
     path: z.string().min(1),
   })
   .strict();
+
+/** What `validate` warns about a lease block that works, but not as it reads. */
+export function leaseWarnings(lease: LeaseConfig): string[] {
+  if (!lease.renewal_enabled || lease.increment_seconds > lease.min_renewal_seconds) return [];
+  const every = Math.round(lease.renew_at * lease.increment_seconds * 10) / 10;
+  return [
+    `lease.increment_seconds ${lease.increment_seconds} is not above lease.min_renewal_seconds ${lease.min_renewal_seconds}: ` +
+      `each renewal grants at most ${lease.increment_seconds} s and is renewed again at renew_at of it (every ${every} s), ` +
+      'more often than min_renewal_seconds asks; raise increment_seconds or lower min_renewal_seconds',
+  ];
+}
 
 export type ScheduleConfig = z.infer<typeof ScheduleSchema>;
 export type WindowConfig = z.infer<typeof WindowSchema>;

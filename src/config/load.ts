@@ -122,12 +122,23 @@ function found(input: unknown, path: ReadonlyArray<PropertyKey>): string {
   return typeof input === 'number' ? `the number ${input}` : String(input);
 }
 
+/**
+ * A discriminated union (a provider's, target's or consumer's `type:`) that matched none of its kinds: the kinds there
+ * are, and what the config said. zod reports the whole block as input; the discriminator's value is what was found.
+ */
+function unknownKind(issue: z.core.$ZodIssueInvalidUnion & { discriminator?: string; options?: unknown[] }): string {
+  const block = issue.input as Record<string, unknown> | undefined;
+  const value = block && typeof block === 'object' && !Array.isArray(block) ? block[issue.discriminator!] : undefined;
+  const expected = `expected one of ${(issue.options ?? []).map(String).join(', ')}`;
+  return value === undefined ? `missing (${expected})` : `${expected}, got ${found(value, issue.path)}`;
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => String(v)).join(', ')}, got ${found(issue.input, issue.path)}`;
     case 'invalid_union':
-      return issue.message;
+      return 'discriminator' in issue && typeof issue.discriminator === 'string' ? unknownKind(issue) : issue.message;
     case 'unrecognized_keys':
       return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
     case 'invalid_type': {

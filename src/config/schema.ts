@@ -9,6 +9,7 @@ import { MIN_ALPHABET, passwordClasses } from '../kernel/password';
 import { duration, name, SECRET_REF, STRATEGIES } from './fields';
 import { AuditSchema, L5_SECRET_FIELDS } from './l5';
 import { LeaseSchema, PublishSchema, ScheduleSchema, SweepSchema } from './lifecycle';
+import { shortGrace } from './readers';
 
 export { parseDuration, SECRET_REF } from './fields';
 
@@ -110,6 +111,13 @@ export const RotationSchema = z
     approval_timeout: duration
       .refine((ms) => ms >= 1_000, { message: 'expected at least 1s' })
       .default(APPROVAL_TIMEOUT_DEFAULT_MS),
+    /**
+     * Readers rotator cannot see: how long the longest of them may keep a value (an OpenBao/Vault Agent template
+     * re-renders every 5m by default, AWS's caching client refreshes every 1h). grace_period must outlast it.
+     */
+    readers: z.object({ max_staleness: duration.optional() }).strict().optional(),
+    /** Accept a grace_period shorter than the readers' caches (cache.ttl, refresh_interval, readers): a warning, not an error. */
+    allow_short_grace: z.boolean().default(false),
     /** The L5 form of one consumer (see onRotationAsConsumer); only ever seen here when it is wrong. */
     on_rotation: OnRotationRefusal.optional(),
   })
@@ -285,6 +293,10 @@ export const ConfigSchema = z
       }
       const badPath = provider && secret.type !== 'dynamic' ? storePlugin(provider).checkPath?.(secret.path) : null;
       if (badPath) ctx.addIssue({ code: 'custom', path: [...at, 'path'], message: badPath });
+      // A revoke must not outrun the readers the config declares (readers.ts); allow_short_grace makes it a warning.
+      const short = shortGrace(secret);
+      if (short && !short.allowed)
+        ctx.addIssue({ code: 'custom', path: [...at, 'rotation', 'grace_period'], message: short.message });
       if (secret.rotation && !secret.target) {
         ctx.addIssue({ code: 'custom', path: [...at, 'target'], message: 'a secret with rotation: needs a target:' });
       }

@@ -6,6 +6,7 @@ import { CONSUMER_BUDGET_MS } from '../../activities/plugin';
 import { targetPlugin } from '../../activities/targets';
 import { name, STRATEGIES } from '../config/fields';
 import { issuesOf } from '../config/load';
+import { readerBound, type ReaderBound } from '../config/readers';
 import {
   ConsumerSchema,
   PasswordPolicySchema,
@@ -53,6 +54,8 @@ export interface RotationPlan {
   consumers?: ConsumerConfig[];
   /** Present when a person must approve first (`rotation.approval: required`); absent in older plans. */
   approval?: { timeoutMs: number };
+  /** The longest reader cache the config declares (config/readers.ts), named in revoke's note; absent when none. */
+  readers?: ReaderBound;
 }
 
 export function resolveReference(config: Config, ref: string, path: string): SecretReference {
@@ -94,6 +97,7 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
   const secret = requireRotatable(config, secretName);
   const { target, rotation } = secret;
   const plugin = targetPlugin(target);
+  const readers = readerBound(secret);
   return {
     secret: secretName,
     store: { provider: secret.provider, path: secret.path },
@@ -107,6 +111,7 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
     drain: { timeoutMs: rotation.drain.timeout, onTimeout: rotation.drain.on_timeout },
     consumers: planConsumers(config, secretName, secret.consumers),
     ...(rotation.approval === 'required' ? { approval: { timeoutMs: rotation.approval_timeout } } : {}),
+    ...(readers ? { readers } : {}),
   };
 }
 
@@ -157,6 +162,10 @@ const PlanSchema = z
     consumers: z.array(ConsumerSchema).optional(),
     approval: z
       .object({ timeoutMs: z.number().int().min(1_000) })
+      .strict()
+      .optional(),
+    readers: z
+      .object({ field: z.string().min(1).max(64), ms: z.number().int().min(0) })
       .strict()
       .optional(),
   })

@@ -1,7 +1,8 @@
 // `rotator listen`'s Prometheus metrics: events received, accepted and rejected per source, rotations triggered.
 // They count the listener's own structured log records (one per webhook request, per dispatched event, per retired
 // SQS message), read through a tap on its logger, so that the sources need no second reporting path.
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
+import { collectProcessMetrics } from './default-metrics';
 import type { Logger } from '../kernel/log';
 import { RECORD } from '../listener/records';
 
@@ -55,7 +56,7 @@ export class ListenerMetrics {
   /** `sources`: the configured source names; anything else a request names counts as `unknown`. */
   constructor(sources: Iterable<string>) {
     this.sources = new Set(sources);
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
   }
 
   get contentType(): string {

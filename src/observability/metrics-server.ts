@@ -24,6 +24,17 @@ export function parseListenAddress(text: string, field = '--metrics-address'): {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+/** Why `address` cannot be listened on, in words, with the system's code. */
+function cannotListen(address: string, err: NodeJS.ErrnoException): string {
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the address is already in use (another process listens there); choose another port or stop that process',
+    EACCES: 'permission denied (ports below 1024 need privileges)',
+    EADDRNOTAVAIL: 'no interface of this host has that address',
+  };
+  const code = err.code ?? err.name;
+  return `cannot serve metrics on ${address}: ${why[code] ?? err.message} (${code})`;
+}
+
 export async function serveMetrics(
   address: string,
   source: MetricsSource,
@@ -54,7 +65,7 @@ export async function serveMetrics(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new RotatorError('CONFIG_INVALID', `cannot listen on ${address} (${err.code ?? err.name})`, field)),
+      reject(new RotatorError('CONFIG_INVALID', cannotListen(address, err), field)),
     );
     server.listen(port, host, () => resolve());
   });

@@ -1,7 +1,8 @@
 // A worker's Prometheus metrics: rotations, phases and in-flight from the workflows' rotation events; leases, the
 // sweep and rollouts measured around their activities; the Temporal SDK's own (Core's exporter) appended on scrape.
 // Labels are names and outcomes only, never a value.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from './default-metrics';
 import type {
   ActivityExecuteInput,
   ActivityInboundCallsInterceptor,
@@ -128,7 +129,7 @@ export class WorkerMetrics {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
     const inFlight: Gauge = new Gauge({
       name: 'rotator_rotations_in_flight',
       help:

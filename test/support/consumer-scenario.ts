@@ -97,6 +97,9 @@ export async function consumerScenario(): Promise<ConsumerScenario> {
     `      strategy: ${strategy}`,
     // keep: a query that was in flight when revoke came finishes; new connections of the old login are refused.
     '      drain: { timeout: 2s, on_timeout: keep }',
+    // The library drops its 10m cache on the reconnect event and re-reads on an auth failure: a revoke before the ttl
+    // ends is what this scenario shows it survives, so the short grace period is allowed, not an oversight.
+    '      allow_short_grace: true',
     '    consumers:',
     '      - type: webhook',
     `        url: ${url}`,

@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { AuditEntry } from '../../client/audit';
 import { DURATION, parseDuration } from '../../kernel/duration';
+import { PHASE_MARK } from '../../kernel/phase-result';
 import { secretName, type CliContext } from '../context';
 
 function positiveInteger(v: string): number {
@@ -29,8 +30,6 @@ function isoTime(v: string): Date | null {
   return new Date(v);
 }
 
-const MARK = { completed: '✓', failed: '✗', running: '…' } as const;
-
 export function formatAuditEntry(e: AuditEntry): string {
   const lines = [
     `${e.secret}  ${e.startedAt}  ${e.outcome ?? e.execution.toLowerCase()}  by ${e.trigger ?? '(unknown)'}`,
@@ -50,7 +49,8 @@ export function formatAuditEntry(e: AuditEntry): string {
   lines.push(`  version    ${e.versions.from ?? '(none)'} → ${e.versions.to ?? '(not published)'}`);
   if (e.revoked) lines.push(`  revoked    ${e.revoked}`);
   for (const p of e.phases)
-    lines.push(`  ${MARK[p.result]} ${p.name.padEnd(10)} ${p.durationMs === null ? 'running' : `${p.durationMs} ms`}`);
+    lines.push(`  ${PHASE_MARK[p.result]} ${p.name.padEnd(10)} ${p.durationMs === null ? 'running' : `${p.durationMs} ms`}`);
+  for (const n of e.notes) lines.push(`  note: ${n}`);
   if (e.error) lines.push(`  error: [${e.error.code}] ${e.error.message}`);
   return lines.join('\n');
 }

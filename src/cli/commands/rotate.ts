@@ -31,7 +31,12 @@ export function rotateCommand(ctx: CliContext): Command {
       const plan = planRotation(config, secret);
       const { awaitPickup, followRotation, hasWorkers, startRotation } = await import('../../client/rotations');
       await ctx.withClient(config, async (client) => {
-        const { handle, started } = await startRotation(client, config.temporal.task_queue, plan, `cli:${userInfo().username}`);
+        const { handle, started, runId } = await startRotation(
+          client,
+          config.temporal.task_queue,
+          plan,
+          `cli:${userInfo().username}`,
+        );
         if (!started) {
           const msg = `a rotation of ${secret} is already running (workflow ${handle.workflowId})${opts.wait ? '; following it' : '; use --wait to follow it'}`;
           if (!opts.wait) {
@@ -73,7 +78,7 @@ export function rotateCommand(ctx: CliContext): Command {
           ? `; it waits for approval (rotator approve ${secret}, or rotator reject ${secret} --reason …) for up to ${formatDuration(plan.approval.timeoutMs)}`
           : '';
         if (!opts.wait) {
-          const runId = (await handle.describe()).runId;
+          // The run this command started (not handle.describe(): that is the id's latest run, maybe another's by now).
           emit(`started rotation of ${secret} (workflow ${handle.workflowId}, run ${runId})${gate}`, {
             secret,
             started,
@@ -95,7 +100,7 @@ export function rotateCommand(ctx: CliContext): Command {
               const key = `${p.name}:${p.startedAt}:${p.endedAt !== null}`;
               if (!seen.has(key) && p.endedAt !== null) {
                 seen.add(key);
-                io.out(formatPhase(p));
+                io.out(formatPhase(s, p));
               }
             }
           }),

@@ -21,7 +21,8 @@ export function validateCommand(ctx: CliContext): Command {
       const { unlistedConsumers } = await import('../../client/consumer-check');
       const secrets = Object.keys(config.secrets);
       const { endpointWarnings } = await import('../../client/preflight');
-      const warnings = [...(await unlistedConsumers(config)), ...(await endpointWarnings(config))];
+      const { configWarnings } = await import('../../config/warnings');
+      const warnings = [...configWarnings(config), ...(await unlistedConsumers(config)), ...(await endpointWarnings(config))];
       const lines = warnings.map((w) => `  warning: secrets.${w.secret}: ${w.message}`);
       ctx.emit([`${path}: ok (${secrets.length} secrets, ${rotatableSecrets(config).length} rotatable)`, ...lines].join('\n'), {
         ok: true,

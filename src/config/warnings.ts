@@ -1,0 +1,21 @@
+// What `rotator validate` and `rotator plan` warn about in a config that loads: it works, but not as it reads.
+import { leaseWarnings } from './lifecycle';
+import { graceWarnings } from './readers';
+import type { Config } from './schema';
+
+export interface ConfigWarning {
+  secret: string;
+  message: string;
+}
+
+/** Per secret: a grace period allowed shorter than its readers' caches, and a lease renewed more often than asked. */
+export function configWarnings(config: Config, only?: string): ConfigWarning[] {
+  return Object.entries(config.secrets)
+    .filter(([name]) => only === undefined || name === only)
+    .flatMap(([name, secret]) =>
+      [...graceWarnings(secret), ...(secret.lease ? leaseWarnings(secret.lease) : [])].map((message) => ({
+        secret: name,
+        message,
+      })),
+    );
+}
