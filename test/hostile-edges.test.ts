@@ -242,7 +242,7 @@ describe('config errors say what they found (item 5)', () => {
   it('for regex, custom, too_small, too_big and cron checks, printable and truncated, never a secret field or value', async () => {
     const name = unique('db');
     const schedule =
-      'schedule: { every: 1d, attempts: 99, window: { start: "25:00", end: "04:00", time_zone: Mars/Olympus_Mons } }';
+      'schedule: { every: 1d, attempts: 99, window: { start: "2:00", end: "04:00", time_zone: Mars/Olympus_Mons } }';
     const text =
       configYaml(unique('tq'), [{ name, role: name, extra: schedule }], 'test/pg-admin') +
       [
@@ -267,7 +267,7 @@ describe('config errors say what they found (item 5)', () => {
       expect(mars.code).toBe(EXIT.BAD_INPUT);
       const at = `secrets.${name}.rotation.schedule`;
       // invalid_format (a regex)
-      expect(r.err).toContain(`${at}.window.start: expected a time of day like 02:00 (24-hour HH:MM), got the text "25:00"`);
+      expect(r.err).toContain(`${at}.window.start: expected a time of day like 02:00 (24-hour HH:MM), got the text "2:00"`);
       // custom (a refine)
       expect(mars.err).toContain(
         `${at}.window.time_zone: expected an IANA time zone like UTC or Europe/Berlin, got the text "Mars/Olympus_Mons"`,

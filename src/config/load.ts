@@ -174,7 +174,7 @@ function gotFor(issue: z.core.$ZodIssue, input: IssueInput | undefined): string 
         ? undefined
         : issue.input;
   // A message that already quotes what it found ("no secret named …") says it once.
-  if (value === undefined || (typeof value === 'string' && value !== '' && issue.message.includes(value))) return '';
+  if (value === undefined || (typeof value === 'string' && issue.message.includes(JSON.stringify(value)))) return '';
   return `, got ${found(value, issue.path, input?.hide)}`;
 }
 
