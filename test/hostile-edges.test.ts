@@ -317,7 +317,9 @@ describe('a secret written into the config (item 6)', () => {
       expect({ offline, code: r.code }).toEqual({ offline, code: EXIT.OK });
       expect(JSON.parse(r.out).literalSecrets).toEqual(['providers.vault.token', 'triggers.sources.hooks.signing_key']);
       const text = await cli('--config', literal, 'validate', ...offline);
-      expect(text.out).toContain('warning: providers.vault.token: holds a secret written into the config; use ${VAR}');
+      expect(text.out).toContain(
+        'warning: providers.vault.token: holds a secret written into the config file; take it from the environment with ${VAR}',
+      );
       expect(text.out).toContain('warning: triggers.sources.hooks.signing_key: holds a secret written into the config');
       for (const out of [r.out + r.err, text.out + text.err]) {
         expect(out).not.toContain(TOKEN);

@@ -40,4 +40,4 @@ export function literalSecretFields(text: string): string[] {
 }
 
 /** The warning for one such field. */
-export const LITERAL_SECRET_WARNING = 'holds a secret written into the config; use ${VAR} or a secret:// reference';
+export const LITERAL_SECRET_WARNING = 'holds a secret written into the config file; take it from the environment with ${VAR}';
