@@ -45,6 +45,11 @@ export interface StorePlugin<C extends { type: string }> {
   readonly builtIn?: Record<string, unknown>;
   /** Why a secret's `path:` can never work in this store, or null: checked by `rotator validate`. */
   checkPath?(path: string): string | null;
+  /**
+   * Why `version` (a `secret://` URI's `?version=`) can never name a version in this store, or null: checked before
+   * any read, so a malformed version is bad input rather than a miss or an outage. Stores without versions omit it.
+   */
+  checkVersion?(version: string): string | null;
   /** For a store that keeps a path in a Kubernetes Secret: which one (rollout consumers look for its other users). */
   kubernetesSecret?(config: C, path: string): KubernetesSecretLocation;
   /** `rotator plan`: whether this store would accept a rotation's writes at `path`, found out without writing. */

@@ -9,7 +9,7 @@ import { silentLogger } from './support/rotator-config';
 const ROOT = path.resolve(__dirname, '..');
 
 /** Project modules workflows may import: the workflows themselves and the sandbox-safe part of the kernel. */
-const SANDBOX_SAFE = [/^workflows\//, /^src\/kernel\/(errors|window|workloads)\.ts$/];
+const SANDBOX_SAFE = [/^workflows\//, /^src\/kernel\/(errors|printable|window|workloads)\.ts$/];
 /** What Node-only code looks like in source: a Node global, a Node module, or the file system's idea of a path. */
 const NODE_ONLY = /\bBuffer\b|\bprocess\.|\brequire\(|from 'node:|\b__dirname\b|\bsetImmediate\b/;
 

@@ -209,7 +209,17 @@ describe('parseSqsBody', () => {
     [
       'a secretId with a control character',
       apiCall('RotateSecret', { requestParameters: { secretId: `${MARK}\n` } }),
-      'detail.requestParameters.secretId: expected no control characters',
+      'detail.requestParameters.secretId: expected no control, format or line-separator characters',
+    ],
+    [
+      'a secretId with a C1 control character (U+009B starts a terminal escape)',
+      apiCall('RotateSecret', { requestParameters: { secretId: `${MARK}\u009b2J` } }),
+      'detail.requestParameters.secretId: expected no control, format or line-separator characters',
+    ],
+    [
+      'a secretId with a bidi override',
+      apiCall('RotateSecret', { requestParameters: { secretId: `${MARK}\u202e` } }),
+      'detail.requestParameters.secretId: expected no control, format or line-separator characters',
     ],
     [
       'requestParameters that are no object',

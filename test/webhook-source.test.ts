@@ -261,7 +261,7 @@ describe('the generic webhook source', () => {
     // Ids and names go into history and log lines: a forged line break never gets that far.
     const forged = await send(signedWebhook(webhookBody({ type: 'rotator.rotate\u0000\nforged line' })));
     expect(forged.status).toBe(400);
-    expect(forged.json().message).toBe('type: control characters are not allowed');
+    expect(forged.json().message).toBe('type: control, format and line-separator characters are not allowed');
     expect(dispatched).toHaveLength(1);
   });
 

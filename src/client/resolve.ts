@@ -13,8 +13,11 @@
 //   are answers, not outages: falling back would hide a revoked or wrong credential. A missing value is not an
 //   outage either, so it never goes to the fallback.
 // - A dynamic secret is read where its keeper publishes it (`publish:`).
+// - A `?version=` the store could never have (`-1` or `1.5` in Vault) is CONFIG_INVALID naming the parameter, found by
+//   the store plugin's checkVersion before the store is asked: neither a miss nor an outage, so no default or fallback.
 // Values never appear in an error or a log line; a default given in the URI is never quoted.
 import type { ProviderRegistry } from '../../activities/registry';
+import { storePlugin } from '../../activities/stores';
 import type { SecretStore, SecretValue } from '../../activities/types';
 import type { Config, SecretConfig } from '../config/schema';
 import { assertNever, RotatorError } from '../kernel/errors';
@@ -165,6 +168,7 @@ async function readAt(
   role: string,
   field: string,
 ): Promise<Read> {
+  if (ref.version !== undefined) checkVersion(config, at.provider, ref, ref.version, field);
   const store: SecretStore = await providers.store(at.provider);
   try {
     if (ref.version !== undefined) {
@@ -184,6 +188,18 @@ async function readAt(
     if (err instanceof RotatorError && err.code === 'NOT_FOUND') return { location: at, value: null, version: null };
     throw err;
   }
+}
+
+/** CONFIG_INVALID when the URI's `?version=` cannot name a version of `provider`'s kind of store. */
+function checkVersion(config: Config, provider: string, ref: SecretUri, version: string, field: string): void {
+  const block = config.providers[provider];
+  const why = block ? storePlugin(block).checkVersion?.(version) : null;
+  if (why)
+    throw new RotatorError(
+      'CONFIG_INVALID',
+      `?version=${version} cannot name a version of ${describeSecretUri({ ...ref, version: undefined })} in ${block!.type} provider ${provider}: ${why}`,
+      field,
+    );
 }
 
 /** Tries again while the provider is unavailable, as `retry:` says; without it, once. */

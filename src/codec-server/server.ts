@@ -18,6 +18,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { RotatorError } from '../kernel/errors';
 import type { Logger } from '../kernel/log';
 import { hasBody, isJson, readBody, send, type Reply } from '../kernel/http-io';
+import { printable } from '../kernel/printable';
 import { parsePayloadsJson, payloadsBody, PayloadsJsonError } from './payloads-json';
 
 export interface CodecServerOptions {
@@ -59,10 +60,7 @@ type Operation = 'decode' | 'encode';
 
 /** What a log line may show of a request's field: printable and bounded. */
 function shown(value: string | undefined, max = 64): string | undefined {
-  if (value === undefined) return undefined;
-  // eslint-disable-next-line no-control-regex
-  const clean = value.replace(/[\u0000-\u001f\u007f]/g, '?');
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+  return value === undefined ? undefined : printable(value, max);
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();

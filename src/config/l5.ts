@@ -20,7 +20,7 @@ import { parseSecretUri, type SecretUri } from '../kernel/uri';
 type Issue = { path: string; message: string };
 type Mapping = Record<string, unknown>;
 /** Formats a zod error as field-named issues (load.ts's issuesOf; passed in, since load.ts imports this module). */
-export type DescribeIssues = (error: z.ZodError, prefix: string[]) => Issue[];
+export type DescribeIssues = (error: z.ZodError, prefix: string[], input?: { root?: unknown }) => Issue[];
 
 const isMapping = (v: unknown): v is Mapping => !!v && typeof v === 'object' && !Array.isArray(v);
 
@@ -313,7 +313,7 @@ class Normalizer {
   private check<T>(schema: z.ZodType<T>, value: unknown, at: string): T | undefined {
     const r = schema.safeParse(value, { reportInput: true });
     if (r.success) return r.data;
-    this.issues.push(...this.describe(r.error, [at]));
+    this.issues.push(...this.describe(r.error, [at], { root: value }));
     return undefined;
   }
 
@@ -703,7 +703,7 @@ class Normalizer {
     // Other fields stay on the secret, for its schema to check (and name, when unknown).
     const parsed = (azure ? AzureSchema : GcpSchema).safeParse(s, { reportInput: true });
     if (!parsed.success) {
-      for (const i of this.describe(parsed.error, [])) {
+      for (const i of this.describe(parsed.error, [], { root: s })) {
         const [field, ...below] = i.path.split('.');
         this.issue([written(field!), ...below].join('.'), i.message);
       }

@@ -1,5 +1,6 @@
 // The lifecycle blocks of the config: when a secret rotates on its own, what the sweep looks at, how leases are kept.
 import { z } from 'zod';
+import { cronProblem } from './cron';
 import { duration } from './fields';
 
 const HOUR_MINUTE = /^([01]\d|2[0-3]):([0-5]\d)$/;
@@ -48,6 +49,10 @@ export const ScheduleSchema = z
   .strict()
   .superRefine((s, ctx) => {
     if (!!s.every === !!s.cron) ctx.addIssue({ code: 'custom', path: ['every'], message: 'set exactly one of every: or cron:' });
+    // Out of range or never advancing, Temporal would refuse it only when `schedule sync` creates the Schedule.
+    const cron = s.cron === undefined ? null : cronProblem(s.cron);
+    if (cron !== null && cron !== 'unknown')
+      ctx.addIssue({ code: 'custom', path: ['cron'], message: `${cron} (fields: minute hour day-of-month month day-of-week)` });
     if (s.every !== undefined && s.jitter >= s.every)
       ctx.addIssue({ code: 'custom', path: ['jitter'], message: 'must be shorter than the interval (every:)' });
   });

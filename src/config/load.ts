@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { STORES } from '../../activities/stores';
 import { RotatorError } from '../kernel/errors';
+import { printable } from '../kernel/printable';
 import { redact } from '../kernel/redact';
 import { normalizeL5 } from './l5';
 import { ConfigSchema, type Config } from './schema';
@@ -14,9 +15,12 @@ export class ConfigError extends RotatorError {
     readonly issues: ReadonlyArray<{ path: string; message: string }>,
     source: string,
   ) {
-    super('CONFIG_INVALID', `${source}: invalid config\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+    // One line per issue, whatever a check quoted: no control, bidi or line-separator character reaches a terminal.
+    super('CONFIG_INVALID', `${source}: invalid config\n${issues.map((i) => `  ${i.path}: ${oneLine(i.message)}`).join('\n')}`);
   }
 }
+
+const oneLine = (text: string): string => printable(text, Number.MAX_SAFE_INTEGER);
 
 type Env = Readonly<Record<string, string | undefined>>;
 type Issue = { path: string; message: string };
@@ -38,11 +42,17 @@ const SECRET_NAME = /token|passw(or)?d|secret|key|credential/i;
  * field of its value it exposes). Every other `key` (an Event Grid source's, say) is.
  */
 function secretByField(path: readonly string[], value: string): boolean {
-  const field = path.at(-1) ?? '';
-  if (!SECRET_NAME.test(field) || value.startsWith('secret://')) return false;
+  return !value.startsWith('secret://') && secretField(path);
+}
+
+/** Whether the field at `path` holds a secret by its name. */
+export function secretField(path: ReadonlyArray<PropertyKey>): boolean {
+  const named = path.map(String);
+  const field = named.at(-1) ?? '';
+  if (!SECRET_NAME.test(field)) return false;
   const naming =
-    (path.length === 4 && path[0] === 'triggers' && path[1] === 'rules' && field === 'secret') ||
-    (path.length === 3 && path[0] === 'secrets' && field === 'key');
+    (named.length === 4 && named[0] === 'triggers' && named[1] === 'rules' && field === 'secret') ||
+    (named.length === 3 && named[0] === 'secrets' && field === 'key');
   return !naming;
 }
 
@@ -108,17 +118,23 @@ function withBuiltInProviders(raw: unknown): unknown {
   return { ...doc, providers };
 }
 
+/** How much of a text a message shows of what it found. */
+const SHOWN_TEXT = 40;
+
 /**
- * What the config held where an issue was found, for the error message: numbers, booleans and short text are shown
- * as written, except under a field whose name says it holds a secret, where only the kind is named.
+ * What the config held where an issue was found, for the error message: numbers, booleans and text as written
+ * (printable, the first SHOWN_TEXT characters, a URL's user:password@ left out), except under a field whose name says
+ * it holds a secret, where only the kind is named. `hide`: values known to be secrets, scrubbed before the cut.
  */
-function found(input: unknown, path: ReadonlyArray<PropertyKey>): string {
+function found(input: unknown, path: ReadonlyArray<PropertyKey>, hide: ReadonlyArray<string> = []): string {
   if (input === null) return 'null';
-  if (Array.isArray(input)) return 'a list';
+  if (Array.isArray(input)) return input.length === 0 ? 'an empty list' : `a list of ${input.length}`;
   if (typeof input === 'object') return 'a mapping';
-  if (/token|password|secret|key/i.test(String(path.at(-1) ?? '')))
-    return typeof input === 'string' ? 'text' : `a ${typeof input}`;
-  if (typeof input === 'string') return input.length <= 40 ? `the text ${JSON.stringify(input)}` : 'a long text';
+  if (secretField(path)) return typeof input === 'string' ? 'text' : `a ${typeof input}`;
+  if (typeof input === 'string') {
+    const text = redact(input, hide).replace(/\/\/[^/@\s]*@/g, '//…@');
+    return `the text ${JSON.stringify(printable(text, SHOWN_TEXT))}`;
+  }
   return typeof input === 'number' ? `the number ${input}` : String(input);
 }
 
@@ -133,7 +149,47 @@ function unknownKind(issue: z.core.$ZodIssueInvalidUnion & { discriminator?: str
   return value === undefined ? `missing (${expected})` : `${expected}, got ${found(value, issue.path)}`;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** What `path` holds in `root` (the document as the schema was given it), or undefined. */
+function valueAt(root: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  return path.reduce<unknown>(
+    (node, seg) => (node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[seg] : undefined),
+    root,
+  );
+}
+
+/** What the schema was given, for the checks whose issues say only what they expected. */
+export interface IssueInput {
+  /** The document parsed: a field's value as written (a duration's text, not its milliseconds). */
+  root?: unknown;
+  /** Values known to be secrets, never shown. */
+  hide?: ReadonlyArray<string>;
+}
+
+/** zod's own wording for a size check ("Too small: expected number to be >=1"), said as a person would. */
+function sizeExpected(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): string {
+  if (!/^Too (small|big)/.test(issue.message)) return issue.message;
+  const small = issue.code === 'too_small';
+  const limit = small ? (issue as z.core.$ZodIssueTooSmall).minimum : (issue as z.core.$ZodIssueTooBig).maximum;
+  const bound = issue.inclusive === false ? (small ? 'more than' : 'less than') : small ? 'at least' : 'at most';
+  const unit = issue.origin === 'string' ? ' characters' : issue.origin === 'array' ? ' items' : '';
+  return `expected ${bound} ${String(limit)}${unit}`;
+}
+
+/** `, got …` for a check that names what it expected only; nothing when the field is absent. */
+function gotFor(issue: z.core.$ZodIssue, input: IssueInput | undefined): string {
+  // A superRefine's issue carries the object it refined, not the field it names: only the document tells.
+  const value =
+    input?.root !== undefined
+      ? valueAt(input.root, issue.path)
+      : issue.code === 'custom' && issue.input !== null && typeof issue.input === 'object'
+        ? undefined
+        : issue.input;
+  // A message that already quotes what it found ("no secret named …") says it once.
+  if (value === undefined || (typeof value === 'string' && issue.message.includes(JSON.stringify(value)))) return '';
+  return `, got ${found(value, issue.path, input?.hide)}`;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input?: IssueInput): string {
   switch (issue.code) {
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => String(v)).join(', ')}, got ${found(issue.input, issue.path)}`;
@@ -146,14 +202,24 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       const expected = issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : issue.message;
       return issue.input === undefined ? `missing (${expected})` : `${expected}, got ${found(issue.input, issue.path)}`;
     }
+    // Checks whose own message says what was expected: add what was found.
+    case 'invalid_format':
+    case 'custom':
+      return `${issue.message}${gotFor(issue, input)}`;
+    case 'too_small':
+    case 'too_big':
+      return `${sizeExpected(issue)}${gotFor(issue, input)}`;
     default:
       return issue.message;
   }
 }
 
-/** A zod error as field-named issues, worded for a person. */
-export function issuesOf(error: z.ZodError, prefix: string[] = []): Issue[] {
-  return error.issues.map((i) => ({ path: [...prefix, ...i.path.map(String)].join('.') || '(root)', message: describeIssue(i) }));
+/** A zod error as field-named issues, worded for a person; `input` lets them say what they found. */
+export function issuesOf(error: z.ZodError, prefix: string[] = [], input?: IssueInput): Issue[] {
+  return error.issues.map((i) => ({
+    path: [...prefix, ...i.path.map(String)].join('.') || '(root)',
+    message: describeIssue(i, input),
+  }));
 }
 
 /** YAML aliases may expand a small file into a huge document (a "billion laughs"); real configs need few. */
@@ -227,7 +293,11 @@ function parseDocumentWith(text: string, env: Env, source: string, missing?: Iss
   if (early.length > 0) throw new ConfigError(scrub(early), source);
   if (unavailable) unavailable.push(...scrub(l5.deferred));
   const parsed = ConfigSchema.safeParse(interpolated, { reportInput: true });
-  const refused = [...(unavailable ? [] : l5.deferred), ...(parsed.success ? [] : written(issuesOf(parsed.error)))];
+  const shownFrom = { root: interpolated, hide: [...sensitive] };
+  const refused = [
+    ...(unavailable ? [] : l5.deferred),
+    ...(parsed.success ? [] : written(issuesOf(parsed.error, [], shownFrom))),
+  ];
   if (!parsed.success || refused.length > 0) throw new ConfigError(scrub(refused), source);
   SENSITIVE.set(parsed.data, [...sensitive]);
   return parsed.data;

@@ -7,16 +7,13 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { signatureMatches } from '../../activities/consumers/webhook/webhook';
+import { PRINTABLE } from '../kernel/printable';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-/** Names and ids may reach a log line: no control characters (Unicode category Cc). */
+/** Names and ids may reach a log line: no control, format (bidi) or line-separator characters. */
 const printable = (max: number) =>
-  z
-    .string()
-    .min(1)
-    .max(max)
-    .regex(/^\P{Cc}*$/u, { message: 'control characters are not allowed' });
+  z.string().min(1).max(max).regex(PRINTABLE, { message: 'control, format and line-separator characters are not allowed' });
 
 /** rotator's event (activities/consumers/webhook/index.ts); other fields (login, rotation_id, time) are dropped. */
 const ReconnectBody = z.object({

@@ -183,11 +183,12 @@ export function checkPlan(plan: unknown): RotationPlan {
     );
   };
   const parsed = PlanSchema.safeParse(plan, { reportInput: true });
-  if (!parsed.success) return fail(issuesOf(parsed.error, ['plan']));
+  if (!parsed.success) return fail(issuesOf(parsed.error, ['plan'], { root: plan }));
   const { target, strategy, login } = parsed.data;
   // The target block is checked as the config's own, its resolved connection standing in as a reference.
-  const block = TargetSchema.safeParse({ ...target, connection: 'secret://plan' }, { reportInput: true });
-  if (!block.success) return fail(issuesOf(block.error, ['plan', 'target']));
+  const given = { ...target, connection: 'secret://plan' };
+  const block = TargetSchema.safeParse(given, { reportInput: true });
+  if (!block.success) return fail(issuesOf(block.error, ['plan', 'target'], { root: given }));
   const plugin = targetPlugin(block.data);
   const issues = [
     ...(plugin.strategies.includes(strategy)

@@ -14,6 +14,7 @@
 // PutEvents; rotator's own can come from any principal the bus and queue policies let send.
 import { z } from 'zod';
 import { RotatorError } from '../kernel/errors';
+import { PRINTABLE } from '../kernel/printable';
 import { latestMoment, type TriggerEvent } from './events';
 
 export const CLOUDTRAIL_API_CALL = 'AWS API Call via CloudTrail';
@@ -56,8 +57,7 @@ const text = (max: number) =>
     .string({ error: required('a string') })
     .min(1, { error: 'expected a non-empty string' })
     .max(max, { error: `expected at most ${max} characters` })
-    // eslint-disable-next-line no-control-regex
-    .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'expected no control characters' });
+    .regex(PRINTABLE, { error: 'expected no control, format or line-separator characters' });
 
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: (iss) => (iss.input === undefined ? 'required' : `expected one of ${values.join(', ')}`) });

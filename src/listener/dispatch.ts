@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { TriggerRule, TriggersConfig } from '../config/triggers';
 import type { Logger } from '../kernel/log';
+import { printable } from '../kernel/printable';
 import { TRIGGER_ROTATION, type TriggerInput } from '../../workflows/lifecycle-definitions';
 import type { Dispatch, TriggerEvent } from './events';
 import { RECORD } from './records';
@@ -38,9 +39,7 @@ export function ruleFor(rules: ReadonlyArray<TriggerRule>, event: TriggerEvent):
 
 /** What a log line may show of a sender's field: printable, bounded. */
 export function shown(value: string, max = 120): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = value.replace(/[\u0000-\u001f\u007f]/g, '?');
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+  return printable(value, max);
 }
 
 export function createDispatch(options: { client: Client; taskQueue: string; triggers: TriggersConfig; log: Logger }): Dispatch {

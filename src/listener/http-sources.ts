@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { signature, signatureMatches } from '../../activities/consumers/webhook/webhook';
 import type { TriggerSource } from '../config/triggers';
 import { assertNever } from '../kernel/errors';
+import { PRINTABLE } from '../kernel/printable';
 import { latestMoment, type DispatchOutcome, type TriggerEvent } from './events';
 
 export type HttpSource = Extract<TriggerSource, { type: 'webhook' | 'gcp-pubsub' | 'azure-event-grid' }>;
@@ -100,10 +101,9 @@ function pathText(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
 }
 
-// Names and ids go into history and logs: printable only.
-// eslint-disable-next-line no-control-regex
-const PRINTABLE = /^[^\u0000-\u001f\u007f]*$/;
-const text = (max: number) => z.string().min(1).max(max).regex(PRINTABLE, { message: 'control characters are not allowed' });
+// Names and ids go into history and logs: printable only (no control, bidi or line-separator characters).
+const text = (max: number) =>
+  z.string().min(1).max(max).regex(PRINTABLE, { message: 'control, format and line-separator characters are not allowed' });
 /** RFC 3339, as every one of these senders writes it (Pub/Sub with up to nine fractional digits, Event Grid seven). */
 const timestamp = z
   .string()

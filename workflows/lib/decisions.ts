@@ -1,15 +1,11 @@
 // What a person sends to a running rotation (approve, reject, cancel), checked by the update validators before the
 // workflow accepts it: a refused update leaves no trace in history, and the caller gets the sentence back.
 import { ApplicationFailure } from '@temporalio/workflow';
+import { UNPRINTABLE } from '../../src/kernel/printable';
 
 const MAX_NAME = 128;
 const MAX_REASON = 500;
-/**
- * What a name or a reason may not hold: control characters (C0, DEL and C1, whose U+009B starts a terminal escape),
- * format characters (bidi overrides, zero-width), and the line and paragraph separators some readers split lines on.
- * These strings end up in audit lines and on operators' terminals.
- */
-const UNPRINTABLE = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
+// A name or a reason holds nothing UNPRINTABLE: these strings end up in audit lines and on operators' terminals.
 
 /** A refusal the client shows as it is: `field` names what was wrong with the input, if it was the input. */
 export function refuse(code: 'CONFIG_INVALID' | 'CONFLICT', message: string): never {

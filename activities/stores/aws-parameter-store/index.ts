@@ -21,6 +21,8 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 export const awsParameterStore = {
   schema,
   capabilities: CAPABILITIES,
+  checkVersion: (version) =>
+    /^[1-9]\d{0,15}$/.test(version) ? null : 'expected a positive whole number (parameter versions count from 1)',
   async create(config) {
     const { AwsParameterStore } = await import('./store');
     return new AwsParameterStore({

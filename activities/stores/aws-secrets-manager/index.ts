@@ -21,6 +21,10 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 export const awsSecretsManager = {
   schema,
   capabilities: CAPABILITIES,
+  checkVersion: (version) =>
+    version.length >= 32 && version.length <= 64
+      ? null
+      : 'expected a Secrets Manager version id (32 to 64 characters); staging labels are not served',
   async create(config) {
     const { AwsSecretsManagerStore } = await import('./store');
     return new AwsSecretsManagerStore({ ...awsConnectionOf(config), stalePending: config.stale_pending });

@@ -72,6 +72,7 @@ export const azureKeyVault = {
   schema,
   capabilities: CAPABILITIES,
   checkPath: pathProblem,
+  checkVersion: (version) => (/^[0-9a-f]{32}$/i.test(version) ? null : 'expected a Key Vault version id (32 hex digits)'),
   async create(config) {
     const { AzureKeyVaultStore } = await import('./store');
     const { credentialFor } = await import('./credential');

@@ -17,6 +17,7 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 export const file = {
   schema,
   capabilities: CAPABILITIES,
+  checkVersion: (version) => (/^[1-9]\d{0,8}$/.test(version) ? null : 'expected a positive whole number (versions count from 1)'),
   builtIn: { type: 'file', dir: '${ROTATOR_FILE_STORE:-.rotator/store}' },
   preflight: async (config, path) => (await import('./preflight')).preflight(config, path),
   async create(config) {

@@ -76,6 +76,8 @@ export const gcpSecretManager = {
   schema,
   capabilities: CAPABILITIES,
   checkPath: pathProblem,
+  checkVersion: (version) =>
+    /^[1-9]\d{0,17}$/.test(version) ? null : 'expected a positive whole number (Secret Manager versions count from 1)',
   async create(config) {
     const { GcpSecretManagerStore } = await import('./store');
     const at = config.endpoint ? endpointOf(config.endpoint) : null;

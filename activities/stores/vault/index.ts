@@ -122,6 +122,8 @@ export const vault = {
   schema,
   capabilities: CAPABILITIES,
   builtIn: { type: 'vault', address: '${VAULT_ADDR:-http://127.0.0.1:8200}', token: '${VAULT_TOKEN}' },
+  checkVersion: (version) =>
+    /^[1-9]\d{0,15}$/.test(version) ? null : 'expected a positive whole number (KV v2 versions count from 1)',
   checkPath(path) {
     try {
       parseKvPath(path, 'rotator-pending');

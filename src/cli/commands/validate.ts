@@ -9,11 +9,17 @@ export function validateCommand(ctx: CliContext): Command {
     .option('--offline', 'check without the environment: unset ${VAR}s are listed, not refused (for CI without secrets)', false)
     .action(async (file: string | undefined, opts: { offline: boolean }) => {
       const path = file ?? ctx.globals().config;
+      const literal = await literalSecrets(path);
       if (opts.offline) {
         const { readConfigFile, checkConfigOffline } = await import('../../config/load');
         const { unchecked } = checkConfigOffline(readConfigFile(path), process.env, path);
-        const list = unchecked.map((u) => `  ${u.path}: from \${${u.variable}}, unset here: not checked`).join('\n');
-        ctx.emit(`${path}: ok without its secrets${list ? `\n${list}` : ''}`, { ok: true, file: path, unchecked });
+        const list = unchecked.map((u) => `  ${u.path}: from \${${u.variable}}, unset here: not checked`);
+        ctx.emit([`${path}: ok without its secrets`, ...list, ...literal.lines].join('\n'), {
+          ok: true,
+          file: path,
+          unchecked,
+          literalSecrets: literal.fields,
+        });
         return;
       }
       const config = await ctx.config(path);
@@ -24,11 +30,21 @@ export function validateCommand(ctx: CliContext): Command {
       const { configWarnings } = await import('../../config/warnings');
       const warnings = [...configWarnings(config), ...(await unlistedConsumers(config)), ...(await endpointWarnings(config))];
       const lines = warnings.map((w) => `  warning: secrets.${w.secret}: ${w.message}`);
-      ctx.emit([`${path}: ok (${secrets.length} secrets, ${rotatableSecrets(config).length} rotatable)`, ...lines].join('\n'), {
-        ok: true,
-        file: path,
-        secrets,
-        warnings,
-      });
+      ctx.emit(
+        [
+          `${path}: ok (${secrets.length} secrets, ${rotatableSecrets(config).length} rotatable)`,
+          ...lines,
+          ...literal.lines,
+        ].join('\n'),
+        { ok: true, file: path, secrets, warnings, literalSecrets: literal.fields },
+      );
     });
+}
+
+/** The fields holding a secret written literally, and their warning lines (the field only, never the value). */
+async function literalSecrets(path: string): Promise<{ fields: string[]; lines: string[] }> {
+  const { readConfigFile } = await import('../../config/load');
+  const { literalSecretFields, LITERAL_SECRET_WARNING } = await import('../../config/literal-secrets');
+  const fields = literalSecretFields(readConfigFile(path));
+  return { fields, lines: fields.map((f) => `  warning: ${f}: ${LITERAL_SECRET_WARNING}`) };
 }
