@@ -10,7 +10,14 @@ import {
   type GetSecretValueCommandOutput,
 } from '@aws-sdk/client-secrets-manager';
 import { RotatorError, type ErrorCode } from '../../../src/kernel/errors';
-import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from '../aws-common';
+import {
+  awsStepClientConfig,
+  awsError,
+  awsErrorName,
+  parseSecretJson,
+  secretsOf,
+  type AwsConnectionOptions,
+} from '../aws-common';
 import { handleStalePending, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
@@ -70,7 +77,7 @@ export class AwsSecretsManagerStore implements SecretStore {
   private readonly client: SecretsManagerClient;
 
   constructor(private readonly options: AwsSecretsManagerOptions) {
-    this.client = new SecretsManagerClient(awsClientConfig(options));
+    this.client = new SecretsManagerClient(awsStepClientConfig(options));
   }
 
   private async call<T>(

@@ -4,6 +4,7 @@ import { RotatorError } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
 import { logger } from '../../../src/kernel/log';
 import type { DatabaseTarget, LoginCredential, SecretValue } from '../../types';
+import { REQUEST_TIMEOUT_MS } from '../../timeouts';
 import { CAPABILITIES } from './index';
 
 export interface MongoConnection {
@@ -53,6 +54,8 @@ function clientOptions(username: string, password: string, authSource: string): 
     authSource,
     serverSelectionTimeoutMS: TIMEOUT_MS,
     connectTimeoutMS: TIMEOUT_MS,
+    // A command to a server that stopped answering ends below the step's timeout (activities/timeouts.ts).
+    socketTimeoutMS: REQUEST_TIMEOUT_MS,
     appName: 'rotator',
   };
 }
