@@ -1,6 +1,9 @@
 // A frozen server fails a step's request within its timeout, naming the server; a retry recognises its own earlier
 // write. Each test freezes (SIGSTOP) its own private OpenBao or PostgreSQL, never the shared stack's.
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger, type LogEntry } from '@temporalio/worker';
 import type vault from 'node-vault';
+import { guarded, SLOW_STEP_MS } from '../activities/guarded';
 import { Client } from 'pg';
 import { VaultKvStore } from '../activities/stores/vault/store';
 import { PostgresTarget } from '../activities/targets/postgresql/target';
@@ -108,6 +111,31 @@ describe('OpenBao frozen during promote', () => {
     });
     await expect(retry.promote(path, 'rotation-late', '1')).resolves.toEqual({ version: '2', previousVersion: '1' });
     await expect(retry.publishedBy(path, 'rotation-late')).resolves.toEqual({ version: '2', previousVersion: '1' });
+  });
+
+  test("the worker's log says which step waits on which system, when it fails and when it is retried", async () => {
+    const path = `${PATH}-log`;
+    await seed(path, 'rotation-log');
+    const entries: LogEntry[] = [];
+    const env = new MockActivityEnvironment(
+      { activityType: 'promote', attempt: 2 },
+      { logger: new DefaultLogger('WARN', (entry) => entries.push(entry)) },
+    );
+    const plan = { secret: 'orders_db', store: { provider: 'vault', path }, target: { type: 'postgresql' } };
+    const s = store();
+    const promote = guarded(async (_plan: typeof plan) => s.promote(path, 'rotation-log', '1'), []);
+    freeze([pid]);
+    frozen = true;
+    await expect(env.run(promote, plan)).rejects.toMatchObject({ type: 'TRANSIENT' });
+    const step = 'promote of orders_db (store vault, target postgresql)';
+    // The SDK's own "Activity failed" line names neither the step's systems nor the secret: ours are the others.
+    const ours = entries.filter((e) => e.message !== 'Activity failed');
+    expect(ours.map((e) => `${e.level} ${e.message}`)).toEqual([
+      `WARN retrying ${step}: attempt 2`,
+      `WARN ${step} has had no answer for ${SLOW_STEP_MS / 1000}s (attempt 2)`,
+      `WARN ${step} failed (attempt 2, TRANSIENT): vault at ${stack.vault!.address} did not answer within ` +
+        `${REQUEST_TIMEOUT_MS / 1000}s (read metadata of ${path}); Temporal retries it unless its retries are used up`,
+    ]);
   });
 
   test('a write by someone else is still a conflict', async () => {
