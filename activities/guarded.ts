@@ -1,5 +1,30 @@
-// How every activity fails: as a typed ApplicationFailure, scrubbed of the config's secret values.
-import { toFailure } from '../src/kernel/redact';
+// How every activity fails: as a typed ApplicationFailure, scrubbed of the config's secret values, and said in the
+// worker's log when it is slow, fails or is tried again.
+import { Context } from '@temporalio/activity';
+import { redact, toFailure } from '../src/kernel/redact';
+import { CONNECT_TIMEOUT_MS, seconds } from './timeouts';
+
+/** A step still running after this long is waiting on a system that does not answer: said once in the worker's log. */
+export const SLOW_STEP_MS = CONNECT_TIMEOUT_MS;
+
+/** "promote of orders_db (store vault, target postgresql)": the step and the systems it talks to, from its plan. */
+function stepOf(activityType: string, args: unknown[]): string {
+  const plan = args[0] as { secret?: unknown; store?: { provider?: unknown }; target?: { type?: unknown } } | undefined;
+  if (!plan || typeof plan !== 'object' || typeof plan.secret !== 'string') return activityType;
+  const systems = [
+    typeof plan.store?.provider === 'string' ? `store ${plan.store.provider}` : null,
+    typeof plan.target?.type === 'string' ? `target ${plan.target.type}` : null,
+  ].filter(Boolean);
+  return `${activityType} of ${plan.secret}${systems.length ? ` (${systems.join(', ')})` : ''}`;
+}
+
+function activityContext(): Context | null {
+  try {
+    return Context.current();
+  } catch {
+    return null; // called directly, outside an activity (tests, the CLI's own checks)
+  }
+}
 
 /** Wraps an activity so its failures leave scrubbed of `secrets`, wherever a driver may have echoed them. */
 export function guarded<A extends unknown[], R>(
@@ -7,10 +32,32 @@ export function guarded<A extends unknown[], R>(
   secrets: ReadonlyArray<string>,
 ): (...args: A) => Promise<R> {
   return async (...args: A) => {
+    const ctx = activityContext();
+    const step = ctx ? stepOf(ctx.info.activityType, args) : '';
+    // A frozen store or database used to leave the log silent until the step's own timeout: say so as it happens.
+    if (ctx && ctx.info.attempt > 1) ctx.log.warn(`retrying ${step}: attempt ${ctx.info.attempt}`);
+    // Waits that heartbeat (drain, rollout, issuing a lease) are long by design, and say where they stand themselves.
+    const slow =
+      ctx && !ctx.info.heartbeatTimeoutMs
+        ? setTimeout(
+            () => ctx.log.warn(`${step} has had no answer for ${seconds(SLOW_STEP_MS)} (attempt ${ctx.info.attempt})`),
+            SLOW_STEP_MS,
+          )
+        : undefined;
+    slow?.unref();
     try {
       return await fn(...args);
     } catch (err) {
-      throw toFailure(err, secrets);
+      const failure = toFailure(err, secrets);
+      if (ctx) {
+        const then = failure.nonRetryable ? 'not retried' : 'Temporal retries it unless its retries are used up';
+        ctx.log.warn(
+          `${step} failed (attempt ${ctx.info.attempt}, ${failure.type ?? 'UNKNOWN'}): ${redact(failure.message, secrets)}; ${then}`,
+        );
+      }
+      throw failure;
+    } finally {
+      clearTimeout(slow);
     }
   };
 }

@@ -2,6 +2,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
 import type { KubeConnection } from './connection';
+import { REQUEST_TIMEOUT_MS, seconds } from '../timeouts';
 
 export { connectionFields, type KubeConnection } from './connection';
 
@@ -30,6 +31,13 @@ export class KubeClients {
   readonly server: string;
 
   constructor(readonly config: k8s.KubeConfig) {
+    // Every API call ends after REQUEST_TIMEOUT_MS (below the step's timeout): the client has no timeout of its own,
+    // and a call to an API server that stopped answering must not run on beside the step's retry.
+    const authenticate = config.applySecurityAuthentication.bind(config);
+    config.applySecurityAuthentication = async (context) => {
+      await authenticate(context);
+      context.setSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
+    };
     this.core = config.makeApiClient(k8s.CoreV1Api);
     this.apps = config.makeApiClient(k8s.AppsV1Api);
     this.server = config.getCurrentCluster()?.server ?? '(unknown server)';
@@ -84,7 +92,9 @@ export function kubeError(err: unknown, doing: string): RotatorError {
             : 'TRANSIENT';
   const detail =
     status === null
-      ? `cannot reach the API server: ${errorMessage(err)}`
+      ? isTimeout(err)
+        ? `the API server did not answer within ${seconds(REQUEST_TIMEOUT_MS)}`
+        : `cannot reach the API server: ${errorMessage(err)}`
       : status === 401
         ? 'the API server did not accept rotator’s credentials (HTTP 401)'
         : `HTTP ${status}${said ? `: ${said}` : ''}`;
@@ -98,6 +108,12 @@ export async function kube<T>(doing: string, call: () => Promise<T>): Promise<T>
   } catch (err) {
     throw kubeError(err, doing);
   }
+}
+
+function isTimeout(err: unknown): boolean {
+  for (let e = err as { name?: unknown; cause?: unknown } | null; e; e = e.cause as typeof e)
+    if (e.name === 'TimeoutError') return true;
+  return false;
 }
 
 function errorMessage(err: unknown): string {

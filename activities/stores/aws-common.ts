@@ -2,6 +2,7 @@
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
 import { redact } from '../../src/kernel/redact';
+import { CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS, seconds } from '../timeouts';
 
 export interface AwsConnectionOptions {
   region: string;
@@ -33,6 +34,22 @@ export function awsClientConfig(options: AwsConnectionOptions): {
     region: options.region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.roleArn ? { credentials: assumeRole(options.roleArn, options, keys) } : keys ? { credentials: keys } : {}),
+  };
+}
+
+/**
+ * A store's client, used by the steps of a rotation: each SDK request ends after REQUEST_TIMEOUT_MS and the SDK tries
+ * at most twice, both within the step's timeout, so a request to an endpoint that stopped answering never runs on
+ * beside the step's retry. (The SQS listener's long polls take the plain config.)
+ */
+export function awsStepClientConfig(options: AwsConnectionOptions): ReturnType<typeof awsClientConfig> & {
+  requestHandler: { requestTimeout: number; connectionTimeout: number };
+  maxAttempts: number;
+} {
+  return {
+    ...awsClientConfig(options),
+    requestHandler: { requestTimeout: REQUEST_TIMEOUT_MS, connectionTimeout: CONNECT_TIMEOUT_MS },
+    maxAttempts: 2,
   };
 }
 
@@ -112,6 +129,8 @@ export function awsError(
   const e = (err ?? {}) as AwsErrorShape;
   const name = e.name ?? 'Error';
   const text = redact(`${action} failed: ${name}: ${(e.message ?? String(err)).split('\n')[0]}`, secrets);
+  if (name === 'TimeoutError' || name === 'RequestTimeout')
+    return new RotatorError('TRANSIENT', `${action} failed: AWS did not answer within ${seconds(REQUEST_TIMEOUT_MS)}`);
   const forced = override?.[name];
   if (forced) return new RotatorError(forced, text);
   if (PERMISSION.has(name)) return new RotatorError('PERMISSION_DENIED', text);

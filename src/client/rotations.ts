@@ -107,11 +107,57 @@ export async function decideRotation(
   secret: string,
   decision: Decision,
   input: DecisionInput,
-): Promise<ApprovalRecord> {
+  confirmWithinMs = DECISION_CONFIRM_MS,
+): Promise<ApprovalRecord & { note?: string }> {
   const handle = await runningRotation(client, secret);
-  return refusedAsError(secret, () =>
-    handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [input] }),
-  );
+  try {
+    return await refusedAsError(secret, () =>
+      handle.executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [input] }),
+    );
+  } catch (err) {
+    // Bad input is refused before it reaches the gate; anything else may have been a decision that was taken while
+    // its answer was lost (a Temporal restart, a dropped connection, or this decision sent again after that).
+    if (err instanceof RotatorError && err.code === 'CONFIG_INVALID') throw err;
+    const taken = await decisionTaken(handle, decision, input, confirmWithinMs);
+    if (!taken) throw err;
+    return {
+      ...taken,
+      note: `the rotation shows this decision (${why(err)}); it is not taken twice`,
+    };
+  }
+}
+
+/** How long a decision whose answer was lost is looked for in the rotation's status before the error stands. */
+export const DECISION_CONFIRM_MS = 30_000;
+
+function why(err: unknown): string {
+  return err instanceof RotatorError && err.code === 'CONFLICT' ? 'it was taken before' : "Temporal's answer to it was lost";
+}
+
+/**
+ * The gate, once the rotation can say: its decision when it is `decision` by the same person, else null (waiting
+ * still, or decided otherwise, or no answer within `withinMs`, polling through a Temporal restart).
+ */
+async function decisionTaken(
+  handle: WorkflowHandle<typeof rotateSecret>,
+  decision: Decision,
+  input: DecisionInput,
+  withinMs: number,
+): Promise<ApprovalRecord | null> {
+  const wanted = decision === 'approve' ? 'approved' : 'rejected';
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      const closed = (await handle.describe()).status.name !== 'RUNNING';
+      const status = closed ? (await closedStatus(handle))?.status : await queryStatus(handle);
+      const gate = status?.approval ?? null;
+      return gate && gate.decision === wanted && gate.by === input.by ? { ...gate } : null;
+    } catch {
+      // Temporal, or a worker to answer the query, not back yet
+    }
+    if (Date.now() >= deadline) return null;
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 /**

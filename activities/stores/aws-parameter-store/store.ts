@@ -10,7 +10,14 @@ import {
   UnlabelParameterVersionCommand,
 } from '@aws-sdk/client-ssm';
 import { RotatorError } from '../../../src/kernel/errors';
-import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from '../aws-common';
+import {
+  awsStepClientConfig,
+  awsError,
+  awsErrorName,
+  parseSecretJson,
+  secretsOf,
+  type AwsConnectionOptions,
+} from '../aws-common';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
@@ -68,7 +75,7 @@ export class AwsParameterStore implements SecretStore {
   private readonly client: SSMClient;
 
   constructor(private readonly options: AwsParameterStoreOptions) {
-    this.client = new SSMClient(awsClientConfig(options));
+    this.client = new SSMClient(awsStepClientConfig(options));
   }
 
   private async get(

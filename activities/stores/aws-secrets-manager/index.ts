@@ -11,6 +11,12 @@ export const schema = z
     ...awsConnection,
     /** For Secrets Manager, "pending" is an AWSPENDING version that is not ours; replace takes the label off it. */
     stale_pending: stalePending,
+    /**
+     * Tag the secret with `rotator:last-rotated`, `rotator:rotated-by` and `rotator:rotation-enabled` after each
+     * promote and rollback: Secrets Manager's own RotationEnabled and LastRotatedDate describe only its Lambda
+     * rotation (see the README's "What Secrets Manager shows"). Needs secretsmanager:TagResource and UntagResource.
+     */
+    rotation_tags: z.boolean().default(false),
   })
   .strict()
   .superRefine(bothKeysOrNeither);
@@ -27,6 +33,10 @@ export const awsSecretsManager = {
       : 'expected a Secrets Manager version id (32 to 64 characters); staging labels are not served',
   async create(config) {
     const { AwsSecretsManagerStore } = await import('./store');
-    return new AwsSecretsManagerStore({ ...awsConnectionOf(config), stalePending: config.stale_pending });
+    return new AwsSecretsManagerStore({
+      ...awsConnectionOf(config),
+      stalePending: config.stale_pending,
+      rotationTags: config.rotation_tags,
+    });
   },
 } satisfies StorePlugin<z.infer<typeof schema>>;

@@ -6,11 +6,21 @@ import {
   GetSecretValueCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
+  TagResourceCommand,
+  UntagResourceCommand,
   UpdateSecretVersionStageCommand,
   type GetSecretValueCommandOutput,
 } from '@aws-sdk/client-secrets-manager';
 import { RotatorError, type ErrorCode } from '../../../src/kernel/errors';
-import { awsClientConfig, awsError, awsErrorName, parseSecretJson, secretsOf, type AwsConnectionOptions } from '../aws-common';
+import { logger } from '../../../src/kernel/log';
+import {
+  awsStepClientConfig,
+  awsError,
+  awsErrorName,
+  parseSecretJson,
+  secretsOf,
+  type AwsConnectionOptions,
+} from '../aws-common';
 import { handleStalePending, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
 import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
@@ -19,7 +29,27 @@ import { CAPABILITIES } from './index';
 export type { StalePendingPolicy } from '../stale-pending';
 
 /** `stalePending` decides about an AWSPENDING version that is not ours (an earlier failed rotation, or another tool's). */
-export interface AwsSecretsManagerOptions extends AwsConnectionOptions, StalePendingOptions {}
+export interface AwsSecretsManagerOptions extends AwsConnectionOptions, StalePendingOptions {
+  /**
+   * Tag the secret after each promote and rollback with when its AWSCURRENT version was written and by which rotation
+   * (ROTATION_TAGS), so AWS's own view of a secret shows that it is rotated. Off by default (needs TagResource).
+   */
+  rotationTags?: boolean;
+}
+
+/**
+ * The tags rotator keeps on a secret when `rotation_tags` is on. Secrets Manager's own `RotationEnabled` and
+ * `LastRotatedDate` only describe its Lambda rotation (RotateSecret), which an outside rotator cannot honestly drive
+ * (see the README): these say the same for rotator's rotations, where AWS Config and Security Hub rules can read them.
+ */
+export const ROTATION_TAGS = {
+  /** ISO 8601: when the version now AWSCURRENT was written (for a rotation, when it staged the new value). */
+  lastRotated: 'rotator:last-rotated',
+  /** The rotation that published the version now AWSCURRENT; absent when rotator did not publish it. */
+  rotatedBy: 'rotator:rotated-by',
+  /** `true` while rotator manages the secret's rotation. */
+  managed: 'rotator:rotation-enabled',
+} as const;
 
 const CURRENT = 'AWSCURRENT';
 const PENDING = 'AWSPENDING';
@@ -70,7 +100,7 @@ export class AwsSecretsManagerStore implements SecretStore {
   private readonly client: SecretsManagerClient;
 
   constructor(private readonly options: AwsSecretsManagerOptions) {
-    this.client = new SecretsManagerClient(awsClientConfig(options));
+    this.client = new SecretsManagerClient(awsStepClientConfig(options));
   }
 
   private async call<T>(
@@ -277,7 +307,11 @@ export class AwsSecretsManagerStore implements SecretStore {
     const stages = await this.stages(path);
     if (!stages) throw new RotatorError('NOT_FOUND', `${path} does not exist; nothing of this rotation to promote`);
     const current = versionWith(stages, CURRENT);
-    if (current === token) return { version: token, previousVersion: realVersionWith(stages, PREVIOUS) };
+    if (current === token) {
+      // A re-run (or a retry after a promote whose answer was lost): the tags may not have been written yet.
+      await this.tagRotation(path, { version: token, rotationId });
+      return { version: token, previousVersion: realVersionWith(stages, PREVIOUS) };
+    }
     if (!stages[token]?.includes(PENDING)) {
       // AWS leaves unlabelled versions out of VersionIdsToStages; moto lists them with no labels: same thing.
       if (stages[token]?.length) {
@@ -302,7 +336,34 @@ export class AwsSecretsManagerStore implements SecretStore {
       { to: token, ...(current ? { from: current } : {}) },
       `promote version ${token} of ${path}`,
     );
+    await this.tagRotation(path, { version: token, rotationId });
     return { version: token, previousVersion: expectedCurrent };
+  }
+
+  /**
+   * With `rotationTags`, records on the secret when its AWSCURRENT `version` was written and (when a rotation published
+   * it) which one. Idempotent: the time is the version's own CreatedDate, so a retry writes the same tags. A refusal
+   * (no secretsmanager:TagResource) is logged, not thrown: the credential is published, and undoing a rotation over
+   * its report would be worse than a missing report.
+   */
+  private async tagRotation(path: string, current: { version: string | null; rotationId?: string }): Promise<void> {
+    if (!this.options.rotationTags) return;
+    try {
+      const got = current.version ? await this.getValue(path, { VersionId: current.version }, `read ${path}`) : null;
+      const written = got?.CreatedDate && !isPlaceholder(current.version) ? got.CreatedDate.toISOString() : null;
+      const Tags = [
+        { Key: ROTATION_TAGS.managed, Value: 'true' },
+        ...(written ? [{ Key: ROTATION_TAGS.lastRotated, Value: written }] : []),
+        ...(current.rotationId ? [{ Key: ROTATION_TAGS.rotatedBy, Value: current.rotationId }] : []),
+      ];
+      await this.client.send(new TagResourceCommand({ SecretId: path, Tags }));
+      // What no longer holds goes: a rollback's restored version was not published by this rotation, nor maybe dated.
+      const stale = [...(written ? [] : [ROTATION_TAGS.lastRotated]), ...(current.rotationId ? [] : [ROTATION_TAGS.rotatedBy])];
+      if (stale.length) await this.client.send(new UntagResourceCommand({ SecretId: path, TagKeys: stale }));
+    } catch (err) {
+      const e = awsError(err, `tag ${path} with its rotation`);
+      logger.warn({ path, code: e.code }, `could not record the rotation on the secret's tags: ${e.message}`);
+    }
   }
 
   /** The placeholder still labelled (normally AWSPREVIOUS after promote), else the one this rotation would have made. */
@@ -338,6 +399,8 @@ export class AwsSecretsManagerStore implements SecretStore {
       }
       await this.moveLabel(path, CURRENT, { to: target, from: versions.fromVersion }, `roll back ${path} to version ${target}`);
     }
+    // The tags describe the version current again: when it was written; no rotation we know of published it.
+    await this.tagRotation(path, { version: versions.toVersion });
     // This rotation's own AWSPENDING stays as its claim until discardPending.
   }
 

@@ -1,5 +1,6 @@
 // One way to make a node-vault client for rotator: the provider's address, token and namespace, debug output off.
 import vault from 'node-vault';
+import { REQUEST_TIMEOUT_MS } from '../../timeouts';
 
 /**
  * Where a client takes its token from when it is not a fixed string: the provider's login session (auth.ts). The
@@ -33,13 +34,18 @@ function statusOf(err: unknown): number | undefined {
   return (err as { response?: { statusCode?: number } })?.response?.statusCode;
 }
 
-/** node-vault's debug output prints request and response bodies, which hold secrets: DEBUG=* must never turn it on. */
-export function vaultClient(connection: VaultConnection, requestTimeoutMs?: number): vault.client {
+/**
+ * node-vault's debug output prints request and response bodies, which hold secrets: DEBUG=* must never turn it on.
+ * Every request ends after `requestTimeoutMs` (below the step's timeout, see activities/timeouts.ts): without it, a
+ * request to a frozen server stays in flight after its step timed out and lands when the server resumes, beside the
+ * step's retry.
+ */
+export function vaultClient(connection: VaultConnection, requestTimeoutMs = REQUEST_TIMEOUT_MS): vault.client {
   const client = vault({
     apiVersion: 'v1',
     endpoint: connection.address,
     ...(connection.namespace ? { namespace: connection.namespace } : {}),
-    ...(requestTimeoutMs ? { requestOptions: { timeout: requestTimeoutMs } } : {}),
+    requestOptions: { timeout: requestTimeoutMs },
     debug: () => undefined,
   } as vault.VaultOptions);
   const source = connection.token;
@@ -64,4 +70,15 @@ export function vaultClient(connection: VaultConnection, requestTimeoutMs?: numb
     }
   };
   return client;
+}
+
+/** A request that got no answer in time or could not connect: named by kind and server, never the driver's text. */
+export function unanswered(err: unknown, address: string, requestTimeoutMs: number): string | null {
+  const e = err as { code?: string; message?: string; response?: unknown } | null;
+  if (!e || e.response) return null;
+  if (e.code === 'ECONNABORTED' || e.code === 'ETIMEDOUT' || /timeout of \d+ms exceeded/.test(e.message ?? ''))
+    return `vault at ${address} did not answer within ${Math.round(requestTimeoutMs / 100) / 10}s`;
+  if (e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'EHOSTUNREACH' || e.code === 'ENOTFOUND')
+    return `vault at ${address} is unreachable (${e.code})`;
+  return null;
 }

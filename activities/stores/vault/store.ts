@@ -1,6 +1,7 @@
 // Vault / OpenBao KV v2 store: versions are history, custom metadata records the rotation, writes use check-and-set.
 import type vault from 'node-vault';
-import { vaultClient, type VaultConnection } from './client';
+import { unanswered, vaultClient, type VaultConnection } from './client';
+import { REQUEST_TIMEOUT_MS } from '../../timeouts';
 import { RotatorError } from '../../../src/kernel/errors';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
@@ -11,6 +12,8 @@ import { CAPABILITIES, parseKvPath, type KvPath } from './index';
 export interface VaultKvOptions extends StalePendingOptions, VaultConnection {
   /** Pending credentials live under `<mount>/data/<pendingPrefix>/<path>` so readers of the secret never see one. */
   pendingPrefix: string;
+  /** How long one request may take (default REQUEST_TIMEOUT_MS, a third of the step's timeout). */
+  requestTimeoutMs?: number;
 }
 
 const ROTATION_FIELD = 'rotator_rotation_id';
@@ -29,8 +32,10 @@ function statusOf(err: unknown): number | undefined {
 }
 
 /** Vault's own messages name paths, never values; still, only the status and first line leave this module. */
-function vaultError(err: unknown, action: string): RotatorError {
+function vaultError(err: unknown, action: string, server?: { address: string; timeoutMs: number }): RotatorError {
   if (err instanceof RotatorError) return err; // a new login the refused token called for failed: it says why
+  const silent = server ? unanswered(err, server.address, server.timeoutMs) : null;
+  if (silent) return new RotatorError('TRANSIENT', `${silent} (${action})`);
   const status = statusOf(err);
   // Vault wraps its errors in "1 error occurred:\n\t* …": keep the substance on one line.
   const text = ((err as VaultHttpError)?.message ?? String(err))
@@ -60,8 +65,11 @@ export class VaultKvStore implements SecretStore {
   private readonly client: vault.client;
   private closed = false;
 
+  private readonly server: { address: string; timeoutMs: number };
+
   constructor(private readonly options: VaultKvOptions) {
-    this.client = vaultClient(options);
+    this.server = { address: options.address, timeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS };
+    this.client = vaultClient(options, this.server.timeoutMs);
   }
 
   private paths(path: string): KvPath {
@@ -73,7 +81,7 @@ export class VaultKvStore implements SecretStore {
       return (await this.client.read(apiPath)) as T;
     } catch (err) {
       if (statusOf(err) === 404) return null;
-      throw vaultError(err, action);
+      throw vaultError(err, action, this.server);
     }
   }
 
@@ -81,7 +89,7 @@ export class VaultKvStore implements SecretStore {
     try {
       return await this.client.write(apiPath, body);
     } catch (err) {
-      throw vaultError(err, action);
+      throw vaultError(err, action, this.server);
     }
   }
 
@@ -89,7 +97,7 @@ export class VaultKvStore implements SecretStore {
     try {
       await this.client.delete(apiPath);
     } catch (err) {
-      if (statusOf(err) !== 404) throw vaultError(err, action);
+      if (statusOf(err) !== 404) throw vaultError(err, action, this.server);
     }
   }
 
@@ -210,11 +218,21 @@ export class VaultKvStore implements SecretStore {
     }
     const intent = ours({ version: '', previousVersion: expectedCurrent });
     await this.setCustomMetadata(path, intent, { rotator_phase: 'promoting' });
-    const body = (await this.post(
-      this.paths(path).data,
-      { data: pending.value, options: { cas: expectedCurrent ? Number(expectedCurrent) : 0 } },
-      `publish ${path}`,
-    )) as { data?: { version?: number } };
+    let body: { data?: { version?: number } };
+    try {
+      body = (await this.post(
+        this.paths(path).data,
+        { data: pending.value, options: { cas: expectedCurrent ? Number(expectedCurrent) : 0 } },
+        `publish ${path}`,
+      )) as { data?: { version?: number } };
+    } catch (err) {
+      // Check-and-set failed: an earlier attempt of this same promote, given up on our side (its request timed out),
+      // may have reached Vault after all. That write is ours, not a concurrent writer's: finish from it.
+      const landed = err instanceof RotatorError && err.code === 'CONFLICT' ? await this.publishedBy(path, rotationId) : null;
+      if (!landed) throw err;
+      await this.setCustomMetadata(path, intent, { rotator_phase: 'promoted', rotator_version: landed.version });
+      return landed;
+    }
     const result = { version: String(body?.data?.version), previousVersion: expectedCurrent };
     await this.setCustomMetadata(path, intent, { rotator_phase: 'promoted', rotator_version: result.version });
     return result;

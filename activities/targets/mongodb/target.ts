@@ -5,6 +5,7 @@ import { redact } from '../../../src/kernel/redact';
 import { logger } from '../../../src/kernel/log';
 import type { DatabaseTarget, LoginCredential, SecretValue, VerifiedAt } from '../../types';
 import { loginEndpoint } from '../endpoint';
+import { REQUEST_TIMEOUT_MS } from '../../timeouts';
 import { CAPABILITIES } from './index';
 
 export interface MongoConnection {
@@ -54,6 +55,8 @@ function clientOptions(username: string, password: string, authSource: string): 
     authSource,
     serverSelectionTimeoutMS: TIMEOUT_MS,
     connectTimeoutMS: TIMEOUT_MS,
+    // A command to a server that stopped answering ends below the step's timeout (activities/timeouts.ts).
+    socketTimeoutMS: REQUEST_TIMEOUT_MS,
     appName: 'rotator',
   };
 }

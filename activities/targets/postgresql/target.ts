@@ -5,6 +5,7 @@ import { RotatorError } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
 import type { DatabaseTarget, LoginCredential, SecretValue, VerifiedAt } from '../../types';
 import { loginEndpoint } from '../endpoint';
+import { CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS, seconds, VERIFY_QUERY_TIMEOUT_MS } from '../../timeouts';
 import { CAPABILITIES } from './index';
 
 export interface PostgresConnection {
@@ -15,7 +16,6 @@ export interface PostgresConnection {
   password: string;
 }
 
-const CONNECT_TIMEOUT_MS = 5_000;
 const SCRAM_ITERATIONS = 4096;
 
 /**
@@ -31,7 +31,14 @@ export function scramSha256Verifier(password: string, salt: Buffer = randomBytes
 }
 
 export function postgresPool(admin: PostgresConnection): Pool {
-  const pool = new Pool({ ...admin, max: 4, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000 });
+  // query_timeout: a statement to a server that stopped answering fails the attempt, below the step's timeout.
+  const pool = new Pool({
+    ...admin,
+    max: 4,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: REQUEST_TIMEOUT_MS,
+    idleTimeoutMillis: 30_000,
+  });
   // An idle client's error must not crash the worker; the next query reports it.
   pool.on('error', () => undefined);
   return pool;
@@ -53,6 +60,7 @@ export async function loginAndQuery(
     user: credential.username,
     password: credential.password,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: VERIFY_QUERY_TIMEOUT_MS,
   });
   client.on('error', () => undefined);
   try {
@@ -88,7 +96,33 @@ interface PgError {
   message?: string;
 }
 
-function pgError(err: unknown, action: string, secrets: ReadonlyArray<string | undefined>): RotatorError {
+/**
+ * Why PostgreSQL gave no answer (a timeout, a refused or dropped connection, a server shutting down or starting up),
+ * naming the server; null when it did answer (a refused login, a failed statement). Never the driver's full text.
+ */
+export function pgOutage(err: unknown, server: Pick<PostgresConnection, 'host' | 'port'>, queryTimeoutMs: number): string | null {
+  const e = err as PgError | undefined;
+  const at = `PostgreSQL at ${server.host}:${server.port}`;
+  const text = e?.message ?? '';
+  if (/Query read timeout/i.test(text)) return `${at} did not answer within ${seconds(queryTimeoutMs)}`;
+  if (/connection timeout|timeout expired|timeout exceeded when trying to connect/i.test(text))
+    return `${at} did not accept a connection within ${seconds(CONNECT_TIMEOUT_MS)}`;
+  const code = e?.code ?? '';
+  if (/^E[A-Z]+$/.test(code)) return `${at} is unreachable (${code})`;
+  // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, class 08: connection exceptions
+  if (/^57P0[123]$/.test(code) || code.startsWith('08')) return `${at} is unavailable (${code})`;
+  if (!code && /Connection terminated|ECONNRESET|socket hang up/i.test(text)) return `${at} closed the connection`;
+  return null;
+}
+
+function pgError(
+  err: unknown,
+  action: string,
+  secrets: ReadonlyArray<string | undefined>,
+  server?: Pick<PostgresConnection, 'host' | 'port'>,
+): RotatorError {
+  const down = server ? pgOutage(err, server, REQUEST_TIMEOUT_MS) : null;
+  if (down) return new RotatorError('TRANSIENT', `${down} (${action})`);
   const e = err as PgError;
   const text = redact(e?.message ?? String(err), secrets);
   // 42501 insufficient_privilege, 28P01 invalid_password, 28000 invalid_authorization_specification
@@ -126,7 +160,7 @@ export class PostgresTarget implements DatabaseTarget {
     try {
       return await this.pool.query(sql, params);
     } catch (err) {
-      throw pgError(err, action, [this.admin.password, ...secrets]);
+      throw pgError(err, action, [this.admin.password, ...secrets], this.admin);
     }
   }
 
@@ -140,7 +174,8 @@ export class PostgresTarget implements DatabaseTarget {
     try {
       await this.pool.query(`create role ${escapeIdentifier(role)} ${clause}`);
     } catch (err) {
-      if ((err as PgError).code !== '42710') throw pgError(err, `create role ${role}`, [this.admin.password]); // duplicate_object: a racing retry made it
+      // 42710 duplicate_object: a racing retry made it
+      if ((err as PgError).code !== '42710') throw pgError(err, `create role ${role}`, [this.admin.password], this.admin);
     }
   }
 
@@ -193,6 +228,10 @@ export class PostgresTarget implements DatabaseTarget {
     try {
       await loginAndQuery({ host: endpoint.host, port: endpoint.port, database: endpoint.database! }, credential, query);
     } catch (err) {
+      // An outage says nothing about the credential: it is retried as one, naming the server, not reported as a
+      // credential that does not work. VERIFY_FAILED is for a refused login or a verify query that failed.
+      const down = pgOutage(err, endpoint, VERIFY_QUERY_TIMEOUT_MS);
+      if (down) throw new RotatorError('TRANSIENT', `${down} (log in as ${credential.username} and run the verify query)`);
       const text = redact((err as PgError)?.message ?? String(err), [credential.password, this.admin.password]);
       throw new RotatorError(
         'VERIFY_FAILED',

@@ -36,12 +36,14 @@ export function decisionCommand(ctx: CliContext, decision: 'approve' | 'reject')
             `no worker is polling task queue ${config.temporal.task_queue}, and the rotation must take the decision itself: start one (rotator worker)`,
           );
         const gate = await decideRotation(client, secret, decision, input);
-        const why = gate.reason ? ` (${gate.reason})` : '';
+        const { note, ...approval } = gate;
+        const why = approval.reason ? ` (${approval.reason})` : '';
         ctx.emit(
-          decision === 'approve'
-            ? `approved the rotation of ${secret} as ${gate.by}${why}; it runs now: rotator status ${secret}`
-            : `rejected the rotation of ${secret} as ${gate.by}${why}; it ends having changed nothing`,
-          { secret, approval: gate },
+          (decision === 'approve'
+            ? `approved the rotation of ${secret} as ${approval.by}${why}; it runs now: rotator status ${secret}`
+            : `rejected the rotation of ${secret} as ${approval.by}${why}; it ends having changed nothing`) +
+            (note ? `\nnote: ${note}` : ''),
+          { secret, approval, ...(note ? { note } : {}) },
         );
       });
     });

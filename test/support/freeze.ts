@@ -1,0 +1,54 @@
+// Freezing and thawing a test's own private servers (SIGSTOP/SIGCONT), found by the port or data dir they were given.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+function children(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces, so read after the last ')'.
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** The OpenBao dev server of a private stack listening at `address` (its command line names the address). */
+export function vaultPid(address: string): number {
+  const listen = `-dev-listen-address=${new URL(address).host}`;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.includes(listen)) return Number(entry);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  throw new Error(`no OpenBao process listens at ${address}`);
+}
+
+/** The postmaster of a private stack (its data dir's postmaster.pid) and every backend it started. */
+export function postgresPids(stackDir: string): number[] {
+  const postmaster = Number(fs.readFileSync(path.join(stackDir, 'pg', 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  return [postmaster, ...children(postmaster)];
+}
+
+export function freeze(pids: number[]): void {
+  for (const pid of pids) process.kill(pid, 'SIGSTOP');
+}
+
+export function thaw(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // a backend that ended
+    }
+  }
+}
