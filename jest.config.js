@@ -12,11 +12,12 @@ const shared = {
     '/node_modules/.+\\.m?js$': '<rootDir>/test/support/esm-transform.js',
   },
   transformIgnorePatterns: ['/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)'],
-  testTimeout: 120000,
 };
 
 module.exports = {
   verbose: true,
+  // A global option: jest ignores it inside a project.
+  testTimeout: 120000,
   projects: [
     {
       ...shared,
