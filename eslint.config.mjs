@@ -1,9 +1,58 @@
 // ESLint with the TypeScript rules; tsc (npm run lint runs both) checks the types themselves.
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** An import pattern for @typescript-eslint/no-restricted-imports: a regex on the import string and why not. */
+const banned = (regex, message, allowTypeImports = false) => ({ regex, message, allowTypeImports });
+
+// The layers, lowest first: src/kernel; workflows (deterministic, in Temporal's sandbox); the plugins
+// (activities/<seam>/<type>/); the rest of activities/, src/config, src/client; src/cli and workers on top.
+// Each rule names what a directory must not reach up to; `npm run lint` fails on such an import.
+const layers = [
+  {
+    files: ['workflows/**/*.ts'],
+    patterns: [
+      banned(
+        '(^|/)(activities|workers)/',
+        'workflows run in the sandbox: import activity types only (`import type`), never their implementations',
+        true,
+      ),
+      banned(
+        '(^|/)src/(?!kernel/)',
+        'workflows may import src/kernel only (and types from elsewhere): the rest of src/ is not sandbox-safe',
+        true,
+      ),
+      banned('^node:', 'workflows run in the sandbox: no Node modules'),
+    ],
+  },
+  {
+    files: ['src/kernel/**/*.ts'],
+    // Known upward imports of src/kernel/plan.ts (issue 21: the plugin maps and the config loader move out of the
+    // kernel); delete this line once they are gone.
+    ignores: ['src/kernel/plan.ts'],
+    patterns: [
+      banned('(^|/)(activities|workers|workflows)/', 'src/kernel is the bottom layer: it imports nothing above it'),
+      banned('(^|/)src/(cli|client|config|listener|consumer|stack|demo)/', 'src/kernel imports nothing above it'),
+      banned('^\\.\\./(cli|client|listener|consumer|stack|demo)/', 'src/kernel imports nothing above it'),
+      banned('^\\.\\./config/', 'src/kernel may take types from src/config, nothing else', true),
+    ],
+  },
+  {
+    files: ['activities/stores/*/**/*.ts', 'activities/targets/*/**/*.ts', 'activities/consumers/*/**/*.ts'],
+    patterns: [
+      banned('(^|/)(src/(cli|client)|workers)/', 'a plugin is used by the CLI, the client and the worker; it never imports them'),
+    ],
+  },
+].map(({ files, ignores, patterns }) => ({
+  files,
+  ...(ignores ? { ignores } : {}),
+  rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns }] },
+}));
+
 export default tseslint.config(
-  { ignores: ['node_modules/', '.venv/', '.tools/', '.rotator/', 'dist/'] },
+  { ignores: ['node_modules/', '.venv', '.tools', '.rotator/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -14,6 +63,16 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Type-aware: a promise nobody awaits loses its rejection (what the Temporal samples lint for).
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: dirname(fileURLToPath(import.meta.url)) } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
+  ...layers,
   {
     files: ['**/*.js'],
     languageOptions: { globals: { module: 'writable', require: 'readonly' } },

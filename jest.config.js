@@ -1,16 +1,40 @@
-/** Tests run against the real local stack that test/global-setup.ts starts once per run. */
-module.exports = {
+/**
+ * Two jest projects. `unit`: every `*.unit.test.ts` (in test/ or beside the code it tests), which needs no server and
+ * no bootstrap: `npm run test:unit`. `server`: every other `*.test.ts` in test/, against the real local stack that
+ * test/global-setup.ts starts once per run (a project's globalSetup runs only when one of its tests is selected).
+ * `npm test` runs both.
+ */
+const shared = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test'],
-  testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
     // ESM-only packages (see the transform's comment); everything else in node_modules is CommonJS and untouched.
     '/node_modules/.+\\.m?js$': '<rootDir>/test/support/esm-transform.js',
   },
   transformIgnorePatterns: ['/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)'],
-  globalSetup: '<rootDir>/test/global-setup.ts',
-  globalTeardown: '<rootDir>/test/global-teardown.ts',
-  testTimeout: 120000,
+};
+
+module.exports = {
   verbose: true,
+  // A global option: jest ignores it inside a project.
+  testTimeout: 120000,
+  projects: [
+    {
+      ...shared,
+      displayName: 'unit',
+      roots: ['<rootDir>/test', '<rootDir>/src', '<rootDir>/activities', '<rootDir>/workflows', '<rootDir>/workers'],
+      testMatch: ['**/*.unit.test.ts'],
+      // A unit test that reaches for the stack fails (test/support/stack.ts), even inside `npm test`.
+      setupFiles: ['<rootDir>/test/support/no-stack.ts'],
+    },
+    {
+      ...shared,
+      displayName: 'server',
+      roots: ['<rootDir>/test'],
+      testMatch: ['**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.unit\\.test\\.ts$'],
+      globalSetup: '<rootDir>/test/global-setup.ts',
+      globalTeardown: '<rootDir>/test/global-teardown.ts',
+    },
+  ],
 };

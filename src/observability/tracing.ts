@@ -125,7 +125,7 @@ export function createTracing(options: { processor: SpanProcessor; serviceName?:
             }));
             // The SDK copies the info it is given onto every span: only the execution's names, not its memo,
             // search attributes or last result.
-            workflowSpans.export.fn(executionNames(info), labelled);
+            return workflowSpans.export.fn(executionNames(info), labelled);
           },
           callDuringReplay: false,
         },

@@ -7,7 +7,11 @@ let cached: StackInfo | undefined;
 export function testStack(): StackInfo {
   if (cached) return cached;
   const file = process.env.ROTATOR_TEST_STACK;
-  if (!file) throw new Error('ROTATOR_TEST_STACK is unset: run tests via npm test');
+  if (!file)
+    throw new Error(
+      'ROTATOR_TEST_STACK is unset: this test needs the local stack, which the `server` jest project starts ' +
+        '(npm test, or npx jest <file>); a *.unit.test.ts file must not use it',
+    );
   cached = JSON.parse(fs.readFileSync(file, 'utf8')) as StackInfo;
   return cached;
 }

@@ -1,6 +1,4 @@
 // The plugin maps are where per-type knowledge lives: config, defaults and registries follow them.
-import { spawnSync } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import { ConsumerRegistry } from '../activities/registry';
 import { STORES } from '../activities/stores';
 import { TARGETS } from '../activities/targets';
@@ -8,7 +6,6 @@ import { parseConfig } from '../src/config/load';
 import { planRotation } from '../src/kernel/plan';
 import { configError } from './support/config';
 
-const ROOT = resolve(__dirname, '..');
 const ENV = { VAULT_TOKEN: 'dev-token' };
 
 const withConsumers = (consumers: string) => `
@@ -50,19 +47,5 @@ describe('plugins', () => {
       (await consumers.consumer(plan.consumers![0])).notify({ secret: 'db', version: '2', username: 'app' }),
     ).resolves.toBeUndefined();
     expect(configError(withConsumers('[{ type: carrier-pigeon }]'), ENV)).toContain('secrets.db.consumers.0');
-  });
-
-  it('runs the compiled CLI from bin/rotator: help, and validate on the example config', () => {
-    const help = spawnSync(join(ROOT, 'bin/rotator'), ['--help'], { encoding: 'utf8' });
-    expect(help.status).toBe(0);
-    for (const command of ['validate', 'rotate', 'status', 'list', 'history', 'keygen', 'worker'])
-      expect(help.stdout).toContain(command);
-    const validate = spawnSync(join(ROOT, 'bin/rotator'), ['validate', join(ROOT, 'examples/rotator.yaml')], {
-      encoding: 'utf8',
-      env: { ...process.env, VAULT_TOKEN: 'dev-token' },
-    });
-    expect(validate.stderr).toBe('');
-    expect(validate.status).toBe(0);
-    expect(validate.stdout).toContain('ok (2 secrets, 1 rotatable)');
   });
 });

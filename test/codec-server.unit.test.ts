@@ -1,5 +1,5 @@
 // `rotator codec-server` at the HTTP level: a real server on a free port, real requests. Needs no stack server
-// (npx jest --globalSetup='' --globalTeardown='' test/codec-server.test.ts).
+// (npm run test:unit).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,0 +1,22 @@
+// bin/rotator runs the compiled JavaScript in dist/, which bootstrap builds (npm run build): so this lives in the
+// server project, after the bootstrap, although it starts no server itself.
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '..');
+
+describe('the compiled CLI', () => {
+  it('runs the compiled CLI from bin/rotator: help, and validate on the example config', () => {
+    const help = spawnSync(join(ROOT, 'bin/rotator'), ['--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    for (const command of ['validate', 'rotate', 'status', 'list', 'history', 'keygen', 'worker'])
+      expect(help.stdout).toContain(command);
+    const validate = spawnSync(join(ROOT, 'bin/rotator'), ['validate', join(ROOT, 'examples/rotator.yaml')], {
+      encoding: 'utf8',
+      env: { ...process.env, VAULT_TOKEN: 'dev-token' },
+    });
+    expect(validate.stderr).toBe('');
+    expect(validate.status).toBe(0);
+    expect(validate.stdout).toContain('ok (2 secrets, 1 rotatable)');
+  });
+});
