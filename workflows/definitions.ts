@@ -24,7 +24,7 @@ export interface PhaseRecord {
   startedAt: number;
   endedAt: number | null;
   durationMs: number | null;
-  /** Whether the phase threw; absent in statuses from before phases recorded it (see src/kernel/phase-result.ts). */
+  /** Whether the phase threw; absent in statuses from before phases recorded it (see src/client/phase-result.ts). */
   failed?: boolean;
 }
 

@@ -1,7 +1,7 @@
 // Human-readable lines for the CLI: phases with timings, outcomes, run summaries. References only, no values.
 import type { RunSummary } from '../client/rotations';
 import type { PhaseRecord, RotationStatus } from '../../workflows/definitions';
-import { PHASE_MARK, phaseResult } from '../kernel/phase-result';
+import { PHASE_MARK, phaseResult } from '../client/phase-result';
 
 /** A phase as every view prints it: its mark (✓ ✗ …, the same in rotate --wait, status and audit) and duration. */
 export function formatPhase(s: RotationStatus, p: PhaseRecord): string {

@@ -3,7 +3,7 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { eachLimited } from '../kernel/concurrency';
-import { phaseResult, type PhaseResult } from '../kernel/phase-result';
+import { phaseResult, type PhaseResult } from './phase-result';
 import { ROTATE_SECRET, workflowIdFor, type RotationStatus } from '../../workflows/definitions';
 import { closedStatus, currentStatus } from './rotations';
 
@@ -11,7 +11,7 @@ export interface AuditPhase {
   name: string;
   startedAt: string;
   durationMs: number | null;
-  /** As the rotation recorded it (or, for older ones, inferred from the outcome): see src/kernel/phase-result.ts. */
+  /** As the rotation recorded it (or, for older ones, inferred from the outcome): see src/client/phase-result.ts. */
   result: PhaseResult;
 }
 

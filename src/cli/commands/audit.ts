@@ -3,7 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { AuditEntry } from '../../client/audit';
 import { DURATION, parseDuration } from '../../kernel/duration';
-import { PHASE_MARK } from '../../kernel/phase-result';
+import { PHASE_MARK } from '../../client/phase-result';
 import { secretName, type CliContext } from '../context';
 
 function positiveInteger(v: string): number {
