@@ -140,4 +140,16 @@ describe('revoke names the reader bound it waited for', () => {
     const audit = await cli('--config', configFile, 'audit', name, '--limit', '1');
     expect(audit.out).toContain(note);
   });
+
+  it('in rotator plan: ✓ when grace_period outlasts the readers, ⚠ when allow_short_grace lets it fall short', async () => {
+    const { name } = h.secrets[0];
+    const plan = await cli('--config', configFile, 'plan', name);
+    expect(plan.out).toMatch(/✓ readers: revoke waits out their caches\s+grace_period 1s ≥ rotation\.readers\.max_staleness 1s/);
+    const allowed = join(dir, 'allowed-short.yaml');
+    writeFileSync(allowed, h.yaml.replace('grace_period: 1s', 'grace_period: 500ms\n      allow_short_grace: true'));
+    const short = await cli('--config', allowed, 'plan', name);
+    expect(short.out).toMatch(
+      /⚠ readers: revoke waits out their caches\s+rotation\.grace_period 500ms is shorter than rotation\.readers\.max_staleness 1s/,
+    );
+  });
 });
