@@ -3,11 +3,15 @@
 // logging in where the value says, and `plan` / `validate` naming a stored endpoint that is not the target's.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PostgresTarget, postgresConnectionFrom } from '../activities/targets/postgresql/target';
 import type { SecretValue } from '../activities/types';
 import { endpointWarnings, preflight } from '../src/client/preflight';
 import { followRotation, startRotation } from '../src/client/rotations';
 import { parseConfig } from '../src/config/load';
+import { cli } from './support/cli';
 import { adminQuery, canLogin, pgAdminSecret, startHarness, testEnv, vaultClient, type Harness } from './support/harness';
 import { testStack } from './support/stack';
 import { MOTO_REGION, secretsManagerTestStore, type SecretsManagerTestStore } from './support/test-stores';
@@ -89,6 +93,12 @@ describe('an RDS-rotation-template secret in Secrets Manager', () => {
     expect(check!.detail).toContain(`${pg.host}:${pg.port}`);
     const warnings = await endpointWarnings(config);
     expect(warnings).toEqual([{ secret: name, message: check!.detail }]);
+    const file = join(mkdtempSync(join(tmpdir(), 'keep-')), 'rotator.yaml');
+    writeFileSync(file, h.yaml, { mode: 0o600 });
+    Object.assign(process.env, testEnv(), sm.env);
+    const validate = await cli('validate', file);
+    expect(validate.code).toBe(0);
+    expect(validate.out).toContain(`warning: secrets.${name}: ${check!.detail}`);
 
     for (let i = 0; i < 2; i++) {
       const result = await rotate(h, name);

@@ -138,6 +138,9 @@ async function endpointCheck(plan: RotationPlan, admin: SecretValue, stored: Sec
   ];
 }
 
+/** How long `validate` waits for the stores to compare endpoints: a store it cannot reach by then is `plan`'s to report. */
+const ENDPOINT_READ_MS = 10_000;
+
 /**
  * The readers' caches against the grace period: a config where grace_period is shorter does not load unless
  * allow_short_grace says so, and then it is a warning here, as in `validate`.
@@ -166,31 +169,35 @@ function readerChecks(config: Config, secretName: string): PreflightCheck[] {
 }
 
 /**
- * For `validate`: secrets whose stored value names another host or port than their target's connection. Read online
- * from the stores (an unreadable store or admin credential is `plan`'s to report, so it is skipped here).
+ * For `validate`: secrets whose stored value names another host or port than their target's connection, read online
+ * from the stores, all at once and for at most ENDPOINT_READ_MS. A store or admin credential that cannot be read is
+ * skipped here: `rotator plan` reports why.
  */
 export async function endpointWarnings(config: Config): Promise<Array<{ secret: string; message: string }>> {
   const providers = new ProviderRegistry(config.providers);
-  const warnings: Array<{ secret: string; message: string }> = [];
+  const one = async (secret: string): Promise<string[]> => {
+    const plan = planRotation(config, secret);
+    const current = await (await providers.store(plan.store.provider)).readCurrent(plan.store.path);
+    const ref = plan.target.connection;
+    const admin = current ? await (await providers.store(ref.provider)).readCurrent(ref.path) : null;
+    if (!current || !admin) return [];
+    return (await endpointCheck(plan, admin.value, current.value)).filter((c) => c.status === 'warn').map((c) => c.detail);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ENDPOINT_READ_MS);
+    timer.unref();
+  });
   try {
-    for (const secret of rotatableSecrets(config)) {
-      try {
-        const plan = planRotation(config, secret);
-        const current = await (await providers.store(plan.store.provider)).readCurrent(plan.store.path);
-        const ref = plan.target.connection;
-        const admin = current ? await (await providers.store(ref.provider)).readCurrent(ref.path) : null;
-        if (!current || !admin) continue;
-        for (const c of await endpointCheck(plan, admin.value, current.value)) {
-          if (c.status === 'warn') warnings.push({ secret, message: c.detail });
-        }
-      } catch {
-        // Not readable from here: `rotator plan` reports why.
-      }
-    }
+    const secrets = rotatableSecrets(config);
+    const found = await Promise.all(
+      secrets.map((secret) => Promise.race([one(secret).catch(() => null), deadline]).then((m) => m ?? [])),
+    );
+    return secrets.flatMap((secret, i) => found[i].map((message) => ({ secret, message })));
   } finally {
+    clearTimeout(timer);
     await providers.close().catch(() => undefined);
   }
-  return warnings;
 }
 
 /** What `validate` warns about, for this secret: workloads that read its Kubernetes Secret but are not its consumers. */
