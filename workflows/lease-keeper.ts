@@ -57,6 +57,10 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
     ...carried,
   };
   setHandler(keeperStatusQuery, () => state);
+  // Keepers started before renewals were bound by renew_at let min_renewal_seconds push them to the lease's last second.
+  // Asked once, before the first command of every run, so the marker sits in the same place of every history: asked
+  // later (after a local activity, only once a lease is held) a replay can reach it in another workflow task.
+  const byRenewAt = patched('renew-by-renew-at');
   // The claim ids of this keeper's credentials: stable across continue-as-new (the chain's first run id).
   const chain = workflowInfo().firstExecutionRunId;
   const claimOf = (generation: number) => `${chain}:${generation}`;
@@ -66,8 +70,7 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
     if (!setup.configured) break;
     const config = setup.lease;
     const lease = state.current;
-    // Keepers started before renewals were bound by renew_at let min_renewal_seconds push them to the lease's last second.
-    const next = lease ? nextStep(lease, config, patched('renew-by-renew-at')) : { at: Date.now(), kind: 'replace' as const };
+    const next = lease ? nextStep(lease, config, byRenewAt) : { at: Date.now(), kind: 'replace' as const };
     const revoke = state.revokeQueue[0];
     if (revoke && revoke.at <= next.at) {
       await until(revoke.at, 'grace');

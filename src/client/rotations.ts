@@ -216,10 +216,40 @@ export interface RotationOutcome {
  * Waits for the rotation to end, calling `onProgress` whenever its status changes. Progress comes from the status
  * query; the end comes from the workflow result, so nothing is missed if a poll falls between two phases.
  */
+/** How `followRotation` rides out a Temporal server that stops answering (a restart, a failover). */
+export interface FollowOptions {
+  /** Called once when Temporal stops answering, with why; following goes on. */
+  onUnreachable?: (reason: string) => void;
+  /** Called once when it answers again. */
+  onBack?: () => void;
+  /** Give up (throw the last error) when Temporal has not answered for this long. */
+  unreachableForMs?: number;
+}
+
+/** How long `rotate --wait` keeps following through a Temporal outage by default. */
+export const FOLLOW_UNREACHABLE_MS = 5 * 60_000;
+
+/** Temporal's frontend did not answer (down, restarting, connection refused), as opposed to answering with an error. */
+export function isTemporalUnreachable(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown; message?: unknown } | null; e; e = e.cause as typeof e) {
+    // gRPC UNAVAILABLE, DEADLINE_EXCEEDED
+    if (e.code === 14 || e.code === 4) return true;
+    if (typeof e.message === 'string' && /ECONNREFUSED|UNAVAILABLE|No connection established/.test(e.message)) return true;
+  }
+  return false;
+}
+
+function reasonOf(err: unknown): string {
+  for (let e = err as { details?: unknown; cause?: unknown; message?: unknown } | null; e; e = e.cause as typeof e)
+    if (!e.cause && typeof e.message === 'string') return e.message.split('\n')[0]!.slice(0, 200);
+  return String(err);
+}
+
 export async function followRotation(
   handle: WorkflowHandle,
   onProgress?: (status: RotationStatus) => void,
   pollMs = 200,
+  follow: FollowOptions = {},
 ): Promise<RotationOutcome> {
   let done = false;
   let last = '';
@@ -240,9 +270,30 @@ export async function followRotation(
       await new Promise((r) => setTimeout(r, pollMs));
     }
   })();
+  const unreachableForMs = follow.unreachableForMs ?? FOLLOW_UNREACHABLE_MS;
+  let downSince: number | null = null;
+  /** `read`, again and again while Temporal does not answer, at most `unreachableForMs` in one outage. */
+  const throughOutages = async <T>(read: () => Promise<T>): Promise<T> => {
+    for (;;) {
+      try {
+        const value = await read();
+        if (downSince !== null) follow.onBack?.();
+        downSince = null;
+        return value;
+      } catch (err) {
+        if (!isTemporalUnreachable(err)) throw err;
+        if (downSince === null) {
+          downSince = Date.now();
+          follow.onUnreachable?.(reasonOf(err));
+        }
+        if (Date.now() - downSince >= unreachableForMs) throw err;
+        await new Promise((r) => setTimeout(r, Math.max(pollMs, 500)));
+      }
+    }
+  };
   try {
-    const ended = await closedStatus(handle);
-    const status = ended?.status ?? (await queryStatus(handle));
+    const ended = await throughOutages(() => closedStatus(handle));
+    const status = ended?.status ?? (await throughOutages(() => queryStatus(handle)));
     report(status);
     return { status, ok: ended?.ok ?? false };
   } finally {

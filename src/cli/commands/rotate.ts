@@ -12,6 +12,8 @@ import { formatWithGate } from './status';
 const PICKUP_WAIT_MS = 5_000;
 /** How long `rotate --wait` follows by default: long enough for a grace period of minutes, never forever. */
 const DEFAULT_TIMEOUT_MS = 30 * 60_000;
+/** How long `rotate --wait` follows through a Temporal outage (a restart, a failover) before it gives up. */
+const DEFAULT_UNREACHABLE_MS = 5 * 60_000;
 
 export function rotateCommand(ctx: CliContext): Command {
   return new Command('rotate')
@@ -23,7 +25,15 @@ export function rotateCommand(ctx: CliContext): Command {
         .argParser(duration)
         .default(DEFAULT_TIMEOUT_MS, formatDuration(DEFAULT_TIMEOUT_MS)),
     )
-    .action(async (secret: string, opts: { wait: boolean; timeout: number }) => {
+    .addOption(
+      new Option(
+        '--unreachable-timeout <duration>',
+        'with --wait: keep following through a Temporal outage this long before giving up (the rotation goes on)',
+      )
+        .argParser(duration)
+        .default(DEFAULT_UNREACHABLE_MS, formatDuration(DEFAULT_UNREACHABLE_MS)),
+    )
+    .action(async (secret: string, opts: { wait: boolean; timeout: number; unreachableTimeout: number }) => {
       const { io, emit } = ctx;
       const json = ctx.globals().json;
       const config = await ctx.config();
@@ -94,16 +104,28 @@ export function rotateCommand(ctx: CliContext): Command {
         const abort = new AbortController();
         setMaxListeners(0, abort.signal); // every status poll listens on it while it runs
         const following = client.withAbortSignal(abort.signal, () =>
-          followRotation(handle, (s) => {
-            if (json) return;
-            for (const p of s.phases) {
-              const key = `${p.name}:${p.startedAt}:${p.endedAt !== null}`;
-              if (!seen.has(key) && p.endedAt !== null) {
-                seen.add(key);
-                io.out(formatPhase(s, p));
+          followRotation(
+            handle,
+            (s) => {
+              if (json) return;
+              for (const p of s.phases) {
+                const key = `${p.name}:${p.startedAt}:${p.endedAt !== null}`;
+                if (!seen.has(key) && p.endedAt !== null) {
+                  seen.add(key);
+                  io.out(formatPhase(s, p));
+                }
               }
-            }
-          }),
+            },
+            200,
+            {
+              unreachableForMs: opts.unreachableTimeout,
+              onUnreachable: (reason) =>
+                io.err(
+                  `rotator: Temporal is unreachable (${reason}); still following the rotation of ${secret} for up to ${formatDuration(opts.unreachableTimeout)} (--unreachable-timeout)`,
+                ),
+              onBack: () => io.err(`rotator: Temporal answers again; following the rotation of ${secret}`),
+            },
+          ),
         );
         let timer: NodeJS.Timeout | undefined;
         const gaveUp = new Promise<null>((resolve) => {
