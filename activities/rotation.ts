@@ -50,6 +50,9 @@ export function alternatingPair(role: string): [string, string] {
 }
 
 const DRAIN_POLL_MS = 500;
+/** A refused verify login is tried this often, 250 ms and then 500 ms apart, before it fails the step. */
+const VERIFY_TRIES = 3;
+const VERIFY_RETRY_MS = 250;
 
 export function createActivities(deps: ActivityDeps) {
   const { providers, targets } = deps;
@@ -197,6 +200,15 @@ export function createActivities(deps: ActivityDeps) {
     await s.stagePending(path, input.rotationId, value, input.baseVersion);
   }
 
+  /**
+   * Whether this rotation holds a claim on the secret (a pending value it staged): a rotation that ends without
+   * having run (rejected, expired, cancelled) checks, because a run of it lost with a Temporal restart may have
+   * changed things before the history could say so.
+   */
+  async function holdsClaim(plan: RotationPlan, input: { rotationId: string }): Promise<boolean> {
+    return (await (await store(plan)).readPending(plan.store.path, input.rotationId)) !== null;
+  }
+
   /** Ends the rotation's claim on the secret: its pending value goes. Also the undo of stageCredential. */
   async function discardPending(plan: RotationPlan, input: { rotationId: string }): Promise<void> {
     await (await store(plan)).discardPending(plan.store.path, input.rotationId);
@@ -252,10 +264,23 @@ export function createActivities(deps: ActivityDeps) {
     await (await targetFor(plan)).removePassword(username, password);
   }
 
+  /**
+   * Logs in with the new credential. A refusal (VERIFY_FAILED) gets a few quick tries here, for a login just made that
+   * a server takes a moment to accept, and then fails the step (the workflow does not retry it); a target that cannot
+   * be reached fails TRANSIENT, which the workflow waits out.
+   */
   async function verifyCredential(plan: RotationPlan, input: CredentialRef): Promise<void> {
     const value = await readCredential(plan, input);
     const credential = credentialOf(value, 'the new credential');
-    await (await targetFor(plan)).verify(credential, plan.verifyQuery);
+    const target = await targetFor(plan);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await target.verify(credential, plan.verifyQuery);
+      } catch (err) {
+        if (attempt >= VERIFY_TRIES || !(err instanceof RotatorError && err.code === 'VERIFY_FAILED')) throw err;
+        await Context.current().sleep(VERIFY_RETRY_MS * 2 ** (attempt - 1));
+      }
+    }
   }
 
   async function promote(
@@ -313,6 +338,7 @@ export function createActivities(deps: ActivityDeps) {
   const activities = {
     inspect,
     stageCredential,
+    holdsClaim,
     discardPending,
     applyCredential,
     disableLogin,

@@ -110,6 +110,11 @@ export const RotationSchema = z
     approval_timeout: duration
       .refine((ms) => ms >= 1_000, { message: 'expected at least 1s' })
       .default(APPROVAL_TIMEOUT_DEFAULT_MS),
+    /**
+     * How long a step waits out its store or database being unreachable (a restart, a failover) before the rotation
+     * gives up and rolls back. A refusal (bad credential, no permission, a failed verify) fails at once regardless.
+     */
+    outage_tolerance: duration.refine((ms) => ms >= 5_000, { message: 'expected at least 5s' }).default(60_000),
     /** The L5 form of one consumer (see onRotationAsConsumer); only ever seen here when it is wrong. */
     on_rotation: OnRotationRefusal.optional(),
   })

@@ -82,6 +82,17 @@ export async function canLogIn(
   }
 }
 
+/**
+ * The server could not be reached or was not serving: a socket error (no SQLSTATE), class 08 (connection exception),
+ * 57P01–57P03 (shut down, crashed, starting up) or 53 (out of resources: connections, memory). Anything else with a
+ * SQLSTATE is the server's answer (a refused login, a failing query).
+ */
+export function isUnreachable(err: unknown): boolean {
+  const code = (err as PgError | undefined)?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  return code.startsWith('08') || code.startsWith('53') || /^57P0[123]$/.test(code);
+}
+
 interface PgError {
   code?: string;
   message?: string;
@@ -187,6 +198,10 @@ export class PostgresTarget implements DatabaseTarget {
       await loginAndQuery(this.admin, credential, query);
     } catch (err) {
       const text = redact((err as PgError)?.message ?? String(err), [credential.password, this.admin.password]);
+      // An outage is not a verdict on the credential: the step waits for the server like every other.
+      if (isUnreachable(err)) {
+        throw new RotatorError('TRANSIENT', `could not reach postgresql to verify ${credential.username}: ${text}`);
+      }
       throw new RotatorError('VERIFY_FAILED', `${credential.username} could not log in and run the verify query: ${text}`);
     }
   }
