@@ -19,6 +19,7 @@ import {
   type SecretAssessment,
   type SecretState,
 } from '../workflows/lifecycle-definitions';
+import type { FinishRevoke } from '../workflows/definitions';
 import { guarded } from './guarded';
 import { openTarget, type ProviderRegistry, type TargetRegistry } from './registry';
 
@@ -58,6 +59,8 @@ export interface Assessment {
   due: string[];
   /** Dynamic secrets whose keeper is not running. */
   keepersToStart: string[];
+  /** Secrets whose last rotation left the old credential valid (`revoke-incomplete`): the sweep withdraws it. */
+  revokesToFinish: Array<{ secret: string; finish: FinishRevoke }>;
   sweep: SweepConfig;
 }
 
@@ -83,7 +86,7 @@ export async function assessSecrets(
     standings(client, STANDING_LOOKBACK_MS, { now, only }),
     scheduleStates(client),
   ]);
-  const rows: Array<SecretAssessment & { rotate: boolean; keeper: boolean }> = [];
+  const rows: Array<SecretAssessment & { rotate: boolean; keeper: boolean; finish?: FinishRevoke }> = [];
   const names = [...only].filter((n) => config.secrets[n]).sort();
   let done = 0;
   await eachLimited(names, STORE_READS_IN_FLIGHT, async (name) => {
@@ -139,6 +142,14 @@ export async function assessSecrets(
       reasons.push(`older than max_age by ${Math.round((now - expires) / 1000)} s`);
     if (timeState === 'due') reasons.push('reaches max_age within due_within');
     let state: SecretState = timeState;
+    // A revoke left unfinished comes first: the old credential must go before anything else is done with the secret.
+    const finish = standing && !needsHuman(standing, attempts) ? (standing.revokeToFinish ?? undefined) : undefined;
+    if (finish) {
+      state = 'failing';
+      const what = finish.username ? `login ${finish.username}` : `the password of version ${finish.version}`;
+      reasons.push(`rotation ${finish.rotationId} could not revoke ${what}: the sweep withdraws it`);
+      return { secret: name, state, lastRotated, expires, reasons, rotate: false, keeper: false, finish };
+    }
     if (standing && needsHuman(standing, attempts)) {
       state = 'needs-human';
       reasons.push(`${standing.consecutiveFailures} failed rotation(s) in a row, the last ${standing.lastOutcome}`);
@@ -210,12 +221,13 @@ export async function assessSecrets(
   return {
     assessed: rows.length,
     counts,
-    notOk: notOk.map(({ rotate: _r, keeper: _k, ...row }) => row),
+    notOk: notOk.map(({ rotate: _r, keeper: _k, finish: _f, ...row }) => row),
     due: rows
       .filter((r) => r.rotate)
       .sort(byUrgency)
       .map((r) => r.secret),
     keepersToStart: rows.filter((r) => r.keeper).map((r) => r.secret),
+    revokesToFinish: rows.flatMap((r) => (r.finish ? [{ secret: r.secret, finish: r.finish }] : [])),
     sweep,
   };
 }

@@ -51,6 +51,9 @@ export function alternatingPair(role: string): [string, string] {
 }
 
 const DRAIN_POLL_MS = 500;
+/** A refused verify login is tried this often, 250 ms and then 500 ms apart, before it fails the step. */
+const VERIFY_TRIES = 3;
+const VERIFY_RETRY_MS = 250;
 
 /** The activity's logger; none when a step runs outside an activity (a test calling it directly). */
 function activityLog(): Context['log'] | null {
@@ -214,6 +217,15 @@ export function createActivities(deps: ActivityDeps) {
     await s.stagePending(path, input.rotationId, value, input.baseVersion);
   }
 
+  /**
+   * Whether this rotation holds a claim on the secret (a pending value it staged): a rotation that ends without
+   * having run (rejected, expired, cancelled) checks, because a run of it lost with a Temporal restart may have
+   * changed things before the history could say so.
+   */
+  async function holdsClaim(plan: RotationPlan, input: { rotationId: string }): Promise<boolean> {
+    return (await (await store(plan)).readPending(plan.store.path, input.rotationId)) !== null;
+  }
+
   /** Ends the rotation's claim on the secret: its pending value goes. Also the undo of stageCredential. */
   async function discardPending(plan: RotationPlan, input: { rotationId: string }): Promise<void> {
     await (await store(plan)).discardPending(plan.store.path, input.rotationId);
@@ -269,18 +281,31 @@ export function createActivities(deps: ActivityDeps) {
     await (await targetFor(plan)).removePassword(username, password);
   }
 
-  /** Logs in with the credential where its stored value says consumers connect (else the target's connection). */
+  /**
+   * Logs in with the new credential where its stored value says consumers connect (else the target's connection). A
+   * refusal (VERIFY_FAILED) gets a few quick tries here, for a login just made that a server takes a moment to accept,
+   * and then fails the step (the workflow does not retry it); a target that cannot be reached fails TRANSIENT, which
+   * the workflow waits out.
+   */
   async function verifyCredential(plan: RotationPlan, input: CredentialRef): Promise<VerifiedAt> {
     const value = await readCredential(plan, input);
     const credential = credentialOf(value, 'the new credential');
-    const at = await (await targetFor(plan)).verify(credential, plan.verifyQuery, value ?? undefined);
-    activityLog()?.info('verified the new credential', {
-      secret: plan.secret,
-      username: credential.username,
-      endpoint: at.endpoint,
-      from: at.from,
-    });
-    return at;
+    const target = await targetFor(plan);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const at = await target.verify(credential, plan.verifyQuery, value ?? undefined);
+        activityLog()?.info('verified the new credential', {
+          secret: plan.secret,
+          username: credential.username,
+          endpoint: at.endpoint,
+          from: at.from,
+        });
+        return at;
+      } catch (err) {
+        if (attempt >= VERIFY_TRIES || !(err instanceof RotatorError && err.code === 'VERIFY_FAILED')) throw err;
+        await Context.current().sleep(VERIFY_RETRY_MS * 2 ** (attempt - 1));
+      }
+    }
   }
 
   async function promote(
@@ -338,6 +363,7 @@ export function createActivities(deps: ActivityDeps) {
   const activities = {
     inspect,
     stageCredential,
+    holdsClaim,
     discardPending,
     applyCredential,
     disableLogin,

@@ -54,6 +54,8 @@ function stubActivities(
       revokeUsername: current.username,
     }),
     stageCredential: step('stageCredential', undefined),
+    // No claim: these runs were never lost, so a rotation ending without running has nothing to converge.
+    holdsClaim: async () => false,
     discardPending: step('discardPending', undefined),
     applyCredential: step('applyCredential', undefined),
     disableLogin: step('disableLogin', undefined),

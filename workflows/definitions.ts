@@ -15,6 +15,21 @@ export function workflowIdFor(secretName: string): string {
 export interface RotateSecretInput {
   plan: RotationPlan;
   requestedBy?: string;
+  /**
+   * Set by the sweep for a secret whose last rotation ended `revoke-incomplete`: this run only withdraws what that
+   * rotation could not (its old login, or its old password), changing nothing else.
+   */
+  finishRevoke?: FinishRevoke;
+}
+
+/** What a `revoke-incomplete` rotation left valid: one of `username` (alternating-users) or `version` (dual-password). */
+export interface FinishRevoke {
+  /** The rotation whose revoke did not finish. */
+  rotationId: string;
+  /** The old login to revoke. */
+  username?: string;
+  /** The store version whose password to withdraw. */
+  version?: string;
 }
 
 export type PhaseName = 'approval' | 'create' | 'publish' | 'reconnect' | 'verify' | 'revoke' | 'rollback';

@@ -68,6 +68,8 @@ export interface SweepStart {
   at: number;
   outcome: Outcome | 'already-running';
   error?: string;
+  /** This run only withdrew what an earlier `revoke-incomplete` rotation left valid. */
+  finishesRevoke?: true;
 }
 
 export interface SweepReport {

@@ -27,6 +27,7 @@ import {
   type ApprovalRecord,
   type CancelRecord,
   type DecisionInput,
+  type FinishRevoke,
   type PhaseName,
   type RotateSecretInput,
   type RotationStatus,
@@ -36,20 +37,32 @@ import { report } from './lib/events';
 import { describeFailure } from './lib/failures';
 import { inPhase, lastPhase } from './lib/phases';
 import { readerNotes } from './lib/readers';
-import { COMPENSATE, heartbeatingWait, IRREVERSIBLE, SHORT_IO, VERIFY_LOGIN } from './lib/policies';
+import {
+  COMPENSATE,
+  DEFAULT_OUTAGE_TOLERANCE_MS,
+  forwardIo,
+  heartbeatingWait,
+  IRREVERSIBLE,
+  RESTORE,
+  verifyLogin,
+} from './lib/policies';
 import { Saga } from './lib/saga';
 
-const io = proxyLocalActivities<RotationActivities>(SHORT_IO);
-const verifier = proxyLocalActivities<RotationActivities>(VERIFY_LOGIN);
 const revoker = proxyActivities<RotationActivities>(IRREVERSIBLE);
 const releaser = proxyActivities<RotationActivities>(IRREVERSIBLE);
 const undo = proxyActivities<RotationActivities>(COMPENSATE);
-const consumers = proxyLocalActivities<ReconnectActivities>(SHORT_IO);
+const restorer = proxyActivities<RotationActivities>(RESTORE);
 const undoConsumers = proxyActivities<ReconnectActivities>(COMPENSATE);
 
-export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Promise<RotationStatus> {
+export async function rotateSecret({ plan, requestedBy, finishRevoke }: RotateSecretInput): Promise<RotationStatus> {
   // The first run's id: a reset starts a new run, which must still recognise this rotation's claim as its own.
   const rotationId = workflowInfo().firstExecutionRunId;
+  // Forward steps wait out an outage of the store or the database this long (retry options are not in history, so
+  // running rotations take the new ones on replay too).
+  const tolerance = plan.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS;
+  const io = proxyLocalActivities<RotationActivities>(forwardIo(tolerance));
+  const verifier = proxyLocalActivities<RotationActivities>(verifyLogin(tolerance));
+  const consumers = proxyLocalActivities<ReconnectActivities>(forwardIo(tolerance));
   const status: RotationStatus = {
     secret: plan.secret,
     rotationId,
@@ -95,7 +108,8 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   setHandler(approveUpdate, decide('approved'), { validator: (input) => checkDecisionNow(input, 'approve') });
   setHandler(rejectUpdate, decide('rejected'), { validator: (input) => checkDecisionNow(input, 'reject') });
   setHandler(cancelUpdate, cancel, { validator: checkCancelNow });
-  const drainer = proxyActivities<RotationActivities>(heartbeatingWait(plan.drain.timeoutMs));
+  // The long drain wait rides out an outage as the revoke after it does.
+  const drainer = proxyActivities<RotationActivities>({ ...heartbeatingWait(plan.drain.timeoutMs), retry: IRREVERSIBLE.retry });
 
   // What reconnect will do, decided before anything changes: a consumer that names a workload that is not there
   // fails the rotation while there is nothing to undo. Null for rotations started before consumers had steps.
@@ -104,9 +118,22 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
   report(status, 'rotation.started');
   try {
     const approved = await work.run(async () => {
+      // Only a revoke an earlier rotation left unfinished: already approved, verified and published back then.
+      if (finishRevoke) {
+        await commitThen(() => phase('revoke', () => finishEarlierRevoke(finishRevoke)));
+        return true;
+      }
       // Before anything is read or changed; rotations started before the gate existed have no approval in their plan.
-      if (plan.approval && patched('approval-gate') && !(await phase('approval', () => awaitApproval(plan.approval!.timeoutMs))))
-        return false;
+      if (plan.approval && patched('approval-gate')) {
+        if (!(await phase('approval', () => awaitApproval(plan.approval!.timeoutMs)))) {
+          if ((await convergeUnstarted()) === 'incomplete') throw incompleteConvergence();
+          return false;
+        }
+        // The approval is accepted in the workflow task that goes on to the local steps; until that task completes,
+        // history does not hold it, and a Temporal restart would lose it with the changes kept. A timer ends the task
+        // here, so the decision is in history before anything changes.
+        if (patched('durable-approval')) await sleep(1);
+      }
       if (patched('consumer-steps')) {
         reconnectPlan = (plan.consumers ?? []).length > 0 ? await consumers.planReconnect(plan) : { steps: [], notes: [] };
         status.notes.push(...reconnectPlan.notes);
@@ -143,6 +170,40 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     if (patched('search-attributes')) upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.outcome, value: status.outcome }]);
   }
 
+  /**
+   * A rotation ending without having run (rejected, expired, cancelled before its first change) first undoes whatever
+   * its own claim shows a lost run of it did: one whose approval a Temporal restart took out of history after its
+   * local steps had changed the store and the database. No claim, nothing changed: false. Otherwise the undos of
+   * create and publish run (each idempotent, each a no-op for a step that never happened) and the claim goes.
+   * Rotations started before this was so end as they did.
+   */
+  async function convergeUnstarted(): Promise<'none' | 'undone' | 'incomplete'> {
+    if (!patched('converge-unstarted')) return 'none';
+    return CancellationScope.nonCancellable(async () => {
+      if (!(await undo.holdsClaim(plan, { rotationId }))) return 'none';
+      const found = await undo.inspect(plan, { rotationId });
+      saga.onFailure('store', 'discard the pending credential', () => undo.discardPending(plan, { rotationId }));
+      const undoApply = undoApplyFor(found);
+      if (undoApply) saga.onFailure('target', undoApply.what, undoApply.run);
+      saga.onFailure('store', `make version ${found.currentVersion ?? '(none)'} current again`, () =>
+        undo.rollbackStore(plan, { rotationId, toVersion: found.currentVersion, fromVersion: null }),
+      );
+      const { failures, notes } = await phase('rollback', () => saga.compensate({ secret: plan.secret }));
+      status.notes.push('a run of this rotation lost before history recorded it had changed things', ...notes);
+      if (failures === 0) return 'undone';
+      status.outcome = 'rollback-incomplete';
+      return 'incomplete';
+    });
+  }
+
+  function incompleteConvergence(): ApplicationFailure {
+    return ApplicationFailure.create({
+      type: 'ROLLBACK_INCOMPLETE',
+      message: 'what a lost run of this rotation had changed could not all be undone',
+      nonRetryable: true,
+    });
+  }
+
   /** Waits for `rotator approve` or `reject`, at most `timeoutMs`; true once approved. */
   async function awaitApproval(timeoutMs: number): Promise<boolean> {
     const approval: ApprovalRecord = { decision: 'pending', by: null, at: null, deadline: Date.now() + timeoutMs };
@@ -152,7 +213,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     if (approval.decision === 'pending') {
       approval.decision = 'expired';
       approval.at = Date.now();
-      status.notes.push(`nobody approved the rotation within ${Math.round(timeoutMs / 1000)} s; nothing was changed`);
+      status.notes.push(`nobody approved the rotation within ${Math.round(timeoutMs / 1000)} s`);
       report(status, 'approval.timed-out');
     }
     return approval.decision === 'approved';
@@ -230,6 +291,29 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
       return ApplicationFailure.create({
         type: 'REVOKE_INCOMPLETE',
         message: `rotation of ${plan.secret} published and verified the new credential, but ${afterCommit()} failed: ${reason}`,
+        nonRetryable: true,
+        details: [status],
+        cause,
+      });
+    }
+    if (status.outcome === 'rollback-incomplete') {
+      // Ended without running, and what a lost run of it had changed could not all be undone (convergeUnstarted).
+      return ApplicationFailure.create({
+        type: 'ROLLBACK_INCOMPLETE',
+        message: `rotation of ${plan.secret} ended before it ran, and was only partly rolled back: ${reason}`,
+        nonRetryable: true,
+        details: [status],
+        cause,
+      });
+    }
+    const converged = !saga.hasUndos && status.error!.code === 'CANCELLED' ? await convergeUnstarted() : 'none';
+    if (converged !== 'none') {
+      status.outcome = converged === 'undone' ? 'cancelled' : 'rollback-incomplete';
+      return ApplicationFailure.create({
+        type: converged === 'undone' ? 'CANCELLED' : 'ROLLBACK_INCOMPLETE',
+        message:
+          `rotation of ${plan.secret} was cancelled before it ran; what an earlier run of it had changed was ` +
+          `${converged === 'undone' ? 'undone' : 'only partly undone'}: ${reason}`,
         nonRetryable: true,
         details: [status],
         cause,
@@ -347,7 +431,7 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
         return version
           ? {
               what: `restore the password of version ${version}`,
-              run: () => undo.restorePassword(plan, { rotationId, version }),
+              run: () => restorer.restorePassword(plan, { rotationId, version }),
             }
           : null;
       }
@@ -449,8 +533,11 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     }
     if (plan.gracePeriodMs > 0) await sleep(plan.gracePeriodMs);
     status.notes.push(...readerNotes(plan));
-    // Usually nothing is left: one quick local look; only open sessions need the long, heartbeating wait.
-    let { remaining } = await io.waitForDrain(plan, { username: old, timeoutMs: 0 });
+    // Usually nothing is left: one quick look; only open sessions need the long, heartbeating wait. The look rides out
+    // an outage as the revoke does (a regular activity with its retries); rotations from before look locally.
+    let { remaining } = patched('durable-drain-check')
+      ? await revoker.waitForDrain(plan, { username: old, timeoutMs: 0 })
+      : await io.waitForDrain(plan, { username: old, timeoutMs: 0 });
     if (remaining > 0 && plan.drain.timeoutMs > 0) ({ remaining } = await drainer.waitForDrain(plan, { username: old }));
     if (remaining > 0) status.notes.push(`${remaining} session(s) of ${old} still open after the drain timeout`);
     const { terminatedSessions } = await revoker.revokeLogin(plan, {
@@ -460,6 +547,30 @@ export async function rotateSecret({ plan, requestedBy }: RotateSecretInput): Pr
     });
     if (terminatedSessions > 0) status.notes.push(`terminated ${terminatedSessions} session(s) of ${old}`);
     status.revokedUsername = old;
+  }
+
+  /**
+   * Withdraws what a `revoke-incomplete` rotation left valid (the sweep starts this). The same activities as revoke,
+   * with the same checks: refused while the store publishes that credential or another rotation holds the secret.
+   */
+  async function finishEarlierRevoke(left: FinishRevoke): Promise<void> {
+    status.notes.push(`finishing the revoke of rotation ${left.rotationId}`);
+    if (left.username) {
+      const old = left.username;
+      status.previousUsername = old;
+      const { remaining } = await revoker.waitForDrain(plan, { username: old, timeoutMs: 0 });
+      const { terminatedSessions } = await revoker.revokeLogin(plan, {
+        rotationId,
+        username: old,
+        terminateSessions: remaining > 0 && plan.drain.onTimeout === 'terminate',
+      });
+      if (terminatedSessions > 0) status.notes.push(`terminated ${terminatedSessions} session(s) of ${old}`);
+      status.revokedUsername = old;
+    } else if (left.version) {
+      status.previousVersion = left.version;
+      await revoker.removePassword(plan, { rotationId, version: left.version });
+      status.notes.push(`withdrew the password of version ${left.version}`);
+    }
   }
 
   async function revokeOldPassword(found: Inspection): Promise<void> {

@@ -41,19 +41,21 @@ export async function sweep(): Promise<SweepReport> {
   const { max_concurrent: maxConcurrent, rate } = assessment.sweep;
   let running = 0;
   const rotations: Promise<void>[] = [];
-  for (const secret of assessment.due) {
+  // Revokes earlier rotations left unfinished go first (absent from assessments of sweeps before they existed).
+  const work = [...(assessment.revokesToFinish ?? []), ...assessment.due.map((secret) => ({ secret, finish: undefined }))];
+  for (const { secret, finish } of work) {
     await condition(() => running < maxConcurrent);
     // At most `rate.starts` in any `rate.per`: wait until the oldest start of the last `starts` leaves the window.
     const oldest = started.at(-rate.starts);
     if (oldest && Date.now() < oldest.at + rate.per) await sleep(oldest.at + rate.per - Date.now());
-    const entry: SweepStart = { secret, at: Date.now(), outcome: 'running' };
+    const entry: SweepStart = { secret, at: Date.now(), outcome: 'running', ...(finish ? { finishesRevoke: true } : {}) };
     started.push(entry);
     running++;
     report.peakConcurrent = Math.max(report.peakConcurrent, running);
     rotations.push(
       lifecycle
         .planFor(secret)
-        .then((plan) => rotateAsChild(plan, 'sweep'))
+        .then((plan) => rotateAsChild(plan, 'sweep', finish))
         .then((r) => {
           entry.outcome = r.outcome;
           if (r.error) entry.error = r.error;

@@ -1,6 +1,13 @@
 // How a secret's recent rotations went, from Temporal's visibility: the sweep's `failing` and `needs-human`.
 import type { Client } from '@temporalio/client';
-import { ROTATE_SECRET, SEARCH_ATTRIBUTES, workflowIdFor, type Outcome } from '../../workflows/definitions';
+import {
+  ROTATE_SECRET,
+  SEARCH_ATTRIBUTES,
+  workflowIdFor,
+  type FinishRevoke,
+  type Outcome,
+  type RotationStatus,
+} from '../../workflows/definitions';
 import { STUCK_OUTCOMES } from '../../workflows/lifecycle-definitions';
 import { eachLimited } from '../kernel/concurrency';
 import { closedStatus } from './rotations';
@@ -10,10 +17,28 @@ export interface Standing {
   consecutiveFailures: number;
   lastOutcome: Outcome | null;
   lastEndedAt: number | null;
+  /** When the last rotation ended `revoke-incomplete` with a credential left valid: what the sweep withdraws. */
+  revokeToFinish?: FinishRevoke | null;
 }
 
+/**
+ * A secret waits for a person after `attempts` failed rotations in a row, or once one left something half-done that
+ * another try cannot mend. A revoke left unfinished is not that: the sweep finishes it, within the same `attempts`.
+ */
 export function needsHuman(standing: Standing, attempts: number): boolean {
-  return standing.consecutiveFailures >= attempts || STUCK_OUTCOMES.includes(standing.lastOutcome ?? '');
+  if (standing.consecutiveFailures >= attempts) return true;
+  if (standing.lastOutcome === 'revoke-incomplete' && standing.revokeToFinish) return false;
+  return STUCK_OUTCOMES.includes(standing.lastOutcome ?? '');
+}
+
+/** What a `revoke-incomplete` rotation left valid, from its final status; null when there is nothing to withdraw. */
+export function leftValid(status: RotationStatus): FinishRevoke | null {
+  if (status.outcome !== 'revoke-incomplete') return null;
+  if (status.strategy === 'alternating-users' && status.previousUsername && status.previousUsername !== status.username)
+    return { rotationId: status.rotationId, username: status.previousUsername };
+  if (status.strategy === 'dual-password' && status.previousVersion)
+    return { rotationId: status.rotationId, version: status.previousVersion };
+  return null;
 }
 
 const PREFIX = workflowIdFor('');
@@ -68,13 +93,15 @@ export async function standings(
     const consecutiveFailures = (firstOk === -1 ? runs : runs.slice(0, firstOk)).filter((r) => !r.decided).length;
     const newest = runs[0]!;
     let lastOutcome: Outcome | null = newest.ok ? 'succeeded' : null;
+    let revokeToFinish: FinishRevoke | null = null;
     if (!newest.ok) {
       const handle = client.workflow.getHandle(newest.workflowId, newest.runId, { followRuns: false });
       // A history this client cannot read (another codec key) still counts as the failure visibility says it was.
       const ended = await closedStatus(handle).catch(() => null);
       lastOutcome = ended?.status.outcome ?? 'failed';
+      revokeToFinish = ended ? leftValid(ended.status) : null;
     }
-    out.set(secret, { consecutiveFailures, lastOutcome, lastEndedAt: newest.closedAt });
+    out.set(secret, { consecutiveFailures, lastOutcome, lastEndedAt: newest.closedAt, revokeToFinish });
   });
   return out;
 }

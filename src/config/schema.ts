@@ -118,6 +118,11 @@ export const RotationSchema = z
     readers: z.object({ max_staleness: duration.optional() }).strict().optional(),
     /** Accept a grace_period shorter than the readers' caches (cache.ttl, refresh_interval, readers): a warning, not an error. */
     allow_short_grace: z.boolean().default(false),
+    /**
+     * How long a step waits out its store or database being unreachable (a restart, a failover) before the rotation
+     * gives up and rolls back. A refusal (bad credential, no permission, a failed verify) fails at once regardless.
+     */
+    outage_tolerance: duration.refine((ms) => ms >= 5_000, { message: 'expected at least 5s' }).default(60_000),
     /** The L5 form of one consumer (see onRotationAsConsumer); only ever seen here when it is wrong. */
     on_rotation: OnRotationRefusal.optional(),
   })

@@ -52,6 +52,8 @@ export interface RotationPlan {
   drain: { timeoutMs: number; onTimeout: 'terminate' | 'keep' };
   /** Told about the new version after publish; absent in plans of rotations started before consumers existed. */
   consumers?: ConsumerConfig[];
+  /** How long a forward step waits out an unreachable store or target (`rotation.outage_tolerance`); absent in older plans. */
+  outageToleranceMs?: number;
   /** Present when a person must approve first (`rotation.approval: required`); absent in older plans. */
   approval?: { timeoutMs: number };
   /** The longest reader cache the config declares (config/readers.ts), named in revoke's note; absent when none. */
@@ -110,6 +112,7 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
     password: rotation.password,
     drain: { timeoutMs: rotation.drain.timeout, onTimeout: rotation.drain.on_timeout },
     consumers: planConsumers(config, secretName, secret.consumers),
+    outageToleranceMs: rotation.outage_tolerance,
     ...(rotation.approval === 'required' ? { approval: { timeoutMs: rotation.approval_timeout } } : {}),
     ...(readers ? { readers } : {}),
   };
@@ -160,6 +163,7 @@ const PlanSchema = z
     password: PasswordPolicySchema,
     drain: z.object({ timeoutMs: z.number().int().min(0), onTimeout: z.enum(['terminate', 'keep']) }).strict(),
     consumers: z.array(ConsumerSchema).optional(),
+    outageToleranceMs: z.number().int().min(5_000).optional(),
     approval: z
       .object({ timeoutMs: z.number().int().min(1_000) })
       .strict()

@@ -8,7 +8,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { RotationPlan } from '../../src/kernel/plan';
-import { workflowIdFor, type Outcome, type RotationStatus } from '../definitions';
+import { workflowIdFor, type FinishRevoke, type Outcome, type RotationStatus } from '../definitions';
 import type { rotateSecret } from '../rotate-secret';
 import { describeFailure } from './failures';
 
@@ -25,12 +25,16 @@ export interface ChildRotation {
  * refuses it while any other rotation of the secret runs: that comes back as `already-running`, and nothing starts.
  * The child is abandoned, not terminated, if this workflow ends first: a rotation must never be cut off mid-way.
  */
-export async function rotateAsChild(plan: RotationPlan, requestedBy: string): Promise<ChildRotation> {
+export async function rotateAsChild(
+  plan: RotationPlan,
+  requestedBy: string,
+  finishRevoke?: FinishRevoke,
+): Promise<ChildRotation> {
   let child;
   try {
     child = await startChild<typeof rotateSecret>('rotateSecret', {
       workflowId: workflowIdFor(plan.secret),
-      args: [{ plan, requestedBy }],
+      args: [{ plan, requestedBy, ...(finishRevoke ? { finishRevoke } : {}) }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       // Cancelling the caller (a sweep, a scheduled run) must not cancel a rotation half-way either.
       cancellationType: ChildWorkflowCancellationType.ABANDON,

@@ -24,6 +24,56 @@ export const SHORT_IO: LocalActivityOptions = {
   },
 };
 
+/** How long a rotation rides out an outage of its store or database when its config does not say (`outage_tolerance`). */
+export const DEFAULT_OUTAGE_TOLERANCE_MS = 60_000;
+
+/**
+ * A forward step (inspect, stage, apply, promote, reconnect) that rides out an ordinary failover of the store or the
+ * database: a TRANSIENT failure (the server unreachable, restarting, frozen) is retried until `toleranceMs` have
+ * passed since the step was scheduled, never more than 2 s apart, so the step goes on within 2 s of the server being
+ * back (single-user's window outlives an outage by at most that). A refusal (PERMISSION_DENIED, CONFLICT, NOT_FOUND,
+ * …) fails at once. Retries are local (below `localRetryThreshold`), so they change nothing in history.
+ */
+export function forwardIo(toleranceMs: number): LocalActivityOptions {
+  return {
+    startToCloseTimeout: '30s',
+    scheduleToCloseTimeout: toleranceMs,
+    localRetryThreshold: '10s',
+    retry: {
+      initialInterval: '200ms',
+      backoffCoefficient: 2,
+      maximumInterval: '2s',
+      maximumAttempts: Number.POSITIVE_INFINITY,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
+  };
+}
+
+/**
+ * Logging in with the new credential. A refused login (VERIFY_FAILED, after the activity's own few quick tries) fails
+ * at once; a target that cannot be reached (TRANSIENT) is waited for like every forward step.
+ */
+export function verifyLogin(toleranceMs: number): LocalActivityOptions {
+  const options = forwardIo(toleranceMs);
+  return { ...options, retry: { ...options.retry, nonRetryableErrorTypes: [...NON_RETRYABLE, 'VERIFY_FAILED'] } };
+}
+
+/**
+ * Putting single-user's old password back. Until it is back, every consumer holding the store's credential is
+ * refused, so it never gives up on an outage (only a refusal ends it), and retries at most 2 s apart, so the
+ * window ends within 2 s of the database answering again.
+ */
+export const RESTORE: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: {
+    initialInterval: '500ms',
+    backoffCoefficient: 2,
+    maximumInterval: '2s',
+    maximumAttempts: Number.POSITIVE_INFINITY,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  },
+};
+
 /** Logging in with the new credential: a few quick tries, then it is a verify failure, not an outage. */
 export const VERIFY_LOGIN: LocalActivityOptions = {
   startToCloseTimeout: '30s',

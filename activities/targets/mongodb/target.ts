@@ -1,5 +1,12 @@
 // MongoDB target: users sharing the target's roles, checked by a SCRAM login; also speaks to FerretDB 1.x, which has no roles.
-import { MongoClient, MongoServerError, type Document, type MongoClientOptions } from 'mongodb';
+import {
+  MongoClient,
+  MongoNetworkError,
+  MongoServerError,
+  MongoServerSelectionError,
+  type Document,
+  type MongoClientOptions,
+} from 'mongodb';
 import { RotatorError } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
 import { logger } from '../../../src/kernel/log';
@@ -203,6 +210,13 @@ export class MongoTarget implements DatabaseTarget {
       await client.db(typeof $db === 'string' ? $db : this.users.database).command(command);
     } catch (err) {
       const text = redact(err instanceof Error ? err.message : String(err), [credential.password, this.connection.password]);
+      // Only the server's answer is a verdict on the credential; not reaching the server is an outage to wait out.
+      if ((err instanceof MongoNetworkError || err instanceof MongoServerSelectionError) && !/auth/i.test(text)) {
+        throw new RotatorError(
+          'TRANSIENT',
+          `could not reach mongodb at ${at.endpoint} (${at.from}) to verify ${credential.username}: ${text}`,
+        );
+      }
       throw new RotatorError(
         'VERIFY_FAILED',
         `${credential.username} could not log in at ${at.endpoint} (${at.from}) and run the verify command: ${text}`,

@@ -91,6 +91,17 @@ export async function canLogIn(
   }
 }
 
+/**
+ * The server could not be reached or was not serving: a socket error (no SQLSTATE), class 08 (connection exception),
+ * 57P01–57P03 (shut down, crashed, starting up) or 53 (out of resources: connections, memory). Anything else with a
+ * SQLSTATE is the server's answer (a refused login, a failing query).
+ */
+export function isUnreachable(err: unknown): boolean {
+  const code = (err as PgError | undefined)?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  return code.startsWith('08') || code.startsWith('53') || /^57P0[123]$/.test(code);
+}
+
 interface PgError {
   code?: string;
   message?: string;
@@ -231,8 +242,19 @@ export class PostgresTarget implements DatabaseTarget {
       // An outage says nothing about the credential: it is retried as one, naming the server, not reported as a
       // credential that does not work. VERIFY_FAILED is for a refused login or a verify query that failed.
       const down = pgOutage(err, endpoint, VERIFY_QUERY_TIMEOUT_MS);
-      if (down) throw new RotatorError('TRANSIENT', `${down} (log in as ${credential.username} and run the verify query)`);
+      if (down)
+        throw new RotatorError(
+          'TRANSIENT',
+          `${down} (log in at ${at.endpoint} (${at.from}) as ${credential.username} and run the verify query)`,
+        );
       const text = redact((err as PgError)?.message ?? String(err), [credential.password, this.admin.password]);
+      // An outage is not a verdict on the credential: the step waits for the server like every other.
+      if (isUnreachable(err)) {
+        throw new RotatorError(
+          'TRANSIENT',
+          `could not reach postgresql at ${at.endpoint} (${at.from}) to verify ${credential.username}: ${text}`,
+        );
+      }
       throw new RotatorError(
         'VERIFY_FAILED',
         `${credential.username} could not log in at ${at.endpoint} (${at.from}) and run the verify query: ${text}`,

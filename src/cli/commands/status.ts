@@ -58,6 +58,10 @@ export function formatWithGate(s: RotationStatus, secret = s.secret, withPhases 
   const gate = s.approval;
   const why = (reason?: string) => (reason ? `: ${reason}` : '');
   if (gate) {
+    // A rotation that ended without running changed nothing, unless it had to undo what a lost run of it did.
+    const changed = s.phases.some((p) => p.name === 'rollback')
+      ? '; what a lost run of it had changed was rolled back'
+      : '; nothing was changed';
     switch (gate.decision) {
       case 'pending':
         lines.push(
@@ -70,10 +74,10 @@ export function formatWithGate(s: RotationStatus, secret = s.secret, withPhases 
         lines.push(`  approval   approved by ${gate.by} at ${at(gate.at)}${why(gate.reason)}`);
         break;
       case 'rejected':
-        lines.push(`  approval   rejected by ${gate.by} at ${at(gate.at)}${why(gate.reason)}; nothing was changed`);
+        lines.push(`  approval   rejected by ${gate.by} at ${at(gate.at)}${why(gate.reason)}${changed}`);
         break;
       case 'expired':
-        lines.push(`  approval   expired at ${at(gate.at)}: nobody approved it in time; nothing was changed`);
+        lines.push(`  approval   expired at ${at(gate.at)}: nobody approved it in time${changed}`);
         break;
       default:
         assertNever(gate.decision);
