@@ -6,7 +6,16 @@
  * the two cores with another file: the `server` and `unit` files run on two workers, then these one at a time.
  * `npm test` runs all three.
  */
-const SERIAL = ['fault-injection', 'random-kills', 'worker-kill', 'keeper-faults', 'lifecycle-faults'];
+const SERIAL = [
+  'fault-injection',
+  'random-kills',
+  'worker-kill',
+  'approval-faults',
+  'keeper-faults',
+  'lifecycle-faults',
+  'rollout-faults',
+  'trigger-faults',
+];
 const serialFiles = SERIAL.map((name) => `**/test/${name}.test.ts`);
 
 const shared = {
