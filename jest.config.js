@@ -1,9 +1,23 @@
 /**
- * Two jest projects. `unit`: every `*.unit.test.ts` (in test/ or beside the code it tests), which needs no server and
+ * Three jest projects. `unit`: every `*.unit.test.ts` (in test/ or beside the code it tests), which needs no server and
  * no bootstrap: `npm run test:unit`. `server`: every other `*.test.ts` in test/, against the real local stack that
  * test/global-setup.ts starts once per run (a project's globalSetup runs only when one of its tests is selected).
- * `npm test` runs both.
+ * `serial`: the server tests that SIGKILL workers and wait on the clock (lease cycles, sweeps), which must not share
+ * the two cores with another file: the `server` and `unit` files run on two workers, then these one at a time.
+ * `npm test` runs all three.
  */
+const SERIAL = [
+  'fault-injection',
+  'random-kills',
+  'worker-kill',
+  'approval-faults',
+  'keeper-faults',
+  'lifecycle-faults',
+  'rollout-faults',
+  'trigger-faults',
+];
+const serialFiles = SERIAL.map((name) => `**/test/${name}.test.ts`);
+
 const shared = {
   testEnvironment: 'node',
   transform: {
@@ -32,7 +46,17 @@ module.exports = {
       displayName: 'server',
       roots: ['<rootDir>/test'],
       testMatch: ['**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '\\.unit\\.test\\.ts$'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.unit\\.test\\.ts$', ...SERIAL.map((name) => `/test/${name}\\.test\\.ts$`)],
+      globalSetup: '<rootDir>/test/global-setup.ts',
+      globalTeardown: '<rootDir>/test/global-teardown.ts',
+    },
+    {
+      ...shared,
+      displayName: 'serial',
+      roots: ['<rootDir>/test'],
+      testMatch: serialFiles,
+      runner: '<rootDir>/test/support/serial-runner.js',
+      // The same module as the server project's: jest runs it once for both.
       globalSetup: '<rootDir>/test/global-setup.ts',
       globalTeardown: '<rootDir>/test/global-teardown.ts',
     },
