@@ -39,7 +39,7 @@ export function awsClientConfig(options: AwsConnectionOptions): {
 
 /**
  * A store's client, used by the steps of a rotation: each SDK request ends after REQUEST_TIMEOUT_MS and the SDK tries
- * at most twice, both within the step's timeout, so a request to an endpoint that stopped answering never runs on
+ * once (the step's own retries try again), so connecting and the request end within the step's timeout, so a request to an endpoint that stopped answering never runs on
  * beside the step's retry. (The SQS listener's long polls take the plain config.)
  */
 export function awsStepClientConfig(options: AwsConnectionOptions): ReturnType<typeof awsClientConfig> & {
@@ -49,7 +49,7 @@ export function awsStepClientConfig(options: AwsConnectionOptions): ReturnType<t
   return {
     ...awsClientConfig(options),
     requestHandler: { requestTimeout: REQUEST_TIMEOUT_MS, connectionTimeout: CONNECT_TIMEOUT_MS },
-    maxAttempts: 2,
+    maxAttempts: 1,
   };
 }
 

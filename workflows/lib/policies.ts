@@ -86,7 +86,9 @@ export const VERIFY_LOGIN: LocalActivityOptions = {
  * rather than run again by a replay.
  */
 export const IRREVERSIBLE: ActivityOptions = {
-  startToCloseTimeout: '10s',
+  // As long as a forward step's: each request it makes ends within REQUEST_TIMEOUT_MS (activities/timeouts.ts), so
+  // an attempt that hangs on a frozen server has failed on its own before the server starts its retry.
+  startToCloseTimeout: '30s',
   retry: { ...SHORT_IO.retry, maximumAttempts: 10 },
 };
 
