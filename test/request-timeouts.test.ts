@@ -206,14 +206,16 @@ describe('PostgreSQL frozen or down', () => {
     const err = await failureOf(target.verify({ username: 'app', password: 'app-secret-1' }, 'select 1'));
     expect(err.code).toBe('TRANSIENT');
     expect(err.message).toBe(
-      `PostgreSQL at ${host}:${port} did not accept a connection within ${CONNECT_TIMEOUT_MS / 1000}s (log in as app and run the verify query)`,
+      `PostgreSQL at ${host}:${port} did not accept a connection within ${CONNECT_TIMEOUT_MS / 1000}s (log in as app, where the target connection says, and run the verify query)`,
     );
   });
 
   test('a refused login is still VERIFY_FAILED', async () => {
     const err = await failureOf(target.verify({ username: 'app', password: 'wrong-password' }, 'select 1'));
     expect(err.code).toBe('VERIFY_FAILED');
-    expect(err.message).toMatch(/^app could not log in and run the verify query: password authentication failed/);
+    expect(err.message).toMatch(
+      /^app could not log in at \S+ \(target connection\) and run the verify query: password authentication failed/,
+    );
     expect(err.message).not.toContain('wrong-password');
   });
 
@@ -228,7 +230,7 @@ describe('PostgreSQL frozen or down', () => {
     const err = await failureOf(target.verify({ username: 'app', password: 'app-secret-1' }, 'select 1'));
     expect(err.code).toBe('TRANSIENT');
     expect(err.message).toBe(
-      `PostgreSQL at ${host}:${port} is unreachable (ECONNREFUSED) (log in as app and run the verify query)`,
+      `PostgreSQL at ${host}:${port} is unreachable (ECONNREFUSED) (log in as app, where the target connection says, and run the verify query)`,
     );
   });
 });

@@ -245,7 +245,7 @@ export class PostgresTarget implements DatabaseTarget {
       if (down)
         throw new RotatorError(
           'TRANSIENT',
-          `${down} (log in at ${at.endpoint} (${at.from}) as ${credential.username} and run the verify query)`,
+          `${down} (log in as ${credential.username}, where the ${at.from} says, and run the verify query)`,
         );
       const text = redact((err as PgError)?.message ?? String(err), [credential.password, this.admin.password]);
       // An outage is not a verdict on the credential: the step waits for the server like every other.
