@@ -3,6 +3,15 @@
 # FerretDB and kube-apiserver built with Go. The Go builds and the .venv are kept in a tool cache outside the clone,
 # keyed on their versions (scripts/tool-cache.sh), so a fresh clone on the same machine links them; when they must be
 # built, the Go builds run in the background while the other steps go on.
+#
+# Each command installs only what it runs:  bash scripts/bootstrap.sh [--services LIST]   (or ROTATOR_SERVICES=LIST)
+# LIST is comma-separated; each item a service of the local stack (src/stack/local-stack.ts), an extra, or a set:
+#   temporal vault postgres redis ferretdb moto kubernetes    the stack's servers
+#   test-tools   nginx, openssl, chromium, promtool and temporal-test-server (only tests use them)
+#   dist         the compiled JavaScript bin/rotator runs
+#   none = npm deps only (npm run test:unit)    demo = temporal,vault,postgres (npm run demo)
+#   stack = demo,dist (npm run stack)           all = everything (npm test, the default)
+# npm deps are always installed. A second run with the same LIST installs nothing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,13 +25,45 @@ trap 'echo "bootstrap: FAILED during: $STEP (see the output above; fix it and re
 say() { echo "bootstrap: $*"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
+# --- which services -----------------------------------------------------------
+ALL_SERVICES=(temporal vault postgres redis ferretdb moto kubernetes test-tools dist)
+services_arg="${ROTATOR_SERVICES:-all}"
+while (($#)); do
+  case "$1" in
+    --services) services_arg="${2:?--services needs a list}"; shift 2 ;;
+    --services=*) services_arg="${1#--services=}"; shift ;;
+    *) echo "bootstrap: unknown argument $1 (usage: bootstrap.sh [--services LIST], see its header)" >&2; exit 2 ;;
+  esac
+done
+declare -A WANT=()
+for item in ${services_arg//,/ }; do
+  case "$item" in
+    all) for s in "${ALL_SERVICES[@]}"; do WANT[$s]=1; done ;;
+    none) ;;
+    demo) WANT[temporal]=1 WANT[vault]=1 WANT[postgres]=1 ;;
+    stack) WANT[temporal]=1 WANT[vault]=1 WANT[postgres]=1 WANT[dist]=1 ;;
+    temporal | vault | postgres | redis | ferretdb | moto | kubernetes | test-tools | dist) WANT[$item]=1 ;;
+    *) echo "bootstrap: unknown service '$item' in --services (known: ${ALL_SERVICES[*]}, or all, none, demo, stack)" >&2; exit 2 ;;
+  esac
+done
+wants() { [[ -n "${WANT[$1]:-}" ]]; }
+wanted=(npm)
+for s in "${ALL_SERVICES[@]}"; do wants "$s" && wanted+=("$s"); done
+say "for ${services_arg}: ${wanted[*]}"
+
 # --- Go builds, in the background ---------------------------------------------
 # FerretDB and kube-apiserver: linked from the tool cache, or built into it (minutes; CPU-bound, so one after the
 # other) while apt, pip and tsc below wait on the network and disk. Their output goes to a log shown on failure.
 mkdir -p .rotator
 go_log="$(mktemp .rotator/bootstrap-go.XXXXXX)"
-(bash scripts/build-ferretdb.sh && bash scripts/build-kube-apiserver.sh) >"$go_log" 2>&1 &
-go_pid=$!
+go_builds=()
+wants ferretdb && go_builds+=(ferretdb)
+wants kubernetes && go_builds+=(kube-apiserver)
+go_pid=""
+if ((${#go_builds[@]})); then
+  (for b in "${go_builds[@]}"; do bash "scripts/build-$b.sh" || exit; done) >"$go_log" 2>&1 &
+  go_pid=$!
+fi
 
 # --- npm dependencies -------------------------------------------------------
 # Up to date when npm wrote node_modules after the lock changed, or when the lock's
@@ -45,25 +86,55 @@ else
 fi
 
 # --- Debian packages --------------------------------------------------------
-STEP="system packages (postgresql, redis-server, etcd-server, nginx, openssl, chromium, python3-venv)"
+STEP="system packages"
 need_apt=()
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need_apt+=(postgresql)
-command -v redis-server >/dev/null || [[ -x /usr/bin/redis-server ]] || need_apt+=(redis-server)
-# nginx: the tests put a TLS-terminating gRPC proxy in front of the Temporal dev server (which has no TLS).
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
-command -v openssl >/dev/null || need_apt+=(openssl)
-# etcd alone: Debian's kubernetes-client would collide with a kubectl already on the image.
-command -v etcd >/dev/null || [[ -x /usr/bin/etcd ]] || need_apt+=(etcd-server)
-# Chromium: the codec-server test opens the Temporal UI in a real (headless) browser.
-[[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
-# promtool (Debian's prometheus package): the metrics test checks a real worker's scrape with `promtool check metrics`.
-command -v promtool >/dev/null || need_apt+=(prometheus)
-# Debian's python3 ships without ensurepip; venv creation needs python3-venv.
-if [[ ! -x .venv/bin/python ]] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-  need_apt+=(python3-venv)
+if wants postgres; then
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need_apt+=(postgresql)
 fi
-command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+if wants redis; then
+  command -v redis-server >/dev/null || [[ -x /usr/bin/redis-server ]] || need_apt+=(redis-server)
+fi
+if wants kubernetes; then
+  # etcd alone: Debian's kubernetes-client would collide with a kubectl already on the image.
+  command -v etcd >/dev/null || [[ -x /usr/bin/etcd ]] || need_apt+=(etcd-server)
+fi
+if wants test-tools; then
+  # nginx: the tests put a TLS-terminating gRPC proxy in front of the Temporal dev server (which has no TLS).
+  command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
+  command -v openssl >/dev/null || need_apt+=(openssl)
+  # Chromium: the codec-server test opens the Temporal UI in a real (headless) browser.
+  [[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
+  # promtool (Debian's prometheus package): the metrics test checks a real worker's scrape with `promtool check metrics`.
+  command -v promtool >/dev/null || need_apt+=(prometheus)
+fi
+
+# --- which pinned tools (scripts/requirements-tools.txt) ----------------------
+# Each requirement line names the services it serves in a trailing `# services: a b` comment.
+REQ="scripts/requirements-tools.txt"
+pip_reqs=()
+while IFS= read -r line; do
+  req="${line%%#*}"
+  req="${req//[[:space:]]/}"
+  [[ -n "$req" ]] || continue
+  tags=" $(sed -n 's/.*# *services: *//p' <<<"$line") "
+  for s in "${!WANT[@]}"; do
+    if [[ "$tags" == *" $s "* ]]; then
+      pip_reqs+=("$req")
+      break
+    fi
+  done
+done <"$REQ"
+
+if ((${#pip_reqs[@]})); then
+  # Debian's python3 ships without ensurepip; venv creation needs python3-venv.
+  command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
+  if command -v python3 >/dev/null && [[ ! -x .venv/bin/python ]] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    need_apt+=(python3-venv)
+  fi
+fi
+
 if ((${#need_apt[@]})); then
+  STEP="system packages (apt-get install ${need_apt[*]})"
   say "installing ${need_apt[*]} via apt-get …"
   SUDO=()
   if [[ "$(id -u)" != 0 ]]; then
@@ -75,48 +146,64 @@ if ((${#need_apt[@]})); then
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   say "system packages ok"
 else
-  say "postgresql, redis-server, etcd, nginx, openssl ok"
+  say "system packages ok"
 fi
 
 # --- pinned tools in .venv --------------------------------------------------
-# .venv is a link to a venv in the tool cache keyed on the requirements and the python (a fresh clone links it in a
-# moment; pip takes a minute or two). A .venv already holding these requirements (its stamp says so) is left alone.
-STEP="tools in .venv (pip install -r scripts/requirements-tools.txt)"
-REQ="scripts/requirements-tools.txt"
-VENV_STAMP=".bootstrap-tools.sha256"
-req_sha="$(sha "$REQ")"
-venv_ok() { [[ -x "$1/bin/python" && -f "$1/$VENV_STAMP" && "$(cat "$1/$VENV_STAMP")" == "$req_sha" ]] && "$1/bin/python" -c '' 2>/dev/null; }
-if venv_ok .venv; then
-  say "tools ok"
-else
-  py="$(python3 -c 'import sys; print(f"py{sys.version_info[0]}.{sys.version_info[1]}")')"
-  venv="$TOOLS_CACHE/venv/${req_sha:0:16}-$py"
-  if ! venv_ok "$venv"; then
-    mkdir -p "$(dirname "$venv")"
-    exec {venv_lock}>"$venv.lock"
-    flock "$venv_lock"
-    if ! venv_ok "$venv"; then
-      say "installing tools into $venv …"
-      rm -rf "$venv"
-      python3 -m venv "$venv"
-      "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$REQ"
-      for tool in temporal temporal-test-server bao moto_server; do
-        [[ -x "$venv/bin/$tool" ]] || { echo "bootstrap: $venv/bin/$tool missing after pip install" >&2; exit 1; }
-      done
-      echo "$req_sha" >"$venv/$VENV_STAMP"
+# .venv is a link to a venv in the tool cache keyed on the requirements file and the python (a fresh clone links it in
+# a moment; pip takes a minute or two). A venv gets only the requirements asked for so far; its stamp lists them, and a
+# later run asking for more installs just those into it.
+if ((${#pip_reqs[@]})); then
+  STEP="tools in .venv (pip install ${pip_reqs[*]})"
+  VENV_STAMP=".bootstrap-tools.installed"
+  req_sha="$(sha "$REQ")"
+  venv_has() {
+    [[ -x "$1/bin/python" && -f "$1/$VENV_STAMP" ]] && "$1/bin/python" -c '' 2>/dev/null || return 1
+    local r
+    for r in "${pip_reqs[@]}"; do grep -qxF "$r" "$1/$VENV_STAMP" || return 1; done
+  }
+  if venv_has .venv; then
+    say "tools ok"
+  else
+    py="$(python3 -c 'import sys; print(f"py{sys.version_info[0]}.{sys.version_info[1]}")')"
+    venv="$TOOLS_CACHE/venv/${req_sha:0:16}-$py"
+    if ! venv_has "$venv"; then
+      mkdir -p "$(dirname "$venv")"
+      exec {venv_lock}>"$venv.lock"
+      flock "$venv_lock"
+      if ! venv_has "$venv"; then
+        missing=()
+        for r in "${pip_reqs[@]}"; do grep -qxF "$r" "$venv/$VENV_STAMP" 2>/dev/null || missing+=("$r"); done
+        say "installing ${missing[*]} into $venv …"
+        if [[ ! -x "$venv/bin/python" || ! -f "$venv/$VENV_STAMP" ]]; then
+          rm -rf "$venv"
+          python3 -m venv "$venv"
+          : >"$venv/$VENV_STAMP"
+        fi
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input "${missing[@]}"
+        printf '%s\n' "${missing[@]}" >>"$venv/$VENV_STAMP"
+      fi
+      flock -u "$venv_lock"
     fi
-    flock -u "$venv_lock"
+    rm -rf .venv
+    ln -s "$venv" .venv
+    say "tools ok (.venv -> $venv)"
   fi
-  rm -rf .venv
-  ln -s "$venv" .venv
-  say "tools ok (.venv -> $venv)"
+  for tool in temporal:temporal bao:vault moto_server:moto temporal-test-server:test-tools; do
+    if wants "${tool#*:}" && [[ ! -x ".venv/bin/${tool%%:*}" ]]; then
+      echo "bootstrap: .venv/bin/${tool%%:*} missing after pip install" >&2
+      exit 1
+    fi
+  done
 fi
 
 # --- compiled JavaScript for bin/rotator ------------------------------------
 # Rebuilt when anything it is compiled from is newer than the last build (a fresh clone has no dist/ at all).
 STEP="build (npm run build: tsc -p tsconfig.build.json)"
 BUILD_STAMP="dist/.build-stamp"
-if [[ -f "$BUILD_STAMP" && -z "$(find src activities workflows workers tsconfig.json tsconfig.build.json package-lock.json -newer "$BUILD_STAMP" -print -quit)" ]]; then
+if ! wants dist; then
+  :
+elif [[ -f "$BUILD_STAMP" && -z "$(find src activities workflows workers tsconfig.json tsconfig.build.json package-lock.json -newer "$BUILD_STAMP" -print -quit)" ]]; then
   say "build ok"
 else
   say "building dist/ …"
@@ -128,8 +215,13 @@ fi
 
 # --- Go builds finish ----------------------------------------------------------
 STEP="Go tools (scripts/build-ferretdb.sh, scripts/build-kube-apiserver.sh; need Go and the Go module proxy)"
+if [[ -z "$go_pid" ]]; then
+  rm -f "$go_log"
+  say "done"
+  exit 0
+fi
 if kill -0 "$go_pid" 2>/dev/null; then
-  say "waiting for FerretDB and kube-apiserver to build into $TOOLS_CACHE (5–8 minutes on 2 cores, once per machine) …"
+  say "waiting for ${go_builds[*]} to build into $TOOLS_CACHE (5–8 minutes on 2 cores, once per machine) …"
 fi
 status=0
 wait "$go_pid" || status=$?

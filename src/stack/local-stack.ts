@@ -72,13 +72,17 @@ export const KUBE_VERSION = 'v1.37.2';
 
 export function kubeApiserverPath(): string {
   const p = path.join(REPO_ROOT, '.tools', 'kube', KUBE_VERSION, 'kube-apiserver');
-  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run bootstrap (builds it with Go, ~7 min once)`);
+  if (!fs.existsSync(p))
+    throw new Error(`${p} is missing: run npm run bootstrap -- --services kubernetes (builds it with Go, ~7 min once)`);
   return p;
 }
 
+/** The bootstrap service (scripts/bootstrap.sh --services) that installs each tool. */
+const TOOL_SERVICE = { temporal: 'temporal', bao: 'vault', moto_server: 'moto', 'temporal-test-server': 'test-tools' } as const;
+
 export function toolPath(name: 'temporal' | 'bao' | 'moto_server' | 'temporal-test-server'): string {
   const p = path.join(REPO_ROOT, '.venv', 'bin', name);
-  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run bootstrap`);
+  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run bootstrap -- --services ${TOOL_SERVICE[name]}`);
   return p;
 }
 
@@ -454,7 +458,7 @@ async function startRedis(ctx: Ctx, info: StackInfo): Promise<void> {
 /** Built by scripts/bootstrap.sh; v1.x, the last FerretDB that runs on SQLite (2.x needs PostgreSQL with DocumentDB). */
 export function ferretdbPath(): string {
   const p = path.join(REPO_ROOT, '.tools', 'go', 'bin', 'ferretdb');
-  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run bootstrap (builds it with Go)`);
+  if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run bootstrap -- --services ferretdb (builds it with Go)`);
   return p;
 }
 
