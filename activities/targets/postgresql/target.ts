@@ -97,8 +97,10 @@ export async function canLogIn(
  * SQLSTATE is the server's answer (a refused login, a failing query).
  */
 export function isUnreachable(err: unknown): boolean {
-  const code = (err as PgError | undefined)?.code;
+  const { code, message = '' } = (err as PgError | undefined) ?? {};
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  // A role's own connection limit ("too many connections for role") is a refusal of that login, not an outage.
+  if (code === '53300' && /for role/i.test(message)) return false;
   return code.startsWith('08') || code.startsWith('53') || /^57P0[123]$/.test(code);
 }
 
