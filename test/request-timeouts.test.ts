@@ -199,14 +199,16 @@ describe('PostgreSQL frozen or down', () => {
     const err = await failureOf(target.verify({ username: 'app', password: 'app-secret-1' }, 'select 1'));
     expect(err.code).toBe('TRANSIENT');
     expect(err.message).toBe(
-      `PostgreSQL at ${host}:${port} did not accept a connection within ${CONNECT_TIMEOUT_MS / 1000}s (log in as app and run the verify query)`,
+      `PostgreSQL at ${host}:${port} did not accept a connection within ${CONNECT_TIMEOUT_MS / 1000}s (log in as app at ${host}:${port}/${stack.postgres!.database} (target connection) and run the verify query)`,
     );
   });
 
   test('a refused login is still VERIFY_FAILED', async () => {
     const err = await failureOf(target.verify({ username: 'app', password: 'wrong-password' }, 'select 1'));
     expect(err.code).toBe('VERIFY_FAILED');
-    expect(err.message).toMatch(/^app could not log in and run the verify query: password authentication failed/);
+    expect(err.message).toMatch(
+      /^app could not log in at 127\.0\.0\.1:\d+\/\w+ \(target connection\) and run the verify query: password authentication failed/,
+    );
     expect(err.message).not.toContain('wrong-password');
   });
 
@@ -221,7 +223,7 @@ describe('PostgreSQL frozen or down', () => {
     const err = await failureOf(target.verify({ username: 'app', password: 'app-secret-1' }, 'select 1'));
     expect(err.code).toBe('TRANSIENT');
     expect(err.message).toBe(
-      `PostgreSQL at ${host}:${port} is unreachable (ECONNREFUSED) (log in as app and run the verify query)`,
+      `PostgreSQL at ${host}:${port} is unreachable (ECONNREFUSED) (log in as app at ${host}:${port}/${stack.postgres!.database} (target connection) and run the verify query)`,
     );
   });
 });

@@ -29,12 +29,20 @@ export async function runWorker(configFile: string, options: RunWorkerOptions = 
   // Bound before anything else is built: an address in use is then the error the user reads, with nothing to undo.
   const metricsServer: MetricsServer | null =
     metrics && metricsAddress ? await serveMetrics(metricsAddress, metrics, logger, metricsField) : null;
-  const tracing = tracingFromEnv() ?? undefined;
   const events = new RotationEvents();
+  let tracing: ReturnType<typeof tracingFromEnv> | undefined;
   let auditSink: AuditSink | null = null;
-  if (auditDestination) {
-    auditSink = openAuditSink(auditDestination, { secrets: sensitiveValues(config), field: auditField });
-    events.on(auditSink.listener);
+  try {
+    tracing = tracingFromEnv() ?? undefined;
+    if (auditDestination) {
+      auditSink = openAuditSink(auditDestination, { secrets: sensitiveValues(config), field: auditField });
+      events.on(auditSink.listener);
+    }
+  } catch (err) {
+    // A bad tracing or audit setting ends start-up: the metrics port bound above is released, not held by a dead start.
+    await tracing?.shutdown();
+    await metricsServer?.close();
+    throw err;
   }
   const rotator = await createRotatorWorker({ config, dataConverter: dataConverterFromEnv(), events, metrics, tracing }).catch(
     async (err: unknown) => {
