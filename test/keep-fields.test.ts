@@ -91,7 +91,8 @@ describe('an RDS-rotation-template secret in Secrets Manager', () => {
     expect(check).toMatchObject({ status: 'warn' });
     expect(check!.detail).toContain(`${APP_HOST}:${pg.port}`);
     expect(check!.detail).toContain(`${pg.host}:${pg.port}`);
-    const warnings = await endpointWarnings(config);
+    const { warnings, skipped } = await endpointWarnings(config);
+    expect(skipped).toEqual([]);
     expect(warnings).toEqual([{ secret: name, message: check!.detail }]);
     const file = join(mkdtempSync(join(tmpdir(), 'keep-')), 'rotator.yaml');
     writeFileSync(file, h.yaml, { mode: 0o600 });
@@ -129,7 +130,7 @@ describe('an RDS-rotation-template secret in Secrets Manager', () => {
       ),
     ).toBe(true);
     // The stored value is still reported, never rewritten.
-    expect((await endpointWarnings(config)).map((w) => w.secret)).toEqual([name]);
+    expect((await endpointWarnings(config)).warnings.map((w) => w.secret)).toEqual([name]);
   });
 });
 
