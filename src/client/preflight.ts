@@ -142,8 +142,8 @@ async function endpointCheck(plan: RotationPlan, admin: SecretValue, stored: Sec
 export const ENDPOINT_READ_MS = 3_000;
 
 /**
- * The readers' caches against the grace period: a config where grace_period is shorter does not load unless
- * allow_short_grace says so, and then it is a warning here, as in `validate`.
+ * The readers' caches against the grace period: `plan` refuses a shorter grace_period before this runs
+ * (refuseShortGrace) unless allow_short_grace says so, and then it is a warning here, as in `validate`.
  */
 function readerChecks(config: Config, secretName: string): PreflightCheck[] {
   const check = 'readers: revoke waits out their caches';

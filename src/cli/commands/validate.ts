@@ -23,6 +23,8 @@ export function validateCommand(ctx: CliContext): Command {
         return;
       }
       const config = await ctx.config(path);
+      const { refuseShortGrace } = await import('../../config/readers');
+      refuseShortGrace(config.secrets);
       const { rotatableSecrets } = await import('../../kernel/plan');
       const { unlistedConsumers } = await import('../../client/consumer-check');
       const secrets = Object.keys(config.secrets);
