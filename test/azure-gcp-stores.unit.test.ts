@@ -1,109 +1,49 @@
 // The azure-key-vault and gcp-secret-manager stores through their official SDKs, against protocol-faithful fakes
 // (test/support/fake-*.ts say what those prove and what they do not): the shared contract, then what is store-specific.
-import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as https from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import * as grpc from '@grpc/grpc-js';
 import { azureKeyVault } from '../activities/stores/azure-key-vault';
-import { AzureKeyVaultStore, type AzureKeyVaultOptions } from '../activities/stores/azure-key-vault/store';
+import type { AzureKeyVaultStore } from '../activities/stores/azure-key-vault/store';
 import { gcpSecretManager } from '../activities/stores/gcp-secret-manager';
-import { crc32c, GcpSecretManagerStore, type GcpSecretManagerOptions } from '../activities/stores/gcp-secret-manager/store';
-import type { StalePendingOptions } from '../activities/stores/stale-pending';
-import type { SecretStore, SecretValue } from '../activities/types';
+import { crc32c, type GcpSecretManagerStore } from '../activities/stores/gcp-secret-manager/store';
+import type { SecretValue } from '../activities/types';
 import { credential, describeStoreContract, rejection } from './contract/store-contract';
 import { everythingIn } from './contract/no-secret';
-import { startFakeKeyVault, type FakeKeyVault } from './support/fake-azure-key-vault';
+import {
+  azureStore,
+  gcpCredentials,
+  gcpStore,
+  keyVault,
+  kvClientOptions,
+  PROJECT,
+  secretManager,
+  stopStandIns,
+  tls,
+  tokenCredential,
+} from './support/azure-gcp-stand-ins';
+import type { FakeKeyVault } from './support/fake-azure-key-vault';
 import { startFakeSecretManager, type FakeSecretManager } from './support/fake-gcp-secret-manager';
 
 const hex = () => randomBytes(4).toString('hex');
-const PROJECT = 'rotator-test';
 
-/** A self-signed certificate for 127.0.0.1, which the clients are told to trust (it is its own CA). */
-function selfSigned(): { key: string; cert: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'rotator-fake-tls-'));
-  try {
-    const res = spawnSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-        '-keyout',
-        'key.pem',
-        '-out',
-        'cert.pem',
-      ],
-      { cwd: dir, encoding: 'utf8' },
-    );
-    if (res.status !== 0) throw new Error(`openssl failed: ${res.stderr}`);
-    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const tls = selfSigned();
-
-/** Started once for the file, on first use (the contract suite builds its store in its own beforeAll). */
-function once<T>(start: () => Promise<T>): () => Promise<T> {
-  let started: Promise<T> | undefined;
-  return () => (started ??= start());
-}
-const keyVault = once(() => startFakeKeyVault(tls));
-const secretManager = once(() => startFakeSecretManager({ project: PROJECT, tls }));
-const opened: SecretStore[] = [];
-
-afterAll(async () => {
-  for (const s of opened) await s.close();
-  await (await keyVault()).stop();
-  await (await secretManager()).stop();
-});
+afterAll(() => stopStandIns());
 
 // -- Azure Key Vault ------------------------------------------------------------------------------------------------
 
-/** What the SDK asks a credential for; the fake accepts only its own token. */
-const tokenCredential = (token: string) => ({
-  getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }),
-});
-
-/** The fake is not under vault.azure.net, and its certificate is the test's own: both told to the SDK. */
-const kvClientOptions = { disableChallengeResourceVerification: true, tlsOptions: { ca: tls.cert } };
-
-function azureStore(kv: FakeKeyVault, options: StalePendingOptions = {}, token = kv.token): AzureKeyVaultStore {
-  const o: AzureKeyVaultOptions = {
-    vaultUrl: kv.url,
-    credential: tokenCredential(token),
-    clientOptions: kvClientOptions,
-    ...options,
-  };
-  const store = new AzureKeyVaultStore(o);
-  opened.push(store);
-  return store;
-}
-
-describeStoreContract('azure-key-vault', async () => {
-  const kv = await keyVault();
-  return {
-    store: azureStore(kv),
-    open: (options) => azureStore(kv, options),
-    path: () => `contract-${hex()}`,
-  };
-});
+describeStoreContract(
+  'azure-key-vault',
+  async () => {
+    const kv = await keyVault();
+    return {
+      store: azureStore(kv),
+      open: (options) => azureStore(kv, options),
+      path: () => `contract-${hex()}`,
+    };
+  },
+  { keepsFields: false },
+); // rotations need the stack's databases: test/azure-gcp-keep-fields.test.ts
 
 describe('azure-key-vault specifics', () => {
   let kv: FakeKeyVault;
@@ -252,43 +192,14 @@ describe('azure-key-vault specifics', () => {
   });
 });
 
-// -- GCP Secret Manager --------------------------------------------------------------------------------------------
-
-/** TLS trusting the test's certificate, and the fake's token as call credentials (as ADC would add one). */
-function gcpCredentials(token: string | null): grpc.ChannelCredentials {
-  const channel = grpc.credentials.createSsl(Buffer.from(tls.cert));
-  if (token === null) return channel;
-  return grpc.credentials.combineChannelCredentials(
-    channel,
-    grpc.credentials.createFromMetadataGenerator((_params, callback) => {
-      const metadata = new grpc.Metadata();
-      metadata.set('authorization', `Bearer ${token}`);
-      callback(null, metadata);
-    }),
-  );
-}
-
-function gcpStore(
-  sm: FakeSecretManager,
-  options: StalePendingOptions = {},
-  token: string | null = sm.token,
-): GcpSecretManagerStore {
-  const o: GcpSecretManagerOptions = {
-    project: PROJECT,
-    apiEndpoint: sm.host,
-    port: sm.port,
-    sslCreds: gcpCredentials(token),
-    ...options,
-  };
-  const store = new GcpSecretManagerStore(o);
-  opened.push(store);
-  return store;
-}
-
-describeStoreContract('gcp-secret-manager', async () => {
-  const sm = await secretManager();
-  return { store: gcpStore(sm), open: (options) => gcpStore(sm, options), path: () => `contract-${hex()}` };
-});
+describeStoreContract(
+  'gcp-secret-manager',
+  async () => {
+    const sm = await secretManager();
+    return { store: gcpStore(sm), open: (options) => gcpStore(sm, options), path: () => `contract-${hex()}` };
+  },
+  { keepsFields: false },
+); // rotations need the stack's databases: test/azure-gcp-keep-fields.test.ts
 
 describe('gcp-secret-manager specifics', () => {
   let sm: FakeSecretManager;

@@ -203,6 +203,7 @@ describe("what the spec's form becomes", () => {
       type: 'aws-secrets-manager',
       region: 'us-east-1',
       stale_pending: 'fail',
+      rotation_tags: false,
     });
     expect(secret).toMatchObject({
       path: 'production/mongodb/connection',

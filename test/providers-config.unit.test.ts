@@ -30,6 +30,7 @@ describe('aws-secrets-manager provider config', () => {
       access_key_id: 'AKIAEXAMPLE',
       secret_access_key: 'example-secret-key',
       stale_pending: 'fail',
+      rotation_tags: false,
     });
   });
 
@@ -38,7 +39,12 @@ describe('aws-secrets-manager provider config', () => {
       config('  aws:\n    type: aws-secrets-manager\n    region: us-gov-west-1\n    stale_pending: replace'),
       {},
     );
-    expect(parsed.providers.aws).toEqual({ type: 'aws-secrets-manager', region: 'us-gov-west-1', stale_pending: 'replace' });
+    expect(parsed.providers.aws).toEqual({
+      type: 'aws-secrets-manager',
+      region: 'us-gov-west-1',
+      stale_pending: 'replace',
+      rotation_tags: false,
+    });
   });
 
   it('names the region field when the region is not an AWS region', () => {

@@ -52,6 +52,15 @@ describe('grace period against the readers’ caches', () => {
     expect(run.code).toBe(EXIT.OK);
     expect(run.out).toContain('ok (2 secrets, 1 rotatable)');
     expect(run.out).not.toContain('warning');
+    // The store (VAULT_ADDR) does not answer: the endpoint comparison says it was skipped, not silently passed.
+    expect(run.out).toContain('note: stored endpoints not compared for 1 secret (orders_db): no store answer within 3s');
+    const offline = await cli(
+      'validate',
+      '--offline',
+      file('long-offline.yaml', ['cache: { enabled: true, ttl: 1h }'], ['grace_period: 2h']),
+    );
+    expect(offline.code).toBe(EXIT.OK);
+    expect(offline.out).not.toContain('stored endpoints'); // --offline reads no store
   });
 
   it('takes the longest reader: refresh_interval (L5 form), and readers.max_staleness for readers rotator cannot see', async () => {

@@ -206,7 +206,7 @@ describe('PostgreSQL frozen or down', () => {
     const err = await failureOf(target.verify({ username: 'app', password: 'app-secret-1' }, 'select 1'));
     expect(err.code).toBe('TRANSIENT');
     expect(err.message).toBe(
-      `PostgreSQL at ${host}:${port} did not accept a connection within ${CONNECT_TIMEOUT_MS / 1000}s (log in as app, where the target connection says, and run the verify query)`,
+      `PostgreSQL at ${host}:${port} did not accept a connection within ${CONNECT_TIMEOUT_MS / 1000}s (log in as app at ${host}:${port}/${stack.postgres!.database} (target connection) and run the verify query)`,
     );
   });
 
@@ -214,7 +214,7 @@ describe('PostgreSQL frozen or down', () => {
     const err = await failureOf(target.verify({ username: 'app', password: 'wrong-password' }, 'select 1'));
     expect(err.code).toBe('VERIFY_FAILED');
     expect(err.message).toMatch(
-      /^app could not log in at \S+ \(target connection\) and run the verify query: password authentication failed/,
+      /^app could not log in at 127\.0\.0\.1:\d+\/\w+ \(target connection\) and run the verify query: password authentication failed/,
     );
     expect(err.message).not.toContain('wrong-password');
   });
@@ -230,7 +230,7 @@ describe('PostgreSQL frozen or down', () => {
     const err = await failureOf(target.verify({ username: 'app', password: 'app-secret-1' }, 'select 1'));
     expect(err.code).toBe('TRANSIENT');
     expect(err.message).toBe(
-      `PostgreSQL at ${host}:${port} is unreachable (ECONNREFUSED) (log in as app, where the target connection says, and run the verify query)`,
+      `PostgreSQL at ${host}:${port} is unreachable (ECONNREFUSED) (log in as app at ${host}:${port}/${stack.postgres!.database} (target connection) and run the verify query)`,
     );
   });
 });

@@ -2,6 +2,7 @@
 import { parseAuditDestination } from '../src/audit/destination';
 import { openAuditSink, type AuditSink } from '../src/audit/sink';
 import { loadConfig, sensitiveValues } from '../src/config/load';
+import { shortGraceWarnings } from '../src/config/readers';
 import { RotationEvents } from '../src/kernel/events';
 import { logger } from '../src/kernel/log';
 import { dataConverterFromEnv } from '../src/client/temporal';
@@ -22,6 +23,8 @@ export async function runWorker(configFile: string, options: RunWorkerOptions = 
   const auditField = options.audit ? '--audit' : 'ROTATOR_AUDIT';
   const auditDestination = audit ? parseAuditDestination(audit, auditField) : null;
   const config = loadConfig(configFile);
+  // validate and plan refuse this; a worker that ran the file before an upgrade keeps running, and says so.
+  for (const w of shortGraceWarnings(config.secrets)) logger.warn({ field: w.field }, w.message);
   const metricsAddress = options.metricsAddress ?? process.env.ROTATOR_METRICS_ADDRESS;
   const metricsField = options.metricsAddress ? '--metrics-address' : 'ROTATOR_METRICS_ADDRESS';
   if (metricsAddress) parseListenAddress(metricsAddress, metricsField);
@@ -29,12 +32,20 @@ export async function runWorker(configFile: string, options: RunWorkerOptions = 
   // Bound before anything else is built: an address in use is then the error the user reads, with nothing to undo.
   const metricsServer: MetricsServer | null =
     metrics && metricsAddress ? await serveMetrics(metricsAddress, metrics, logger, metricsField) : null;
-  const tracing = tracingFromEnv() ?? undefined;
   const events = new RotationEvents();
+  let tracing: ReturnType<typeof tracingFromEnv> | undefined;
   let auditSink: AuditSink | null = null;
-  if (auditDestination) {
-    auditSink = openAuditSink(auditDestination, { secrets: sensitiveValues(config), field: auditField });
-    events.on(auditSink.listener);
+  try {
+    tracing = tracingFromEnv() ?? undefined;
+    if (auditDestination) {
+      auditSink = openAuditSink(auditDestination, { secrets: sensitiveValues(config), field: auditField });
+      events.on(auditSink.listener);
+    }
+  } catch (err) {
+    // A bad tracing or audit setting ends start-up: the metrics port bound above is released, not held by a dead start.
+    await tracing?.shutdown();
+    await metricsServer?.close();
+    throw err;
   }
   const rotator = await createRotatorWorker({ config, dataConverter: dataConverterFromEnv(), events, metrics, tracing }).catch(
     async (err: unknown) => {

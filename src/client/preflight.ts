@@ -139,11 +139,11 @@ async function endpointCheck(plan: RotationPlan, admin: SecretValue, stored: Sec
 }
 
 /** How long `validate` waits for the stores to compare endpoints: a store it cannot reach by then is `plan`'s to report. */
-const ENDPOINT_READ_MS = 10_000;
+export const ENDPOINT_READ_MS = 3_000;
 
 /**
- * The readers' caches against the grace period: a config where grace_period is shorter does not load unless
- * allow_short_grace says so, and then it is a warning here, as in `validate`.
+ * The readers' caches against the grace period: `plan` refuses a shorter grace_period before this runs
+ * (refuseShortGrace) unless allow_short_grace says so, and then it is a warning here, as in `validate`.
  */
 function readerChecks(config: Config, secretName: string): PreflightCheck[] {
   const check = 'readers: revoke waits out their caches';
@@ -170,10 +170,12 @@ function readerChecks(config: Config, secretName: string): PreflightCheck[] {
 
 /**
  * For `validate`: secrets whose stored value names another host or port than their target's connection, read online
- * from the stores, all at once and for at most ENDPOINT_READ_MS. A store or admin credential that cannot be read is
- * skipped here: `rotator plan` reports why.
+ * from the stores, all at once and for at most ENDPOINT_READ_MS. A secret whose store or admin credential did not
+ * answer in time or could not be read is listed in `skipped` (validate says so; `rotator plan` reports why).
  */
-export async function endpointWarnings(config: Config): Promise<Array<{ secret: string; message: string }>> {
+export async function endpointWarnings(
+  config: Config,
+): Promise<{ warnings: Array<{ secret: string; message: string }>; skipped: string[] }> {
   const providers = new ProviderRegistry(config.providers);
   const one = async (secret: string): Promise<string[]> => {
     const plan = planRotation(config, secret);
@@ -190,10 +192,11 @@ export async function endpointWarnings(config: Config): Promise<Array<{ secret: 
   });
   try {
     const secrets = rotatableSecrets(config);
-    const found = await Promise.all(
-      secrets.map((secret) => Promise.race([one(secret).catch(() => null), deadline]).then((m) => m ?? [])),
-    );
-    return secrets.flatMap((secret, i) => found[i].map((message) => ({ secret, message })));
+    const found = await Promise.all(secrets.map((secret) => Promise.race([one(secret).catch(() => null), deadline])));
+    return {
+      warnings: secrets.flatMap((secret, i) => (found[i] ?? []).map((message) => ({ secret, message }))),
+      skipped: secrets.filter((_, i) => found[i] === null),
+    };
   } finally {
     clearTimeout(timer);
     await providers.close().catch(() => undefined);

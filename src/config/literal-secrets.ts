@@ -4,8 +4,11 @@
 import { parseDocument } from 'yaml';
 import { secretField } from './load';
 
-/** `${VAR}` or `${VAR:-default}`: the value comes from the environment. */
-const FROM_ENV = /\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}/;
+/**
+ * The whole value is `${VAR}` (or `${VAR:-}`): it comes from the environment. Text around it (`abc${X}`) or a non-empty
+ * default (`${VAULT_TOKEN:-hvs.real}`) is written in the file, so it is a literal secret.
+ */
+const FROM_ENV = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-)?\}$/;
 /** Fields named like secrets that hold where one is, or what it is called: a file, a name, a path, a key id. */
 const NOT_A_VALUE = /_(file|name|path)$|(^|_)key_id$/;
 

@@ -1,6 +1,7 @@
 // How long the readers of a secret may go on using a value they read, and what a rotation's grace period must
 // outlast: a revoke that comes sooner leaves a reader holding a login that no longer works.
 import { formatDuration } from '../kernel/duration';
+import { RotatorError } from '../kernel/errors';
 
 /** The longest a declared reader may keep a value: the field that says so, and how long (ms). */
 export interface ReaderBound {
@@ -67,4 +68,25 @@ export function graceWarnings(secret: ReaderFields): string[] {
         `${written(bound.ms)}) fails until it reads again; alternating-users or dual-password keep it valid through grace_period`,
     ];
   return [];
+}
+
+/**
+ * For `validate` and `plan`: refuses (CONFIG_INVALID, exit 2) the first secret whose grace_period is shorter than its
+ * readers' caches without allow_short_grace, naming both fields. Other loads (the worker, listen, get, the consumer
+ * library) only warn (shortGraceWarnings): a file that loaded yesterday keeps loading after an upgrade.
+ */
+export function refuseShortGrace(secrets: Record<string, ReaderFields>, only?: string): void {
+  for (const [name, secret] of Object.entries(secrets)) {
+    if (only !== undefined && name !== only) continue;
+    const short = shortGrace(secret);
+    if (short && !short.allowed) throw new RotatorError('CONFIG_INVALID', short.message, `secrets.${name}.rotation.grace_period`);
+  }
+}
+
+/** The same findings as refuseShortGrace, as warnings for a load that is not validate or plan. */
+export function shortGraceWarnings(secrets: Record<string, ReaderFields>): Array<{ field: string; message: string }> {
+  return Object.entries(secrets).flatMap(([name, secret]) => {
+    const short = shortGrace(secret);
+    return short && !short.allowed ? [{ field: `secrets.${name}.rotation.grace_period`, message: short.message }] : [];
+  });
 }

@@ -9,7 +9,6 @@ import { MIN_ALPHABET, passwordClasses } from '../kernel/password';
 import { duration, name, SECRET_REF, STRATEGIES } from './fields';
 import { AuditSchema, L5_SECRET_FIELDS } from './l5';
 import { LeaseSchema, PublishSchema, ScheduleSchema, SweepSchema } from './lifecycle';
-import { shortGrace } from './readers';
 
 export { parseDuration, SECRET_REF } from './fields';
 
@@ -298,10 +297,8 @@ export const ConfigSchema = z
       }
       const badPath = provider && secret.type !== 'dynamic' ? storePlugin(provider).checkPath?.(secret.path) : null;
       if (badPath) ctx.addIssue({ code: 'custom', path: [...at, 'path'], message: badPath });
-      // A revoke must not outrun the readers the config declares (readers.ts); allow_short_grace makes it a warning.
-      const short = shortGrace(secret);
-      if (short && !short.allowed)
-        ctx.addIssue({ code: 'custom', path: [...at, 'rotation', 'grace_period'], message: short.message });
+      // A grace period shorter than the readers' caches is refused by validate and plan only (readers.ts
+      // refuseShortGrace); every other load warns, so an upgrade never stops a worker over a file it ran before.
       if (secret.rotation && !secret.target) {
         ctx.addIssue({ code: 'custom', path: [...at, 'target'], message: 'a secret with rotation: needs a target:' });
       }

@@ -39,7 +39,29 @@ export function rejection(promise: Promise<unknown>, code: ErrorCode): Promise<R
   return rejectionWithout(passwords, promise, code);
 }
 
-export function describeStoreContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+export interface ContractOptions {
+  /**
+   * false leaves out "a rotation keeps every field it does not own", which rotates against the stack's PostgreSQL and
+   * Redis: a `*.unit.test.ts` (no server) runs the rest, and a server file runs that part with
+   * `describeKeepsFieldsContract` (test/azure-gcp-keep-fields.test.ts).
+   */
+  keepsFields?: boolean;
+}
+
+/** Publish `value` the way a rotation does, so every store starts from its own idea of a version. */
+async function publishTo(store: SecretStore, path: string, value: SecretValue, expected: string | null): Promise<string> {
+  const rotationId = randomUUID();
+  await store.stagePending(path, rotationId, value, expected);
+  const { version } = await store.promote(path, rotationId, expected);
+  await store.discardPending(path, rotationId);
+  return version;
+}
+
+export function describeStoreContract(
+  name: string,
+  makeStore: () => Promise<StoreUnderTest>,
+  options: ContractOptions = {},
+): void {
   describe(`the ${name} store`, () => {
     let sut: StoreUnderTest;
     let store: SecretStore;
@@ -52,58 +74,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       await sut?.store.close();
     });
 
-    /** Publish `value` the way a rotation does, so every store starts from its own idea of a version. */
-    async function publish(path: string, value: SecretValue, expected: string | null): Promise<string> {
-      const rotationId = randomUUID();
-      await store.stagePending(path, rotationId, value, expected);
-      const { version } = await store.promote(path, rotationId, expected);
-      await store.discardPending(path, rotationId);
-      return version;
-    }
+    const publish = (path: string, value: SecretValue, expected: string | null) => publishTo(store, path, value, expected);
 
-    describe('a rotation keeps every field it does not own', () => {
-      let rig: RotationRig;
-      beforeAll(async () => {
-        rig = await rotationRig(store, publish);
-      });
-      afterAll(() => rig?.close());
-
-      it.each<Strategy>(['single-user', 'alternating-users', 'dual-password'])(
-        '%s: after two rotations every extra field, its type and its place are as before, the credential is new, and verify logged in where the value says',
-        async (strategy) => {
-          const extras: SecretValue = {
-            sslmode: 'verify-full',
-            pool_size: 12,
-            ratio: 0.25,
-            dbInstanceIdentifier: 'orders-prod',
-            ...(sut.nested !== false ? { options: { application_name: 'orders', replicas: ['r1', 'r2'], tls: true } } : {}),
-          };
-          const path = sut.path();
-          const { plan } = await rig.seed(strategy, path, extras);
-          const before = (await store.readCurrent(path))!.value;
-          const seen: SecretValue[] = [before];
-          for (let i = 0; i < 2; i++) {
-            const at = await rig.rotate(plan);
-            expect(at.from).toBe('stored value');
-            expect(at.endpoint.startsWith(`${APP_HOST}:`)).toBe(true);
-            seen.push((await store.readCurrent(path))!.value);
-          }
-          const after = seen[2];
-          const { username: _u, password: _p, ...keptBefore } = before;
-          const { username: _u2, password: _p2, ...keptAfter } = after;
-          expect(keptAfter).toStrictEqual(keptBefore); // values and types: port a number, options an object
-          expect(Object.keys(after)).toEqual(Object.keys(before)); // each field where the store had it
-          expect(after.host).toBe(APP_HOST); // never the admin's 127.0.0.1
-          expect(new Set(seen.map((v) => v.password)).size).toBe(3);
-          if (strategy === 'alternating-users') {
-            expect(seen.map((v) => v.username)).toEqual([`${plan.login}_a`, `${plan.login}_b`, `${plan.login}_a`]);
-          } else {
-            expect(after.username).toBe(before.username);
-          }
-          expect(await rig.logsIn(strategy, after)).toBe(true);
-        },
-      );
-    });
+    if (options.keepsFields !== false) describeKeepsFields(() => sut, publish);
 
     it('declares that it is writable and keeps old versions', () => {
       expect(store.capabilities).toMatchObject({ writable: true, versions: true });
@@ -374,5 +347,73 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       // rejection() has checked each error against every password this suite generated, old and next included
       expect(passwords.has(old.password!) && passwords.has(next.password!)).toBe(true);
     });
+  });
+}
+
+/** "A rotation keeps every field it does not own" (issue 19), inside a store's describe: needs the server stack. */
+function describeKeepsFields(
+  sut: () => StoreUnderTest,
+  publish: (path: string, value: SecretValue, expected: string | null) => Promise<string>,
+): void {
+  describe('a rotation keeps every field it does not own', () => {
+    let rig: RotationRig;
+    beforeAll(async () => {
+      rig = await rotationRig(sut().store, publish);
+    });
+    afterAll(() => rig?.close());
+
+    it.each<Strategy>(['single-user', 'alternating-users', 'dual-password'])(
+      '%s: after two rotations every extra field, its type and its place are as before, the credential is new, and verify logged in where the value says',
+      async (strategy) => {
+        const extras: SecretValue = {
+          sslmode: 'verify-full',
+          pool_size: 12,
+          ratio: 0.25,
+          dbInstanceIdentifier: 'orders-prod',
+          ...(sut().nested !== false ? { options: { application_name: 'orders', replicas: ['r1', 'r2'], tls: true } } : {}),
+        };
+        const path = sut().path();
+        const { plan } = await rig.seed(strategy, path, extras);
+        const before = (await sut().store.readCurrent(path))!.value;
+        const seen: SecretValue[] = [before];
+        for (let i = 0; i < 2; i++) {
+          const at = await rig.rotate(plan);
+          expect(at.from).toBe('stored value');
+          expect(at.endpoint.startsWith(`${APP_HOST}:`)).toBe(true);
+          seen.push((await sut().store.readCurrent(path))!.value);
+        }
+        const after = seen[2];
+        const { username: _u, password: _p, ...keptBefore } = before;
+        const { username: _u2, password: _p2, ...keptAfter } = after;
+        expect(keptAfter).toStrictEqual(keptBefore); // values and types: port a number, options an object
+        expect(Object.keys(after)).toEqual(Object.keys(before)); // each field where the store had it
+        expect(after.host).toBe(APP_HOST); // never the admin's 127.0.0.1
+        expect(new Set(seen.map((v) => v.password)).size).toBe(3);
+        if (strategy === 'alternating-users') {
+          expect(seen.map((v) => v.username)).toEqual([`${plan.login}_a`, `${plan.login}_b`, `${plan.login}_a`]);
+        } else {
+          expect(after.username).toBe(before.username);
+        }
+        expect(await rig.logsIn(strategy, after)).toBe(true);
+      },
+    );
+  });
+}
+
+/** Only "a rotation keeps every field it does not own", for a store whose other contract runs in a unit file. */
+export function describeKeepsFieldsContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`the ${name} store`, () => {
+    let sut: StoreUnderTest;
+    beforeAll(async () => {
+      sut = await makeStore();
+    });
+    afterAll(async () => {
+      await sut?.cleanup?.();
+      await sut?.store.close();
+    });
+    describeKeepsFields(
+      () => sut,
+      (path, value, expected) => publishTo(sut.store, path, value, expected),
+    );
   });
 }

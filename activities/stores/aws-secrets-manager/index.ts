@@ -16,7 +16,7 @@ export const schema = z
      * promote and rollback: Secrets Manager's own RotationEnabled and LastRotatedDate describe only its Lambda
      * rotation (see the README's "What Secrets Manager shows"). Needs secretsmanager:TagResource and UntagResource.
      */
-    rotation_tags: z.boolean().optional(),
+    rotation_tags: z.boolean().default(false),
   })
   .strict()
   .superRefine(bothKeysOrNeither);
@@ -36,7 +36,7 @@ export const awsSecretsManager = {
     return new AwsSecretsManagerStore({
       ...awsConnectionOf(config),
       stalePending: config.stale_pending,
-      rotationTags: config.rotation_tags ?? false,
+      rotationTags: config.rotation_tags,
     });
   },
 } satisfies StorePlugin<z.infer<typeof schema>>;

@@ -244,11 +244,12 @@ export class PostgresTarget implements DatabaseTarget {
       // An outage says nothing about the credential: it is retried as one, naming the server, not reported as a
       // credential that does not work. VERIFY_FAILED is for a refused login or a verify query that failed.
       const down = pgOutage(err, endpoint, VERIFY_QUERY_TIMEOUT_MS);
-      if (down)
+      if (down) {
         throw new RotatorError(
           'TRANSIENT',
-          `${down} (log in as ${credential.username}, where the ${at.from} says, and run the verify query)`,
+          `${down} (log in as ${credential.username} at ${at.endpoint} (${at.from}) and run the verify query)`,
         );
+      }
       const text = redact((err as PgError)?.message ?? String(err), [credential.password, this.admin.password]);
       // An outage is not a verdict on the credential: the step waits for the server like every other.
       if (isUnreachable(err)) {

@@ -28,6 +28,8 @@ export function planCommand(ctx: CliContext): Command {
     .argument('<secret>', 'secret name from the config', secretName)
     .action(async (secret: string) => {
       const config = await ctx.config();
+      const { refuseShortGrace } = await import('../../config/readers');
+      refuseShortGrace(config.secrets, secret);
       const { preflight } = await import('../../client/preflight');
       const report = await preflight(config, secret);
       ctx.emit(formatPreflight(report), report);

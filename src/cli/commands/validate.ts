@@ -23,20 +23,30 @@ export function validateCommand(ctx: CliContext): Command {
         return;
       }
       const config = await ctx.config(path);
+      const { refuseShortGrace } = await import('../../config/readers');
+      refuseShortGrace(config.secrets);
       const { rotatableSecrets } = await import('../../kernel/plan');
       const { unlistedConsumers } = await import('../../client/consumer-check');
       const secrets = Object.keys(config.secrets);
-      const { endpointWarnings } = await import('../../client/preflight');
+      const { endpointWarnings, ENDPOINT_READ_MS } = await import('../../client/preflight');
       const { configWarnings } = await import('../../config/warnings');
-      const warnings = [...configWarnings(config), ...(await unlistedConsumers(config)), ...(await endpointWarnings(config))];
+      const endpoints = await endpointWarnings(config);
+      const warnings = [...configWarnings(config), ...(await unlistedConsumers(config)), ...endpoints.warnings];
       const lines = warnings.map((w) => `  warning: secrets.${w.secret}: ${w.message}`);
+      const skipped = endpoints.skipped;
+      if (skipped.length > 0)
+        lines.push(
+          `  note: stored endpoints not compared for ${skipped.length} secret${skipped.length === 1 ? '' : 's'} ` +
+            `(${skipped.join(', ')}): no store answer within ${ENDPOINT_READ_MS / 1000}s, or unreadable; ` +
+            '`rotator plan <secret>` says why',
+        );
       ctx.emit(
         [
           `${path}: ok (${secrets.length} secrets, ${rotatableSecrets(config).length} rotatable)`,
           ...lines,
           ...literal.lines,
         ].join('\n'),
-        { ok: true, file: path, secrets, warnings, literalSecrets: literal.fields },
+        { ok: true, file: path, secrets, warnings, endpointsNotCompared: skipped, literalSecrets: literal.fields },
       );
     });
 }
