@@ -47,6 +47,16 @@ describe('grace period against the readers’ caches', () => {
     );
   });
 
+  it('validate --offline refuses it too: it needs no store', async () => {
+    const run = await cli(
+      'validate',
+      '--offline',
+      file('short-offline.yaml', ['cache: { enabled: true, ttl: 1h }'], ['grace_period: 1s']),
+    );
+    expect(run.code).toBe(EXIT.BAD_INPUT);
+    expect(run.err).toContain('secrets.orders_db.rotation.grace_period: rotation.grace_period 1s is shorter than cache.ttl 1h');
+  });
+
   it('validate passes once grace_period outlasts the cache', async () => {
     const run = await cli('validate', file('long.yaml', ['cache: { enabled: true, ttl: 1h }'], ['grace_period: 2h']));
     expect(run.code).toBe(EXIT.OK);

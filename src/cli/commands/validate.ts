@@ -12,7 +12,9 @@ export function validateCommand(ctx: CliContext): Command {
       const literal = await literalSecrets(path);
       if (opts.offline) {
         const { readConfigFile, checkConfigOffline } = await import('../../config/load');
-        const { unchecked } = checkConfigOffline(readConfigFile(path), process.env, path);
+        const { unchecked, config } = checkConfigOffline(readConfigFile(path), process.env, path);
+        // Readers' caches against grace_period need no store: refused offline too (when the file parsed whole).
+        if (config) (await import('../../config/readers')).refuseShortGrace(config.secrets);
         const list = unchecked.map((u) => `  ${u.path}: from \${${u.variable}}, unset here: not checked`);
         ctx.emit([`${path}: ok without its secrets`, ...list, ...literal.lines].join('\n'), {
           ok: true,
