@@ -230,8 +230,6 @@ export interface OfflineCheck {
   unchecked: Array<{ path: string; variable: string }>;
   /** Secrets valid by the L5 spec that this build cannot serve (a store it lacks): a load refuses them. */
   unavailable: Array<{ path: string; message: string }>;
-  /** The parsed config, when every field could be checked (unset variables make some fields unknown). */
-  config?: Config;
 }
 
 /**
@@ -241,16 +239,15 @@ export interface OfflineCheck {
 export function checkConfigOffline(text: string, env: Env = process.env, source = 'config'): OfflineCheck {
   const missing: Issue[] = [];
   const unavailable: Issue[] = [];
-  let config: Config | undefined;
   try {
-    config = parseDocumentWith(text, env, source, missing, unavailable);
+    parseDocumentWith(text, env, source, missing, unavailable);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     const skipped = new Set(missing.map((m) => m.path));
     const left = err.issues.filter((i) => ![...skipped].some((p) => i.path === p || i.path.startsWith(`${p}.`)));
     if (left.length > 0) throw new ConfigError(left, source);
   }
-  return { unchecked: missing.map((m) => ({ path: m.path, variable: m.message })), unavailable, ...(config ? { config } : {}) };
+  return { unchecked: missing.map((m) => ({ path: m.path, variable: m.message })), unavailable };
 }
 
 export function parseConfig(text: string, env: Env = process.env, source = 'config'): Config {
