@@ -159,10 +159,10 @@ describe('the compiled CLI (what the image runs)', () => {
   it('validates the compose config and refuses a broken one, naming the field', async () => {
     const env = { VAULT_TOKEN: 'x', CI_WEBHOOK_KEY: randomBytes(16).toString('hex') };
     const ok = await node(['validate', 'deploy/compose/rotator.yaml'], env);
-    expect({ code: ok.code, out: ok.out.trim() }).toEqual({
-      code: 0,
-      out: 'deploy/compose/rotator.yaml: ok (2 secrets, 1 rotatable)',
-    });
+    const [first, ...rest] = ok.out.trim().split('\n');
+    expect({ code: ok.code, first }).toEqual({ code: 0, first: 'deploy/compose/rotator.yaml: ok (2 secrets, 1 rotatable)' });
+    // No warning; the compose file's stores (http://vault:8200) are not reachable from here, and validate says so.
+    expect(rest).toEqual([expect.stringMatching(/^ {2}note: stored endpoints not compared for 1 secret \(orders_db\)/)]);
     const refused = await node(['validate', 'deploy/compose/rotator.yaml'], { VAULT_TOKEN: 'x', CI_WEBHOOK_KEY: 'short' });
     expect(refused.code).toBe(2);
     expect(refused.err).toMatch(/triggers\.sources\.ci\.signing_key/);
