@@ -34,8 +34,8 @@ const layers = [
     ignores: ['src/kernel/plan.ts'],
     patterns: [
       banned('(^|/)(activities|workers|workflows)/', 'src/kernel is the bottom layer: it imports nothing above it'),
-      banned('(^|/)src/(cli|client|config|listener|consumer|stack|demo)/', 'src/kernel imports nothing above it'),
-      banned('^\\.\\./(cli|client|listener|consumer|stack|demo)/', 'src/kernel imports nothing above it'),
+      banned('(^|/)src/(cli|client|config|listener|reader|stack|demo)/', 'src/kernel imports nothing above it'),
+      banned('^\\.\\./(cli|client|listener|reader|stack|demo)/', 'src/kernel imports nothing above it'),
       banned('^\\.\\./config/', 'src/kernel may take types from src/config, nothing else', true),
     ],
   },

@@ -11,7 +11,7 @@ const SERIAL = [
   'random-kills',
   'worker-kill',
   'approval-faults',
-  'keeper-faults',
+  'lease-keeper-faults',
   'lifecycle-faults',
   'rollout-faults',
   'trigger-faults',

@@ -16,7 +16,7 @@ export function exampleConfigs(): string[] {
   const walk = (dir: string): string[] =>
     fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
       const p = path.join(dir, e.name);
-      if (e.isDirectory()) return e.name === 'kubernetes' || e.name === 'consumer-app' ? [] : walk(p);
+      if (e.isDirectory()) return e.name === 'kubernetes' || e.name === 'reader-app' ? [] : walk(p);
       return e.name.endsWith('.yaml') ? [path.relative(ROOT, p)] : [];
     });
   return walk(path.join(ROOT, 'examples')).sort();

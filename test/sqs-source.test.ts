@@ -18,7 +18,7 @@ import {
   SQSClient,
   type Message,
 } from '@aws-sdk/client-sqs';
-import { TriggerSourceSchema } from '../src/config/triggers';
+import { TriggerSourceSchema } from '../src/config/trigger';
 import { RotatorError } from '../src/kernel/errors';
 import { createLogger } from '../src/kernel/log';
 import { parseSqsBody, SECRETS_MANAGER_API_EVENTS, SECRETS_MANAGER_ROTATION_EVENTS } from '../src/listener/aws-events';

@@ -2,7 +2,7 @@
 // with the right code, and dispatches nothing it refused; nothing a sender put in a body reaches an event or a log.
 import { request } from 'node:http';
 import { signature } from '../activities/consumers/webhook/webhook';
-import { TriggersSchema } from '../src/config/triggers';
+import { TriggersSchema } from '../src/config/trigger';
 import { createLogger } from '../src/kernel/log';
 import type { DispatchOutcome, TriggerEvent } from '../src/listener/events';
 import { signWebhook, startHttpListener, type HttpListener } from '../src/listener/http';

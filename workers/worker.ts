@@ -10,11 +10,11 @@ import {
 } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { createKeeperActivities } from '../activities/keeper';
+import { createKeeperActivities } from '../activities/lease-keeper';
 import { EngineRegistry } from '../activities/leases';
 import { createLifecycleActivities } from '../activities/lifecycle';
 import { createReconnectActivities } from '../activities/reconnect';
-import { createTriggerActivities } from '../activities/triggers';
+import { createTriggerActivities } from '../activities/trigger';
 import { createActivities } from '../activities/rotation';
 import { TokenRenewer } from '../activities/stores/vault/token-renewal';
 import { vaultSession, type VaultSession } from '../activities/stores/vault/auth';

@@ -12,7 +12,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { KeeperActivities } from '../activities/keeper';
+import type { KeeperActivities } from '../activities/lease-keeper';
 import type { LeaseConfig } from '../src/config/lifecycle';
 import { NON_RETRYABLE_CODES } from '../src/kernel/errors';
 import {

@@ -2,7 +2,7 @@
 // leave a report. Started by its Schedule; a second sweep while one runs is skipped by the Schedule's overlap rule.
 import { condition, proxyActivities, proxyLocalActivities, setHandler, sleep } from '@temporalio/workflow';
 import type { LifecycleActivities } from '../activities/lifecycle';
-import type { KeeperControlActivities } from '../activities/keeper';
+import type { KeeperControlActivities } from '../activities/lease-keeper';
 import { sweepStatusQuery, type SweepReport, type SweepStart } from './lifecycle-definitions';
 import { rotateAsChild } from './lib/child-rotation';
 import { describeFailure } from './lib/failures';

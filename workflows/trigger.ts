@@ -2,7 +2,7 @@
 // so a second delivery of the same event cannot start it again; it rotates once, joins a rotation that already
 // answers the event, or skips, and says which.
 import { proxyLocalActivities, sleep } from '@temporalio/workflow';
-import type { TriggerActivities } from '../activities/triggers';
+import type { TriggerActivities } from '../activities/trigger';
 import type { TriggerInput, TriggerResult } from './lifecycle-definitions';
 import { rotateAsChild } from './lib/child-rotation';
 import { SHORT_IO } from './lib/policies';

@@ -1,6 +1,6 @@
 // The rotator config file: L5-style `secrets:` entries with `provider:` blocks and `secret://name/key` references.
 // Provider, target and consumer blocks are the plugins' own schemas (activities/stores, targets, consumers).
-import { TriggersSchema } from './triggers';
+import { TriggersSchema } from './trigger';
 import { z } from 'zod';
 import { CONSUMERS, type ConsumerSchema as ConsumerPluginSchema } from '../../activities/consumers';
 import { STORES, storePlugin, type StoreSchema as StorePluginSchema } from '../../activities/stores';

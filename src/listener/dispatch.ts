@@ -2,7 +2,7 @@
 // picks the workflow id, and Temporal refuses a second workflow with that id (also after a listener restart).
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { TriggerRule, TriggersConfig } from '../config/triggers';
+import type { TriggerRule, TriggersConfig } from '../config/trigger';
 import type { Logger } from '../kernel/log';
 import { printable } from '../kernel/printable';
 import { TRIGGER_ROTATION, type TriggerInput } from '../../workflows/lifecycle-definitions';

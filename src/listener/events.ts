@@ -1,5 +1,5 @@
 // What every event source hands the dispatcher once it has authenticated and parsed a delivery: names and ids only.
-import type { TriggerAction } from '../config/triggers';
+import type { TriggerAction } from '../config/trigger';
 
 /**
  * One event, as its sender raised it. Nothing here is a credential: sources keep only these fields from what

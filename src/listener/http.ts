@@ -2,7 +2,7 @@
 // through the same checks in the same order, so that nothing from the network is parsed before it is authenticated.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { TriggersConfig } from '../config/triggers';
+import type { TriggersConfig } from '../config/trigger';
 import { RotatorError } from '../kernel/errors';
 import type { Logger } from '../kernel/log';
 import { shown } from './dispatch';

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { awsClientConfig, awsErrorName } from '../../activities/stores/aws-common';
 import { awsConnectionOf } from '../../activities/stores/aws-config';
-import type { TriggerSource } from '../config/triggers';
+import type { TriggerSource } from '../config/trigger';
 import { eachLimited } from '../kernel/concurrency';
 import { RotatorError } from '../kernel/errors';
 import type { Logger } from '../kernel/log';

@@ -11,7 +11,7 @@ import type {
 } from '@temporalio/worker';
 import type { RotationEvent } from '../kernel/events';
 import type { Assessment } from '../../activities/lifecycle';
-import type { IssuedRef } from '../../activities/keeper';
+import type { IssuedRef } from '../../activities/lease-keeper';
 import type { RenewResult } from '../../activities/leases/types';
 import { coreMetricsText, reserveLoopbackAddress } from './core-metrics';
 import { secretOfArgs } from './progress';

@@ -25,7 +25,7 @@ export function scheduleCommand(ctx: CliContext): Command {
           return ctx.emit(report(formatPlan(plan), `dry run: ${counts(plan)}; nothing changed`), { ...plan, dryRun: true });
         const done = await applyScheduleSync(client, config, plan);
         // Dynamic secrets have a keeper instead of a Schedule: sync starts those that are not running.
-        const { ensureKeepers } = await import('../../client/keepers');
+        const { ensureKeepers } = await import('../../client/lease-keepers');
         const keepers = await ensureKeepers(client, config);
         const keeperLines = keepers.started.map((s) => `+ keeper of ${s}`);
         ctx.emit(

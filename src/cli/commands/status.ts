@@ -33,7 +33,7 @@ export function statusCommand(ctx: CliContext): Command {
 
 /** A dynamic secret has a keeper, not rotations: its lease, when it ends, what the keeper does next. */
 async function keeperStatusOf(ctx: CliContext, config: Config, secret: string): Promise<void> {
-  const { keeperStatus } = await import('../../client/keepers');
+  const { keeperStatus } = await import('../../client/lease-keepers');
   await ctx.withClient(config, async (client) => {
     const state = await keeperStatus(client, secret);
     if (!state) throw new ExitError(EXIT.NOT_FOUND, `no keeper runs for ${secret} (rotator schedule sync starts it)`);

@@ -7,7 +7,7 @@
 // --signing-key secret://webhook_keys/orders).
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
-import { createSecretClient, type CredentialRole, type ResolvedValue, type SecretClient } from '../../src/consumer';
+import { createSecretClient, type CredentialRole, type ResolvedValue, type SecretClient } from '../../src/reader';
 
 export interface Counts {
   ok: number;

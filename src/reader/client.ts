@@ -28,7 +28,7 @@ import { describeSecretUri, parseSecretUri, type SecretUri } from '../kernel/uri
 import { isAuthFailure } from './auth-failure';
 import { TtlCache, ttlOf } from './cache';
 import { project, readStoreExtras } from './candidates';
-import { verifyReconnect, type SigningKeys } from './reconnect';
+import { verifyReconnect, type SigningKeys } from './webhook-receiver';
 
 export type CredentialRole = 'current' | 'pending' | 'previous';
 

@@ -11,7 +11,7 @@ import type { SecretStore, SecretValue } from '../activities/types';
 import { ProviderRegistry } from '../activities/registry';
 import { parseConfig } from '../src/config/load';
 import type { Config } from '../src/config/schema';
-import { createSecretClient, CredentialsRefused, isAuthFailure, type SecretChange, type SecretClient } from '../src/consumer';
+import { createSecretClient, CredentialsRefused, isAuthFailure, type SecretChange, type SecretClient } from '../src/reader';
 import { RotatorError } from '../src/kernel/errors';
 import { thrown } from './support/thrown';
 

@@ -6,8 +6,8 @@
 // assertion of zero failures can fail. A third loop, on a client that gets no reconnect signal, shows alternating-users
 // through a stale cache: its cached login is revoked or re-passworded under it, and the store read again serves.
 import { followRotation, startRotation } from '../src/client/rotations';
-import { createSecretClient, type SecretClient } from '../src/consumer';
-import { startQueryLoop, type Counts, type QueryLoop } from '../examples/consumer-app/app';
+import { createSecretClient, type SecretClient } from '../src/reader';
+import { startQueryLoop, type Counts, type QueryLoop } from '../examples/reader-app/app';
 import { consumerScenario, type ConsumerScenario } from './support/consumer-scenario';
 import { vaultClient } from './support/test-stores';
 
