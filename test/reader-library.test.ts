@@ -8,7 +8,7 @@
 import { followRotation, startRotation } from '../src/client/rotations';
 import { createSecretClient, type SecretClient } from '../src/reader';
 import { startQueryLoop, type Counts, type QueryLoop } from '../examples/reader-app/app';
-import { consumerScenario, type ConsumerScenario } from './support/consumer-scenario';
+import { consumerScenario, type ConsumerScenario } from './support/reader-scenario';
 import { vaultClient } from './support/test-stores';
 
 const ROTATIONS = 10;
