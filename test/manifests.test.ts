@@ -309,8 +309,8 @@ describe('deploy/kubernetes', () => {
     }
   });
 
-  it('names only Secrets whose `kubectl create secret` the README gives', () => {
-    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  it('names only Secrets whose `kubectl create secret` docs/deployment.md gives', () => {
+    const page = fs.readFileSync(path.join(REPO_ROOT, 'docs/deployment.md'), 'utf8');
     const names = new Set<string>();
     for (const d of deployments()) {
       const spec = d.spec!.template.spec!;
@@ -318,6 +318,6 @@ describe('deploy/kubernetes', () => {
       for (const c of spec.containers) for (const e of c.envFrom ?? []) if (e.secretRef?.name) names.add(e.secretRef.name);
     }
     expect([...names].sort()).toEqual(['rotator-codec-keys', 'rotator-codec-token', 'rotator-env']);
-    for (const name of names) expect(readme).toContain(`kubectl -n rotator create secret generic ${name}`);
+    for (const name of names) expect(page).toContain(`kubectl -n rotator create secret generic ${name}`);
   });
 });
