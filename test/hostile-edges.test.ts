@@ -1,5 +1,5 @@
 // Issue 28, as a hostile user tried it on the real stack (OpenBao, the Temporal dev server, the listener's and the
-// consumer library's HTTP servers on loopback): a version that cannot exist, an out-of-range cron, C1 and bidi
+// reader library's HTTP servers on loopback): a version that cannot exist, an out-of-range cron, C1 and bidi
 // characters in a signed event, config errors that say what they found, and secrets written into the config.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -111,7 +111,7 @@ describe('?version= a store cannot have (items 1 and 2)', () => {
     expect(JSON.parse(one.out)).toMatchObject({ version: '1', value: V1 });
   });
 
-  it('the resolver and the consumer library refuse ?version=-1 as CONFIG_INVALID, not the current value', async () => {
+  it('the resolver and the reader library refuse ?version=-1 as CONFIG_INVALID, not the current value', async () => {
     const config = parseConfig(
       `providers:\n  vault:\n${vault.providerYaml.join('\n')}\nsecrets:\n  app_cfg:\n    provider: vault\n    path: ${vault.configPath(`${run}/app-cfg`)}\n`,
       testEnv(),
@@ -211,7 +211,7 @@ describe('C1, bidi and line-separator characters in a signed event (item 4)', ()
     }
   });
 
-  it("the consumer library's reconnect listener refuses them with 400 too", async () => {
+  it("the reader library's webhook receiver refuses them with 400 too", async () => {
     const vault = vaultTestStore();
     const path = unique('edges-reconnect');
     await vault.write(path, { password: 'reconnect-Pa55-0001' });

@@ -1,5 +1,5 @@
-// The consumer library's promise on the real stack (Temporal, OpenBao KV, PostgreSQL 15, a real worker): the example
-// app (examples/consumer-app) queries through ten alternating-users and ten single-user rotations with zero failed
+// The reader library's promise on the real stack (Temporal, OpenBao KV, PostgreSQL 15, a real worker): the example
+// app (examples/reader-app) queries through ten alternating-users and ten single-user rotations with zero failed
 // queries. Each rotation is held right after applyCredential until the app has finished HELD_QUERIES more queries, so
 // every single-user rotation has queries inside its window (database changed, store not yet promoted) by
 // construction, not by timing. The same hold with fallback off turns that window into counted failures: the
@@ -8,7 +8,7 @@
 import { followRotation, startRotation } from '../src/client/rotations';
 import { createSecretClient, type SecretClient } from '../src/reader';
 import { startQueryLoop, type Counts, type QueryLoop } from '../examples/reader-app/app';
-import { consumerScenario, type ConsumerScenario } from './support/reader-scenario';
+import { readerScenario, type ReaderScenario } from './support/reader-scenario';
 import { vaultClient } from './support/test-stores';
 
 const ROTATIONS = 10;
@@ -34,12 +34,12 @@ async function passwordsOf(secret: string): Promise<string[]> {
   return out;
 }
 
-let s: ConsumerScenario;
+let s: ReaderScenario;
 let open: SecretClient[] = [];
 let loops: QueryLoop[] = [];
 
 beforeAll(async () => {
-  s = await consumerScenario();
+  s = await readerScenario();
 });
 afterAll(async () => {
   await s?.close();
@@ -108,7 +108,7 @@ it('the example app makes zero failed queries through ten alternating-users and 
   s.holdAfterApply(null);
   const [alt, one, stale] = [await altLoop.stop(), await singleLoop.stop(), await staleLoop.stop()];
   const summary =
-    `consumer library, fallback on, ${ROTATIONS}+${ROTATIONS} rotations — ${line('alternating-users', alt)}; ` +
+    `reader library, fallback on, ${ROTATIONS}+${ROTATIONS} rotations — ${line('alternating-users', alt)}; ` +
     `${line('single-user', one)}; ${line('alternating-users without reconnect signal', stale)}`;
   console.log(summary);
 
@@ -143,7 +143,7 @@ it('with fallback off, the same held single-user window shows up as failed queri
   const outcomes = await rotate(s.single, rotations);
   s.holdAfterApply(null);
   const counts = await looped.stop();
-  console.log(`consumer library, fallback off, ${rotations} single-user rotations — ${line('single-user', counts)}`);
+  console.log(`reader library, fallback off, ${rotations} single-user rotations — ${line('single-user', counts)}`);
 
   expect(outcomes).toEqual(Array(rotations).fill('succeeded'));
   expect(counts.failed).toBeGreaterThanOrEqual(rotations * HELD_QUERIES);

@@ -1,7 +1,7 @@
-// The consumer library without a server: the real file store in a temporary folder, a test clock, and a real HTTP
+// The reader library without a server: the real file store in a temporary folder, a test clock, and a real HTTP
 // listener for the reconnect signal. The database is stood in for by the `use` callback the library runs (a
 // function accepting one password), since these tests are about the order the library tries credentials in; the
-// real PostgreSQL version of the same is test/consumer-library.test.ts.
+// real PostgreSQL version of the same is test/reader-library.test.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,5 @@
 // A grace period shorter than the readers' caches is refused by `validate` and `plan` only (test/reader-grace.test.ts
-// runs those): any other load of the file (the worker, listen, get, the consumer library) accepts it and warns, so an
+// runs those): any other load of the file (the worker, listen, get, the reader library) accepts it and warns, so an
 // upgrade that brings the check never stops a worker over a file it ran before.
 import { parseConfig } from '../src/config/load';
 import { refuseShortGrace, shortGraceWarnings } from '../src/config/readers';

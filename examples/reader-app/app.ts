@@ -1,7 +1,7 @@
-// A tiny PostgreSQL client on rotator's consumer library: a loop of queries, each on a fresh connection made with the
+// A tiny PostgreSQL client on rotator's reader library: a loop of queries, each on a fresh connection made with the
 // credential the library hands out, counting what succeeded, what failed and which credential served.
 //
-//   npx tsx examples/consumer-app/app.ts --config rotator.yaml --uri secret://orders_db [--listen 127.0.0.1:8090]
+//   npx tsx examples/reader-app/app.ts --config rotator.yaml --uri secret://orders_db [--listen 127.0.0.1:8090]
 //
 // With --listen it serves the reconnect webhook (point a `webhook` consumer of the secret at it, signing key in
 // --signing-key secret://webhook_keys/orders).

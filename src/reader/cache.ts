@@ -1,4 +1,4 @@
-// The consumer library's value cache: what was read per `secret://` URI, kept for the secret's `cache.ttl`.
+// The reader library's value cache: what was read per `secret://` URI, kept for the secret's `cache.ttl`.
 import type { Config } from '../config/schema';
 
 /**

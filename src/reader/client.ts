@@ -1,4 +1,4 @@
-// The consumer library: an application resolves `secret://` URIs through rotator's providers, keeps them for the
+// The reader library: an application resolves `secret://` URIs through rotator's providers, keeps them for the
 // secret's `cache.ttl`, refreshes them on `refresh_interval` or on rotator's signed reconnect event, and, when the
 // database refuses the current credential, tries the others the store holds for it and says which one worked.
 //

@@ -1,4 +1,4 @@
-// The consumer library's entry point (`rotator/consumer`): resolve `secret://` URIs in an application and keep
+// The reader library's entry point (`rotator/reader`): resolve `secret://` URIs in an application and keep
 // working through rotations. See client.ts for the cache, the refresh and the fallback order.
 export {
   createSecretClient,

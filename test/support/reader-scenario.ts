@@ -1,4 +1,4 @@
-// The consumer library's scenario on the real stack: one alternating-users and one single-user PostgreSQL secret in
+// The reader library's scenario on the real stack: one alternating-users and one single-user PostgreSQL secret in
 // Vault (OpenBao KV), both notifying a webhook (the library's reconnect handler), and a real worker whose activity
 // interceptor can hold a rotation right after applyCredential, in the single-user window, until the test lets it go.
 import { randomBytes } from 'node:crypto';
@@ -18,7 +18,7 @@ import { testCodecKeys, workflowBundle } from './rotator';
 import { testStack } from './stack';
 import { vaultTestStore } from './test-stores';
 
-export interface ConsumerScenario {
+export interface ReaderScenario {
   yaml: string;
   env: Record<string, string>;
   config: Config;
@@ -27,7 +27,7 @@ export interface ConsumerScenario {
   /** The two rotatable secrets' names. */
   alternating: string;
   single: string;
-  /** The signing key's URI, as the consumer app names it. */
+  /** The signing key's URI, as the reader app names it. */
   signingKey: string;
   plan(secret: string): RotationPlan;
   /** Where the webhook consumer's POSTs go from now on (the reconnect handler of the client under test). */
@@ -59,7 +59,7 @@ function holdingInterceptor(
   });
 }
 
-export async function consumerScenario(): Promise<ConsumerScenario> {
+export async function readerScenario(): Promise<ReaderScenario> {
   const store = vaultTestStore();
   const pg = testStack().postgres!;
   const taskQueue = unique('tq');
