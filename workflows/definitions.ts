@@ -122,7 +122,7 @@ export const cancelUpdate = defineUpdate<CancelRecord, [DecisionInput]>('cancel'
 
 /**
  * Search attributes of a rotation (Keyword), registered on the namespace: by the local stack at start, by
- * `temporal operator search-attribute create` on a real cluster (README). The client sets them at start; the
+ * `temporal operator search-attribute create` on a real cluster (docs/approval.md). The client sets them at start; the
  * workflow keeps RotatorOutcome in line with its outcome.
  */
 export const SEARCH_ATTRIBUTES = {

@@ -6,7 +6,7 @@ import type { Config } from '../config/schema';
 import { DURATION, parseDuration } from '../kernel/duration';
 import { RotatorError } from '../kernel/errors';
 
-/** Documented in the README; scripts switch on these. */
+/** Documented in docs/cli.md; scripts switch on these. */
 export const EXIT = {
   OK: 0,
   ROTATION_FAILED: 1,

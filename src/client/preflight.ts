@@ -266,7 +266,7 @@ async function storePreflight(
       check: write,
       status: 'warn',
       detail: `not checked: the ${block.type} store offers no way to test a write without writing`,
-      fix: 'make sure the worker’s identity may write the secret and its pending slot (see the README for the store)',
+      fix: 'make sure the worker’s identity may write the secret and its pending slot (see docs/stores.md for the store)',
     });
   }
   const holder = `store: no rotation holds ${path}`;

@@ -1,6 +1,6 @@
 // The one resolver of `secret://` URIs: a secret's value read from its store the way the L5 spec says a reader does.
 //
-// What the spec leaves open, decided here (README, "secret:// references and rotator get"):
+// What the spec leaves open, decided here (docs/secret-uris.md):
 // - Missing means the store has no current value (readCurrent null, or NOT_FOUND), or not the version asked for.
 //   Then `?default=` wins, else the secret's `on_missing`: `default` gives its `default_value`; `warn` logs a warning
 //   (names only) and gives '' (the schema allows `default_value` only with `default`); `fail`, the default, is

@@ -14,7 +14,7 @@ export const schema = z
     /**
      * Tag the secret with `rotator:last-rotated`, `rotator:rotated-by` and `rotator:rotation-enabled` after each
      * promote and rollback: Secrets Manager's own RotationEnabled and LastRotatedDate describe only its Lambda
-     * rotation (see the README's "What Secrets Manager shows"). Needs secretsmanager:TagResource and UntagResource.
+     * rotation (see docs/stores.md, "What Secrets Manager shows"). Needs secretsmanager:TagResource and UntagResource.
      */
     rotation_tags: z.boolean().default(false),
   })

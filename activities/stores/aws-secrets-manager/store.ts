@@ -40,7 +40,7 @@ export interface AwsSecretsManagerOptions extends AwsConnectionOptions, StalePen
 /**
  * The tags rotator keeps on a secret when `rotation_tags` is on. Secrets Manager's own `RotationEnabled` and
  * `LastRotatedDate` only describe its Lambda rotation (RotateSecret), which an outside rotator cannot honestly drive
- * (see the README): these say the same for rotator's rotations, where AWS Config and Security Hub rules can read them.
+ * (see docs/stores.md): these say the same for rotator's rotations, where AWS Config and Security Hub rules can read them.
  */
 export const ROTATION_TAGS = {
   /** ISO 8601: when the version now AWSCURRENT was written (for a rotation, when it staged the new value). */
