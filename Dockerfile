@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
-# The rotator image: the compiled CLI (dist/) and production dependencies on Node 20 slim, run as a non-root uid.
+# The rotator image: the compiled CLI (dist/) and production dependencies on Node 24 LTS slim (the version
+# .node-version pins for the clone, scripts/bootstrap.sh), run as a non-root uid.
 #   docker build -t rotator:local .
 #   docker run --rm rotator:local --help
 #   docker run --rm -e ROTATOR_CONFIG=/etc/rotator/rotator.yaml -v "$PWD/rotator.yaml:/etc/rotator/rotator.yaml:ro" rotator:local worker
 # The worker bundles the workflows from dist/workflows when it starts (webpack and swc come with @temporalio/worker,
 # a production dependency), in memory: the root filesystem can be read-only.
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # --- build: all dependencies, then tsc -p tsconfig.build.json into dist/ -----------------------------------------
 FROM ${NODE_IMAGE} AS build

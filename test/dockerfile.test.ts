@@ -69,9 +69,12 @@ beforeAll(() => {
 });
 
 describe('the Dockerfile', () => {
-  it('builds in stages on node:20-bookworm-slim: compile with every dependency, install production ones apart', () => {
+  it('builds in stages on the Node that .node-version pins, slim: compile with every dependency, install production ones apart', () => {
     const { args, stages: all } = dockerfile();
-    expect(args).toEqual([{ keyword: 'ARG', args: 'NODE_IMAGE=node:20-bookworm-slim' }]);
+    // The image runs the same Node as the clone's tests, `engines` names its major.
+    const pinned = read('.node-version').trim();
+    expect(args).toEqual([{ keyword: 'ARG', args: `NODE_IMAGE=node:${pinned}-bookworm-slim` }]);
+    expect((JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node).toBe(`>=${pinned.split('.')[0]}`);
     expect(all.map((s) => [s.name, s.from])).toEqual([
       ['build', '${NODE_IMAGE}'],
       ['deps', '${NODE_IMAGE}'],
@@ -201,6 +204,73 @@ describe('the compiled CLI (what the image runs)', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(log).toMatch(/"msg":"worker stopped"/);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("runs a worker on the pinned Node whose output has no warning: not the AWS SDK's about the Node version, none of Node's", async () => {
+    // Under Node < 22 the AWS SDK writes a several-line NodeVersionSupportWarning to stderr (its releases after
+    // January 2027 need 22) once a process builds its first client: the worker's first rotation of a secret in an AWS
+    // store. Spawned with the node this test runs on, which `npm test` makes the one .node-version pins.
+    const temporal = testStack().temporal!;
+    const moto = testStack().moto!.endpoint;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rotator-image-'));
+    const config = path.join(dir, 'rotator.yaml');
+    const id = randomBytes(4).toString('hex');
+    const taskQueue = `image-${id}`;
+    fs.writeFileSync(
+      config,
+      [
+        `temporal: { address: "${temporal.address}", namespace: ${temporal.namespace}, task_queue: ${taskQueue} }`,
+        'providers:',
+        `  sm: { type: aws-secrets-manager, region: us-east-1, endpoint: "${moto}", access_key_id: test, secret_access_key: test }`,
+        'secrets:',
+        `  pg_admin: { provider: sm, path: image/${id}/pg-admin }`,
+        `  app_db:`,
+        `    provider: sm`,
+        `    path: image/${id}/app-db`,
+        `    target: { type: postgresql, connection: secret://pg_admin, role: image_${id} }`,
+        '    rotation: { strategy: single-user }',
+        '',
+      ].join('\n'),
+    );
+    const keyFile = path.join(dir, 'codec.keys');
+    expect((await node(['keygen', keyFile])).code).toBe(0);
+    const env = { ROTATOR_CONFIG: config, ROTATOR_CODEC_KEY_FILE: keyFile };
+    const child = spawn(process.execPath, [MAIN, 'worker'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    let out = '';
+    let err = '';
+    try {
+      const started = await new Promise<boolean>((resolve) => {
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (/"msg":"worker started"/.test(out)) resolve(true);
+        });
+        child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+        void exited.then(() => resolve(false));
+      });
+      expect({ started, err }).toEqual({ started: true, err: '' });
+      // Nothing is stored at either path: the worker's first step reads the admin credential from the store (its first
+      // AWS client) and the rotation fails there, having changed nothing.
+      const rotation = await node(['rotate', 'app_db', '--wait'], env);
+      expect(rotation.code).toBe(1);
+      expect(rotation.out).toContain(
+        `error: [NOT_FOUND] target.connection: the secret at sm:image/${id}/pg-admin does not exist`,
+      );
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(out).toMatch(/"msg":"worker stopped"/);
+      for (const text of [out, err, rotation.out, rotation.err])
+        expect(text).not.toMatch(/NodeVersionSupportWarning|AWS SDK for JavaScript/);
+      // Nothing at all on the worker's stderr: it logs JSON to stdout, and Node prints its warnings to stderr.
+      expect(err).toBe('');
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
