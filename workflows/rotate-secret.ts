@@ -2,7 +2,7 @@
 // fails or a person cancels it. The phases are in ./rotation/steps, each strategy's order in its module
 // (./rotation/<strategy>), how a failed rotation ends in ./rotation/settle; the approval, cancel and search-attribute
 // plumbing in ./lib/gate.
-import { CancellationScope, patched, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { statusQuery, type RotateSecretInput, type RotationStatus } from './definitions';
 import { describeCancel } from './lib/decisions';
 import { report } from './lib/events';
@@ -13,6 +13,7 @@ import { finishEarlierRevoke } from './rotation/revoke';
 import { convergeUnstarted, ended, incompleteConvergence } from './rotation/settle';
 import { commitThen, release } from './rotation/steps';
 import { STRATEGIES } from './rotation/strategies';
+import { patched } from './lib/patches';
 
 export async function rotateSecret({ plan, requestedBy, finishRevoke }: RotateSecretInput): Promise<RotationStatus> {
   const status: RotationStatus = {

@@ -1,6 +1,6 @@
 // What people do to a running rotation, and what they can find it by: the approval gate (approve/reject updates and
 // the wait for them), the cancel update, and the RotatorOutcome search attribute.
-import { CancellationScope, condition, patched, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import {
   approveUpdate,
   cancelUpdate,
@@ -13,6 +13,7 @@ import {
 } from '../definitions';
 import { checkDecision, describeCancel, refuse } from './decisions';
 import { report } from './events';
+import { patched } from './patches';
 
 /** What the handlers need to know of the rotation: its status, whether it is past its commit point, its scope. */
 export interface Gated {

@@ -1,10 +1,11 @@
 // The revoke phase: withdraw the credential the rotation replaced, once readers had their grace period. Also what
 // the sweep starts for a `revoke-incomplete` rotation: the same steps, with the same checks in the activities.
-import { patched, sleep } from '@temporalio/workflow';
+import { sleep } from '@temporalio/workflow';
 import type { Inspection, RotationActivities } from '../../activities/rotation';
 import type { FinishRevoke } from '../definitions';
 import { readerNotes } from '../lib/readers';
 import type { Rotation } from './context';
+import { patched } from '../lib/patches';
 
 /** alternating-users: drops the old login of the pair once its sessions drained (or the drain timed out). */
 export async function revokeOldLogin(r: Rotation, found: Inspection): Promise<void> {

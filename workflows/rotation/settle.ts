@@ -1,8 +1,9 @@
 // How a rotation ends when it does not succeed: past the commit point the claim goes and the outcome is
 // revoke-incomplete; before it the saga rolls back; a rotation that never ran first undoes what a lost run of it did.
-import { ApplicationFailure, CancellationScope, patched } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope } from '@temporalio/workflow';
 import { lastPhase } from '../lib/phases';
 import type { Rotation } from './context';
+import { patched } from '../lib/patches';
 
 /**
  * A rotation ending without having run (rejected, expired, cancelled before its first change) first undoes whatever

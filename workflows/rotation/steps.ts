@@ -1,6 +1,6 @@
 // The phases every strategy is made of: create, publish, reconnect (with a rollout's batches), the commit point and
 // the claim's release. Each records its undo in the saga before it changes anything.
-import { CancellationScope, CancelledFailure, patched, proxyActivities, sleep } from '@temporalio/workflow';
+import { CancellationScope, CancelledFailure, proxyActivities, sleep } from '@temporalio/workflow';
 import type { ReconnectActivities, RolloutStep } from '../../activities/reconnect';
 import type { Inspection } from '../../activities/rotation';
 import type { PromoteResult } from '../../activities/types';
@@ -8,6 +8,7 @@ import { describeWorkload } from '../../src/kernel/workloads';
 import { describeFailure } from '../lib/failures';
 import { COMPENSATE, heartbeatingWait } from '../lib/policies';
 import type { Rotation } from './context';
+import { patched } from '../lib/patches';
 
 /** Generate and stage the new credential, then make it valid on the target. */
 export function create(r: Rotation): Promise<Inspection> {
