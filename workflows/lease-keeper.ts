@@ -5,7 +5,6 @@
 import {
   continueAsNew,
   isCancellation,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -25,6 +24,7 @@ import {
 import { describeFailure } from './lib/failures';
 import { COMPENSATE, IRREVERSIBLE, ISSUE, SHORT_IO, VERIFY_LOGIN } from './lib/policies';
 import { Saga } from './lib/saga';
+import { patched } from './lib/patches';
 
 const io = proxyLocalActivities<KeeperActivities>(SHORT_IO);
 const verifier = proxyLocalActivities<KeeperActivities>(VERIFY_LOGIN);

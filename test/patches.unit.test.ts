@@ -1,0 +1,130 @@
+// The register of patched() ids (workflows/lib/patches.ts) is the whole truth: every id the workflow code asks is
+// registered, every registered id is asked, each says when it can be retired, and the replay fixtures hold its
+// marker from the set it names on (the newest set too, so the tests replay the patched branch of each).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PATCHES, type PatchEntry } from '../workflows/lib/patches';
+import { FIXTURES } from './replay/fixtures';
+
+const WORKFLOWS = path.resolve(__dirname, '../workflows');
+const REGISTER = path.join(WORKFLOWS, 'lib/patches.ts');
+
+function sources(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) return sources(full);
+    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [full] : [];
+  });
+}
+
+/** Source without its comments (a comment may name patched() without asking it). */
+function code(file: string): string {
+  return fs
+    .readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+}
+
+/** Where workflow code asks Temporal itself, bypassing the register: `file: what`. */
+function unregisteredAsks(files: string[]): string[] {
+  const found: string[] = [];
+  for (const file of files) {
+    if (file === REGISTER) continue;
+    const text = code(file);
+    const rel = path.relative(WORKFLOWS, file);
+    for (const m of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@temporalio\/workflow'/g))
+      for (const name of m[1].split(',').map((n) => n.trim().split(/\s+as\s+/)[0]))
+        if (name === 'patched' || name === 'deprecatePatch') found.push(`${rel}: imports ${name} from @temporalio/workflow`);
+    for (const m of text.matchAll(/\.(patched|deprecatePatch)\s*\(/g)) found.push(`${rel}: calls .${m[1]}()`);
+    for (const m of text.matchAll(/\bdeprecatePatch\s*\(/g)) found.push(`${rel}: calls ${m[0]})`);
+  }
+  return found;
+}
+
+/** The ids asked by `patched(...)` in the files; an argument that is not one quoted id is reported as such. */
+function askedIds(files: string[]): { ids: Set<string>; unreadable: string[] } {
+  const ids = new Set<string>();
+  const unreadable: string[] = [];
+  for (const file of files) {
+    if (file === REGISTER) continue;
+    for (const m of code(file).matchAll(/\bpatched\s*\(([^)]*)\)/g)) {
+      const literal = /^\s*'([a-z0-9-]+)'\s*$/.exec(m[1]);
+      if (literal) ids.add(literal[1]);
+      else unreadable.push(`${path.relative(WORKFLOWS, file)}: patched(${m[1]})`);
+    }
+  }
+  return { ids, unreadable };
+}
+
+/** The patch ids whose markers the histories of fixture set `set` hold. */
+function markersIn(set: string): Set<string> {
+  const ids = new Set<string>();
+  const dir = path.join(FIXTURES, set);
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    const { events } = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as {
+      events: Array<{
+        markerRecordedEventAttributes?: { markerName: string; details: Record<string, { payloads: Array<{ data: string }> }> };
+      }>;
+    };
+    for (const e of events) {
+      const marker = e.markerRecordedEventAttributes;
+      if (marker?.markerName !== 'core_patch') continue;
+      const data = marker.details['patch-data'].payloads[0].data;
+      ids.add((JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { id: string }).id);
+    }
+  }
+  return ids;
+}
+
+const files = sources(WORKFLOWS);
+const registered = Object.keys(PATCHES);
+const sets = fs
+  .readdirSync(FIXTURES)
+  .filter((d) => /^v\d+$/.test(d))
+  .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+
+describe('the register of patched() ids', () => {
+  it('is the only way workflow code asks for a patch', () => {
+    expect(unregisteredAsks(files)).toEqual([]);
+    expect(askedIds(files).unreadable).toEqual([]);
+  });
+
+  it('registers every id the code asks, and the code asks every registered id', () => {
+    const { ids } = askedIds(files);
+    expect([...ids].sort()).toEqual([...registered].sort());
+  });
+
+  it('says for each id when it can be deprecated and when removed', () => {
+    for (const [id, entry] of Object.entries(PATCHES) as Array<[string, PatchEntry]>) {
+      expect({ id, deprecateWhen: entry.deprecateWhen.length > 20 }).toEqual({ id, deprecateWhen: true });
+      expect({ id, removeWhen: entry.removeWhen.length > 20 }).toEqual({ id, removeWhen: true });
+      expect({ id, since: /^[0-9a-f]{7,40}$/.test(entry.since) }).toEqual({ id, since: true });
+    }
+  });
+
+  it('names for each id the first fixture set holding its marker, and the newest set holds them all', () => {
+    const markers = new Map(sets.map((set) => [set, markersIn(set)]));
+    const first = (id: string) => sets.find((set) => markers.get(set)!.has(id)) ?? '(none)';
+    const named = Object.fromEntries(registered.map((id) => [id, PATCHES[id as keyof typeof PATCHES].firstFixtureSet]));
+    expect(Object.fromEntries(registered.map((id) => [id, first(id)]))).toEqual(named);
+    expect([...markers.get(sets.at(-1)!)!].sort()).toEqual([...registered].sort());
+  });
+
+  it('catches a workflow that asks Temporal directly or asks an id by a variable', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'patches-'));
+    const file = path.join(dir, 'stray.ts');
+    fs.writeFileSync(
+      file,
+      "import { patched as p, sleep } from '@temporalio/workflow';\n" +
+        "// patched('in-a-comment') is not asked\n" +
+        "export async function stray(id: string) { if (p('x')) await sleep(1); return patched(id); }\n",
+    );
+    try {
+      expect(unregisteredAsks([file])).toEqual([`${path.relative(WORKFLOWS, file)}: imports patched from @temporalio/workflow`]);
+      expect(askedIds([file])).toEqual({ ids: new Set(), unreadable: [`${path.relative(WORKFLOWS, file)}: patched(id)`] });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,137 @@
+// The register of every patched() id in workflows/: what each changed, when, which replay fixture set first holds its
+// marker, and when it can be retired. Workflow code asks `patched(id)` from here, never from @temporalio/workflow, so
+// an id is a registered one (the type says so) and test/patches.unit.test.ts keeps the register and the code in step.
+//
+// Retiring a patch takes two deploys (Temporal's patching procedure):
+//  1. deprecate: once no history that took the old branch can still be open, set `state: 'deprecated'` and delete the
+//     old branch where the id is asked; `patched(id)` then calls deprecatePatch and answers true.
+//  2. remove: once no history that recorded the patched() marker can still be open, delete the entry and the call.
+// "Can still be open" is a question for the cluster: `temporal workflow list --query "WorkflowType='<workflow>' AND
+// ExecutionStatus='Running' AND StartTime < '<date of the deploy>'"` finds none. The replay fixtures answer it for the
+// tests: drop the sets named in the condition first (test/replay.test.ts keeps replaying every set it finds).
+import { deprecatePatch, patched as sdkPatched } from '@temporalio/workflow';
+
+export interface PatchEntry {
+  /** The workflow that asks. */
+  readonly workflow: 'rotateSecret' | 'keepLease';
+  /** What the patched branch does that the old one did not. */
+  readonly change: string;
+  /** The commit that introduced it: histories started on a worker before it take the old branch. */
+  readonly since: string;
+  /** The first fixture set whose histories hold its marker (no earlier set does). */
+  readonly firstFixtureSet: `v${number}`;
+  /** When `patched` can become `deprecatePatch` and the old branch go. */
+  readonly deprecateWhen: string;
+  /** When the `deprecatePatch` call itself can go. */
+  readonly removeWhen: string;
+  /** `patched` while histories of the old code may be open; `deprecated` once the old branch is gone. */
+  readonly state: 'patched' | 'deprecated';
+}
+
+/** The sets recorded with a patched() marker, up to the deploy that deprecates it: they replay the marker. */
+const REMOVE =
+  'after the deploy that deprecated it, when no history it recorded with patched() is open: the fixture sets from ' +
+  'its firstFixtureSet up to the last one recorded before the deprecation are dropped';
+
+export const PATCHES = {
+  'durable-release': {
+    workflow: 'rotateSecret',
+    change: 'the claim is released by a regular activity, after every step before it is in history (was: local)',
+    since: 'f5f75cd',
+    firstFixtureSet: 'v2',
+    deprecateWhen: 'no rotation started before f5f75cd (2026-12-01 09:08 UTC) is open; drop fixture set v1',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+  'consumer-steps': {
+    workflow: 'rotateSecret',
+    change: 'reconnect is planned before anything changes and runs a step per consumer (was: one notifyConsumers)',
+    since: '03cfe05',
+    firstFixtureSet: 'v4',
+    deprecateWhen: 'no rotation started before 03cfe05 (2026-12-01 13:41 UTC) is open; drop fixture sets v1-v3',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+  'approval-gate': {
+    workflow: 'rotateSecret',
+    change: 'a plan with approval waits for approve/reject before anything is read or changed',
+    since: '1bf749a',
+    firstFixtureSet: 'v4',
+    deprecateWhen:
+      'no rotation started before 1bf749a (2026-12-01 17:24 UTC) is open (none of those has an approval in its plan, ' +
+      'so no fixture set replays the old branch); drop fixture sets v1-v3 with the others',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+  'search-attributes': {
+    workflow: 'rotateSecret',
+    change: 'the RotatorOutcome search attribute is upserted as the rotation ends',
+    since: '1bf749a',
+    firstFixtureSet: 'v4',
+    deprecateWhen: 'no rotation started before 1bf749a (2026-12-01 17:24 UTC) is open; drop fixture sets v1-v3',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+  'cancel-at-commit': {
+    workflow: 'rotateSecret',
+    change: 'a cancel accepted before the commit point is honoured at it; past it the rest and the release run uncancellable',
+    since: '0228d3f',
+    firstFixtureSet: 'v5',
+    deprecateWhen: 'no rotation started before 0228d3f (2026-12-01 17:39 UTC) is open; drop fixture sets v1-v4',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+  'durable-approval': {
+    workflow: 'rotateSecret',
+    change: 'a 1 ms timer after the approval puts the decision in history before the first local step',
+    since: 'e0c12db',
+    firstFixtureSet: 'v6',
+    deprecateWhen: 'no rotation started before e0c12db (2026-12-06 05:13 UTC) is open; drop fixture sets v1-v5',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+  'converge-unstarted': {
+    workflow: 'rotateSecret',
+    change: 'a rotation ending without having run undoes what its claim shows a lost run of it changed',
+    since: 'e0c12db',
+    firstFixtureSet: 'v6',
+    deprecateWhen: 'no rotation started before e0c12db (2026-12-06 05:13 UTC) is open; drop fixture sets v1-v5',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+  'durable-drain-check': {
+    workflow: 'rotateSecret',
+    change: "revoke's quick look for open sessions is a regular activity that rides out an outage (was: local)",
+    since: 'e0c12db',
+    firstFixtureSet: 'v6',
+    deprecateWhen: 'no rotation started before e0c12db (2026-12-06 05:13 UTC) is open; drop fixture sets v1-v5',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+  'renew-by-renew-at': {
+    workflow: 'keepLease',
+    change: 'renewals are bound by renew_at of the granted duration, not pushed back by min_renewal_seconds',
+    since: 'f637c76',
+    firstFixtureSet: 'v6',
+    deprecateWhen:
+      'no keepLease run started before f637c76 (2026-12-06 04:43 UTC) is open (each keeper continues as new, and ' +
+      'its next run takes the new branch); drop the keep-lease-cycle fixtures of v3-v5',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+} as const satisfies Record<string, PatchEntry>;
+
+export type PatchId = keyof typeof PATCHES;
+
+/**
+ * Whether this run takes the branch patch `id` added: Temporal's patched() for a registered id, or, once the register
+ * deprecates it, deprecatePatch() and true.
+ */
+export function patched(id: PatchId): boolean {
+  const entry: PatchEntry = PATCHES[id];
+  if (entry.state === 'deprecated') {
+    deprecatePatch(id);
+    return true;
+  }
+  return sdkPatched(id);
+}
