@@ -7,8 +7,10 @@
 //     old branch where the id is asked; `patched(id)` then calls deprecatePatch and answers true.
 //  2. remove: once no history that recorded the patched() marker can still be open, delete the entry and the call.
 // "Can still be open" is a question for the cluster: `temporal workflow list --query "WorkflowType='<workflow>' AND
-// ExecutionStatus='Running' AND StartTime < '<date of the deploy>'"` finds none. The replay fixtures answer it for the
-// tests: drop the sets named in the condition first (test/replay.test.ts keeps replaying every set it finds).
+// ExecutionStatus='Running' AND StartTime < '<date of the deploy>'"` finds none. Every such rotation counts, whatever
+// phase it is in (a replay passes the patch point again), so the bound is a rotation's whole life (approval timeout +
+// reconnect wait + grace period + drain timeout + retries), not the span of the patched step. The replay fixtures
+// answer it for the tests: drop the sets named in the condition first (test/replay.test.ts replays every set it finds).
 import { deprecatePatch, patched as sdkPatched } from '@temporalio/workflow';
 
 export interface PatchEntry {
