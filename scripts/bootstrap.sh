@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Idempotent setup for tests, demo, bench and CI: the Node pinned in .node-version, npm deps, pinned server tools in
-# .venv, Debian postgresql, redis and etcd, FerretDB and kube-apiserver built with Go. Node, the Go builds and the .venv
-# are kept in a tool cache outside the clone, keyed on their versions (scripts/tool-cache.sh), so a fresh clone on the
-# same machine links them; when they must be built, the Go builds run in the background while the other steps go on.
+# .venv, Debian postgresql, redis and etcd, FerretDB, kube-apiserver and Helm built with Go. Node, the Go builds and the
+# .venv are kept in a tool cache outside the clone, keyed on their versions (scripts/tool-cache.sh), so a fresh clone on
+# the same machine links them; when they must be built, the Go builds run in the background while the other steps go on.
 #
 # Each command installs only what it runs:  bash scripts/bootstrap.sh [--services LIST]   (or ROTATOR_SERVICES=LIST)
 # LIST is comma-separated; each item a service of the local stack (src/stack/local-stack.ts), an extra, or a set:
 #   temporal vault postgres redis ferretdb moto kubernetes    the stack's servers
-#   test-tools   nginx, openssl, chromium, promtool and temporal-test-server (only tests use them)
+#   test-tools   nginx, openssl, chromium, promtool, temporal-test-server and Helm (only tests use them)
 #   dist         the compiled JavaScript bin/rotator runs
 #   none = npm deps only (npm run test:unit)    demo = temporal,vault,postgres (npm run demo)
 #   stack = demo,dist (npm run stack)           all = everything (npm test, the default)
@@ -59,6 +59,8 @@ go_log="$(mktemp .rotator/bootstrap-go.XXXXXX)"
 go_builds=()
 wants ferretdb && go_builds+=(ferretdb)
 wants kubernetes && go_builds+=(kube-apiserver)
+# Helm v4 for the chart's test (test/helm-chart.test.ts): only tests use it.
+wants test-tools && go_builds+=(helm)
 go_pid=""
 if ((${#go_builds[@]})); then
   (for b in "${go_builds[@]}"; do bash "scripts/build-$b.sh" || exit; done) >"$go_log" 2>&1 &
@@ -131,7 +133,8 @@ if wants test-tools; then
   command -v openssl >/dev/null || need_apt+=(openssl)
   # Chromium: the codec-server test opens the Temporal UI in a real (headless) browser.
   [[ -x /usr/bin/chromium ]] || need_apt+=(chromium)
-  # promtool (Debian's prometheus package): the metrics test checks a real worker's scrape with `promtool check metrics`.
+  # promtool (Debian's prometheus package): the metrics test checks a real worker's scrape with `promtool check metrics`;
+  # test/observability-rules.test.ts runs the alert rules' tests and parses the dashboard's queries with it.
   command -v promtool >/dev/null || need_apt+=(prometheus)
 fi
 
@@ -241,7 +244,7 @@ else
 fi
 
 # --- Go builds finish ----------------------------------------------------------
-STEP="Go tools (scripts/build-ferretdb.sh, scripts/build-kube-apiserver.sh; need Go and the Go module proxy)"
+STEP="Go tools (scripts/build-ferretdb.sh, scripts/build-kube-apiserver.sh, scripts/build-helm.sh; need Go and the Go module proxy)"
 if [[ -z "$go_pid" ]]; then
   rm -f "$go_log"
   say "done"
@@ -252,7 +255,7 @@ if kill -0 "$go_pid" 2>/dev/null; then
 fi
 status=0
 wait "$go_pid" || status=$?
-while IFS= read -r line; do say "$line"; done < <(grep -E '^(ferretdb|kube-apiserver) v' "$go_log")
+while IFS= read -r line; do say "$line"; done < <(grep -E '^(ferretdb|kube-apiserver|helm) v' "$go_log")
 if ((status)); then
   tail -n 40 "$go_log" >&2
   echo "bootstrap: full log: $go_log" >&2

@@ -2,6 +2,8 @@
 // sweep and rollouts measured around their activities; the Temporal SDK's own (Core's exporter) appended on scrape.
 // Labels are names and outcomes only, never a value.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Info as ActivityInfo } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { collectProcessMetrics } from './default-metrics';
 import type {
   ActivityExecuteInput,
@@ -103,6 +105,11 @@ export class WorkerMetrics {
     name: 'rotator_lease_revocations_total',
     help: 'Replaced leases revoked, by result (revoked, failed).',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  private readonly irrevocable = new Counter({
+    name: 'rotator_leases_irrevocable_total',
+    help: 'Leases whose revoke failed for good (its last attempt, or a non-retryable error): the keeper lists them as irrevocable.',
     registers: [this.registry],
   });
   private readonly sweeps = new Counter({
@@ -210,7 +217,7 @@ export class WorkerMetrics {
 
   /** For the worker's `interceptors.activity`: measures the lease, sweep and rollout activities around their calls. */
   readonly activityInterceptor: ActivityInterceptorsFactory = (ctx) => ({
-    inbound: new ActivityMeasurements(ctx.info.activityType, this),
+    inbound: new ActivityMeasurements(ctx.info, this),
   });
 
   /** The text a scrape returns: this registry, then the SDK's metrics. */
@@ -225,7 +232,12 @@ export class WorkerMetrics {
   }
 
   /** @internal Called by ActivityMeasurements. */
-  measured(activity: string, args: unknown[], result: { ok: true; value: unknown } | { ok: false }, startedMs: number): void {
+  measured(
+    activity: string,
+    args: unknown[],
+    result: { ok: true; value: unknown } | { ok: false; final: boolean },
+    startedMs: number,
+  ): void {
     const now = Date.now();
     const secret = secretOfArgs(args);
     switch (activity) {
@@ -255,6 +267,8 @@ export class WorkerMetrics {
       }
       case 'revokeLease':
         this.leaseRevocations.inc({ result: result.ok ? 'revoked' : 'failed' });
+        // The keeper gives a lease up as irrevocable exactly when its revoke activity fails for good.
+        if (!result.ok && result.final) this.irrevocable.inc();
         return;
       case 'assessSecrets': {
         this.sweeps.inc({ result: result.ok ? 'succeeded' : 'failed' });
@@ -281,23 +295,37 @@ export class WorkerMetrics {
 /** Activities whose results are measured; the others pass through untouched. */
 const MEASURED = new Set(['awaitRollout', 'issueCredential', 'renewLease', 'revokeLease', 'assessSecrets']);
 
+/**
+ * Whether a failed attempt is the activity's last: the server will not retry it (its retry policy's last attempt, a
+ * non-retryable error), so the workflow sees the failure. A cancellation is no failure of the step.
+ */
+export function failsForGood(err: unknown, info: Pick<ActivityInfo, 'attempt' | 'retryPolicy'>): boolean {
+  if (err instanceof CancelledFailure) return false;
+  if (err instanceof ApplicationFailure && err.nonRetryable) return true;
+  const policy = info.retryPolicy;
+  if (policy?.maximumAttempts && info.attempt >= policy.maximumAttempts) return true;
+  const type = err instanceof ApplicationFailure ? err.type : err instanceof Error ? err.name : undefined;
+  return !!type && (policy?.nonRetryableErrorTypes ?? []).includes(type);
+}
+
 class ActivityMeasurements implements ActivityInboundCallsInterceptor {
   constructor(
-    private readonly activity: string,
+    private readonly info: ActivityInfo,
     private readonly metrics: WorkerMetrics,
   ) {}
 
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
-    if (!MEASURED.has(this.activity)) return next(input);
+    const activity = this.info.activityType;
+    if (!MEASURED.has(activity)) return next(input);
     const started = Date.now();
     let value: unknown;
     try {
       value = await next(input);
     } catch (err) {
-      this.metrics.measured(this.activity, input.args, { ok: false }, started);
+      this.metrics.measured(activity, input.args, { ok: false, final: failsForGood(err, this.info) }, started);
       throw err;
     }
-    this.metrics.measured(this.activity, input.args, { ok: true, value }, started);
+    this.metrics.measured(activity, input.args, { ok: true, value }, started);
     return value;
   }
 }
