@@ -2,7 +2,6 @@
 // "restricted" on the pods the Deployments would make, and the worker's rights as RBAC decides them.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as https from 'node:https';
 import * as path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
@@ -10,6 +9,7 @@ import { checkConfigOffline, parseConfig } from '../src/config/load';
 import { REPO_ROOT } from '../src/stack/local-stack';
 import { cli } from './support/cli';
 import { documentedRole, kubeConfigAs } from './support/kube';
+import { refusal, serverSideApplier } from './support/server-side-apply';
 
 const DIR = path.join(REPO_ROOT, 'deploy', 'kubernetes');
 const NAMESPACE = 'rotator';
@@ -53,70 +53,9 @@ const core = kc.makeApiClient(k8s.CoreV1Api);
 const apps = kc.makeApiClient(k8s.AppsV1Api);
 const authz = kc.makeApiClient(k8s.AuthorizationV1Api);
 
-/** Only for its discovery of where an object lives; its own calls re-serialize through typed models. */
-class ObjectPaths extends k8s.KubernetesObjectApi {
-  of(object: k8s.KubernetesObject): Promise<string> {
-    return this.specUriPath(structuredClone(object), 'patch');
-  }
-}
-const paths = kc.makeApiClient(ObjectPaths);
-
-/** What the API server answered: its status and (for a refusal) message. */
-class Refused extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * `kubectl apply --server-side [--dry-run=server]`: the object exactly as the file has it (the client's typed calls
- * would drop a field their model lacks before the server could refuse it), strict field validation, forced ownership.
- */
-async function serverSideApply<T extends k8s.KubernetesObject>(object: T, { dryRun }: { dryRun: boolean }): Promise<T> {
-  const url = new URL(`${kc.getCurrentCluster()!.server}${await paths.of(object)}`);
-  url.searchParams.set('fieldManager', FIELD_MANAGER);
-  url.searchParams.set('force', 'true');
-  url.searchParams.set('fieldValidation', 'Strict');
-  if (dryRun) url.searchParams.set('dryRun', 'All');
-  const options: https.RequestOptions = {
-    method: 'PATCH',
-    headers: { 'Content-Type': 'application/apply-patch+yaml', Accept: 'application/json' },
-  };
-  await kc.applyToHTTPSOptions(options);
-  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = https.request(url, options, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.once('error', reject);
-    req.end(JSON.stringify(object));
-  });
-  const answer = JSON.parse(body) as T & { message?: string };
-  if (status >= 300) throw new Refused(status, answer.message ?? body);
-  return answer;
-}
-
+const serverSideApply = serverSideApplier(kc, FIELD_MANAGER);
 const dryRunApply = <T extends k8s.KubernetesObject>(object: T) => serverSideApply(object, { dryRun: true });
 const apply = <T extends k8s.KubernetesObject>(object: T) => serverSideApply(object, { dryRun: false });
-
-/** The API server's answer to a refused request: its status code and message. */
-async function refusal(p: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof Refused) return { code: err.code, message: err.message };
-    if (!(err instanceof k8s.ApiException)) throw err;
-    const body =
-      typeof err.body === 'string' ? (JSON.parse(err.body) as { message?: string }) : (err.body as { message?: string });
-    return { code: err.code, message: body?.message ?? String(err.body) };
-  }
-  throw new Error('expected the API server to refuse the request');
-}
 
 /** The pod a Deployment's ReplicaSet would create (there is no controller here to make it). */
 function podOf(deployment: k8s.V1Deployment, name = `${deployment.metadata!.name}-${randomBytes(3).toString('hex')}`): k8s.V1Pod {

@@ -1,6 +1,6 @@
 // `kubectl apply --server-side [--dry-run=server]` on the stack's real kube-apiserver, for rendered manifests: the
 // object exactly as rendered (the client's typed calls would drop a field their model lacks before the server could
-// refuse it), strict field validation, forced ownership. The same request test/manifests.test.ts makes.
+// refuse it), strict field validation, forced ownership. For the manifests' and the Helm chart's tests.
 import * as https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 
