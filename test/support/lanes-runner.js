@@ -1,8 +1,11 @@
-// The jest runner of every project (jest.config.js): all test files on `maxWorkers` worker processes, at most
-// HEAVY_LANES of them at a time from the `serial` project (the files that SIGKILL worker processes and wait on lease
-// cycles, whose freshly spawned workers must start within their waits), the other workers running the unit and
-// server files alongside. The serial files start first, in one lane of their own, so the long tail of a run is
-// short files; when a run selects one file, or --runInBand, jest runs the files in band and this is jest's own runner.
+// The jest runner of every project (jest.config.js): all test files on `maxWorkers` worker processes, at most one at a
+// time from the `serial` project (the files that SIGKILL worker processes and wait on lease cycles, whose freshly
+// spawned workers must start within their waits), the other workers running the unit and server files alongside.
+// The serial files start first, in a lane of their own, so the long tail of a run is short files. When a run selects
+// one file, or --runInBand, jest runs the files in band and this is jest's own runner.
+//
+// ROTATOR_TEST_SERIAL_LANES: how many serial files may run at once (default 1); 0 runs them one at a time after
+// every other file has finished, alone on the machine (slower; what npm test did before this runner).
 //
 // jest-runner's TestRunner runs one worker pool with no such limit, and jest runs the groups of different runners one
 // after the other; so this runner keeps jest-runner's worker (testWorker.js) and its protocol, and only chooses which
@@ -13,7 +16,9 @@ const { Worker } = require('jest-worker');
 const { default: TestRunner, EmittingTestRunner } = require('jest-runner');
 
 const HEAVY_PROJECT = 'serial';
-const HEAVY_LANES = Math.max(1, Number(process.env.ROTATOR_TEST_HEAVY_LANES) || 1);
+const lanesSetting = Number(process.env.ROTATOR_TEST_SERIAL_LANES ?? 1);
+const HEAVY_AFTER = lanesSetting === 0;
+const HEAVY_LANES = HEAVY_AFTER ? 1 : Number.isInteger(lanesSetting) && lanesSetting > 0 ? lanesSetting : 1;
 const testWorkerPath = path.join(path.dirname(require.resolve('jest-runner')), 'testWorker.js');
 
 const isHeavy = (test) => {
@@ -63,7 +68,17 @@ class LanesRunner extends EmittingTestRunner {
     const heavy = tests.filter(isHeavy);
     const light = tests.filter((t) => !isHeavy(t));
     let heavyRunning = 0;
-    let heavyFreed = null;
+    let lightRunning = 0;
+    let ended = null;
+    /** Resolves when the next file ends. */
+    const nextEnd = () => {
+      if (!ended) {
+        let resolve;
+        const promise = new Promise((r) => (resolve = r));
+        ended = { promise, resolve: () => ((ended = null), resolve()) };
+      }
+      return ended.promise;
+    };
     const runOne = async (test) => {
       if (watcher.isInterrupted()) throw new Error('interrupted');
       await this.#emit('test-file-start', [test]);
@@ -86,30 +101,26 @@ class LanesRunner extends EmittingTestRunner {
         await this.#emit('test-file-failure', [test, error]);
       }
     };
-    // Each lane takes a serial file when fewer than HEAVY_LANES run, else the next other file; with only serial
-    // files left and none free to start, it waits until one ends.
+    const run = async (test, heavyOne) => {
+      if (heavyOne) heavyRunning++;
+      else lightRunning++;
+      try {
+        await runOne(test);
+      } finally {
+        if (heavyOne) heavyRunning--;
+        else lightRunning--;
+        ended?.resolve();
+      }
+    };
+    // Each lane takes a serial file when it may (fewer than HEAVY_LANES run; with HEAVY_AFTER, once no other file is
+    // left), else the next other file; when only serial files are left and none may start, it waits for a file to end.
     const lane = async () => {
       for (;;) {
-        if (heavy.length > 0 && heavyRunning < HEAVY_LANES) {
-          heavyRunning++;
-          try {
-            await runOne(heavy.shift());
-          } finally {
-            heavyRunning--;
-            heavyFreed?.resolve();
-          }
-        } else if (light.length > 0) {
-          await runOne(light.shift());
-        } else if (heavy.length > 0) {
-          if (!heavyFreed) {
-            let resolve;
-            const freed = new Promise((r) => (resolve = r));
-            heavyFreed = { promise: freed, resolve: () => ((heavyFreed = null), resolve()) };
-          }
-          await heavyFreed.promise;
-        } else {
-          return;
-        }
+        const heavyMay = heavyRunning < HEAVY_LANES && (!HEAVY_AFTER || (light.length === 0 && lightRunning === 0));
+        if (heavy.length > 0 && heavyMay) await run(heavy.shift(), true);
+        else if (light.length > 0) await run(light.shift(), false);
+        else if (heavy.length > 0) await nextEnd();
+        else return;
       }
     };
     const interrupted = new Promise((_resolve, reject) => {
