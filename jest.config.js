@@ -2,9 +2,10 @@
  * Three jest projects. `unit`: every `*.unit.test.ts` (in test/ or beside the code it tests), which needs no server and
  * no bootstrap: `npm run test:unit`. `server`: every other `*.test.ts` in test/, against the real local stack that
  * test/global-setup.ts starts once per run (a project's globalSetup runs only when one of its tests is selected).
- * `serial`: the server tests that SIGKILL workers and wait on the clock (lease cycles, sweeps), which must not share
- * the two cores with another file: the `server` and `unit` files run on two workers, then these one at a time.
- * `npm test` runs all three.
+ * `serial`: the server tests that SIGKILL workers and wait on the clock (lease cycles, sweeps), whose freshly spawned
+ * workers must start within their waits: one at a time, in a lane of their own beside the `unit` and `server` files
+ * on the other workers (test/support/lanes-runner.js). Every file has its own task queues, secrets, roles and
+ * namespaces, so files share the stack side by side. `npm test` runs all three.
  */
 const SERIAL = [
   'fault-injection',
@@ -20,6 +21,9 @@ const serialFiles = SERIAL.map((name) => `**/test/${name}.test.ts`);
 
 const shared = {
   testEnvironment: 'node',
+  // One runner for every project, so jest runs them as one group (it runs the groups of different runners one after
+  // the other); it keeps the serial files to one lane.
+  runner: '<rootDir>/test/support/lanes-runner.js',
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
     // ESM-only packages (see the transform's comment); everything else in node_modules is CommonJS and untouched.
@@ -55,7 +59,6 @@ module.exports = {
       displayName: 'serial',
       roots: ['<rootDir>/test'],
       testMatch: serialFiles,
-      runner: '<rootDir>/test/support/serial-runner.js',
       // The same module as the server project's: jest runs it once for both.
       globalSetup: '<rootDir>/test/global-setup.ts',
       globalTeardown: '<rootDir>/test/global-teardown.ts',

@@ -106,6 +106,12 @@ if [[ -f node_modules/.package-lock.json ]] &&
     [[ -f "$NPM_STAMP" && "$(cat "$NPM_STAMP")" == "$lock_sha" ]]; }; then
   say "npm deps ok"
 else
+  # A node_modules that is a link (a git worktree sharing another clone's) is never installed through: npm ci would
+  # empty the other clone's node_modules under whatever runs there, and leave this one a plain folder.
+  if [[ -L node_modules ]]; then
+    echo "bootstrap: node_modules links to $(readlink -f node_modules), whose install differs from this clone's package-lock.json; install there, or remove the link and rerun" >&2
+    exit 1
+  fi
   say "installing npm deps …"
   # npm 11 drops other platforms' optional binaries (@swc/core-*, esbuild) from a lock written on one platform and
   # then refuses `npm ci` on it (npm/cli#8805); `npm install` honours the same lock and tolerates that.

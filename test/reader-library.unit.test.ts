@@ -377,6 +377,35 @@ describe('credential fallback', () => {
     expect(await c.withCredential('secret://db', db.use)).toMatchObject({ served: 'current', refused: [] });
   });
 
+  it('a rotation that ends while the store is read again (pending gone, current not yet seen) still serves the new one', async () => {
+    const c = client();
+    let accepted = 'first-password';
+    const db = database(() => accepted);
+    await c.withCredential('secret://db', db.use);
+    await store.stagePending('db', 'single-user-6', cred('staged-password'), '1');
+    accepted = 'staged-password'; // the single-user window: the database changed, the store has not promoted yet
+    // The rotation promotes and releases its pending value after the client read the current version and before it
+    // asks what is staged: the interleaving a loaded machine produces now and then, made certain here.
+    const otherPending = store.otherPending.bind(store);
+    let ending: (() => Promise<void>) | null = async () => {
+      await store.promote('db', 'single-user-6', '1');
+      await store.discardPending('db', 'single-user-6');
+    };
+    store.otherPending = async (...args) => {
+      const end = ending;
+      ending = null;
+      await end?.();
+      return otherPending(...args);
+    };
+    expect(await c.withCredential('secret://db', db.use)).toMatchObject({
+      result: 'ok',
+      served: 'current',
+      version: '2',
+      refused: ['current'],
+    });
+    expect(db.offered).toEqual(['first-password', 'first-password', 'staged-password']);
+  });
+
   it('with fallback off only the current credential is tried, and its refusal is the caller’s error', async () => {
     const c = client({ fallback: false });
     await store.stagePending('db', 'single-user-3', cred('staged-password'), '1');

@@ -200,15 +200,26 @@ export class SecretClient {
       if (!this.fallback || !this.authFailure(err)) throw err;
       this.log.info({ secret: ref.secret, uri: describeSecretUri(ref) }, 'current credential refused; reading the store again');
       const refused: CredentialRole[] = ['current'];
+      const tried: ResolvedValue[] = [first.value];
       let last = err;
-      for (const next of await this.credential(uri)) {
-        if (sameValue(next.value, first.value)) continue;
-        try {
-          return { result: await use(next.value, next), served: next.role, version: next.version, refused };
-        } catch (retryErr) {
-          if (!this.authFailure(retryErr)) throw retryErr;
-          refused.push(next.role);
-          last = retryErr;
+      // The store is read in several calls (current, then what is staged), and a rotation may end between them: its
+      // pending value gone before this client read it, the new current one after. So when every value read was
+      // refused and the store's current version has moved on since, the store is read once more.
+      let readVersion: string | null | undefined;
+      for (let round = 0; round < 2; round++) {
+        const candidates = await this.credential(uri);
+        if (round > 0 && candidates[0]?.version === readVersion) break;
+        readVersion = candidates[0]?.version;
+        for (const next of candidates) {
+          if (tried.some((value) => sameValue(next.value, value))) continue;
+          tried.push(next.value);
+          try {
+            return { result: await use(next.value, next), served: next.role, version: next.version, refused };
+          } catch (retryErr) {
+            if (!this.authFailure(retryErr)) throw retryErr;
+            refused.push(next.role);
+            last = retryErr;
+          }
         }
       }
       throw new CredentialsRefused(describeSecretUri(ref), refused, last);

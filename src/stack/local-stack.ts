@@ -13,6 +13,7 @@ import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import Redis from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { Client as PgClient } from 'pg';
+import { stopChild } from './stop-child';
 
 export type ServiceName = 'temporal' | 'vault' | 'postgres' | 'redis' | 'ferretdb' | 'moto' | 'kubernetes';
 
@@ -672,19 +673,9 @@ function spawnService(
   child.on('error', (e) => fs.appendFile(logPath(ctx, name), `spawn ${exe}: ${e.message}\n`, () => {}));
   // Not holding the event loop open: a forgotten stop() still lets the process exit, and the exit hook kills the child.
   child.unref();
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve()).once('error', () => resolve());
-  });
   const spawned: Spawned = {
     child,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: stopChild(child, STOP_GRACE_MS),
     killSync: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },

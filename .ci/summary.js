@@ -1,0 +1,37 @@
+// CI's closing line, from jest's --json results: `node .ci/summary.js <results.json>` prints "N passed, M failed,
+// K skipped" (and the suites that failed to run) and exits 1 when anything failed or when the file is missing, i.e.
+// jest ended without writing its results: then nothing says the run passed, whatever jest's exit code was.
+/* global process, console */
+const fs = require('node:fs');
+
+const file = process.argv[2];
+if (!file) {
+  console.error('usage: node .ci/summary.js <jest --json results file>');
+  process.exit(2);
+}
+let results;
+try {
+  results = JSON.parse(fs.readFileSync(file, 'utf8'));
+} catch (e) {
+  console.log(`no test results: jest ended without writing ${file} (${e.code ?? e.message}); counted as failed`);
+  process.exit(1);
+}
+const count = (key) => (Number.isInteger(results[key]) ? results[key] : 0);
+// A suite that fails to run (a syntax error, a throw in beforeAll, a global setup) has no failed test of its own.
+const brokenSuites = (results.testResults ?? []).filter(
+  (s) => s.status === 'failed' && !(s.assertionResults ?? []).some((t) => t.status === 'failed'),
+);
+const parts = [
+  `${count('numPassedTests')} passed`,
+  `${count('numFailedTests')} failed`,
+  `${count('numPendingTests') + count('numTodoTests')} skipped`,
+];
+if (brokenSuites.length > 0) parts.push(`${brokenSuites.length} suite${brokenSuites.length === 1 ? '' : 's'} failed to run`);
+console.log(parts.join(', '));
+for (const s of brokenSuites) console.log(`  failed to run: ${s.name}`);
+const failed =
+  results.success !== true ||
+  count('numFailedTests') > 0 ||
+  count('numFailedTestSuites') > 0 ||
+  count('numRuntimeErrorTestSuites') > 0;
+process.exit(failed ? 1 : 0);
