@@ -116,17 +116,22 @@ export function jsonBody(
   app: { addContentTypeParser: FastifyInstance['addContentTypeParser'] },
   notJson: string,
   verify?: (request: FastifyRequest, raw: Buffer) => Promise<void> | void,
+  options: { anyContentType?: boolean } = {},
 ): void {
-  app.addContentTypeParser(JSON_CONTENT_TYPE, { parseAs: 'buffer' }, async (request: FastifyRequest, raw: Buffer | string) => {
-    const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
-    await verify?.(request, bytes);
-    try {
-      return JSON.parse(bytes.toString('utf8')) as unknown;
-    } catch {
-      // JSON.parse's own message would quote the body.
-      throw new HttpRefusal(400, notJson, 'invalid body');
-    }
-  });
+  app.addContentTypeParser(
+    options.anyContentType ? '*' : JSON_CONTENT_TYPE,
+    { parseAs: 'buffer' },
+    async (request: FastifyRequest, raw: Buffer | string) => {
+      const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
+      await verify?.(request, bytes);
+      try {
+        return JSON.parse(bytes.toString('utf8')) as unknown;
+      } catch {
+        // JSON.parse's own message would quote the body.
+        throw new HttpRefusal(400, notJson, 'invalid body');
+      }
+    },
+  );
 }
 
 /** The answer to a request whose body was not read before its refusal: Content-Length announced beyond the limit. */
