@@ -379,6 +379,46 @@ describe('every push endpoint', () => {
     expect(dispatched).toEqual([]);
   });
 
+  it('never hands the body of a request that fails authentication to the JSON parser', async () => {
+    // A forged signature over a body that is not JSON: 401, not 400, and JSON.parse never saw it.
+    const notJson = '{"id": "evt_0001", this would fail to parse';
+    const forgedHeaders = { ...signWebhook('another-key-0123456789abcdef', notJson), 'X-Rotator-Event-Id': 'evt_0001' };
+    const parse = jest.spyOn(JSON, 'parse');
+    try {
+      const forged = await send({ path: '/hooks/hooks', headers: forgedHeaders, body: notJson });
+      const wrongToken = await send({ path: '/hooks/gcp?token=wrong-token-0123456789abcdef', headers: json, body: notJson });
+      expect([forged.status, wrongToken.status]).toEqual([401, 401]);
+      expect(parse.mock.calls.filter(([text]) => text === notJson)).toEqual([]);
+      // A URL token is checked before the body is read: a body announced but never sent cannot hold the answer up.
+      for (const path of ['/hooks/gcp?token=wrong-token-0123456789abcdef', '/hooks/azure?code=wrong']) {
+        const res = await send({ path, headers: json, announce: MAX_BODY });
+        expect({ path, status: res.status, body: res.json() }).toEqual({
+          path,
+          status: 401,
+          body: { status: 'unauthorized', message: UNAUTHORIZED_MESSAGE },
+        });
+      }
+    } finally {
+      parse.mockRestore();
+    }
+    expect(dispatched).toEqual([]);
+  });
+
+  it('answers a path that is not percent-encoding with the same 404, never quoting it, and logs it', async () => {
+    const res = await send({
+      path: `/hooks/%zz?token=${GCP_TOKEN}`,
+      headers: { 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    expect({ status: res.status, body: res.json() }).toEqual({
+      status: 404,
+      body: { status: 'not found', message: 'no such endpoint' },
+    });
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(requestLines()).toEqual([expect.objectContaining({ status: 404, reason: 'no such endpoint' })]);
+    expect(res.text + logText()).not.toContain(GCP_TOKEN);
+  });
+
   it('takes a body of exactly max_body bytes', async () => {
     const base = webhookBody({ padding: '' });
     const exact = webhookBody({ padding: 'x'.repeat(MAX_BODY - Buffer.byteLength(base)) });

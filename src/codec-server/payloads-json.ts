@@ -15,49 +15,26 @@ const payloadSchema = z.object(
   { error: 'expected a payload object' },
 );
 
-const payloadsSchema = z.object(
-  { payloads: z.array(payloadSchema, { error: 'expected an array of payloads' }) },
-  { error: 'expected an object with a payloads array' },
-);
-
-export type PayloadsBody = z.infer<typeof payloadsSchema>;
-
-/** What is wrong with a body, naming the field (`payloads[2].metadata.encoding`); never a value from it. */
-export class PayloadsJsonError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-  }
+/** The request body, at most `maxPayloads` payloads; validated by the codec server's route (the zod type provider). */
+export function payloadsSchema(maxPayloads: number) {
+  return z.object(
+    {
+      payloads: z
+        .array(payloadSchema, { error: 'expected an array of payloads' })
+        .max(maxPayloads, { error: `at most ${maxPayloads} payloads per request` }),
+    },
+    { error: 'expected an object with a payloads array' },
+  );
 }
 
-function fieldOf(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
-  return out || '(body)';
-}
+export type PayloadsBody = z.infer<ReturnType<typeof payloadsSchema>>;
 
 const toBytes = (b64: string): Uint8Array => Buffer.from(b64.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 const toBase64 = (b: Uint8Array | null | undefined): string => Buffer.from(b ?? new Uint8Array()).toString('base64');
 
-/** Parses the request body (raw bytes) into payloads, or throws a PayloadsJsonError naming the field. */
-export function parsePayloadsJson(body: Buffer, maxPayloads: number): Payload[] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new PayloadsJsonError('(body)', 'not valid JSON');
-  }
-  const parsed = payloadsSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new PayloadsJsonError(fieldOf(issue.path), issue.message);
-  }
-  if (parsed.data.payloads.length > maxPayloads) {
-    throw new PayloadsJsonError('payloads', `at most ${maxPayloads} payloads per request`);
-  }
-  return parsed.data.payloads.map((p) => ({
+/** The validated body as payloads. */
+export function toPayloads(body: PayloadsBody): Payload[] {
+  return body.payloads.map((p) => ({
     metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, toBytes(v)])),
     data: toBytes(p.data ?? ''),
   }));

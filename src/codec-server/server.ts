@@ -11,15 +11,22 @@
 // A request with `Expect: 100-continue` is invited to send its body only once it passed every check a body is not
 // needed for (route, origin, token, content type and length); otherwise it gets its refusal and no 100 Continue.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RotatorError } from '../kernel/errors';
+import {
+  createHttpApp,
+  failureOf,
+  inviteBodyWhenRead,
+  isCompressed,
+  jsonBody,
+  listen,
+  sendJson,
+  type HttpApp,
+} from '../kernel/http-server';
 import type { Logger } from '../kernel/log';
-import { hasBody, isJson, readBody, send, type Reply } from '../kernel/http-io';
 import { printable } from '../kernel/printable';
-import { parsePayloadsJson, payloadsBody, PayloadsJsonError } from './payloads-json';
+import { payloadsBody, payloadsSchema, toPayloads } from './payloads-json';
 
 export interface CodecServerOptions {
   /** Decodes and encodes; for the UI, one that passes unencrypted payloads through (there is nothing to hide there). */
@@ -50,8 +57,6 @@ export interface CodecServer {
 /** Temporal refuses payloads over 2 MiB by default; a UI page of history decodes in batches well below this. */
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_PAYLOADS = 1000;
-const REQUEST_TIMEOUT_MS = 30_000;
-const HEADERS_TIMEOUT_MS = 10_000;
 /** What the UI sends (Authorization-Extras carries an OIDC id token when it has one; it is ignored). */
 const ALLOWED_HEADERS = 'Content-Type, Authorization, X-Namespace, Authorization-Extras';
 const PREFLIGHT_MAX_AGE_S = '600';
@@ -90,19 +95,20 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxPayloads = options.maxPayloads ?? DEFAULT_MAX_PAYLOADS;
 
-  const serverOptions = { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS };
-  const listener = (req: IncomingMessage, res: ServerResponse, expectsContinue = false) => {
-    handle(req, res, expectsContinue).catch((err: unknown) => {
-      log.error({ error: err instanceof Error ? err.name : typeof err }, 'codec request failed unexpectedly');
-      if (!res.headersSent) send(req, res, { status: 500, body: { error: 'internal error' } }, true);
-      else res.destroy();
-    });
-  };
-  let server: Server;
+  let app: HttpApp;
   try {
-    server = tls
-      ? createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key }, (req, res) => listener(req, res))
-      : createHttpServer(serverOptions, (req, res) => listener(req, res));
+    // Without routeExpectContinue Node answers 100 Continue itself, before the token was looked at.
+    app = createHttpApp({
+      bodyLimit: maxBody,
+      tls,
+      routeExpectContinue: true,
+      // The same checks: a path that is not percent-encoding holds no token; with the right header it is refused as bad.
+      onBadUrl: async (request, reply) => {
+        reply.raw.once('finish', () => logLine(request, reply.statusCode));
+        reply.header('Cache-Control', 'no-store').header('Connection', 'close');
+        return (await precheck(request, reply)) ?? refuse(reply, 400, 'the path is not valid percent-encoding');
+      },
+    });
   } catch (err) {
     // OpenSSL's message names no option; its code says what is wrong, without a byte of the PEM.
     throw new RotatorError(
@@ -111,122 +117,151 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
       'tls',
     );
   }
-  // Without this listener Node answers 100 Continue itself, before the token was looked at.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => listener(req, res, true));
 
-  async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    const method = req.method ?? '';
-    const origin = req.headers.origin;
-    // The protocol: only the last path segment says which operation, so the server can sit under any prefix.
-    const last = path.slice(path.lastIndexOf('/') + 1);
-    const operation: Operation | undefined = last === 'decode' || last === 'encode' ? last : undefined;
-    // No path in the log: it may hold the token (or a mistyped one).
-    const fields: Record<string, unknown> = {
-      method: shown(method, 16),
-      operation: operation ?? (path === '/healthz' ? 'healthz' : 'unknown'),
-      origin: shown(origin),
-      namespace: shown(req.headers['x-namespace'] as string | undefined),
-    };
-    let bodyRead = false;
-    // Only an allowed origin gets CORS headers, on every answer (a 401 the page can read says why it failed).
-    const cors: Record<string, string> =
-      origin !== undefined && origins.has(origin)
-        ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' }
-        : { Vary: 'Origin' };
-    const finish = (reply: Reply, reason?: string) => {
-      const line = { ...fields, status: reply.status, ...(reason ? { reason } : {}) };
-      if (reply.status >= 500) log.error(line, 'codec request');
-      else if (reply.status >= 400) log.warn(line, 'codec request');
-      else log.info(line, 'codec request');
-      send(req, res, { ...reply, headers: { ...cors, ...reply.headers } }, !bodyRead && hasBody(req));
-    };
-    const refuse = (status: number, error: string, headers?: Record<string, string>) =>
-      finish({ status, body: { error }, headers }, error);
-
-    if (path === '/healthz' && (method === 'GET' || method === 'HEAD')) return finish({ status: 200, body: 'ok\n' });
-    if (!operation) return refuse(404, 'no such endpoint: POST …/decode or …/encode');
-    // A page from any other origin is refused outright, preflight or not; tools without an Origin header go on.
-    if (origin !== undefined && !origins.has(origin)) return refuse(403, 'origin not allowed');
-    if (method === 'OPTIONS') {
-      return finish({
-        status: 204,
-        body: '',
-        headers: {
-          Allow: 'POST, OPTIONS',
-          ...(origin !== undefined
-            ? {
-                'Access-Control-Allow-Methods': 'POST, OPTIONS',
-                'Access-Control-Allow-Headers': ALLOWED_HEADERS,
-                'Access-Control-Max-Age': PREFLIGHT_MAX_AGE_S,
-              }
-            : {}),
+  // Each request's log line (no path in it: it may hold the token, or a mistyped one) and its CORS headers.
+  const state = new WeakMap<
+    FastifyRequest,
+    { fields: Record<string, unknown>; cors: Record<string, string>; reason?: string; answered?: boolean }
+  >();
+  const of = (request: FastifyRequest) => {
+    let found = state.get(request);
+    if (!found) {
+      const origin = request.headers.origin;
+      const path = request.url.split('?')[0];
+      const last = path.slice(path.lastIndexOf('/') + 1);
+      found = {
+        fields: {
+          method: shown(request.method, 16),
+          operation: last === 'decode' || last === 'encode' ? last : path === '/healthz' ? 'healthz' : 'unknown',
+          origin: shown(origin),
+          namespace: shown(request.headers['x-namespace'] as string | undefined),
         },
+        // Only an allowed origin gets CORS headers, on every answer (a 401 the page can read says why it failed).
+        cors:
+          origin !== undefined && origins.has(origin)
+            ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' }
+            : { Vary: 'Origin' },
+      };
+      state.set(request, found);
+    }
+    return found;
+  };
+  const finish = (reply: FastifyReply, status: number, body: object | string, headers?: Record<string, string>) => {
+    const all = { ...of(reply.request).cors, ...headers };
+    if (typeof body === 'string') return reply.code(status).headers(all).send(body);
+    return sendJson(reply, status, body, all);
+  };
+  const refuse = (reply: FastifyReply, status: number, error: string, headers?: Record<string, string>) => {
+    of(reply.request).reason = error;
+    return finish(reply, status, { error }, headers);
+  };
+
+  // Everything a body is not needed for, in this order, before a byte of it is read (or invited with 100 Continue).
+  async function precheck(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+    const { fields } = of(request);
+    const path = request.url.split('?')[0];
+    const method = request.method;
+    const origin = request.headers.origin;
+    if (path === '/healthz' && (method === 'GET' || method === 'HEAD')) return finish(reply, 200, 'ok\n');
+    // The protocol: only the last path segment says which operation, so the server can sit under any prefix.
+    const operation = fields.operation as Operation | 'healthz' | 'unknown';
+    if (operation !== 'decode' && operation !== 'encode')
+      return refuse(reply, 404, 'no such endpoint: POST …/decode or …/encode');
+    // A page from any other origin is refused outright, preflight or not; tools without an Origin header go on.
+    if (origin !== undefined && !origins.has(origin)) return refuse(reply, 403, 'origin not allowed');
+    if (method === 'OPTIONS') {
+      return finish(reply, 204, '', {
+        Allow: 'POST, OPTIONS',
+        ...(origin !== undefined
+          ? {
+              'Access-Control-Allow-Methods': 'POST, OPTIONS',
+              'Access-Control-Allow-Headers': ALLOWED_HEADERS,
+              'Access-Control-Max-Age': PREFLIGHT_MAX_AGE_S,
+            }
+          : {}),
       });
     }
-    if (method !== 'POST') return refuse(405, 'only POST', { Allow: 'POST, OPTIONS' });
-    // Authenticated before the body is looked at: a request without the token costs no parsing at all.
-    const presented = presentedToken(req.headers.authorization, path);
+    if (method !== 'POST') return refuse(reply, 405, 'only POST', { Allow: 'POST, OPTIONS' });
+    // Authenticated before the body is looked at: a request without the token costs no reading and no parsing.
+    const presented = presentedToken(request.headers.authorization, path);
     fields.auth = presented.via;
     if (!tokenMatches(presented.token, expected)) {
-      return refuse(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer realm="rotator-codec"' });
+      return refuse(reply, 401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer realm="rotator-codec"' });
     }
-    if (!isJson(req.headers['content-type'])) return refuse(415, 'expected Content-Type: application/json');
-    const encoding = req.headers['content-encoding'];
-    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return refuse(415, 'compressed bodies are not accepted');
-    const announced = req.headers['content-length'];
-    if (announced !== undefined && Number(announced) > maxBody) return refuse(413, `at most ${maxBody} bytes`);
-    if (expectsContinue) res.writeContinue();
-    const body = await readBody(req, maxBody);
-    if (body === 'too large') return refuse(413, `at most ${maxBody} bytes`);
-    if (body === 'aborted') {
-      log.warn({ ...fields, reason: 'aborted' }, 'codec request');
-      return;
-    }
-    bodyRead = true;
-
-    let payloads: Payload[];
-    try {
-      payloads = parsePayloadsJson(body, maxPayloads);
-    } catch (err) {
-      if (err instanceof PayloadsJsonError) return refuse(400, err.message);
-      throw err;
-    }
-    fields.payloads = payloads.length;
-    const out: Payload[] = [];
-    // One at a time, so a refusal names the payload; the codec's messages name key ids, never bytes.
-    for (const [i, payload] of payloads.entries()) {
-      try {
-        out.push(...(await codec[operation]([payload])));
-      } catch (err) {
-        return refuse(400, `payloads[${i}]: ${shown(err instanceof Error ? err.message : 'codec failed', 300)}`);
-      }
-    }
-    finish({ status: 200, body: payloadsBody(out) });
+    if (isCompressed(request)) return refuse(reply, 415, 'compressed bodies are not accepted');
+    return undefined;
   }
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) =>
-      reject(new RotatorError('CONFIG_INVALID', `cannot listen on ${host}:${port} (${err.code ?? err.name})`, '--address'));
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
+  app.addHook('onRequest', async (request, reply) => {
+    const refused = await precheck(request, reply);
+    if (refused) return refused;
+    // fastify checks the content type and the announced length next, then reads: only then is the body invited.
+    inviteBodyWhenRead(request, reply);
   });
-  server.on('error', (err: NodeJS.ErrnoException) => log.error({ error: err.code ?? err.name }, 'codec server error'));
-  const bound = server.address() as AddressInfo;
-  const shownHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  app.addHook('onSend', async (request) => {
+    of(request).answered = true;
+  });
+  const logLine = (request: FastifyRequest, status: number) => {
+    const { fields, reason } = of(request);
+    const line = { ...fields, status, ...(reason ? { reason } : {}) };
+    if (status >= 500) log.error(line, 'codec request');
+    else if (status >= 400) log.warn(line, 'codec request');
+    else log.info(line, 'codec request');
+  };
+  app.addHook('onResponse', async (request, reply) => logLine(request, reply.statusCode));
+  app.addHook('onRequestAbort', async (request) => {
+    if (!of(request).answered) log.warn({ ...of(request).fields, reason: 'aborted' }, 'codec request');
+  });
+  app.setErrorHandler(async (err, request, reply) => {
+    const failure = failureOf(err, request);
+    switch (failure.kind) {
+      case 'too large':
+        return refuse(reply, 413, `at most ${maxBody} bytes`);
+      case 'media type':
+        return refuse(reply, 415, 'expected Content-Type: application/json');
+      case 'invalid':
+        return refuse(reply, 400, `${failure.field || '(body)'}: ${failure.message}`);
+      case 'refused':
+        return refuse(reply, failure.status, failure.message, failure.headers);
+      default:
+        log.error({ error: err instanceof Error ? err.name : typeof err }, 'codec request failed unexpectedly');
+        return finish(reply, 500, { error: 'internal error' }, { Connection: 'close' });
+    }
+  });
+
+  jsonBody(app, '(body): not valid JSON');
+  app.route({
+    method: 'POST',
+    url: '/*',
+    schema: { body: payloadsSchema(maxPayloads) },
+    handler: async (request, reply) => {
+      const operation = of(request).fields.operation as Operation;
+      const payloads = toPayloads(request.body);
+      of(request).fields.payloads = payloads.length;
+      const out: Payload[] = [];
+      // One at a time, so a refusal names the payload; the codec's messages name key ids, never bytes.
+      for (const [i, payload] of payloads.entries()) {
+        try {
+          out.push(...(await codec[operation]([payload])));
+        } catch (err) {
+          return refuse(reply, 400, `payloads[${i}]: ${shown(err instanceof Error ? err.message : 'codec failed', 300)}`);
+        }
+      }
+      return finish(reply, 200, payloadsBody(out));
+    },
+  });
+
+  const bound = await listen(
+    app,
+    host,
+    port,
+    (err) => new RotatorError('CONFIG_INVALID', `cannot listen on ${host}:${port} (${err.code ?? err.name})`, '--address'),
+  );
+  app.server.on('error', (err: NodeJS.ErrnoException) => log.error({ error: err.code ?? err.name }, 'codec server error'));
+  const shownHost = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
 
   return {
     url: `${tls ? 'https' : 'http'}://${shownHost}:${bound.port}`,
-    address: { host: bound.address, port: bound.port },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeIdleConnections();
-      }),
+    address: bound,
+    close: () => app.close(),
   };
 }

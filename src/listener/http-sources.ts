@@ -1,6 +1,7 @@
 // The three push sources `rotator listen` serves over HTTP: how each authenticates a delivery, and how an
 // authenticated body is parsed (zod, the provider's documented shape) into TriggerEvents. No I/O here: src/listener/http.ts
-// calls these in a fixed order, and nothing below reads a body that has not been authenticated.
+// calls these in a fixed order (fastify reads the body only after checkRequest, its parser calls checkBody before
+// JSON.parse, and the route validates with `schema`), so nothing below looks at a body that has not been authenticated.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
@@ -48,8 +49,10 @@ export interface HttpSourceHandler {
   checkRequest(request: RequestParts): Refusal | null;
   /** After the body is read, before it is parsed: what needs the raw bytes (an HMAC, its timestamp). */
   checkBody(request: RequestParts, body: Buffer, now: number): Refusal | null;
-  /** Only for an authenticated delivery. */
-  parse(request: RequestParts, body: Buffer): Parsed;
+  /** The body's shape, when one schema fits every delivery: the route validates the parsed JSON with it. */
+  schema?: z.ZodType;
+  /** Only for an authenticated delivery: the JSON, validated by `schema` when there is one. */
+  parse(request: RequestParts, body: unknown): Parsed;
   /** What the sender is told once every event of the delivery was dispatched. */
   answer(outcomes: DispatchOutcome[]): Answer;
 }
@@ -76,20 +79,11 @@ function header(headers: IncomingHttpHeaders, key: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/**
- * JSON, then the schema. Neither message quotes the body: JSON.parse's own messages would, and zod's name the field
- * and what was expected, never the value found.
- */
-function parseJson<T extends z.ZodType>(
-  body: Buffer,
+/** The schema, for a source whose deliveries have several shapes. zod's messages name the field, never the value. */
+function validate<T extends z.ZodType>(
+  json: unknown,
   schema: T,
 ): { ok: true; value: z.output<T> } | { ok: false; refusal: Refusal } {
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    return { ok: false, refusal: invalid('the body is not valid JSON') };
-  }
   const result = schema.safeParse(json);
   if (result.success) return { ok: true, value: result.data };
   const issue = result.error.issues[0];
@@ -144,10 +138,9 @@ function webhookHandler(sourceName: string, source: Extract<HttpSource, { type: 
       if (Math.abs(now - Number(ts) * 1000) > source.tolerance) return unauthorized('stale timestamp');
       return null;
     },
+    schema: WebhookBody,
     parse({ headers }, body) {
-      const parsed = parseJson(body, WebhookBody);
-      if (!parsed.ok) return { kind: 'invalid', refusal: parsed.refusal };
-      const event = parsed.value;
+      const event = body as z.output<typeof WebhookBody>;
       const headerId = header(headers, EVENT_ID_HEADER);
       if (headerId === undefined) return { kind: 'invalid', refusal: invalid('the X-Rotator-Event-Id header is missing') };
       // The id header is not signed; the body is. Equal, the header may name the event (in proxies' logs, say).
@@ -238,10 +231,9 @@ function gcpHandler(sourceName: string, source: Extract<HttpSource, { type: 'gcp
       return sameSecret(token, source.token) ? null : unauthorized('wrong token');
     },
     checkBody: () => null,
+    schema: PubSubPush,
     parse(_request, body) {
-      const parsed = parseJson(body, PubSubPush);
-      if (!parsed.ok) return { kind: 'invalid', refusal: parsed.refusal };
-      const { message } = parsed.value;
+      const { message } = body as z.output<typeof PubSubPush>;
       return {
         kind: 'events',
         events: [
@@ -316,14 +308,14 @@ function azureHandler(sourceName: string, source: Extract<HttpSource, { type: 'a
     parse({ headers }, body) {
       const kind = header(headers, 'aeg-event-type');
       if (kind === 'SubscriptionValidation') {
-        const parsed = parseJson(body, ValidationDelivery);
+        const parsed = validate(body, ValidationDelivery);
         if (!parsed.ok) return { kind: 'invalid', refusal: parsed.refusal };
         return { kind: 'handshake', validationResponse: parsed.value[0].data.validationCode };
       }
       if (kind !== 'Notification') {
         return { kind: 'invalid', refusal: invalid('aeg-event-type: expected SubscriptionValidation or Notification') };
       }
-      const parsed = parseJson(body, NotificationDelivery);
+      const parsed = validate(body, NotificationDelivery);
       if (!parsed.ok) return { kind: 'invalid', refusal: parsed.refusal };
       return {
         kind: 'events',

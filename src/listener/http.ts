@@ -1,15 +1,23 @@
 // The HTTP side of `rotator listen`: health endpoints, and one POST endpoint per push source whose requests all go
 // through the same checks in the same order, so that nothing from the network is parsed before it is authenticated.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TriggersConfig } from '../config/trigger';
 import { RotatorError } from '../kernel/errors';
+import {
+  announcedTooLarge,
+  createHttpApp,
+  failureOf,
+  isCompressed,
+  jsonBody,
+  listen,
+  sendJson,
+  HttpRefusal,
+} from '../kernel/http-server';
 import type { Logger } from '../kernel/log';
 import { shown } from './dispatch';
 import type { Dispatch, DispatchOutcome, TriggerEvent } from './events';
-import { httpSourceHandler, isHttpSource, type HttpSourceHandler, type RequestParts } from './http-sources';
+import { httpSourceHandler, isHttpSource, type Refusal, type RequestParts } from './http-sources';
 import { RECORD } from './records';
-import { hasBody, isJson, readBody, send, type Reply } from '../kernel/http-io';
 
 export { signWebhook } from './http-sources';
 
@@ -26,14 +34,21 @@ export interface HttpListenerOptions {
 }
 
 export const HOOKS_PREFIX = '/hooks/';
-/** A whole request, body included, must arrive within this: a slow sender holds a socket no longer. */
-const REQUEST_TIMEOUT_MS = 30_000;
-const HEADERS_TIMEOUT_MS = 10_000;
 /** How many of a batch's events one log line lists (Event Grid batches; the count is always there). */
 const LOGGED_EVENTS = 10;
+const OTHER_METHODS = ['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
 
 /** One log line per request: names and ids only, each bounded and printable. Never a header, the query or the body. */
 type LogFields = Record<string, unknown>;
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'invalid',
+  401: 'unauthorized',
+  404: 'not found',
+  405: 'method not allowed',
+  413: 'too large',
+  415: 'unsupported media type',
+};
 
 export async function startHttpListener(
   triggers: TriggersConfig,
@@ -42,139 +57,178 @@ export async function startHttpListener(
 ): Promise<HttpListener> {
   const { log, ready } = options;
   const { host, port, max_body: maxBody } = triggers.listen;
-  // A Map, not the config object: a source named by the request is looked up among own entries only.
-  const handlers = new Map<string, HttpSourceHandler>();
-  for (const [name, source] of Object.entries(triggers.sources)) {
-    if (isHttpSource(source)) handlers.set(name, httpSourceHandler(name, source));
-  }
-
-  const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      log.error({ error: err instanceof Error ? err.name : typeof err }, 'webhook request failed unexpectedly');
-      if (!res.headersSent) send(req, res, { status: 500, body: { status: 'error' } }, false);
-      else res.destroy();
-    });
+  const app = createHttpApp({
+    bodyLimit: maxBody,
+    // A path that is not percent-encoding names no source.
+    onBadUrl: async (request, reply) => {
+      line(request).fields.path = shown(request.url.split('?')[0], 64);
+      reply.raw.once('finish', () => logLine(request, reply.statusCode));
+      reply.header('Cache-Control', 'no-store').header('Connection', 'close');
+      return refuse(reply, 404, 'no such endpoint');
+    },
   });
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    const method = req.method ?? '';
-
-    if (path === '/healthz' || path === '/readyz') {
-      const reply = health(path, method);
-      log.debug({ path, status: reply.status }, 'health request');
-      send(req, res, reply, false);
-      return;
-    }
-
-    const name = path.startsWith(HOOKS_PREFIX) ? path.slice(HOOKS_PREFIX.length) : null;
-    const handler = name === null ? undefined : handlers.get(name);
-    const fields: LogFields = name === null ? { path: shown(path, 64) } : { source: shown(name, 64) };
-    fields.remote = req.socket.remoteAddress;
-    let bodyRead = false;
-    const finish = (reply: Reply, reason?: string) => {
-      const line = { ...fields, method: shown(method, 16), status: reply.status, ...(reason ? { reason } : {}) };
-      if (reply.status >= 500) log.error(line, RECORD.webhookRequest);
-      else if (reply.status >= 400) log.warn(line, RECORD.webhookRequest);
-      else log.info(line, RECORD.webhookRequest);
-      send(req, res, reply, !bodyRead && hasBody(req));
-    };
-    const refuse = (status: number, statusText: string, message: string, headers?: Record<string, string>) =>
-      finish({ status, body: { status: statusText, message }, headers }, message);
-
-    // (1) route and method
-    if (!handler) return refuse(404, 'not found', 'no such endpoint');
-    if (method !== 'POST') return refuse(405, 'method not allowed', 'only POST', { Allow: 'POST' });
-    // (2) content type: JSON only. Event Grid's CloudEvents schema (application/cloudevents+json, and the OPTIONS
-    // handshake that comes with it) is refused for now: subscribe with the Event Grid event schema.
-    if (!isJson(req.headers['content-type'])) return refuse(415, 'unsupported media type', 'expected application/json');
-    const encoding = req.headers['content-encoding'];
-    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-      return refuse(415, 'unsupported media type', 'compressed bodies are not accepted');
-    }
-    // (3) size, as announced
-    const announced = req.headers['content-length'];
-    if (announced !== undefined && Number(announced) > maxBody) return refuse(413, 'too large', `at most ${maxBody} bytes`);
-    // (4) authentication: what the URL and headers prove (a URL token), before a byte of the body is read…
-    const parts: RequestParts = { headers: req.headers, query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)) };
-    const early = handler.checkRequest(parts);
-    if (early) return finish({ status: early.status, body: { status: 'unauthorized', message: early.message } }, early.reason);
-    // (3) size, as streamed
-    const body = await readBody(req, maxBody);
-    if (body === 'too large') return refuse(413, 'too large', `at most ${maxBody} bytes`);
-    if (body === 'aborted') {
-      log.warn({ ...fields, method: shown(method, 16), reason: 'aborted' }, RECORD.webhookRequest);
-      return;
-    }
-    bodyRead = true;
-    // (4) …and what needs the raw bytes (an HMAC), still before any JSON.parse
-    const late = handler.checkBody(parts, body, Date.now());
-    if (late) return finish({ status: late.status, body: { status: 'unauthorized', message: late.message } }, late.reason);
-    // (5) parse into the provider's shape
-    const parsed = handler.parse(parts, body);
-    if (parsed.kind === 'invalid') return refuse(400, 'invalid', parsed.refusal.message);
-    if (parsed.kind === 'handshake') {
-      fields.handshake = true;
-      return finish({ status: 200, body: { validationResponse: parsed.validationResponse } });
-    }
-    // (6) dispatch, in order; one that cannot be handed on makes the sender retry the delivery (the others dedupe)
-    Object.assign(fields, eventFields(parsed.events));
-    const outcomes: DispatchOutcome[] = [];
-    for (const event of parsed.events) {
-      try {
-        outcomes.push(await dispatch(event));
-      } catch (err) {
-        const error = err instanceof Error ? shown(err.message, 200) : 'dispatch failed';
-        return finish(
-          {
-            status: 503,
-            body: { status: 'unavailable', message: 'the event could not be handed on; retry later' },
-            headers: { 'Retry-After': '30' },
-          },
-          error,
-        );
-      }
-    }
-    fields.outcome = outcomes.length === 1 ? outcomes[0].status : outcomes.map((o) => o.status);
-    // (7) respond
-    finish(handler.answer(outcomes));
-  }
-
-  function health(path: string, method: string): Reply {
-    if (method !== 'GET' && method !== 'HEAD')
-      return { status: 405, body: 'method not allowed\n', headers: { Allow: 'GET, HEAD' } };
-    if (path === '/healthz') return { status: 200, body: 'ok\n' };
-    let isReady = false;
-    try {
-      isReady = ready();
-    } catch {
-      isReady = false;
-    }
-    return isReady ? { status: 200, body: 'ready\n' } : { status: 503, body: 'not ready\n' };
-  }
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) =>
-      reject(new RotatorError('CONFIG_INVALID', `cannot listen on ${host}:${port} (${err.code ?? err.name})`, 'triggers.listen'));
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  server.on('error', (err: NodeJS.ErrnoException) => log.error({ error: err.code ?? err.name }, 'webhook server error'));
-  const bound = server.address() as AddressInfo;
-
-  return {
-    address: { host: bound.address, port: bound.port },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeIdleConnections();
-      }),
+  // What each request's log line says, and why it was refused (the answer to a refusal says less).
+  const lines = new WeakMap<FastifyRequest, { fields: LogFields; reason?: string; answered?: boolean }>();
+  const line = (request: FastifyRequest) => {
+    let found = lines.get(request);
+    if (!found) lines.set(request, (found = { fields: {} }));
+    return found;
   };
+  const parts = (request: FastifyRequest): RequestParts => {
+    const url = request.url;
+    const q = url.indexOf('?');
+    return { headers: request.headers, query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)) };
+  };
+  const refuse = (reply: FastifyReply, status: number, message: string, reason?: string, headers?: Record<string, string>) => {
+    line(reply.request).reason = reason ?? message;
+    return sendJson(reply, status, { status: STATUS_TEXT[status] ?? 'error', message }, headers);
+  };
+  const unauthorized = (reply: FastifyReply, refusal: Refusal) => refuse(reply, refusal.status, refusal.message, refusal.reason);
+
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?')[0];
+    const name = path.startsWith(HOOKS_PREFIX) ? path.slice(HOOKS_PREFIX.length) : null;
+    const { fields } = line(request);
+    if (name === null) fields.path = shown(path, 64);
+    else fields.source = shown(name, 64);
+    fields.remote = request.socket.remoteAddress;
+    if (request.is404) return refuse(reply, 404, 'no such endpoint');
+  });
+  app.addHook('onSend', async (request) => {
+    line(request).answered = true;
+  });
+  const logLine = (request: FastifyRequest, status: number) => {
+    const { fields, reason } = line(request);
+    if (fields.health) {
+      log.debug({ path: fields.path, status }, 'health request');
+      return;
+    }
+    const entry = { ...fields, method: shown(request.method, 16), status, ...(reason ? { reason } : {}) };
+    if (status >= 500) log.error(entry, RECORD.webhookRequest);
+    else if (status >= 400) log.warn(entry, RECORD.webhookRequest);
+    else log.info(entry, RECORD.webhookRequest);
+  };
+  app.addHook('onResponse', async (request, reply) => logLine(request, reply.statusCode));
+  // The sender went away before it was answered (a refused request whose socket was closed is not this).
+  app.addHook('onRequestAbort', async (request) => {
+    if (line(request).answered) return;
+    log.warn({ ...line(request).fields, method: shown(request.method, 16), reason: 'aborted' }, RECORD.webhookRequest);
+  });
+  app.setErrorHandler(async (err, request, reply) => {
+    const failure = failureOf(err, request);
+    switch (failure.kind) {
+      case 'too large':
+        return refuse(reply, 413, `at most ${maxBody} bytes`);
+      // Event Grid's CloudEvents schema (application/cloudevents+json, and the OPTIONS handshake that comes with it)
+      // is refused for now: subscribe with the Event Grid event schema.
+      case 'media type':
+        return refuse(reply, 415, 'expected application/json');
+      case 'invalid':
+        return refuse(reply, 400, `${failure.field || 'body'}: ${failure.message}`, 'invalid body');
+      case 'refused':
+        return refuse(reply, failure.status, failure.message, failure.reason, failure.headers);
+      default:
+        log.error({ error: err instanceof Error ? err.name : typeof err }, 'webhook request failed unexpectedly');
+        return sendJson(reply, 500, { status: 'error' });
+    }
+  });
+
+  for (const path of ['/healthz', '/readyz']) {
+    app.route({
+      method: ['GET', 'HEAD'],
+      url: path,
+      handler: async (request, reply) => {
+        line(request).fields.health = true;
+        if (path === '/healthz') return reply.send('ok\n');
+        let isReady = false;
+        try {
+          isReady = ready();
+        } catch {
+          isReady = false;
+        }
+        return isReady ? reply.send('ready\n') : reply.code(503).send('not ready\n');
+      },
+    });
+    app.route({
+      method: ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'],
+      url: path,
+      onRequest: async (request, reply) => {
+        line(request).fields.health = true;
+        return reply.code(405).header('Allow', 'GET, HEAD').send('method not allowed\n');
+      },
+      handler: async () => undefined,
+    });
+  }
+
+  for (const [name, source] of Object.entries(triggers.sources)) {
+    if (!isHttpSource(source)) continue;
+    const handler = httpSourceHandler(name, source);
+    const url = `${HOOKS_PREFIX}${name}`;
+    app.route({
+      method: OTHER_METHODS,
+      url,
+      onRequest: async (_request, reply) => refuse(reply, 405, 'only POST', undefined, { Allow: 'POST' }),
+      handler: async () => undefined,
+    });
+    // Each source in its own scope: its body parser checks what needs the raw bytes (an HMAC) before any JSON.parse.
+    app.register(async (scope) => {
+      jsonBody(scope, 'the body is not valid JSON', (request, raw) => {
+        const late = handler.checkBody(parts(request), raw, Date.now());
+        if (late) throw new HttpRefusal(late.status, late.message, late.reason);
+      });
+      scope.route({
+        method: 'POST',
+        url,
+        schema: handler.schema ? { body: handler.schema } : undefined,
+        // Before a byte of the body is read: the size as announced, compression, and what the URL and headers prove.
+        onRequest: async (request, reply) => {
+          if (announcedTooLarge(request, maxBody)) return refuse(reply, 413, `at most ${maxBody} bytes`);
+          if (isCompressed(request)) return refuse(reply, 415, 'compressed bodies are not accepted');
+          const early = handler.checkRequest(parts(request));
+          if (early) return unauthorized(reply, early);
+        },
+        handler: async (request, reply) => {
+          const { fields } = line(request);
+          // Parse into the provider's shape: the schema validated it; what needs the headers too is checked here.
+          const parsed = handler.parse(parts(request), request.body);
+          if (parsed.kind === 'invalid') return refuse(reply, 400, parsed.refusal.message, parsed.refusal.reason);
+          if (parsed.kind === 'handshake') {
+            fields.handshake = true;
+            return sendJson(reply, 200, { validationResponse: parsed.validationResponse });
+          }
+          // Dispatch, in order; one that cannot be handed on makes the sender retry the delivery (the others dedupe).
+          Object.assign(fields, eventFields(parsed.events));
+          const outcomes: DispatchOutcome[] = [];
+          for (const event of parsed.events) {
+            try {
+              outcomes.push(await dispatch(event));
+            } catch (err) {
+              line(request).reason = err instanceof Error ? shown(err.message, 200) : 'dispatch failed';
+              return sendJson(
+                reply,
+                503,
+                { status: 'unavailable', message: 'the event could not be handed on; retry later' },
+                { 'Retry-After': '30' },
+              );
+            }
+          }
+          fields.outcome = outcomes.length === 1 ? outcomes[0].status : outcomes.map((o) => o.status);
+          const answer = handler.answer(outcomes);
+          return sendJson(reply, answer.status, answer.body);
+        },
+      });
+    });
+  }
+
+  const address = await listen(
+    app,
+    host,
+    port,
+    (err) => new RotatorError('CONFIG_INVALID', `cannot listen on ${host}:${port} (${err.code ?? err.name})`, 'triggers.listen'),
+  );
+  app.server.on('error', (err: NodeJS.ErrnoException) => log.error({ error: err.code ?? err.name }, 'webhook server error'));
+
+  return { address, close: () => app.close() };
 }
 
 function eventFields(events: TriggerEvent[]): LogFields {

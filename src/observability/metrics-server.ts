@@ -1,7 +1,6 @@
-// `--metrics-address`: one HTTP server answering GET /metrics for Prometheus (node:http; nothing else is served).
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+// `--metrics-address`: one HTTP server answering GET /metrics for Prometheus (fastify; nothing else is served).
 import { RotatorError } from '../kernel/errors';
+import { createHttpApp, listen } from '../kernel/http-server';
 import type { Logger } from '../kernel/log';
 
 export interface MetricsSource {
@@ -42,42 +41,31 @@ export async function serveMetrics(
   field = '--metrics-address',
 ): Promise<MetricsServer> {
   const { host, port } = parseListenAddress(address, field);
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    res.setHeader('Cache-Control', 'no-store');
-    if (path !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
-      return;
-    }
-    source.scrape().then(
-      (text) => {
-        res.writeHead(200, { 'Content-Type': source.contentType }).end(req.method === 'HEAD' ? undefined : text);
-      },
-      (err: unknown) => {
+  // Nothing is read from a request: no body parser, and the smallest limit.
+  const app = createHttpApp({ bodyLimit: 1 });
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/metrics',
+    handler: async (request, reply) => {
+      let text: string;
+      try {
+        text = await source.scrape();
+      } catch (err) {
         log.error({ error: err instanceof Error ? err.message : String(err) }, 'metrics scrape failed');
-        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('scrape failed\n');
-      },
-    );
+        return reply.code(500).send('scrape failed\n');
+      }
+      return reply.type(source.contentType).send(request.method === 'HEAD' ? '' : text);
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new RotatorError('CONFIG_INVALID', cannotListen(address, err), field)),
-    );
-    server.listen(port, host, () => resolve());
+  app.route({
+    method: ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'],
+    url: '/metrics',
+    onRequest: async (_request, reply) => reply.code(405).header('Allow', 'GET, HEAD').send('method not allowed\n'),
+    handler: async () => undefined,
   });
-  server.on('error', (err: NodeJS.ErrnoException) => log.error({ error: err.code ?? err.name }, 'metrics server error'));
-  const bound = server.address() as AddressInfo;
-  log.info({ address: `${bound.address}:${bound.port}` }, 'serving metrics on /metrics');
-  return {
-    address: { host: bound.address, port: bound.port },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeIdleConnections();
-      }),
-  };
+  app.setNotFoundHandler(async (_request, reply) => reply.code(404).send('not found\n'));
+  const bound = await listen(app, host, port, (err) => new RotatorError('CONFIG_INVALID', cannotListen(address, err), field));
+  app.server.on('error', (err: NodeJS.ErrnoException) => log.error({ error: err.code ?? err.name }, 'metrics server error'));
+  log.info({ address: `${bound.host}:${bound.port}` }, 'serving metrics on /metrics');
+  return { address: bound, close: () => app.close() };
 }

@@ -14,8 +14,7 @@
 //   dual-secret pattern); it is older than pending and about to be withdrawn, so it comes last.
 // With `fallback: false` only the (cached) current value is tried. Only an authentication refusal falls back: an
 // outage or a failing query is the caller's error, untouched. No value is logged or put in an error or event.
-import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { RequestListener } from 'node:http';
 import { z } from 'zod';
 import { ProviderRegistry } from '../../activities/registry';
 import { resolveSecret, type ResolvedSecret, type ResolvedValue } from '../client/resolve';
@@ -28,7 +27,7 @@ import { describeSecretUri, parseSecretUri, type SecretUri } from '../kernel/uri
 import { isAuthFailure } from './auth-failure';
 import { TtlCache, ttlOf } from './cache';
 import { project, readStoreExtras } from './candidates';
-import { verifyReconnect, type SigningKeys } from './webhook-receiver';
+import { createReconnectApp, type ReconnectEvent, type SigningKeys } from './webhook-receiver';
 
 export type CredentialRole = 'current' | 'pending' | 'previous';
 
@@ -68,9 +67,7 @@ export const MIN_SIGNING_KEY_LENGTH = 16;
  * retries) until then.
  */
 export const SIGNING_KEY_HOLD_MS = 60_000;
-/** What `listen()` serves with (as src/codec-server does). */
-const LISTEN_REQUEST_TIMEOUT_MS = 30_000;
-const LISTEN_HEADERS_TIMEOUT_MS = 10_000;
+/** What `listen()` serves with (and the request and header timeouts every rotator server has). */
 const LISTEN_MAX_CONNECTIONS = 256;
 /** Event ids remembered for duplicate detection. */
 const SEEN_EVENTS = 1000;
@@ -244,41 +241,47 @@ export class SecretClient {
    * so rotator retries.
    */
   reconnectHandler(): RequestListener {
-    const signingKey = this.options.signingKey;
-    if (signingKey === undefined)
-      throw new RotatorError('CONFIG_INVALID', 'a reconnect handler needs the signing key of the webhook', 'signingKey');
-    // A key in a secret the config does not have would make every delivery a 503: say so now.
-    const keys = this.signingKeys(typeof signingKey === 'string' ? this.parse(signingKey).ref : signingKey);
+    const app = this.reconnectApp();
+    const ready = app.ready();
     return (req, res) => {
-      this.answerReconnect(req, res, keys).catch((err: unknown) => {
-        this.log.warn({ code: err instanceof RotatorError ? err.code : undefined }, 'reconnect event not handled');
-        reply(res, 503, { status: 'unavailable' });
-      });
+      ready.then(
+        () => app.routing(req, res),
+        () => res.writeHead(503, { 'Content-Type': 'application/json' }).end(JSON.stringify({ status: 'unavailable' })),
+      );
     };
   }
 
   /** Serves `reconnectHandler()` on host:port (default 127.0.0.1, a free port); closed with the client. */
   async listen(options: { host?: string; port?: number } = {}): Promise<{ url: string; close(): Promise<void> }> {
-    const server = createServer(
-      { requestTimeout: LISTEN_REQUEST_TIMEOUT_MS, headersTimeout: LISTEN_HEADERS_TIMEOUT_MS },
-      this.reconnectHandler(),
-    );
-    server.maxConnections = LISTEN_MAX_CONNECTIONS;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-    });
-    const { address, port } = server.address() as AddressInfo;
+    const app = this.reconnectApp(LISTEN_MAX_CONNECTIONS);
+    await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
+    const { address, port } = app.server.address() as { address: string; port: number };
     const handle = {
       url: `http://${address.includes(':') ? `[${address}]` : address}:${port}/`,
       close: () => {
         this.servers.delete(handle);
-        server.closeAllConnections();
-        return new Promise<void>((resolve) => server.close(() => resolve()));
+        return app.close();
       },
     };
     this.servers.add(handle);
     return handle;
+  }
+
+  /** The reconnect signal's server (src/reader/webhook-receiver.ts), answering with this client's refresh. */
+  private reconnectApp(maxConnections?: number) {
+    const signingKey = this.options.signingKey;
+    if (signingKey === undefined)
+      throw new RotatorError('CONFIG_INVALID', 'a reconnect handler needs the signing key of the webhook', 'signingKey');
+    // A key in a secret the config does not have would make every delivery a 503: say so now.
+    const keys = this.signingKeys(typeof signingKey === 'string' ? this.parse(signingKey).ref : signingKey);
+    return createReconnectApp({
+      keys,
+      now: this.now,
+      toleranceMs: this.toleranceMs,
+      log: this.log,
+      maxConnections,
+      handle: (event) => this.answerReconnect(event),
+    });
   }
 
   /** Stops the refresh timers and servers, and closes the stores the client made. */
@@ -344,20 +347,15 @@ export class SecretClient {
     };
   }
 
-  private async answerReconnect(req: IncomingMessage, res: ServerResponse, keys: SigningKeys): Promise<void> {
-    const verdict = await verifyReconnect(req, { keys, now: this.now, toleranceMs: this.toleranceMs });
-    if (!verdict.ok) {
-      this.log.warn({ reason: verdict.reason, status: verdict.status }, 'reconnect event refused');
-      return reply(res, verdict.status, { status: 'refused', message: verdict.message });
-    }
-    const { event } = verdict;
+  /** What an authenticated reconnect event is answered (200); a throw is a 503, so rotator retries. */
+  private async answerReconnect(event: ReconnectEvent): Promise<string> {
     const seen = this.seenEvents.get(event.id);
     if (seen) {
       // A copy of a delivery in flight shares its outcome: a duplicate once it refreshed, its 503 if it failed.
       await seen;
-      return reply(res, 200, { status: 'duplicate' });
+      return 'duplicate';
     }
-    if (!Object.hasOwn(this.config.secrets, event.secret)) return reply(res, 200, { status: 'ignored' });
+    if (!Object.hasOwn(this.config.secrets, event.secret)) return 'ignored';
     // Recorded before the first await, so concurrent copies find it.
     const refreshing = this.refresh(event.secret, 'reconnect');
     this.seenEvents.set(event.id, refreshing);
@@ -369,7 +367,7 @@ export class SecretClient {
       if (this.seenEvents.get(event.id) === refreshing) this.seenEvents.delete(event.id);
       throw err;
     }
-    reply(res, 200, { status: 'refreshed' });
+    return 'refreshed';
   }
 
   /** Reads the URI from the store now (one read at a time per URI), caches it and reports a change. */
@@ -443,10 +441,6 @@ export class SecretClient {
     timer.unref();
     this.timers.set(secret, timer);
   }
-}
-
-function reply(res: ServerResponse, status: number, body: Record<string, string>): void {
-  res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
 }
 
 /** A client for the config given or loaded; see SecretClientOptions. */

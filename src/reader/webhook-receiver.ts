@@ -1,12 +1,14 @@
 // The reconnect signal: rotator's webhook consumer POSTs a signed event when a rotation publishes; this checks it.
 //
-// Order (src/listener/http-sources.ts does the same for `rotator listen`): the signature headers must be there, the
-// body is read (at most MAX_BODY_BYTES), the HMAC over "<X-Rotator-Timestamp>.<raw body>" must match in constant
-// time, the timestamp must be within the tolerance, and only then is the body parsed. Every authentication failure
-// gets the same 401, so a sender cannot tell a forged signature from a stale one.
-import type { IncomingMessage } from 'node:http';
+// Order (src/listener/http-sources.ts does the same for `rotator listen`): the signature headers must be there
+// (onRequest, before a byte of the body is read), the body is read (at most MAX_BODY_BYTES, by fastify), the HMAC over
+// "<X-Rotator-Timestamp>.<raw body>" must match in constant time and the timestamp must be within the tolerance (the
+// body parser, over the raw bytes), and only then is the body parsed and validated (zod, through the type provider).
+// Every authentication failure gets the same 401, so a sender cannot tell a forged signature from a stale one.
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { signatureMatches } from '../../activities/consumers/webhook/webhook';
+import { createHttpApp, failureOf, HttpRefusal, jsonBody, sendJson } from '../kernel/http-server';
 import { PRINTABLE } from '../kernel/printable';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -24,27 +26,12 @@ const ReconnectBody = z.object({
 });
 export type ReconnectEvent = z.infer<typeof ReconnectBody>;
 
-export type Verdict =
-  { ok: true; event: ReconnectEvent } | { ok: false; status: 400 | 401 | 405 | 413; reason: string; message: string };
-
 const UNAUTHORIZED = 'missing or invalid signature';
-const refuse = (reason: string): Verdict => ({ ok: false, status: 401, reason, message: UNAUTHORIZED });
-const invalid = (message: string): Verdict => ({ ok: false, status: 400, reason: 'invalid body', message });
+const unauthorized = (reason: string) => new HttpRefusal(401, UNAUTHORIZED, reason);
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
   return typeof value === 'string' ? value : undefined;
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) return null;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** Where the signing key comes from: held a while, read again only when allowed (see SecretClient.reconnectHandler). */
@@ -58,39 +45,81 @@ export interface SigningKeys {
   reread(): Promise<string | null>;
 }
 
-export interface VerifyOptions {
+export interface ReconnectOptions {
   keys: SigningKeys;
   now: () => number;
   toleranceMs: number;
+  log: { warn(fields: object, msg: string): void };
+  /** An authenticated event: what to answer (200 with this status), or a throw for 503 (rotator retries). */
+  handle(event: ReconnectEvent): Promise<string>;
+  maxConnections?: number;
 }
 
-/** Authenticates a delivery, then parses it. Nothing of the body is looked at before the signature matched. */
-export async function verifyReconnect(req: IncomingMessage, options: VerifyOptions): Promise<Verdict> {
-  if (req.method !== 'POST') return { ok: false, status: 405, reason: 'not a POST', message: 'expected POST' };
-  const ts = header(req, 'x-rotator-timestamp');
-  const sig = header(req, 'x-rotator-signature');
-  if (ts === undefined || sig === undefined) return refuse('unsigned');
-  if (!/^\d{1,12}$/.test(ts)) return refuse('malformed timestamp');
-  const body = await readBody(req);
-  if (body === null) return { ok: false, status: 413, reason: 'body too large', message: `at most ${MAX_BODY_BYTES} bytes` };
-  const held = await options.keys.current();
-  if (!signatureMatches(held, ts, body, sig)) {
-    const again = await options.keys.reread();
-    if (again === null || again === held || !signatureMatches(again, ts, body, sig)) return refuse('bad signature');
-  }
-  if (Math.abs(options.now() - Number(ts) * 1000) > options.toleranceMs) return refuse('stale timestamp');
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    return invalid('the body is not valid JSON');
-  }
-  const parsed = ReconnectBody.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return invalid(`${issue.path.join('.') || 'body'}: ${issue.message}`);
-  }
-  const id = header(req, 'x-rotator-event-id');
-  if (id !== undefined && id !== parsed.data.id) return invalid('id: does not match X-Rotator-Event-Id');
-  return { ok: true, event: parsed.data };
+/**
+ * The reconnect signal's server (fastify; `listen` it, or hand its `routing` requests from another server): any path,
+ * POST only. Nothing of the body is looked at before the signature matched.
+ */
+export function createReconnectApp(options: ReconnectOptions) {
+  const app = createHttpApp({ bodyLimit: MAX_BODY_BYTES, maxConnections: options.maxConnections, closeAllConnections: true });
+  const reasons = new WeakMap<FastifyRequest, string>();
+  const answer = (reply: FastifyReply, status: number, body: Record<string, string>) => sendJson(reply, status, body);
+  const refuse = (reply: FastifyReply, status: number, reason: string, message: string) => {
+    options.log.warn({ reason, status }, 'reconnect event refused');
+    reasons.set(reply.request, reason);
+    return answer(reply, status, { status: 'refused', message });
+  };
+
+  app.setErrorHandler(async (err, request, reply) => {
+    const failure = failureOf(err, request);
+    switch (failure.kind) {
+      case 'too large':
+        return refuse(reply, 413, 'body too large', `at most ${MAX_BODY_BYTES} bytes`);
+      case 'media type':
+        return refuse(reply, 415, 'not JSON', 'expected application/json');
+      case 'invalid':
+        return refuse(reply, 400, 'invalid body', `${failure.field || 'body'}: ${failure.message}`);
+      case 'refused':
+        return refuse(reply, failure.status, failure.reason ?? failure.message, failure.message);
+      default:
+        options.log.warn({ code: (err as { code?: unknown }).code }, 'reconnect event not handled');
+        return answer(reply, 503, { status: 'unavailable' });
+    }
+  });
+  // Before a byte of the body is read: the method and the signature headers.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'POST') return refuse(reply, 405, 'not a POST', 'expected POST');
+    const ts = header(request, 'x-rotator-timestamp');
+    const sig = header(request, 'x-rotator-signature');
+    if (ts === undefined || sig === undefined) return refuse(reply, 401, 'unsigned', UNAUTHORIZED);
+    if (!/^\d{1,12}$/.test(ts)) return refuse(reply, 401, 'malformed timestamp', UNAUTHORIZED);
+  });
+  // The signature over the raw bytes, whatever their declared type (rotator's consumer sends application/json).
+  jsonBody(
+    app,
+    'the body is not valid JSON',
+    async (request, raw) => {
+      const ts = header(request, 'x-rotator-timestamp') ?? '';
+      const sig = header(request, 'x-rotator-signature') ?? '';
+      const held = await options.keys.current();
+      if (!signatureMatches(held, ts, raw, sig)) {
+        const again = await options.keys.reread();
+        if (again === null || again === held || !signatureMatches(again, ts, raw, sig)) throw unauthorized('bad signature');
+      }
+      if (Math.abs(options.now() - Number(ts) * 1000) > options.toleranceMs) throw unauthorized('stale timestamp');
+    },
+    { anyContentType: true },
+  );
+  app.route({
+    // Other methods find no route; the onRequest hook refuses them first.
+    method: 'POST',
+    url: '/*',
+    schema: { body: ReconnectBody },
+    handler: async (request, reply) => {
+      const event = request.body;
+      const id = header(request, 'x-rotator-event-id');
+      if (id !== undefined && id !== event.id) return refuse(reply, 400, 'invalid body', 'id: does not match X-Rotator-Event-Id');
+      return answer(reply, 200, { status: await options.handle(event) });
+    },
+  });
+  return app;
 }

@@ -1,0 +1,230 @@
+// rotator's HTTP servers (the listener's webhooks, the codec server, the metrics endpoint, the consumer library's
+// reconnect listener) on fastify, made one way: no fastify logger (each server logs its own line, never a header, the
+// query or a body), request and header timeouts, a body limit, JSON bodies only, read as raw bytes so that a
+// signature is checked over them before anything parses them, zod schemas through the type provider, and answers
+// that never echo the request.
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+
+/** A whole request, body included, must arrive within this: a slow sender holds a socket no longer. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+export const HEADERS_TIMEOUT_MS = 10_000;
+
+export type HttpApp = ReturnType<typeof createHttpApp>;
+
+export interface HttpAppOptions {
+  /** Largest request body, in bytes (a route may set its own). */
+  bodyLimit: number;
+  /** PEM certificate and key: serve https. */
+  tls?: { cert: Buffer; key: Buffer };
+  maxConnections?: number;
+  /** On close, end every connection at once rather than wait for the requests in flight (a library's listener). */
+  closeAllConnections?: boolean;
+  /**
+   * Requests with `Expect: 100-continue` are routed like any other instead of Node answering 100 Continue before a
+   * header was looked at; the body is invited (`inviteBody`) only when fastify starts to read it, that is after every
+   * check that needs no body (route, hooks, content type, announced length) passed.
+   */
+  routeExpectContinue?: boolean;
+  /**
+   * A path that is not valid percent-encoding (`/%zz`): no route and no hook sees it, and fastify's own answer would
+   * quote the path (which may hold a token). By default a bare 404; the server's own answer must log itself.
+   */
+  onBadUrl?: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+}
+
+/** `application/json`, with at most a UTF-8 charset among its parameters (as fastify normalises the header). */
+export const JSON_CONTENT_TYPE = /^application\/json(?:; (?:charset="utf-8"|(?!charset=)[^=;]+="[^"]*"))*$/i;
+
+/** Makes the server (not listening yet); throws what `https.createServer` throws for a certificate it cannot use. */
+export function createHttpApp(options: HttpAppOptions) {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit,
+    forceCloseConnections: options.closeAllConnections ? true : 'idle',
+    // HEAD is answered where a route says so, not by a GET route's twin.
+    exposeHeadRoutes: false,
+    frameworkErrors: (err, request, reply: FastifyReply) => {
+      const badUrl = err.code === 'FST_ERR_BAD_URL';
+      const answer = async () => {
+        if (badUrl && options.onBadUrl) return options.onBadUrl(request, reply);
+        return reply
+          .code(badUrl ? 404 : 500)
+          .header('Cache-Control', 'no-store')
+          .send(badUrl ? 'not found\n' : 'internal error\n');
+      };
+      answer().catch(() => reply.raw.destroy());
+    },
+    serverFactory: (handler) => {
+      const timeouts = { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS };
+      const server = options.tls
+        ? // fastify treats both alike; the type parameter is the plain server's.
+          (createHttpsServer({ ...timeouts, cert: options.tls.cert, key: options.tls.key }, handler) as unknown as Server)
+        : createHttpServer(timeouts, handler);
+      if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
+      return server;
+    },
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  if (options.routeExpectContinue) app.server.on('checkContinue', (req, res) => app.routing(req, res));
+  // Only JSON, kept as raw bytes: a route's parser (jsonBody) authenticates them before they are parsed.
+  app.removeAllContentTypeParsers();
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('Cache-Control', 'no-store');
+    reply.header('X-Content-Type-Options', 'nosniff');
+    // A body left unread: the connection closes, so what the sender still sends is not read.
+    if (request.body === undefined && hasBody(request.raw)) reply.header('Connection', 'close');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.getHeader('Connection') === 'close') request.raw.destroy();
+  });
+  return app;
+}
+
+/** Whether the sender announced a body. */
+export function hasBody(req: IncomingMessage): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** The refusal a route's checks raise (in a hook, or a body parser); the server's error handler answers it. */
+export class HttpRefusal extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    /** For the log line only. */
+    readonly reason?: string,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Parses JSON bodies for the routes registered after it (in its scope): `verify` first looks at the raw bytes (an
+ * HMAC) and may refuse them, then JSON.parse; the route's zod schema validates what it returns.
+ */
+export function jsonBody(
+  app: { addContentTypeParser: FastifyInstance['addContentTypeParser'] },
+  notJson: string,
+  verify?: (request: FastifyRequest, raw: Buffer) => Promise<void> | void,
+  options: { anyContentType?: boolean } = {},
+): void {
+  app.addContentTypeParser(
+    options.anyContentType ? '*' : JSON_CONTENT_TYPE,
+    { parseAs: 'buffer' },
+    async (request: FastifyRequest, raw: Buffer | string) => {
+      const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
+      await verify?.(request, bytes);
+      try {
+        return JSON.parse(bytes.toString('utf8')) as unknown;
+      } catch {
+        // JSON.parse's own message would quote the body.
+        throw new HttpRefusal(400, notJson, 'invalid body');
+      }
+    },
+  );
+}
+
+/** The answer to a request whose body was not read before its refusal: Content-Length announced beyond the limit. */
+export function announcedTooLarge(request: FastifyRequest, limit: number): boolean {
+  const announced = request.headers['content-length'];
+  return announced !== undefined && Number(announced) > limit;
+}
+
+/** A compressed body is refused (its size and bytes would not be what the limit and the signature cover). */
+export function isCompressed(request: FastifyRequest): boolean {
+  const encoding = request.headers['content-encoding'];
+  return encoding !== undefined && encoding.toLowerCase() !== 'identity';
+}
+
+/** What went wrong, as the servers word it: fastify's and the zod type provider's errors, and HttpRefusal. */
+export type Failure =
+  | { status: 413; kind: 'too large' }
+  | { status: 415; kind: 'media type' }
+  /** `field` is '' for the body itself. */
+  | { status: 400; kind: 'invalid'; field: string; message: string }
+  | { status: number; kind: 'refused'; message: string; reason?: string; headers?: Record<string, string> }
+  | { status: 500; kind: 'internal' };
+
+export function failureOf(err: unknown, request: FastifyRequest): Failure {
+  if (err instanceof HttpRefusal) {
+    return { status: err.statusCode, kind: 'refused', message: err.message, reason: err.reason, headers: err.headers };
+  }
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const issue = err.validation[0];
+    return {
+      status: 400,
+      kind: 'invalid',
+      field: fieldPath(issue.instancePath, request.body),
+      message: issue.message ?? 'invalid',
+    };
+  }
+  const code = (err as { code?: unknown }).code;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, kind: 'too large' };
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, kind: 'media type' };
+  if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') {
+    return { status: 400, kind: 'invalid', field: '', message: 'not as long as Content-Length says' };
+  }
+  return { status: 500, kind: 'internal' };
+}
+
+/**
+ * `message.attributes.secretId`, `[0].data.Id`, `payloads[1].metadata.encoding`, or '' for the body itself: the
+ * validation error's pointer, with an index written as one where the body holds an array.
+ */
+function fieldPath(pointer: string, body: unknown): string {
+  let node: unknown = body;
+  let out = '';
+  for (const part of pointer.split('/').slice(1)) {
+    if (part === '') continue;
+    if (Array.isArray(node)) out += `[${part}]`;
+    else out += out === '' ? part : `.${part}`;
+    node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined;
+  }
+  return out;
+}
+
+/** JSON with exactly `application/json` (fastify would add a charset to the type of an object it serialises). */
+export function sendJson(reply: FastifyReply, status: number, body: object, headers: Record<string, string> = {}): FastifyReply {
+  return reply
+    .code(status)
+    .headers(headers)
+    .type('application/json')
+    .send(Buffer.from(JSON.stringify(body)));
+}
+
+/**
+ * Invites the body of a request sent with `Expect: 100-continue` once something reads it: fastify does so only after
+ * the content type and the announced length passed, and never once the request was answered.
+ */
+export function inviteBodyWhenRead(request: FastifyRequest, reply: FastifyReply): void {
+  if (!/100-continue/i.test(request.headers.expect ?? '')) return;
+  request.raw.once('resume', () => {
+    if (!reply.raw.headersSent) reply.raw.writeContinue();
+  });
+}
+
+/** Listens; `describe` turns the system's error (EADDRINUSE, …) into the caller's. Returns where it listens. */
+export async function listen(
+  app: { listen: FastifyInstance['listen']; server: Server },
+  host: string,
+  port: number,
+  describe: (err: NodeJS.ErrnoException) => Error,
+): Promise<{ host: string; port: number }> {
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    throw describe(err as NodeJS.ErrnoException);
+  }
+  const bound = app.server.address() as AddressInfo;
+  return { host: bound.address, port: bound.port };
+}
