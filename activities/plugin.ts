@@ -7,7 +7,15 @@ import type { KubeConnection } from './kubernetes/connection';
 import type { Endpoint } from './targets/endpoint';
 import { parseDuration } from '../src/kernel/duration';
 import { SHORT_IO } from '../workflows/lib/policies';
-import type { Consumer, DatabaseTarget, SecretStore, SecretValue, StoreCapabilities, TargetCapabilities } from './types';
+import type {
+  Consumer,
+  DatabaseTarget,
+  LoginCredential,
+  SecretStore,
+  SecretValue,
+  StoreCapabilities,
+  TargetCapabilities,
+} from './types';
 
 /** A Kubernetes Secret, and how to reach the API server that keeps it. */
 export interface KubernetesSecretLocation {
@@ -54,7 +62,23 @@ export interface StorePlugin<C extends { type: string }> {
   kubernetesSecret?(config: C, path: string): KubernetesSecretLocation;
   /** `rotator plan`: whether this store would accept a rotation's writes at `path`, found out without writing. */
   preflight?(config: C, path: string): Promise<PreflightCheck[]>;
-  create(config: C): Promise<SecretStore>;
+  /**
+   * `stores` builds another store from a nested provider block by the same plugin map (checked by that store's
+   * schema): a store kept over another one (transit encryption, SOPS) takes its inner store from it.
+   */
+  create(config: C, stores: StoreBuilder): Promise<SecretStore>;
+}
+
+/** Builds a store from a provider block (`{ type, … }`) with the plugin its type names; `field` names it in errors. */
+export interface StoreBuilder {
+  build(config: unknown, field: string): Promise<SecretStore>;
+}
+
+/** Where a lease keeper verifies a credential it issued (a lease block's `verify:`, without its `type`). */
+export interface LeaseVerifyEndpoint {
+  host: string;
+  port: number;
+  database?: string;
 }
 
 /** The target block with its `secret://` connection resolved to where the admin secret is kept. */
@@ -88,6 +112,12 @@ export interface TargetPlugin<C extends { type: string; connection: string }> {
    * `validate` compare it with the host and port a stored value names.
    */
   connectionEndpoint?(target: TargetPlanOf<C>, admin: SecretValue): Promise<Endpoint>;
+  /**
+   * A lease keeper's check (`lease.verify: { type: <this target>, host, port, database, query }`): log in with
+   * `credential` where the published `value` names (else at `at`), run `query` (else `defaultVerify`), and close. No
+   * admin login is made. A target without it cannot be named by `lease.verify.type`.
+   */
+  verifyLease?(at: LeaseVerifyEndpoint, credential: LoginCredential, query: string, value: SecretValue): Promise<void>;
   /** `adminKey` names the admin credential's version: targets with the same one share pooled clients. */
   create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<DatabaseTarget>;
 }
