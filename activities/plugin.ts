@@ -46,7 +46,15 @@ export interface TargetPreflightContext {
 /** A provider block's schema: a strict object whose `type` is the plugin's name. */
 type TypedSchema<C> = z.ZodType<C, unknown>;
 
-export interface StorePlugin<C extends { type: string }> {
+/**
+ * The fields of a plugin's block that hold secrets, as paths inside the block (`token`, `auth.client_secret`, `*` for
+ * any key: `headers.*`): the config loader never shows their values and scrubs them from whatever rotator prints.
+ */
+export interface DeclaresSecrets {
+  readonly secretFields?: ReadonlyArray<string>;
+}
+
+export interface StorePlugin<C extends { type: string }> extends DeclaresSecrets {
   readonly schema: TypedSchema<C>;
   readonly capabilities: StoreCapabilities;
   /** A provider of this type that a secret may name without declaring it (`provider: vault`), with ${ENV} defaults. */
@@ -95,7 +103,7 @@ export interface SharedClients {
   shared<T>(key: string, create: () => T, close: (client: T) => Promise<void>): T;
 }
 
-export interface TargetPlugin<C extends { type: string; connection: string }> {
+export interface TargetPlugin<C extends { type: string; connection: string }> extends DeclaresSecrets {
   readonly schema: TypedSchema<C>;
   readonly capabilities: TargetCapabilities;
   readonly strategies: ReadonlyArray<Strategy>;
@@ -140,7 +148,7 @@ export interface ConsumerContext {
   readSecret(ref: SecretReference): Promise<string>;
 }
 
-export interface ConsumerPlugin<C extends { type: string }> {
+export interface ConsumerPlugin<C extends { type: string }> extends DeclaresSecrets {
   readonly schema: TypedSchema<C>;
   /**
    * The block with its `secret://` references replaced by store locations, as the plan carries it (the plan is in

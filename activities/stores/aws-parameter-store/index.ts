@@ -20,6 +20,7 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 
 export const awsParameterStore = {
   schema,
+  secretFields: ['secret_access_key'],
   capabilities: CAPABILITIES,
   checkVersion: (version) =>
     /^[1-9]\d{0,15}$/.test(version) ? null : 'expected a positive whole number (parameter versions count from 1)',

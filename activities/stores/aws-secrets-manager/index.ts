@@ -26,6 +26,7 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 
 export const awsSecretsManager = {
   schema,
+  secretFields: ['secret_access_key'],
   capabilities: CAPABILITIES,
   checkVersion: (version) =>
     version.length >= 32 && version.length <= 64

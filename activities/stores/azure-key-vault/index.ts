@@ -70,6 +70,7 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 
 export const azureKeyVault = {
   schema,
+  secretFields: ['auth.client_secret'],
   capabilities: CAPABILITIES,
   checkPath: pathProblem,
   checkVersion: (version) => (/^[0-9a-f]{32}$/i.test(version) ? null : 'expected a Key Vault version id (32 hex digits)'),

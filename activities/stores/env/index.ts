@@ -22,6 +22,7 @@ export const CAPABILITIES: StoreCapabilities = { writable: false, versions: fals
 
 export const env = {
   schema,
+  secretFields: ['defaults.*'],
   capabilities: CAPABILITIES,
   builtIn: { type: 'env' },
   checkPath(path) {

@@ -120,6 +120,7 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 
 export const vault = {
   schema,
+  secretFields: ['token', 'auth.secret_id'],
   capabilities: CAPABILITIES,
   builtIn: { type: 'vault', address: '${VAULT_ADDR:-http://127.0.0.1:8200}', token: '${VAULT_TOKEN}' },
   checkVersion: (version) =>
