@@ -54,8 +54,51 @@ export interface DeclaresSecrets {
   readonly secretFields?: ReadonlyArray<string>;
 }
 
+/** A mapping of a YAML document. */
+export type L5Mapping = Record<string, unknown>;
+
+/**
+ * What src/config/l5.ts gives a store's L5 translation: the generic steps (issues, where a field was written, the
+ * provider a connection block makes). `written(field)` is where the user wrote a field of the secret (its own entry
+ * or a `_groups` entry); `at` is the secret's (or its fallback's) path in the normalized document.
+ */
+export interface L5Context {
+  readonly at: string;
+  readonly what: 'secret' | 'fallback';
+  written(field: string): string;
+  issue(path: string, message: string): void;
+  /** An issue found in the normalized document at `from` is reported at `to`, where the user wrote it. */
+  reportAt(from: string, to: string): void;
+  /** Checks `value` (written at `at`), reporting its issues; the parsed value, or undefined. */
+  check<T>(schema: z.ZodType<T>, value: unknown, at: string): T | undefined;
+  /** Checks the secret's spec fields with `schema`, reporting each issue where its field was written. */
+  checkWritten<T>(schema: z.ZodType<T>, s: L5Mapping): T | undefined;
+  /** `<location>` (the store's own word for where the secret is) → `path`; `path` itself is accepted instead. */
+  location(s: L5Mapping, location: string, value: unknown): L5Mapping;
+  /** The provider a connection block makes (named by a hash of the block): its name. `fields`: where each came from. */
+  provider(block: L5Mapping, fields: Record<string, string>): string;
+  /** The provider declared under `providers:` by that name, if any. */
+  declared(name: string): unknown;
+  /** A provider named like the spec's kind is used: it must be of this store's type (an issue otherwise). */
+  sameType(): void;
+  /** Adds a provider of this name once (the same for every secret that uses it). */
+  synthesize(name: string, block: L5Mapping): void;
+  /** The secret is valid by the spec, but this build cannot serve it: left out, with why. */
+  defer(path: string, message: string): void;
+}
+
+/** A store's spelling in the L5 spec: the spec's `provider:` name for it, and how a secret written so becomes rotator's. */
+export interface L5Spelling {
+  /** The spec's `provider:` value (`aws_secrets_manager`). */
+  readonly provider: string;
+  /** The secret (or fallback) in rotator's form: connection → a provider, location → `path`; undefined: left out. */
+  translate(s: L5Mapping, ctx: L5Context): L5Mapping | undefined;
+}
+
 export interface StorePlugin<C extends { type: string }> extends DeclaresSecrets {
   readonly schema: TypedSchema<C>;
+  /** How the L5 secret spec writes a secret kept in this store, if it does. */
+  readonly l5?: L5Spelling;
   readonly capabilities: StoreCapabilities;
   /** A provider of this type that a secret may name without declaring it (`provider: vault`), with ${ENV} defaults. */
   readonly builtIn?: Record<string, unknown>;
