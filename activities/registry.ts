@@ -1,7 +1,7 @@
 // One worker's stores, targets and consumers, made from the plugin maps on first use and shared by its activities.
 import type { Config, ConsumerConfig, ProviderConfig } from '../src/config/schema';
 import { RotatorError } from '../src/kernel/errors';
-import { resolveReference, type SecretReference, type TargetPlan } from '../src/kernel/plan';
+import { resolveReference, type SecretReference, type TargetPlan } from '../src/config/plan';
 import { consumerPlugin } from './consumers';
 import type { AnyStorePlugin, ConsumerContext, KubernetesSecretLocation, SharedClients, StoreBuilder } from './plugin';
 import { STORES } from './stores';

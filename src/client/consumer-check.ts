@@ -16,7 +16,7 @@ export interface ConsumerWarning {
 export async function unlistedConsumers(config: Config): Promise<ConsumerWarning[]> {
   const warnings: ConsumerWarning[] = [];
   const { KubeClients, kubeConfigFor } = await import('../../activities/kubernetes/client');
-  const { Rollouts, describeWorkload, secretUsers, unlistedNote } = await import('../../activities/consumers/rollout/rollouts');
+  const { Rollouts, describeWorkload, secretUsers, unlistedNote } = await import('../../activities/consumers/rollout/public');
   for (const [name, secret] of Object.entries(config.secrets)) {
     const provider = config.providers[secret.provider] as ({ type: string } & Record<string, unknown>) | undefined;
     const location = provider && storePlugin(provider).kubernetesSecret?.(provider, secret.path);

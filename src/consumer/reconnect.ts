@@ -6,7 +6,7 @@
 // gets the same 401, so a sender cannot tell a forged signature from a stale one.
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { signatureMatches } from '../../activities/consumers/webhook/webhook';
+import { signatureMatches } from '../../activities/consumers/webhook/public';
 import { PRINTABLE } from '../kernel/printable';
 
 export const MAX_BODY_BYTES = 64 * 1024;

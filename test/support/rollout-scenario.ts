@@ -7,7 +7,7 @@ import type { SecretStore, SecretValue } from '../../activities/types';
 import { storePlugin } from '../../activities/stores';
 import { parseConfig } from '../../src/config/load';
 import type { KubeUser } from '../../src/stack/local-stack';
-import { planRotation, type RotationPlan } from '../../src/kernel/plan';
+import { planRotation, type RotationPlan } from '../../src/config/plan';
 import { DeploymentController } from './deployment-controller';
 import { pgAdminSecret, unique } from './harness';
 import { adminClients, deployment, documentedRole, kubeconfigFile, namespaceFor } from './kube';
