@@ -118,6 +118,15 @@ export interface StorePlugin<C extends { type: string }> extends DeclaresSecrets
    * schema): a store kept over another one (transit encryption, SOPS) takes its inner store from it.
    */
   create(config: C, stores: StoreBuilder): Promise<SecretStore>;
+  /** What a worker keeps running for a provider of this store while it runs (a token's renewal), or null. */
+  keepAlive?(config: C): Promise<KeepAlive | null>;
+  /** Its provider may back a dynamic secret: its engine issues leased credentials (the lease keeper's). */
+  readonly issuesLeases?: boolean;
+}
+
+/** Something a worker runs beside its activities for a provider, stopped when the worker stops. */
+export interface KeepAlive {
+  stop(): void;
 }
 
 /** Builds a store from a provider block (`{ type, … }`) with the plugin its type names; `field` names it in errors. */

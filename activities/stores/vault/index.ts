@@ -119,6 +119,8 @@ export function parseKvPath(path: string, pendingPrefix: string): KvPath {
 
 export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true, checkAndSet: true };
 
+export type VaultConfig = z.infer<typeof schema>;
+
 export const vault = {
   schema,
   secretFields: ['token', 'auth.secret_id'],
@@ -136,6 +138,8 @@ export const vault = {
     }
   },
   preflight: async (config, path) => (await import('./preflight')).preflight(config, path),
+  issuesLeases: true,
+  keepAlive: async (config) => (await import('./keep-alive')).keepAlive(config),
   async create(config) {
     const { vaultSession } = await import('./auth');
     const session = vaultSession(config);
@@ -154,4 +158,4 @@ export const vault = {
       ...(config.namespace ? { namespace: config.namespace } : {}),
     });
   },
-} satisfies StorePlugin<z.infer<typeof schema>>;
+} satisfies StorePlugin<VaultConfig>;
