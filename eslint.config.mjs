@@ -10,6 +10,14 @@ const banned = (regex, message, allowTypeImports = false) => ({ regex, message, 
 // The layers, lowest first: src/kernel; workflows (deterministic, in Temporal's sandbox); the plugins
 // (activities/<seam>/<type>/); the rest of activities/, src/config, src/client; src/cli and workers on top.
 // Each rule names what a directory must not reach up to; `npm run lint` fails on such an import.
+/** Nothing imports a plugin's internals: only its index (the map's entry) or its public.ts. */
+const internals = banned(
+  '(^|/)(stores|targets|consumers)/[^/]+/(?!public$)[^/]+$',
+  'nothing imports a plugin’s internals: import its index (the map’s entry) or its public.ts',
+);
+const PLUGINS = ['activities/stores/*/**/*.ts', 'activities/targets/*/**/*.ts', 'activities/consumers/*/**/*.ts'];
+
+// Each file gets one list (a later config object would replace an earlier one's list, not add to it).
 const layers = [
   {
     files: ['workflows/**/*.ts'],
@@ -25,25 +33,31 @@ const layers = [
         true,
       ),
       banned('^node:', 'workflows run in the sandbox: no Node modules'),
+      internals,
     ],
   },
   {
     files: ['src/kernel/**/*.ts'],
-    // Known upward imports of src/kernel/plan.ts (issue 21: the plugin maps and the config loader move out of the
-    // kernel); delete this line once they are gone.
-    ignores: ['src/kernel/plan.ts'],
     patterns: [
       banned('(^|/)(activities|workers|workflows)/', 'src/kernel is the bottom layer: it imports nothing above it'),
       banned('(^|/)src/(cli|client|config|listener|reader|stack|demo)/', 'src/kernel imports nothing above it'),
       banned('^\\.\\./(cli|client|listener|reader|stack|demo)/', 'src/kernel imports nothing above it'),
       banned('^\\.\\./config/', 'src/kernel may take types from src/config, nothing else', true),
+      internals,
     ],
   },
   {
-    files: ['activities/stores/*/**/*.ts', 'activities/targets/*/**/*.ts', 'activities/consumers/*/**/*.ts'],
+    files: PLUGINS,
     patterns: [
       banned('(^|/)(src/(cli|client)|workers)/', 'a plugin is used by the CLI, the client and the worker; it never imports them'),
+      banned('^\\.\\./(?!\\.)[^/]+/', 'a plugin never imports another plugin’s internals: import its index (or its public.ts)'),
     ],
+  },
+  {
+    // A plugin's folder is its own: others import its index (the map's entry) or its public.ts, nothing else.
+    files: ['**/*.ts'],
+    ignores: [...PLUGINS, 'workflows/**', 'src/kernel/**', 'test/**', '**/*.test.ts'],
+    patterns: [internals],
   },
 ].map(({ files, ignores, patterns }) => ({
   files,

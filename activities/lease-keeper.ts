@@ -10,6 +10,7 @@ import { RotatorError } from '../src/kernel/errors';
 import { KEEP_LEASE, keeperIdFor, type KeepLeaseInput } from '../workflows/lifecycle-definitions';
 import type { LeaseEngine, RenewResult } from './leases/types';
 import { guardedAll } from './guarded';
+import { targetPlugin } from './targets';
 import type { ConsumerRegistry, ProviderRegistry } from './registry';
 import { replaceOwnedFields } from './stored-value';
 import type { PromoteResult, SecretStore, SecretValue } from './types';
@@ -103,27 +104,11 @@ export function createKeeperActivities(deps: KeeperDeps) {
     const verify = d.lease.verify;
     if (!verify) return;
     const credential = { username: String(value.username), password: String(value.password) };
-    // verify() logs in where the published value names (else the verify block's endpoint): no admin login is made.
-    if (verify.type === 'postgresql') {
-      const { PostgresTarget } = await import('./targets/postgresql/target');
-      const target = new PostgresTarget(
-        { host: verify.host, port: verify.port, database: verify.database ?? 'postgres', user: '', password: '' },
-        'unused',
-      );
-      try {
-        await target.verify(credential, verify.query ?? 'select 1', value);
-      } finally {
-        await target.close();
-      }
-    } else {
-      const { RedisTarget } = await import('./targets/redis/target');
-      const target = new RedisTarget({ host: verify.host, port: verify.port, username: '', password: '' });
-      try {
-        await target.verify(credential, verify.query ?? 'PING', value);
-      } finally {
-        await target.close();
-      }
-    }
+    // The target plugin logs in where the published value names (else the verify block's endpoint): no admin login.
+    const plugin = targetPlugin(verify);
+    if (!plugin.verifyLease)
+      throw new RotatorError('CONFIG_INVALID', `target ${verify.type} cannot verify a lease`, 'lease.verify.type');
+    await plugin.verifyLease(verify, credential, verify.query ?? plugin.defaultVerify, value);
   }
 
   /**

@@ -8,7 +8,7 @@ import { eachLimited } from '../src/kernel/concurrency';
 import { RotatorError } from '../src/kernel/errors';
 import { insideWindow } from '../src/kernel/window';
 import { toFailure } from '../src/kernel/redact';
-import { planRotation, type RotationPlan } from '../src/kernel/plan';
+import { planRotation, type RotationPlan } from '../src/config/plan';
 import { listSchedules } from '../src/client/schedules';
 import { needsHuman, standings, type Standing } from '../src/client/standing';
 import {

@@ -7,7 +7,15 @@ import type { KubeConnection } from './kubernetes/connection';
 import type { Endpoint } from './targets/endpoint';
 import { parseDuration } from '../src/kernel/duration';
 import { SHORT_IO } from '../workflows/lib/policies';
-import type { Consumer, DatabaseTarget, SecretStore, SecretValue, StoreCapabilities, TargetCapabilities } from './types';
+import type {
+  Consumer,
+  DatabaseTarget,
+  LoginCredential,
+  SecretStore,
+  SecretValue,
+  StoreCapabilities,
+  TargetCapabilities,
+} from './types';
 
 /** A Kubernetes Secret, and how to reach the API server that keeps it. */
 export interface KubernetesSecretLocation {
@@ -38,8 +46,59 @@ export interface TargetPreflightContext {
 /** A provider block's schema: a strict object whose `type` is the plugin's name. */
 type TypedSchema<C> = z.ZodType<C, unknown>;
 
-export interface StorePlugin<C extends { type: string }> {
+/**
+ * The fields of a plugin's block that hold secrets, as paths inside the block (`token`, `auth.client_secret`, `*` for
+ * any key: `headers.*`): the config loader never shows their values and scrubs them from whatever rotator prints.
+ */
+export interface DeclaresSecrets {
+  readonly secretFields?: ReadonlyArray<string>;
+}
+
+/** A mapping of a YAML document. */
+export type L5Mapping = Record<string, unknown>;
+
+/**
+ * What src/config/l5.ts gives a store's L5 translation: the generic steps (issues, where a field was written, the
+ * provider a connection block makes). `written(field)` is where the user wrote a field of the secret (its own entry
+ * or a `_groups` entry); `at` is the secret's (or its fallback's) path in the normalized document.
+ */
+export interface L5Context {
+  readonly at: string;
+  readonly what: 'secret' | 'fallback';
+  written(field: string): string;
+  issue(path: string, message: string): void;
+  /** An issue found in the normalized document at `from` is reported at `to`, where the user wrote it. */
+  reportAt(from: string, to: string): void;
+  /** Checks `value` (written at `at`), reporting its issues; the parsed value, or undefined. */
+  check<T>(schema: z.ZodType<T>, value: unknown, at: string): T | undefined;
+  /** Checks the secret's spec fields with `schema`, reporting each issue where its field was written. */
+  checkWritten<T>(schema: z.ZodType<T>, s: L5Mapping): T | undefined;
+  /** `<location>` (the store's own word for where the secret is) → `path`; `path` itself is accepted instead. */
+  location(s: L5Mapping, location: string, value: unknown): L5Mapping;
+  /** The provider a connection block makes (named by a hash of the block): its name. `fields`: where each came from. */
+  provider(block: L5Mapping, fields: Record<string, string>): string;
+  /** The provider declared under `providers:` by that name, if any. */
+  declared(name: string): unknown;
+  /** A provider named like the spec's kind is used: it must be of this store's type (an issue otherwise). */
+  sameType(): void;
+  /** Adds a provider of this name once (the same for every secret that uses it). */
+  synthesize(name: string, block: L5Mapping): void;
+  /** The secret is valid by the spec, but this build cannot serve it: left out, with why. */
+  defer(path: string, message: string): void;
+}
+
+/** A store's spelling in the L5 spec: the spec's `provider:` name for it, and how a secret written so becomes rotator's. */
+export interface L5Spelling {
+  /** The spec's `provider:` value (`aws_secrets_manager`). */
+  readonly provider: string;
+  /** The secret (or fallback) in rotator's form: connection → a provider, location → `path`; undefined: left out. */
+  translate(s: L5Mapping, ctx: L5Context): L5Mapping | undefined;
+}
+
+export interface StorePlugin<C extends { type: string }> extends DeclaresSecrets {
   readonly schema: TypedSchema<C>;
+  /** How the L5 secret spec writes a secret kept in this store, if it does. */
+  readonly l5?: L5Spelling;
   readonly capabilities: StoreCapabilities;
   /** A provider of this type that a secret may name without declaring it (`provider: vault`), with ${ENV} defaults. */
   readonly builtIn?: Record<string, unknown>;
@@ -54,7 +113,32 @@ export interface StorePlugin<C extends { type: string }> {
   kubernetesSecret?(config: C, path: string): KubernetesSecretLocation;
   /** `rotator plan`: whether this store would accept a rotation's writes at `path`, found out without writing. */
   preflight?(config: C, path: string): Promise<PreflightCheck[]>;
-  create(config: C): Promise<SecretStore>;
+  /**
+   * `stores` builds another store from a nested provider block by the same plugin map (checked by that store's
+   * schema): a store kept over another one (transit encryption, SOPS) takes its inner store from it.
+   */
+  create(config: C, stores: StoreBuilder): Promise<SecretStore>;
+  /** What a worker keeps running for a provider of this store while it runs (a token's renewal), or null. */
+  keepAlive?(config: C): Promise<KeepAlive | null>;
+  /** Its provider may back a dynamic secret: its engine issues leased credentials (the lease keeper's). */
+  readonly issuesLeases?: boolean;
+}
+
+/** Something a worker runs beside its activities for a provider, stopped when the worker stops. */
+export interface KeepAlive {
+  stop(): void;
+}
+
+/** Builds a store from a provider block (`{ type, … }`) with the plugin its type names; `field` names it in errors. */
+export interface StoreBuilder {
+  build(config: unknown, field: string): Promise<SecretStore>;
+}
+
+/** Where a lease keeper verifies a credential it issued (a lease block's `verify:`, without its `type`). */
+export interface LeaseVerifyEndpoint {
+  host: string;
+  port: number;
+  database?: string;
 }
 
 /** The target block with its `secret://` connection resolved to where the admin secret is kept. */
@@ -71,7 +155,7 @@ export interface SharedClients {
   shared<T>(key: string, create: () => T, close: (client: T) => Promise<void>): T;
 }
 
-export interface TargetPlugin<C extends { type: string; connection: string }> {
+export interface TargetPlugin<C extends { type: string; connection: string }> extends DeclaresSecrets {
   readonly schema: TypedSchema<C>;
   readonly capabilities: TargetCapabilities;
   readonly strategies: ReadonlyArray<Strategy>;
@@ -88,6 +172,12 @@ export interface TargetPlugin<C extends { type: string; connection: string }> {
    * `validate` compare it with the host and port a stored value names.
    */
   connectionEndpoint?(target: TargetPlanOf<C>, admin: SecretValue): Promise<Endpoint>;
+  /**
+   * A lease keeper's check (`lease.verify: { type: <this target>, host, port, database, query }`): log in with
+   * `credential` where the published `value` names (else at `at`), run `query` (else `defaultVerify`), and close. No
+   * admin login is made. A target without it cannot be named by `lease.verify.type`.
+   */
+  verifyLease?(at: LeaseVerifyEndpoint, credential: LoginCredential, query: string, value: SecretValue): Promise<void>;
   /** `adminKey` names the admin credential's version: targets with the same one share pooled clients. */
   create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<DatabaseTarget>;
 }
@@ -110,7 +200,7 @@ export interface ConsumerContext {
   readSecret(ref: SecretReference): Promise<string>;
 }
 
-export interface ConsumerPlugin<C extends { type: string }> {
+export interface ConsumerPlugin<C extends { type: string }> extends DeclaresSecrets {
   readonly schema: TypedSchema<C>;
   /**
    * The block with its `secret://` references replaced by store locations, as the plan carries it (the plan is in

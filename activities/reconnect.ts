@@ -3,7 +3,7 @@ import { Context } from '@temporalio/activity';
 import { parseDuration } from '../src/kernel/duration';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
-import { describeWorkload, restartAnnotationKey, rolloutFailed, secretUsers, unlistedNote } from './consumers/rollout/rollouts';
+import { describeWorkload, restartAnnotationKey, rolloutFailed, secretUsers, unlistedNote } from './consumers/rollout/public';
 import { KubeClients, kubeConfigFor } from './kubernetes/client';
 import { consumerPlugin } from './consumers';
 import { guardedAll } from './guarded';

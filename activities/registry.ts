@@ -1,10 +1,10 @@
 // One worker's stores, targets and consumers, made from the plugin maps on first use and shared by its activities.
 import type { Config, ConsumerConfig, ProviderConfig } from '../src/config/schema';
 import { RotatorError } from '../src/kernel/errors';
-import { resolveReference, type SecretReference, type TargetPlan } from '../src/kernel/plan';
+import { resolveReference, type SecretReference, type TargetPlan } from '../src/config/plan';
 import { consumerPlugin } from './consumers';
-import type { ConsumerContext, KubernetesSecretLocation, SharedClients } from './plugin';
-import { storePlugin } from './stores';
+import type { AnyStorePlugin, ConsumerContext, KubernetesSecretLocation, SharedClients, StoreBuilder } from './plugin';
+import { STORES } from './stores';
 import { targetPlugin } from './targets';
 import type { Consumer, DatabaseTarget, SecretStore, SecretValue } from './types';
 
@@ -29,11 +29,40 @@ class Cache<T> {
   }
 }
 
+/**
+ * A store factory over a map of store plugins: the block's type picks the plugin, its schema checks the block (a
+ * nested one is not checked by the config schema), and the plugin's factory gets the same builder for its own inner
+ * stores. Errors name the field and the type, never a value.
+ */
+export function storeBuilder(plugins: Readonly<Record<string, AnyStorePlugin>> = STORES): StoreBuilder {
+  const builder: StoreBuilder = {
+    async build(config, field) {
+      const type = config && typeof config === 'object' ? (config as { type?: unknown }).type : undefined;
+      const plugin = typeof type === 'string' && Object.hasOwn(plugins, type) ? plugins[type] : undefined;
+      if (!plugin)
+        throw new RotatorError('CONFIG_INVALID', `expected one of ${Object.keys(plugins).join(', ')}`, `${field}.type`);
+      const parsed = plugin.schema.safeParse(config);
+      if (!parsed.success) {
+        const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(block)'}: ${i.message}`);
+        throw new RotatorError('CONFIG_INVALID', `a ${type} store: ${issues.join('; ')}`, field);
+      }
+      return plugin.create(parsed.data, builder);
+    },
+  };
+  return builder;
+}
+
 /** One store instance per configured provider. */
 export class ProviderRegistry {
   private readonly stores = new Cache<SecretStore>();
+  private readonly builder: StoreBuilder;
 
-  constructor(private readonly providers: Readonly<Record<string, ProviderConfig>>) {}
+  constructor(
+    private readonly providers: Readonly<Record<string, ProviderConfig>>,
+    private readonly plugins: Readonly<Record<string, AnyStorePlugin>> = STORES,
+  ) {
+    this.builder = storeBuilder(plugins);
+  }
 
   store(name: string): Promise<SecretStore> {
     const config = this.providers[name];
@@ -46,13 +75,13 @@ export class ProviderRegistry {
         ),
       );
     }
-    return this.stores.get(name, () => storePlugin(config).create(config));
+    return this.stores.get(name, () => this.plugins[config.type]!.create(config, this.builder));
   }
 
   /** The Kubernetes Secret that provider `name` keeps `path` in, or null for a store of another kind. */
   kubernetesSecret(name: string, path: string): KubernetesSecretLocation | null {
     const config = this.providers[name];
-    return (config && storePlugin(config).kubernetesSecret?.(config, path)) ?? null;
+    return (config && this.plugins[config.type]?.kubernetesSecret?.(config, path)) ?? null;
   }
 
   async close(): Promise<void> {

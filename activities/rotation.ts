@@ -3,7 +3,7 @@ import { Context } from '@temporalio/activity';
 import { assertNever, RotatorError } from '../src/kernel/errors';
 import { guardedAll } from './guarded';
 import { generatePassword } from '../src/kernel/password';
-import { checkPlan, type RotationPlan } from '../src/kernel/plan';
+import { checkPlan, type RotationPlan } from '../src/config/plan';
 import { openTarget, type ConsumerRegistry, type ProviderRegistry, type TargetRegistry } from './registry';
 import { replaceOwnedFields } from './stored-value';
 import type { DatabaseTarget, PromoteResult, SecretValue, VerifiedAt } from './types';

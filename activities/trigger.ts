@@ -3,7 +3,7 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Config } from '../src/config/schema';
-import { planRotation, type RotationPlan } from '../src/kernel/plan';
+import { planRotation, type RotationPlan } from '../src/config/plan';
 import { workflowIdFor } from '../workflows/definitions';
 import type { TriggerInput } from '../workflows/lifecycle-definitions';
 import { guarded } from './guarded';

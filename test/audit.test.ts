@@ -18,7 +18,7 @@ import { cancelRotation, decideRotation, followRotation, startRotation } from '.
 import { parseConfig } from '../src/config/load';
 import type { Config } from '../src/config/schema';
 import { RotationEvents, type RotationEvent } from '../src/kernel/events';
-import { planRotation } from '../src/kernel/plan';
+import { planRotation } from '../src/config/plan';
 import { createRotatorWorker, type RotatorWorker } from '../workers/worker';
 import { cli } from './support/cli';
 import {

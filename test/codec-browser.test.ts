@@ -14,7 +14,7 @@ import { followRotation, startRotation } from '../src/client/rotations';
 import { startCodecServer, type CodecServer } from '../src/codec-server/server';
 import { parseConfig } from '../src/config/load';
 import { createLogger } from '../src/kernel/log';
-import { planRotation } from '../src/kernel/plan';
+import { planRotation } from '../src/config/plan';
 import { toolPath } from '../src/stack/local-stack';
 import { createRotatorWorker, type RotatorWorker } from '../workers/worker';
 import { seedAdmin, testCodecKeys, testEnv, unique, workflowBundle } from './support/harness';

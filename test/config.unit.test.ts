@@ -1,7 +1,7 @@
 // Config parsing: the happy path, and every error names its field.
 import { parseConfig } from '../src/config/load';
 import { configError } from './support/config';
-import { planRotation } from '../src/kernel/plan';
+import { planRotation } from '../src/config/plan';
 import { generatePassword } from '../src/kernel/password';
 
 const ENV = { VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_TOKEN: 'dev-token' };

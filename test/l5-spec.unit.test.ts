@@ -10,7 +10,7 @@ import { normalizeL5 } from '../src/config/l5';
 import { parseSecretUri } from '../src/kernel/uri';
 import { issuesOf } from '../src/config/load';
 import type { Config } from '../src/config/schema';
-import { planRotation } from '../src/kernel/plan';
+import { planRotation } from '../src/config/plan';
 import { configError } from './support/config';
 
 /** A copy of the spec (the seed of this work), so the test runs on a fresh clone. */

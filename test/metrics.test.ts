@@ -13,7 +13,7 @@ import { followRotation, startRotation } from '../src/client/rotations';
 import { parseConfig } from '../src/config/load';
 import { RotationEvents } from '../src/kernel/events';
 import { createLogger } from '../src/kernel/log';
-import { planRotation } from '../src/kernel/plan';
+import { planRotation } from '../src/config/plan';
 import { triggerWorkflowIdFor } from '../src/listener/dispatch';
 import { signWebhook } from '../src/listener/http';
 import { openListener, type RunningListener } from '../src/listener/main';

@@ -15,7 +15,7 @@ import { cancelRotation, closedStatus, decideRotation, queryStatus, startRotatio
 import { standings } from '../src/client/standing';
 import { SWEEP, type SweepReport } from '../workflows/lifecycle-definitions';
 import { parseConfig } from '../src/config/load';
-import { planRotation, type RotationPlan } from '../src/kernel/plan';
+import { planRotation, type RotationPlan } from '../src/config/plan';
 import type { Outcome, PhaseName, RotationStatus } from '../workflows/definitions';
 import { createRotatorWorker, type RotatorWorker } from '../workers/worker';
 import { startOutageStack, type OutageStack } from './support/outage-stack';

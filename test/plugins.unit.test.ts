@@ -3,7 +3,7 @@ import { ConsumerRegistry } from '../activities/registry';
 import { STORES } from '../activities/stores';
 import { TARGETS } from '../activities/targets';
 import { parseConfig } from '../src/config/load';
-import { planRotation } from '../src/kernel/plan';
+import { planRotation } from '../src/config/plan';
 import { configError } from './support/config';
 
 const ENV = { VAULT_TOKEN: 'dev-token' };

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import { startRotation } from '../src/client/rotations';
 import { parseConfig } from '../src/config/load';
-import { planRotation } from '../src/kernel/plan';
+import { planRotation } from '../src/config/plan';
 import { testStack } from './support/stack';
 
 const hex = () => randomBytes(4).toString('hex');

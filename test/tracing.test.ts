@@ -11,7 +11,7 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import { getDataConverter } from '../src/client/codec/data-converter';
 import { followRotation, startRotation } from '../src/client/rotations';
 import { parseConfig } from '../src/config/load';
-import { planRotation } from '../src/kernel/plan';
+import { planRotation } from '../src/config/plan';
 import {
   createTracing,
   NO_TRACING_SINKS,

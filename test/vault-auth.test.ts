@@ -10,7 +10,8 @@ import { EngineRegistry } from '../activities/leases';
 import type { SecretStore } from '../activities/types';
 import { parseConfig } from '../src/config/load';
 import { RotatorError } from '../src/kernel/errors';
-import { startTokenRenewal } from '../workers/worker';
+import { startKeepAlives } from '../workers/worker';
+import type { TokenRenewer } from '../activities/stores/vault/public';
 import { adminClients } from './support/kube';
 import { testStack } from './support/stack';
 import { pgLogin, pgRole, vaultCall } from './support/vault-roles';
@@ -314,7 +315,7 @@ describe('a login whose token expires', () => {
     const provider = await shortLogin(`short-${id}`);
     const secret = `secret/data/${PREFIX}/short`;
     await bao('POST', secret, { data: { username: 'app', password: 'short-lived-login-1' } });
-    const [renewer] = await startTokenRenewal({ short: provider });
+    const [renewer] = (await startKeepAlives({ short: provider })) as TokenRenewer[];
     const store = await vault.create(provider);
     const session = vaultSession(provider);
     try {
@@ -346,7 +347,7 @@ describe('a login whose token expires', () => {
     expect(provider.renewal).toBeUndefined();
     const secret = `secret/data/${PREFIX}/norenew`;
     await bao('POST', secret, { data: { username: 'app', password: 'short-lived-login-3' } });
-    const [renewer] = await startTokenRenewal({ norenew: provider });
+    const [renewer] = (await startKeepAlives({ norenew: provider })) as TokenRenewer[];
     const store = await vault.create(provider);
     try {
       await until('two new logins', 15_000, async () => {

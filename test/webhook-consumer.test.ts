@@ -7,7 +7,7 @@ import { parseConfig } from '../src/config/load';
 import type { Config, ConsumerConfig } from '../src/config/schema';
 import { isRetryable, RotatorError } from '../src/kernel/errors';
 import { logger } from '../src/kernel/log';
-import { checkPlan, planRotation } from '../src/kernel/plan';
+import { checkPlan, planRotation } from '../src/config/plan';
 import { toFailure } from '../src/kernel/redact';
 import { everythingIn, expectNoSecretIn, rejectionWithout } from './contract/no-secret';
 import { configError } from './support/config';

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { getDataConverter } from '../src/client/codec/data-converter';
 import { parseConfig } from '../src/config/load';
-import { planRotation } from '../src/kernel/plan';
+import { planRotation } from '../src/config/plan';
 import { followRotation, queryStatus, startRotation } from '../src/client/rotations';
 import { canLogin, codecKeyEnv, configYaml, readStore, seedAdmin, testCodecKeys, testEnv, unique } from './support/harness';
 import { testStack } from './support/stack';

@@ -7,7 +7,7 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { ReconnectActivities } from '../activities/reconnect';
 import type { RotationActivities } from '../activities/rotation';
 import { parseConfig } from '../src/config/load';
-import { planRotation, type RotationPlan } from '../src/kernel/plan';
+import { planRotation, type RotationPlan } from '../src/config/plan';
 import { toolPath } from '../src/stack/local-stack';
 import type { RotationStatus } from '../workflows/definitions';
 import { workflowBundle } from './support/harness';

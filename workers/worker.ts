@@ -16,8 +16,8 @@ import { createLifecycleActivities } from '../activities/lifecycle';
 import { createReconnectActivities } from '../activities/reconnect';
 import { createTriggerActivities } from '../activities/trigger';
 import { createActivities } from '../activities/rotation';
-import { TokenRenewer } from '../activities/stores/vault/token-renewal';
-import { vaultSession, type VaultSession } from '../activities/stores/vault/auth';
+import type { KeepAlive } from '../activities/plugin';
+import { storePlugin } from '../activities/stores';
 import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activities/registry';
 import type { Config } from '../src/config/schema';
 import { RotatorError } from '../src/kernel/errors';
@@ -116,38 +116,16 @@ function installRuntime(level: LogLevel, metricsAddress: string | null): string 
 }
 
 /**
- * One renewer per vault provider that logs in (its token must be replaced before it expires) or whose `renewal:` is
- * enabled: the worker's own token must not expire under it. A login's session is the one its store and lease engine
- * use, so a renewal or a new login serves all three.
+ * What each configured provider's store keeps running in the worker (a vault provider's token renewal, so the
+ * worker's own token does not expire under it): each store plugin's keepAlive, stopped with the worker.
  */
-export async function startTokenRenewal(providers: Config['providers']): Promise<TokenRenewer[]> {
-  const renewers: TokenRenewer[] = [];
+export async function startKeepAlives(providers: Config['providers']): Promise<KeepAlive[]> {
+  const running: KeepAlive[] = [];
   for (const p of Object.values(providers)) {
-    if (p.type !== 'vault') continue;
-    const logsIn = (p.auth?.method ?? 'token') !== 'token';
-    if (!logsIn && !p.renewal?.enabled) continue;
-    let session: VaultSession;
-    try {
-      session = vaultSession(p);
-    } catch (err) {
-      // auth.method aws: its store refuses to start with the same sentence.
-      logger.warn({ address: p.address }, (err as Error).message);
-      continue;
-    }
-    const renewer = new TokenRenewer({
-      address: p.address,
-      token: session,
-      ...(p.namespace ? { namespace: p.namespace } : {}),
-      incrementSec: Math.round((p.renewal?.increment ?? 3_600_000) / 1000),
-      renew: p.renewal?.enabled ?? false,
-    });
-    await renewer.start().catch((err: unknown) => {
-      const status = (err as { response?: { statusCode?: number } }).response?.statusCode;
-      logger.warn({ status, address: p.address }, 'could not look up the vault token to renew it');
-    });
-    renewers.push(renewer);
+    const kept = await storePlugin(p).keepAlive?.(p);
+    if (kept) running.push(kept);
   }
-  return renewers;
+  return running;
 }
 
 export interface RotatorWorker {
@@ -224,7 +202,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       ? { workflowModules: [...(options.interceptors?.workflowModules ?? []), ...WORKFLOW_TRACING_MODULES] }
       : {}),
   };
-  const renewers = await startTokenRenewal(config.providers);
+  const renewers = await startKeepAlives(config.providers);
   let worker: Worker;
   try {
     worker = await Worker.create({

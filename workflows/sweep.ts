@@ -6,15 +6,11 @@ import type { KeeperControlActivities } from '../activities/lease-keeper';
 import { sweepStatusQuery, type SweepReport, type SweepStart } from './lifecycle-definitions';
 import { rotateAsChild } from './lib/child-rotation';
 import { describeFailure } from './lib/failures';
-import { SHORT_IO } from './lib/policies';
+import { ASSESS, SHORT_IO } from './lib/policies';
 
 const lifecycle = proxyLocalActivities<LifecycleActivities>(SHORT_IO);
 /** Reading every store takes a while at 10,000 secrets: a regular activity that heartbeats its progress. */
-const assessor = proxyActivities<LifecycleActivities>({
-  startToCloseTimeout: '10m',
-  heartbeatTimeout: '30s',
-  retry: { maximumAttempts: 3 },
-});
+const assessor = proxyActivities<LifecycleActivities>(ASSESS);
 const keepers = proxyLocalActivities<KeeperControlActivities>(SHORT_IO);
 
 export async function sweep(): Promise<SweepReport> {

@@ -24,7 +24,7 @@ export class EngineRegistry {
     if (!engine) {
       engine = (async () => {
         const { VaultDatabaseEngine } = await import('./vault-database');
-        const { vaultSession } = await import('../stores/vault/auth');
+        const { vaultSession } = await import('../stores/vault/public');
         // The provider's token, or its login shared with its store and the worker's renewer.
         const session = vaultSession(config);
         try {

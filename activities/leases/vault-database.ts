@@ -1,6 +1,6 @@
 // Leased credentials from the database secrets engine of OpenBao or Vault: issue, look up, renew, revoke, list.
 import type vault from 'node-vault';
-import { currentToken, vaultClient, type VaultConnection } from '../stores/vault/client';
+import { currentToken, vaultClient, type VaultConnection } from '../stores/vault/public';
 import { RotatorError } from '../../src/kernel/errors';
 import type { IssuedCredential, LeaseEngine, LeaseInfo, RenewResult } from './types';
 

@@ -14,7 +14,7 @@ import { configWarnings } from '../config/warnings';
 import type { Config } from '../config/schema';
 import { formatDuration } from '../kernel/duration';
 import { RotatorError } from '../kernel/errors';
-import { planRotation, rotatableSecrets, type RotationPlan } from '../kernel/plan';
+import { planRotation, rotatableSecrets, type RotationPlan } from '../config/plan';
 import { redact } from '../kernel/redact';
 
 export type { PreflightCheck } from '../../activities/plugin';

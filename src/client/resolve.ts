@@ -22,7 +22,7 @@ import type { SecretStore, SecretValue } from '../../activities/types';
 import type { Config, SecretConfig } from '../config/schema';
 import { assertNever, RotatorError } from '../kernel/errors';
 import { logger } from '../kernel/log';
-import { requireSecret } from '../kernel/plan';
+import { requireSecret } from '../config/plan';
 import { describeSecretUri, parseSecretUri, type SecretUri } from '../kernel/uri';
 
 export type ResolvedValue = string | Record<string, string | number>;

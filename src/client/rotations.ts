@@ -10,8 +10,8 @@ import {
 } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { RotatorError } from '../kernel/errors';
-import type { RotationPlan } from '../kernel/plan';
-import { workflowIdFor } from '../kernel/plan';
+import type { RotationPlan } from '../config/plan';
+import { workflowIdFor } from '../config/plan';
 import type { rotateSecret } from '../../workflows/rotate-secret';
 import {
   approveUpdate,

@@ -13,7 +13,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { duration, name } from './fields';
-import { LeaseSchema } from './lifecycle';
+import { STORES } from '../../activities/stores';
+import type { AnyStorePlugin, L5Context, L5Spelling } from '../../activities/plugin';
 import type { RotatorError } from '../kernel/errors';
 import { parseSecretUri, type SecretUri } from '../kernel/uri';
 
@@ -27,8 +28,6 @@ const isMapping = (v: unknown): v is Mapping => !!v && typeof v === 'object' && 
 /** A field of a secret's value, as `secret://name/<field>` names it. */
 const FIELD = /^[A-Za-z0-9_.-]+$/;
 const fieldName = z.string().regex(FIELD, { message: 'expected a field name (letters, digits, _ . -)' });
-/** What an environment variable may be called (POSIX). */
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The spec's reader-side fields, kept on a secret (SecretSchema spreads L5_SECRET_FIELDS). rotator reads and writes
@@ -137,107 +136,15 @@ export const AuditSchema = z
   .strict();
 
 // ---------------------------------------------------------------------------------------------------------------
-// The spec's blocks that map to store config: checked here, since the fields they become have other names.
+// Where a secret is, in each store's own words: every store plugin that the spec names spells its own (its `l5`).
 
-/**
- * `auth:` of an AWS secret: `instance_profile` is the SDK's credential chain (environment, profile, instance or task
- * role); `static` gives keys (they become the provider's access_key_id/secret_access_key); `assume_role` names a
- * role to assume (`role_arn`, validated; the store refuses it at start until assuming a role is implemented).
- */
-const AWS_AUTH_FIELDS = { instance_profile: [], static: ['access_key_id', 'secret_access_key'], assume_role: ['role_arn'] };
-const AwsAuthSchema = z
-  .object({
-    type: z.enum(['instance_profile', 'static', 'assume_role']).default('instance_profile'),
-    role_arn: z.string().min(1).optional(),
-    access_key_id: z.string().min(1).optional(),
-    secret_access_key: z.string().min(1).optional(),
-  })
-  .strict()
-  .superRefine((a, ctx) => {
-    for (const field of AWS_AUTH_FIELDS[a.type])
-      if (a[field as 'role_arn'] === undefined)
-        ctx.addIssue({ code: 'custom', path: [field], message: `auth.type ${a.type} needs ${field}` });
-    // assume_role may start from static keys; instance_profile takes nothing; static no role.
-    const allowed: string[] =
-      a.type === 'assume_role' ? ['role_arn', 'access_key_id', 'secret_access_key'] : AWS_AUTH_FIELDS[a.type];
-    for (const field of ['role_arn', 'access_key_id', 'secret_access_key'] as const)
-      if (a[field] !== undefined && !allowed.includes(field))
-        ctx.addIssue({ code: 'custom', path: [field], message: `is not used by auth.type ${a.type}` });
-  });
-
-/** A value checked for its form only when it is written out: `${VAR}` is checked where it is used, after interpolation. */
-const literal = (re: RegExp, message: string) => z.string().refine((v) => v.includes('${') || re.test(v), { message });
-
-/** Azure Key Vault as the spec writes it: an azure-key-vault provider from vault_url and auth, secret_name the path. */
-const AzureSchema = z
-  .object({
-    provider: z.literal('azure_key_vault'),
-    vault_url: literal(/^https:\/\/[a-z0-9-]+\.vault\.azure\.(net|cn|us)\/?$/i, 'expected https://<vault>.vault.azure.net'),
-    secret_name: literal(/^[0-9a-zA-Z-]{1,127}$/, 'expected a Key Vault secret name (letters, digits and -, at most 127)'),
-    version: z.union([z.string().min(1), z.number()], { message: 'expected latest or a version id' }).optional(),
-    auth: z
-      .object({
-        type: z.enum(['managed_identity', 'service_principal', 'cli']).default('managed_identity'),
-        tenant_id: z.string().min(1).optional(),
-        client_id: z.string().min(1).optional(),
-        client_secret: z.string().min(1).optional(),
-      })
-      .strict()
-      .superRefine((a, ctx) => {
-        for (const field of ['tenant_id', 'client_id', 'client_secret'] as const) {
-          if (a.type === 'service_principal' && a[field] === undefined)
-            ctx.addIssue({ code: 'custom', path: [field], message: `auth.type service_principal needs ${field}` });
-          // A user-assigned managed identity is picked by its client_id; nothing else goes with these two.
-          if (
-            a.type !== 'service_principal' &&
-            a[field] !== undefined &&
-            !(a.type === 'managed_identity' && field === 'client_id')
-          )
-            ctx.addIssue({ code: 'custom', path: [field], message: `is not used by auth.type ${a.type}` });
-        }
-      })
-      .optional(),
-  })
-  .catchall(z.unknown());
-
-/** GCP Secret Manager as the spec writes it: a gcp-secret-manager provider from project and auth, secret the path. */
-const GcpSchema = z
-  .object({
-    provider: z.literal('gcp_secret_manager'),
-    project: literal(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^\d+$/, 'expected a GCP project id or number'),
-    secret: literal(/^[A-Za-z0-9_-]{1,255}$/, 'expected a Secret Manager secret id (letters, digits, _ and -)'),
-    version: z
-      .union([z.string(), z.number()])
-      .refine((v) => v === 'latest' || /^[1-9]\d*$/.test(String(v)), { message: 'expected latest or a version number' })
-      .optional(),
-    auth: z
-      .object({
-        type: z.enum(['workload_identity', 'service_account']).default('workload_identity'),
-        key_file: z.string().min(1).optional(),
-      })
-      .strict()
-      .superRefine((a, ctx) => {
-        if (a.type === 'service_account' && !a.key_file)
-          ctx.addIssue({ code: 'custom', path: ['key_file'], message: 'auth.type service_account needs key_file' });
-        if (a.type !== 'service_account' && a.key_file)
-          ctx.addIssue({ code: 'custom', path: ['key_file'], message: `is not used by auth.type ${a.type}` });
-      })
-      .optional(),
-  })
-  .catchall(z.unknown());
-
-/** The spec's `provider:` names and the store type each is here. */
-const KINDS = {
-  vault: 'vault',
-  aws_secrets_manager: 'aws-secrets-manager',
-  aws_parameter_store: 'aws-parameter-store',
-  kubernetes: 'kubernetes',
-  env: 'env',
-  azure_key_vault: 'azure-key-vault',
-  gcp_secret_manager: 'gcp-secret-manager',
-} as const;
-type Kind = keyof typeof KINDS;
-const isKind = (p: unknown): p is Kind => typeof p === 'string' && Object.hasOwn(KINDS, p);
+/** The spec's `provider:` names, each with its store's type and spelling. */
+const KINDS: ReadonlyMap<string, { type: string; spelling: L5Spelling }> = new Map(
+  Object.entries(STORES as Readonly<Record<string, AnyStorePlugin>>).flatMap(([type, plugin]) =>
+    plugin.l5 ? [[plugin.l5.provider, { type, spelling: plugin.l5 }] as const] : [],
+  ),
+);
+const isKind = (p: unknown): p is string => typeof p === 'string' && KINDS.has(p);
 
 /** Top-level sections of an L5 document that bind secrets to streams and lookups: only their references matter here. */
 const BINDING_SECTIONS = ['streams', 'lookups', 'checkpoints'] as const;
@@ -493,235 +400,40 @@ class Normalizer {
   }
 
   /**
-   * A secret (or fallback) of one of the spec's kinds in rotator's form: its connection as a provider, its location
-   * as `path`. Unchanged when it already is (a `path` and no connection fields); undefined when it is left out.
+   * A secret (or fallback) of one of the spec's kinds in rotator's form, as its store's plugin spells it: its
+   * connection as a provider, its location as `path`. Unchanged when it already is (a `path` and no connection
+   * fields); undefined when it is left out.
    */
-  private locate(kind: Kind, s: Mapping, at: string, written: WrittenAt, what: 'secret' | 'fallback'): Mapping | undefined {
-    switch (kind) {
-      case 'vault':
-        return this.vault(s, at, written, what);
-      case 'aws_secrets_manager':
-      case 'aws_parameter_store':
-        return this.aws(kind, s, at, written);
-      case 'kubernetes':
-        return this.kubernetes(s, at, written);
-      case 'env':
-        return this.env(s, at, written);
-      case 'azure_key_vault':
-      case 'gcp_secret_manager':
-        return this.cloud(kind, s, at, written);
-    }
-  }
-
-  /**
-   * `provider: vault` with `vault: { address, namespace }` (Enterprise namespace), `auth: { method, … }` (how the
-   * worker gets its token: `token` is one given to it, from `auth.token` or ${VAULT_TOKEN}; approle, kubernetes
-   * and aws are validated by the vault plugin and refused when the store starts, until login is implemented) and
-   * `renewal:` (the provider's renewal of that token). Without any of the three, the secret names the provider
-   * `vault` (declared, or the built-in one from VAULT_ADDR/VAULT_TOKEN), as in rotator's form.
-   */
-  private vault(s: Mapping, at: string, written: WrittenAt, what: 'secret' | 'fallback'): Mapping | undefined {
-    if (!('vault' in s || 'auth' in s || 'renewal' in s)) return s;
-    const { vault: connection = {}, auth, renewal, ...rest } = s;
-    if (!isMapping(connection)) {
-      this.issue(written('vault'), 'expected a mapping: { address, namespace }');
-      return rest;
-    }
-    const extra = Object.keys(connection).filter((k) => k !== 'address' && k !== 'namespace');
-    if (extra.length > 0) this.issue(written('vault'), `unknown field${extra.length > 1 ? 's' : ''} ${extra.join(', ')}`);
-    if (auth !== undefined && !isMapping(auth)) {
-      this.issue(written('auth'), 'expected a mapping: { method, … }');
-      return rest;
-    }
-    const { token, ...login } = auth ?? {};
-    const method = login.method ?? 'token';
-    const onlyToken = Object.keys(login).every((k) => k === 'method') && method === 'token';
-    const provider = this.provider(
-      'vault',
-      {
-        address: connection.address ?? '${VAULT_ADDR:-http://127.0.0.1:8200}',
-        namespace: connection.namespace,
-        token: token ?? (method === 'token' ? '${VAULT_TOKEN}' : undefined),
-        // Token auth is what a provider without auth: does, so the block is the same as rotator's own form then.
-        auth: auth === undefined || onlyToken ? undefined : login,
-        renewal,
-      },
+  private locate(kind: string, s: Mapping, at: string, written: WrittenAt, what: 'secret' | 'fallback'): Mapping | undefined {
+    const { type, spelling } = KINDS.get(kind)!;
+    const ctx: L5Context = {
       at,
-      {
-        address: `${written('vault')}.address`,
-        namespace: `${written('vault')}.namespace`,
-        token: `${written('auth')}.token`,
-        auth: written('auth'),
-        renewal: written('renewal'),
-      },
-    );
-    // A dynamic secret's readers lease their own credentials unless rotator's keeper publishes one for them.
-    if (what === 'secret' && rest.type === 'dynamic' && rest.publish === undefined) {
-      if (rest.lease !== undefined) this.check(LeaseSchema, rest.lease, written('lease'));
-      this.deferred.push({
-        path: `${at}.publish`,
-        message:
-          'rotator keeps a dynamic secret only when it publishes the credential for its readers (publish: { provider, path }); without it, the readers lease their own',
-      });
-      return undefined;
-    }
-    return { ...rest, provider };
-  }
-
-  /**
-   * `provider: aws_secrets_manager` (`secret_id` → path; `version_stage`/`version_id` → read:) and
-   * `provider: aws_parameter_store` (`name` → path; `type`, `with_decryption` → read:; `kms_key_id` → the provider's).
-   * `region` (default ${AWS_REGION}, the SDK's own variable) and `auth:` become the provider.
-   */
-  private aws(kind: 'aws_secrets_manager' | 'aws_parameter_store', s: Mapping, at: string, written: WrittenAt): Mapping {
-    const sm = kind === 'aws_secrets_manager';
-    const location = sm ? 'secret_id' : 'name';
-    const { [location]: id, region, auth, kms_key_id, ...rest } = s;
-    let out: Mapping = rest;
-    const read: Mapping = {};
-    const move = (field: string, to = field) => {
-      if (!(field in out)) return;
-      const { [field]: value, ...others } = out;
-      read[to] = value;
-      out = others;
-      this.reportAt(`${at}.read.${to}`, written(field));
-    };
-    if (sm) {
-      move('version_stage');
-      move('version_id');
-    } else {
-      move('with_decryption');
-      // The parameter's type shares the secret's `type:` (static, dynamic), so it is told apart by its values.
-      if (out.type !== 'static' && out.type !== 'dynamic') move('type', 'parameter_type');
-    }
-    if (Object.keys(read).length > 0) out = { ...out, read };
-    out = this.location(out, location, id, at, written);
-    let creds: Mapping = {};
-    if (auth !== undefined && this.check(AwsAuthSchema, auth, written('auth')) && isMapping(auth)) {
-      const { type: _, ...keys } = auth;
-      creds = keys;
-    }
-    const declared = this.declared[kind];
-    if (region === undefined && auth === undefined && kms_key_id === undefined && declared !== undefined) {
-      this.sameType(kind, at, written);
-      return { ...out, provider: kind };
-    }
-    const provider = this.provider(KINDS[kind], { region: region ?? '${AWS_REGION}', ...creds, kms_key_id }, at, {
-      region: region === undefined ? `${at}.region` : written('region'),
-      access_key_id: `${written('auth')}.access_key_id`,
-      secret_access_key: `${written('auth')}.secret_access_key`,
-      role_arn: `${written('auth')}.role_arn`,
-      kms_key_id: written('kms_key_id'),
-    });
-    return { ...out, provider };
-  }
-
-  /**
-   * `provider: kubernetes` with `namespace` and `secret_name` → path `<namespace>/<secret_name>` in the provider
-   * named kubernetes (declared, or one made with the worker's kubeconfig or service account). `service_account` is
-   * the reader's identity (read:); rotator does not act as it.
-   */
-  private kubernetes(s: Mapping, at: string, written: WrittenAt): Mapping {
-    if (!('secret_name' in s || 'namespace' in s || 'service_account' in s)) return s;
-    const { secret_name, namespace, service_account, ...rest } = s;
-    if (namespace !== undefined && typeof namespace !== 'string') this.issue(written('namespace'), 'expected a namespace name');
-    const path = typeof secret_name === 'string' && typeof namespace === 'string' ? `${namespace}/${secret_name}` : secret_name;
-    let out = this.location(rest, 'secret_name', path, at, written);
-    if (service_account !== undefined) {
-      out = { ...out, read: { ...(isMapping(out.read) ? out.read : {}), service_account } };
-      this.reportAt(`${at}.read.service_account`, written('service_account'));
-    }
-    if (this.declared.kubernetes !== undefined) this.sameType('kubernetes', at, written);
-    else if (!('kubernetes' in this.synthesized)) {
-      this.synthesized.kubernetes = { type: 'kubernetes' };
-      this.reportAt('providers.kubernetes', at);
-    }
-    return { ...out, provider: 'kubernetes' };
-  }
-
-  /**
-   * `provider: env` with `variable: NAME` (path NAME: the variable's JSON object, or its text as `value`),
-   * `variables: { field: NAME }` (path `field=NAME,…`: one variable per field) and `default:` (the value when the
-   * variable is unset: a provider of type env with `defaults:`, since a path must not carry a value).
-   */
-  private env(s: Mapping, at: string, written: WrittenAt): Mapping {
-    if (!('variable' in s || 'variables' in s || 'default' in s)) return s;
-    const { variable, variables, default: fallbackValue, ...rest } = s;
-    let path: unknown;
-    if (variable !== undefined && variables !== undefined)
-      this.issue(written('variables'), 'set variable or variables, not both');
-    if (variable !== undefined) {
-      if (typeof variable !== 'string' || !ENV_NAME.test(variable))
-        this.issue(
-          written('variable'),
-          'expected the name of an environment variable (letters, digits and _, not starting with a digit)',
-        );
-      path = variable;
-    } else if (variables !== undefined) {
-      if (!isMapping(variables) || Object.keys(variables).length === 0)
-        this.issue(written('variables'), 'expected a mapping of fields to environment variable names');
-      else {
-        for (const [field, v] of Object.entries(variables)) {
-          if (!FIELD.test(field))
-            this.issue(`${written('variables')}.${field}`, 'expected a field name (letters, digits, _ . -)');
-          else if (typeof v !== 'string' || !ENV_NAME.test(v))
-            this.issue(`${written('variables')}.${field}`, 'expected the name of an environment variable');
+      what,
+      written,
+      issue: (path, message) => this.issue(path, message),
+      reportAt: (from, to) => this.reportAt(from, to),
+      check: (schema, value, where) => this.check(schema, value, where),
+      checkWritten: (schema, block) => {
+        const parsed = schema.safeParse(block, { reportInput: true });
+        if (parsed.success) return parsed.data;
+        for (const i of this.describe(parsed.error, [], { root: block })) {
+          const [field, ...below] = i.path.split('.');
+          this.issue([written(field!), ...below].join('.'), i.message);
         }
-        path = Object.entries(variables)
-          .map(([field, v]) => `${field}=${String(v)}`)
-          .join(',');
-      }
-    }
-    const out = this.location(rest, variables !== undefined ? 'variables' : 'variable', path, at, written);
-    if (fallbackValue === undefined) {
-      if (this.declared.env !== undefined) this.sameType('env', at, written);
-      return { ...out, provider: 'env' };
-    }
-    if (variable === undefined || typeof fallbackValue === 'object') {
-      this.issue(
-        written('default'),
-        variable === undefined ? 'goes with variable: (one variable), not variables:' : 'expected text, a number or true/false',
-      );
-      return { ...out, provider: 'env' };
-    }
-    const varName = String(variable);
-    const provider = this.provider('env', { defaults: { [varName]: String(fallbackValue) } }, at, {
-      [`defaults.${varName}`]: written('default'),
-    });
-    this.sensitive.push(['providers', provider, 'defaults', varName]);
-    return { ...out, provider };
-  }
-
-  /**
-   * `provider: azure_key_vault` (`secret_name` → path; `vault_url` and `auth` → an azure-key-vault provider) and
-   * `provider: gcp_secret_manager` (`secret` → path; `project` and `auth` → a gcp-secret-manager provider). `version`
-   * is the reader's (read:); rotator reads and publishes the latest. Left out when the spec's fields are malformed.
-   */
-  private cloud(kind: 'azure_key_vault' | 'gcp_secret_manager', s: Mapping, at: string, written: WrittenAt): Mapping | undefined {
-    const azure = kind === 'azure_key_vault';
-    const [location, connection] = azure ? ['secret_name', 'vault_url'] : ['secret', 'project'];
-    // Other fields stay on the secret, for its schema to check (and name, when unknown).
-    const parsed = (azure ? AzureSchema : GcpSchema).safeParse(s, { reportInput: true });
-    if (!parsed.success) {
-      for (const i of this.describe(parsed.error, [], { root: s })) {
-        const [field, ...below] = i.path.split('.');
-        this.issue([written(field!), ...below].join('.'), i.message);
-      }
-      return undefined;
-    }
-    const { [location]: id, [connection]: where, version, auth: _, ...rest } = s;
-    let out = this.location(rest, location, id, at, written);
-    if (version !== undefined) {
-      out = { ...out, read: { ...(isMapping(out.read) ? out.read : {}), version } };
-      this.reportAt(`${at}.read.version`, written('version'));
-    }
-    // The spec's defaults applied (auth.type), so the provider block is the one the spec means.
-    const auth = (parsed.data as { auth?: Mapping }).auth;
-    const provider = this.provider(KINDS[kind], { [connection]: where, auth }, at, {
-      [connection]: written(connection),
-      auth: written('auth'),
-    });
-    return { ...out, provider };
+        return undefined;
+      },
+      location: (block, location, value) => this.location(block, location, value, at, written),
+      provider: (block, fields) => this.provider(type, block, at, fields),
+      declared: (providerName) => this.declared[providerName],
+      sameType: () => this.sameType(kind, type, written),
+      synthesize: (providerName, block) => {
+        if (providerName in this.synthesized) return;
+        this.synthesized[providerName] = block;
+        this.reportAt(`providers.${providerName}`, at);
+      },
+      defer: (path, message) => this.deferred.push({ path, message }),
+    };
+    return spelling.translate(s, ctx);
   }
 
   /** `<location>` (the store's own word for where the secret is) → `path`; `path` itself is accepted instead. */
@@ -736,14 +448,10 @@ class Normalizer {
   }
 
   /** A provider declared under `providers:` with a spec kind's name is used only if it is of that kind's type. */
-  private sameType(kind: Kind, at: string, written: WrittenAt): void {
+  private sameType(kind: string, type: string, written: WrittenAt): void {
     const declared = this.declared[kind];
-    const type = isMapping(declared) ? declared.type : undefined;
-    if (type !== KINDS[kind])
-      this.issue(
-        written('provider'),
-        `providers.${kind} is declared with another type; the spec's ${kind} needs type ${KINDS[kind]}`,
-      );
+    if ((isMapping(declared) ? declared.type : undefined) !== type)
+      this.issue(written('provider'), `providers.${kind} is declared with another type; the spec's ${kind} needs type ${type}`);
   }
 
   /**

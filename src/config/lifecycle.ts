@@ -2,6 +2,13 @@
 import { z } from 'zod';
 import { cronProblem } from './cron';
 import { duration } from './fields';
+import { TARGETS, type TargetType } from '../../activities/targets';
+
+/** The targets whose plugin verifies a lease keeper's credential: what `lease.verify.type` may name. */
+type LeaseVerifyType = { [K in TargetType]: 'verifyLease' extends keyof (typeof TARGETS)[K] ? K : never }[TargetType];
+const LEASE_VERIFY_TYPES = (Object.keys(TARGETS) as TargetType[]).filter(
+  (t): t is LeaseVerifyType => 'verifyLease' in TARGETS[t],
+) as [LeaseVerifyType, ...LeaseVerifyType[]];
 
 const HOUR_MINUTE = /^([01]\d|2[0-3]):([0-5]\d)$/;
 const hourMinute = z.string().regex(HOUR_MINUTE, { message: 'expected a time of day like 02:00 (24-hour HH:MM)' });
@@ -105,11 +112,12 @@ export const LeaseSchema = z
     /** Where a new credential must log in before it is published as current (and what it runs there). */
     verify: z
       .object({
-        type: z.enum(['postgresql', 'redis']),
+        /** A target whose plugin can verify a lease (it has `verifyLease`). */
+        type: z.enum(LEASE_VERIFY_TYPES),
         host: z.string().min(1).default('127.0.0.1'),
         port: z.number().int().min(1).max(65535),
         database: z.string().min(1).optional(),
-        /** SQL for postgresql (default `select 1`), a command for redis (default `PING`). */
+        /** What the target runs once logged in (its language); default: the target's `defaultVerify`. */
         query: z.string().min(1).optional(),
       })
       .strict()

@@ -30,7 +30,7 @@ export function literalSecretFields(text: string): string[] {
         node !== '' &&
         !node.startsWith('secret://') &&
         !FROM_ENV.test(node) &&
-        secretField(path) &&
+        secretField(path, raw) &&
         !NOT_A_VALUE.test(field) &&
         !gcpSecretId
       )

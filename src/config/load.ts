@@ -8,6 +8,7 @@ import { RotatorError } from '../kernel/errors';
 import { printable } from '../kernel/printable';
 import { redact } from '../kernel/redact';
 import { normalizeL5 } from './l5';
+import { declaredSecret, type PluginDeclarations } from './secret-fields';
 import { ConfigSchema, type Config } from './schema';
 
 export class ConfigError extends RotatorError {
@@ -33,7 +34,10 @@ const INTERPOLATION = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
  */
 const MIN_SECRET_LENGTH = 8;
 
-/** Names that say a value is a secret, for a config field or an environment variable. */
+/**
+ * Names that say a value is a secret, for an environment variable or a field of rotator's own config; a plugin's
+ * block declares its secret fields (secret-fields.ts), and this stays a safety net under the declarations there.
+ */
 const SECRET_NAME = /token|passw(or)?d|secret|key|credential/i;
 
 /**
@@ -41,13 +45,17 @@ const SECRET_NAME = /token|passw(or)?d|secret|key|credential/i;
  * fields whose names only look like it: a trigger rule's `secret:` (a secret's name) and a secret's own `key:` (the
  * field of its value it exposes). Every other `key` (an Event Grid source's, say) is.
  */
-function secretByField(path: readonly string[], value: string): boolean {
-  return !value.startsWith('secret://') && secretField(path);
+function secretByField(path: readonly string[], value: string, root: unknown): boolean {
+  return !value.startsWith('secret://') && secretField(path, root);
 }
 
-/** Whether the field at `path` holds a secret by its name. */
-export function secretField(path: ReadonlyArray<PropertyKey>): boolean {
+/**
+ * Whether the field at `path` holds a secret: declared so by the plugin whose block holds it in `root` (the document),
+ * or named like one.
+ */
+export function secretField(path: ReadonlyArray<PropertyKey>, root?: unknown, plugins?: PluginDeclarations): boolean {
   const named = path.map(String);
+  if (root !== undefined && declaredSecret(root, named, plugins)) return true;
   const field = named.at(-1) ?? '';
   if (!SECRET_NAME.test(field)) return false;
   const naming =
@@ -61,7 +69,7 @@ export function secretField(path: ReadonlyArray<PropertyKey>): boolean {
  * secrets by the name of their field or of their variable are collected into `sensitive`: wherever such a value
  * ends up (a path, a namespace, a verify query), no message may show it.
  */
-function interpolate(node: unknown, env: Env, path: string[], issues: Issue[], sensitive: Set<string>): unknown {
+function interpolate(node: unknown, env: Env, path: string[], issues: Issue[], sensitive: Set<string>, root = node): unknown {
   if (typeof node === 'string') {
     const out = node.replace(INTERPOLATION, (_m, varName: string, fallback: string | undefined) => {
       const value = env[varName];
@@ -73,13 +81,16 @@ function interpolate(node: unknown, env: Env, path: string[], issues: Issue[], s
       issues.push({ path: path.join('.') || '(root)', message: `environment variable ${varName} is not set` });
       return '';
     });
-    if (secretByField(path, out) && out.length >= MIN_SECRET_LENGTH) sensitive.add(out);
+    if (secretByField(path, out, root) && out.length >= MIN_SECRET_LENGTH) sensitive.add(out);
     return out;
   }
-  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, String(i)], issues, sensitive));
+  if (Array.isArray(node)) return node.map((v, i) => interpolate(v, env, [...path, String(i)], issues, sensitive, root));
   if (node && typeof node === 'object') {
     return Object.fromEntries(
-      Object.entries(node as Record<string, unknown>).map(([k, v]) => [k, interpolate(v, env, [...path, k], issues, sensitive)]),
+      Object.entries(node as Record<string, unknown>).map(([k, v]) => [
+        k,
+        interpolate(v, env, [...path, k], issues, sensitive, root),
+      ]),
     );
   }
   return node;
@@ -126,11 +137,11 @@ const SHOWN_TEXT = 40;
  * (printable, the first SHOWN_TEXT characters, a URL's user:password@ left out), except under a field whose name says
  * it holds a secret, where only the kind is named. `hide`: values known to be secrets, scrubbed before the cut.
  */
-function found(input: unknown, path: ReadonlyArray<PropertyKey>, hide: ReadonlyArray<string> = []): string {
+function found(input: unknown, path: ReadonlyArray<PropertyKey>, hide: ReadonlyArray<string> = [], root?: unknown): string {
   if (input === null) return 'null';
   if (Array.isArray(input)) return input.length === 0 ? 'an empty list' : `a list of ${input.length}`;
   if (typeof input === 'object') return 'a mapping';
-  if (secretField(path)) return typeof input === 'string' ? 'text' : `a ${typeof input}`;
+  if (secretField(path, root)) return typeof input === 'string' ? 'text' : `a ${typeof input}`;
   if (typeof input === 'string') {
     const text = redact(input, hide).replace(/\/\/[^/@\s]*@/g, '//…@');
     return `the text ${JSON.stringify(printable(text, SHOWN_TEXT))}`;
@@ -142,11 +153,14 @@ function found(input: unknown, path: ReadonlyArray<PropertyKey>, hide: ReadonlyA
  * A discriminated union (a provider's, target's or consumer's `type:`) that matched none of its kinds: the kinds there
  * are, and what the config said. zod reports the whole block as input; the discriminator's value is what was found.
  */
-function unknownKind(issue: z.core.$ZodIssueInvalidUnion & { discriminator?: string; options?: unknown[] }): string {
+function unknownKind(
+  issue: z.core.$ZodIssueInvalidUnion & { discriminator?: string; options?: unknown[] },
+  root: unknown,
+): string {
   const block = issue.input as Record<string, unknown> | undefined;
   const value = block && typeof block === 'object' && !Array.isArray(block) ? block[issue.discriminator!] : undefined;
   const expected = `expected one of ${(issue.options ?? []).map(String).join(', ')}`;
-  return value === undefined ? `missing (${expected})` : `${expected}, got ${found(value, issue.path)}`;
+  return value === undefined ? `missing (${expected})` : `${expected}, got ${found(value, issue.path, [], root)}`;
 }
 
 /** What `path` holds in `root` (the document as the schema was given it), or undefined. */
@@ -186,21 +200,25 @@ function gotFor(issue: z.core.$ZodIssue, input: IssueInput | undefined): string 
         : issue.input;
   // A message that already quotes what it found ("no secret named …") says it once.
   if (value === undefined || (typeof value === 'string' && issue.message.includes(JSON.stringify(value)))) return '';
-  return `, got ${found(value, issue.path, input?.hide)}`;
+  return `, got ${found(value, issue.path, input?.hide, input?.root)}`;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input?: IssueInput): string {
   switch (issue.code) {
     case 'invalid_value':
-      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}, got ${found(issue.input, issue.path)}`;
+      return `expected one of ${issue.values.map((v) => String(v)).join(', ')}, got ${found(issue.input, issue.path, [], input?.root)}`;
     case 'invalid_union':
-      return 'discriminator' in issue && typeof issue.discriminator === 'string' ? unknownKind(issue) : issue.message;
+      return 'discriminator' in issue && typeof issue.discriminator === 'string'
+        ? unknownKind(issue, input?.root)
+        : issue.message;
     case 'unrecognized_keys':
       return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
     case 'invalid_type': {
       // A schema's own message ("expected a duration like 30s") says more than zod's "expected string".
       const expected = issue.message.startsWith('Invalid input') ? `expected ${issue.expected}` : issue.message;
-      return issue.input === undefined ? `missing (${expected})` : `${expected}, got ${found(issue.input, issue.path)}`;
+      return issue.input === undefined
+        ? `missing (${expected})`
+        : `${expected}, got ${found(issue.input, issue.path, [], input?.root)}`;
     }
     // Checks whose own message says what was expected: add what was found.
     case 'invalid_format':

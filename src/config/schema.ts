@@ -3,6 +3,7 @@
 import { TriggersSchema } from './trigger';
 import { z } from 'zod';
 import { CONSUMERS, type ConsumerSchema as ConsumerPluginSchema } from '../../activities/consumers';
+import type { AnyStorePlugin } from '../../activities/plugin';
 import { STORES, storePlugin, type StoreSchema as StorePluginSchema } from '../../activities/stores';
 import { TARGETS, targetPlugin, type TargetSchema as TargetPluginSchema } from '../../activities/targets';
 import { MIN_ALPHABET, passwordClasses } from '../kernel/password';
@@ -341,16 +342,19 @@ export const ConfigSchema = z
     }
   });
 
+/** The stores whose providers may back a dynamic secret. */
+const LEASING_STORES = Object.entries(STORES as Record<string, AnyStorePlugin>).flatMap(([t, p]) => (p.issuesLeases ? [t] : []));
+
 /** What a dynamic secret needs: an engine that issues leases, a path naming a role, somewhere to publish. */
 function dynamicIssues(
   secret: z.infer<typeof SecretSchema>,
   provider: ProviderConfig | undefined,
 ): Array<{ path: string[]; message: string }> {
   const issues: Array<{ path: string[]; message: string }> = [];
-  if (provider && provider.type !== 'vault')
+  if (provider && !(storePlugin(provider) as AnyStorePlugin).issuesLeases)
     issues.push({
       path: ['provider'],
-      message: `dynamic credentials come from a vault provider's database engine, not ${provider.type}`,
+      message: `dynamic credentials come from a provider whose store issues leases (${LEASING_STORES.join(', ')}), not ${provider.type}`,
     });
   if (!DYNAMIC_PATH.test(secret.path) || secret.path.split('/').some((seg) => seg === '..' || seg === '.'))
     issues.push({ path: ['path'], message: 'expected <mount>/creds/<role>, like database/creds/app-readonly' });

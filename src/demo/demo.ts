@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import vault from 'node-vault';
-import { canLogIn } from '../../activities/targets/postgresql/target';
+import { canLogIn } from '../../activities/targets/postgresql/public';
 import { runCli } from '../cli/main';
 import { loadConfig } from '../config/load';
 import { prepareExampleStack } from '../stack/example';

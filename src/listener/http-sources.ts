@@ -5,7 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
-import { signature, signatureMatches } from '../../activities/consumers/webhook/webhook';
+import { signature, signatureMatches } from '../../activities/consumers/webhook/public';
 import type { TriggerSource } from '../config/trigger';
 import { assertNever } from '../kernel/errors';
 import { PRINTABLE } from '../kernel/printable';

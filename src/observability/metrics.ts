@@ -12,11 +12,26 @@ import type {
   Next,
 } from '@temporalio/worker';
 import type { RotationEvent } from '../kernel/events';
-import type { Assessment } from '../../activities/lifecycle';
-import type { IssuedRef } from '../../activities/lease-keeper';
-import type { RenewResult } from '../../activities/leases/types';
+import type { LifecycleActivities } from '../../activities/lifecycle';
+import type { KeeperActivities } from '../../activities/lease-keeper';
+import type { ReconnectActivities } from '../../activities/reconnect';
 import { coreMetricsText, reserveLoopbackAddress } from './core-metrics';
-import { secretOfArgs } from './progress';
+
+/** The activities a worker runs whose calls may be measured, by name. */
+type Activities = KeeperActivities & LifecycleActivities & ReconnectActivities;
+type ActivityFn = (...args: never[]) => Promise<unknown>;
+/** One call of activity K: its arguments, how it ended (its result when it returned), and when. */
+interface Call<K extends keyof Activities> {
+  args: Activities[K] extends ActivityFn ? Partial<Parameters<Activities[K]>> : never;
+  result:
+    | { ok: true; value: Activities[K] extends ActivityFn ? Awaited<ReturnType<Activities[K]>> : never }
+    | { ok: false; final: boolean };
+  startedMs: number;
+  now: number;
+}
+type Measure<K extends keyof Activities> = (call: Call<K>) => void;
+/** What is measured, declared per activity (its entries are the measured ones; any other passes through). */
+type Measurements = { [K in keyof Activities]?: Measure<K> };
 
 /** Seconds: a phase takes from milliseconds (publish) to days (revoke waits out the grace period). */
 const PHASE_BUCKETS = [
@@ -231,57 +246,57 @@ export class WorkerMetrics {
     return this.registry.contentType;
   }
 
-  /** @internal Called by ActivityMeasurements. */
+  /**
+   * What each measured activity records, keyed and typed by the activity's own signature (its arguments and result),
+   * so a renamed activity or a changed result fails to compile here rather than measuring nothing.
+   */
+  private readonly measurements: Measurements = {
+    awaitRollout: ({ args: [, input], result, startedMs, now }) => {
+      const from = typeof input?.startedAt === 'number' ? input.startedAt : startedMs;
+      this.rollouts.observe({ result: result.ok ? 'succeeded' : 'failed' }, Math.max(0, now - from) / 1000);
+    },
+    issueCredential: ({ args: [secret], result }) => {
+      this.leaseIssues.inc({ result: result.ok ? 'issued' : 'failed' });
+      if (result.ok && secret) this.leases.set(secret, { expiresAt: result.value.expiresAt, capped: !result.value.renewable });
+    },
+    renewLease: ({ args: [secret], result, now }) => {
+      if (!result.ok) return void this.leaseRenewals.inc({ result: 'failed' });
+      const renewed = result.value;
+      this.leaseRenewals.inc({ result: renewed.capped ? 'capped' : 'renewed' });
+      if (secret) this.leases.set(secret, { expiresAt: now + renewed.leaseDurationSec * 1000, capped: renewed.capped });
+    },
+    revokeLease: ({ result }) => {
+      this.leaseRevocations.inc({ result: result.ok ? 'revoked' : 'failed' });
+      // The keeper gives a lease up as irrevocable exactly when its revoke activity fails for good.
+      if (!result.ok && result.final) this.irrevocable.inc();
+    },
+    assessSecrets: ({ result, now }) => {
+      this.sweeps.inc({ result: result.ok ? 'succeeded' : 'failed' });
+      if (!result.ok) return;
+      const assessment = result.value;
+      for (const [state, count] of Object.entries(assessment.counts)) this.sweepSecrets.set({ state }, count);
+      this.sweepDue.set(assessment.due.length);
+      this.sweepLast.set(now / 1000);
+    },
+  };
+
+  /** Whether `activity`'s calls are measured; the others pass through untouched. */
+  measures(activity: string): boolean {
+    return Object.hasOwn(this.measurements, activity);
+  }
+
+  /**
+   * @internal Called by ActivityMeasurements with what Temporal handed the activity: `args` and the result are the
+   * activity's own (the worker registered it under that name), the one place they are taken as such.
+   */
   measured(
     activity: string,
     args: unknown[],
     result: { ok: true; value: unknown } | { ok: false; final: boolean },
     startedMs: number,
   ): void {
-    const now = Date.now();
-    const secret = secretOfArgs(args);
-    switch (activity) {
-      case 'awaitRollout': {
-        const input = args[1] as { startedAt?: unknown } | undefined;
-        const from = typeof input?.startedAt === 'number' ? input.startedAt : startedMs;
-        this.rollouts.observe({ result: result.ok ? 'succeeded' : 'failed' }, Math.max(0, now - from) / 1000);
-        return;
-      }
-      case 'issueCredential': {
-        this.leaseIssues.inc({ result: result.ok ? 'issued' : 'failed' });
-        if (result.ok && secret) {
-          const issued = result.value as IssuedRef;
-          this.leases.set(secret, { expiresAt: issued.expiresAt, capped: !issued.renewable });
-        }
-        return;
-      }
-      case 'renewLease': {
-        if (!result.ok) {
-          this.leaseRenewals.inc({ result: 'failed' });
-          return;
-        }
-        const renewed = result.value as RenewResult;
-        this.leaseRenewals.inc({ result: renewed.capped ? 'capped' : 'renewed' });
-        if (secret) this.leases.set(secret, { expiresAt: now + renewed.leaseDurationSec * 1000, capped: renewed.capped });
-        return;
-      }
-      case 'revokeLease':
-        this.leaseRevocations.inc({ result: result.ok ? 'revoked' : 'failed' });
-        // The keeper gives a lease up as irrevocable exactly when its revoke activity fails for good.
-        if (!result.ok && result.final) this.irrevocable.inc();
-        return;
-      case 'assessSecrets': {
-        this.sweeps.inc({ result: result.ok ? 'succeeded' : 'failed' });
-        if (!result.ok) return;
-        const assessment = result.value as Assessment;
-        for (const [state, count] of Object.entries(assessment.counts)) this.sweepSecrets.set({ state }, count);
-        this.sweepDue.set(assessment.due.length);
-        this.sweepLast.set(now / 1000);
-        return;
-      }
-      default:
-        return;
-    }
+    const measure = this.measurements[activity as keyof Activities] as Measure<keyof Activities> | undefined;
+    measure?.({ args: args as never, result: result as never, startedMs, now: Date.now() });
   }
 
   private leaseCount(which: (lease: { expiresAt: number; capped: boolean }) => boolean): number {
@@ -291,9 +306,6 @@ export class WorkerMetrics {
     return n;
   }
 }
-
-/** Activities whose results are measured; the others pass through untouched. */
-const MEASURED = new Set(['awaitRollout', 'issueCredential', 'renewLease', 'revokeLease', 'assessSecrets']);
 
 /**
  * Whether a failed attempt is the activity's last: the server will not retry it (its retry policy's last attempt, a
@@ -316,7 +328,7 @@ class ActivityMeasurements implements ActivityInboundCallsInterceptor {
 
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
     const activity = this.info.activityType;
-    if (!MEASURED.has(activity)) return next(input);
+    if (!this.metrics.measures(activity)) return next(input);
     const started = Date.now();
     let value: unknown;
     try {

@@ -22,7 +22,7 @@ import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { RotatorError } from '../kernel/errors';
 import { logger } from '../kernel/log';
-import { requireSecret } from '../kernel/plan';
+import { requireSecret } from '../config/plan';
 import { describeSecretUri, parseSecretUri, type SecretUri } from '../kernel/uri';
 import { isAuthFailure } from './auth-failure';
 import { TtlCache, ttlOf } from './cache';

@@ -7,7 +7,7 @@
 // Every authentication failure gets the same 401, so a sender cannot tell a forged signature from a stale one.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { signatureMatches } from '../../activities/consumers/webhook/webhook';
+import { signatureMatches } from '../../activities/consumers/webhook/public';
 import { createHttpApp, failureOf, HttpRefusal, jsonBody, sendJson } from '../kernel/http-server';
 import { PRINTABLE } from '../kernel/printable';
 

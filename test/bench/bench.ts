@@ -4,7 +4,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../../activities/registry';
 import { getDataConverter } from '../../src/client/codec/data-converter';
-import { planRotation } from '../../src/kernel/plan';
+import { planRotation } from '../../src/config/plan';
 import { startRotation } from '../../src/client/rotations';
 import { startLocalStack, type LocalStack } from '../../src/stack/local-stack';
 import type { RotationStatus } from '../../workflows/definitions';

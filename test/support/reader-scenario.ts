@@ -11,7 +11,7 @@ import { PostgresTarget, postgresConnectionFrom, scramSha256Verifier } from '../
 import { getDataConverter } from '../../src/client/codec/data-converter';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
-import { planRotation, type RotationPlan } from '../../src/kernel/plan';
+import { planRotation, type RotationPlan } from '../../src/config/plan';
 import { createRotatorWorker } from '../../workers/worker';
 import { adminQuery, pgAdminSecret, unique } from './harness';
 import { testCodecKeys, workflowBundle } from './rotator';

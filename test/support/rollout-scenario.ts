@@ -1,4 +1,5 @@
 // A PostgreSQL credential kept in a Kubernetes Secret and consumed by Deployments, on the stack's real API server.
+import { storeBuilder } from '../../activities/registry';
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { canLogIn, PostgresTarget, postgresConnectionFrom } from '../../activities/targets/postgresql/target';
@@ -6,7 +7,7 @@ import type { SecretStore, SecretValue } from '../../activities/types';
 import { storePlugin } from '../../activities/stores';
 import { parseConfig } from '../../src/config/load';
 import type { KubeUser } from '../../src/stack/local-stack';
-import { planRotation, type RotationPlan } from '../../src/kernel/plan';
+import { planRotation, type RotationPlan } from '../../src/config/plan';
 import { DeploymentController } from './deployment-controller';
 import { pgAdminSecret, unique } from './harness';
 import { adminClients, deployment, documentedRole, kubeconfigFile, namespaceFor } from './kube';
@@ -76,6 +77,7 @@ export async function rolloutScenario(taskQueue: string, options: RolloutScenari
   const providerBlock = { type: 'kubernetes' as const, kubeconfig, namespace };
   const store = await storePlugin(providerBlock).create(
     storePlugin(providerBlock).schema.parse(providerBlock) as typeof providerBlock,
+    storeBuilder(),
   );
   // The first version, written the way rotator writes every version (so the Secret is rotator's own).
   const seed = `seed-${secret}`;

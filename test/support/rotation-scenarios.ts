@@ -11,7 +11,7 @@ import {
 import { redisPasswordHash } from '../../activities/targets/redis/target';
 import type { SecretValue } from '../../activities/types';
 import { parseConfig } from '../../src/config/load';
-import { planRotation, type RotationPlan } from '../../src/kernel/plan';
+import { planRotation, type RotationPlan } from '../../src/config/plan';
 import type { RotationStatus } from '../../workflows/definitions';
 import { adminQuery, pgAdminSecret, unique, vaultClient } from './harness';
 import { createRedisAdmin, redisLogin, rootCall, type RedisAdmin } from './redis-harness';

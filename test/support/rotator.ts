@@ -7,7 +7,7 @@ import { getDataConverter } from '../../src/client/codec/data-converter';
 import type { CodecKeys } from '../../src/client/codec/aes-gcm-codec';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
-import { planRotation, type RotationPlan } from '../../src/kernel/plan';
+import { planRotation, type RotationPlan } from '../../src/config/plan';
 import { createRotatorWorker, WORKFLOWS_PATH, type RotatorWorker } from '../../workers/worker';
 import { silentLogger } from './rotator-config';
 import { testStack } from './stack';

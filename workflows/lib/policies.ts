@@ -122,3 +122,13 @@ export const COMPENSATE: ActivityOptions = {
 export function heartbeatingWait(waitMs: number): ActivityOptions {
   return { startToCloseTimeout: waitMs + 30_000, heartbeatTimeout: '15s', retry: SHORT_IO.retry };
 }
+
+/**
+ * The sweep's assessment of every configured secret: reading every store takes a while at 10,000 secrets, so a
+ * regular activity that heartbeats its progress; three attempts, since the next sweep assesses them all again anyway.
+ */
+export const ASSESS: ActivityOptions = {
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '30s',
+  retry: { maximumAttempts: 3 },
+};

@@ -11,6 +11,7 @@ export const schema = z
 
 export const alert = {
   schema,
+  secretFields: ['signing_key'],
   resolve: resolveSigningKey,
   worstCaseMs,
   // An alert's failure only logs: what would stop a webhook is a ⚠ here.

@@ -158,6 +158,7 @@ export async function createWebhookConsumer(
 
 export const webhook = {
   schema,
+  secretFields: ['signing_key'],
   resolve: resolveSigningKey,
   worstCaseMs,
   preflight: async (config, context) => (await import('./preflight')).preflight(config, context),

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { stalePending } from '../../../src/config/fields';
 import type { StorePlugin } from '../../plugin';
+import { awsL5 } from '../aws-l5';
 import type { StoreCapabilities } from '../../types';
 import { awsConnection, awsConnectionOf, bothKeysOrNeither } from '../aws-config';
 
@@ -20,7 +21,9 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 
 export const awsParameterStore = {
   schema,
+  secretFields: ['secret_access_key'],
   capabilities: CAPABILITIES,
+  l5: awsL5('aws_parameter_store'),
   checkVersion: (version) =>
     /^[1-9]\d{0,15}$/.test(version) ? null : 'expected a positive whole number (parameter versions count from 1)',
   async create(config) {

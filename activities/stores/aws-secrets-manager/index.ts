@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { stalePending } from '../../../src/config/fields';
 import type { StorePlugin } from '../../plugin';
+import { awsL5 } from '../aws-l5';
 import type { StoreCapabilities } from '../../types';
 import { awsConnection, awsConnectionOf, bothKeysOrNeither } from '../aws-config';
 
@@ -26,7 +27,9 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 
 export const awsSecretsManager = {
   schema,
+  secretFields: ['secret_access_key'],
   capabilities: CAPABILITIES,
+  l5: awsL5('aws_secrets_manager'),
   checkVersion: (version) =>
     version.length >= 32 && version.length <= 64
       ? null

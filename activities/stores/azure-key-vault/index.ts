@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { stalePending } from '../../../src/config/fields';
 import { RotatorError } from '../../../src/kernel/errors';
 import type { StorePlugin } from '../../plugin';
+import { cloudL5, literal } from '../cloud-l5';
 import type { StoreCapabilities } from '../../types';
 
 /** What Key Vault allows a secret to be called. */
@@ -11,8 +12,11 @@ export const PENDING_SUFFIX = '-rotator-pending';
 
 const AuthSchema = z
   .object({
-    /** managed_identity: the host's identity (client_id picks a user-assigned one); cli: `az login`'s. */
-    type: z.enum(['managed_identity', 'service_principal', 'cli']),
+    /**
+     * managed_identity (the default, as the L5 spec has it): the host's identity (client_id picks a user-assigned one);
+     * cli: `az login`'s.
+     */
+    type: z.enum(['managed_identity', 'service_principal', 'cli']).default('managed_identity'),
     tenant_id: z.string().min(1).optional(),
     client_id: z.string().min(1).optional(),
     client_secret: z.string().min(1).optional(),
@@ -44,6 +48,17 @@ export const schema = z
 
 export type AzureKeyVaultConfig = z.infer<typeof schema>;
 
+/** Azure Key Vault as the L5 spec writes a secret: an azure-key-vault provider from vault_url and auth, secret_name the path. */
+const l5Schema = z
+  .object({
+    provider: z.literal('azure_key_vault'),
+    vault_url: literal(/^https:\/\/[a-z0-9-]+\.vault\.azure\.(net|cn|us)\/?$/i, 'expected https://<vault>.vault.azure.net'),
+    secret_name: literal(SECRET_NAME, 'expected a Key Vault secret name (letters, digits and -, at most 127)'),
+    version: z.union([z.string().min(1), z.number()], { message: 'expected latest or a version id' }).optional(),
+    auth: AuthSchema.optional(),
+  })
+  .catchall(z.unknown());
+
 /** Why `path` cannot name a Key Vault secret rotator manages, or null. */
 export function pathProblem(path: string): string | null {
   if (!SECRET_NAME.test(path))
@@ -70,7 +85,9 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 
 export const azureKeyVault = {
   schema,
+  secretFields: ['auth.client_secret'],
   capabilities: CAPABILITIES,
+  l5: cloudL5('azure_key_vault', l5Schema, 'secret_name', 'vault_url'),
   checkPath: pathProblem,
   checkVersion: (version) => (/^[0-9a-f]{32}$/i.test(version) ? null : 'expected a Key Vault version id (32 hex digits)'),
   async create(config) {

@@ -1,6 +1,7 @@
 // The `env` store plugin: read-only, for `secret://` references such as an admin credential in the environment.
 import { z } from 'zod';
 import type { StorePlugin } from '../../plugin';
+import { l5 } from './l5';
 import type { StoreCapabilities } from '../../types';
 
 /** What an environment variable may be called (POSIX). */
@@ -22,7 +23,9 @@ export const CAPABILITIES: StoreCapabilities = { writable: false, versions: fals
 
 export const env = {
   schema,
+  secretFields: ['defaults.*'],
   capabilities: CAPABILITIES,
+  l5,
   builtIn: { type: 'env' },
   checkPath(path) {
     if (!path.includes('=')) return null;

@@ -3,16 +3,19 @@ import { z } from 'zod';
 import { stalePending } from '../../../src/config/fields';
 import { RotatorError } from '../../../src/kernel/errors';
 import type { StorePlugin } from '../../plugin';
+import { cloudL5, literal } from '../cloud-l5';
 import type { StoreCapabilities } from '../../types';
 
 /** What Secret Manager allows a secret id to be. */
 const SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+/** A project id or number. */
+const PROJECT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^\d+$/;
 export const PENDING_SUFFIX = '-rotator-pending';
 
 const AuthSchema = z
   .object({
     /** workload_identity: Application Default Credentials (GKE workload identity, the metadata server, gcloud's). */
-    type: z.enum(['workload_identity', 'service_account']),
+    type: z.enum(['workload_identity', 'service_account']).default('workload_identity'),
     key_file: z.string().min(1).optional(),
   })
   .strict()
@@ -29,7 +32,7 @@ const ENDPOINT = /^(http:\/\/)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:(\d{1,5}))?$/
 export const schema = z
   .object({
     type: z.literal('gcp-secret-manager'),
-    project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^\d+$/, { message: 'expected a GCP project id or number' }),
+    project: z.string().regex(PROJECT, { message: 'expected a GCP project id or number' }),
     /** Without it, Application Default Credentials. */
     auth: AuthSchema.optional(),
     endpoint: z
@@ -41,6 +44,20 @@ export const schema = z
   .strict();
 
 export type GcpSecretManagerConfig = z.infer<typeof schema>;
+
+/** GCP Secret Manager as the L5 spec writes a secret: a gcp-secret-manager provider from project and auth, secret the path. */
+const l5Schema = z
+  .object({
+    provider: z.literal('gcp_secret_manager'),
+    project: literal(PROJECT, 'expected a GCP project id or number'),
+    secret: literal(SECRET_ID, 'expected a Secret Manager secret id (letters, digits, _ and -)'),
+    version: z
+      .union([z.string(), z.number()])
+      .refine((v) => v === 'latest' || /^[1-9]\d*$/.test(String(v)), { message: 'expected latest or a version number' })
+      .optional(),
+    auth: AuthSchema.optional(),
+  })
+  .catchall(z.unknown());
 
 /** Why `path` cannot name a secret rotator manages, or null. */
 export function pathProblem(path: string): string | null {
@@ -75,6 +92,7 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 export const gcpSecretManager = {
   schema,
   capabilities: CAPABILITIES,
+  l5: cloudL5('gcp_secret_manager', l5Schema, 'secret', 'project'),
   checkPath: pathProblem,
   checkVersion: (version) =>
     /^[1-9]\d{0,17}$/.test(version) ? null : 'expected a positive whole number (Secret Manager versions count from 1)',

@@ -4,6 +4,7 @@ import { stalePending } from '../../../src/config/fields';
 import { RotatorError } from '../../../src/kernel/errors';
 import { connectionFields } from '../../kubernetes/connection';
 import type { StorePlugin } from '../../plugin';
+import { l5 } from './l5';
 import type { StoreCapabilities } from '../../types';
 
 /** DNS-1123 label: what a namespace may be called. */
@@ -81,6 +82,7 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 export const kubernetes = {
   schema,
   capabilities: CAPABILITIES,
+  l5,
   checkPath(path) {
     try {
       // The namespace is the provider's; any valid one stands in for it here.

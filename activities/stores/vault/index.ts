@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { duration, httpUrl, stalePending } from '../../../src/config/fields';
 import { RotatorError } from '../../../src/kernel/errors';
 import type { StorePlugin } from '../../plugin';
+import { l5 } from './l5';
 import type { StoreCapabilities } from '../../types';
 
 /** How the worker gets its Vault token: given to it (`token`), or by logging in with one of the auth methods. */
@@ -118,9 +119,13 @@ export function parseKvPath(path: string, pendingPrefix: string): KvPath {
 
 export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true, checkAndSet: true };
 
+export type VaultConfig = z.infer<typeof schema>;
+
 export const vault = {
   schema,
+  secretFields: ['token', 'auth.secret_id'],
   capabilities: CAPABILITIES,
+  l5,
   builtIn: { type: 'vault', address: '${VAULT_ADDR:-http://127.0.0.1:8200}', token: '${VAULT_TOKEN}' },
   checkVersion: (version) =>
     /^[1-9]\d{0,15}$/.test(version) ? null : 'expected a positive whole number (KV v2 versions count from 1)',
@@ -133,6 +138,8 @@ export const vault = {
     }
   },
   preflight: async (config, path) => (await import('./preflight')).preflight(config, path),
+  issuesLeases: true,
+  keepAlive: async (config) => (await import('./keep-alive')).keepAlive(config),
   async create(config) {
     const { vaultSession } = await import('./auth');
     const session = vaultSession(config);
@@ -151,4 +158,4 @@ export const vault = {
       ...(config.namespace ? { namespace: config.namespace } : {}),
     });
   },
-} satisfies StorePlugin<z.infer<typeof schema>>;
+} satisfies StorePlugin<VaultConfig>;

@@ -41,6 +41,18 @@ export const postgresql = {
     const { host, port, database } = postgresConnectionFrom(admin, target);
     return { host, port, database };
   },
+  async verifyLease(at, credential, query, value) {
+    const { PostgresTarget } = await import('./target');
+    const target = new PostgresTarget(
+      { host: at.host, port: at.port, database: at.database ?? 'postgres', user: '', password: '' },
+      'unused',
+    );
+    try {
+      await target.verify(credential, query, value);
+    } finally {
+      await target.close();
+    }
+  },
   async create(target, admin, clients, adminKey) {
     const { PostgresTarget, postgresConnectionFrom, postgresPool } = await import('./target');
     const conn = postgresConnectionFrom(admin, target);

@@ -66,6 +66,15 @@ export const redis = {
     const { host, port } = redisConnectionFrom(admin, target);
     return { host, port };
   },
+  async verifyLease(at, credential, query, value) {
+    const { RedisTarget } = await import('./target');
+    const target = new RedisTarget({ host: at.host, port: at.port, username: '', password: '' });
+    try {
+      await target.verify(credential, query, value);
+    } finally {
+      await target.close();
+    }
+  },
   async create(target, admin) {
     // ioredis's debug output prints command arguments, AUTH passwords included: never let DEBUG=* turn it on.
     if (process.env.DEBUG) process.env.DEBUG = `${process.env.DEBUG},-ioredis:*`;

@@ -25,7 +25,7 @@ export function decisionCommand(ctx: CliContext, decision: 'approve' | 'reject')
     .action(async (secret: string, opts: { by?: string; reason?: string }) => {
       const input = checkedDecision({ by: opts.by ?? osUser(), reason: opts.reason }, decision === 'reject');
       const config = await ctx.config();
-      const { requireRotatable } = await import('../../kernel/plan');
+      const { requireRotatable } = await import('../../config/plan');
       requireRotatable(config, secret);
       const { decideRotation, hasWorkers } = await import('../../client/rotations');
       await ctx.withClient(config, async (client) => {

@@ -14,7 +14,7 @@ export function cancelCommand(ctx: CliContext): Command {
     .action(async (secret: string, opts: { by?: string; reason?: string; wait: boolean }) => {
       const input = checkedDecision({ by: opts.by ?? osUser(), reason: opts.reason }, false);
       const config = await ctx.config();
-      const { requireRotatable } = await import('../../kernel/plan');
+      const { requireRotatable } = await import('../../config/plan');
       requireRotatable(config, secret);
       const { cancelRotation, closedStatus, hasWorkers } = await import('../../client/rotations');
       await ctx.withClient(config, async (client) => {

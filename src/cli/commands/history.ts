@@ -17,7 +17,7 @@ export function historyCommand(ctx: CliContext): Command {
     .action(async (secret: string, opts: { limit: number }) => {
       const config = await ctx.config();
       const { rotationHistory } = await import('../../client/rotations');
-      const { requireRotatable } = await import('../../kernel/plan');
+      const { requireRotatable } = await import('../../config/plan');
       requireRotatable(config, secret);
       await ctx.withClient(config, async (client) => {
         const runs = await rotationHistory(client, secret, opts.limit);

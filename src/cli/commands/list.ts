@@ -7,7 +7,7 @@ export function listCommand(ctx: CliContext): Command {
   return new Command('list').description('rotatable secrets and their latest rotation').action(async () => {
     const config = await ctx.config();
     const { latestRun } = await import('../../client/rotations');
-    const { rotatableSecrets } = await import('../../kernel/plan');
+    const { rotatableSecrets } = await import('../../config/plan');
     await ctx.withClient(config, async (client) => {
       const rows = [];
       for (const secret of rotatableSecrets(config)) {

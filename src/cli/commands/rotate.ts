@@ -37,7 +37,7 @@ export function rotateCommand(ctx: CliContext): Command {
       const { io, emit } = ctx;
       const json = ctx.globals().json;
       const config = await ctx.config();
-      const { planRotation } = await import('../../kernel/plan');
+      const { planRotation } = await import('../../config/plan');
       const plan = planRotation(config, secret);
       const { awaitPickup, followRotation, hasWorkers, startRotation } = await import('../../client/rotations');
       await ctx.withClient(config, async (client) => {

@@ -14,7 +14,7 @@ export function statusCommand(ctx: CliContext): Command {
       const config = await ctx.config();
       if (config.secrets[secret]?.type === 'dynamic') return keeperStatusOf(ctx, config, secret);
       const { currentStatus, latestRun, QUERY_PATIENCE_MS } = await import('../../client/rotations');
-      const { requireRotatable, workflowIdFor } = await import('../../kernel/plan');
+      const { requireRotatable, workflowIdFor } = await import('../../config/plan');
       requireRotatable(config, secret);
       await ctx.withClient(config, async (client) => {
         const run = await latestRun(client, secret);

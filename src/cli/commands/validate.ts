@@ -29,7 +29,7 @@ export function validateCommand(ctx: CliContext): Command {
       const config = await ctx.config(path);
       const { refuseShortGrace } = await import('../../config/readers');
       refuseShortGrace(config.secrets);
-      const { rotatableSecrets } = await import('../../kernel/plan');
+      const { rotatableSecrets } = await import('../../config/plan');
       const { unlistedConsumers } = await import('../../client/consumer-check');
       const secrets = Object.keys(config.secrets);
       const { endpointWarnings, ENDPOINT_READ_MS } = await import('../../client/preflight');
