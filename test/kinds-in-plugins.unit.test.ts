@@ -37,7 +37,7 @@ const args = [
   'workers',
   ':(exclude)*.test.ts',
   ':(exclude)src/listener/http-sources.ts',
-  ':(exclude)src/config/triggers.ts',
+  ':(exclude)src/config/trigger.ts',
 ];
 
 describe('a kind lives in its plugin', () => {
