@@ -52,10 +52,17 @@ async function vaultState(name: string): Promise<unknown> {
 }
 
 /** Every role with its attributes, memberships and password verifier: any CREATE, ALTER or GRANT shows here. */
-async function pgState(): Promise<unknown> {
-  return adminQuery(`select r.rolname, r.rolsuper, r.rolcreaterole, r.rolcanlogin, r.rolpassword, r.rolvaliduntil,
+/**
+ * The roles whose names start with one of `prefixes` (the ones a test made or names), as PostgreSQL holds them. Only
+ * those: other files' rotations run beside this one on the same server and change their own roles meanwhile.
+ */
+async function pgState(...prefixes: string[]): Promise<unknown> {
+  return adminQuery(
+    `select r.rolname, r.rolsuper, r.rolcreaterole, r.rolcanlogin, r.rolpassword, r.rolvaliduntil,
       array(select g.rolname from pg_auth_members m join pg_roles g on g.oid = m.roleid where m.member = r.oid order by 1) as member_of
-    from pg_authid r order by r.rolname`);
+    from pg_authid r where r.rolname like any($1) order by r.rolname`,
+    [prefixes.map((p) => `${p}%`)],
+  );
 }
 
 interface Entry {
@@ -138,7 +145,7 @@ describe('rotator plan', () => {
     secrets.push(current.password);
     await writeVault(name, current);
     const file = configFile([{ name: adminName }, pgSecret(name, adminName, role)]);
-    const before = { pg: await pgState(), store: await vaultState(name) };
+    const before = { pg: await pgState(admin.username, role), store: await vaultState(name) };
 
     const { run, report } = await plan(file, name);
 
@@ -159,7 +166,7 @@ describe('rotator plan', () => {
       detail: 'version 1 is current',
     });
     expect(find(report, /^store: token may write/)[0].status).toBe('ok');
-    expect({ pg: await pgState(), store: await vaultState(name) }).toEqual(before);
+    expect({ pg: await pgState(admin.username, role), store: await vaultState(name) }).toEqual(before);
   });
 
   it('passes a config whose admin may do everything: every check ✓, exit 0, the webhook receiver sent nothing', async () => {
@@ -184,7 +191,7 @@ describe('rotator plan', () => {
         `  - { type: webhook, url: "http://127.0.0.1:${port}/hooks/t0ken", signing_key: "secret://${keysName}/hook" }`,
       );
       const file = configFile([{ name: adminName }, { name: keysName }, entry]);
-      const before = { pg: await pgState(), store: await vaultState(name) };
+      const before = { pg: await pgState(role), store: await vaultState(name) };
 
       const { run, report } = await plan(file, name);
 
@@ -206,7 +213,7 @@ describe('rotator plan', () => {
       // The URL's path (a token, for some receivers) is not printed; only the origin is.
       expect(run.out).not.toContain('t0ken');
       expect(requests).toEqual([]);
-      expect({ pg: await pgState(), store: await vaultState(name) }).toEqual(before);
+      expect({ pg: await pgState(role), store: await vaultState(name) }).toEqual(before);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
@@ -224,7 +231,7 @@ describe('rotator plan', () => {
     await adminQuery(`grant ${extra} to ${role}_b`);
     await writeVault(adminName, pgAdminSecret());
     const file = configFile([{ name: adminName }, pgSecret(name, adminName, role)]);
-    const before = await pgState();
+    const before = await pgState(role, extra);
 
     const { run, report } = await plan(file, name);
 
@@ -237,7 +244,7 @@ describe('rotator plan', () => {
     expect(same.fix).toContain(`GRANT "${extra}" TO "${role}_a";`);
     // Only that fails: the superuser admin may manage both.
     expect(report.checks.filter((c) => c.status === 'fail')).toEqual([same]);
-    expect(await pgState()).toEqual(before);
+    expect(await pgState(role, extra)).toEqual(before);
   });
 
   it('reports a store path the OpenBao token may only read as ✗, naming the capabilities and the policy to add', async () => {
@@ -394,7 +401,7 @@ describe('rotator plan', () => {
     const entries = [ordinary, superuser, missing].map((login) => ({ login, name: unique('db') }));
     for (const e of entries.slice(0, 2)) await writeVault(e.name, { username: e.login, password: password() });
     const file = configFile([{ name: adminName }, ...entries.map((e) => pgSecret(e.name, adminName, e.login, 'single-user'))]);
-    const before = await pgState();
+    const before = await pgState(admin.username, ordinary, superuser, missing);
 
     const results = [];
     for (const e of entries) results.push((await plan(file, e.name)).report);
@@ -411,7 +418,7 @@ describe('rotator plan', () => {
       `store: read vault:secret/data/test/${entries[2].name}`,
       `postgresql: admin can manage ${missing}`,
     ]);
-    expect(await pgState()).toEqual(before);
+    expect(await pgState(admin.username, ordinary, superuser, missing)).toEqual(before);
   });
 
   it('says ⚠, not ✓, where a write cannot be checked without writing (Secrets Manager) or privileges are not reported (FerretDB)', async () => {
