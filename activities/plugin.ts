@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Strategy } from '../src/config/fields';
 import type { SecretReference } from '../src/kernel/plan';
 import type { KubeConnection } from './kubernetes/connection';
+import type { LeaseEngine } from './leases/types';
 import type { Endpoint } from './targets/endpoint';
 import { parseDuration } from '../src/kernel/duration';
 import { SHORT_IO } from '../workflows/lib/policies';
@@ -120,8 +121,11 @@ export interface StorePlugin<C extends { type: string }> extends DeclaresSecrets
   create(config: C, stores: StoreBuilder): Promise<SecretStore>;
   /** What a worker keeps running for a provider of this store while it runs (a token's renewal), or null. */
   keepAlive?(config: C): Promise<KeepAlive | null>;
-  /** Its provider may back a dynamic secret: its engine issues leased credentials (the lease keeper's). */
-  readonly issuesLeases?: boolean;
+  /**
+   * Its provider may back a dynamic secret: the engine that issues its leased credentials (the lease keeper's), logged
+   * in with the provider's credentials; its close() releases them. Stores without leases omit it.
+   */
+  leaseEngine?(config: C): Promise<LeaseEngine>;
 }
 
 /** Something a worker runs beside its activities for a provider, stopped when the worker stops. */

@@ -343,7 +343,7 @@ export const ConfigSchema = z
   });
 
 /** The stores whose providers may back a dynamic secret. */
-const LEASING_STORES = Object.entries(STORES as Record<string, AnyStorePlugin>).flatMap(([t, p]) => (p.issuesLeases ? [t] : []));
+const LEASING_STORES = Object.entries(STORES as Record<string, AnyStorePlugin>).flatMap(([t, p]) => (p.leaseEngine ? [t] : []));
 
 /** What a dynamic secret needs: an engine that issues leases, a path naming a role, somewhere to publish. */
 function dynamicIssues(
@@ -351,7 +351,7 @@ function dynamicIssues(
   provider: ProviderConfig | undefined,
 ): Array<{ path: string[]; message: string }> {
   const issues: Array<{ path: string[]; message: string }> = [];
-  if (provider && !(storePlugin(provider) as AnyStorePlugin).issuesLeases)
+  if (provider && !(storePlugin(provider) as AnyStorePlugin).leaseEngine)
     issues.push({
       path: ['provider'],
       message: `dynamic credentials come from a provider whose store issues leases (${LEASING_STORES.join(', ')}), not ${provider.type}`,
