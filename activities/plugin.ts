@@ -88,10 +88,23 @@ export interface L5Context {
   defer(path: string, message: string): void;
 }
 
+/**
+ * The spec's per-store read options a secret of this store may carry under `read:` (the version a reader takes, who
+ * reads): src/config/l5.ts composes every store's into one schema. rotator itself always reads the current value.
+ */
+export interface L5ReadOptions {
+  /** Each option's schema; a store shares an option with another by sharing its schema object (the same one). */
+  readonly fields: Readonly<Record<string, z.ZodType>>;
+  /** Checks across this store's options (one of two, not both), reporting at the option's path inside `read:`. */
+  check?(read: Readonly<Record<string, unknown>>, ctx: z.RefinementCtx): void;
+}
+
 /** A store's spelling in the L5 spec: the spec's `provider:` name for it, and how a secret written so becomes rotator's. */
 export interface L5Spelling {
   /** The spec's `provider:` value (`aws_secrets_manager`). */
   readonly provider: string;
+  /** The read options its secrets may carry (`read:`), if any. */
+  readonly read?: L5ReadOptions;
   /** The secret (or fallback) in rotator's form: connection → a provider, location → `path`; undefined: left out. */
   translate(s: L5Mapping, ctx: L5Context): L5Mapping | undefined;
 }
