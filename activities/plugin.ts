@@ -226,6 +226,11 @@ export interface ConsumerPlugin<C extends { type: string }> extends DeclaresSecr
   resolve?(config: C, ref: ResolveReference): C;
   /** The longest one notify can take (all its attempts and waits), so a plan can keep its consumers within the activity's timeout. */
   worstCaseMs?(config: C): number;
+  /**
+   * The L5 spec's `rotation.on_rotation.action` that means this consumer (`reconnect`, `restart`, `alert`), if any:
+   * src/config reads the action → consumer map from these declarations.
+   */
+  readonly l5Action?: string;
   /** Its consumers are RolloutConsumers: a rotation restarts their workloads batch by batch and waits for each. */
   readonly rollsOut?: boolean;
   /** `rotator plan`: whether the consumer can be reached (the block as the plan carries it), without notifying it. */

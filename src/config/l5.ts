@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { duration, name } from './fields';
+import { CONSUMERS, type ConsumerType } from '../../activities/consumers';
 import { STORES } from '../../activities/stores';
 import type { AnyStorePlugin, L5Context, L5ReadOptions, L5Spelling } from '../../activities/plugin';
 import type { RotatorError } from '../kernel/errors';
@@ -70,8 +71,17 @@ const RetrySchema = z
 /** `fallback:` where a reader looks when the provider is unavailable: a location like a secret's own, normalized. */
 const FallbackSchema = z.object({ provider: name, path: z.string().min(1), keys: z.array(fieldName).min(1).optional() }).strict();
 
-/** The spec's `on_rotation.action` values (schema.ts's ON_ROTATION_ACTIONS; not imported: schema.ts imports this). */
-const ON_ROTATION = ['reconnect', 'restart', 'alert'] as const;
+/**
+ * The spec's `rotation.on_rotation.action` values and the consumer each means, as the consumer plugins declare them
+ * (their `l5Action`): `reconnect` signals the application (a webhook), `restart` rolls its workloads out, `alert`
+ * tells people without failing the rotation.
+ */
+export const ON_ROTATION_ACTIONS: Readonly<Record<string, ConsumerType>> = Object.fromEntries(
+  Object.entries(CONSUMERS as Record<ConsumerType, { l5Action?: string }>).flatMap(([type, p]) =>
+    p.l5Action ? [[p.l5Action, type as ConsumerType]] : [],
+  ),
+);
+const ON_ROTATION = Object.keys(ON_ROTATION_ACTIONS) as [string, ...string[]];
 
 /**
  * The spec's consumer-side `rotation:` block (`auto_refresh`, `refresh_interval`, `on_rotation`): how a reader

@@ -11,6 +11,7 @@ export const schema = z
 
 export const alert = {
   schema,
+  l5Action: 'alert',
   secretFields: ['signing_key'],
   resolve: resolveSigningKey,
   worstCaseMs,

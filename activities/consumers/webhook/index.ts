@@ -176,6 +176,7 @@ export async function preflightWebhook(
 
 export const webhook = {
   schema,
+  l5Action: 'reconnect',
   secretFields: ['signing_key'],
   resolve: resolveSigningKey,
   worstCaseMs,
