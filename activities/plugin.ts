@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Strategy } from '../src/config/fields';
 import type { SecretReference } from '../src/kernel/plan';
 import type { KubeConnection } from './kubernetes/connection';
+import type { LeaseEngine } from './leases/types';
 import type { Endpoint } from './targets/endpoint';
 import { parseDuration } from '../src/kernel/duration';
 import { SHORT_IO } from '../workflows/lib/policies';
@@ -87,10 +88,23 @@ export interface L5Context {
   defer(path: string, message: string): void;
 }
 
+/**
+ * The spec's per-store read options a secret of this store may carry under `read:` (the version a reader takes, who
+ * reads): src/config/l5.ts composes every store's into one schema. rotator itself always reads the current value.
+ */
+export interface L5ReadOptions {
+  /** Each option's schema; a store shares an option with another by sharing its schema object (the same one). */
+  readonly fields: Readonly<Record<string, z.ZodType>>;
+  /** Checks across this store's options (one of two, not both), reporting at the option's path inside `read:`. */
+  check?(read: Readonly<Record<string, unknown>>, ctx: z.RefinementCtx): void;
+}
+
 /** A store's spelling in the L5 spec: the spec's `provider:` name for it, and how a secret written so becomes rotator's. */
 export interface L5Spelling {
   /** The spec's `provider:` value (`aws_secrets_manager`). */
   readonly provider: string;
+  /** The read options its secrets may carry (`read:`), if any. */
+  readonly read?: L5ReadOptions;
   /** The secret (or fallback) in rotator's form: connection → a provider, location → `path`; undefined: left out. */
   translate(s: L5Mapping, ctx: L5Context): L5Mapping | undefined;
 }
@@ -120,8 +134,11 @@ export interface StorePlugin<C extends { type: string }> extends DeclaresSecrets
   create(config: C, stores: StoreBuilder): Promise<SecretStore>;
   /** What a worker keeps running for a provider of this store while it runs (a token's renewal), or null. */
   keepAlive?(config: C): Promise<KeepAlive | null>;
-  /** Its provider may back a dynamic secret: its engine issues leased credentials (the lease keeper's). */
-  readonly issuesLeases?: boolean;
+  /**
+   * Its provider may back a dynamic secret: the engine that issues its leased credentials (the lease keeper's), logged
+   * in with the provider's credentials; its close() releases them. Stores without leases omit it.
+   */
+  leaseEngine?(config: C): Promise<LeaseEngine>;
 }
 
 /** Something a worker runs beside its activities for a provider, stopped when the worker stops. */
@@ -209,6 +226,11 @@ export interface ConsumerPlugin<C extends { type: string }> extends DeclaresSecr
   resolve?(config: C, ref: ResolveReference): C;
   /** The longest one notify can take (all its attempts and waits), so a plan can keep its consumers within the activity's timeout. */
   worstCaseMs?(config: C): number;
+  /**
+   * The L5 spec's `rotation.on_rotation.action` that means this consumer (`reconnect`, `restart`, `alert`), if any:
+   * src/config reads the action → consumer map from these declarations.
+   */
+  readonly l5Action?: string;
   /** Its consumers are RolloutConsumers: a rotation restarts their workloads batch by batch and waits for each. */
   readonly rollsOut?: boolean;
   /** `rotator plan`: whether the consumer can be reached (the block as the plan carries it), without notifying it. */

@@ -15,8 +15,12 @@ export interface NotifyStep {
   consumer: number;
 }
 
+/**
+ * Restart a rollout consumer's workloads. Histories from before this name hold the consumer's type as the kind: the
+ * workflow tells steps apart by `notify` only, so both mean this step.
+ */
 export interface RolloutStep {
-  kind: 'rollout';
+  kind: 'restart';
   consumer: number;
   /** Restarted one batch after the other, in this order; each batch's rollouts must finish before the next. */
   batches: WorkloadRef[][];
@@ -77,7 +81,7 @@ export function createReconnectActivities(deps: ReconnectDeps) {
       const size = (config as { max_parallel: number }).max_parallel;
       const batches: WorkloadRef[][] = [];
       for (let i = 0; i < workloads.length; i += size) batches.push(workloads.slice(i, i + size));
-      steps.push({ kind: 'rollout', consumer, batches, timeoutMs: parseDuration((config as { timeout: string }).timeout) });
+      steps.push({ kind: 'restart', consumer, batches, timeoutMs: parseDuration((config as { timeout: string }).timeout) });
     }
     const notes: string[] = [];
     const secret = deps.providers.kubernetesSecret(plan.store.provider, plan.store.path);

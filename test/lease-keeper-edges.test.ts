@@ -2,7 +2,7 @@
 // earlier keeper, a grace period longer than the renewal interval, a token that may not renew.
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
-import { VaultDatabaseEngine } from '../activities/leases/vault-database';
+import { VaultDatabaseEngine } from '../activities/stores/vault/public';
 import { VaultKvStore } from '../activities/stores/vault/store';
 import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, type KeeperState } from '../workflows/lifecycle-definitions';
 import { dynamicYaml, VAULT_TOKEN_VAR } from './support/dynamic-config';

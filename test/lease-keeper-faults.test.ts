@@ -1,7 +1,7 @@
 // The lease keeper under the fault-injection harness: its worker process is SIGKILLed after each step of a keeper's
 // first cycle (issue, publish, renew, re-issue, grace, revoke), a fresh worker takes over, and the end state must
 // hold: no lease lost, no credential issued twice, and never the store's current lease revoked.
-import { VaultDatabaseEngine } from '../activities/leases/vault-database';
+import { VaultDatabaseEngine } from '../activities/stores/vault/public';
 import type { SecretValue } from '../activities/types';
 import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, type KeeperState } from '../workflows/lifecycle-definitions';
 import { dynamicYaml } from './support/dynamic-config';

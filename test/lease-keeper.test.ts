@@ -1,7 +1,7 @@
 // The lease keeper on real servers: OpenBao's database engine issues PostgreSQL and Redis logins, the keeper renews
 // them, re-issues before max_ttl with the old login working through the grace period, then revokes it.
 import type { WorkflowHandle } from '@temporalio/client';
-import { VaultDatabaseEngine } from '../activities/leases/vault-database';
+import { VaultDatabaseEngine } from '../activities/stores/vault/public';
 import type { SecretValue } from '../activities/types';
 import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, type KeeperState } from '../workflows/lifecycle-definitions';
 import { mkdtempSync, writeFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 // VaultDatabaseEngine on the stack's OpenBao database engine: PostgreSQL and Redis credentials, their leases, failures.
 import Redis from 'ioredis';
-import { VaultDatabaseEngine } from '../activities/leases/vault-database';
+import { VaultDatabaseEngine } from '../activities/stores/vault/public';
 import { redisLogin } from './support/redis-harness';
 import { unique } from './support/harness';
 import { testStack } from './support/stack';

@@ -1,45 +1,31 @@
-// One lease engine per configured vault provider, made on first use and closed with the worker.
+// One lease engine per provider whose store issues leases (its plugin's leaseEngine), made on first use and closed
+// with the worker.
+import type { AnyStorePlugin } from '../plugin';
+import { storePlugin } from '../stores';
 import type { ProviderConfig } from '../../src/config/schema';
 import { RotatorError } from '../../src/kernel/errors';
 import type { LeaseEngine } from './types';
 
 export class EngineRegistry {
   private readonly engines = new Map<string, Promise<LeaseEngine>>();
-  private readonly sessions: Array<{ release(): void }> = [];
 
   constructor(private readonly providers: Readonly<Record<string, ProviderConfig>>) {}
 
   engine(name: string): Promise<LeaseEngine> {
     const config = this.providers[name];
-    if (config?.type !== 'vault') {
+    const plugin = config ? (storePlugin(config) as AnyStorePlugin | undefined) : undefined;
+    if (!config || !plugin?.leaseEngine) {
       return Promise.reject(
         new RotatorError(
           'CONFIG_INVALID',
-          `provider ${JSON.stringify(name)} is not a vault provider with a database engine`,
+          `provider ${JSON.stringify(name)} is not a provider whose store issues leases (a database engine)`,
           'provider',
         ),
       );
     }
     let engine = this.engines.get(name);
     if (!engine) {
-      engine = (async () => {
-        const { VaultDatabaseEngine } = await import('./vault-database');
-        const { vaultSession } = await import('../stores/vault/public');
-        // The provider's token, or its login shared with its store and the worker's renewer.
-        const session = vaultSession(config);
-        try {
-          await session.ready();
-        } catch (err) {
-          session.release();
-          throw err;
-        }
-        this.sessions.push(session);
-        return new VaultDatabaseEngine({
-          address: config.address,
-          token: session,
-          ...(config.namespace ? { namespace: config.namespace } : {}),
-        });
-      })();
+      engine = plugin.leaseEngine(config);
       // A failed login is not kept: the next call logs in again.
       engine.catch(() => this.engines.delete(name));
       this.engines.set(name, engine);
@@ -51,6 +37,5 @@ export class EngineRegistry {
     const all = await Promise.allSettled(this.engines.values());
     this.engines.clear();
     await Promise.all(all.flatMap((r) => (r.status === 'fulfilled' ? [r.value.close()] : [])));
-    for (const session of this.sessions.splice(0)) session.release();
   }
 }

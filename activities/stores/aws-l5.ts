@@ -1,6 +1,6 @@
 // The L5 spec's `provider: aws_secrets_manager` and `provider: aws_parameter_store`, shared by both AWS store plugins.
 import { z } from 'zod';
-import type { L5Mapping, L5Spelling } from '../plugin';
+import type { L5Mapping, L5ReadOptions, L5Spelling } from '../plugin';
 
 const isMapping = (v: unknown): v is L5Mapping => !!v && typeof v === 'object' && !Array.isArray(v);
 
@@ -30,18 +30,28 @@ const AwsAuthSchema = z
         ctx.addIssue({ code: 'custom', path: [field], message: `is not used by auth.type ${a.type}` });
   });
 
+/** How one AWS store's secrets are written in the spec (each plugin gives its own). */
+export interface AwsSpelling {
+  /** The spec's `provider:` value. */
+  provider: string;
+  /** The spec's word for where the secret is (`secret_id`, `name`): it becomes `path`. */
+  location: string;
+  /** The spec's fields that are read options, in order, and each one's name under `read:`. */
+  moves: Readonly<Record<string, string>>;
+  read: L5ReadOptions;
+}
+
 /**
  * `provider: aws_secrets_manager` (`secret_id` → path; `version_stage`/`version_id` → read:) and
- * `provider: aws_parameter_store` (`name` → path; `type`, `with_decryption` → read:; `kms_key_id` → the provider's).
- * `region` (default ${AWS_REGION}, the SDK's own variable) and `auth:` become the provider.
+ * `provider: aws_parameter_store` (`name` → path; `type`, `with_decryption` → read:; `kms_key_id` → the provider's),
+ * each spelt by its plugin. `region` (default ${AWS_REGION}, the SDK's own variable) and `auth:` become the provider.
  */
-export function awsL5(kind: 'aws_secrets_manager' | 'aws_parameter_store'): L5Spelling {
+export function awsL5({ provider: kind, location, moves, read: readOptions }: AwsSpelling): L5Spelling {
   return {
     provider: kind,
+    read: readOptions,
     translate(s, ctx) {
       const { at, written } = ctx;
-      const sm = kind === 'aws_secrets_manager';
-      const location = sm ? 'secret_id' : 'name';
       const { [location]: id, region, auth, kms_key_id, ...rest } = s;
       let out: L5Mapping = rest;
       const read: L5Mapping = {};
@@ -52,13 +62,10 @@ export function awsL5(kind: 'aws_secrets_manager' | 'aws_parameter_store'): L5Sp
         out = others;
         ctx.reportAt(`${at}.read.${to}`, written(field));
       };
-      if (sm) {
-        move('version_stage');
-        move('version_id');
-      } else {
-        move('with_decryption');
-        // The parameter's type shares the secret's `type:` (static, dynamic), so it is told apart by its values.
-        if (out.type !== 'static' && out.type !== 'dynamic') move('type', 'parameter_type');
+      for (const [field, to] of Object.entries(moves)) {
+        // A read option spelt `type` shares the secret's `type:` (static, dynamic), so it is told apart by its values.
+        if (field === 'type' && (out.type === 'static' || out.type === 'dynamic')) continue;
+        move(field, to);
       }
       if (Object.keys(read).length > 0) out = { ...out, read };
       out = ctx.location(out, location, id);

@@ -8,6 +8,12 @@ const isMapping = (v: unknown): v is L5Mapping => !!v && typeof v === 'object' &
 /** A value checked for its form only when it is written out: `${VAR}` is checked where it is used, after interpolation. */
 export const literal = (re: RegExp, message: string) => z.string().refine((v) => v.includes('${') || re.test(v), { message });
 
+/** `version`: latest, a version id or a version number (a reader's; both stores share this schema under `read:`). */
+const READ_VERSION = z
+  .union([z.string().min(1), z.number()])
+  .transform(String)
+  .optional();
+
 /**
  * `location` → path; `connection` and `auth` → a provider of the plugin's type; `version` is the reader's (read:),
  * since rotator reads and publishes the latest. Left out when the spec's fields are malformed.
@@ -20,6 +26,7 @@ export function cloudL5(
 ): L5Spelling {
   return {
     provider,
+    read: { fields: { version: READ_VERSION } },
     translate(s, ctx) {
       const { at, written } = ctx;
       // Other fields stay on the secret, for its schema to check (and name, when unknown).

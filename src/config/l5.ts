@@ -13,8 +13,9 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { duration, name } from './fields';
+import { CONSUMERS, type ConsumerType } from '../../activities/consumers';
 import { STORES } from '../../activities/stores';
-import type { AnyStorePlugin, L5Context, L5Spelling } from '../../activities/plugin';
+import type { AnyStorePlugin, L5Context, L5ReadOptions, L5Spelling } from '../../activities/plugin';
 import type { RotatorError } from '../kernel/errors';
 import { parseSecretUri, type SecretUri } from '../kernel/uri';
 
@@ -70,8 +71,17 @@ const RetrySchema = z
 /** `fallback:` where a reader looks when the provider is unavailable: a location like a secret's own, normalized. */
 const FallbackSchema = z.object({ provider: name, path: z.string().min(1), keys: z.array(fieldName).min(1).optional() }).strict();
 
-/** The spec's `on_rotation.action` values (schema.ts's ON_ROTATION_ACTIONS; not imported: schema.ts imports this). */
-const ON_ROTATION = ['reconnect', 'restart', 'alert'] as const;
+/**
+ * The spec's `rotation.on_rotation.action` values and the consumer each means, as the consumer plugins declare them
+ * (their `l5Action`): `reconnect` signals the application (a webhook), `restart` rolls its workloads out, `alert`
+ * tells people without failing the rotation.
+ */
+export const ON_ROTATION_ACTIONS: Readonly<Record<string, ConsumerType>> = Object.fromEntries(
+  Object.entries(CONSUMERS as Record<ConsumerType, { l5Action?: string }>).flatMap(([type, p]) =>
+    p.l5Action ? [[p.l5Action, type as ConsumerType]] : [],
+  ),
+);
+const ON_ROTATION = Object.keys(ON_ROTATION_ACTIONS) as [string, ...string[]];
 
 /**
  * The spec's consumer-side `rotation:` block (`auto_refresh`, `refresh_interval`, `on_rotation`): how a reader
@@ -89,31 +99,28 @@ const RefreshSchema = z
   })
   .strict();
 
-/** The spec's per-store read options: the version a reader takes, and who reads. rotator always takes the current one. */
-const ReadSchema = z
-  .object({
-    /** Secrets Manager `version_stage` (AWSCURRENT, AWSPREVIOUS, a custom label) or `version_id`. */
-    version_stage: z.string().min(1).optional(),
-    version_id: z.string().min(1).optional(),
-    /** Parameter Store `with_decryption` and `type` (rotator writes SecureString parameters). */
-    with_decryption: z.boolean().optional(),
-    parameter_type: z.enum(['String', 'StringList', 'SecureString']).optional(),
-    /** Azure Key Vault and GCP Secret Manager `version`: latest, a version id or a version number. */
-    version: z
-      .union([z.string().min(1), z.number()])
-      .transform(String)
-      .optional(),
-    /** Kubernetes `service_account`: the reader's identity; rotator uses its own kubeconfig or service account. */
-    service_account: z
-      .string()
-      .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { message: 'expected a Kubernetes service account name' })
-      .optional(),
-  })
-  .strict()
-  .superRefine((r, ctx) => {
-    if (r.version_stage && r.version_id)
-      ctx.addIssue({ code: 'custom', path: ['version_id'], message: 'set version_stage or version_id, not both' });
-  });
+/**
+ * The spec's per-store read options (the version a reader takes, who reads), each declared by its store's L5 spelling
+ * (`l5.read`) and composed here. rotator always takes the current version.
+ */
+function readSchema(reads: ReadonlyArray<L5ReadOptions>) {
+  const fields: Record<string, z.ZodType> = {};
+  for (const read of reads)
+    for (const [option, schema] of Object.entries(read.fields)) {
+      if (fields[option] !== undefined && fields[option] !== schema)
+        throw new Error(`two stores declare the L5 read option ${option} with different schemas`);
+      fields[option] = schema;
+    }
+  return z
+    .object(fields)
+    .strict()
+    .superRefine((r, ctx) => {
+      for (const read of reads) read.check?.(r, ctx);
+    });
+}
+const ReadSchema = readSchema(
+  Object.values(STORES as Record<string, AnyStorePlugin>).flatMap((p) => (p.l5?.read ? [p.l5.read] : [])),
+);
 
 export const L5_SECRET_FIELDS = {
   /** `key:` / `keys:`: the fields of the value this secret exposes to `secret://name/<field>`; rotation ignores it. */

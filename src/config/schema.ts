@@ -8,7 +8,7 @@ import { STORES, storePlugin, type StoreSchema as StorePluginSchema } from '../.
 import { TARGETS, targetPlugin, type TargetSchema as TargetPluginSchema } from '../../activities/targets';
 import { MIN_ALPHABET, passwordClasses } from '../kernel/password';
 import { duration, name, SECRET_REF, STRATEGIES } from './fields';
-import { AuditSchema, L5_SECRET_FIELDS } from './l5';
+import { AuditSchema, L5_SECRET_FIELDS, ON_ROTATION_ACTIONS } from './l5';
 import { LeaseSchema, PublishSchema, ScheduleSchema, SweepSchema } from './lifecycle';
 
 export { parseDuration, SECRET_REF } from './fields';
@@ -41,11 +41,8 @@ export const PasswordPolicySchema = z
     }
   });
 
-/**
- * The L5 spec's `rotation.on_rotation.action` and the consumer each means: `reconnect` signals the application
- * (a webhook), `restart` rolls its workloads out, `alert` tells people without failing the rotation.
- */
-export const ON_ROTATION_ACTIONS = { reconnect: 'webhook', restart: 'rollout', alert: 'alert' } as const;
+/** The L5 spec's `rotation.on_rotation.action` → the consumer each means (declared by the consumer plugins). */
+export { ON_ROTATION_ACTIONS };
 
 /**
  * `rotation.on_rotation: { action, grace_period, …the consumer's fields }` written as the L5 spec does: becomes the
@@ -56,7 +53,7 @@ function onRotationAsConsumer(input: unknown): unknown {
   const on = secret?.rotation?.on_rotation as Record<string, unknown> | undefined;
   if (!secret || typeof on !== 'object' || on === null || Array.isArray(on)) return input;
   const { action, grace_period, ...fields } = on;
-  const type = ON_ROTATION_ACTIONS[action as keyof typeof ON_ROTATION_ACTIONS];
+  const type = typeof action === 'string' && Object.hasOwn(ON_ROTATION_ACTIONS, action) ? ON_ROTATION_ACTIONS[action] : undefined;
   if (!type) return input; // left for the schema to refuse, naming the field
   const { on_rotation: _, ...rotation } = secret.rotation!;
   if (grace_period !== undefined) {
@@ -69,7 +66,7 @@ function onRotationAsConsumer(input: unknown): unknown {
 
 const OnRotationRefusal = z
   .object({
-    action: z.enum(Object.keys(ON_ROTATION_ACTIONS) as [keyof typeof ON_ROTATION_ACTIONS], {
+    action: z.enum(Object.keys(ON_ROTATION_ACTIONS) as [string, ...string[]], {
       message: `expected one of ${Object.keys(ON_ROTATION_ACTIONS).join(', ')}`,
     }),
   })
@@ -343,7 +340,7 @@ export const ConfigSchema = z
   });
 
 /** The stores whose providers may back a dynamic secret. */
-const LEASING_STORES = Object.entries(STORES as Record<string, AnyStorePlugin>).flatMap(([t, p]) => (p.issuesLeases ? [t] : []));
+const LEASING_STORES = Object.entries(STORES as Record<string, AnyStorePlugin>).flatMap(([t, p]) => (p.leaseEngine ? [t] : []));
 
 /** What a dynamic secret needs: an engine that issues leases, a path naming a role, somewhere to publish. */
 function dynamicIssues(
@@ -351,7 +348,7 @@ function dynamicIssues(
   provider: ProviderConfig | undefined,
 ): Array<{ path: string[]; message: string }> {
   const issues: Array<{ path: string[]; message: string }> = [];
-  if (provider && !(storePlugin(provider) as AnyStorePlugin).issuesLeases)
+  if (provider && !(storePlugin(provider) as AnyStorePlugin).leaseEngine)
     issues.push({
       path: ['provider'],
       message: `dynamic credentials come from a provider whose store issues leases (${LEASING_STORES.join(', ')}), not ${provider.type}`,

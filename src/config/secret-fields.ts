@@ -4,7 +4,7 @@ import { CONSUMERS } from '../../activities/consumers';
 import type { DeclaresSecrets } from '../../activities/plugin';
 import { STORES } from '../../activities/stores';
 import { TARGETS } from '../../activities/targets';
-import { ON_ROTATION_ACTIONS } from './schema';
+import { ON_ROTATION_ACTIONS } from './l5';
 
 /** A plugin as far as this module reads it. */
 type Declaring = DeclaresSecrets & { readonly schema: unknown };
@@ -39,13 +39,11 @@ function pluginBlock(
   if (top !== 'secrets' || name === undefined) return null;
   if (section === 'target') return typed(maps.targets, ['secrets', name, 'target']);
   if (section === 'consumers' && index !== undefined) return typed(maps.consumers, ['secrets', name, 'consumers', index]);
-  // The L5 spec's `rotation.on_rotation` is a consumer block whose kind its `action` names (schema.ts).
+  // The L5 spec's `rotation.on_rotation` is a consumer block whose kind its `action` names (each consumer's l5Action).
   if (section === 'rotation' && index === 'on_rotation') {
     const action = at(root, ['secrets', name, 'rotation', 'on_rotation', 'action']);
     const type =
-      typeof action === 'string' && Object.hasOwn(ON_ROTATION_ACTIONS, action)
-        ? ON_ROTATION_ACTIONS[action as 'alert']
-        : undefined;
+      typeof action === 'string' && Object.hasOwn(ON_ROTATION_ACTIONS, action) ? ON_ROTATION_ACTIONS[action] : undefined;
     const plugin = type ? maps.consumers[type] : undefined;
     return plugin ? { plugin, inside: path.slice(4) } : null;
   }

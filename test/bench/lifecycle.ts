@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import vault from 'node-vault';
-import { VaultDatabaseEngine } from '../../activities/leases/vault-database';
+import { VaultDatabaseEngine } from '../../activities/stores/vault/public';
 import { getDataConverter } from '../../src/client/codec/data-converter';
 import { applyScheduleSync, planScheduleSync } from '../../src/client/schedules';
 import { parseConfig } from '../../src/config/load';

@@ -2,7 +2,7 @@
 // informs people: a failure after its retries is logged and the rotation goes on. Request format: ../webhook/index.ts.
 import { z } from 'zod';
 import type { ConsumerPlugin } from '../../plugin';
-import { checkWebhook, createWebhookConsumer, resolveSigningKey, webhookFields, worstCaseMs } from '../webhook';
+import { checkWebhook, createWebhookConsumer, preflightWebhook, resolveSigningKey, webhookFields, worstCaseMs } from '../webhook';
 
 export const schema = z
   .object({ type: z.literal('alert'), ...webhookFields })
@@ -11,11 +11,12 @@ export const schema = z
 
 export const alert = {
   schema,
+  l5Action: 'alert',
   secretFields: ['signing_key'],
   resolve: resolveSigningKey,
   worstCaseMs,
   // An alert's failure only logs: what would stop a webhook is a ⚠ here.
-  preflight: async (config, context) => (await import('../webhook/preflight')).preflight(config, context, 'warn'),
+  preflight: (config, context) => preflightWebhook(config, context, 'warn'),
   create: (config, context) =>
     createWebhookConsumer(config, context, { eventType: 'rotator.credential.alert', onFailure: 'log' }),
 } satisfies ConsumerPlugin<z.infer<typeof schema>>;

@@ -58,6 +58,7 @@ export type WorkloadConfig = RolloutConfig['workloads'][number];
 
 export const rollout = {
   schema,
+  l5Action: 'restart',
   rollsOut: true,
   preflight: async (config) => (await import('./preflight')).preflight(config),
   async create(config) {

@@ -18,7 +18,13 @@
 import { z } from 'zod';
 import { DURATION, parseDuration } from '../../../src/kernel/duration';
 import { name, SECRET_REF } from '../../../src/config/fields';
-import { CONSUMER_BUDGET_MS, type ConsumerContext, type ConsumerPlugin, type ResolveReference } from '../../plugin';
+import {
+  CONSUMER_BUDGET_MS,
+  type ConsumerContext,
+  type ConsumerPlugin,
+  type PreflightCheck,
+  type ResolveReference,
+} from '../../plugin';
 import type { Consumer } from '../../types';
 
 const DURATION_HINT = 'expected a duration like 500ms, 5s';
@@ -156,12 +162,25 @@ export async function createWebhookConsumer(
   return new WebhookConsumer(config, context, behaviour);
 }
 
+/**
+ * `rotator plan` for a webhook-shaped consumer (./preflight.ts, loaded on first use): `failIs: 'warn'` for one whose
+ * failure only logs (alert). Other plugins call this, never ./preflight itself.
+ */
+export async function preflightWebhook(
+  config: WebhookConfig,
+  context: ConsumerContext,
+  failIs: 'fail' | 'warn' = 'fail',
+): Promise<PreflightCheck[]> {
+  return (await import('./preflight')).preflight(config, context, failIs);
+}
+
 export const webhook = {
   schema,
+  l5Action: 'reconnect',
   secretFields: ['signing_key'],
   resolve: resolveSigningKey,
   worstCaseMs,
-  preflight: async (config, context) => (await import('./preflight')).preflight(config, context),
+  preflight: (config, context) => preflightWebhook(config, context),
   create: (config, context) =>
     createWebhookConsumer(config, context, { eventType: 'rotator.credential.rotated', onFailure: 'throw' }),
 } satisfies ConsumerPlugin<z.infer<typeof schema>>;

@@ -23,7 +23,18 @@ export const awsParameterStore = {
   schema,
   secretFields: ['secret_access_key'],
   capabilities: CAPABILITIES,
-  l5: awsL5('aws_parameter_store'),
+  l5: awsL5({
+    provider: 'aws_parameter_store',
+    location: 'name',
+    moves: { with_decryption: 'with_decryption', type: 'parameter_type' },
+    read: {
+      /** `with_decryption` and the parameter's `type` (rotator writes SecureString parameters). */
+      fields: {
+        with_decryption: z.boolean().optional(),
+        parameter_type: z.enum(['String', 'StringList', 'SecureString']).optional(),
+      },
+    },
+  }),
   checkVersion: (version) =>
     /^[1-9]\d{0,15}$/.test(version) ? null : 'expected a positive whole number (parameter versions count from 1)',
   async create(config) {

@@ -29,7 +29,22 @@ export const awsSecretsManager = {
   schema,
   secretFields: ['secret_access_key'],
   capabilities: CAPABILITIES,
-  l5: awsL5('aws_secrets_manager'),
+  l5: awsL5({
+    provider: 'aws_secrets_manager',
+    location: 'secret_id',
+    moves: { version_stage: 'version_stage', version_id: 'version_id' },
+    read: {
+      fields: {
+        /** `version_stage` (AWSCURRENT, AWSPREVIOUS, a custom label) or `version_id`. */
+        version_stage: z.string().min(1).optional(),
+        version_id: z.string().min(1).optional(),
+      },
+      check(r, ctx) {
+        if (r.version_stage && r.version_id)
+          ctx.addIssue({ code: 'custom', path: ['version_id'], message: 'set version_stage or version_id, not both' });
+      },
+    },
+  }),
   checkVersion: (version) =>
     version.length >= 32 && version.length <= 64
       ? null

@@ -1,4 +1,5 @@
 // The L5 spec's `provider: kubernetes` in rotator's form: the kubernetes store's own spelling.
+import { z } from 'zod';
 import type { L5Mapping, L5Spelling } from '../../plugin';
 
 const isMapping = (v: unknown): v is L5Mapping => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -10,6 +11,15 @@ const isMapping = (v: unknown): v is L5Mapping => !!v && typeof v === 'object' &
  */
 export const l5: L5Spelling = {
   provider: 'kubernetes',
+  read: {
+    fields: {
+      /** The reader's identity; rotator uses its own kubeconfig or service account. */
+      service_account: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { message: 'expected a Kubernetes service account name' })
+        .optional(),
+    },
+  },
   translate(s, ctx) {
     const { at, written } = ctx;
     if (!('secret_name' in s || 'namespace' in s || 'service_account' in s)) return s;

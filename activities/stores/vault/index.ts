@@ -138,7 +138,24 @@ export const vault = {
     }
   },
   preflight: async (config, path) => (await import('./preflight')).preflight(config, path),
-  issuesLeases: true,
+  async leaseEngine(config) {
+    const { vaultSession } = await import('./auth');
+    // The provider's token, or its login shared with its store and the worker's renewer.
+    const session = vaultSession(config);
+    try {
+      await session.ready();
+    } catch (err) {
+      session.release();
+      throw err;
+    }
+    const { VaultDatabaseEngine } = await import('./lease-engine');
+    return new VaultDatabaseEngine({
+      address: config.address,
+      token: session,
+      ...(config.namespace ? { namespace: config.namespace } : {}),
+      release: () => session.release(),
+    });
+  },
   keepAlive: async (config) => (await import('./keep-alive')).keepAlive(config),
   async create(config) {
     const { vaultSession } = await import('./auth');

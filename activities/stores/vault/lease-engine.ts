@@ -1,11 +1,12 @@
 // Leased credentials from the database secrets engine of OpenBao or Vault: issue, look up, renew, revoke, list.
 import type vault from 'node-vault';
-import { currentToken, vaultClient, type VaultConnection } from '../stores/vault/public';
-import { RotatorError } from '../../src/kernel/errors';
-import type { IssuedCredential, LeaseEngine, LeaseInfo, RenewResult } from './types';
+import { currentToken, vaultClient, type VaultConnection } from './client';
+import { RotatorError } from '../../../src/kernel/errors';
+import type { IssuedCredential, LeaseEngine, LeaseInfo, RenewResult } from '../../leases/types';
 
 /** The same connection fields as the `vault` store plugin: a token, or the provider's login session. */
-export type VaultDatabaseOptions = VaultConnection;
+/** `release`: called once on close (the provider's Vault session the engine logged in with). */
+export type VaultDatabaseOptions = VaultConnection & { release?: () => void };
 
 // A hung server must not hold an activity past its own timeout: the activity cannot cancel an HTTP call.
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -64,7 +65,7 @@ function statusOf(err: unknown): number | undefined {
 export class VaultDatabaseEngine implements LeaseEngine {
   private readonly client: vault.client;
 
-  constructor(private readonly options: VaultDatabaseOptions) {
+  constructor(private options: VaultDatabaseOptions) {
     this.client = vaultClient(options, REQUEST_TIMEOUT_MS);
   }
 
@@ -201,6 +202,9 @@ export class VaultDatabaseEngine implements LeaseEngine {
   }
 
   async close(): Promise<void> {
-    // node-vault holds no connection of its own to close.
+    // node-vault holds no connection of its own to close; the session it logged in with is released.
+    const release = this.options.release;
+    this.options = { ...this.options, release: undefined };
+    release?.();
   }
 }
