@@ -39,8 +39,20 @@ export function postgresPids(stackDir: string): number[] {
   return [postmaster, ...children(postmaster)];
 }
 
+/**
+ * Stop every process of `pids`, the first (the server's main process) included. A child that ended between listing and
+ * stopping (a backend whose connection just closed) is no longer there to freeze; the main process must be.
+ */
 export function freeze(pids: number[]): void {
-  for (const pid of pids) process.kill(pid, 'SIGSTOP');
+  const [main, ...rest] = pids;
+  process.kill(main, 'SIGSTOP');
+  for (const pid of rest) {
+    try {
+      process.kill(pid, 'SIGSTOP');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
 }
 
 export function thaw(pids: number[]): void {
