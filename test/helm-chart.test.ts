@@ -309,6 +309,21 @@ describe(`deploy/helm/rotator with Helm ${HELM_VERSION}`, () => {
     });
   });
 
+  it('binds the listener where its Service and probes look, whatever else the config sets under triggers.listen', () => {
+    const rotator = LISTENER_CONFIG.config.rotator;
+    const objects = render({
+      ...ALL,
+      config: {
+        rotator: { ...rotator, triggers: { ...rotator.triggers, listen: { host: '127.0.0.1', port: 9999, max_body: 4096 } } },
+      },
+    });
+    const text = one<k8s.V1ConfigMap>(objects, 'ConfigMap', 'rotator-config').data!['rotator.yaml'];
+    const config = parseConfig(text, { CI_WEBHOOK_KEY: randomBytes(16).toString('hex') }, 'rotator-config');
+    const listener = one<k8s.V1Deployment>(objects, 'Deployment', 'rotator-listener');
+    const port = listener.spec!.template.spec!.containers[0].ports!.find((p) => p.name === 'http')!.containerPort;
+    expect(config.triggers?.listen).toEqual({ host: '0.0.0.0', port, max_body: 4096 });
+  });
+
   it('refuses values of the wrong type or a misspelt key, naming the value (values.schema.json)', () => {
     const wrongType = helm('template', RELEASE, CHART, '--set-string', 'worker.replicas=two');
     expect(wrongType.code).not.toBe(0);

@@ -78,9 +78,11 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 {{- $rest := deepCopy .Values.config.rotator -}}
 {{- if and .Values.listener.enabled $rest.triggers }}
-{{- if not $rest.triggers.listen }}
-{{- $_ := set $rest.triggers "listen" (dict "host" "0.0.0.0" "port" .Values.listener.port) -}}
-{{- end }}
+{{- /* The listener binds where its Service, probes and containerPort look, whatever else listen: sets. */}}
+{{- $listen := default (dict) $rest.triggers.listen -}}
+{{- $_ := set $listen "host" "0.0.0.0" -}}
+{{- $_ := set $listen "port" .Values.listener.port -}}
+{{- $_ := set $rest.triggers "listen" $listen -}}
 {{- end }}
 {{- $_ := unset $rest "temporal" -}}
 {{- toYaml (merge (dict "temporal" $temporal) $rest) }}
