@@ -51,6 +51,7 @@ const layers = [
     patterns: [
       banned('(^|/)(src/(cli|client)|workers)/', 'a plugin is used by the CLI, the client and the worker; it never imports them'),
       banned('^\\.\\./(?!\\.)[^/]+/', 'a plugin never imports another plugin’s internals: import its index (or its public.ts)'),
+      internals,
     ],
   },
   {

@@ -29,7 +29,11 @@ const parts = [
 if (brokenSuites.length > 0) parts.push(`${brokenSuites.length} suite${brokenSuites.length === 1 ? '' : 's'} failed to run`);
 console.log(parts.join(', '));
 for (const s of brokenSuites) console.log(`  failed to run: ${s.name}`);
+// Every suite jest found must have ended one way or another: one that never ran (a lane that stopped) is no pass.
+const ended = count('numPassedTestSuites') + count('numFailedTestSuites') + count('numPendingTestSuites');
+if (ended < count('numTotalTestSuites')) console.log(`  ${count('numTotalTestSuites') - ended} suites never ran`);
 const failed =
+  ended < count('numTotalTestSuites') ||
   results.success !== true ||
   count('numFailedTests') > 0 ||
   count('numFailedTestSuites') > 0 ||

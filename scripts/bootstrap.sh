@@ -83,12 +83,17 @@ case "$(uname -s)/$(uname -m)" in
   *) echo "bootstrap: no Node build on the npm registry for $(uname -s)/$(uname -m); install Node $NODE_VERSION and link it at .tools/node/$NODE_VERSION/bin/node" >&2; exit 1 ;;
 esac
 is_node() { [[ -x "$1" ]] && [[ "$("$1" --version 2>/dev/null)" == "v$NODE_VERSION" ]]; }
+# Each step chained: tool_ensure runs it inside $(…), where bash drops `set -e`, and a failed download must not go on.
 fetch_node() {
   local out="$1" tmp
-  tmp="$(mktemp -d "$(dirname "$out")/fetch.XXXXXX")"
-  (cd "$tmp" && npm pack "$node_pkg@$NODE_VERSION" --silent --no-update-notifier >/dev/null)
-  tar -xzf "$tmp/$node_pkg-$NODE_VERSION.tgz" -C "$tmp" package/bin/node
-  mv "$tmp/package/bin/node" "$out"
+  tmp="$(mktemp -d "$(dirname "$out")/fetch.XXXXXX")" &&
+    (cd "$tmp" && npm pack "$node_pkg@$NODE_VERSION" --silent --no-update-notifier >/dev/null) &&
+    tar -xzf "$tmp/$node_pkg-$NODE_VERSION.tgz" -C "$tmp" package/bin/node &&
+    mv "$tmp/package/bin/node" "$out" || {
+    echo "bootstrap: could not fetch $node_pkg@$NODE_VERSION from the npm registry" >&2
+    rm -rf "$tmp"
+    return 1
+  }
   rm -rf "$tmp"
 }
 node_status="$(tool_ensure node "$NODE_VERSION" ".tools/node/$NODE_VERSION/bin/node" is_node fetch_node)"

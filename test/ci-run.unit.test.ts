@@ -14,7 +14,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A jest --json results file: `tests` maps each suite to the statuses of its tests (none: it failed to run). */
-function results(tests: Record<string, string[]>): string {
+function results(tests: Record<string, string[]>, neverRan = 0): string {
   const all = Object.values(tests).flat();
   const count = (status: string) => all.filter((s) => s === status).length;
   const suites = Object.entries(tests).map(([name, statuses]) => ({
@@ -32,6 +32,9 @@ function results(tests: Record<string, string[]>): string {
       numFailedTests: count('failed'),
       numPendingTests: count('pending'),
       numTodoTests: 0,
+      numTotalTestSuites: suites.length + neverRan,
+      numPassedTestSuites: suites.length - failedSuites,
+      numPendingTestSuites: 0,
       numFailedTestSuites: failedSuites,
       numRuntimeErrorTestSuites: suites.filter((s) => s.assertionResults.length === 0).length,
       testResults: suites,
@@ -62,6 +65,12 @@ describe('the closing line of .ci/run', () => {
       line: '1 passed, 0 failed, 0 skipped, 1 suite failed to run\n  failed to run: broken.test.ts',
       code: 1,
     });
+  });
+
+  it('fails the run when a suite jest found never ended, though every suite that ran passed', () => {
+    const file = results({ 'a.test.ts': ['passed'] }, 2);
+    // As jest reports it when a runner stops before handing back every file: success stays true.
+    expect(summary(file)).toEqual({ line: '1 passed, 0 failed, 0 skipped\n  2 suites never ran', code: 1 });
   });
 
   it('fails the run when jest wrote no results, saying so', () => {

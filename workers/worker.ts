@@ -202,7 +202,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       ? { workflowModules: [...(options.interceptors?.workflowModules ?? []), ...WORKFLOW_TRACING_MODULES] }
       : {}),
   };
-  const renewers = await startKeepAlives(config.providers);
+  const keepAlives = await startKeepAlives(config.providers);
   let worker: Worker;
   try {
     worker = await Worker.create({
@@ -220,7 +220,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
     });
   } catch (err) {
     for (const stop of listening) stop();
-    for (const r of renewers) r.stop();
+    for (const k of keepAlives) k.stop();
     await connection.close();
     throw temporalConfigError(err, config) ?? err;
   }
@@ -232,7 +232,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       await targets.close();
       await consumers.close();
       await engines.close();
-      for (const r of renewers) r.stop();
+      for (const k of keepAlives) k.stop();
       for (const stop of listening) stop();
       await connection.close();
     },

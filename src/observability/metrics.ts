@@ -124,7 +124,7 @@ export class WorkerMetrics {
   });
   private readonly irrevocable = new Counter({
     name: 'rotator_leases_irrevocable_total',
-    help: 'Leases whose revoke failed for good (its last attempt, or a non-retryable error): the keeper lists them as irrevocable.',
+    help: 'Leases whose revoke failed for good on this worker (its last attempt threw, or a non-retryable error); an attempt that timed out or whose worker died is not seen here, the keeper lists those too.',
     registers: [this.registry],
   });
   private readonly sweeps = new Counter({
@@ -267,7 +267,8 @@ export class WorkerMetrics {
     },
     revokeLease: ({ result }) => {
       this.leaseRevocations.inc({ result: result.ok ? 'revoked' : 'failed' });
-      // The keeper gives a lease up as irrevocable exactly when its revoke activity fails for good.
+      // The keeper gives a lease up as irrevocable when its revoke activity fails for good; this counts the failures that
+      // end by a throw on this worker (an attempt that timed out or whose worker died is seen only by the keeper).
       if (!result.ok && result.final) this.irrevocable.inc();
     },
     assessSecrets: ({ result, now }) => {

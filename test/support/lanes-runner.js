@@ -16,7 +16,8 @@ const { Worker } = require('jest-worker');
 const { default: TestRunner, EmittingTestRunner } = require('jest-runner');
 
 const HEAVY_PROJECT = 'serial';
-const lanesSetting = Number(process.env.ROTATOR_TEST_SERIAL_LANES ?? 1);
+const lanesRaw = process.env.ROTATOR_TEST_SERIAL_LANES;
+const lanesSetting = lanesRaw === undefined || lanesRaw.trim() === '' ? 1 : Number(lanesRaw);
 const HEAVY_AFTER = lanesSetting === 0;
 const HEAVY_LANES = HEAVY_AFTER ? 1 : Number.isInteger(lanesSetting) && lanesSetting > 0 ? lanesSetting : 1;
 const testWorkerPath = path.join(path.dirname(require.resolve('jest-runner')), 'testWorker.js');

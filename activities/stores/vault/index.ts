@@ -121,6 +121,19 @@ export const CAPABILITIES: StoreCapabilities = { writable: true, versions: true,
 
 export type VaultConfig = z.infer<typeof schema>;
 
+/** The provider's session (its token, or its login shared with the worker's other users of it), logged in. */
+async function readySession(config: VaultConfig) {
+  const { vaultSession } = await import('./auth');
+  const session = vaultSession(config);
+  try {
+    await session.ready(); // a wrong or expired login fails here, naming the method and mount
+  } catch (err) {
+    session.release();
+    throw err;
+  }
+  return session;
+}
+
 export const vault = {
   schema,
   secretFields: ['token', 'auth.secret_id'],
@@ -139,15 +152,8 @@ export const vault = {
   },
   preflight: async (config, path) => (await import('./preflight')).preflight(config, path),
   async leaseEngine(config) {
-    const { vaultSession } = await import('./auth');
     // The provider's token, or its login shared with its store and the worker's renewer.
-    const session = vaultSession(config);
-    try {
-      await session.ready();
-    } catch (err) {
-      session.release();
-      throw err;
-    }
+    const session = await readySession(config);
     const { VaultDatabaseEngine } = await import('./lease-engine');
     return new VaultDatabaseEngine({
       address: config.address,
@@ -158,14 +164,7 @@ export const vault = {
   },
   keepAlive: async (config) => (await import('./keep-alive')).keepAlive(config),
   async create(config) {
-    const { vaultSession } = await import('./auth');
-    const session = vaultSession(config);
-    try {
-      await session.ready(); // a wrong or expired login fails here, naming the method and mount
-    } catch (err) {
-      session.release();
-      throw err;
-    }
+    const session = await readySession(config);
     const { VaultKvStore } = await import('./store');
     return new VaultKvStore({
       address: config.address,
