@@ -7,6 +7,7 @@ import { createLogger } from '../src/kernel/log';
 import type { DispatchOutcome, TriggerEvent } from '../src/listener/events';
 import { signWebhook, startHttpListener, type HttpListener } from '../src/listener/http';
 import { keyVaultObjectId, UNAUTHORIZED_MESSAGE } from '../src/listener/http-sources';
+import { bodilessPost } from './support/bodiless-post';
 
 const SIGNING_KEY = 'whsec-test-0123456789abcdef';
 const GCP_TOKEN = 'gcp-push-token-0123456789abcdef';
@@ -249,6 +250,21 @@ describe('the generic webhook source', () => {
     ]) {
       expect(text).not.toContain(secret);
     }
+  });
+
+  it('refuses a POST that announces no body, with made-up signature headers, with the same 401', async () => {
+    const forged = { 'X-Rotator-Timestamp': String(now()), 'X-Rotator-Signature': `v1=${'0'.repeat(64)}` };
+    for (const headers of [forged, { ...forged, 'Content-Type': 'application/json' }]) {
+      const res = await bodilessPost(listener.address, '/hooks/hooks', headers);
+      expect({ status: res.status, body: JSON.parse(res.body) as unknown }).toEqual({
+        status: 401,
+        body: { status: 'unauthorized', message: UNAUTHORIZED_MESSAGE },
+      });
+    }
+    // Genuinely signed over the empty body it is: authenticated, then refused as a body that is not JSON.
+    const signed = { ...signWebhook(SIGNING_KEY, '', now()), 'Content-Type': 'application/json' };
+    expect((await bodilessPost(listener.address, '/hooks/hooks', signed)).status).toBe(400);
+    expect(dispatched).toEqual([]);
   });
 
   it('logs one line per request, with the sender’s fields bounded; control characters are refused, naming the field', async () => {

@@ -1,6 +1,6 @@
-// rotator's HTTP servers (the listener's webhooks, the codec server, the metrics endpoint, the consumer library's
-// reconnect listener) on fastify, made one way: no fastify logger (each server logs its own line, never a header, the
-// query or a body), request and header timeouts, a body limit, JSON bodies only, read as raw bytes so that a
+// rotator's HTTP servers (the listener's webhooks, the codec server, the metrics endpoint, the reader library's
+// webhook receiver (src/reader/webhook-receiver.ts)) on fastify, made one way: no fastify logger (each server logs its
+// own line, never a header, the query or a body), request and header timeouts, a body limit, JSON bodies only, read as raw bytes so that a
 // signature is checked over them before anything parses them, zod schemas through the type provider, and answers
 // that never echo the request.
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
@@ -108,12 +108,19 @@ export class HttpRefusal extends Error {
   }
 }
 
+/** The requests whose body went through a route's `verify` (set by jsonBody's parser, read by its preValidation hook). */
+const verifiedBodies = new WeakSet<FastifyRequest>();
+
 /**
  * Parses JSON bodies for the routes registered after it (in its scope): `verify` first looks at the raw bytes (an
  * HMAC) and may refuse them, then JSON.parse; the route's zod schema validates what it returns.
+ *
+ * A request that announces no body (no Content-Length nor Transfer-Encoding, or no Content-Type) never reaches a
+ * content-type parser: with `verify`, a preValidation hook then verifies the empty body it has, so a route whose
+ * verify checks a signature refuses made-up signature headers as it would over any other body.
  */
 export function jsonBody(
-  app: { addContentTypeParser: FastifyInstance['addContentTypeParser'] },
+  app: { addContentTypeParser: FastifyInstance['addContentTypeParser']; addHook: FastifyInstance['addHook'] },
   notJson: string,
   verify?: (request: FastifyRequest, raw: Buffer) => Promise<void> | void,
   options: { anyContentType?: boolean } = {},
@@ -124,6 +131,7 @@ export function jsonBody(
     async (request: FastifyRequest, raw: Buffer | string) => {
       const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
       await verify?.(request, bytes);
+      verifiedBodies.add(request);
       try {
         return JSON.parse(bytes.toString('utf8')) as unknown;
       } catch {
@@ -132,6 +140,10 @@ export function jsonBody(
       }
     },
   );
+  if (!verify) return;
+  app.addHook('preValidation', async (request: FastifyRequest) => {
+    if (!verifiedBodies.has(request)) await verify(request, Buffer.alloc(0));
+  });
 }
 
 /** The answer to a request whose body was not read before its refusal: Content-Length announced beyond the limit. */
