@@ -14,6 +14,7 @@ import type { Config } from '../src/config/schema';
 import { createSecretClient, CredentialsRefused, isAuthFailure, type SecretChange, type SecretClient } from '../src/reader';
 import { RotatorError } from '../src/kernel/errors';
 import { bodilessPost } from './support/bodiless-post';
+import { expectContinue } from './support/expect-continue';
 import { thrown } from './support/thrown';
 
 const KEY = 'k'.repeat(32);
@@ -184,6 +185,17 @@ describe('reconnect signal', () => {
         body: { status: 'refused', message: 'missing or invalid signature' },
       });
     }
+  });
+
+  it('invites a body with 100 Continue only once the signature headers are there', async () => {
+    const c = client();
+    const { url } = await c.listen();
+    const body = event();
+    expect(await expectContinue(url, '/', { 'Content-Type': 'application/json' }, body)).toEqual({
+      status: 401,
+      continued: false,
+    });
+    expect(await expectContinue(url, '/', signWebhook(KEY, body, now()), body)).toEqual({ status: 200, continued: true });
   });
 
   it('does not parse a body before its signature matched: invalid JSON is 401 unsigned, 400 once signed', async () => {

@@ -21,6 +21,7 @@ import {
   isCompressed,
   jsonBody,
   listen,
+  MAX_CONNECTIONS,
   sendJson,
   type HttpApp,
 } from '../kernel/http-server';
@@ -101,6 +102,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     app = createHttpApp({
       bodyLimit: maxBody,
       tls,
+      maxConnections: MAX_CONNECTIONS,
       routeExpectContinue: true,
       // The same checks: a path that is not percent-encoding holds no token; with the right header it is refused as bad.
       onBadUrl: async (request, reply) => {

@@ -13,10 +13,13 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { printable } from './printable';
 
 /** A whole request, body included, must arrive within this: a slow sender holds a socket no longer. */
 export const REQUEST_TIMEOUT_MS = 30_000;
 export const HEADERS_TIMEOUT_MS = 10_000;
+/** Connections one server holds at once (Node refuses the next one): a flood of idle sockets exhausts no file limit. */
+export const MAX_CONNECTIONS = 256;
 
 export type HttpApp = ReturnType<typeof createHttpApp>;
 
@@ -167,6 +170,9 @@ export type Failure =
   | { status: number; kind: 'refused'; message: string; reason?: string; headers?: Record<string, string> }
   | { status: 500; kind: 'internal' };
 
+/** How much of a field's path an answer or a log line shows. */
+const MAX_FIELD_PATH = 120;
+
 export function failureOf(err: unknown, request: FastifyRequest): Failure {
   if (err instanceof HttpRefusal) {
     return { status: err.statusCode, kind: 'refused', message: err.message, reason: err.reason, headers: err.headers };
@@ -176,7 +182,8 @@ export function failureOf(err: unknown, request: FastifyRequest): Failure {
     return {
       status: 400,
       kind: 'invalid',
-      field: fieldPath(issue.instancePath, request.body),
+      // A record's key is the sender's text: bounded and printable, for every server's answer and log line.
+      field: printable(fieldPath(issue.instancePath, request.body), MAX_FIELD_PATH),
       message: issue.message ?? 'invalid',
     };
   }

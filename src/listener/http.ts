@@ -10,6 +10,7 @@ import {
   isCompressed,
   jsonBody,
   listen,
+  MAX_CONNECTIONS,
   sendJson,
   HttpRefusal,
 } from '../kernel/http-server';
@@ -59,6 +60,7 @@ export async function startHttpListener(
   const { host, port, max_body: maxBody } = triggers.listen;
   const app = createHttpApp({
     bodyLimit: maxBody,
+    maxConnections: MAX_CONNECTIONS,
     // A path that is not percent-encoding names no source.
     onBadUrl: async (request, reply) => {
       line(request).fields.path = shown(request.url.split('?')[0], 64);

@@ -8,7 +8,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { signatureMatches } from '../../activities/consumers/webhook/public';
-import { createHttpApp, failureOf, HttpRefusal, jsonBody, sendJson } from '../kernel/http-server';
+import { createHttpApp, failureOf, HttpRefusal, inviteBodyWhenRead, jsonBody, sendJson } from '../kernel/http-server';
 import { PRINTABLE } from '../kernel/printable';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -60,7 +60,13 @@ export interface ReconnectOptions {
  * POST only. Nothing of the body is looked at before the signature matched.
  */
 export function createReconnectApp(options: ReconnectOptions) {
-  const app = createHttpApp({ bodyLimit: MAX_BODY_BYTES, maxConnections: options.maxConnections, closeAllConnections: true });
+  // With routeExpectContinue the body is invited (100 Continue) only once the signature headers are there.
+  const app = createHttpApp({
+    bodyLimit: MAX_BODY_BYTES,
+    maxConnections: options.maxConnections,
+    closeAllConnections: true,
+    routeExpectContinue: true,
+  });
   const reasons = new WeakMap<FastifyRequest, string>();
   const answer = (reply: FastifyReply, status: number, body: Record<string, string>) => sendJson(reply, status, body);
   const refuse = (reply: FastifyReply, status: number, reason: string, message: string) => {
@@ -92,6 +98,7 @@ export function createReconnectApp(options: ReconnectOptions) {
     const sig = header(request, 'x-rotator-signature');
     if (ts === undefined || sig === undefined) return refuse(reply, 401, 'unsigned', UNAUTHORIZED);
     if (!/^\d{1,12}$/.test(ts)) return refuse(reply, 401, 'malformed timestamp', UNAUTHORIZED);
+    inviteBodyWhenRead(request, reply);
   });
   // The signature over the raw bytes, whatever their declared type (rotator's consumer sends application/json).
   jsonBody(
