@@ -10,7 +10,6 @@
 //
 // A request with `Expect: 100-continue` is invited to send its body only once it passed every check a body is not
 // needed for (route, origin, token, content type and length); otherwise it gets its refusal and no 100 Continue.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RotatorError } from '../kernel/errors';
@@ -22,11 +21,12 @@ import {
   jsonBody,
   listen,
   MAX_CONNECTIONS,
+  sameSecret,
   sendJson,
   type HttpApp,
 } from '../kernel/http-server';
 import type { Logger } from '../kernel/log';
-import { printable } from '../kernel/printable';
+import { shown as printableShown } from '../kernel/printable';
 import { payloadsBody, payloadsSchema, toPayloads } from './payloads-json';
 
 export interface CodecServerOptions {
@@ -64,12 +64,8 @@ const PREFLIGHT_MAX_AGE_S = '600';
 
 type Operation = 'decode' | 'encode';
 
-/** What a log line may show of a request's field: printable and bounded. */
-function shown(value: string | undefined, max = 64): string | undefined {
-  return value === undefined ? undefined : printable(value, max);
-}
-
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+/** What a log line may show of a request's field: printable, and shorter than the listener's by default. */
+const shown = (value: string | undefined, max = 64) => printableShown(value, max);
 
 /** The token a request presents: the Authorization header's if it has one, else the path segment before the operation. */
 function presentedToken(header: string | undefined, path: string): { via: 'header' | 'path'; token: string } {
@@ -83,15 +79,9 @@ function presentedToken(header: string | undefined, path: string): { via: 'heade
   }
 }
 
-/** Compares fixed-length digests, so neither the token's bytes nor its length leak through timing. */
-function tokenMatches(given: string, expected: Buffer): boolean {
-  return timingSafeEqual(digest(given), expected) && given.length > 0;
-}
-
 export async function startCodecServer(options: CodecServerOptions): Promise<CodecServer> {
   const { codec, corsOrigins, log, host, port, tls } = options;
   if (options.token.length === 0) throw new RotatorError('CONFIG_INVALID', 'the codec server needs a token', 'token');
-  const expected = digest(options.token);
   const origins = new Set(corsOrigins);
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxPayloads = options.maxPayloads ?? DEFAULT_MAX_PAYLOADS;
@@ -187,7 +177,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     // Authenticated before the body is looked at: a request without the token costs no reading and no parsing.
     const presented = presentedToken(request.headers.authorization, path);
     fields.auth = presented.via;
-    if (!tokenMatches(presented.token, expected)) {
+    if (!(sameSecret(presented.token, options.token) && presented.token.length > 0)) {
       return refuse(reply, 401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer realm="rotator-codec"' });
     }
     if (isCompressed(request)) return refuse(reply, 415, 'compressed bodies are not accepted');

@@ -3,7 +3,8 @@
 // own line, never a header, the query or a body), request and header timeouts, a body limit, JSON bodies only, read as raw bytes so that a
 // signature is checked over them before anything parses them, zod schemas through the type provider, and answers
 // that never echo the request.
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -91,6 +92,34 @@ export function createHttpApp(options: HttpAppOptions) {
     if (reply.getHeader('Connection') === 'close') request.raw.destroy();
   });
   return app;
+}
+
+/** A header's one value (a repeated header counts as none). */
+export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * A presented secret (token, key) against the expected one, in constant time: compared through their SHA-256
+ * digests, equal-length buffers whatever was sent, so neither the bytes nor the length leak through timing.
+ */
+export function sameSecret(given: string, expected: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** Answers 405 (`Allow: GET, HEAD`) to any other method on a GET-only `url`; `seen` runs first (e.g. to mark the log line). */
+export function getOnly(app: { route: FastifyInstance['route'] }, url: string, seen?: (request: FastifyRequest) => void): void {
+  app.route({
+    method: ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'],
+    url,
+    onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+      seen?.(request);
+      return reply.code(405).header('Allow', 'GET, HEAD').send('method not allowed\n');
+    },
+    handler: async () => undefined,
+  });
 }
 
 /** Whether the sender announced a body. */

@@ -7,6 +7,7 @@ import {
   announcedTooLarge,
   createHttpApp,
   failureOf,
+  getOnly,
   isCompressed,
   jsonBody,
   listen,
@@ -15,7 +16,7 @@ import {
   HttpRefusal,
 } from '../kernel/http-server';
 import type { Logger } from '../kernel/log';
-import { shown } from './dispatch';
+import { shown } from '../kernel/printable';
 import type { Dispatch, DispatchOutcome, TriggerEvent } from './events';
 import { httpSourceHandler, isHttpSource, type Refusal, type RequestParts } from './http-sources';
 import { RECORD } from './records';
@@ -151,14 +152,8 @@ export async function startHttpListener(
         return isReady ? reply.send('ready\n') : reply.code(503).send('not ready\n');
       },
     });
-    app.route({
-      method: ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'],
-      url: path,
-      onRequest: async (request, reply) => {
-        line(request).fields.health = true;
-        return reply.code(405).header('Allow', 'GET, HEAD').send('method not allowed\n');
-      },
-      handler: async () => undefined,
+    getOnly(app, path, (request) => {
+      line(request).fields.health = true;
     });
   }
 

@@ -8,31 +8,24 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { signatureMatches } from '../../activities/consumers/webhook/public';
-import { createHttpApp, failureOf, HttpRefusal, inviteBodyWhenRead, jsonBody, sendJson } from '../kernel/http-server';
-import { PRINTABLE } from '../kernel/printable';
+import { createHttpApp, failureOf, header, HttpRefusal, inviteBodyWhenRead, jsonBody, sendJson } from '../kernel/http-server';
+import { printableText } from '../kernel/printable-text';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-/** Names and ids may reach a log line: no control, format (bidi) or line-separator characters. */
-const printable = (max: number) =>
-  z.string().min(1).max(max).regex(PRINTABLE, { message: 'control, format and line-separator characters are not allowed' });
-
 /** rotator's event (activities/consumers/webhook/index.ts); other fields (login, rotation_id, time) are dropped. */
 const ReconnectBody = z.object({
-  id: printable(256),
-  type: printable(256),
-  secret: printable(256),
-  version: printable(256).optional(),
+  id: printableText(256),
+  type: printableText(256),
+  secret: printableText(256),
+  version: printableText(256).optional(),
 });
 export type ReconnectEvent = z.infer<typeof ReconnectBody>;
 
 const UNAUTHORIZED = 'missing or invalid signature';
 const unauthorized = (reason: string) => new HttpRefusal(401, UNAUTHORIZED, reason);
 
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return typeof value === 'string' ? value : undefined;
-}
+const headerOf = (request: FastifyRequest, name: string) => header(request.headers, name);
 
 /** Where the signing key comes from: held a while, read again only when allowed (see SecretClient.reconnectHandler). */
 export interface SigningKeys {
@@ -67,11 +60,9 @@ export function createReconnectApp(options: ReconnectOptions) {
     closeAllConnections: true,
     routeExpectContinue: true,
   });
-  const reasons = new WeakMap<FastifyRequest, string>();
   const answer = (reply: FastifyReply, status: number, body: Record<string, string>) => sendJson(reply, status, body);
   const refuse = (reply: FastifyReply, status: number, reason: string, message: string) => {
     options.log.warn({ reason, status }, 'reconnect event refused');
-    reasons.set(reply.request, reason);
     return answer(reply, status, { status: 'refused', message });
   };
 
@@ -94,8 +85,8 @@ export function createReconnectApp(options: ReconnectOptions) {
   // Before a byte of the body is read: the method and the signature headers.
   app.addHook('onRequest', async (request, reply) => {
     if (request.method !== 'POST') return refuse(reply, 405, 'not a POST', 'expected POST');
-    const ts = header(request, 'x-rotator-timestamp');
-    const sig = header(request, 'x-rotator-signature');
+    const ts = headerOf(request, 'x-rotator-timestamp');
+    const sig = headerOf(request, 'x-rotator-signature');
     if (ts === undefined || sig === undefined) return refuse(reply, 401, 'unsigned', UNAUTHORIZED);
     if (!/^\d{1,12}$/.test(ts)) return refuse(reply, 401, 'malformed timestamp', UNAUTHORIZED);
     inviteBodyWhenRead(request, reply);
@@ -105,8 +96,8 @@ export function createReconnectApp(options: ReconnectOptions) {
     app,
     'the body is not valid JSON',
     async (request, raw) => {
-      const ts = header(request, 'x-rotator-timestamp') ?? '';
-      const sig = header(request, 'x-rotator-signature') ?? '';
+      const ts = headerOf(request, 'x-rotator-timestamp') ?? '';
+      const sig = headerOf(request, 'x-rotator-signature') ?? '';
       const held = await options.keys.current();
       if (!signatureMatches(held, ts, raw, sig)) {
         const again = await options.keys.reread();
@@ -123,7 +114,7 @@ export function createReconnectApp(options: ReconnectOptions) {
     schema: { body: ReconnectBody },
     handler: async (request, reply) => {
       const event = request.body;
-      const id = header(request, 'x-rotator-event-id');
+      const id = headerOf(request, 'x-rotator-event-id');
       if (id !== undefined && id !== event.id) return refuse(reply, 400, 'invalid body', 'id: does not match X-Rotator-Event-Id');
       return answer(reply, 200, { status: await options.handle(event) });
     },
