@@ -14,16 +14,18 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RotatorError } from '../kernel/errors';
 import {
+  answerFailures,
   createHttpApp,
-  failureOf,
   inviteBodyWhenRead,
   isCompressed,
   jsonBody,
   listen,
   MAX_CONNECTIONS,
+  requestLog,
   sameSecret,
   sendJson,
   type HttpApp,
+  type RequestRecord,
 } from '../kernel/http-server';
 import type { Logger } from '../kernel/log';
 import { shown as printableShown } from '../kernel/printable';
@@ -96,7 +98,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
       routeExpectContinue: true,
       // The same checks: a path that is not percent-encoding holds no token; with the right header it is refused as bad.
       onBadUrl: async (request, reply) => {
-        reply.raw.once('finish', () => logLine(request, reply.statusCode));
+        logWhenSent(request, reply);
         reply.header('Cache-Control', 'no-store').header('Connection', 'close');
         return (await precheck(request, reply)) ?? refuse(reply, 400, 'the path is not valid percent-encoding');
       },
@@ -111,17 +113,12 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   }
 
   // Each request's log line (no path in it: it may hold the token, or a mistyped one) and its CORS headers.
-  const state = new WeakMap<
-    FastifyRequest,
-    { fields: Record<string, unknown>; cors: Record<string, string>; reason?: string; answered?: boolean }
-  >();
-  const of = (request: FastifyRequest) => {
-    let found = state.get(request);
-    if (!found) {
+  const { of, logWhenSent } = requestLog(app, {
+    start: (request): RequestRecord & { cors: Record<string, string> } => {
       const origin = request.headers.origin;
       const path = request.url.split('?')[0];
       const last = path.slice(path.lastIndexOf('/') + 1);
-      found = {
+      return {
         fields: {
           method: shown(request.method, 16),
           operation: last === 'decode' || last === 'encode' ? last : path === '/healthz' ? 'healthz' : 'unknown',
@@ -134,10 +131,15 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
             ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' }
             : { Vary: 'Origin' },
       };
-      state.set(request, found);
-    }
-    return found;
-  };
+    },
+    line: (_request, status, { fields, reason }) => {
+      const line = { ...fields, status, ...(reason ? { reason } : {}) };
+      if (status >= 500) log.error(line, 'codec request');
+      else if (status >= 400) log.warn(line, 'codec request');
+      else log.info(line, 'codec request');
+    },
+    aborted: (_request, { fields }) => log.warn({ ...fields, reason: 'aborted' }, 'codec request'),
+  });
   const finish = (reply: FastifyReply, status: number, body: object | string, headers?: Record<string, string>) => {
     const all = { ...of(reply.request).cors, ...headers };
     if (typeof body === 'string') return reply.code(status).headers(all).send(body);
@@ -189,35 +191,15 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     // fastify checks the content type and the announced length next, then reads: only then is the body invited.
     inviteBodyWhenRead(request, reply);
   });
-  app.addHook('onSend', async (request) => {
-    of(request).answered = true;
-  });
-  const logLine = (request: FastifyRequest, status: number) => {
-    const { fields, reason } = of(request);
-    const line = { ...fields, status, ...(reason ? { reason } : {}) };
-    if (status >= 500) log.error(line, 'codec request');
-    else if (status >= 400) log.warn(line, 'codec request');
-    else log.info(line, 'codec request');
-  };
-  app.addHook('onResponse', async (request, reply) => logLine(request, reply.statusCode));
-  app.addHook('onRequestAbort', async (request) => {
-    if (!of(request).answered) log.warn({ ...of(request).fields, reason: 'aborted' }, 'codec request');
-  });
-  app.setErrorHandler(async (err, request, reply) => {
-    const failure = failureOf(err, request);
-    switch (failure.kind) {
-      case 'too large':
-        return refuse(reply, 413, `at most ${maxBody} bytes`);
-      case 'media type':
-        return refuse(reply, 415, 'expected Content-Type: application/json');
-      case 'invalid':
-        return refuse(reply, 400, `${failure.field || '(body)'}: ${failure.message}`);
-      case 'refused':
-        return refuse(reply, failure.status, failure.message, failure.headers);
-      default:
-        log.error({ error: err instanceof Error ? err.name : typeof err }, 'codec request failed unexpectedly');
-        return finish(reply, 500, { error: 'internal error' }, { Connection: 'close' });
-    }
+  answerFailures(app, {
+    tooLarge: (reply) => refuse(reply, 413, `at most ${maxBody} bytes`),
+    mediaType: (reply) => refuse(reply, 415, 'expected Content-Type: application/json'),
+    invalid: (reply, field, message) => refuse(reply, 400, `${field || '(body)'}: ${message}`),
+    refused: (reply, failure) => refuse(reply, failure.status, failure.message, failure.headers),
+    internal: (reply, err) => {
+      log.error({ error: err instanceof Error ? err.name : typeof err }, 'codec request failed unexpectedly');
+      return finish(reply, 500, { error: 'internal error' }, { Connection: 'close' });
+    },
   });
 
   jsonBody(app, '(body): not valid JSON');

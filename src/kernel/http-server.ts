@@ -225,6 +225,79 @@ export function failureOf(err: unknown, request: FastifyRequest): Failure {
   return { status: 500, kind: 'internal' };
 }
 
+/** What a server answers for each kind of Failure (the error handler every server sets, through answerFailures). */
+export interface FailureAnswers {
+  tooLarge(reply: FastifyReply): FastifyReply;
+  mediaType(reply: FastifyReply): FastifyReply;
+  /** `field` is '' for the body itself. */
+  invalid(reply: FastifyReply, field: string, message: string): FastifyReply;
+  refused(reply: FastifyReply, failure: Extract<Failure, { kind: 'refused' }>): FastifyReply;
+  /** Anything else: `err` is for a log line (its name or code), never for the answer. */
+  internal(reply: FastifyReply, err: unknown): FastifyReply;
+}
+
+/** Sets the server's error handler: the thrown error as a Failure, answered as `answers` words it. */
+export function answerFailures(app: { setErrorHandler: HttpApp['setErrorHandler'] }, answers: FailureAnswers): void {
+  app.setErrorHandler(async (err, request, reply) => {
+    const failure = failureOf(err, request);
+    switch (failure.kind) {
+      case 'too large':
+        return answers.tooLarge(reply);
+      case 'media type':
+        return answers.mediaType(reply);
+      case 'invalid':
+        return answers.invalid(reply, failure.field, failure.message);
+      case 'refused':
+        return answers.refused(reply, failure);
+      default:
+        return answers.internal(reply, err);
+    }
+  });
+}
+
+/** What a server keeps of a request for its log line (names and ids, bounded), and why it was refused. */
+export interface RequestRecord {
+  fields: Record<string, unknown>;
+  reason?: string;
+  answered?: boolean;
+}
+
+/**
+ * Each request's record, made by `start` when first asked for; `line` logs it once the request was answered, and
+ * `aborted` when the sender went away before an answer (a refused request whose socket was closed is not that).
+ * `logWhenSent` is for an answer no hook sees (a bad URL's).
+ */
+export function requestLog<R extends RequestRecord>(
+  app: Pick<HttpApp, 'addHook'>,
+  options: {
+    start: (request: FastifyRequest) => R;
+    line: (request: FastifyRequest, status: number, record: R) => void;
+    aborted: (request: FastifyRequest, record: R) => void;
+  },
+): { of: (request: FastifyRequest) => R; logWhenSent: (request: FastifyRequest, reply: FastifyReply) => void } {
+  const records = new WeakMap<FastifyRequest, R>();
+  const of = (request: FastifyRequest): R => {
+    let found = records.get(request);
+    if (!found) records.set(request, (found = options.start(request)));
+    return found;
+  };
+  app.addHook('onSend', async (request: FastifyRequest) => {
+    of(request).answered = true;
+  });
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) =>
+    options.line(request, reply.statusCode, of(request)),
+  );
+  app.addHook('onRequestAbort', async (request: FastifyRequest) => {
+    if (!of(request).answered) options.aborted(request, of(request));
+  });
+  return {
+    of,
+    logWhenSent: (request, reply) => {
+      reply.raw.once('finish', () => options.line(request, reply.statusCode, of(request)));
+    },
+  };
+}
+
 /**
  * `message.attributes.secretId`, `[0].data.Id`, `payloads[1].metadata.encoding`, or '' for the body itself: the
  * validation error's pointer, with an index written as one where the body holds an array.

@@ -8,7 +8,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { signatureMatches } from '../../activities/consumers/webhook/public';
-import { createHttpApp, failureOf, header, HttpRefusal, inviteBodyWhenRead, jsonBody, sendJson } from '../kernel/http-server';
+import {
+  answerFailures,
+  createHttpApp,
+  header,
+  HttpRefusal,
+  inviteBodyWhenRead,
+  jsonBody,
+  sendJson,
+} from '../kernel/http-server';
 import { printableText } from '../kernel/printable-text';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -66,21 +74,15 @@ export function createReconnectApp(options: ReconnectOptions) {
     return answer(reply, status, { status: 'refused', message });
   };
 
-  app.setErrorHandler(async (err, request, reply) => {
-    const failure = failureOf(err, request);
-    switch (failure.kind) {
-      case 'too large':
-        return refuse(reply, 413, 'body too large', `at most ${MAX_BODY_BYTES} bytes`);
-      case 'media type':
-        return refuse(reply, 415, 'not JSON', 'expected application/json');
-      case 'invalid':
-        return refuse(reply, 400, 'invalid body', `${failure.field || 'body'}: ${failure.message}`);
-      case 'refused':
-        return refuse(reply, failure.status, failure.reason ?? failure.message, failure.message);
-      default:
-        options.log.warn({ code: (err as { code?: unknown }).code }, 'reconnect event not handled');
-        return answer(reply, 503, { status: 'unavailable' });
-    }
+  answerFailures(app, {
+    tooLarge: (reply) => refuse(reply, 413, 'body too large', `at most ${MAX_BODY_BYTES} bytes`),
+    mediaType: (reply) => refuse(reply, 415, 'not JSON', 'expected application/json'),
+    invalid: (reply, field, message) => refuse(reply, 400, 'invalid body', `${field || 'body'}: ${message}`),
+    refused: (reply, failure) => refuse(reply, failure.status, failure.reason ?? failure.message, failure.message),
+    internal: (reply, err) => {
+      options.log.warn({ code: (err as { code?: unknown }).code }, 'reconnect event not handled');
+      return answer(reply, 503, { status: 'unavailable' });
+    },
   });
   // Before a byte of the body is read: the method and the signature headers.
   app.addHook('onRequest', async (request, reply) => {
