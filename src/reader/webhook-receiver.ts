@@ -5,6 +5,8 @@
 // "<X-Rotator-Timestamp>.<raw body>" must match in constant time and the timestamp must be within the tolerance (the
 // body parser, over the raw bytes), and only then is the body parsed and validated (zod, through the type provider).
 // Every authentication failure gets the same 401, so a sender cannot tell a forged signature from a stale one.
+// A POST that announces no body is verified as the empty body it is (jsonBody's preValidation hook), and a body sent
+// with `Expect: 100-continue` is invited only once the signature headers are there.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { signatureMatches } from '../../activities/consumers/webhook/public';
