@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import http, { request as httpRequest, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +13,10 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { AesGcmCodec, ENCODING_ENCRYPTED, type CodecKeys } from '../src/client/codec/aes-gcm-codec';
 import { startCodecServer, type CodecServer, type CodecServerOptions } from '../src/codec-server/server';
 import { codecServerSettings, readCodecToken } from '../src/codec-server/settings';
+import { MAX_CONNECTIONS } from '../src/kernel/http-server';
 import { createLogger } from '../src/kernel/log';
 import { cli } from './support/cli';
+import { expectContinue } from './support/expect-continue';
 
 const UI_ORIGIN = 'http://127.0.0.1:8233';
 const TOKEN = randomBytes(24).toString('hex');
@@ -86,30 +88,6 @@ function selfSigned(dir: string, name = ''): { cert: string; key: string } {
   );
   expect(res.status).toBe(0);
   return { cert, key };
-}
-
-/**
- * A POST with `Expect: 100-continue` that sends its body only when invited: the status, and whether 100 Continue
- * came before it.
- */
-function expectContinue(url: string, path: string, headers: Record<string, string>, body: string) {
-  return new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
-    let continued = false;
-    const req = httpRequest(new URL(path, url), {
-      method: 'POST',
-      headers: { ...headers, Expect: '100-continue', 'Content-Length': String(Buffer.byteLength(body)) },
-    });
-    req.on('continue', () => {
-      continued = true;
-      req.end(body);
-    });
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, continued }));
-    });
-    req.on('error', reject);
-    req.flushHeaders();
-  });
 }
 
 const json = { 'Content-Type': 'application/json' };
@@ -380,6 +358,41 @@ describe('codec server', () => {
     expect(all).not.toContain(TOKEN);
     expect(all).not.toContain('orders_db');
     expect(all).not.toContain(Buffer.from(sealed[0].data!).toString('base64').slice(0, 24));
+  });
+
+  it('bounds the field path it names, and shows a control character in it as ?, in the answer and the log line', async () => {
+    const before = logLines.length;
+    const sealed = (await workerCodec.encode([defaultPayloadConverter.toPayload(PLAN)]))[0];
+    const good = JSON.parse(toJson([sealed])).payloads[0] as { metadata: Record<string, string>; data: string };
+    const key = `k\n\u001b[31m\u2028${'x'.repeat(10 * 1024)}`;
+    const body = JSON.stringify({ payloads: [{ ...good, metadata: { [key]: 42 } }] });
+    const r = await call(server.url, { path: '/decode', headers: bearer(), body });
+    expect(r.status).toBe(400);
+    const error = r.json().error as string;
+    expect(error.startsWith('payloads[0].metadata.k??[31m?xxx')).toBe(true);
+    expect(error.length).toBeLessThan(200);
+    const line = logLines.slice(before).find((l) => l.includes('"status":400'))!;
+    expect(JSON.parse(line)).toMatchObject({ reason: error });
+  });
+
+  it('caps the connections it holds at once', async () => {
+    const made: Server[] = [];
+    const original = http.createServer.bind(http) as (...args: unknown[]) => Server;
+    const spy = jest.spyOn(http, 'createServer').mockImplementation(((...args: unknown[]) => {
+      const made1 = original(...args);
+      made.push(made1);
+      return made1;
+    }) as typeof http.createServer);
+    let other: CodecServer | undefined;
+    try {
+      other = await start();
+    } finally {
+      spy.mockRestore();
+      await other?.close();
+    }
+    expect(made).toHaveLength(1);
+    expect(made[0].maxConnections).toBe(MAX_CONNECTIONS);
+    expect(MAX_CONNECTIONS).toBe(256);
   });
 
   it('serves https with the given certificate', async () => {

@@ -13,6 +13,8 @@ import { parseConfig } from '../src/config/load';
 import type { Config } from '../src/config/schema';
 import { createSecretClient, CredentialsRefused, isAuthFailure, type SecretChange, type SecretClient } from '../src/reader';
 import { RotatorError } from '../src/kernel/errors';
+import { bodilessPost } from './support/bodiless-post';
+import { expectContinue } from './support/expect-continue';
 import { thrown } from './support/thrown';
 
 const KEY = 'k'.repeat(32);
@@ -169,6 +171,31 @@ describe('reconnect signal', () => {
     ];
     expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 401]);
     expect((await c.get('secret://db/password')).value).toBe('first-password');
+  });
+
+  it('refuses a POST that announces no body, with made-up signature headers, with 401', async () => {
+    const c = client();
+    const { url } = await c.listen();
+    const { hostname, port, pathname } = new URL(url);
+    const forged = { 'X-Rotator-Timestamp': String(now()), 'X-Rotator-Signature': `v1=${'0'.repeat(64)}` };
+    for (const headers of [forged, { ...forged, 'Content-Type': 'application/json' }]) {
+      const res = await bodilessPost({ host: hostname, port: Number(port) }, pathname, headers);
+      expect({ status: res.status, body: JSON.parse(res.body) as unknown }).toEqual({
+        status: 401,
+        body: { status: 'refused', message: 'missing or invalid signature' },
+      });
+    }
+  });
+
+  it('invites a body with 100 Continue only once the signature headers are there', async () => {
+    const c = client();
+    const { url } = await c.listen();
+    const body = event();
+    expect(await expectContinue(url, '/', { 'Content-Type': 'application/json' }, body)).toEqual({
+      status: 401,
+      continued: false,
+    });
+    expect(await expectContinue(url, '/', signWebhook(KEY, body, now()), body)).toEqual({ status: 200, continued: true });
   });
 
   it('does not parse a body before its signature matched: invalid JSON is 401 unsigned, 400 once signed', async () => {

@@ -1,12 +1,14 @@
 // The HTTP side of `rotator listen`, on a real server: each push source takes what it should, refuses what it should
 // with the right code, and dispatches nothing it refused; nothing a sender put in a body reaches an event or a log.
-import { request } from 'node:http';
+import http, { request, type Server } from 'node:http';
 import { signature } from '../activities/consumers/webhook/webhook';
 import { TriggersSchema } from '../src/config/trigger';
+import { MAX_CONNECTIONS } from '../src/kernel/http-server';
 import { createLogger } from '../src/kernel/log';
 import type { DispatchOutcome, TriggerEvent } from '../src/listener/events';
 import { signWebhook, startHttpListener, type HttpListener } from '../src/listener/http';
 import { keyVaultObjectId, UNAUTHORIZED_MESSAGE } from '../src/listener/http-sources';
+import { bodilessPost } from './support/bodiless-post';
 
 const SIGNING_KEY = 'whsec-test-0123456789abcdef';
 const GCP_TOKEN = 'gcp-push-token-0123456789abcdef';
@@ -249,6 +251,40 @@ describe('the generic webhook source', () => {
     ]) {
       expect(text).not.toContain(secret);
     }
+  });
+
+  it('refuses a POST that announces no body, with made-up signature headers, with the same 401', async () => {
+    const forged = { 'X-Rotator-Timestamp': String(now()), 'X-Rotator-Signature': `v1=${'0'.repeat(64)}` };
+    for (const headers of [forged, { ...forged, 'Content-Type': 'application/json' }]) {
+      const res = await bodilessPost(listener.address, '/hooks/hooks', headers);
+      expect({ status: res.status, body: JSON.parse(res.body) as unknown }).toEqual({
+        status: 401,
+        body: { status: 'unauthorized', message: UNAUTHORIZED_MESSAGE },
+      });
+    }
+    // Genuinely signed over the empty body it is: authenticated, then refused as a body that is not JSON.
+    const signed = { ...signWebhook(SIGNING_KEY, '', now()), 'Content-Type': 'application/json' };
+    expect((await bodilessPost(listener.address, '/hooks/hooks', signed)).status).toBe(400);
+    expect(dispatched).toEqual([]);
+  });
+
+  it('caps the connections it holds at once', async () => {
+    const made: Server[] = [];
+    const original = http.createServer.bind(http) as (...args: unknown[]) => Server;
+    const spy = jest.spyOn(http, 'createServer').mockImplementation(((...args: unknown[]) => {
+      const server = original(...args);
+      made.push(server);
+      return server;
+    }) as typeof http.createServer);
+    let other: HttpListener | undefined;
+    try {
+      other = await startHttpListener(triggers, started, { log: createLogger({ write: () => undefined }), ready: () => true });
+    } finally {
+      spy.mockRestore();
+      await other?.close();
+    }
+    expect(made).toHaveLength(1);
+    expect(made[0].maxConnections).toBe(MAX_CONNECTIONS);
   });
 
   it('logs one line per request, with the sender’s fields bounded; control characters are refused, naming the field', async () => {

@@ -10,22 +10,25 @@
 //
 // A request with `Expect: 100-continue` is invited to send its body only once it passed every check a body is not
 // needed for (route, origin, token, content type and length); otherwise it gets its refusal and no 100 Continue.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RotatorError } from '../kernel/errors';
 import {
+  answerFailures,
   createHttpApp,
-  failureOf,
   inviteBodyWhenRead,
   isCompressed,
   jsonBody,
   listen,
+  MAX_CONNECTIONS,
+  requestLog,
+  sameSecret,
   sendJson,
   type HttpApp,
+  type RequestRecord,
 } from '../kernel/http-server';
 import type { Logger } from '../kernel/log';
-import { printable } from '../kernel/printable';
+import { shown as printableShown } from '../kernel/printable';
 import { payloadsBody, payloadsSchema, toPayloads } from './payloads-json';
 
 export interface CodecServerOptions {
@@ -63,12 +66,8 @@ const PREFLIGHT_MAX_AGE_S = '600';
 
 type Operation = 'decode' | 'encode';
 
-/** What a log line may show of a request's field: printable and bounded. */
-function shown(value: string | undefined, max = 64): string | undefined {
-  return value === undefined ? undefined : printable(value, max);
-}
-
-const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+/** What a log line may show of a request's field: printable, and shorter than the listener's by default. */
+const shown = (value: string | undefined, max = 64) => printableShown(value, max);
 
 /** The token a request presents: the Authorization header's if it has one, else the path segment before the operation. */
 function presentedToken(header: string | undefined, path: string): { via: 'header' | 'path'; token: string } {
@@ -82,15 +81,9 @@ function presentedToken(header: string | undefined, path: string): { via: 'heade
   }
 }
 
-/** Compares fixed-length digests, so neither the token's bytes nor its length leak through timing. */
-function tokenMatches(given: string, expected: Buffer): boolean {
-  return timingSafeEqual(digest(given), expected) && given.length > 0;
-}
-
 export async function startCodecServer(options: CodecServerOptions): Promise<CodecServer> {
   const { codec, corsOrigins, log, host, port, tls } = options;
   if (options.token.length === 0) throw new RotatorError('CONFIG_INVALID', 'the codec server needs a token', 'token');
-  const expected = digest(options.token);
   const origins = new Set(corsOrigins);
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxPayloads = options.maxPayloads ?? DEFAULT_MAX_PAYLOADS;
@@ -101,10 +94,11 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     app = createHttpApp({
       bodyLimit: maxBody,
       tls,
+      maxConnections: MAX_CONNECTIONS,
       routeExpectContinue: true,
       // The same checks: a path that is not percent-encoding holds no token; with the right header it is refused as bad.
       onBadUrl: async (request, reply) => {
-        reply.raw.once('finish', () => logLine(request, reply.statusCode));
+        logWhenSent(request, reply);
         reply.header('Cache-Control', 'no-store').header('Connection', 'close');
         return (await precheck(request, reply)) ?? refuse(reply, 400, 'the path is not valid percent-encoding');
       },
@@ -119,17 +113,12 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   }
 
   // Each request's log line (no path in it: it may hold the token, or a mistyped one) and its CORS headers.
-  const state = new WeakMap<
-    FastifyRequest,
-    { fields: Record<string, unknown>; cors: Record<string, string>; reason?: string; answered?: boolean }
-  >();
-  const of = (request: FastifyRequest) => {
-    let found = state.get(request);
-    if (!found) {
+  const { of, logWhenSent } = requestLog(app, {
+    start: (request): RequestRecord & { cors: Record<string, string> } => {
       const origin = request.headers.origin;
       const path = request.url.split('?')[0];
       const last = path.slice(path.lastIndexOf('/') + 1);
-      found = {
+      return {
         fields: {
           method: shown(request.method, 16),
           operation: last === 'decode' || last === 'encode' ? last : path === '/healthz' ? 'healthz' : 'unknown',
@@ -142,10 +131,15 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
             ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' }
             : { Vary: 'Origin' },
       };
-      state.set(request, found);
-    }
-    return found;
-  };
+    },
+    line: (_request, status, { fields, reason }) => {
+      const line = { ...fields, status, ...(reason ? { reason } : {}) };
+      if (status >= 500) log.error(line, 'codec request');
+      else if (status >= 400) log.warn(line, 'codec request');
+      else log.info(line, 'codec request');
+    },
+    aborted: (_request, { fields }) => log.warn({ ...fields, reason: 'aborted' }, 'codec request'),
+  });
   const finish = (reply: FastifyReply, status: number, body: object | string, headers?: Record<string, string>) => {
     const all = { ...of(reply.request).cors, ...headers };
     if (typeof body === 'string') return reply.code(status).headers(all).send(body);
@@ -185,7 +179,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     // Authenticated before the body is looked at: a request without the token costs no reading and no parsing.
     const presented = presentedToken(request.headers.authorization, path);
     fields.auth = presented.via;
-    if (!tokenMatches(presented.token, expected)) {
+    if (!(sameSecret(presented.token, options.token) && presented.token.length > 0)) {
       return refuse(reply, 401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer realm="rotator-codec"' });
     }
     if (isCompressed(request)) return refuse(reply, 415, 'compressed bodies are not accepted');
@@ -197,35 +191,15 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     // fastify checks the content type and the announced length next, then reads: only then is the body invited.
     inviteBodyWhenRead(request, reply);
   });
-  app.addHook('onSend', async (request) => {
-    of(request).answered = true;
-  });
-  const logLine = (request: FastifyRequest, status: number) => {
-    const { fields, reason } = of(request);
-    const line = { ...fields, status, ...(reason ? { reason } : {}) };
-    if (status >= 500) log.error(line, 'codec request');
-    else if (status >= 400) log.warn(line, 'codec request');
-    else log.info(line, 'codec request');
-  };
-  app.addHook('onResponse', async (request, reply) => logLine(request, reply.statusCode));
-  app.addHook('onRequestAbort', async (request) => {
-    if (!of(request).answered) log.warn({ ...of(request).fields, reason: 'aborted' }, 'codec request');
-  });
-  app.setErrorHandler(async (err, request, reply) => {
-    const failure = failureOf(err, request);
-    switch (failure.kind) {
-      case 'too large':
-        return refuse(reply, 413, `at most ${maxBody} bytes`);
-      case 'media type':
-        return refuse(reply, 415, 'expected Content-Type: application/json');
-      case 'invalid':
-        return refuse(reply, 400, `${failure.field || '(body)'}: ${failure.message}`);
-      case 'refused':
-        return refuse(reply, failure.status, failure.message, failure.headers);
-      default:
-        log.error({ error: err instanceof Error ? err.name : typeof err }, 'codec request failed unexpectedly');
-        return finish(reply, 500, { error: 'internal error' }, { Connection: 'close' });
-    }
+  answerFailures(app, {
+    tooLarge: (reply) => refuse(reply, 413, `at most ${maxBody} bytes`),
+    mediaType: (reply) => refuse(reply, 415, 'expected Content-Type: application/json'),
+    invalid: (reply, field, message) => refuse(reply, 400, `${field || '(body)'}: ${message}`),
+    refused: (reply, failure) => refuse(reply, failure.status, failure.message, failure.headers),
+    internal: (reply, err) => {
+      log.error({ error: err instanceof Error ? err.name : typeof err }, 'codec request failed unexpectedly');
+      return finish(reply, 500, { error: 'internal error' }, { Connection: 'close' });
+    },
   });
 
   jsonBody(app, '(body): not valid JSON');

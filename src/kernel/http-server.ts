@@ -1,9 +1,10 @@
-// rotator's HTTP servers (the listener's webhooks, the codec server, the metrics endpoint, the consumer library's
-// reconnect listener) on fastify, made one way: no fastify logger (each server logs its own line, never a header, the
-// query or a body), request and header timeouts, a body limit, JSON bodies only, read as raw bytes so that a
+// rotator's HTTP servers (the listener's webhooks, the codec server, the metrics endpoint, the reader library's
+// webhook receiver (src/reader/webhook-receiver.ts)) on fastify, made one way: no fastify logger (each server logs its
+// own line, never a header, the query or a body), request and header timeouts, a body limit, JSON bodies only, read as raw bytes so that a
 // signature is checked over them before anything parses them, zod schemas through the type provider, and answers
 // that never echo the request.
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -13,10 +14,13 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { printable } from './printable';
 
 /** A whole request, body included, must arrive within this: a slow sender holds a socket no longer. */
 export const REQUEST_TIMEOUT_MS = 30_000;
 export const HEADERS_TIMEOUT_MS = 10_000;
+/** Connections one server holds at once (Node refuses the next one): a flood of idle sockets exhausts no file limit. */
+export const MAX_CONNECTIONS = 256;
 
 export type HttpApp = ReturnType<typeof createHttpApp>;
 
@@ -90,6 +94,34 @@ export function createHttpApp(options: HttpAppOptions) {
   return app;
 }
 
+/** A header's one value (a repeated header counts as none). */
+export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * A presented secret (token, key) against the expected one, in constant time: compared through their SHA-256
+ * digests, equal-length buffers whatever was sent, so neither the bytes nor the length leak through timing.
+ */
+export function sameSecret(given: string, expected: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** Answers 405 (`Allow: GET, HEAD`) to any other method on a GET-only `url`; `seen` runs first (e.g. to mark the log line). */
+export function getOnly(app: { route: FastifyInstance['route'] }, url: string, seen?: (request: FastifyRequest) => void): void {
+  app.route({
+    method: ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'],
+    url,
+    onRequest: async (request: FastifyRequest, reply: FastifyReply) => {
+      seen?.(request);
+      return reply.code(405).header('Allow', 'GET, HEAD').send('method not allowed\n');
+    },
+    handler: async () => undefined,
+  });
+}
+
 /** Whether the sender announced a body. */
 export function hasBody(req: IncomingMessage): boolean {
   return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
@@ -108,12 +140,19 @@ export class HttpRefusal extends Error {
   }
 }
 
+/** The requests whose body went through a route's `verify` (set by jsonBody's parser, read by its preValidation hook). */
+const verifiedBodies = new WeakSet<FastifyRequest>();
+
 /**
  * Parses JSON bodies for the routes registered after it (in its scope): `verify` first looks at the raw bytes (an
  * HMAC) and may refuse them, then JSON.parse; the route's zod schema validates what it returns.
+ *
+ * A request that announces no body (no Content-Length nor Transfer-Encoding, or no Content-Type) never reaches a
+ * content-type parser: with `verify`, a preValidation hook then verifies the empty body it has, so a route whose
+ * verify checks a signature refuses made-up signature headers as it would over any other body.
  */
 export function jsonBody(
-  app: { addContentTypeParser: FastifyInstance['addContentTypeParser'] },
+  app: { addContentTypeParser: FastifyInstance['addContentTypeParser']; addHook: FastifyInstance['addHook'] },
   notJson: string,
   verify?: (request: FastifyRequest, raw: Buffer) => Promise<void> | void,
   options: { anyContentType?: boolean } = {},
@@ -124,6 +163,7 @@ export function jsonBody(
     async (request: FastifyRequest, raw: Buffer | string) => {
       const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
       await verify?.(request, bytes);
+      verifiedBodies.add(request);
       try {
         return JSON.parse(bytes.toString('utf8')) as unknown;
       } catch {
@@ -132,6 +172,10 @@ export function jsonBody(
       }
     },
   );
+  if (!verify) return;
+  app.addHook('preValidation', async (request: FastifyRequest) => {
+    if (!verifiedBodies.has(request)) await verify(request, Buffer.alloc(0));
+  });
 }
 
 /** The answer to a request whose body was not read before its refusal: Content-Length announced beyond the limit. */
@@ -155,6 +199,9 @@ export type Failure =
   | { status: number; kind: 'refused'; message: string; reason?: string; headers?: Record<string, string> }
   | { status: 500; kind: 'internal' };
 
+/** How much of a field's path an answer or a log line shows. */
+const MAX_FIELD_PATH = 120;
+
 export function failureOf(err: unknown, request: FastifyRequest): Failure {
   if (err instanceof HttpRefusal) {
     return { status: err.statusCode, kind: 'refused', message: err.message, reason: err.reason, headers: err.headers };
@@ -164,7 +211,8 @@ export function failureOf(err: unknown, request: FastifyRequest): Failure {
     return {
       status: 400,
       kind: 'invalid',
-      field: fieldPath(issue.instancePath, request.body),
+      // A record's key is the sender's text: bounded and printable, for every server's answer and log line.
+      field: printable(fieldPath(issue.instancePath, request.body), MAX_FIELD_PATH),
       message: issue.message ?? 'invalid',
     };
   }
@@ -175,6 +223,79 @@ export function failureOf(err: unknown, request: FastifyRequest): Failure {
     return { status: 400, kind: 'invalid', field: '', message: 'not as long as Content-Length says' };
   }
   return { status: 500, kind: 'internal' };
+}
+
+/** What a server answers for each kind of Failure (the error handler every server sets, through answerFailures). */
+export interface FailureAnswers {
+  tooLarge(reply: FastifyReply): FastifyReply;
+  mediaType(reply: FastifyReply): FastifyReply;
+  /** `field` is '' for the body itself. */
+  invalid(reply: FastifyReply, field: string, message: string): FastifyReply;
+  refused(reply: FastifyReply, failure: Extract<Failure, { kind: 'refused' }>): FastifyReply;
+  /** Anything else: `err` is for a log line (its name or code), never for the answer. */
+  internal(reply: FastifyReply, err: unknown): FastifyReply;
+}
+
+/** Sets the server's error handler: the thrown error as a Failure, answered as `answers` words it. */
+export function answerFailures(app: { setErrorHandler: HttpApp['setErrorHandler'] }, answers: FailureAnswers): void {
+  app.setErrorHandler(async (err, request, reply) => {
+    const failure = failureOf(err, request);
+    switch (failure.kind) {
+      case 'too large':
+        return answers.tooLarge(reply);
+      case 'media type':
+        return answers.mediaType(reply);
+      case 'invalid':
+        return answers.invalid(reply, failure.field, failure.message);
+      case 'refused':
+        return answers.refused(reply, failure);
+      default:
+        return answers.internal(reply, err);
+    }
+  });
+}
+
+/** What a server keeps of a request for its log line (names and ids, bounded), and why it was refused. */
+export interface RequestRecord {
+  fields: Record<string, unknown>;
+  reason?: string;
+  answered?: boolean;
+}
+
+/**
+ * Each request's record, made by `start` when first asked for; `line` logs it once the request was answered, and
+ * `aborted` when the sender went away before an answer (a refused request whose socket was closed is not that).
+ * `logWhenSent` is for an answer no hook sees (a bad URL's).
+ */
+export function requestLog<R extends RequestRecord>(
+  app: Pick<HttpApp, 'addHook'>,
+  options: {
+    start: (request: FastifyRequest) => R;
+    line: (request: FastifyRequest, status: number, record: R) => void;
+    aborted: (request: FastifyRequest, record: R) => void;
+  },
+): { of: (request: FastifyRequest) => R; logWhenSent: (request: FastifyRequest, reply: FastifyReply) => void } {
+  const records = new WeakMap<FastifyRequest, R>();
+  const of = (request: FastifyRequest): R => {
+    let found = records.get(request);
+    if (!found) records.set(request, (found = options.start(request)));
+    return found;
+  };
+  app.addHook('onSend', async (request: FastifyRequest) => {
+    of(request).answered = true;
+  });
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) =>
+    options.line(request, reply.statusCode, of(request)),
+  );
+  app.addHook('onRequestAbort', async (request: FastifyRequest) => {
+    if (!of(request).answered) options.aborted(request, of(request));
+  });
+  return {
+    of,
+    logWhenSent: (request, reply) => {
+      reply.raw.once('finish', () => options.line(request, reply.statusCode, of(request)));
+    },
+  };
 }
 
 /**

@@ -17,3 +17,10 @@ export function printable(value: string, max: number): string {
   if (clean.length <= max) return clean;
   return `${[...clean].slice(0, max).join('')}…`; // by code point: a cut never leaves half a surrogate pair
 }
+
+/** What a log line may show of a sender's field: printable, at most `max` long (undefined stays undefined). */
+export function shown(value: string, max?: number): string;
+export function shown(value: string | undefined, max?: number): string | undefined;
+export function shown(value: string | undefined, max = 120): string | undefined {
+  return value === undefined ? undefined : printable(value, max);
+}

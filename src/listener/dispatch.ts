@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { TriggerRule, TriggersConfig } from '../config/trigger';
 import type { Logger } from '../kernel/log';
-import { printable } from '../kernel/printable';
+import { shown } from '../kernel/printable';
 import { TRIGGER_ROTATION, type TriggerInput } from '../../workflows/lifecycle-definitions';
 import type { Dispatch, TriggerEvent } from './events';
 import { RECORD } from './records';
@@ -35,11 +35,6 @@ export function ruleFor(rules: ReadonlyArray<TriggerRule>, event: TriggerEvent):
         (r.resource === undefined || globMatches(r.resource, event.resource)),
     ) ?? null
   );
-}
-
-/** What a log line may show of a sender's field: printable, bounded. */
-export function shown(value: string, max = 120): string {
-  return printable(value, max);
 }
 
 export function createDispatch(options: { client: Client; taskQueue: string; triggers: TriggersConfig; log: Logger }): Dispatch {

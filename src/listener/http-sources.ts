@@ -2,13 +2,13 @@
 // authenticated body is parsed (zod, the provider's documented shape) into TriggerEvents. No I/O here: src/listener/http.ts
 // calls these in a fixed order (fastify reads the body only after checkRequest, its parser calls checkBody before
 // JSON.parse, and the route validates with `schema`), so nothing below looks at a body that has not been authenticated.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import { signature, signatureMatches } from '../../activities/consumers/webhook/public';
 import type { TriggerSource } from '../config/trigger';
 import { assertNever } from '../kernel/errors';
-import { PRINTABLE } from '../kernel/printable';
+import { header, sameSecret } from '../kernel/http-server';
+import { printableText } from '../kernel/printable-text';
 import { latestMoment, type DispatchOutcome, type TriggerEvent } from './events';
 
 export type HttpSource = Extract<TriggerSource, { type: 'webhook' | 'gcp-pubsub' | 'azure-event-grid' }>;
@@ -62,22 +62,13 @@ export const UNAUTHORIZED_MESSAGE = 'missing or invalid credentials';
 const unauthorized = (reason: string): Refusal => ({ status: 401, reason, message: UNAUTHORIZED_MESSAGE });
 const invalid = (message: string): Refusal => ({ status: 400, reason: 'invalid body', message });
 
-/** Secrets compared through their digests: equal-length buffers whatever was sent, so the length does not leak either. */
-function sameSecret(given: string, expected: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-  return timingSafeEqual(digest(given), digest(expected));
-}
-
 /** The one value of a query parameter; a repeated one counts as none (which of them would be meant?). */
 function single(query: URLSearchParams, key: string): string | null {
   const values = query.getAll(key);
   return values.length === 1 ? values[0] : null;
 }
 
-function header(headers: IncomingHttpHeaders, key: string): string | undefined {
-  const value = headers[key];
-  return typeof value === 'string' ? value : undefined;
-}
+// Names and ids go into history and logs: every one is a printableText (no control, bidi or line-separator characters).
 
 /** The schema, for a source whose deliveries have several shapes. zod's messages name the field, never the value. */
 function validate<T extends z.ZodType>(
@@ -95,9 +86,6 @@ function pathText(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
 }
 
-// Names and ids go into history and logs: printable only (no control, bidi or line-separator characters).
-const text = (max: number) =>
-  z.string().min(1).max(max).regex(PRINTABLE, { message: 'control, format and line-separator characters are not allowed' });
 /** RFC 3339, as every one of these senders writes it (Pub/Sub with up to nine fractional digits, Event Grid seven). */
 const timestamp = z
   .string()
@@ -113,10 +101,10 @@ const EVENT_ID_HEADER = 'x-rotator-event-id';
 
 /** Other fields (rotator's own consumer sends `version`, `login`, `rotation_id`) are dropped unread. */
 const WebhookBody = z.object({
-  id: text(256),
-  type: text(256),
+  id: printableText(256),
+  type: printableText(256),
   /** A secret's name or the provider's id of it: whatever the rules' `resource` patterns match. */
-  secret: text(2048),
+  secret: printableText(2048),
   time: timestamp.optional(),
 });
 
@@ -210,14 +198,14 @@ const PubSubPush = z.object({
   message: z.object({
     attributes: z.object({
       /** SECRET_ROTATE, SECRET_VERSION_ADD, SECRET_UPDATE, … */
-      eventType: text(256),
+      eventType: printableText(256),
       /** `projects/<project number>/secrets/<name>` */
-      secretId: text(2048),
+      secretId: printableText(2048),
     }),
-    messageId: text(256),
+    messageId: printableText(256),
     publishTime: timestamp,
   }),
-  subscription: text(2048),
+  subscription: printableText(2048),
 });
 
 function gcpHandler(sourceName: string, source: Extract<HttpSource, { type: 'gcp-pubsub' }>): HttpSourceHandler {
@@ -281,10 +269,10 @@ const ValidationDelivery = z
 const NotificationDelivery = z
   .array(
     z.object({
-      id: text(256),
-      eventType: text(256),
+      id: printableText(256),
+      eventType: printableText(256),
       eventTime: timestamp,
-      data: z.object({ Id: text(2048) }),
+      data: z.object({ Id: printableText(2048) }),
     }),
   )
   .min(1);

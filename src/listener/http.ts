@@ -6,15 +6,19 @@ import { RotatorError } from '../kernel/errors';
 import {
   announcedTooLarge,
   createHttpApp,
-  failureOf,
+  answerFailures,
+  getOnly,
   isCompressed,
   jsonBody,
   listen,
+  MAX_CONNECTIONS,
+  requestLog,
   sendJson,
   HttpRefusal,
+  type RequestRecord,
 } from '../kernel/http-server';
 import type { Logger } from '../kernel/log';
-import { shown } from './dispatch';
+import { shown } from '../kernel/printable';
 import type { Dispatch, DispatchOutcome, TriggerEvent } from './events';
 import { httpSourceHandler, isHttpSource, type Refusal, type RequestParts } from './http-sources';
 import { RECORD } from './records';
@@ -59,21 +63,31 @@ export async function startHttpListener(
   const { host, port, max_body: maxBody } = triggers.listen;
   const app = createHttpApp({
     bodyLimit: maxBody,
+    maxConnections: MAX_CONNECTIONS,
     // A path that is not percent-encoding names no source.
     onBadUrl: async (request, reply) => {
       line(request).fields.path = shown(request.url.split('?')[0], 64);
-      reply.raw.once('finish', () => logLine(request, reply.statusCode));
+      logWhenSent(request, reply);
       reply.header('Cache-Control', 'no-store').header('Connection', 'close');
       return refuse(reply, 404, 'no such endpoint');
     },
   });
   // What each request's log line says, and why it was refused (the answer to a refusal says less).
-  const lines = new WeakMap<FastifyRequest, { fields: LogFields; reason?: string; answered?: boolean }>();
-  const line = (request: FastifyRequest) => {
-    let found = lines.get(request);
-    if (!found) lines.set(request, (found = { fields: {} }));
-    return found;
-  };
+  const { of: line, logWhenSent } = requestLog(app, {
+    start: (): RequestRecord => ({ fields: {} }),
+    line: (request, status, { fields, reason }) => {
+      if (fields.health) {
+        log.debug({ path: fields.path, status }, 'health request');
+        return;
+      }
+      const entry = { ...fields, method: shown(request.method, 16), status, ...(reason ? { reason } : {}) };
+      if (status >= 500) log.error(entry, RECORD.webhookRequest);
+      else if (status >= 400) log.warn(entry, RECORD.webhookRequest);
+      else log.info(entry, RECORD.webhookRequest);
+    },
+    aborted: (request, { fields }) =>
+      log.warn({ ...fields, method: shown(request.method, 16), reason: 'aborted' }, RECORD.webhookRequest),
+  });
   const parts = (request: FastifyRequest): RequestParts => {
     const url = request.url;
     const q = url.indexOf('?');
@@ -94,43 +108,17 @@ export async function startHttpListener(
     fields.remote = request.socket.remoteAddress;
     if (request.is404) return refuse(reply, 404, 'no such endpoint');
   });
-  app.addHook('onSend', async (request) => {
-    line(request).answered = true;
-  });
-  const logLine = (request: FastifyRequest, status: number) => {
-    const { fields, reason } = line(request);
-    if (fields.health) {
-      log.debug({ path: fields.path, status }, 'health request');
-      return;
-    }
-    const entry = { ...fields, method: shown(request.method, 16), status, ...(reason ? { reason } : {}) };
-    if (status >= 500) log.error(entry, RECORD.webhookRequest);
-    else if (status >= 400) log.warn(entry, RECORD.webhookRequest);
-    else log.info(entry, RECORD.webhookRequest);
-  };
-  app.addHook('onResponse', async (request, reply) => logLine(request, reply.statusCode));
-  // The sender went away before it was answered (a refused request whose socket was closed is not this).
-  app.addHook('onRequestAbort', async (request) => {
-    if (line(request).answered) return;
-    log.warn({ ...line(request).fields, method: shown(request.method, 16), reason: 'aborted' }, RECORD.webhookRequest);
-  });
-  app.setErrorHandler(async (err, request, reply) => {
-    const failure = failureOf(err, request);
-    switch (failure.kind) {
-      case 'too large':
-        return refuse(reply, 413, `at most ${maxBody} bytes`);
-      // Event Grid's CloudEvents schema (application/cloudevents+json, and the OPTIONS handshake that comes with it)
-      // is refused for now: subscribe with the Event Grid event schema.
-      case 'media type':
-        return refuse(reply, 415, 'expected application/json');
-      case 'invalid':
-        return refuse(reply, 400, `${failure.field || 'body'}: ${failure.message}`, 'invalid body');
-      case 'refused':
-        return refuse(reply, failure.status, failure.message, failure.reason, failure.headers);
-      default:
-        log.error({ error: err instanceof Error ? err.name : typeof err }, 'webhook request failed unexpectedly');
-        return sendJson(reply, 500, { status: 'error' });
-    }
+  answerFailures(app, {
+    tooLarge: (reply) => refuse(reply, 413, `at most ${maxBody} bytes`),
+    // Event Grid's CloudEvents schema (application/cloudevents+json, and the OPTIONS handshake that comes with it)
+    // is refused for now: subscribe with the Event Grid event schema.
+    mediaType: (reply) => refuse(reply, 415, 'expected application/json'),
+    invalid: (reply, field, message) => refuse(reply, 400, `${field || 'body'}: ${message}`, 'invalid body'),
+    refused: (reply, failure) => refuse(reply, failure.status, failure.message, failure.reason, failure.headers),
+    internal: (reply, err) => {
+      log.error({ error: err instanceof Error ? err.name : typeof err }, 'webhook request failed unexpectedly');
+      return sendJson(reply, 500, { status: 'error' });
+    },
   });
 
   for (const path of ['/healthz', '/readyz']) {
@@ -149,14 +137,8 @@ export async function startHttpListener(
         return isReady ? reply.send('ready\n') : reply.code(503).send('not ready\n');
       },
     });
-    app.route({
-      method: ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'],
-      url: path,
-      onRequest: async (request, reply) => {
-        line(request).fields.health = true;
-        return reply.code(405).header('Allow', 'GET, HEAD').send('method not allowed\n');
-      },
-      handler: async () => undefined,
+    getOnly(app, path, (request) => {
+      line(request).fields.health = true;
     });
   }
 

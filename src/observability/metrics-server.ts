@@ -1,6 +1,6 @@
 // `--metrics-address`: one HTTP server answering GET /metrics for Prometheus (fastify; nothing else is served).
 import { RotatorError } from '../kernel/errors';
-import { createHttpApp, listen } from '../kernel/http-server';
+import { createHttpApp, getOnly, listen } from '../kernel/http-server';
 import type { Logger } from '../kernel/log';
 
 export interface MetricsSource {
@@ -57,12 +57,7 @@ export async function serveMetrics(
       return reply.type(source.contentType).send(request.method === 'HEAD' ? '' : text);
     },
   });
-  app.route({
-    method: ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'],
-    url: '/metrics',
-    onRequest: async (_request, reply) => reply.code(405).header('Allow', 'GET, HEAD').send('method not allowed\n'),
-    handler: async () => undefined,
-  });
+  getOnly(app, '/metrics');
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send('not found\n'));
   const bound = await listen(app, host, port, (err) => new RotatorError('CONFIG_INVALID', cannotListen(address, err), field));
   app.server.on('error', (err: NodeJS.ErrnoException) => log.error({ error: err.code ?? err.name }, 'metrics server error'));

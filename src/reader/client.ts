@@ -21,6 +21,7 @@ import { resolveSecret, type ResolvedSecret, type ResolvedValue } from '../clien
 import { loadConfig } from '../config/load';
 import type { Config } from '../config/schema';
 import { RotatorError } from '../kernel/errors';
+import { listen, MAX_CONNECTIONS } from '../kernel/http-server';
 import { logger } from '../kernel/log';
 import { requireSecret } from '../config/plan';
 import { describeSecretUri, parseSecretUri, type SecretUri } from '../kernel/uri';
@@ -67,8 +68,6 @@ export const MIN_SIGNING_KEY_LENGTH = 16;
  * retries) until then.
  */
 export const SIGNING_KEY_HOLD_MS = 60_000;
-/** What `listen()` serves with (and the request and header timeouts every rotator server has). */
-const LISTEN_MAX_CONNECTIONS = 256;
 /** Event ids remembered for duplicate detection. */
 const SEEN_EVENTS = 1000;
 
@@ -253,9 +252,15 @@ export class SecretClient {
 
   /** Serves `reconnectHandler()` on host:port (default 127.0.0.1, a free port); closed with the client. */
   async listen(options: { host?: string; port?: number } = {}): Promise<{ url: string; close(): Promise<void> }> {
-    const app = this.reconnectApp(LISTEN_MAX_CONNECTIONS);
-    await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 });
-    const { address, port } = app.server.address() as { address: string; port: number };
+    const app = this.reconnectApp(MAX_CONNECTIONS);
+    const host = options.host ?? '127.0.0.1';
+    const { host: address, port } = await listen(
+      app,
+      host,
+      options.port ?? 0,
+      (err) =>
+        new RotatorError('CONFIG_INVALID', `cannot listen on ${host}:${options.port ?? 0} (${err.code ?? err.name})`, 'port'),
+    );
     const handle = {
       url: `http://${address.includes(':') ? `[${address}]` : address}:${port}/`,
       close: () => {
