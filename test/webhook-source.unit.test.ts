@@ -9,6 +9,7 @@ import type { DispatchOutcome, TriggerEvent } from '../src/listener/events';
 import { signWebhook, startHttpListener, type HttpListener } from '../src/listener/http';
 import { keyVaultObjectId, UNAUTHORIZED_MESSAGE } from '../src/listener/http-sources';
 import { bodilessPost } from './support/bodiless-post';
+import { expectContinue } from './support/expect-continue';
 
 const SIGNING_KEY = 'whsec-test-0123456789abcdef';
 const GCP_TOKEN = 'gcp-push-token-0123456789abcdef';
@@ -266,6 +267,26 @@ describe('the generic webhook source', () => {
     const signed = { ...signWebhook(SIGNING_KEY, '', now()), 'Content-Type': 'application/json' };
     expect((await bodilessPost(listener.address, '/hooks/hooks', signed)).status).toBe(400);
     expect(dispatched).toEqual([]);
+  });
+
+  it('invites a body with 100 Continue only once the token or signature headers are there', async () => {
+    const body = webhookBody();
+    const json = { 'Content-Type': 'application/json' };
+    expect(await expectContinue(`http://${listener.address.host}:${listener.address.port}`, '/hooks/hooks', json, body)).toEqual({
+      status: 401,
+      continued: false,
+    });
+    expect(
+      await expectContinue(
+        `http://${listener.address.host}:${listener.address.port}`,
+        '/hooks/hooks',
+        { ...json, ...signWebhook(SIGNING_KEY, body, now()) },
+        body,
+      ),
+    ).toEqual({
+      status: 202,
+      continued: true,
+    });
   });
 
   it('caps the connections it holds at once', async () => {

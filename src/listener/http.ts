@@ -15,6 +15,7 @@ import {
   requestLog,
   sendJson,
   HttpRefusal,
+  inviteBodyWhenRead,
   type RequestRecord,
 } from '../kernel/http-server';
 import type { Logger } from '../kernel/log';
@@ -64,6 +65,8 @@ export async function startHttpListener(
   const app = createHttpApp({
     bodyLimit: maxBody,
     maxConnections: MAX_CONNECTIONS,
+    // Without it Node answers 100 Continue itself, before the token or signature headers were looked at.
+    routeExpectContinue: true,
     // A path that is not percent-encoding names no source.
     onBadUrl: async (request, reply) => {
       line(request).fields.path = shown(request.url.split('?')[0], 64);
@@ -168,6 +171,7 @@ export async function startHttpListener(
           if (isCompressed(request)) return refuse(reply, 415, 'compressed bodies are not accepted');
           const early = handler.checkRequest(parts(request));
           if (early) return unauthorized(reply, early);
+          inviteBodyWhenRead(request, reply);
         },
         handler: async (request, reply) => {
           const { fields } = line(request);
