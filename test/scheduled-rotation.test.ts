@@ -4,13 +4,13 @@ import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { parseConfig } from '../src/config/load';
-import { startRotation } from '../src/client/rotations';
+import { decideRotation, startRotation } from '../src/client/rotations';
 import { toolPath } from '../src/stack/local-stack';
 import { insideWindow } from '../src/kernel/window';
 import { workflowIdFor } from '../workflows/definitions';
 import { SCHEDULED_ROTATION, scheduledWorkflowIdFor, type ScheduledRotationResult } from '../workflows/lifecycle-definitions';
 import { createRotatorWorker } from '../workers/worker';
-import { configYaml, seedAdmin, testEnv, unique, workflowBundle } from './support/harness';
+import { configYaml, seedAdmin, testEnv, unique, untilPhase, workflowBundle } from './support/harness';
 import { startRotator } from './support/rotator';
 import { testStack } from './support/stack';
 
@@ -75,28 +75,30 @@ describe('a scheduled rotation', () => {
   it('and a CLI rotation of the same secret at the same moment make one rotation; the other says already running', async () => {
     const taskQueue = unique('both');
     const name = unique('db');
-    // A grace period keeps the winner running long enough that the two surely meet.
-    const yaml = await configFor(taskQueue, [{ name, role: unique('app'), extra: 'grace_period: 2s\nschedule: { every: 1h }' }]);
+    // The winner waits at its approval gate until the loser has tried, so the two surely meet whatever the machine's
+    // load: the test approves only once both attempts have been answered.
+    const yaml = await configFor(taskQueue, [
+      { name, role: unique('app'), extra: 'approval: required\nschedule: { every: 1h }' },
+    ]);
     const rotator = await startRotator(yaml, testEnv());
     try {
-      const [scheduled, cli] = await Promise.all([
-        rotator.client.workflow.execute(SCHEDULED_ROTATION, {
-          taskQueue,
-          workflowId: `${scheduledWorkflowIdFor(name)}-${Date.now()}`,
-          args: [{ secret: name }],
-        }) as Promise<ScheduledRotationResult>,
-        startRotation(rotator.client, taskQueue, rotator.plan(name)).then(async (s) => ({
-          started: s.started,
-          result: await s.handle.result(),
-        })),
-      ]);
+      const scheduledRun = rotator.client.workflow.execute(SCHEDULED_ROTATION, {
+        taskQueue,
+        workflowId: `${scheduledWorkflowIdFor(name)}-${Date.now()}`,
+        args: [{ secret: name }],
+      }) as Promise<ScheduledRotationResult>;
+      const cli = await startRotation(rotator.client, taskQueue, rotator.plan(name));
+      // The CLI won: the scheduled run has tried and ended without waiting. It lost: the scheduled run started it.
+      const skipped = cli.started ? await scheduledRun : undefined;
+      if (skipped) expect(skipped).toMatchObject({ outcome: 'skipped', reason: 'already running' });
+      await untilPhase(cli.handle, 'approval');
+      await decideRotation(rotator.client, name, 'approve', { by: 'test', reason: 'both tried' });
+      expect(await cli.handle.result()).toMatchObject({ outcome: 'succeeded' });
+      if (!skipped) expect(await scheduledRun).toMatchObject({ outcome: 'succeeded', attempts: [{ outcome: 'succeeded' }] });
       const runs: string[] = [];
       for await (const wf of rotator.client.workflow.list({ query: `WorkflowId = '${workflowIdFor(name)}'` }))
         runs.push(wf.runId);
       expect(runs).toHaveLength(1);
-      expect(cli.result.outcome).toBe('succeeded');
-      if (cli.started) expect(scheduled).toMatchObject({ outcome: 'skipped', reason: 'already running' });
-      else expect(scheduled).toMatchObject({ outcome: 'succeeded', attempts: [{ outcome: 'succeeded' }] });
     } finally {
       await rotator.close();
     }
