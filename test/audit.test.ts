@@ -37,10 +37,14 @@ import { testStack } from './support/stack';
 import { vaultTestStore } from './support/test-stores';
 
 const ROOT = join(__dirname, '..');
-const ORDERS = 'orders_db';
-const BILLING = 'billing_db';
-const LEDGER = 'ledger_db';
-const PAYMENTS = 'payments_db';
+// Names of this run only: `rotator audit` reads every rotation of a secret on the shared Temporal server, and other
+// test files rotate their own `orders_db` beside this one.
+const ORDERS = unique('orders');
+const BILLING = unique('billing');
+const LEDGER = unique('ledger');
+const PAYMENTS = unique('payments');
+/** A name `ORDERS` starts with, of no secret at all. */
+const ORDERS_PREFIX = ORDERS.slice(0, -1);
 
 interface Line {
   type: string;
@@ -256,7 +260,7 @@ describe('audit trail', () => {
     for (const v of values) expect(text).not.toContain(v);
   });
 
-  it('rotator audit orders_db lists the phases of both rotations, newest first, with no secret value', async () => {
+  it('rotator audit <secret> lists the phases of both rotations, newest first, with no secret value', async () => {
     const run = await cli('--config', configFile, 'audit', ORDERS);
     expect(run.code).toBe(EXIT.OK);
     const [latest, earlier, ...more] = run.out.split('\n\n');
@@ -328,10 +332,10 @@ describe('audit trail', () => {
     expect(JSON.parse(recent.out)).toHaveLength(2);
     const limited = await cli('--config', configFile, '--json', 'audit', ORDERS, '--limit', '1');
     expect((JSON.parse(limited.out) as AuditEntry[]).map((e) => e.rotationId)).toEqual([rotations.rolledBack]);
-    // `rotate/orders` is a prefix of `rotate/orders_db`: not one of its rotations.
-    const prefix = await cli('--config', configFile, 'audit', 'orders');
+    // `rotate/orders_…` minus its last letter is a prefix of ORDERS' workflow ids: not one of its rotations.
+    const prefix = await cli('--config', configFile, 'audit', ORDERS_PREFIX);
     expect(prefix.code).toBe(EXIT.OK);
-    expect(prefix.out).toBe('no rotations of orders');
+    expect(prefix.out).toBe(`no rotations of ${ORDERS_PREFIX}`);
     expect((await cli('--config', configFile, 'audit', ORDERS, '--since', 'yesterday')).code).toBe(EXIT.BAD_INPUT);
     expect((await cli('--config', configFile, 'audit', ORDERS, '--limit', '0')).code).toBe(EXIT.BAD_INPUT);
     // A day that is not in its month, a time before any rotation could be, a number written another way.
