@@ -1,11 +1,15 @@
 // How every activity fails: as a typed ApplicationFailure, scrubbed of the config's secret values, and said in the
 // worker's log when it is slow, fails or is tried again.
 import { Context } from '@temporalio/activity';
+import { msToNumber } from '@temporalio/common';
 import { redact, toFailure } from '../src/kernel/redact';
+import { STEP_HEARTBEAT_TIMEOUT } from '../workflows/lib/policies';
 import { CONNECT_TIMEOUT_MS, seconds } from './timeouts';
 
 /** A step still running after this long is waiting on a system that does not answer: said once in the worker's log. */
 export const SLOW_STEP_MS = CONNECT_TIMEOUT_MS;
+
+const STEP_HEARTBEAT_MS = msToNumber(STEP_HEARTBEAT_TIMEOUT);
 
 /** "promote of orders_db (store vault, target postgresql)": the step and the systems it talks to, from its plan. */
 function stepOf(activityType: string, args: unknown[]): string {
@@ -36,9 +40,15 @@ export function guarded<A extends unknown[], R>(
     const step = ctx ? stepOf(ctx.info.activityType, args) : '';
     // A frozen store or database used to leave the log silent until the step's own timeout: say so as it happens.
     if (ctx && ctx.info.attempt > 1) ctx.log.warn(`retrying ${step}: attempt ${ctx.info.attempt}`);
-    // Waits that heartbeat (drain, rollout, issuing a lease) are long by design, and say where they stand themselves.
+    // A short regular step (policy STEP_HEARTBEAT_TIMEOUT): heartbeated here while it runs, so the server notices a
+    // dead worker within seconds. Waits with a longer heartbeat timeout (drain, rollout, issuing a lease) heartbeat
+    // themselves with where they stand, are long by design, and say so themselves.
+    const timeout = ctx?.info.heartbeatTimeoutMs || 0; // none: undefined or 0
+    const short = ctx !== null && timeout <= STEP_HEARTBEAT_MS;
+    const beat = ctx && timeout > 0 && short ? setInterval(() => ctx.heartbeat(), timeout / 3) : undefined;
+    beat?.unref();
     const slow =
-      ctx && !ctx.info.heartbeatTimeoutMs
+      ctx && short
         ? setTimeout(
             () => ctx.log.warn(`${step} has had no answer for ${seconds(SLOW_STEP_MS)} (attempt ${ctx.info.attempt})`),
             SLOW_STEP_MS,
@@ -57,6 +67,7 @@ export function guarded<A extends unknown[], R>(
       }
       throw failure;
     } finally {
+      clearInterval(beat);
       clearTimeout(slow);
     }
   };

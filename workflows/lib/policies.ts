@@ -24,6 +24,13 @@ export const SHORT_IO: LocalActivityOptions = {
   },
 };
 
+/**
+ * The heartbeat timeout of a regular step that makes one or a few requests (restore, withdraw, compensate): the
+ * worker heartbeats for it while it runs (activities/guarded.ts), so a worker that dies mid-step is noticed within
+ * this, and another worker runs the step again, instead of the server waiting out the step's whole 30 s timeout.
+ */
+export const STEP_HEARTBEAT_TIMEOUT = '5s';
+
 /** How long a rotation rides out an outage of its store or database when its config does not say (`outage_tolerance`). */
 export const DEFAULT_OUTAGE_TOLERANCE_MS = 60_000;
 
@@ -65,6 +72,7 @@ export function verifyLogin(toleranceMs: number): LocalActivityOptions {
  */
 export const RESTORE: ActivityOptions = {
   startToCloseTimeout: '30s',
+  heartbeatTimeout: STEP_HEARTBEAT_TIMEOUT,
   retry: {
     initialInterval: '500ms',
     backoffCoefficient: 2,
@@ -89,6 +97,7 @@ export const IRREVERSIBLE: ActivityOptions = {
   // As long as a forward step's: each request it makes ends within REQUEST_TIMEOUT_MS (activities/timeouts.ts), so
   // an attempt that hangs on a frozen server has failed on its own before the server starts its retry.
   startToCloseTimeout: '30s',
+  heartbeatTimeout: STEP_HEARTBEAT_TIMEOUT,
   retry: { ...SHORT_IO.retry, maximumAttempts: 10 },
 };
 
@@ -109,6 +118,7 @@ export const ISSUE: ActivityOptions = {
  */
 export const COMPENSATE: ActivityOptions = {
   startToCloseTimeout: '30s',
+  heartbeatTimeout: STEP_HEARTBEAT_TIMEOUT,
   retry: {
     initialInterval: '500ms',
     backoffCoefficient: 2,
