@@ -2,13 +2,17 @@
 // OpenBao (a transit mount of its own per test). Every ciphertext is rewrapped onto the new version and still
 // decrypts to what was encrypted; min_decryption_version is raised only after that and after the grace period; a
 // sample decrypts; `plan` counts the ciphertexts behind; a failure before the raise leaves readers as they were.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createKeyActivities } from '../activities/key-rotation';
 import { ProviderRegistry } from '../activities/registry';
 import { keyPreflight, startKeyRotation } from '../src/client/key-rotations';
 import { planKeyRotation } from '../src/config/keys';
 import { parseConfig } from '../src/config/load';
 import { keyRotationStatusQuery, type KeyRotationStatus } from '../workflows/key-definitions';
-import { vaultClient } from './support/harness';
+import { cli } from './support/cli';
+import { codecKeyEnv, testCodecKeys, vaultClient } from './support/harness';
 import { startRotator, type Rotator } from './support/rotator';
 import { decryptAll, keyFacts, storeFacts, transitScenario, type TransitScenario } from './support/transit-scenario';
 
@@ -186,5 +190,40 @@ describe('a key rotation that fails before the raise', () => {
       /secrets\.data\.encryption_key\.provider.*reached through a provider of type vault, not file/s,
     );
     expect(() => parseConfig(yaml('    rotation: { strategy: single-user }'), {})).toThrow(/secrets\.data\.rotation/);
+  });
+});
+
+describe('the CLI for a key secret', () => {
+  it('plan prints the count on old versions; rotate --wait prints the versions, the rewraps and the raise', async () => {
+    const s = await transitScenario(25);
+    // Behind by one version: the key is rotated by hand first, so plan has something to count.
+    await vaultClient().write(`${s.mount}/keys/${s.key}/rotate`, {});
+    const keys = testCodecKeys();
+    const rotator = await startRotator(s.yaml, s.env, { keys });
+    const saved = { ...process.env };
+    Object.assign(process.env, s.env, { ROTATOR_CODEC_KEY: codecKeyEnv(keys) });
+    const configFile = join(mkdtempSync(join(tmpdir(), 'rotator-transit-')), 'rotator.yaml');
+    writeFileSync(configFile, s.yaml, { mode: 0o600 });
+    try {
+      const plan = await cli('--config', configFile, 'plan', s.secret);
+      expect(plan.err).toBe('');
+      expect(plan.code).toBe(0);
+      expect(plan.out).toContain(`✓ transit key`);
+      expect(plan.out).toContain(`${s.mount}/keys/${s.key}: version 2, min_decryption_version 1`);
+      expect(plan.out).toContain(`⚠ ciphertexts at ${s.paths[0]}`);
+      expect(plan.out).toContain('25 of 25 ciphertexts are on versions older than 2');
+      const rotate = await cli('--config', configFile, 'rotate', s.secret, '--wait');
+      expect(rotate.code).toBe(0);
+      expect(rotate.out).toBe(
+        `✓ key rotation of ${s.secret} succeeded: version 2 → 3, 25 of 25 ciphertexts rewrapped, min_decryption_version 1 → 3`,
+      );
+      expect(await keyFacts(s)).toEqual({ latest: 3, minDecryption: 3 });
+      expect(await storeFacts(s)).toEqual({ versions: { 3: 25 }, undecryptable: 0, decrypted: 25, otherChanged: 0 });
+      const after = await cli('--config', configFile, 'plan', s.secret);
+      expect(after.out).toContain('0 of 25 ciphertexts are on versions older than 3');
+    } finally {
+      process.env = saved;
+      await rotator.close();
+    }
   });
 });
