@@ -11,7 +11,9 @@ import { COMPENSATE, forwardIo, verifyLogin } from './lib/policies';
 /** Reading the key before anything changes: a regular activity, so its answer is in history before the rotate. */
 const first = proxyActivities<KeyActivities>({
   startToCloseTimeout: '30s',
+  // Not heartbeating, so a worker that died is noticed after 10 s, and an outage is ridden out as the other steps do.
   heartbeatTimeout: '10s',
+  scheduleToCloseTimeout: '2m',
   retry: forwardIo(60_000).retry!,
 });
 const io = proxyLocalActivities<KeyActivities>(forwardIo(60_000));
