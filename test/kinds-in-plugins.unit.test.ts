@@ -8,11 +8,12 @@ import { execFileSync } from 'node:child_process';
 import { CONSUMERS } from '../activities/consumers';
 import type { AnyStorePlugin } from '../activities/plugin';
 import { STORES } from '../activities/stores';
-import { TARGETS } from '../activities/targets';
+import { KEY_TARGETS, TARGETS } from '../activities/targets';
 
 const names = [
   ...Object.keys(STORES),
   ...Object.keys(TARGETS),
+  ...Object.keys(KEY_TARGETS),
   ...Object.keys(CONSUMERS),
   ...Object.values(STORES as Record<string, AnyStorePlugin>).flatMap((p) => (p.l5 ? [p.l5.provider] : [])),
 ];

@@ -11,6 +11,7 @@ import {
 import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { createKeeperActivities } from '../activities/lease-keeper';
+import { createKeyActivities } from '../activities/key-rotation';
 import { EngineRegistry } from '../activities/leases';
 import { createLifecycleActivities } from '../activities/lifecycle';
 import { createReconnectActivities } from '../activities/reconnect';
@@ -145,6 +146,11 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
   const targets = new TargetRegistry();
   const consumers = new ConsumerRegistry({ providers, ...(config.secrets ? { secrets: config.secrets } : {}) });
   const engines = new EngineRegistry(config.providers);
+  const keys = createKeyActivities({
+    providers: config.providers,
+    stores: providers,
+    secrets: sensitiveValues(config as Config),
+  });
   const connection = await NativeConnection.connect({
     address: config.temporal.address,
     ...connectionSecurity(config.temporal),
@@ -180,6 +186,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
         taskQueue: config.temporal.task_queue,
         secrets,
       }),
+      ...keys.activities,
     };
   }
   const events = options.events ?? new RotationEvents();
@@ -232,6 +239,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       await targets.close();
       await consumers.close();
       await engines.close();
+      await keys.close();
       for (const k of keepAlives) k.stop();
       for (const stop of listening) stop();
       await connection.close();

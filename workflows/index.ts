@@ -5,3 +5,4 @@ export { scheduledRotation } from './scheduled-rotation';
 export { sweep } from './sweep';
 export { keepLease } from './lease-keeper';
 export { triggerRotation } from './trigger';
+export { rotateKey } from './rotate-key';

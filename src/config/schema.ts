@@ -10,6 +10,7 @@ import { MIN_ALPHABET, passwordClasses } from '../kernel/password';
 import { duration, name, SECRET_REF, STRATEGIES } from './fields';
 import { AuditSchema, L5_SECRET_FIELDS, ON_ROTATION_ACTIONS } from './l5';
 import { LeaseSchema, PublishSchema, ScheduleSchema, SweepSchema } from './lifecycle';
+import { keyIssues, KeySchema, RewrapSchema } from './keys';
 
 export { parseDuration, SECRET_REF } from './fields';
 
@@ -141,6 +142,10 @@ export const SecretSchema = z.preprocess(
       lease: LeaseSchema.optional(),
       /** Where a dynamic secret's keeper publishes the credential it holds (a writable store). */
       publish: PublishSchema.optional(),
+      /** The encryption key whose ciphertexts this secret's store holds (OpenBao transit): rotated, then rewrapped. */
+      encryption_key: KeySchema.optional(),
+      /** A key rotation's paths, grace period and sample (see src/config/keys.ts). */
+      rewrap: RewrapSchema.optional(),
       /** The L5 spec's reader-side fields (keys, cache, on_missing, retry, fallback, refresh, read): see l5.ts. */
       ...L5_SECRET_FIELDS,
     })
@@ -245,7 +250,7 @@ export const ConfigSchema = z
     // Two writers on one store path (two keepers, or a keeper and a rotation) would conflict forever.
     const writers = new Map<string, string>();
     for (const [secretName, secret] of Object.entries(cfg.secrets)) {
-      const where = secret.type === 'dynamic' ? secret.publish : secret.rotation ? secret : undefined;
+      const where = secret.type === 'dynamic' ? secret.publish : secret.rotation || secret.encryption_key ? secret : undefined;
       if (!where) continue;
       const key = `${where.provider}\u0000${where.path}`;
       const other = writers.get(key);
@@ -293,6 +298,14 @@ export const ConfigSchema = z
             ctx.addIssue({ code: 'custom', path: [...at, field], message: 'only a secret with type: dynamic has this block' });
         }
       }
+      for (const issue of keyIssues(secret, cfg.providers))
+        ctx.addIssue({ code: 'custom', ...issue, path: [...at, ...issue.path] });
+      if (secret.encryption_key && provider && !storePlugin(provider).capabilities.writable)
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'provider'],
+          message: `${provider.type} is read-only here: rewrapping writes`,
+        });
       const badPath = provider && secret.type !== 'dynamic' ? storePlugin(provider).checkPath?.(secret.path) : null;
       if (badPath) ctx.addIssue({ code: 'custom', path: [...at, 'path'], message: badPath });
       // A grace period shorter than the readers' caches is refused by validate and plan only (readers.ts

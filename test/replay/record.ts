@@ -84,11 +84,13 @@ async function main(): Promise<void> {
     const { recordLifecycle } = await import('./record-lifecycle');
     const { recordRollout } = await import('./record-rollout');
     const { recordTrigger } = await import('./record-trigger');
+    const { recordTransit } = await import('./record-transit');
     const more = [
       ...(await recordLifecycle()),
       ...(await recordRollout()),
       ...(await recordTrigger()),
       ...(await recordApproval()),
+      ...(await recordTransit()),
     ];
     for (const [name, history, secrets] of more) {
       const json = historyToFixture(history);

@@ -28,6 +28,14 @@ export function planCommand(ctx: CliContext): Command {
     .argument('<secret>', 'secret name from the config', secretName)
     .action(async (secret: string) => {
       const config = await ctx.config();
+      if (config.secrets[secret]?.encryption_key) {
+        // A secret whose store holds ciphertexts: the key and how many ciphertexts are behind its newest version.
+        const { keyPreflight } = await import('../../client/key-rotations');
+        const report = await keyPreflight(config, secret);
+        ctx.emit(formatPreflight(report), report);
+        if (!report.ok) throw new ExitError(EXIT.BAD_INPUT, '');
+        return;
+      }
       const { refuseShortGrace } = await import('../../config/readers');
       refuseShortGrace(config.secrets, secret);
       const { preflight } = await import('../../client/preflight');

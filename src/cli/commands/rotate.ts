@@ -37,6 +37,7 @@ export function rotateCommand(ctx: CliContext): Command {
       const { io, emit } = ctx;
       const json = ctx.globals().json;
       const config = await ctx.config();
+      if (config.secrets[secret]?.encryption_key) return rotateKeyCommand(ctx, config, secret, opts.wait, opts.timeout);
       const { planRotation } = await import('../../config/plan');
       const plan = planRotation(config, secret);
       const { awaitPickup, followRotation, hasWorkers, startRotation } = await import('../../client/rotations');
@@ -144,4 +145,71 @@ export function rotateCommand(ctx: CliContext): Command {
         if (!outcome.ok) throw new ExitError(EXIT.ROTATION_FAILED, '');
       });
     });
+}
+
+/** `rotate` of a secret whose store holds ciphertexts: a key rotation (rotate, rewrap, grace, raise, verify). */
+async function rotateKeyCommand(
+  ctx: CliContext,
+  config: Awaited<ReturnType<CliContext['config']>>,
+  secret: string,
+  wait: boolean,
+  timeoutMs: number,
+): Promise<void> {
+  const { planKeyRotation } = await import('../../config/keys');
+  const { startKeyRotation } = await import('../../client/key-rotations');
+  const plan = planKeyRotation(config, secret);
+  await ctx.withClient(config, async (client) => {
+    const { handle, started, runId } = await startKeyRotation(
+      client,
+      config.temporal.task_queue,
+      plan,
+      `cli:${userInfo().username}`,
+    );
+    if (!wait) {
+      if (!started) {
+        ctx.emit(`a rotation of ${secret} is already running (workflow ${handle.workflowId}); use --wait to follow it`, {
+          ok: false,
+          secret,
+          started: false,
+          workflowId: handle.workflowId,
+          error: { code: 'ALREADY_RUNNING', message: `a rotation of ${secret} is already running` },
+        });
+        throw new ExitError(EXIT.ALREADY_RUNNING, '');
+      }
+      ctx.emit(`started key rotation of ${secret} (workflow ${handle.workflowId}, run ${runId})`, {
+        secret,
+        started,
+        workflowId: handle.workflowId,
+        runId,
+      });
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+    const outcome = await Promise.race([
+      handle.result().then(
+        (status) => ({ ok: true as const, status }),
+        (err: unknown) => ({ ok: false as const, message: (err as { cause?: Error }).cause?.message ?? (err as Error).message }),
+      ),
+      gaveUp,
+    ]).finally(() => clearTimeout(timer));
+    if (outcome === 'timeout')
+      throw new ExitError(
+        EXIT.UNAVAILABLE,
+        `the key rotation of ${secret} is still running after --timeout ${formatDuration(timeoutMs)}; it goes on without this command`,
+      );
+    if (!outcome.ok) {
+      ctx.emit(`✗ key rotation of ${secret} failed: ${outcome.message}`, {
+        ok: false,
+        secret,
+        error: { message: outcome.message },
+      });
+      throw new ExitError(EXIT.ROTATION_FAILED, '');
+    }
+    const s = outcome.status;
+    ctx.emit(
+      `✓ key rotation of ${secret} succeeded: version ${s.fromVersion} → ${s.version}, ${s.rewrapped} of ${s.ciphertexts} ciphertexts rewrapped, min_decryption_version ${s.minDecryptionBefore} → ${s.minDecryption}`,
+      { ok: true, ...s },
+    );
+  });
 }
