@@ -2,6 +2,8 @@
 // on disk, and must-show 3: a rotation commits the new value once with no secret in git, every other key, comment and
 // the order as they were; a concurrent push makes the rotation fail with CONFLICT and changes nothing.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { followRotation, startRotation } from '../src/client/rotations';
 import type { StalePendingOptions } from '../activities/stores/stale-pending';
 import { SopsStore } from '../activities/stores/sops/store';
@@ -14,14 +16,14 @@ import { SECRET_PATH, sopsScenario } from './support/sops-scenario';
 
 const hex = () => randomBytes(4).toString('hex');
 
-function storeOn(repo: SopsRepo, options: StalePendingOptions & { ageKeyFile?: string } = {}): SopsStore {
-  const { ageKeyFile, ...stale } = options;
+function storeOn(repo: SopsRepo, options: StalePendingOptions & { ageKeyFile?: string; sops?: string } = {}): SopsStore {
+  const { ageKeyFile, sops, ...stale } = options;
   return new SopsStore({
     remote: repo.remote,
     branch: repo.branch,
     file: repo.file,
     age_key_file: ageKeyFile ?? repo.keyFile,
-    sops: SOPS_BIN,
+    sops: sops ?? SOPS_BIN,
     git: 'git',
     previous_key: 'previous',
     author: { name: 'rotator', email: 'rotator@localhost' },
@@ -155,6 +157,45 @@ describe('the sops store', () => {
       expect(await store.readVersion('apps/db', version)).toEqual(next);
       expect(await store.readVersion('apps/db', '0'.repeat(40))).toBeNull();
       expect(repo.pendingRefs()).toEqual([]);
+    } finally {
+      await store.close();
+      repo.cleanup();
+    }
+  });
+
+  it('refuses with CONFLICT and pushes nothing when a push lands between its read and its own push (git refuses it)', async () => {
+    const repo = makeSopsRepo('db: {username: app, password: old-password-2}\nother: kept\n');
+    // The real sops, behind a script that lets a person push to the branch once, just before the promote's first
+    // write: the narrowest race there is, after the promote has read the branch and checked its version.
+    const racing = join(repo.dir, 'sops-racing');
+    writeFileSync(
+      racing,
+      [
+        '#!/bin/sh',
+        'set -e',
+        `if [ "$1" = set ] && mkdir "${repo.dir}/raced" 2>/dev/null; then (`,
+        `  git clone -q --branch ${repo.branch} "${repo.remote}" "${repo.dir}/racer" && cd "${repo.dir}/racer"`,
+        `  printf '"changed by a person"' | "${SOPS_BIN}" set --value-stdin ${repo.file} '["other"]'`,
+        '  git -c user.name=person -c user.email=person@localhost commit -qam "A person changes other"',
+        `  git push -q origin HEAD:refs/heads/${repo.branch}`,
+        ') >/dev/null; fi',
+        `exec "${SOPS_BIN}" "$@"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const store = storeOn(repo, { sops: racing });
+    try {
+      const v1 = (await store.readCurrent('db'))!.version;
+      const rotationId = randomUUID();
+      await store.stagePending('db', rotationId, credential('app'), v1);
+      const err = await rejection(store.promote('db', rotationId, v1), 'CONFLICT');
+      expect(err.message).toContain('concurrent push');
+      const [theirs] = repo.commits();
+      expect(theirs.message).toContain('A person changes other');
+      expect(repo.commits()).toHaveLength(2);
+      expect(repo.decrypted().doc).toEqual({ db: { username: 'app', password: 'old-password-2' }, other: 'changed by a person' });
+      expect(await store.publishedBy('db', rotationId)).toBeNull();
     } finally {
       await store.close();
       repo.cleanup();
