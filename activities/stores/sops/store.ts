@@ -37,6 +37,8 @@ interface Marks {
 }
 
 const PENDING_FILE = 'pending.json';
+/** How many decrypted commits (of the file, of pending refs) a store keeps in memory. */
+const DECRYPTED_KEPT = 8;
 const REMOTE = 'origin';
 
 /** One operation at a time per local clone, in this process (git's index and the work tree are shared). */
@@ -263,8 +265,27 @@ export class SopsStore implements SecretStore {
 
   // --- reading the file ---------------------------------------------------------------------------------------
 
-  /** Decrypts the file as it is in `commit`; null when the commit has no such file. */
+  /**
+   * Decrypts the file as it is in `commit`; null when the commit has no such file. A commit never changes, so the
+   * last few are kept decrypted in this process's memory (no sops run for each read of the same version).
+   */
   private async documentAt(commit: string): Promise<Doc | null> {
+    const key = `doc:${commit}`;
+    if (this.decrypted.has(key)) return this.decrypted.get(key)!;
+    const doc = await this.decryptDocument(commit);
+    this.remember(key, doc);
+    return doc;
+  }
+
+  private readonly decrypted = new Map<string, Doc | null>();
+
+  private remember(key: string, doc: Doc | null): void {
+    this.decrypted.delete(key);
+    this.decrypted.set(key, doc);
+    while (this.decrypted.size > DECRYPTED_KEPT) this.decrypted.delete(this.decrypted.keys().next().value!);
+  }
+
+  private async decryptDocument(commit: string): Promise<Doc | null> {
     const shown = await this.git(['show', `${commit}:${this.options.file}`]);
     if (shown.code !== 0) {
       if (/does not exist|exists on disk, but not in/i.test(shown.stderr)) return null;
@@ -304,7 +325,7 @@ export class SopsStore implements SecretStore {
     if (!isMapping(node)) {
       throw new RotatorError('CONFLICT', `${path} in ${this.where} is not a mapping of fields (the value is not shown)`);
     }
-    return node as SecretValue;
+    return structuredClone(node) as SecretValue; // the kept document stays as decrypted
   }
 
   /** The current value and version: the branch's commit when the path holds a value, else no version at all. */
@@ -393,9 +414,14 @@ export class SopsStore implements SecretStore {
   }
 
   private async pendingRecord(commit: string): Promise<PendingRecord> {
-    const shown = await this.gitOk(['show', `${commit}:${PENDING_FILE}`], 'show');
-    const doc = await this.decrypt(shown, 'json', 'decrypt the pending value of');
-    return doc as unknown as PendingRecord;
+    const key = `pending:${commit}`;
+    let doc = this.decrypted.get(key);
+    if (!doc) {
+      const shown = await this.gitOk(['show', `${commit}:${PENDING_FILE}`], 'show');
+      doc = await this.decrypt(shown, 'json', 'decrypt the pending value of');
+      this.remember(key, doc);
+    }
+    return structuredClone(doc) as unknown as PendingRecord;
   }
 
   /** The file's recipients, read from its (clear) sops metadata at the branch's commit. */
@@ -654,6 +680,7 @@ export class SopsStore implements SecretStore {
   }
 
   async close(): Promise<void> {
+    this.decrypted.clear();
     if (this.ownsDir && this.dir) {
       const dir = this.dir;
       this.dir = null;
