@@ -12,13 +12,15 @@ import { killPointName, type KillPoint } from './support/fault-injection';
 import { unique } from './support/harness';
 import { sopsScenario } from './support/sops-scenario';
 
-const CONCURRENCY = 4;
 /**
  * The steps that read or write the store (the target's own steps, applyCredential and verifyCredential, only read
  * the pending value here and are killed for PostgreSQL single-user in test/fault-injection.test.ts): every kill
- * point before and after each of them, to stay within the file's time budget.
+ * point before and after the first run of each of them (the clean run shows each ran; a step may run again on a loaded
+ * machine when a workflow task times out, which is the same step again).
  */
-const STORE_STEPS = new Set(['inspect', 'stageCredential', 'promote', 'discardPending']);
+const STORE_STEPS = ['inspect', 'stageCredential', 'promote', 'discardPending'];
+const CONCURRENCY = 4;
+const POINTS = STORE_STEPS.flatMap((a) => [`before:${a}#1`, `after:${a}#1`]);
 
 interface Trial {
   killAt: string | null;
@@ -66,15 +68,12 @@ describe('a worker process killed at any step of a SOPS rotation', () => {
   it(
     'every kill point before and after each step ends succeeded, with the file, the repository and the database agreeing',
     async () => {
-      const clean = await trial(null);
+      // The clean run beside the kills, CONCURRENCY at a time: each mostly waits for the server to hand a dead
+      // worker's task on (more at once starve PostgreSQL's connections on a loaded 2-core machine).
+      const [clean, ...trials] = await pool([null, ...POINTS], CONCURRENCY, (p) => trial(p));
       expect(clean).toMatchObject({ outcome: 'succeeded', problems: [] });
-      expect(clean.steps.map((s) => s.activity)).toEqual(expect.arrayContaining([...STORE_STEPS]));
-      const points = clean.steps
-        .filter((s) => STORE_STEPS.has(s.activity))
-        .flatMap((s) => [killPointName({ ...s, when: 'before' }), killPointName(s)]);
-      expect(points.length).toBeGreaterThanOrEqual(8);
+      expect(clean!.steps.map(killPointName)).toEqual(expect.arrayContaining(POINTS.filter((p) => p.startsWith('after:'))));
 
-      const trials = await pool(points, CONCURRENCY, (p) => trial(p));
       const report = table(trials);
       const out = resolve(__dirname, '../.rotator');
       mkdirSync(out, { recursive: true });
