@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { followRotation, startRotation } from '../src/client/rotations';
 import type { StalePendingOptions } from '../activities/stores/stale-pending';
+import { sops } from '../activities/stores/sops';
 import { SopsStore } from '../activities/stores/sops/store';
 import { credential, describeStoreContract, rejection } from './contract/store-contract';
 import { startFaultHarness, type FaultHarness } from './support/fault-harness';
@@ -130,6 +131,54 @@ describe('the sops store', () => {
       await store.close();
       repo.cleanup();
       stranger.cleanup();
+    }
+  });
+
+  it('tells rotator plan that it reads the path and may push, and names the fix when the age identity is not a recipient', async () => {
+    const repo = makeSopsRepo('db: {username: app, password: preflight-password}\n');
+    const stranger = makeSopsRepo('x: 1\n');
+    const config = {
+      type: 'sops' as const,
+      remote: repo.remote,
+      branch: repo.branch,
+      file: repo.file,
+      sops: SOPS_BIN,
+      git: 'git',
+      previous_key: 'previous',
+      author: { name: 'rotator', email: 'rotator@localhost' },
+      stale_pending: 'fail' as const,
+    };
+    try {
+      const ok = await sops.preflight({ ...config, age_key_file: repo.keyFile }, 'db');
+      expect(ok.map((c) => c.status)).toEqual(['ok', 'ok']);
+      expect(ok[0].detail).toContain(repo.head());
+      expect(repo.pendingRefs()).toEqual([]); // a dry run
+      const refused = await sops.preflight({ ...config, age_key_file: stranger.keyFile }, 'db');
+      expect(refused).toEqual([expect.objectContaining({ status: 'fail', fix: expect.stringContaining('age_key_file') })]);
+      expect(JSON.stringify([ok, refused])).not.toContain('preflight-password');
+    } finally {
+      repo.cleanup();
+      stranger.cleanup();
+    }
+  });
+
+  it('names the remote in its errors without a token written into its URL', async () => {
+    const store = new SopsStore({
+      remote: 'http://rotator:s3cr3t-token-in-url@127.0.0.1:9/secrets.git', // port 9 (discard): refused at once
+      branch: 'main',
+      file: 'app.enc.yaml',
+      sops: SOPS_BIN,
+      git: 'git',
+      previous_key: 'previous',
+      author: { name: 'rotator', email: 'rotator@localhost' },
+    });
+    try {
+      const err = await rejection(store.readCurrent('db'), 'TRANSIENT');
+      expect(err.message).toContain('http://***@127.0.0.1:9/secrets.git');
+      expect(err.message).toContain('fetch');
+      expect(err.message).not.toContain('s3cr3t-token-in-url');
+    } finally {
+      await store.close();
     }
   });
 

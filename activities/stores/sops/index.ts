@@ -72,6 +72,7 @@ export const sops = {
     const keys = pathKeys(path, 'previous');
     return typeof keys === 'string' ? keys : null;
   },
+  preflight: async (config, path) => (await import('./preflight')).preflight(config, path),
   checkVersion: (version) => (COMMIT.test(version) ? null : 'expected a git commit id (40 hexadecimal digits)'),
   async create(config) {
     const { SopsStore } = await import('./store');

@@ -58,6 +58,11 @@ function marksOf(message: string): Marks {
   };
 }
 
+/** URLs with their user information (`scheme://user:secret@host`) shown as `scheme://***@host`. */
+export function redactUrls(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1***@');
+}
+
 /** `sops set`'s index: `["apps"]["orders"]["db"]`. */
 function sopsIndex(keys: ReadonlyArray<string>): string {
   return keys.map((k) => `[${JSON.stringify(k)}]`).join('');
@@ -79,9 +84,14 @@ export class SopsStore implements SecretStore {
       : nodePath.resolve(options.remote);
   }
 
+  /** The remote for messages: a password or token written into its URL (`https://user:token@host/…`) is not shown. */
+  private get shownRemote(): string {
+    return redactUrls(this.options.remote);
+  }
+
   /** `<file> on <branch> of <remote>`: where, for messages. */
   private get where(): string {
-    return `${this.options.file} on ${this.options.branch} of ${this.options.remote}`;
+    return `${this.options.file} on ${this.options.branch} of ${this.shownRemote}`;
   }
 
   private keys(path: string): string[] {
@@ -137,6 +147,7 @@ export class SopsStore implements SecretStore {
       .map((l) => l.trim())
       .filter(Boolean)
       .slice(-2)
+      .map(redactUrls)
       .join(' / ')
       .slice(0, 300);
     return new RotatorError('TRANSIENT', `git ${step} for ${this.where} failed (exit ${r.code}): ${line}`);
@@ -251,7 +262,7 @@ export class SopsStore implements SecretStore {
     ]);
     if (r.code === 0) return;
     if (/couldn't find remote ref|could not find remote ref/i.test(r.stderr)) {
-      throw new RotatorError('NOT_FOUND', `branch ${branch} is not on ${this.options.remote} (the SOPS store's branch)`);
+      throw new RotatorError('NOT_FOUND', `branch ${branch} is not on ${this.shownRemote} (the SOPS store's branch)`);
     }
     throw this.gitError(r, 'fetch');
   }
@@ -337,7 +348,7 @@ export class SopsStore implements SecretStore {
     if (!doc)
       throw new RotatorError(
         'NOT_FOUND',
-        `${this.options.file} is not on ${this.options.branch} of ${this.options.remote}; create it with sops first`,
+        `${this.options.file} is not on ${this.options.branch} of ${this.shownRemote}; create it with sops first`,
       );
     const value = this.valueIn(doc, this.keys(path), path);
     return { head, version: value ? head : null, value, doc };
@@ -501,9 +512,9 @@ export class SopsStore implements SecretStore {
         path,
         rotationId,
         holder: holder?.rotation ?? null,
-        where: `${ref} of ${this.options.remote}`,
+        where: `${ref} of ${this.shownRemote}`,
         fields: { pendingRef: ref },
-        howToRemove: `delete it (git push ${this.options.remote} :${ref})`,
+        howToRemove: `delete it (git push ${this.shownRemote} :${ref})`,
         create: async () => {
           const commit = await this.pendingCommit(path, { rotation_id: rotationId, base_version: baseVersion, value });
           if (!(await this.pushPending(path, commit, ''))) {
@@ -613,7 +624,7 @@ export class SopsStore implements SecretStore {
       if (/\[rejected\]|non-fast-forward|fetch first|stale info/i.test(pushed.stdout + pushed.stderr)) {
         throw new RotatorError(
           'CONFLICT',
-          `${path}: ${this.options.branch} of ${this.options.remote} moved since this rotation read commit ${head} (a concurrent push); nothing was pushed`,
+          `${path}: ${this.options.branch} of ${this.shownRemote} moved since this rotation read commit ${head} (a concurrent push); nothing was pushed`,
         );
       }
       throw this.gitError(pushed, 'push');
@@ -676,6 +687,19 @@ export class SopsStore implements SecretStore {
         `Rotation ${rotationId} is undone: the value of ${versions.toVersion ?? '(none)'} is current again.\n\n` +
         this.trailers(path, rotationId, 'rolled-back', versions.toVersion);
       await this.commitValues(path, head, { value: restored, previous: restoredPrevious, hadPrevious }, message);
+    });
+  }
+
+  /**
+   * For `rotator plan`: the file names an age recipient (pending values are encrypted to it) and the remote would take
+   * a push (a dry run of a pending ref, which authenticates for receive-pack and writes nothing). What was found.
+   */
+  async canPush(): Promise<string> {
+    return this.serial(async () => {
+      const recipients = await this.recipients();
+      const head = await this.head();
+      await this.gitOk(['push', '--dry-run', '--quiet', REMOTE, `${head}:refs/rotator/preflight`], 'push --dry-run');
+      return `${recipients.length} age recipient(s); a dry-run push was accepted`;
     });
   }
 
