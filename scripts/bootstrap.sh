@@ -59,8 +59,9 @@ go_log="$(mktemp .rotator/bootstrap-go.XXXXXX)"
 go_builds=()
 wants ferretdb && go_builds+=(ferretdb)
 wants kubernetes && go_builds+=(kube-apiserver)
-# Helm v4 for the chart's test (test/helm-chart.test.ts): only tests use it.
-wants test-tools && go_builds+=(helm)
+# Helm v4 for the chart's test (test/helm-chart.test.ts) and sops for the SOPS store's tests (test/sops-store.test.ts):
+# only tests use them here (a deployment that keeps secrets in SOPS files brings its own sops).
+wants test-tools && go_builds+=(helm sops)
 go_pid=""
 if ((${#go_builds[@]})); then
   (for b in "${go_builds[@]}"; do bash "scripts/build-$b.sh" || exit; done) >"$go_log" 2>&1 &
@@ -147,6 +148,8 @@ if wants test-tools; then
   # promtool (Debian's prometheus package): the metrics test checks a real worker's scrape with `promtool check metrics`;
   # test/observability-rules.test.ts runs the alert rules' tests and parses the dashboard's queries with it.
   command -v promtool >/dev/null || need_apt+=(prometheus)
+  # age: the SOPS store's tests encrypt their files to age recipients (sops itself is a Go build, below).
+  command -v age >/dev/null || [[ -x /usr/bin/age ]] || need_apt+=(age)
 fi
 
 # --- which pinned tools (scripts/requirements-tools.txt) ----------------------
@@ -255,7 +258,7 @@ else
 fi
 
 # --- Go builds finish ----------------------------------------------------------
-STEP="Go tools (scripts/build-ferretdb.sh, scripts/build-kube-apiserver.sh, scripts/build-helm.sh; need Go and the Go module proxy)"
+STEP="Go tools (scripts/build-ferretdb.sh, scripts/build-kube-apiserver.sh, scripts/build-helm.sh, scripts/build-sops.sh; need Go and the Go module proxy)"
 if [[ -z "$go_pid" ]]; then
   rm -f "$go_log"
   say "done"
@@ -266,7 +269,7 @@ if kill -0 "$go_pid" 2>/dev/null; then
 fi
 status=0
 wait "$go_pid" || status=$?
-while IFS= read -r line; do say "$line"; done < <(grep -E '^(ferretdb|kube-apiserver|helm) v' "$go_log")
+while IFS= read -r line; do say "$line"; done < <(grep -E '^(ferretdb|kube-apiserver|helm|sops) v' "$go_log")
 if ((status)); then
   tail -n 40 "$go_log" >&2
   echo "bootstrap: full log: $go_log" >&2

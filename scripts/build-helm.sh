@@ -16,15 +16,8 @@ trap '[[ -z "$WORK" ]] || rm -rf "$WORK"' EXIT
 is_version() { [[ -x "$1" ]] && [[ "$("$1" version --template '{{.Version}}' 2>/dev/null)" == "$VERSION" ]]; }
 
 build() {
-  local out="$1"
-  command -v go >/dev/null || { echo "build-helm: go not found; Helm $VERSION needs Go >= 1.26 (https://go.dev/dl/)" >&2; return 1; }
-  WORK="$(mktemp -d "$(dirname "$out")/build.XXXXXX")"
-  # Everything Go writes stays in the build folder, removed afterwards; -modcacherw lets rm -rf remove it.
-  export GOPATH="$WORK/path" GOMODCACHE="$WORK/mod" GOCACHE="$WORK/cache" GOFLAGS=-modcacherw GOBIN="$WORK/bin"
-  go install -trimpath -buildvcs=false \
-    -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$VERSION" "helm.sh/helm/v4/cmd/helm@$VERSION"
-  mv "$GOBIN/helm" "$out"
-  go clean -cache -modcache >/dev/null 2>&1 || true
+  tool_go_install helm "$1" "helm.sh/helm/v4/cmd/helm@$VERSION" \
+    -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$VERSION"
 }
 
 tool_ensure helm "$VERSION" "$ROOT/.tools/helm/$VERSION/helm" is_version build

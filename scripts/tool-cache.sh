@@ -45,3 +45,21 @@ tool_ensure() {
   fi
   echo "$name $version $how"
 }
+
+# tool_go_install NAME OUT PACKAGE@VERSION [go install flags…]
+#   Builds a module that has no replace directives as released (`go install`), into OUT. Everything Go writes stays in
+#   a build folder beside OUT, kept in WORK for the caller's EXIT trap and emptied here; -modcacherw lets rm -rf
+#   remove it. The binary is stripped and carries no VCS stamp.
+tool_go_install() {
+  local name="$1" out="$2" pkg="$3"
+  shift 3
+  command -v go >/dev/null || { echo "build-$name: go not found; ${pkg##*/} needs Go (https://go.dev/dl/)" >&2; return 1; }
+  WORK="$(mktemp -d "$(dirname "$out")/build.XXXXXX")"
+  (
+    export GOPATH="$WORK/path" GOMODCACHE="$WORK/mod" GOCACHE="$WORK/cache" GOFLAGS=-modcacherw GOBIN="$WORK/bin"
+    go install -trimpath -buildvcs=false "$@" "$pkg"
+    local bin="${pkg%@*}"
+    mv "$GOBIN/${bin##*/}" "$out"
+    go clean -cache -modcache >/dev/null 2>&1 || true
+  )
+}

@@ -7,6 +7,7 @@ import { env } from './env';
 import { file } from './file';
 import { gcpSecretManager } from './gcp-secret-manager';
 import { kubernetes } from './kubernetes';
+import { sops } from './sops';
 import { vault } from './vault';
 
 export const STORES = {
@@ -18,6 +19,7 @@ export const STORES = {
   kubernetes,
   'azure-key-vault': azureKeyVault,
   'gcp-secret-manager': gcpSecretManager,
+  sops,
 } satisfies Record<string, AnyStorePlugin>;
 
 export type StoreType = keyof typeof STORES;
