@@ -13,6 +13,7 @@ import { createSecretClient, type SecretClient } from '../src/reader';
 import type { LeaseEvent } from '../src/reader/lease';
 import { startQueryLoop, type QueryLoop } from '../examples/reader-app/app';
 import { cli } from './support/cli';
+import { codecKeyEnv, testCodecKeys } from './support/harness';
 import { testStack } from './support/stack';
 import { pgLogin, pgRole, vaultCall } from './support/vault-roles';
 
@@ -154,9 +155,14 @@ describe('a dynamic secret its reader leases (no publish:)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rotator-l5-dynamic-'));
     const file = join(dir, 'rotator.yaml');
     writeFileSync(file, yaml);
-    const env = { VAULT_ADDR: process.env.VAULT_ADDR, VAULT_TOKEN: process.env.VAULT_TOKEN };
+    const env = {
+      VAULT_ADDR: process.env.VAULT_ADDR,
+      VAULT_TOKEN: process.env.VAULT_TOKEN,
+      ROTATOR_CODEC_KEY: process.env.ROTATOR_CODEC_KEY,
+    };
     process.env.VAULT_ADDR = stack.vault!.address;
     process.env.VAULT_TOKEN = stack.vault!.token;
+    process.env.ROTATOR_CODEC_KEY = codecKeyEnv(testCodecKeys());
     try {
       for (const args of [
         ['validate', file, '--offline'],
@@ -170,6 +176,11 @@ describe('a dynamic secret its reader leases (no publish:)', () => {
       const status = await cli('--config', file, 'status', 'mongo_credentials');
       expect(status.code).toBe(4);
       expect(status.err).toContain('mongo_credentials is leased by its readers');
+      // The sweep's assessment (`rotator expiry`) looks for no keeper of it, so it never starts one.
+      writeFileSync(file, `temporal: { address: "${stack.temporal!.address}" }\n${yaml}`);
+      const expiry = await cli('--config', file, '--json', 'expiry');
+      expect({ code: expiry.code, err: expiry.err, out: expiry.out }).toEqual({ code: 0, err: '', out: expect.any(String) });
+      expect(expiry.out).not.toContain('mongo_credentials');
     } finally {
       for (const [k, v] of Object.entries(env))
         if (v === undefined) delete process.env[k];
