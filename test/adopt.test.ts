@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cli } from './support/cli';
-import { adminQuery, configYaml, readStore, seedAdmin, unique, vaultClient } from './support/harness';
+import { followRotation, startRotation } from '../src/client/rotations';
+import { adminQuery, canLogin, configYaml, readStore, seedAdmin, testEnv, unique, vaultClient } from './support/harness';
+import { startRotator } from './support/rotator';
 import { testStack } from './support/stack';
 
 const ROOT = resolve(__dirname, '..');
@@ -36,6 +38,7 @@ async function customMetadata(path: string): Promise<Record<string, string>> {
 describe('rotator adopt', () => {
   let dir: string;
   let file: string;
+  let yaml: string;
   const names = { single: unique('db'), alt: unique('db'), held: unique('db') };
   const roles = { single: unique('app'), alt: unique('app'), held: unique('app') };
   const passwords = {
@@ -53,18 +56,16 @@ describe('rotator adopt', () => {
     await createLogin(roles.held, passwords.held);
     dir = mkdtempSync(join(tmpdir(), 'rotator-adopt-'));
     file = join(dir, 'rotator.yaml');
-    writeFileSync(
-      file,
-      configYaml(
-        unique('tq'),
-        [
-          { name: names.single, role: roles.single, strategy: 'single-user' },
-          { name: names.alt, role: roles.alt, strategy: 'alternating-users' },
-          { name: names.held, role: roles.held, strategy: 'single-user' },
-        ],
-        adminPath,
-      ),
+    yaml = configYaml(
+      unique('tq'),
+      [
+        { name: names.single, role: roles.single, strategy: 'single-user' },
+        { name: names.alt, role: roles.alt, strategy: 'alternating-users' },
+        { name: names.held, role: roles.held, strategy: 'single-user' },
+      ],
+      adminPath,
     );
+    writeFileSync(file, yaml);
     process.env.TEST_VAULT_TOKEN = stack.vault!.token;
   });
   afterAll(() => {
@@ -150,6 +151,23 @@ describe('rotator adopt', () => {
     const again = await adopt(names.single, '--from-env', 'ADOPT_VALUE');
     expect(again.code).toBe(2);
     expect(again.err).toContain(`already holds version 1; run adopt without --from-env to adopt that value`);
+  });
+
+  it('leaves the adopted credential to the next rotation, which replaces it as it would any other', async () => {
+    const rotator = await startRotator(yaml, testEnv());
+    try {
+      const { handle } = await startRotation(rotator.client, rotator.config.temporal.task_queue, rotator.plan(names.single));
+      const { ok } = await followRotation(handle);
+      expect(ok).toBe(true);
+    } finally {
+      await rotator.close();
+    }
+    const stored = await readStore(`test/${names.single}`);
+    expect(stored?.version).toBe(2);
+    expect(stored?.data.username).toBe(roles.single);
+    expect(stored?.data.password).not.toBe(passwords.single);
+    expect(await canLogin(roles.single, passwords.single)).toBe(false);
+    expect(await canLogin(roles.single, String(stored?.data.password))).toBe(true);
   });
 
   it('adopts one of the two alternating logins from stdin (the compiled CLI), as JSON', () => {
