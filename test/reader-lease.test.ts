@@ -37,7 +37,7 @@ secrets:
       min_renewal_seconds: 1
       increment_seconds: 3
       renew_at: 0.5
-      grace_period: 2s
+      grace_period: 3s
 `;
 }
 
@@ -75,8 +75,8 @@ describe('a dynamic secret its reader leases (no publish:)', () => {
   });
 
   it('keeps a PostgreSQL credential alive through two re-issues with no failed query, and revokes its leases on close', async () => {
-    // default_ttl 3 s, max_ttl 8 s: renewed at 1.5 s and 3 s, re-issued at 8 - grace 2 - lead 2 = 4 s after issue.
-    const role = await pgRole({ default_ttl: '3s', max_ttl: '8s' });
+    // default_ttl 3 s, max_ttl 10 s: renewed every 1.5 s, re-issued at 10 - grace 3 - lead 2 = 5 s after issue.
+    const role = await pgRole({ default_ttl: '3s', max_ttl: '10s' });
     const config = parseConfig(specConfig(role), { VAULT_ADDR: stack.vault!.address, VAULT_TOKEN: stack.vault!.token });
     expect(config.secrets.app_db).toMatchObject({ type: 'dynamic' });
     expect(config.secrets.app_db!.publish).toBeUndefined();
@@ -187,6 +187,25 @@ describe('a dynamic secret its reader leases (no publish:)', () => {
         else process.env[k] = v;
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('issues a new credential at once when its lease is revoked behind its back (the renewal finds it gone)', async () => {
+    const role = await pgRole({ default_ttl: '2s', max_ttl: '120s' });
+    const config = parseConfig(specConfig(role), { VAULT_ADDR: stack.vault!.address, VAULT_TOKEN: stack.vault!.token });
+    client = createSecretClient({ config, log });
+    const events: LeaseEvent[] = [];
+    client.onLease((_s, e) => events.push(e));
+    const first = await client.get('secret://app_db');
+    const replaced = nextEvent(client, reissued);
+    expect((await vaultCall('PUT', 'sys/leases/revoke', { lease_id: first.version })).status).toBe(204);
+    const event = await replaced;
+    expect(event.previousLeaseId).toBe(first.version);
+    expect(events).toContainEqual({ kind: 'failed', leaseId: first.version, step: 'renew', code: 'NOT_FOUND' });
+    const { username, password } = (await client.get('secret://app_db')).value as Record<string, string>;
+    expect(await pgLogin(username!, password!)).toBe('ok');
+    await client.close();
+    client = undefined;
+    expect(await leaseKnown(event.leaseId)).toBe(false);
   });
 
   it('is refused by the store resolver (rotator get), which would issue a lease nobody renews', async () => {
