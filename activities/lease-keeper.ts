@@ -4,7 +4,7 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Config } from '../src/config/schema';
-import { DYNAMIC_PATH } from '../src/config/schema';
+import { DYNAMIC_PATH, readerLeased } from '../src/config/schema';
 import { LeaseSchema, type LeaseConfig } from '../src/config/lifecycle';
 import { RotatorError } from '../src/kernel/errors';
 import { KEEP_LEASE, keeperIdFor, type KeepLeaseInput } from '../workflows/lifecycle-definitions';
@@ -199,7 +199,8 @@ export function createKeeperActivities(deps: KeeperDeps) {
       if (Object.keys(config.secrets).length === 0)
         throw new RotatorError('TRANSIENT', "this worker's config has no secrets: it cannot keep leases");
       const entry = config.secrets[secret];
-      if (entry?.type !== 'dynamic') return { lease: LeaseSchema.parse({}), configured: false };
+      // Without publish: its readers lease it themselves: a keeper of it (the config changed) stops.
+      if (entry?.type !== 'dynamic' || readerLeased(entry)) return { lease: LeaseSchema.parse({}), configured: false };
       return { lease: dynamic(secret).lease, configured: true };
     },
 

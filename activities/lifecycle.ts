@@ -1,7 +1,7 @@
 // The lifecycle's activities: plans from the worker's config, a secret's standing, and the sweep's assessment.
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { Config } from '../src/config/schema';
+import { readerLeased, type Config } from '../src/config/schema';
 import type { SweepConfig, WindowConfig } from '../src/config/lifecycle';
 import { SweepSchema } from '../src/config/lifecycle';
 import { eachLimited } from '../src/kernel/concurrency';
@@ -97,7 +97,8 @@ export async function assessSecrets(
 
   async function assessOne(name: string) {
     const secret = config.secrets[name]!;
-    if (secret.type === 'dynamic') return assessKeeper(name);
+    // A dynamic secret without publish: is leased by its readers: there is no keeper to look for.
+    if (secret.type === 'dynamic') return readerLeased(secret) ? null : assessKeeper(name);
     if (!secret.target || !secret.rotation) return null;
     const { rotation } = secret;
     const reasons: string[] = [];

@@ -91,7 +91,17 @@ describe('lifecycle config', () => {
       'secrets.app_db.path',
       '<mount>/creds/<role>',
     ],
-    ['path: database/creds/app-ro\ntype: dynamic', 'secrets.app_db.publish', 'publish:'],
+    // Without publish: its readers lease it; what only a published secret has is refused, naming the field.
+    [
+      'path: database/creds/app-ro\ntype: dynamic\nconsumers: [{ type: log }]',
+      'secrets.app_db.consumers',
+      'leased by each reader itself',
+    ],
+    [
+      'path: database/creds/app-ro\ntype: dynamic\nlease: { verify: { type: postgresql, port: 5432 } }',
+      'secrets.app_db.lease.verify',
+      'leased by its readers',
+    ],
     [
       'path: database/creds/app-ro\ntype: dynamic\npublish: { provider: nope, path: secret/data/x }',
       'secrets.app_db.publish.provider',

@@ -27,18 +27,31 @@ export interface QueryLoop {
   stop(): Promise<Counts>;
 }
 
+/** Where to connect when the secret names no host: a leased credential (type: dynamic) holds a login only. */
+export interface Endpoint {
+  host: string;
+  port?: number;
+  database?: string;
+}
+
 /** The connection fields of a database secret (AWS's layout, which rotator writes); never the values in a message. */
-function connectionOf(value: ResolvedValue): { host: string; port: number; database: string; user: string; password: string } {
+function connectionOf(
+  value: ResolvedValue,
+  endpoint?: Endpoint,
+): { host: string; port: number; database: string; user: string; password: string } {
   if (typeof value === 'string') throw new Error('expected the whole secret (secret://name), not one field');
-  const { host, port, dbname, username, password } = value;
+  const { username, password } = value;
+  const host = value.host ?? endpoint?.host;
+  const port = value.port ?? endpoint?.port;
+  const dbname = value.dbname ?? endpoint?.database;
   if (typeof username !== 'string' || typeof password !== 'string' || typeof host !== 'string')
     throw new Error('the secret lacks username, password or host');
   return { host, port: Number(port ?? 5432), database: String(dbname ?? 'postgres'), user: username, password };
 }
 
 /** One query on its own connection, as a pool whose connections are replaced would make them. */
-async function queryOnce(value: ResolvedValue, sql: string): Promise<void> {
-  const client = new Client({ ...connectionOf(value), connectionTimeoutMillis: 5_000 });
+async function queryOnce(value: ResolvedValue, sql: string, endpoint?: Endpoint): Promise<void> {
+  const client = new Client({ ...connectionOf(value, endpoint), connectionTimeoutMillis: 5_000 });
   try {
     await client.connect();
     await client.query(sql);
@@ -50,7 +63,7 @@ async function queryOnce(value: ResolvedValue, sql: string): Promise<void> {
 export function startQueryLoop(
   secrets: SecretClient,
   uri: string,
-  options: { sql?: string; onFailure?: (err: unknown) => void } = {},
+  options: { sql?: string; onFailure?: (err: unknown) => void; endpoint?: Endpoint } = {},
 ): QueryLoop {
   const counts: Counts = { ok: 0, failed: 0, served: { current: 0, pending: 0, previous: 0 }, fellBack: 0 };
   const waiters: Array<{ n: number; resolve: () => void }> = [];
@@ -66,7 +79,9 @@ export function startQueryLoop(
   const running = (async () => {
     while (!stopping) {
       try {
-        const { served, refused } = await secrets.withCredential(uri, (value) => queryOnce(value, options.sql ?? 'select 1'));
+        const { served, refused } = await secrets.withCredential(uri, (value) =>
+          queryOnce(value, options.sql ?? 'select 1', options.endpoint),
+        );
         counts.ok++;
         counts.served[served]++;
         if (refused.length > 0) counts.fellBack++;
@@ -102,6 +117,10 @@ async function main(): Promise<void> {
       listen: { type: 'string' },
       'signing-key': { type: 'string' },
       'no-fallback': { type: 'boolean', default: false },
+      // For a leased secret (type: dynamic without publish:), whose value is a login only.
+      host: { type: 'string' },
+      port: { type: 'string' },
+      database: { type: 'string' },
     },
   });
   if (!values.config || !values.uri) throw new Error('usage: app.ts --config <rotator.yaml> --uri secret://<name>');
@@ -116,7 +135,11 @@ async function main(): Promise<void> {
     console.log(`reconnect webhook at ${url}`);
   }
   secrets.onChange((c) => console.log(`${c.secret}: version ${c.previousVersion ?? '-'} → ${c.version ?? '-'} (${c.reason})`));
+  const endpoint = values.host
+    ? { host: values.host, port: values.port ? Number(values.port) : undefined, database: values.database }
+    : undefined;
   const loop = startQueryLoop(secrets, values.uri, {
+    endpoint,
     onFailure: (err) => console.error(`query failed: ${(err as { code?: string }).code ?? (err as Error).name}`),
   });
   const summary = () => {

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { RotatorError } from '../kernel/errors';
 import { redact } from '../kernel/redact';
+import { adoptCommand } from './commands/adopt';
 import { auditCommand } from './commands/audit';
 import { codecServerCommand } from './commands/codec-server';
 import { approveCommand } from './commands/approve';
@@ -27,6 +28,7 @@ export { EXIT, type Io } from './context';
 const COMMANDS = [
   validateCommand,
   planCommand,
+  adoptCommand,
   rotateCommand,
   statusCommand,
   approveCommand,

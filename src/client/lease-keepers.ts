@@ -1,6 +1,6 @@
 // Client side of the lease keepers: start one per dynamic secret of the config, read a keeper's status.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { Config } from '../config/schema';
+import { readerLeased, type Config } from '../config/schema';
 import {
   KEEP_LEASE,
   keeperIdFor,
@@ -10,9 +10,10 @@ import {
 } from '../../workflows/lifecycle-definitions';
 import { ROTATION_TASK_TIMEOUT } from './rotations';
 
+/** The dynamic secrets rotator's worker keeps: those it publishes (a secret without publish: is leased by its readers). */
 export function dynamicSecrets(config: Config): string[] {
   return Object.entries(config.secrets)
-    .filter(([, s]) => s.type === 'dynamic')
+    .filter(([, s]) => s.type === 'dynamic' && !readerLeased(s))
     .map(([name]) => name);
 }
 

@@ -12,14 +12,15 @@
 //   (one attempt without it), and then read from its `fallback:` (once). PERMISSION_DENIED, UNSUPPORTED and the rest
 //   are answers, not outages: falling back would hide a revoked or wrong credential. A missing value is not an
 //   outage either, so it never goes to the fallback.
-// - A dynamic secret is read where its keeper publishes it (`publish:`).
+// - A dynamic secret is read where its keeper publishes it (`publish:`); one without publish: is leased by its
+//   readers, and only the reader library's SecretClient leases it (UNSUPPORTED here).
 // - A `?version=` the store could never have (`-1` or `1.5` in Vault) is CONFIG_INVALID naming the parameter, found by
 //   the store plugin's checkVersion before the store is asked: neither a miss nor an outage, so no default or fallback.
 // Values never appear in an error or a log line; a default given in the URI is never quoted.
 import type { ProviderRegistry } from '../../activities/registry';
 import { storePlugin } from '../../activities/stores';
 import type { SecretStore, SecretValue } from '../../activities/types';
-import type { Config, SecretConfig } from '../config/schema';
+import { READER_LEASED, readerLeased, type Config, type SecretConfig } from '../config/schema';
 import { assertNever, RotatorError } from '../kernel/errors';
 import { logger } from '../kernel/log';
 import { requireSecret } from '../config/plan';
@@ -81,6 +82,13 @@ export async function resolveSecret(
     throw new RotatorError(
       'NOT_FOUND',
       `${name} exposes no key ${JSON.stringify(ref.key)}; its keys: ${secret.keys.join(', ')}`,
+      field,
+    );
+  // Reading its path would issue a credential nobody renews or revokes: only a leasing reader may (src/reader/lease.ts).
+  if (readerLeased(secret))
+    throw new RotatorError(
+      'UNSUPPORTED',
+      `${name} is leased by its readers (type: dynamic, no publish:): ${READER_LEASED}`,
       field,
     );
   const own = secret.type === 'dynamic' && secret.publish ? secret.publish : secret;

@@ -9,7 +9,7 @@ import { printable } from '../kernel/printable';
 import { redact } from '../kernel/redact';
 import { normalizeL5 } from './l5';
 import { declaredSecret, type PluginDeclarations } from './secret-fields';
-import { ConfigSchema, type Config } from './schema';
+import { ConfigSchema, READER_LEASED_NOTE, readerLeased, type Config } from './schema';
 
 export class ConfigError extends RotatorError {
   constructor(
@@ -248,6 +248,8 @@ export interface OfflineCheck {
   unchecked: Array<{ path: string; variable: string }>;
   /** Secrets valid by the L5 spec that this build cannot serve (a store it lacks): a load refuses them. */
   unavailable: Array<{ path: string; message: string }>;
+  /** What the file asks that rotator's worker leaves to others (a dynamic secret its readers lease), per secret. */
+  notes: Array<{ secret: string; message: string }>;
 }
 
 /**
@@ -265,7 +267,21 @@ export function checkConfigOffline(text: string, env: Env = process.env, source 
     const left = err.issues.filter((i) => ![...skipped].some((p) => i.path === p || i.path.startsWith(`${p}.`)));
     if (left.length > 0) throw new ConfigError(left, source);
   }
-  return { unchecked: missing.map((m) => ({ path: m.path, variable: m.message })), unavailable };
+  return {
+    unchecked: missing.map((m) => ({ path: m.path, variable: m.message })),
+    unavailable,
+    notes: readerLeasedIn(text),
+  };
+}
+
+/** The dynamic secrets of a file without publish: (its readers lease them), read from the document as rotator has it. */
+function readerLeasedIn(text: string): Array<{ secret: string; message: string }> {
+  const raw: unknown = parseDocument(text).toJS({ maxAliasCount: MAX_ALIASES });
+  const doc = normalizeL5(raw, issuesOf).document as { secrets?: Record<string, unknown> } | null;
+  const secrets = doc && typeof doc === 'object' && doc.secrets && typeof doc.secrets === 'object' ? doc.secrets : {};
+  return Object.entries(secrets).flatMap(([secret, s]) =>
+    s && typeof s === 'object' && readerLeased(s) ? [{ secret, message: READER_LEASED_NOTE }] : [],
+  );
 }
 
 export function parseConfig(text: string, env: Env = process.env, source = 'config'): Config {

@@ -352,10 +352,23 @@ export const ConfigSchema = z
     }
   });
 
+/**
+ * A dynamic secret without `publish:` (the L5 spec's own form): each reader leases its credential itself through the
+ * reader library (src/reader/lease.ts); rotator's worker keeps no lease for it.
+ */
+export const READER_LEASED =
+  "each reader's library (createSecretClient) issues, renews and revokes its own lease; rotator's worker does not keep it";
+/** What `validate` notes of such a secret. */
+export const READER_LEASED_NOTE = `type: dynamic without publish: is leased by its readers: ${READER_LEASED}`;
+
+export function readerLeased(secret: { type?: unknown; publish?: unknown }): boolean {
+  return secret.type === 'dynamic' && secret.publish === undefined;
+}
+
 /** The stores whose providers may back a dynamic secret. */
 const LEASING_STORES = Object.entries(STORES as Record<string, AnyStorePlugin>).flatMap(([t, p]) => (p.leaseEngine ? [t] : []));
 
-/** What a dynamic secret needs: an engine that issues leases, a path naming a role, somewhere to publish. */
+/** What a dynamic secret needs: an engine that issues leases, a path naming a role; with publish:, somewhere to write. */
 function dynamicIssues(
   secret: z.infer<typeof SecretSchema>,
   provider: ProviderConfig | undefined,
@@ -368,8 +381,19 @@ function dynamicIssues(
     });
   if (!DYNAMIC_PATH.test(secret.path) || secret.path.split('/').some((seg) => seg === '..' || seg === '.'))
     issues.push({ path: ['path'], message: 'expected <mount>/creds/<role>, like database/creds/app-readonly' });
-  if (!secret.publish)
-    issues.push({ path: ['publish'], message: 'a dynamic secret needs publish: { provider, path }, where consumers read it' });
+  // Without publish: its readers lease their own credentials (the reader library); nobody is notified, nothing verified.
+  if (!secret.publish && secret.consumers.length > 0)
+    issues.push({
+      path: ['consumers'],
+      message:
+        'a dynamic secret without publish: is leased by each reader itself, so there is nothing to notify; add publish: { provider, path } for rotator to keep it',
+    });
+  if (!secret.publish && secret.lease?.verify)
+    issues.push({
+      path: ['lease', 'verify'],
+      message:
+        "is the keeper's check before it publishes; a dynamic secret without publish: is leased by its readers, whose own queries are the check",
+    });
   if (secret.rotation)
     issues.push({ path: ['rotation'], message: 'a dynamic secret is renewed and re-issued by its lease: block, not rotated' });
   return issues;

@@ -1,7 +1,7 @@
 // What `rotator validate` and `rotator plan` warn about in a config that loads: it works, but not as it reads.
 import { leaseWarnings } from './lifecycle';
 import { graceWarnings } from './readers';
-import type { Config } from './schema';
+import { READER_LEASED_NOTE, readerLeased, type Config } from './schema';
 
 export interface ConfigWarning {
   secret: string;
@@ -18,4 +18,11 @@ export function configWarnings(config: Config, only?: string): ConfigWarning[] {
         message,
       })),
     );
+}
+
+/** Per secret leased by its readers (type: dynamic without publish:): that rotator's worker does not keep it. */
+export function configNotes(config: Config): ConfigWarning[] {
+  return Object.entries(config.secrets)
+    .filter(([, secret]) => readerLeased(secret))
+    .map(([name]) => ({ secret: name, message: READER_LEASED_NOTE }));
 }

@@ -16,10 +16,12 @@
 // outage or a failing query is the caller's error, untouched. No value is logged or put in an error or event.
 import type { RequestListener } from 'node:http';
 import { z } from 'zod';
+import { EngineRegistry } from '../../activities/leases';
 import { ProviderRegistry } from '../../activities/registry';
 import { resolveSecret, type ResolvedSecret, type ResolvedValue } from '../client/resolve';
 import { loadConfig } from '../config/load';
-import type { Config } from '../config/schema';
+import { LeaseSchema } from '../config/lifecycle';
+import { DYNAMIC_PATH, readerLeased, type Config } from '../config/schema';
 import { RotatorError } from '../kernel/errors';
 import { listen, MAX_CONNECTIONS } from '../kernel/http-server';
 import { logger } from '../kernel/log';
@@ -28,6 +30,7 @@ import { describeSecretUri, parseSecretUri, type SecretUri } from '../kernel/uri
 import { isAuthFailure } from './auth-failure';
 import { TtlCache, ttlOf } from './cache';
 import { project, readStoreExtras } from './candidates';
+import { ReaderLease, type HeldLease, type LeaseEvent, type LeaseStatus } from './lease';
 import { createReconnectApp, type ReconnectEvent, type SigningKeys } from './webhook-receiver';
 
 export type CredentialRole = 'current' | 'pending' | 'previous';
@@ -54,7 +57,8 @@ export interface SecretChange {
   secret: string;
   version: string | null;
   previousVersion: string | null;
-  reason: 'refresh' | 'reconnect' | 'refused';
+  /** `reissue`: a dynamic secret this client leases got its next credential (the previous one still works). */
+  reason: 'refresh' | 'reconnect' | 'refused' | 'reissue';
 }
 
 type Log = Pick<typeof logger, 'warn' | 'info'>;
@@ -138,6 +142,10 @@ export class SecretClient {
   /** Per event id, its refresh (in flight or done): a copy of the delivery awaits it and is a duplicate. */
   private readonly seenEvents = new Map<string, Promise<void>>();
   private readonly servers = new Set<{ close(): Promise<void> }>();
+  /** Dynamic secrets without publish: leased by this client itself, per secret name (src/reader/lease.ts). */
+  private readonly leases = new Map<string, ReaderLease>();
+  private engines: EngineRegistry | null = null;
+  private readonly leaseListeners = new Set<(secret: string, event: LeaseEvent) => void>();
   private readonly now: () => number;
   private readonly log: Log;
   private readonly authFailure: (err: unknown) => boolean;
@@ -173,12 +181,28 @@ export class SecretClient {
   /** The URI's value, from the cache while it is younger than the secret's `cache.ttl`, else read from the store. */
   async get(uri: string): Promise<ResolvedSecret> {
     const { key, ref } = this.parse(uri);
+    if (this.isLeased(ref)) return this.leased(key, ref);
     return this.cache.fresh(key) ?? this.read(key, ref, 'refresh');
+  }
+
+  /**
+   * What this client's lease of a dynamic secret (type: dynamic, no publish:) stands at: current and previous
+   * leases (ids, users and times; no password), renewals, re-issues, revoked leases. Null before its first `get`.
+   */
+  leaseStatus(secret: string): LeaseStatus | null {
+    return this.leases.get(secret)?.status() ?? null;
+  }
+
+  /** Called with every step of the leases this client holds (issued, renewed, reissued, revoked, failed). */
+  onLease(listener: (secret: string, event: LeaseEvent) => void): () => void {
+    this.leaseListeners.add(listener);
+    return () => this.leaseListeners.delete(listener);
   }
 
   /** The credentials the store holds for the URI now, in the order they are tried: current, pending, previous. */
   async credential(uri: string): Promise<Candidate[]> {
     const { key, ref } = this.parse(uri);
+    if (this.isLeased(ref)) return this.leasedCandidates(key, ref);
     return this.candidates(key, ref, await this.read(key, ref, 'refused'));
   }
 
@@ -188,7 +212,9 @@ export class SecretClient {
    */
   async withCredential<T>(uri: string, use: (value: ResolvedValue, candidate: Candidate) => Promise<T>): Promise<Served<T>> {
     const { key, ref } = this.parse(uri);
-    const cached = this.cache.fresh(key) ?? (await this.read(key, ref, 'refresh'));
+    const cached = this.isLeased(ref)
+      ? await this.leased(key, ref)
+      : (this.cache.fresh(key) ?? (await this.read(key, ref, 'refresh')));
     const first: Candidate = { role: 'current', version: cached.version, value: cached.value };
     try {
       return { result: await use(first.value, first), served: 'current', version: first.version, refused: [] };
@@ -298,7 +324,111 @@ export class SecretClient {
     await Promise.all([...this.servers].map((s) => s.close()));
     this.cache.clear();
     this.listeners.clear();
+    // Every lease this client issued goes back to the engine: a reader that stops leaves no login behind.
+    const revoking = await Promise.allSettled([...this.leases.values()].map((l) => l.close()));
+    this.leases.clear();
+    this.leaseListeners.clear();
+    await this.engines?.close();
     if (this.ownsProviders) await this.providers.close();
+    const failed = revoking.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private isLeased(ref: SecretUri): boolean {
+    return readerLeased(requireSecret(this.config, ref.secret));
+  }
+
+  /** The lease this client holds for a dynamic secret without publish:, made on first use. */
+  private leaseOf(secretName: string): ReaderLease {
+    let lease = this.leases.get(secretName);
+    if (lease) return lease;
+    const secret = requireSecret(this.config, secretName);
+    const m = DYNAMIC_PATH.exec(secret.path);
+    if (!m) throw new RotatorError('CONFIG_INVALID', 'expected <mount>/creds/<role>', `secrets.${secretName}.path`);
+    this.engines ??= new EngineRegistry(this.config.providers);
+    const engines = this.engines;
+    lease = new ReaderLease({
+      engine: () => engines.engine(secret.provider),
+      mount: m[1]!,
+      role: m[2]!,
+      lease: secret.lease ?? LeaseSchema.parse({}),
+      secret: `secrets.${secretName}`,
+      now: this.now,
+      onEvent: (event) => this.leaseEvent(secretName, event),
+    });
+    this.leases.set(secretName, lease);
+    return lease;
+  }
+
+  private leaseEvent(secretName: string, event: LeaseEvent): void {
+    const { kind, leaseId } = event;
+    if (kind === 'failed')
+      this.log.warn({ secret: secretName, leaseId, step: event.step, code: event.code }, 'lease step failed');
+    else this.log.info({ secret: secretName, leaseId, kind }, `lease ${kind}`);
+    for (const listener of this.leaseListeners) {
+      try {
+        listener(secretName, event);
+      } catch {
+        // A listener's failure is its own.
+      }
+    }
+    if (event.kind !== 'reissued') return;
+    const uris = [...this.refs.entries()].filter(([, ref]) => ref.secret === secretName);
+    for (const [, ref] of uris) {
+      const change: SecretChange = {
+        uri: describeSecretUri(ref),
+        secret: secretName,
+        version: event.leaseId,
+        previousVersion: event.previousLeaseId,
+        reason: 'reissue',
+      };
+      for (const listener of this.listeners) {
+        try {
+          listener(change);
+        } catch (err) {
+          this.log.warn(
+            { secret: secretName, error: err instanceof Error ? err.name : typeof err },
+            'an onChange listener threw',
+          );
+        }
+      }
+    }
+  }
+
+  /** A leased credential as `get` returns it: `username` and `password` (within `keys:`), its lease id as version. */
+  private asResolved(ref: SecretUri, held: HeldLease): ResolvedSecret {
+    const secret = requireSecret(this.config, ref.secret);
+    const value = project({ username: held.username, password: held.password }, ref, secret.keys);
+    const location = { provider: secret.provider, type: this.config.providers[secret.provider]?.type ?? '?', path: secret.path };
+    if (value === null)
+      throw new RotatorError('NOT_FOUND', `${ref.secret}: a leased credential has username and password only`, 'uri');
+    const fields = Object.keys(
+      project({ username: held.username, password: held.password }, { secret: ref.secret }, secret.keys) ?? {},
+    );
+    return {
+      secret: ref.secret,
+      ...(ref.key !== undefined ? { key: ref.key } : {}),
+      value,
+      version: held.leaseId,
+      source: 'store',
+      location,
+      fields,
+    };
+  }
+
+  private async leased(key: string, ref: SecretUri): Promise<ResolvedSecret> {
+    const held = await this.leaseOf(ref.secret).current();
+    this.refs.set(key, ref);
+    return this.asResolved(ref, held);
+  }
+
+  /** The current lease's credential, then the previous ones whose leases have not ended, newest first. */
+  private async leasedCandidates(key: string, ref: SecretUri): Promise<Candidate[]> {
+    const current = await this.leased(key, ref);
+    const out: Candidate[] = [{ role: 'current', version: current.version, value: current.value }];
+    for (const old of this.leaseOf(ref.secret).previous())
+      out.push({ role: 'previous', version: old.leaseId, value: this.asResolved(ref, old).value });
+    return out;
   }
 
   private parse(uri: string): CacheKey {

@@ -11,4 +11,5 @@ export {
   type Served,
 } from './client';
 export { isAuthFailure } from './auth-failure';
+export type { LeaseEvent, LeaseStatus } from './lease';
 export type { ResolvedSecret, ResolvedValue } from '../client/resolve';

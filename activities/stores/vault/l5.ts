@@ -1,5 +1,4 @@
 // The L5 spec's `provider: vault` in rotator's form: the vault store's own spelling, asked for by src/config/l5.ts.
-import { LeaseSchema } from '../../../src/config/lifecycle';
 import type { L5Mapping, L5Spelling } from '../../plugin';
 
 const isMapping = (v: unknown): v is L5Mapping => !!v && typeof v === 'object' && !Array.isArray(v);
@@ -47,15 +46,8 @@ export const l5: L5Spelling = {
         renewal: written('renewal'),
       },
     );
-    // A dynamic secret's readers lease their own credentials unless rotator's keeper publishes one for them.
-    if (ctx.what === 'secret' && rest.type === 'dynamic' && rest.publish === undefined) {
-      if (rest.lease !== undefined) ctx.check(LeaseSchema, rest.lease, written('lease'));
-      ctx.defer(
-        `${ctx.at}.publish`,
-        'rotator keeps a dynamic secret only when it publishes the credential for its readers (publish: { provider, path }); without it, the readers lease their own',
-      );
-      return undefined;
-    }
+    // A dynamic secret without publish: is leased by its readers (the reader library, src/reader/lease.ts): it stays
+    // in the config as written, and the schema says rotator's worker does not keep it.
     return { ...rest, provider };
   },
 };

@@ -33,6 +33,9 @@ export function statusCommand(ctx: CliContext): Command {
 
 /** A dynamic secret has a keeper, not rotations: its lease, when it ends, what the keeper does next. */
 async function keeperStatusOf(ctx: CliContext, config: Config, secret: string): Promise<void> {
+  const { readerLeased, READER_LEASED } = await import('../../config/schema');
+  if (readerLeased(config.secrets[secret]!))
+    throw new ExitError(EXIT.NOT_FOUND, `${secret} is leased by its readers (no publish:): ${READER_LEASED}`);
   const { keeperStatus } = await import('../../client/lease-keepers');
   await ctx.withClient(config, async (client) => {
     const state = await keeperStatus(client, secret);

@@ -13,15 +13,17 @@ export function validateCommand(ctx: CliContext): Command {
       if (opts.offline) {
         const { readConfigFile, checkConfigOffline, parseConfig } = await import('../../config/load');
         const text = readConfigFile(path);
-        const { unchecked } = checkConfigOffline(text, process.env, path);
+        const { unchecked, notes } = checkConfigOffline(text, process.env, path);
         // Readers' caches against grace_period need no store: refused offline too, when every field could be read.
         if (unchecked.length === 0)
           (await import('../../config/readers')).refuseShortGrace(parseConfig(text, process.env, path).secrets);
         const list = unchecked.map((u) => `  ${u.path}: from \${${u.variable}}, unset here: not checked`);
-        ctx.emit([`${path}: ok without its secrets`, ...list, ...literal.lines].join('\n'), {
+        const noted = notes.map((n) => `  note: secrets.${n.secret}: ${n.message}`);
+        ctx.emit([`${path}: ok without its secrets`, ...list, ...noted, ...literal.lines].join('\n'), {
           ok: true,
           file: path,
           unchecked,
+          notes,
           literalSecrets: literal.fields,
         });
         return;
@@ -33,10 +35,14 @@ export function validateCommand(ctx: CliContext): Command {
       const { unlistedConsumers } = await import('../../client/consumer-check');
       const secrets = Object.keys(config.secrets);
       const { endpointWarnings, ENDPOINT_READ_MS } = await import('../../client/preflight');
-      const { configWarnings } = await import('../../config/warnings');
+      const { configNotes, configWarnings } = await import('../../config/warnings');
       const endpoints = await endpointWarnings(config);
       const warnings = [...configWarnings(config), ...(await unlistedConsumers(config)), ...endpoints.warnings];
-      const lines = warnings.map((w) => `  warning: secrets.${w.secret}: ${w.message}`);
+      const notes = configNotes(config);
+      const lines = [
+        ...warnings.map((w) => `  warning: secrets.${w.secret}: ${w.message}`),
+        ...notes.map((n) => `  note: secrets.${n.secret}: ${n.message}`),
+      ];
       const skipped = endpoints.skipped;
       if (skipped.length > 0)
         lines.push(
@@ -50,7 +56,7 @@ export function validateCommand(ctx: CliContext): Command {
           ...lines,
           ...literal.lines,
         ].join('\n'),
-        { ok: true, file: path, secrets, warnings, endpointsNotCompared: skipped, literalSecrets: literal.fields },
+        { ok: true, file: path, secrets, warnings, notes, endpointsNotCompared: skipped, literalSecrets: literal.fields },
       );
     });
 }
