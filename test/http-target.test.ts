@@ -8,17 +8,16 @@ import type { HookSettings } from '../activities/targets/http/hook';
 import type { IssuedCredential } from '../activities/targets/http/seam-types';
 import { describeIssuingTargetContract } from './contract/issuing-target-contract';
 import { expectNoSecretIn } from './contract/no-secret';
+import { preflight } from '../src/client/preflight';
+import { followRotation, startRotation } from '../src/client/rotations';
+import { parseConfig } from '../src/config/load';
+import { unique, untilPhase } from './support/harness';
 import { startHookProxy, type HookProxy } from './support/hook-proxy';
+import { httpScenario, resourceAccepts, type HttpScenario } from './support/http-scenario';
+import { startRotator, type Rotator } from './support/rotator';
 import { thrown } from './support/thrown';
 
 const signingKey = () => randomBytes(32).toString('base64url');
-
-/** Whether the example's protected resource accepts the key: what an application holding it would see. */
-export async function resourceAccepts(service: ApiKeyService, key: string): Promise<boolean> {
-  const res = await fetch(service.resourceUrl, { headers: { Authorization: `Bearer ${key}` } });
-  await res.body?.cancel();
-  return res.status === 200;
-}
 
 const settings = (url: string, over: Partial<HookSettings> = {}): HookSettings => ({
   url,
@@ -159,5 +158,130 @@ describe('the http target’s hook protocol, through a proxy that misbehaves', (
     await t.ping();
     const c = await issue(t);
     await expect(t.list()).resolves.toEqual({ keys: [expect.objectContaining({ id: c.id })], max_active: 2 });
+  });
+});
+
+describe('rotations through the example service’s hook, with a real rotator worker', () => {
+  let scenario: HttpScenario;
+  let rotator: Rotator;
+  let taskQueue: string;
+  beforeAll(async () => {
+    taskQueue = unique('tq');
+    // reconnect.wait gives the rollback test a moment between publish and verify, found by polling the phase.
+    scenario = await httpScenario(taskQueue, 2, { rotation: ['grace_period: 0s', 'reconnect: { wait: 1s }'] });
+    rotator = await startRotator(scenario.yaml, scenario.env);
+  });
+  afterAll(async () => {
+    await rotator?.close();
+    await scenario?.close();
+  });
+
+  it('rotates the key: the new one reaches the protected resource, the old one is refused after revoke', async () => {
+    const secret = scenario.secrets[0]!;
+    const before = await secret.current();
+    const old = String(before.value.api_key);
+    expect(await resourceAccepts(scenario.service, old)).toBe(true);
+    const { handle } = await startRotation(rotator.client, taskQueue, secret.plan);
+    const { ok, status } = await followRotation(handle);
+    expect(status.error).toBeNull();
+    expect(ok).toBe(true);
+    expect(status.phases.map((p) => p.name)).toEqual(['create', 'publish', 'reconnect', 'verify', 'revoke']);
+
+    const after = await secret.current();
+    const fresh = String(after.value.api_key);
+    expect(after.value.key_id).not.toBe(before.value.key_id);
+    expect(await resourceAccepts(scenario.service, fresh)).toBe(true);
+    expect(await resourceAccepts(scenario.service, old)).toBe(false);
+    expect(await secret.problems(status, before)).toEqual([]);
+    // One create reached the hook for this rotation: the key is the one it made, and its answer was used once.
+    expect(scenario.service.keys(secret.account).map((k) => [k.id, k.active])).toEqual([
+      [before.value.key_id, false],
+      [after.value.key_id, true],
+    ]);
+  });
+
+  it('rolls back after a failed verify: the new key is revoked, the old one still works and is stored', async () => {
+    const secret = scenario.secrets[1]!;
+    const before = await secret.current();
+    const { handle } = await startRotation(rotator.client, taskQueue, secret.plan);
+    await untilPhase(handle, 'reconnect');
+    scenario.service.refuseVerify = true;
+    let outcome;
+    try {
+      outcome = await followRotation(handle);
+    } finally {
+      scenario.service.refuseVerify = false;
+    }
+    const { ok, status } = outcome;
+    expect(ok).toBe(false);
+    expect(status).toMatchObject({ outcome: 'rolled-back', error: { code: 'VERIFY_FAILED' } });
+    expect(status.error?.message).toMatch(/http target http:\/\/127\.0\.0\.1:\d+: verify refused key key_[0-9a-f]+/);
+    const keys = scenario.service.keys(secret.account);
+    expect(keys).toHaveLength(2);
+    const made = keys.find((k) => k.id !== before.value.key_id)!;
+    expect(made.active).toBe(false);
+    expect(await resourceAccepts(scenario.service, String(before.value.api_key))).toBe(true);
+    expect(await secret.problems(status, before)).toEqual([]);
+  });
+});
+
+describe('rotator plan for an http target: the hook’s optional ping and list give its ✓ and ✗', () => {
+  let scenario: HttpScenario;
+  beforeAll(async () => {
+    scenario = await httpScenario(unique('tq'), 1);
+  });
+  afterAll(() => scenario?.close());
+
+  const planOf = async (yaml = scenario.yaml) => {
+    const report = await preflight(parseConfig(yaml, scenario.env), scenario.secrets[0]!.name);
+    return { ...report, hook: report.checks.filter((c) => /^(signing key|hook )/.test(c.check)) };
+  };
+
+  it('✓ the signing key, the hook answering signed, and room for the new key', async () => {
+    const report = await planOf();
+    expect(report.hook.map((c) => [c.check.replace(/http:\/\/[^ ]+/, 'URL'), c.status])).toEqual([
+      ['signing key', 'ok'],
+      ["hook URL: answers and accepts rotator's signature", 'ok'],
+      [`hook URL: room for a new key (account ${scenario.secrets[0]!.account})`, 'ok'],
+    ]);
+    expect(report.hook[2]!.detail).toMatch(/^1 active key \(key_[0-9a-f]+\), at most 2$/);
+    expect(report.ok).toBe(true);
+  });
+
+  it('✗ with its fix when the account already holds the two keys the service allows', async () => {
+    const extra = scenario.service.issue(scenario.secrets[0]!.account);
+    try {
+      const report = await planOf();
+      const room = report.hook.find((c) => c.check.includes('room for a new key'))!;
+      expect(room).toMatchObject({ status: 'fail', fix: 'revoke the active key that the store does not hold, then plan again' });
+      expect(room.detail).toContain(extra.id);
+      expect(report.ok).toBe(false);
+      expect(JSON.stringify(report)).not.toContain(extra.secret);
+    } finally {
+      await new HttpTarget(
+        settings(scenario.service.hookUrl, { account: scenario.secrets[0]!.account }),
+        scenario.signingKey,
+      ).withdraw({ id: extra.id, secret: extra.secret });
+    }
+  });
+
+  it('✗ with its fix when the hook refuses rotator’s signature, and ✗ when it cannot be reached', async () => {
+    const other = await startApiKeyService({ signingKey: signingKey() });
+    try {
+      const refused = await planOf(scenario.yaml.replace(scenario.service.hookUrl, other.hookUrl));
+      expect(refused.hook.find((c) => c.check.includes('answers'))).toMatchObject({
+        status: 'fail',
+        detail: expect.stringContaining('ping answered HTTP 401'),
+        fix: expect.stringContaining('give the hook the signing key in vault:'),
+      });
+    } finally {
+      await other.close();
+    }
+    const down = await planOf(scenario.yaml.replace(scenario.service.hookUrl, 'http://127.0.0.1:1/rotator'));
+    expect(down.hook.find((c) => c.check.includes('answers'))).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('ping no answer (ECONNREFUSED)'),
+      fix: 'start the hook, or correct the url',
+    });
   });
 });

@@ -38,6 +38,8 @@ export interface ApiKeyService {
   issue(account: string): { id: string; secret: string };
   /** A switch for demonstrations and tests: the hook's verify answers `valid: false` for every key while it is on. */
   refuseVerify: boolean;
+  /** The same for the keys of these accounts only. */
+  readonly refuseVerifyOf: Set<string>;
   /** How many hook requests of each action were answered, by the action's name (for tests of retries). */
   readonly answered: Record<string, number>;
   close(): Promise<void>;
@@ -66,6 +68,7 @@ export async function startApiKeyService(options: { signingKey: string; host?: s
   const created = new Map<string, { status: number; body: Json }>();
   const answered: Record<string, number> = {};
   const refuse = { on: false };
+  const refuseVerifyOf = new Set<string>();
 
   const newKey = (account: string): { id: string; secret: string } => {
     const id = `key_${randomBytes(6).toString('hex')}`;
@@ -106,7 +109,8 @@ export async function startApiKeyService(options: { signingKey: string; host?: s
       }
       case 'verify': {
         const key = keys.get(String(request.id));
-        if (refuse.on) return { status: 200, body: { valid: false, reason: 'verification is switched off for this demo' } };
+        if (refuse.on || refuseVerifyOf.has(account))
+          return { status: 200, body: { valid: false, reason: 'verification is switched off for this demo' } };
         if (!key || key.account !== account) return { status: 200, body: { valid: false, reason: 'no such key' } };
         if (!key.active) return { status: 200, body: { valid: false, reason: 'the key is revoked' } };
         if (typeof request.secret !== 'string' || sha256(request.secret) !== key.hash)
@@ -200,6 +204,7 @@ export async function startApiKeyService(options: { signingKey: string; host?: s
     set refuseVerify(on: boolean) {
       refuse.on = on;
     },
+    refuseVerifyOf,
     answered,
     close: () =>
       new Promise<void>((resolve) => {

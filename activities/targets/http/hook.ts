@@ -8,6 +8,9 @@ import { logger } from '../../../src/kernel/log';
 import { printable } from '../../../src/kernel/printable';
 import { redact } from '../../../src/kernel/redact';
 import { signature } from '../../consumers/webhook/public';
+import { backoffDelays, type HookSettings } from './settings';
+
+export type { HookSettings } from './settings';
 
 export type HookAction = 'create' | 'verify' | 'revoke' | 'list' | 'ping';
 
@@ -15,30 +18,6 @@ export type HookAction = 'create' | 'verify' | 'revoke' | 'list' | 'ping';
 export const MAX_ANSWER_BYTES = 64 * 1024;
 /** What of a refusing hook's `error` an error message may quote. */
 const QUOTE_CHARS = 120;
-/** The longest wait between two attempts: the doubling stops here. */
-export const MAX_BACKOFF_MS = 5_000;
-
-export interface HookSettings {
-  url: string;
-  /** Sent in every request, so one hook can serve several accounts (or clients, or projects). */
-  account?: string;
-  timeoutMs: number;
-  attempts: number;
-  /** The wait after the first failed attempt; it doubles after each one, up to MAX_BACKOFF_MS. */
-  backoffMs: number;
-  /** Answers must carry X-Rotator-Signature over the request's signature and their raw body. */
-  signedAnswers: boolean;
-}
-
-/** The waits between attempts: backoff, doubled each time, at most MAX_BACKOFF_MS. */
-export function backoffDelays(settings: Pick<HookSettings, 'attempts' | 'backoffMs'>): number[] {
-  return Array.from({ length: settings.attempts - 1 }, (_, i) => Math.min(settings.backoffMs * 2 ** i, MAX_BACKOFF_MS));
-}
-
-/** Every attempt running into its timeout, with every wait between them: what one step may take. */
-export function worstCaseMs(settings: Pick<HookSettings, 'attempts' | 'backoffMs' | 'timeoutMs'>): number {
-  return settings.attempts * settings.timeoutMs + backoffDelays(settings).reduce((a, b) => a + b, 0);
-}
 
 /**
  * The key a hook recognises a repeated request by: the same for every attempt and every re-run of one step of one
@@ -89,6 +68,17 @@ function networkReason(err: unknown, timeoutMs: number): string {
   const e = err as { name?: string; cause?: { code?: string; name?: string } };
   if (e?.name === 'TimeoutError') return `no answer within ${timeoutMs}ms`;
   return `no answer (${e?.cause?.code ?? e?.cause?.name ?? e?.name ?? 'network error'})`;
+}
+
+/** A refusal by the hook, with the HTTP status it answered (none when no answer came). */
+export class HookError extends RotatorError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(code, message);
+  }
 }
 
 /** An attempt that may go better on its own: network errors, timeouts, 408, 429 and 5xx. */
@@ -220,7 +210,7 @@ export class HookClient {
             : status === 409
               ? 'CONFLICT'
               : 'UNSUPPORTED';
-      throw this.error(code, action, this.statusReason(status, raw, scrub, options));
+      throw this.error(code, action, this.statusReason(status, raw, scrub, options), status);
     }
     let json: unknown;
     try {
@@ -267,7 +257,7 @@ export class HookClient {
   }
 
   /** `http target http://hooks.internal:8787: create answered HTTP 409: …`: the system, the step and the status. */
-  error(code: ErrorCode, action: HookAction, what: string): RotatorError {
-    return new RotatorError(code, `http target ${this.origin}: ${action} ${what}`);
+  error(code: ErrorCode, action: HookAction, what: string, status?: number): HookError {
+    return new HookError(code, `http target ${this.origin}: ${action} ${what}`, status);
   }
 }
