@@ -2,8 +2,7 @@
 // hook, IAM access keys, app-generated keys, PKI) runs against its real server. The checks of whether a credential
 // works are made without the target's own code (a protected resource, STS with a plain client, a TLS handshake).
 import { randomUUID } from 'node:crypto';
-import type { SecretValue } from '../../activities/types';
-import type { IssuedCredential, IssuingTarget } from '../../activities/targets/http/seam-types';
+import type { IssuedCredential, IssuingTarget, SecretValue } from '../../activities/types';
 import type { ErrorCode, RotatorError } from '../../src/kernel/errors';
 import { rejectionWithout } from './no-secret';
 

@@ -3,8 +3,7 @@
 import { z } from 'zod';
 import { RotatorError } from '../../../src/kernel/errors';
 import { PRINTABLE } from '../../../src/kernel/printable';
-import type { JsonValue, SecretValue, VerifiedAt } from '../../types';
-import type { IssuedCredential, IssuingTarget } from './seam-types';
+import type { IssuedCredential, IssuingTarget, JsonValue, SecretValue, VerifiedAt } from '../../types';
 import { HookClient, idempotencyKey, type HookSettings } from './hook';
 
 /** The stored fields an API key owns: its id (not secret) and the key itself. */
