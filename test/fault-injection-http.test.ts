@@ -84,6 +84,9 @@ describe('a worker process killed at any step of an http rotation', () => {
         const clean = await trial(path, null);
         expect(clean).toMatchObject({ outcome: expected, problems: [] });
         const points = clean.steps.flatMap((s) => [killPointName({ ...s, when: 'before' }), killPointName(s)]);
+        // A step that failed has no end in the trace: the refused verify is killed before it ran too.
+        if (path === 'verify refused')
+          points.splice(points.indexOf('before:rollbackStore#1'), 0, 'before:verifyTargetCredential#1');
         expect(points.length).toBeGreaterThan(6);
 
         const trials = await pool(points, CONCURRENCY, (p) => trial(path, p));
