@@ -9,6 +9,7 @@
  */
 const SERIAL = [
   'fault-injection',
+  'fault-injection-http',
   'random-kills',
   'worker-kill',
   'approval-faults',

@@ -234,7 +234,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   const shownHost = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
 
   return {
-    url: `${tls ? 'https' : 'http'}://${shownHost}:${bound.port}`,
+    url: `http${tls ? 's' : ''}://${shownHost}:${bound.port}`,
     address: bound,
     close: () => app.close(),
   };
