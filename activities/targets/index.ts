@@ -4,7 +4,11 @@ import { mongodb } from './mongodb';
 import { postgresql } from './postgresql';
 import { redis } from './redis';
 
-export const TARGETS = { postgresql, redis, mongodb } satisfies Record<string, AnyTargetPlugin>;
+export const TARGETS = {
+  postgresql,
+  redis,
+  mongodb,
+} satisfies Record<string, AnyTargetPlugin>;
 
 export type TargetType = keyof typeof TARGETS;
 export type TargetSchema = (typeof TARGETS)[TargetType]['schema'];
