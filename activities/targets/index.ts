@@ -1,6 +1,7 @@
 // Every target plugin, by the `type:` a target block names. Adding a target: its folder here, one line in this map.
 import type { AnyTargetPlugin, TargetPlugin } from '../plugin';
 import { mongodb } from './mongodb';
+import { mysql } from './mysql';
 import { postgresql } from './postgresql';
 import { redis } from './redis';
 
@@ -8,6 +9,7 @@ export const TARGETS = {
   postgresql,
   redis,
   mongodb,
+  mysql,
 } satisfies Record<string, AnyTargetPlugin>;
 
 export type TargetType = keyof typeof TARGETS;

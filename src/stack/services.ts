@@ -8,6 +8,7 @@ export function lazy<I>(load: () => Promise<{ service: StackService<I> }>): Stac
 
 export const SERVICES = {
   // one line per service: name: lazy(() => import('./<name>')),
+  mariadb: lazy(() => import('./mariadb')),
 } satisfies Record<string, StackService<unknown>>;
 
 /** What each service's start() returns, under its name in StackInfo. */
