@@ -81,6 +81,8 @@ function mysqlError(err: unknown, action: string, secrets: ReadonlyArray<string 
   if ([1227, 1044, 1045, 1142, 1410, 1698, 1133].includes(e?.errno ?? 0) || code === 'ER_SPECIFIC_ACCESS_DENIED_ERROR')
     return new RotatorError('PERMISSION_DENIED', `mysql refused to ${action}: ${text} (${code})`);
   if (e?.errno === 1396) return new RotatorError('NOT_FOUND', `mysql: ${action}: ${text}`); // ER_CANNOT_USER
+  // 1064 ER_PARSE_ERROR: this server does not know the statement (MySQL 8 syntax on MariaDB); retrying will not help
+  if (e?.errno === 1064) return new RotatorError('UNSUPPORTED', `mysql could not ${action}: ${text}`);
   return new RotatorError('TRANSIENT', `mysql ${action} failed: ${text} (${code})`);
 }
 
