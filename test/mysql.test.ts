@@ -146,6 +146,27 @@ describe('rotator plan for a mysql target', () => {
     expect(report.checks.filter((c) => c.status === 'fail')).toEqual([same]);
     expect(await accounts(base)).toEqual(before);
   });
+  it('accepts dual-password in config (MySQL 8 has it) and plans it on MariaDB as ✗, naming the server and the fix', async () => {
+    const [adminName, name, user] = [unique('admin'), unique('db'), unique('app')];
+    await writeVault(adminName, adminSecret(mariadb));
+    const current = password();
+    await asAdmin(mariadb, `CREATE USER '${user}'@'%' IDENTIFIED BY '${current}'`);
+    await writeVault(name, { username: user, password: current });
+    const file = configFile(adminName, name, [`user: ${user}`], 'dual-password');
+
+    const { run, report } = await plan(file, name);
+
+    expect(run.code).toBe(EXIT.BAD_INPUT);
+    const failed = report.checks.filter((c) => c.status === 'fail');
+    expect(failed).toEqual([
+      expect.objectContaining({
+        check: 'mysql: server supports dual-password',
+        detail: expect.stringContaining('MariaDB') as unknown,
+        fix: 'use rotation.strategy: alternating-users (with role: or template:)',
+      }),
+    ]);
+    expect(report.checks.find((c) => c.check === `mysql: account ${user}@%`)?.status).toBe('ok');
+  });
 });
 
 describe('the mysql target on MariaDB', () => {

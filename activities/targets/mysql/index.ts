@@ -74,7 +74,8 @@ function check(config: MysqlConfig, strategy: string): ConfigIssue[] {
 export const mysql = {
   schema,
   capabilities: CAPABILITIES,
-  strategies: ['alternating-users', 'single-user'],
+  strategies: ['alternating-users', 'single-user', 'dual-password'],
+  dualPasswordWhere: 'MySQL 8.0.14 or later (not MariaDB)',
   defaultVerify: 'SELECT 1',
   login: (config) => config.user,
   check,
