@@ -28,7 +28,9 @@ describe('plugins', () => {
   it('declares on each target plugin the strategies its capabilities allow', () => {
     for (const plugin of Object.values(TARGETS)) {
       const where = (plugin as { dualPasswordWhere?: string }).dualPasswordWhere;
-      expect((plugin.strategies as readonly string[]).includes('dual-password')).toBe(plugin.capabilities.dualPassword || !!where);
+      expect((plugin.strategies as readonly string[]).includes('dual-password')).toBe(
+        plugin.capabilities.dualPassword || !!where,
+      );
     }
   });
 
