@@ -184,6 +184,12 @@ export interface TargetPlugin<C extends { type: string; connection: string }> ex
   readonly issues?: boolean;
   readonly capabilities: TargetCapabilities;
   readonly strategies: ReadonlyArray<Strategy>;
+  /**
+   * Offers dual-password although `capabilities.dualPassword` is false: only some servers of this kind keep two
+   * passwords (named here, e.g. "MySQL 8.0.14 or later"). The target finds out when it connects (its own capabilities)
+   * and a rotation on any other server is refused at inspect; `plan` says which it is.
+   */
+  readonly dualPasswordWhere?: string;
   /** The verify command when the config gives none: the cheapest call that proves a login works. */
   readonly defaultVerify: string;
   /** The login rotation derives from: the single user itself, or the base of `<login>_a` / `<login>_b`. */

@@ -6,7 +6,7 @@
 #
 # Each command installs only what it runs:  bash scripts/bootstrap.sh [--services LIST]   (or ROTATOR_SERVICES=LIST)
 # LIST is comma-separated; each item a service of the local stack (src/stack/local-stack.ts), an extra, or a set:
-#   temporal vault postgres redis ferretdb moto kubernetes    the stack's servers
+#   temporal vault postgres redis ferretdb moto kubernetes mariadb    the stack's servers
 #   test-tools   nginx, openssl, chromium, promtool, temporal-test-server and Helm (only tests use them)
 #   dist         the compiled JavaScript bin/rotator runs
 #   none = npm deps only (npm run test:unit)    demo = temporal,vault,postgres (npm run demo)
@@ -26,7 +26,7 @@ say() { echo "bootstrap: $*"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # --- which services -----------------------------------------------------------
-ALL_SERVICES=(temporal vault postgres redis ferretdb moto kubernetes test-tools dist)
+ALL_SERVICES=(temporal vault postgres redis ferretdb moto kubernetes mariadb test-tools dist)
 services_arg="${ROTATOR_SERVICES:-all}"
 while (($#)); do
   case "$1" in
@@ -42,7 +42,7 @@ for item in ${services_arg//,/ }; do
     none) ;;
     demo) WANT[temporal]=1 WANT[vault]=1 WANT[postgres]=1 ;;
     stack) WANT[temporal]=1 WANT[vault]=1 WANT[postgres]=1 WANT[dist]=1 ;;
-    temporal | vault | postgres | redis | ferretdb | moto | kubernetes | test-tools | dist) WANT[$item]=1 ;;
+    temporal | vault | postgres | redis | ferretdb | moto | kubernetes | mariadb | test-tools | dist) WANT[$item]=1 ;;
     *) echo "bootstrap: unknown service '$item' in --services (known: ${ALL_SERVICES[*]}, or all, none, demo, stack)" >&2; exit 2 ;;
   esac
 done
@@ -131,6 +131,9 @@ STEP="system packages"
 need_apt=()
 if wants postgres; then
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || need_apt+=(postgresql)
+fi
+if wants mariadb; then
+  [[ -x /usr/sbin/mariadbd ]] || command -v mariadbd >/dev/null || need_apt+=(mariadb-server)
 fi
 if wants redis; then
   command -v redis-server >/dev/null || [[ -x /usr/bin/redis-server ]] || need_apt+=(redis-server)

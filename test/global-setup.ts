@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalStack, StackInfo, startLocalStack } from '../src/stack/local-stack';
+import { LocalStack, StackInfo, TEST_SERVICES, startLocalStack } from '../src/stack/local-stack';
 
 declare global {
   var __ROTATOR_TEST_STACK__: { stack: LocalStack; file: string } | undefined;
@@ -10,7 +10,7 @@ declare global {
 
 export default async function globalSetup(): Promise<void> {
   const stack = await startLocalStack({
-    services: ['temporal', 'vault', 'postgres', 'redis', 'ferretdb', 'moto', 'kubernetes'],
+    services: TEST_SERVICES,
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const { stop: _stop, ...info } = stack;

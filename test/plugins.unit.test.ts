@@ -27,7 +27,10 @@ describe('plugins', () => {
 
   it('declares on each target plugin the strategies its capabilities allow', () => {
     for (const plugin of Object.values(TARGETS)) {
-      expect((plugin.strategies as readonly string[]).includes('dual-password')).toBe(plugin.capabilities.dualPassword);
+      const where = (plugin as { dualPasswordWhere?: string }).dualPasswordWhere;
+      expect((plugin.strategies as readonly string[]).includes('dual-password')).toBe(
+        plugin.capabilities.dualPassword || !!where,
+      );
     }
   });
 

@@ -65,3 +65,7 @@ describeTargetContract('mongodb', TARGETS.mongodb.capabilities, async () => {
     serverLog: logOf('ferretdb'),
   };
 });
+
+describeTargetContract('mysql', TARGETS.mysql.capabilities, async () =>
+  (await import('../activities/targets/mysql/test-support')).contractTarget(testStack(), logOf('mariadb')),
+);

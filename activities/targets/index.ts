@@ -4,11 +4,19 @@ import type { AnyTargetPlugin, TargetPlugin } from '../plugin';
 import { awsIam } from './aws-iam';
 import { http } from './http';
 import { mongodb } from './mongodb';
+import { mysql } from './mysql';
 import { postgresql } from './postgresql';
 import { redis } from './redis';
 import { transit } from './transit';
 
-export const TARGETS = { postgresql, redis, mongodb, 'aws-iam': awsIam, http } satisfies Record<string, AnyTargetPlugin>;
+export const TARGETS = {
+  postgresql,
+  redis,
+  mongodb,
+  mysql,
+  'aws-iam': awsIam,
+  http,
+} satisfies Record<string, AnyTargetPlugin>;
 
 export type TargetType = keyof typeof TARGETS;
 export type TargetSchema = (typeof TARGETS)[TargetType]['schema'];

@@ -1,10 +1,9 @@
 // Private throwaway servers (Temporal, OpenBao, PostgreSQL, Redis, FerretDB, moto, Kubernetes) on free loopback ports, for tests, demo and bench.
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as https from 'node:https';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as url from 'node:url';
@@ -13,15 +12,42 @@ import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import Redis from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { Client as PgClient } from 'pg';
-import { stopChild } from './stop-child';
+import {
+  type Ctx,
+  type Handle,
+  type Spawned,
+  type StackService,
+  HOST,
+  READY_TIMEOUT_MS,
+  freePortPair,
+  freePorts,
+  logPath,
+  masked,
+  onPath,
+  osUser,
+  run,
+  secret,
+  serviceError,
+  spawnService,
+  waitReady,
+} from './service';
+import { SERVICES, type ServiceInfo } from './services';
 
-export type ServiceName = 'temporal' | 'vault' | 'postgres' | 'redis' | 'ferretdb' | 'moto' | 'kubernetes';
+/** The services started here; those in src/stack/services.ts live in their own files. */
+type BuiltInService = 'temporal' | 'vault' | 'postgres' | 'redis' | 'ferretdb' | 'moto' | 'kubernetes';
+export type ServiceName = BuiltInService | keyof typeof SERVICES;
+
+/** What the test stack runs (test/global-setup.ts): every service, each one in its own file included. */
+export const TEST_SERVICES: ServiceName[] = [
+  ...(['temporal', 'vault', 'postgres', 'redis', 'ferretdb', 'moto', 'kubernetes'] as const),
+  ...(Object.keys(SERVICES) as (keyof typeof SERVICES)[]),
+];
 
 /** Static-token users of the stack's kube-apiserver; tests bind roles to them per namespace. */
 export const KUBE_USERS = ['rotator', 'rotator-limited', 'controller'] as const;
 export type KubeUser = (typeof KUBE_USERS)[number];
 
-export interface StackInfo {
+export interface StackInfo extends ServiceInfo {
   dir: string;
   temporal?: { address: string; namespace: string };
   vault?: { address: string; token: string };
@@ -54,10 +80,6 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
 }
 
-const HOST = '127.0.0.1';
-const READY_TIMEOUT_MS = 60_000;
-const STOP_GRACE_MS = 5_000;
-
 // Walk up to package.json so this works from src/ (tsx, ts-jest) and from a compiled dist/src/.
 export const REPO_ROOT = findRepoRoot(path.resolve(__dirname, '../..'));
 
@@ -85,20 +107,6 @@ export function toolPath(name: 'temporal' | 'bao' | 'moto_server' | 'temporal-te
   const p = path.join(REPO_ROOT, '.venv', 'bin', name);
   if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run bootstrap -- --services ${TOOL_SERVICE[name]}`);
   return p;
-}
-
-/** One started process (or pg cluster) that stop() and the exit hook must clean up. */
-interface Handle {
-  name: ServiceName;
-  stop(): Promise<void>;
-  killSync(): void;
-}
-
-interface Ctx {
-  dir: string;
-  log: (line: string) => void;
-  secrets: string[];
-  track(h: Handle): void;
 }
 
 // Safety net: if the parent exits without stop(), don't leave servers (or postmaster, which pg_ctl detaches) behind.
@@ -135,7 +143,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const results = await Promise.allSettled(
     services.map(async (s) => {
       const t = Date.now();
-      await STARTERS[s](ctx, info);
+      const own = (SERVICES as Record<string, StackService<unknown>>)[s];
+      if (own) Object.assign(info, { [s]: await own.start(ctx) });
+      else await STARTERS[s as BuiltInService](ctx, info);
       log(`stack: ${s} ready (${Date.now() - t} ms)`);
     }),
   );
@@ -167,7 +177,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   return { ...info, stop };
 }
 
-const STARTERS: Record<ServiceName, (ctx: Ctx, info: StackInfo) => Promise<void>> = {
+const STARTERS: Record<BuiltInService, (ctx: Ctx, info: StackInfo) => Promise<void>> = {
   temporal: startTemporal,
   vault: startVault,
   postgres: startPostgres,
@@ -625,168 +635,6 @@ function httpsGet(target: string, ca: string, token: string): Promise<{ status: 
   });
 }
 
-// ---------------------------------------------------------------------------
-
-function secret(): string {
-  return randomBytes(24).toString('hex');
-}
-
-function logPath(ctx: Ctx, name: ServiceName): string {
-  return path.join(ctx.dir, `${name}.log`);
-}
-
-interface Spawned {
-  child: ChildProcess;
-  stop(): Promise<void>;
-  killSync(): void;
-}
-
-/**
- * Spawns a long-running server logging to <dir>/<name>.log and tracks it for stop(). With a `part` label it is one
- * process of a service that stops its parts in its own order: returned untracked.
- */
-function spawnService(ctx: Ctx, name: ServiceName, exe: string, args: string[], env?: Record<string, string>): ChildProcess;
-function spawnService(
-  ctx: Ctx,
-  name: ServiceName,
-  exe: string,
-  args: string[],
-  env: Record<string, string>,
-  part: string,
-): Spawned;
-function spawnService(
-  ctx: Ctx,
-  name: ServiceName,
-  exe: string,
-  args: string[],
-  env: Record<string, string> = {},
-  part?: string,
-): ChildProcess | Spawned {
-  // 0600: dev servers print their root token to the log.
-  const fd = fs.openSync(logPath(ctx, name), 'a', 0o600);
-  let child: ChildProcess;
-  try {
-    child = spawn(exe, args, { cwd: ctx.dir, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: false });
-  } finally {
-    fs.closeSync(fd);
-  }
-  child.on('error', (e) => fs.appendFile(logPath(ctx, name), `spawn ${exe}: ${e.message}\n`, () => {}));
-  // Not holding the event loop open: a forgotten stop() still lets the process exit, and the exit hook kills the child.
-  child.unref();
-  const spawned: Spawned = {
-    child,
-    stop: stopChild(child, STOP_GRACE_MS),
-    killSync: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
-  };
-  if (part !== undefined) return spawned;
-  ctx.track({ name, stop: spawned.stop, killSync: spawned.killSync });
-  return child;
-}
-
-/** Runs a short command to completion, output appended to the service log. */
-async function run(ctx: Ctx, name: ServiceName, label: string, [exe, args]: [string, string[]]): Promise<void> {
-  const fd = fs.openSync(logPath(ctx, name), 'a', 0o600);
-  try {
-    const child = spawn(exe, args, { cwd: ctx.dir, stdio: ['ignore', fd, fd] });
-    const code = await new Promise<number | string>((resolve) => {
-      child.once('error', (e) => resolve(e.message));
-      child.once('exit', (c, sig) => resolve(c ?? `signal ${sig}`));
-    });
-    if (code !== 0) throw serviceError(ctx, name, `${label} failed (${code})`);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-async function waitReady(ctx: Ctx, name: ServiceName, child: ChildProcess, probe: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let lastErr = 'no answer yet';
-  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
-      throw serviceError(ctx, name, `exited early (${child.exitCode ?? child.signalCode ?? 'spawn failed'})`);
-    }
-    try {
-      await probe();
-      return;
-    } catch (e) {
-      lastErr = e instanceof Error ? e.message : String(e);
-    }
-    if (Date.now() > deadline) throw serviceError(ctx, name, `not ready after ${READY_TIMEOUT_MS / 1000} s: ${lastErr}`);
-    await new Promise((r) => setTimeout(r, delay));
-  }
-}
-
-/** An error carrying the tail of the service's log, with secrets masked. */
-function serviceError(ctx: Ctx, name: ServiceName, message: string): Error {
-  let tail = '';
-  try {
-    const buf = fs.readFileSync(logPath(ctx, name));
-    tail = buf
-      .subarray(Math.max(0, buf.length - 4000))
-      .toString('utf8')
-      .split('\n')
-      .slice(-30)
-      .join('\n');
-    tail = masked(ctx, tail);
-  } catch {
-    tail = '(no log)';
-  }
-  return new Error(`${name}: ${message}\n--- tail of ${logPath(ctx, name)} ---\n${tail}`);
-}
-
-function masked(ctx: Ctx, text: string): string {
-  for (const s of ctx.secrets) text = text.split(s).join('***');
-  return text;
-}
-
-function listen(port: number): Promise<net.Server | undefined> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(undefined));
-    srv.listen(port, HOST, () => resolve(srv));
-  });
-}
-
-function close(srv: net.Server): Promise<void> {
-  return new Promise((resolve) => srv.close(() => resolve()));
-}
-
-/** n distinct free ports (held open together so they differ, then released for the child to bind). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => listen(0)));
-  const ports = servers.map((s) => {
-    if (!s) throw new Error('could not get a free port on 127.0.0.1');
-    return (s.address() as net.AddressInfo).port;
-  });
-  await Promise.all(servers.map((s) => s && close(s)));
-  return ports;
-}
-
-/** A free port p such that p+1 is free too. */
-async function freePortPair(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const a = await listen(0);
-    if (!a) continue;
-    const p = (a.address() as net.AddressInfo).port;
-    const b = p < 65535 ? await listen(p + 1) : undefined;
-    await close(a);
-    if (b) {
-      await close(b);
-      return p;
-    }
-  }
-  throw new Error('could not find two adjacent free ports on 127.0.0.1');
-}
-
-function onPath(exe: string, ...extra: string[]): string {
-  for (const d of [...(process.env.PATH ?? '').split(path.delimiter), ...extra]) {
-    if (d && fs.existsSync(path.join(d, exe))) return path.join(d, exe);
-  }
-  throw new Error(`${exe} not found: run npm run bootstrap`);
-}
-
 /** Newest Debian /usr/lib/postgresql/<v>/bin, else whatever initdb is on PATH. */
 function pgBinDir(): string {
   const base = '/usr/lib/postgresql';
@@ -798,14 +646,4 @@ function pgBinDir(): string {
     : [];
   if (versions.length > 0) return path.join(base, versions[0], 'bin');
   return path.dirname(onPath('initdb'));
-}
-
-function osUser(name: string): { uid: number; gid: number } {
-  const line = fs
-    .readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`${name}:`));
-  if (!line) throw new Error(`OS user ${name} not found: run npm run bootstrap (installs postgresql)`);
-  const [, , uid, gid] = line.split(':');
-  return { uid: Number(uid), gid: Number(gid) };
 }

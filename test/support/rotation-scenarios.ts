@@ -43,7 +43,7 @@ export interface Scenario {
 
 const password = () => randomBytes(24).toString('base64url');
 
-async function vaultVersion(path: string, version?: number): Promise<{ version: number; value: SecretValue } | null> {
+export async function vaultVersion(path: string, version?: number): Promise<{ version: number; value: SecretValue } | null> {
   try {
     const body = await vaultClient().read(`secret/data/${path}${version ? `?version=${version}` : ''}`);
     return { version: body.data.metadata.version as number, value: body.data.data as SecretValue };
@@ -59,7 +59,7 @@ async function vaultMetadata(path: string): Promise<Record<string, string>> {
 }
 
 /** Every published password of the secret, versions 1..current. */
-async function allPasswords(path: string, upTo: number): Promise<string[]> {
+export async function allPasswords(path: string, upTo: number): Promise<string[]> {
   const out: string[] = [];
   for (let v = 1; v <= upTo; v++) {
     const found = await vaultVersion(path, v);
@@ -81,7 +81,7 @@ function scramMatches(verifier: string, candidate: string): boolean {
  * The checks every strategy shares: one publish (or the old value back), no pending left, metadata naming the right
  * versions, the current credential logging in and the old one refused after revoke (still valid after a rollback).
  */
-async function storeProblems(
+export async function storeProblems(
   path: string,
   status: RotationStatus,
   before: { version: number; value: SecretValue },
@@ -112,7 +112,7 @@ async function storeProblems(
 }
 
 /** What every scenario reads from its secret in Vault: the current version, every password it has held. */
-function storedInVault(path: string, logsIn: (c: SecretValue) => Promise<boolean>) {
+export function storedInVault(path: string, logsIn: (c: SecretValue) => Promise<boolean>) {
   return {
     current: async () => (await vaultVersion(path))!,
     passwords: async () => allPasswords(path, (await vaultVersion(path))!.version),
@@ -130,7 +130,7 @@ async function pgRolePasswords(roles: string[]): Promise<Map<string, { canLogin:
   );
 }
 
-function build(
+export function build(
   strategy: ScenarioStrategy,
   secret: string,
   taskQueue: string,
