@@ -1,4 +1,5 @@
 // Config parsing: the happy path, and every error names its field.
+import { STORES } from '../activities/stores';
 import { parseConfig } from '../src/config/load';
 import { configError } from './support/config';
 import { planRotation } from '../src/config/plan';
@@ -78,8 +79,7 @@ describe('config', () => {
   it('says which kinds there are and what it found for an unknown provider, target or missing type', () => {
     const consul = `providers:\n  kv: { type: consul-kv, address: "http://127.0.0.1:8500" }\n${GOOD.replace(/provider: vault/g, 'provider: kv')}`;
     expect(errorOf(consul)).toContain(
-      'providers.kv.type: expected one of vault, env, file, aws-secrets-manager, aws-parameter-store, kubernetes, ' +
-        'azure-key-vault, gcp-secret-manager, got the text "consul-kv"',
+      `providers.kv.type: expected one of ${Object.keys(STORES).join(', ')}, got the text "consul-kv"`,
     );
     expect(errorOf(consul)).not.toContain('Invalid discriminator');
     expect(errorOf(GOOD.replace('type: postgresql', 'type: oracle'))).toMatch(
