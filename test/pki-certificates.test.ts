@@ -1,0 +1,164 @@
+// TLS certificates from OpenBao PKI: issued from a role on the stack's real OpenBao, served by a real Node TLS server
+// that reloads from the store, verified by real handshakes, revoked onto the real CRL (read with openssl).
+import { randomBytes } from 'node:crypto';
+import { pki } from '../activities/targets/pki';
+import { pemBlocks, serialOf } from '../activities/targets/pki/certificates';
+import { handshake } from '../activities/targets/pki/handshake';
+import type { PkiTarget } from '../activities/targets/pki/target';
+import type { SecretValue } from '../activities/types';
+import { unique } from './support/harness';
+import { crlSerialsOfAllIssuers, pkiMount, startTlsConsumer, type PkiMount, type TlsConsumer } from './support/pki';
+import { vaultTestStore } from './support/test-stores';
+
+const CN = 'api.example.test';
+
+let open: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  for (const o of open.reverse()) await o.close();
+  open = [];
+});
+
+async function served(c: TlsConsumer, ca: string) {
+  return handshake({ host: c.host, port: c.port, servername: CN, ca });
+}
+
+/** A PKI target on its own mount, and the stored value a first issue made. */
+async function setUp(
+  verifyWithin = '3s',
+): Promise<{ p: PkiMount; target: PkiTarget; store: ReturnType<typeof vaultTestStore>; name: string; consumer: TlsConsumer }> {
+  const p = await pkiMount(unique('pki'));
+  const store = vaultTestStore();
+  const name = unique('cert');
+  // The consumer needs a certificate to start with; the endpoint is known once it listens, so a first target issues it.
+  const first = (await pki.create(
+    {
+      type: 'pki',
+      connection: 'secret://unused',
+      mount: p.mount,
+      role: p.role,
+      common_name: CN,
+      alt_names: ['localhost'],
+      ip_sans: ['127.0.0.1'],
+      ttl: '1h',
+      verify: { host: '127.0.0.1', port: 1 },
+    },
+    { address: p.address, token: p.token },
+  )) as PkiTarget;
+  const issued = await first.issue({ startedAt: Date.now(), current: null });
+  await store.write(name, { ...first.credentialFields(issued, null), owner: 'team-a' } as SecretValue);
+  const consumer = await startTlsConsumer({
+    read: async () => (await store.readCurrent(name))?.value ?? null,
+    signingKey: randomBytes(16).toString('hex'),
+  });
+  open.push(consumer);
+  const target = (await pki.create(
+    {
+      type: 'pki',
+      connection: 'secret://unused',
+      mount: p.mount,
+      role: p.role,
+      common_name: CN,
+      alt_names: ['localhost'],
+      ip_sans: ['127.0.0.1'],
+      ttl: '1h',
+      key_type: 'ec',
+      verify: { host: consumer.host, port: consumer.port, servername: CN, within: verifyWithin },
+    },
+    { address: p.address, token: p.token },
+  )) as PkiTarget;
+  return { p, target, store, name, consumer };
+}
+
+describe('the pki target against OpenBao PKI and a real TLS server', () => {
+  test('issue → publish → reload → handshake serves the new serial → the old serial goes onto the CRL; other fields kept', async () => {
+    const { p, target, store, name, consumer } = await setUp();
+    const before = (await store.readCurrent(name))!.value;
+    const old = target.credentialOf(before)!;
+    expect((await served(consumer, String(before['ca.crt']))).serial).toBe(old.id);
+
+    const fresh = await target.issue({ startedAt: Date.now(), current: old });
+    expect(fresh.id).not.toBe(old.id);
+    const next = { ...before, ...target.credentialFields(fresh, old) } as SecretValue;
+    await store.write(name, next);
+    await consumer.reload();
+    await expect(target.verify(fresh, next)).resolves.toEqual({
+      endpoint: `${consumer.host}:${consumer.port}`,
+      from: 'target connection',
+    });
+    const now = await served(consumer, String(next['ca.crt']));
+    expect(now).toMatchObject({ serial: fresh.id, authorized: true });
+    expect(next.owner).toBe('team-a');
+
+    expect(await p.crlSerials()).not.toContain(old.id);
+    await target.withdraw(old);
+    await target.withdraw(old); // already revoked: done
+    expect(await p.crlSerials()).toContain(old.id);
+    expect(await p.crlSerials()).not.toContain(fresh.id);
+  });
+
+  test('verify refuses a server still serving the old certificate (VERIFY_FAILED naming both serials)', async () => {
+    const { target, store, name } = await setUp('500ms');
+    const before = (await store.readCurrent(name))!.value;
+    const old = target.credentialOf(before)!;
+    const fresh = await target.issue({ startedAt: Date.now(), current: old });
+    const next = { ...before, ...target.credentialFields(fresh, old) } as SecretValue;
+    const err = (await target.verify(fresh, next).catch((e: unknown) => e)) as { code: string; message: string };
+    expect(err.code).toBe('VERIFY_FAILED');
+    expect(err.message).toContain(old.id);
+    expect(err.message).toContain(fresh.id);
+    expect(err.message).not.toContain(fresh.secret);
+  });
+
+  test('an issue run again for the same rotation revokes what the first run issued and could not hand over', async () => {
+    const { p, target, store, name } = await setUp();
+    const old = target.credentialOf((await store.readCurrent(name))!.value)!;
+    const startedAt = Date.now();
+    const lost = await target.issue({ startedAt, current: old });
+    const kept = await target.issue({ startedAt, current: old });
+    const crl = await p.crlSerials();
+    expect(crl).toContain(lost.id);
+    expect(crl).not.toContain(kept.id);
+    expect(crl).not.toContain(old.id);
+  });
+
+  test('a CA rotation: ca.crt holds both CAs through the overlap, either certificate validates, then only the new CA', async () => {
+    const { p, target, store, name, consumer } = await setUp();
+    const before = (await store.readCurrent(name))!.value;
+    const old = target.credentialOf(before)!;
+    const newRoot = await p.newRootCA('root-2');
+    const fresh = await target.issue({ startedAt: Date.now(), current: old });
+    const next = { ...before, ...target.credentialFields(fresh, old) } as SecretValue;
+    const ca = String(next['ca.crt']);
+    expect(pemBlocks(ca)).toHaveLength(2);
+    expect(pemBlocks(ca)[0]).toBe(newRoot.trim());
+    // A lagging replica still serves the old certificate: it validates against the union, as the new one does.
+    expect(await served(consumer, ca)).toMatchObject({ serial: old.id, authorized: true });
+    await store.write(name, next);
+    await consumer.reload();
+    expect(await served(consumer, ca)).toMatchObject({ serial: fresh.id, authorized: true });
+    // Against the old CA alone the new certificate does not validate: the union is what carries clients through.
+    expect((await served(consumer, String(before['ca.crt']))).authorized).toBe(false);
+
+    await target.withdraw(old);
+    expect(await crlSerialsOfAllIssuers(p)).toContain(old.id);
+    const narrowed = target.afterWithdraw(next)!;
+    expect(pemBlocks(String(narrowed['ca.crt']))).toEqual([newRoot.trim()]);
+    expect(target.afterWithdraw({ ...next, ...narrowed })).toBeNull();
+  });
+
+  test('the sweep reads notAfter: due from 2/3 of the certificate life (renew_at), none without a certificate', async () => {
+    const { store, name } = await setUp();
+    const value = (await store.readCurrent(name))!.value;
+    const r = (await pki.renewal({ renew_at: undefined } as never, value))!;
+    const leaf = pemBlocks(String(value['tls.crt']))[0]!;
+    const { X509Certificate } = await import('node:crypto');
+    const cert = new X509Certificate(leaf);
+    const from = Date.parse(cert.validFrom);
+    const to = Date.parse(cert.validTo);
+    expect(r.notAfter).toBe(to);
+    expect(r.renewAt).toBe(from + Math.round(((to - from) * 2) / 3));
+    expect((await pki.renewal({ renew_at: 0.5 } as never, value))!.renewAt).toBe(from + Math.round((to - from) / 2));
+    expect(await pki.renewal({} as never, { username: 'x' })).toBeNull();
+    expect(serialOf(String(value['tls.crt']))).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2})+$/);
+  });
+});
