@@ -163,3 +163,152 @@ export async function startTlsConsumer(options: {
   consumer.reloadUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/reload`;
   return consumer;
 }
+
+export const CN = 'api.example.test';
+
+export interface PkiScenario {
+  p: PkiMount;
+  consumer: TlsConsumer;
+  /** The rotated secret's name in the config. */
+  secret: string;
+  taskQueue: string;
+  yaml: string;
+  env: Record<string, string>;
+  /** The certificate secret's current value in the store. */
+  current(): Promise<SecretValue>;
+  /** A handshake with the consumer, trusting `ca` (default: the stored ca.crt). */
+  served(ca?: string): Promise<import('../../activities/targets/pki/handshake').Handshake>;
+  /** Serials of this common name the mount issued that are not revoked. */
+  live(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * A certificate secret in the stack's Vault KV, issued once from a fresh PKI mount; the consumer serving it; the
+ * config that rotates it with the `issued` strategy and tells the consumer by a signed webhook.
+ */
+export async function pkiScenario(
+  taskQueue: string,
+  options: { grace?: string; within?: string; servername?: string; form?: 'rotator' | 'l5' } = {},
+): Promise<PkiScenario> {
+  const { randomBytes } = await import('node:crypto');
+  const { vaultTestStore } = await import('./test-stores');
+  const { unique } = await import('./harness');
+  const { pki } = await import('../../activities/targets/pki');
+  const { handshake } = await import('../../activities/targets/pki/handshake');
+  const p = await pkiMount(unique('pki'));
+  const store = vaultTestStore();
+  const [admin, hook, secret] = [unique('pki_admin'), unique('hook_key'), unique('cert')];
+  const key = randomBytes(32).toString('hex');
+  await store.write(admin, { address: p.address, token: p.token });
+  await store.write(hook, { key });
+  const block = {
+    type: 'pki' as const,
+    connection: `secret://${admin}`,
+    mount: p.mount,
+    role: p.role,
+    common_name: CN,
+    alt_names: ['localhost'],
+    ip_sans: ['127.0.0.1'],
+    ttl: '1h',
+  };
+  const seeder = await pki.create({ ...block, verify: { host: '127.0.0.1', port: 1 } }, { address: p.address, token: p.token });
+  const first = await seeder.issue({ startedAt: Date.now(), current: null });
+  await store.write(secret, { ...seeder.credentialFields(first, null), owner: 'team-a' } as SecretValue);
+  const current = async () => (await store.readCurrent(secret))!.value;
+  const consumer = await startTlsConsumer({ read: current, signingKey: key });
+  const stack = testStack();
+  const target = [
+    '    target:',
+    '      type: pki',
+    `      connection: ${block.connection}`,
+    `      mount: ${p.mount}`,
+    `      role: ${p.role}`,
+    `      common_name: ${CN}`,
+    '      alt_names: [localhost]',
+    '      ip_sans: [127.0.0.1]',
+    '      ttl: 1h',
+    '      key_type: ec',
+    `      verify: { host: ${consumer.host}, port: ${consumer.port}, servername: ${options.servername ?? CN}, within: ${options.within ?? '5s'} }`,
+  ];
+  const grace = options.grace ?? '1s';
+  const webhook = [
+    `url: ${consumer.reloadUrl}`,
+    `signing_key: secret://${hook}/key`,
+    'attempts: 3',
+    'backoff: 50ms',
+    'timeout: 5s',
+  ];
+  // The L5 spec's form: per-secret vault:/auth: blocks, keys:, and rotation.on_rotation (action reconnect = webhook).
+  const l5Store = ['    vault: { address: "${VAULT_ADDR}" }', '    auth: { method: token, token: "${TEST_VAULT_TOKEN}" }'];
+  const yaml =
+    options.form === 'l5'
+      ? [
+          'temporal:',
+          `  address: "${stack.temporal!.address}"`,
+          `  task_queue: ${taskQueue}`,
+          'secrets:',
+          ...[admin, hook].flatMap((n) => [`  ${n}:`, '    provider: vault', `    path: ${store.configPath(n)}`, ...l5Store]),
+          `  ${secret}:`,
+          '    provider: vault',
+          `    path: ${store.configPath(secret)}`,
+          '    keys: [tls.crt, tls.key, ca.crt]',
+          ...l5Store,
+          ...target,
+          '    rotation:',
+          '      strategy: issued',
+          '      on_rotation:',
+          '        action: reconnect',
+          `        grace_period: ${grace}`,
+          ...webhook.map((l) => `        ${l}`),
+        ].join('\n')
+      : [
+          'temporal:',
+          `  address: "${stack.temporal!.address}"`,
+          `  task_queue: ${taskQueue}`,
+          'providers:',
+          '  vault:',
+          '    type: vault',
+          `    address: "${stack.vault!.address}"`,
+          '    token: ${TEST_VAULT_TOKEN}',
+          'secrets:',
+          ...[admin, hook].flatMap((n) => [`  ${n}:`, '    provider: vault', `    path: ${store.configPath(n)}`]),
+          `  ${secret}:`,
+          '    provider: vault',
+          `    path: ${store.configPath(secret)}`,
+          ...target,
+          '    rotation:',
+          '      strategy: issued',
+          `      grace_period: ${grace}`,
+          '    consumers:',
+          `      - type: webhook`,
+          ...webhook.map((l) => `        ${l}`),
+        ].join('\n');
+  return {
+    p,
+    consumer,
+    secret,
+    taskQueue,
+    yaml: `${yaml}\n`,
+    env: { TEST_VAULT_TOKEN: stack.vault!.token, VAULT_ADDR: stack.vault!.address },
+    current,
+    async served(ca) {
+      return handshake({
+        host: consumer.host,
+        port: consumer.port,
+        servername: CN,
+        ca: ca ?? String((await current())['ca.crt']),
+      });
+    },
+    async live() {
+      const listed = (await p.call('LIST', `${p.mount}/certs/detailed`)) as {
+        data: { key_info: Record<string, { common_name: string }> };
+      };
+      const revoked = new Set(await p.crlSerials());
+      return Object.entries(listed.data.key_info)
+        .filter(([serial, i]) => i.common_name === CN && !revoked.has(serial))
+        .map(([serial]) => serial);
+    },
+    close: () => consumer.close(),
+  };
+}
