@@ -7,10 +7,20 @@ import { handshake } from '../activities/targets/pki/handshake';
 import type { PkiTarget } from '../activities/targets/pki/target';
 import type { SecretValue } from '../activities/types';
 import { unique } from './support/harness';
-import { crlSerialsOfAllIssuers, pkiMount, startTlsConsumer, type PkiMount, type TlsConsumer } from './support/pki';
+import { followRotation, startRotation } from '../src/client/rotations';
+import { untilPhase } from './support/harness';
+import {
+  CN,
+  crlSerialsOfAllIssuers,
+  pkiMount,
+  pkiScenario,
+  startTlsConsumer,
+  type PkiMount,
+  type PkiScenario,
+  type TlsConsumer,
+} from './support/pki';
+import { startRotator, type Rotator } from './support/rotator';
 import { vaultTestStore } from './support/test-stores';
-
-const CN = 'api.example.test';
 
 let open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -33,7 +43,7 @@ async function setUp(
   const first = (await pki.create(
     {
       type: 'pki',
-      connection: 'secret://unused',
+      connection: { provider: 'vault', path: 'unused' },
       mount: p.mount,
       role: p.role,
       common_name: CN,
@@ -54,7 +64,7 @@ async function setUp(
   const target = (await pki.create(
     {
       type: 'pki',
-      connection: 'secret://unused',
+      connection: { provider: 'vault', path: 'unused' },
       mount: p.mount,
       role: p.role,
       common_name: CN,
@@ -161,4 +171,81 @@ describe('the pki target against OpenBao PKI and a real TLS server', () => {
     expect(await pki.renewal({} as never, { username: 'x' })).toBeNull();
     expect(serialOf(String(value['tls.crt']))).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2})+$/);
   });
+});
+
+describe('a certificate rotation (must-show 1): the issued strategy, a webhook reload, a handshake verify', () => {
+  const started: Array<{ close(): Promise<void> }> = [];
+  afterAll(async () => {
+    for (const o of started.reverse()) await o.close();
+  });
+
+  /** A scenario and a worker for its config, on a task queue of its own. */
+  async function scenario(
+    options: Parameters<typeof pkiScenario>[1] = {},
+  ): Promise<{ s: PkiScenario; rotator: Rotator; tq: string }> {
+    const tq = unique('tq');
+    const s = await pkiScenario(tq, options);
+    started.push(s);
+    const rotator = await startRotator(s.yaml, s.env);
+    started.push(rotator);
+    return { s, rotator, tq };
+  }
+
+  test('handshake serial old → new; during the grace period either certificate validates; after it the old serial is on the CRL', async () => {
+    const { s, rotator, tq } = await scenario({ grace: '6s' });
+    const before = await s.current();
+    const old = serialOf(String(before['tls.crt']))!;
+    expect((await s.served()).serial).toBe(old);
+    // A replica that has not reloaded yet: it keeps serving the old certificate through the grace period.
+    const lagging = await startTlsConsumer({ read: async () => before, signingKey: 'unused-key' });
+    open.push(lagging);
+
+    const { handle } = await startRotation(rotator.client, tq, rotator.plan(s.secret));
+    await untilPhase(handle, 'revoke', 60_000);
+    const during = await s.current();
+    const fresh = serialOf(String(during['tls.crt']))!;
+    expect(fresh).not.toBe(old);
+    const ca = String(during['ca.crt']);
+    expect(await s.served(ca)).toMatchObject({ serial: fresh, authorized: true });
+    const replica = await handshake({ host: lagging.host, port: lagging.port, servername: CN, ca });
+    expect(replica).toMatchObject({ serial: old, authorized: true });
+    expect(await s.p.crlSerials()).not.toContain(old);
+
+    const { status } = await followRotation(handle);
+    expect(status.outcome).toBe('succeeded');
+    expect(status.username).toBe(fresh);
+    const crl = await s.p.crlSerials();
+    expect(crl).toContain(old);
+    expect(crl).not.toContain(fresh);
+    expect(await s.served()).toMatchObject({ serial: fresh, authorized: true });
+    expect(await s.live()).toEqual([fresh]);
+    const after = await s.current();
+    expect(after.owner).toBe('team-a');
+    // No key in what Temporal keeps.
+    const history = JSON.stringify(await handle.fetchHistory());
+    expect(history).not.toContain(String(after['tls.key']).split('\n')[1]);
+    process.stderr.write(
+      `\n| step | served serial | on the CRL |\n|---|---|---|\n| before | ${old} | no |\n| grace | ${fresh} (replica: ${old}) | no |\n| after | ${fresh} | ${old} |\n`,
+    );
+  }, 120_000);
+
+  test('a failed handshake rolls back: the old certificate is served again and the new serial is revoked', async () => {
+    const { s, rotator, tq } = await scenario({ within: '1s' });
+    s.consumer.ignoreReloads = true; // takes the webhook but keeps serving what it has: the handshake finds the old serial
+    const before = await s.current();
+    const old = serialOf(String(before['tls.crt']))!;
+    const { handle } = await startRotation(rotator.client, tq, rotator.plan(s.secret));
+    const { status } = await followRotation(handle);
+    expect(status.outcome).toBe('rolled-back');
+    expect(status.error?.code).toBe('VERIFY_FAILED');
+    const fresh = status.username!;
+    expect(fresh).not.toBe(old);
+    expect(serialOf(String((await s.current())['tls.crt']))).toBe(old);
+    await s.consumer.reload();
+    expect(await s.served()).toMatchObject({ serial: old, authorized: true });
+    const crl = await s.p.crlSerials();
+    expect(crl).toContain(fresh);
+    expect(crl).not.toContain(old);
+    expect(await s.live()).toEqual([old]);
+  }, 120_000);
 });

@@ -2,10 +2,11 @@
 import type { AnyTargetPlugin, TargetPlugin } from '../plugin';
 import { awsIam } from './aws-iam';
 import { mongodb } from './mongodb';
+import { pki } from './pki';
 import { postgresql } from './postgresql';
 import { redis } from './redis';
 
-export const TARGETS = { postgresql, redis, mongodb, 'aws-iam': awsIam } satisfies Record<string, AnyTargetPlugin>;
+export const TARGETS = { postgresql, redis, mongodb, 'aws-iam': awsIam, pki } satisfies Record<string, AnyTargetPlugin>;
 
 export type TargetType = keyof typeof TARGETS;
 export type TargetSchema = (typeof TARGETS)[TargetType]['schema'];

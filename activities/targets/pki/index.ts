@@ -15,7 +15,8 @@
 import { z } from 'zod';
 import { parseDuration, secretRef, writtenDuration } from '../../../src/config/fields';
 import { RotatorError } from '../../../src/kernel/errors';
-import type { SecretValue } from '../../types';
+import type { IssuingTargetPlugin } from '../../plugin';
+import type { SecretValue, TargetCapabilities } from '../../types';
 
 const pathSegment = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$/, {
   message: 'expected a mount path of letters, digits and _ . / -',
@@ -64,17 +65,23 @@ export function pkiConnectionFrom(admin: SecretValue): { address: string; token:
   return { address, token, ...(typeof namespace === 'string' && namespace ? { namespace } : {}) };
 }
 
+/** Neither flag applies: a certificate is not a login with passwords or sessions. */
+export const CAPABILITIES: TargetCapabilities = { dualPassword: false, sessionsPerLogin: false };
+
 export const pki = {
   schema,
-  /** The certificate's key is the credential; the connection secret's token is the plugin's own secret. */
-  secretFields: [] as string[],
-  issues: true as const,
+  issues: true,
+  capabilities: CAPABILITIES,
+  strategies: ['issued'],
+  defaultVerify: 'tls-handshake',
+  /** What status and history call the credential's owner: the certificate's common name. */
+  login: (config) => config.common_name,
   /** The notAfter of the certificate a stored value holds, and when the sweep makes it due (renew_at of its life). */
-  async renewal(config: PkiConfig, value: SecretValue) {
+  async renewal(config, value) {
     const { DEFAULT_RENEW_AT, renewalOf } = await import('./target');
     return renewalOf(value, config.renew_at ?? DEFAULT_RENEW_AT);
   },
-  async create(target: PkiConfig, admin: SecretValue) {
+  async create(target, admin) {
     const { PkiClient } = await import('./client');
     const { PkiTarget } = await import('./target');
     const mount = target.mount ?? 'pki';
@@ -94,4 +101,4 @@ export const pki = {
       },
     });
   },
-};
+} satisfies IssuingTargetPlugin<PkiConfig>;

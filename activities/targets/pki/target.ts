@@ -1,11 +1,10 @@
 // The `pki` target: certificates and keys issued from an OpenBao PKI role, published as tls.crt / tls.key / ca.crt,
 // proved by a TLS handshake against the consumers' endpoint, revoked (onto the CRL) when they are done with.
 import { RotatorError } from '../../../src/kernel/errors';
-import type { JsonValue, SecretValue, VerifiedAt } from '../../types';
 import { chainCAs, joinPem, leafOf, pemBlocks, serialOf, unionOfCAs, validityOf } from './certificates';
 import type { PkiClient } from './client';
 import { handshake, type Handshake } from './handshake';
-import type { IssuedCredential, IssuingTarget } from './issuing';
+import type { IssuedCredential, IssuingTarget, JsonValue, SecretValue, VerifiedAt } from '../../types';
 
 /** The stored fields, as a Kubernetes `kubernetes.io/tls` Secret names them. */
 export const TLS_CRT = 'tls.crt';
