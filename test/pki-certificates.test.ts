@@ -7,6 +7,10 @@ import { handshake } from '../activities/targets/pki/handshake';
 import type { PkiTarget } from '../activities/targets/pki/target';
 import type { SecretValue } from '../activities/types';
 import { unique } from './support/harness';
+import { X509Certificate } from 'node:crypto';
+import { assessSecrets } from '../activities/lifecycle';
+import { SweepSchema } from '../src/config/lifecycle';
+import { ProviderRegistry } from '../activities/registry';
 import { followRotation, startRotation } from '../src/client/rotations';
 import { untilPhase } from './support/harness';
 import {
@@ -248,4 +252,29 @@ describe('a certificate rotation (must-show 1): the issued strategy, a webhook r
     expect(crl).not.toContain(old);
     expect(await s.live()).toEqual([old]);
   }, 120_000);
+
+  test('the sweep makes the certificate due at 2/3 of its life and overdue at notAfter, by the plugin, not by max_age', async () => {
+    const { s, rotator } = await scenario();
+    const leaf = new X509Certificate(pemBlocks(String((await s.current())['tls.crt']))[0]!);
+    const [from, to] = [Date.parse(leaf.validFrom), Date.parse(leaf.validTo)];
+    const renewAt = from + Math.round(((to - from) * 2) / 3);
+    const providers = new ProviderRegistry(rotator.config.providers);
+    // A look-ahead (due_within) shorter than the certificate's last third: the renewal point alone makes it due.
+    const config = { ...rotator.config, sweep: SweepSchema.parse({ due_within: '1m' }) };
+    const deps = { config, client: rotator.client, providers };
+    const at = async (now: number) =>
+      (await assessSecrets(deps, now, undefined, { includeOk: true, only: [s.secret] })).notOk.find(
+        (r) => r.secret === s.secret,
+      )!;
+    const early = await at(from + 60_000);
+    expect(early.state).toBe('ok');
+    expect(early.expires).toBe(to);
+    const due = await at(renewAt + 1_000);
+    expect(due.state).toBe('due');
+    expect(due.reasons).toContain('past its renewal point');
+    const expired = await at(to + 1_000);
+    expect(expired.state).toBe('overdue');
+    expect(expired.reasons.join('; ')).toContain('expired 1 s ago');
+    await providers.close();
+  });
 });
