@@ -14,6 +14,7 @@
 //     verify: { host: 127.0.0.1, port: 8443, servername: api.example.test, within: 10s }
 import { z } from 'zod';
 import { parseDuration, secretRef, writtenDuration } from '../../../src/config/fields';
+import { DURATION } from '../../../src/kernel/duration';
 import { RotatorError } from '../../../src/kernel/errors';
 import type { IssuingTargetPlugin } from '../../plugin';
 import type { SecretValue, TargetCapabilities } from '../../types';
@@ -47,7 +48,10 @@ export const schema = z
         host: z.string().min(1),
         port: z.number().int().min(1).max(65535),
         servername: z.string().min(1).optional(),
-        within: writtenDuration('100ms').optional(),
+        /** How long verify polls for the new serial while the server reloads; bounded by the verify step's 30 s. */
+        within: writtenDuration('100ms')
+          .refine((d) => !DURATION.test(d) || parseDuration(d) <= 20_000, { message: 'expected at most 20s' })
+          .optional(),
       })
       .strict(),
   })
