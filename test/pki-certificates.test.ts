@@ -75,7 +75,7 @@ async function setUp(
       alt_names: ['localhost'],
       ip_sans: ['127.0.0.1'],
       ttl: '1h',
-      key_type: 'ec',
+      algorithm: 'ec',
       verify: { host: consumer.host, port: consumer.port, servername: CN, within: verifyWithin },
     },
     { address: p.address, token: p.token },

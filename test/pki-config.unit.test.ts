@@ -37,7 +37,7 @@ describe('a pki target block', () => {
   it.each([
     [[VERIFY, 'renew_at: 1.5'], 'renew_at', 'between 0 and 1'],
     [['verify: { host: 127.0.0.1, port: 8443, within: 1m }'], 'verify.within', 'at most 20s'],
-    [[VERIFY, 'key_type: dsa'], 'key_type', ''],
+    [[VERIFY, 'algorithm: dsa'], 'algorithm', ''],
     [[VERIFY, 'ttl: soon'], 'ttl', 'duration'],
     [[], 'verify', ''],
   ])('refuses %j naming %s', (target, field, words) => {

@@ -212,7 +212,10 @@ export async function pkiScenario(
     ip_sans: ['127.0.0.1'],
     ttl: '1h',
   };
-  const seeder = await pki.create({ ...block, verify: { host: '127.0.0.1', port: 1 } }, { address: p.address, token: p.token });
+  const seeder = await pki.create(
+    { ...block, connection: { provider: 'vault', path: store.configPath(admin) }, verify: { host: '127.0.0.1', port: 1 } },
+    { address: p.address, token: p.token },
+  );
   const first = await seeder.issue({ startedAt: Date.now(), current: null });
   await store.write(secret, { ...seeder.credentialFields(first, null), owner: 'team-a' } as SecretValue);
   const current = async () => (await store.readCurrent(secret))!.value;
@@ -228,7 +231,7 @@ export async function pkiScenario(
     '      alt_names: [localhost]',
     '      ip_sans: [127.0.0.1]',
     '      ttl: 1h',
-    '      key_type: ec',
+    '      algorithm: ec',
     `      verify: { host: ${consumer.host}, port: ${consumer.port}, servername: ${options.servername ?? CN}, within: ${options.within ?? '5s'} }`,
   ];
   const grace = options.grace ?? '1s';

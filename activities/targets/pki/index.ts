@@ -9,7 +9,7 @@
 //     alt_names: [localhost]              # DNS SANs
 //     ip_sans: [127.0.0.1]
 //     ttl: 72h                            # else the role's
-//     key_type: ec                        # optional: refuse a role that issues another kind of key
+//     algorithm: ec                       # optional: refuse a role that issues another kind of key
 //     renew_at: 0.6667                    # the sweep makes it due at this fraction of its life (default 2/3)
 //     verify: { host: 127.0.0.1, port: 8443, servername: api.example.test, within: 10s }
 import { z } from 'zod';
@@ -37,7 +37,7 @@ export const schema = z
     ip_sans: z.array(z.string().min(1)).optional(),
     // Kept as written: the block travels in the plan and is checked there again by the same schema.
     ttl: writtenDuration('1m').optional(),
-    key_type: z.enum(['rsa', 'ec', 'ed25519']).optional(),
+    algorithm: z.enum(['rsa', 'ec', 'ed25519']).optional(),
     renew_at: z
       .number()
       .gt(0, { message: 'expected a fraction of the lifetime between 0 and 1, like 0.6667' })
@@ -96,7 +96,7 @@ export const pki = {
       altNames: target.alt_names ?? [],
       ipSans: target.ip_sans ?? [],
       ...(target.ttl ? { ttl: target.ttl } : {}),
-      ...(target.key_type ? { keyType: target.key_type } : {}),
+      ...(target.algorithm ? { keyType: target.algorithm } : {}),
       verify: {
         host: target.verify.host,
         port: target.verify.port,

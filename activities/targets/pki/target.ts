@@ -98,8 +98,8 @@ export class PkiTarget implements IssuingTarget {
       await this.client.revoke(issued.serial);
       throw new RotatorError(
         'CONFIG_INVALID',
-        `role ${s.role} issued a ${keyType ?? 'unknown'} key, not ${s.keyType}: set the role's key_type or change key_type here`,
-        'target.key_type',
+        `role ${s.role} issued a ${keyType ?? 'unknown'} key, not ${s.keyType}: set the role's key_type or change algorithm here`,
+        'target.algorithm',
       );
     }
     const chain = issued.caChain.length ? issued.caChain.flatMap(pemBlocks) : pemBlocks(issued.issuingCa);
