@@ -22,6 +22,7 @@ import {
 import type { FinishRevoke } from '../workflows/definitions';
 import { guarded } from './guarded';
 import { openTarget, type ProviderRegistry, type TargetRegistry } from './registry';
+import { targetPlugin } from './targets';
 
 export interface LifecycleDeps {
   /** The worker's whole config: scheduled work reads its plans here, never from a schedule's frozen arguments. */
@@ -135,13 +136,28 @@ export async function assessSecrets(
       reasons.push(`login valid until ${new Date(validUntil).toISOString()}`);
       expires = expires === null ? validUntil : Math.min(expires, validUntil);
     }
+    const renewal = await credentialRenewal(name).catch((err: unknown) => {
+      reasons.push(`credential expiry unreadable: ${why(err)}`);
+      return null;
+    });
+    if (renewal !== null) {
+      const at = (ms: number) => new Date(ms).toISOString();
+      reasons.push(`credential valid until ${at(renewal.notAfter)}, renewed from ${at(renewal.renewAt)}`);
+      expires = expires === null ? renewal.notAfter : Math.min(expires, renewal.notAfter);
+    }
     let timeState: SecretState = 'ok';
     if (maxAge !== undefined && missing) timeState = 'overdue';
     else if (expires !== null && now >= expires) timeState = 'overdue';
     else if (expires !== null && now >= expires - sweep.due_within) timeState = 'due';
+    else if (renewal !== null && now >= renewal.renewAt) timeState = 'due';
     if (timeState === 'overdue' && expires !== null)
-      reasons.push(`older than max_age by ${Math.round((now - expires) / 1000)} s`);
-    if (timeState === 'due') reasons.push('reaches max_age within due_within');
+      reasons.push(
+        renewal !== null && expires === renewal.notAfter
+          ? `expired ${Math.round((now - expires) / 1000)} s ago`
+          : `older than max_age by ${Math.round((now - expires) / 1000)} s`,
+      );
+    if (timeState === 'due')
+      reasons.push(renewal !== null && now >= renewal.renewAt ? 'past its renewal point' : 'reaches max_age within due_within');
     let state: SecretState = timeState;
     // A revoke left unfinished comes first: the old credential must go before anything else is done with the secret.
     const finish = standing && !needsHuman(standing, attempts) ? (standing.revokeToFinish ?? undefined) : undefined;
@@ -175,6 +191,15 @@ export async function assessSecrets(
     if (typeof current?.value.username !== 'string') return null;
     const target = await openTarget(providers, deps.targets, planRotation(config, name).target);
     return (await target.loginExpiry?.(current.value.username)) ?? null;
+  }
+
+  /** The renewal point and expiry of the credential the store publishes, for targets that read one from it; else null. */
+  async function credentialRenewal(name: string): Promise<{ notAfter: number; renewAt: number } | null> {
+    const secret = config.secrets[name]!;
+    const plugin = secret.target ? targetPlugin(secret.target) : undefined;
+    if (!plugin?.renewal) return null;
+    const current = await (await providers.store(secret.provider)).readCurrent(secret.path);
+    return current ? plugin.renewal(secret.target!, current.value) : null;
   }
 
   async function assessKeeper(name: string) {

@@ -209,6 +209,11 @@ export interface TargetPlugin<C extends { type: string; connection: string }> ex
    * admin login is made. A target without it cannot be named by `lease.verify.type`.
    */
   verifyLease?(at: LeaseVerifyEndpoint, credential: LoginCredential, query: string, value: SecretValue): Promise<void>;
+  /**
+   * When the credential a stored value holds stops working by itself (a certificate's notAfter) and from when it is
+   * due for renewal: the sweep makes the secret due from `renewAt` and overdue from `notAfter`. Null: it holds none.
+   */
+  renewal?(config: C, value: SecretValue): Promise<{ notAfter: number; renewAt: number } | null>;
   /** `adminKey` names the admin credential's version: targets with the same one share pooled clients. */
   create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<AnyTarget>;
 }

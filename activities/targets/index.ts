@@ -5,6 +5,7 @@ import { awsIam } from './aws-iam';
 import { http } from './http';
 import { mongodb } from './mongodb';
 import { mysql } from './mysql';
+import { pki } from './pki';
 import { postgresql } from './postgresql';
 import { redis } from './redis';
 import { transit } from './transit';
@@ -16,6 +17,7 @@ export const TARGETS = {
   mysql,
   'aws-iam': awsIam,
   http,
+  pki,
 } satisfies Record<string, AnyTargetPlugin>;
 
 export type TargetType = keyof typeof TARGETS;
