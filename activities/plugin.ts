@@ -9,8 +9,10 @@ import type { Endpoint } from './targets/endpoint';
 import { parseDuration } from '../src/kernel/duration';
 import { SHORT_IO } from '../workflows/lib/policies';
 import type {
+  AnyTarget,
   Consumer,
   DatabaseTarget,
+  IssuingTarget,
   LoginCredential,
   SecretStore,
   SecretValue,
@@ -174,6 +176,12 @@ export interface SharedClients {
 
 export interface TargetPlugin<C extends { type: string; connection: string }> extends DeclaresSecrets {
   readonly schema: TypedSchema<C>;
+  /**
+   * The target makes its own credentials (an IssuingTarget from `create`): rotated by strategy `issued`, which config
+   * picks when `rotation.strategy` is left out (any other is refused). Absent or false: a DatabaseTarget, whose logins
+   * get passwords rotator generates. Config validation and `plan` read this without opening the target.
+   */
+  readonly issues?: boolean;
   readonly capabilities: TargetCapabilities;
   readonly strategies: ReadonlyArray<Strategy>;
   /** The verify command when the config gives none: the cheapest call that proves a login works. */
@@ -196,6 +204,18 @@ export interface TargetPlugin<C extends { type: string; connection: string }> ex
    */
   verifyLease?(at: LeaseVerifyEndpoint, credential: LoginCredential, query: string, value: SecretValue): Promise<void>;
   /** `adminKey` names the admin credential's version: targets with the same one share pooled clients. */
+  create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<AnyTarget>;
+}
+
+/** A plugin with `issues: true`: its `create` makes an IssuingTarget. */
+export interface IssuingTargetPlugin<C extends { type: string; connection: string }> extends TargetPlugin<C> {
+  readonly issues: true;
+  create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<IssuingTarget>;
+}
+
+/** A plugin without `issues`: its `create` makes a DatabaseTarget. */
+export interface DatabaseTargetPlugin<C extends { type: string; connection: string }> extends TargetPlugin<C> {
+  readonly issues?: false;
   create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<DatabaseTarget>;
 }
 

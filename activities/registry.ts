@@ -6,7 +6,15 @@ import { consumerPlugin } from './consumers';
 import type { AnyStorePlugin, ConsumerContext, KubernetesSecretLocation, SharedClients, StoreBuilder } from './plugin';
 import { STORES } from './stores';
 import { targetPlugin } from './targets';
-import type { Consumer, DatabaseTarget, SecretStore, SecretValue } from './types';
+import {
+  isIssuing,
+  type AnyTarget,
+  type Consumer,
+  type DatabaseTarget,
+  type IssuingTarget,
+  type SecretStore,
+  type SecretValue,
+} from './types';
 
 /** Caches what `create` makes per key; a failed creation is forgotten, so the next call tries again. */
 class Cache<T> {
@@ -95,11 +103,11 @@ export class ProviderRegistry {
  * max_connections).
  */
 export class TargetRegistry implements SharedClients {
-  private readonly targets = new Cache<DatabaseTarget>();
+  private readonly targets = new Cache<AnyTarget>();
   private readonly clients = new Map<string, { client: unknown; close: () => Promise<void> }>();
 
   /** `adminKey` names the admin credential and its version, so a rotated admin secret gets fresh clients. */
-  target(plan: TargetPlan, admin: SecretValue, adminKey: string): Promise<DatabaseTarget> {
+  target(plan: TargetPlan, admin: SecretValue, adminKey: string): Promise<AnyTarget> {
     return this.targets.get(`${adminKey}|${JSON.stringify(plan)}`, () =>
       targetPlugin(plan).create(plan as never, admin, this, adminKey),
     );
@@ -127,16 +135,36 @@ export class TargetRegistry implements SharedClients {
  * The target of a plan, made with the admin credential its `connection` names (read from its store now). Targets are
  * pooled per admin credential version, so a rotated admin secret gets a fresh pool.
  */
-export async function openTarget(
-  providers: ProviderRegistry,
-  targets: TargetRegistry,
-  plan: TargetPlan,
-): Promise<DatabaseTarget> {
+export async function openAnyTarget(providers: ProviderRegistry, targets: TargetRegistry, plan: TargetPlan): Promise<AnyTarget> {
   const ref = plan.connection;
   const admin = await (await providers.store(ref.provider)).readCurrent(ref.path);
   if (!admin)
     throw new RotatorError('NOT_FOUND', `the secret at ${ref.provider}:${ref.path} does not exist`, 'target.connection');
   return targets.target(plan, admin.value, `${ref.provider}:${ref.path}@${admin.version}`);
+}
+
+/** The database target of a plan; UNSUPPORTED naming the target when it issues its own credentials instead. */
+export async function openTarget(
+  providers: ProviderRegistry,
+  targets: TargetRegistry,
+  plan: TargetPlan,
+): Promise<DatabaseTarget> {
+  const target = await openAnyTarget(providers, targets, plan);
+  if (isIssuing(target))
+    throw new RotatorError('UNSUPPORTED', `a ${plan.type} target issues its own credentials; it has no logins to set`, 'target');
+  return target;
+}
+
+/** The issuing target of a plan; UNSUPPORTED naming the target when it is a database whose logins rotator sets. */
+export async function openIssuingTarget(
+  providers: ProviderRegistry,
+  targets: TargetRegistry,
+  plan: TargetPlan,
+): Promise<IssuingTarget> {
+  const target = await openAnyTarget(providers, targets, plan);
+  if (!isIssuing(target))
+    throw new RotatorError('UNSUPPORTED', `a ${plan.type} target does not issue credentials; use a password strategy`, 'target');
+  return target;
 }
 
 export interface ConsumerRegistryDeps {

@@ -4,9 +4,10 @@ import { assertNever, RotatorError } from '../src/kernel/errors';
 import { guardedAll } from './guarded';
 import { generatePassword } from '../src/kernel/password';
 import { checkPlan, type RotationPlan } from '../src/config/plan';
-import { openTarget, type ConsumerRegistry, type ProviderRegistry, type TargetRegistry } from './registry';
+import { createIssuingActivities } from './issuing';
+import { openAnyTarget, openTarget, type ConsumerRegistry, type ProviderRegistry, type TargetRegistry } from './registry';
 import { replaceOwnedFields } from './stored-value';
-import type { DatabaseTarget, PromoteResult, SecretValue, VerifiedAt } from './types';
+import { isIssuing, type DatabaseTarget, type PromoteResult, type SecretValue, type VerifiedAt } from './types';
 
 /**
  * What a rotation decided at its start. Inspecting again, at any later point of the same rotation, returns the same
@@ -141,8 +142,17 @@ export function createActivities(deps: ActivityDeps) {
         `secrets.${plan.secret}.provider`,
       );
     }
-    const target = await targetFor(plan);
-    if (plan.strategy === 'dual-password' && !target.capabilities.dualPassword) {
+    const target = await openAnyTarget(providers, targets, plan.target);
+    if ((plan.strategy === 'issued') !== isIssuing(target)) {
+      throw new RotatorError(
+        'UNSUPPORTED',
+        isIssuing(target)
+          ? `${plan.target.type} issues its own credentials; its strategy is issued`
+          : `${plan.target.type} does not issue credentials; issued is for targets that do`,
+        `secrets.${plan.secret}.rotation.strategy`,
+      );
+    }
+    if (plan.strategy === 'dual-password' && !isIssuing(target) && !target.capabilities.dualPassword) {
       throw new RotatorError(
         'UNSUPPORTED',
         `${plan.target.type} logins hold one password; use alternating-users`,
@@ -161,15 +171,25 @@ export function createActivities(deps: ActivityDeps) {
     let currentVersion: string | null;
     let base: SecretValue | null;
     let chosen: string | null = null;
+    let own: SecretValue | null = null;
     if (mine || published) {
       currentVersion = mine ? mine.baseVersion : published!.previousVersion;
       base = currentVersion ? await s.readVersion(path, currentVersion) : null;
-      const own = mine ? mine.value : await s.readVersion(path, published!.version);
+      own = mine ? mine.value : await s.readVersion(path, published!.version);
       chosen = typeof own?.username === 'string' ? own.username : null;
     } else {
       const current = await s.readCurrent(path);
       currentVersion = current?.version ?? null;
       base = current?.value ?? null;
+    }
+    if (isIssuing(target)) {
+      // Credentials are named by their ids (an access key id), which are not secret: the new one is known once issued.
+      return {
+        currentVersion,
+        currentUsername: (base && target.credentialOf(base)?.id) ?? null,
+        nextUsername: (own && target.credentialOf(own)?.id) ?? plan.login,
+        revokeUsername: null,
+      };
     }
     const currentUsername = typeof base?.username === 'string' ? base.username : null;
     if (plan.strategy === 'single-user' && !base) {
@@ -243,6 +263,8 @@ export function createActivities(deps: ActivityDeps) {
         return target.setPassword(username, password);
       case 'dual-password':
         return target.addPassword(username, password);
+      case 'issued':
+        throw new RotatorError('UNSUPPORTED', 'issued credentials are made by issueTargetCredential, not applied');
       default:
         return assertNever(plan.strategy);
     }
@@ -375,6 +397,7 @@ export function createActivities(deps: ActivityDeps) {
     notifyConsumers,
     waitForDrain,
     revokeLogin,
+    ...createIssuingActivities(deps),
   };
   return guardedAll(activities, deps.secrets ?? []);
 }

@@ -8,7 +8,8 @@ import { workflowIdFor } from '../workflows/definitions';
 import type { TriggerInput } from '../workflows/lifecycle-definitions';
 import { guarded } from './guarded';
 import { assessSecrets } from './lifecycle';
-import { openTarget, type ProviderRegistry, type TargetRegistry } from './registry';
+import { openAnyTarget, type ProviderRegistry, type TargetRegistry } from './registry';
+import { isIssuing } from './types';
 
 export interface TriggerDeps {
   config: Config;
@@ -53,9 +54,16 @@ export function createTriggerActivities(deps: TriggerDeps) {
   /** Whether the store's current credential logs in: an out-of-band write (PutSecretValue) may have broken that. */
   async function inSync(plan: RotationPlan): Promise<boolean> {
     const current = await (await deps.providers.store(plan.store.provider)).readCurrent(plan.store.path);
-    if (typeof current?.value.username !== 'string' || typeof current.value.password !== 'string') return false;
-    const target = await openTarget(deps.providers, deps.targets, plan.target);
+    if (!current) return false;
+    const target = await openAnyTarget(deps.providers, deps.targets, plan.target);
     try {
+      if (isIssuing(target)) {
+        const credential = target.credentialOf(current.value);
+        if (!credential) return false;
+        await target.verify(credential, current.value);
+        return true;
+      }
+      if (typeof current.value.username !== 'string' || typeof current.value.password !== 'string') return false;
       // Through the endpoint the stored value names, as its consumers connect.
       await target.verify(
         { username: current.value.username, password: current.value.password },

@@ -4,9 +4,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { STORES } from '../activities/stores';
-import { TARGETS } from '../activities/targets';
+import { TARGETS, targetPlugin } from '../activities/targets';
 import { STRATEGIES } from '../src/config/fields';
 import { parseConfig } from '../src/config/load';
+import { strategyOf } from '../src/config/schema';
 import { cli } from './support/cli';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -63,7 +64,7 @@ describe('examples/', () => {
       for (const p of Object.values(config.providers)) stores.add(p.type);
       for (const s of Object.values(config.secrets)) {
         if (s.target) targets.add(s.target.type);
-        if (s.rotation) strategies.add(s.rotation.strategy);
+        if (s.rotation && s.target) strategies.add(strategyOf(targetPlugin(s.target), s.rotation) ?? '(none)');
         if (s.type === 'dynamic') strategies.add('dynamic');
         for (const c of s.consumers) consumers.add(c.type);
       }

@@ -71,6 +71,12 @@ function stubActivities(
     awaitRollout: step('awaitRollout', undefined),
     waitForDrain: step('waitForDrain', { remaining: 0 }),
     revokeLogin: step('revokeLogin', { terminatedSessions: 0 }),
+    issueTargetCredential: step('issueTargetCredential', { id: 'key-2' }),
+    verifyTargetCredential: step('verifyTargetCredential', { endpoint: 'sts', from: 'target connection' as const }),
+    withdrawTargetCredential: step('withdrawTargetCredential', { id: 'key-1' }),
+    suspendTargetCredential: step('suspendTargetCredential', { suspended: true }),
+    resumeTargetCredential: step('resumeTargetCredential', undefined),
+    updateAfterWithdraw: step('updateAfterWithdraw', { version: null }),
   };
   return activities;
 }

@@ -81,7 +81,7 @@ export interface CancelRecord {
 export interface RotationStatus {
   secret: string;
   rotationId: string;
-  strategy: 'alternating-users' | 'single-user' | 'dual-password';
+  strategy: 'alternating-users' | 'single-user' | 'dual-password' | 'issued';
   requestedBy: string | null;
   phase: PhaseName | 'done';
   outcome: Outcome;

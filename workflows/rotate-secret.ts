@@ -51,7 +51,11 @@ export async function rotateSecret({ plan, requestedBy, finishRevoke }: RotateSe
     const approved = await r.work.run(async () => {
       // Only a revoke an earlier rotation left unfinished: already approved, verified and published back then.
       if (finishRevoke) {
-        await commitThen(r, () => r.phase('revoke', () => finishEarlierRevoke(r, finishRevoke)));
+        await commitThen(r, () =>
+          r.phase('revoke', () =>
+            r.strategy.finishRevoke ? r.strategy.finishRevoke(r, finishRevoke) : finishEarlierRevoke(r, finishRevoke),
+          ),
+        );
         return true;
       }
       // Before anything is read or changed; rotations started before the gate existed have no approval in their plan.

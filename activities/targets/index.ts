@@ -1,10 +1,11 @@
 // Every target plugin, by the `type:` a target block names. Adding a target: its folder here, one line in this map.
 import type { AnyTargetPlugin, TargetPlugin } from '../plugin';
+import { awsIam } from './aws-iam';
 import { mongodb } from './mongodb';
 import { postgresql } from './postgresql';
 import { redis } from './redis';
 
-export const TARGETS = { postgresql, redis, mongodb } satisfies Record<string, AnyTargetPlugin>;
+export const TARGETS = { postgresql, redis, mongodb, 'aws-iam': awsIam } satisfies Record<string, AnyTargetPlugin>;
 
 export type TargetType = keyof typeof TARGETS;
 export type TargetSchema = (typeof TARGETS)[TargetType]['schema'];

@@ -36,7 +36,7 @@ export function leftValid(status: RotationStatus): FinishRevoke | null {
   if (status.outcome !== 'revoke-incomplete') return null;
   if (status.strategy === 'alternating-users' && status.previousUsername && status.previousUsername !== status.username)
     return { rotationId: status.rotationId, username: status.previousUsername };
-  if (status.strategy === 'dual-password' && status.previousVersion)
+  if ((status.strategy === 'dual-password' || status.strategy === 'issued') && status.previousVersion)
     return { rotationId: status.rotationId, version: status.previousVersion };
   return null;
 }

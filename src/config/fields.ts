@@ -48,7 +48,8 @@ export const httpUrl = z
  */
 export const stalePending = z.enum(['fail', 'replace']).default('fail');
 
-export const STRATEGIES = ['alternating-users', 'single-user', 'dual-password'] as const;
+/** `issued` is for targets that make their own credentials (a plugin with `issues: true`), and only for them. */
+export const STRATEGIES = ['alternating-users', 'single-user', 'dual-password', 'issued'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** Where a target is and which secret holds the admin credential that manages its logins: every target has these. */

@@ -13,6 +13,7 @@ import {
   PasswordPolicySchema,
   TargetSchema,
   SECRET_REF,
+  strategyOf,
   type Config,
   type ConsumerConfig,
   type RotationConfig,
@@ -66,7 +67,8 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
     store: { provider: secret.provider, path: secret.path },
     target: { ...target, connection: resolveReference(config, target.connection, `secrets.${secretName}.target.connection`) },
     login: plugin.login(target),
-    strategy: rotation.strategy,
+    // Validated already: a database target's rotation names one; an issuing target's is issued.
+    strategy: strategyOf(plugin, rotation)!,
     gracePeriodMs: rotation.grace_period,
     reconnectWaitMs: rotation.reconnect.wait,
     verifyQuery: rotation.verify.query ?? plugin.defaultVerify,
@@ -156,6 +158,14 @@ export function checkPlan(plan: unknown): RotationPlan {
   if (!block.success) return fail(issuesOf(block.error, ['plan', 'target'], { root: given }));
   const plugin = targetPlugin(block.data);
   const issues = [
+    ...((strategy === 'issued') === !!plugin.issues
+      ? []
+      : [
+          {
+            path: 'plan.strategy',
+            message: `${block.data.type} ${plugin.issues ? 'issues its own credentials' : 'does not issue credentials'}`,
+          },
+        ]),
     ...(plugin.strategies.includes(strategy)
       ? []
       : [{ path: 'plan.strategy', message: `${block.data.type} does not support ${strategy}` }]),

@@ -14,7 +14,7 @@ interface ReaderFields {
   cache?: { enabled: boolean; ttl?: number };
   refresh?: { refresh_interval?: number };
   rotation?: {
-    strategy: string;
+    strategy?: string;
     grace_period: number;
     allow_short_grace: boolean;
     readers?: { max_staleness?: number };

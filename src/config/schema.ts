@@ -82,7 +82,8 @@ export const APPROVAL_TIMEOUT_DEFAULT_MS = 24 * 3_600_000;
 
 export const RotationSchema = z
   .object({
-    strategy: z.enum(STRATEGIES),
+    /** Required for a database target; a target that issues its own credentials rotates by `issued`, written or not. */
+    strategy: z.enum(STRATEGIES).optional(),
     grace_period: duration.default(0),
     /** SQL for postgresql, a command for redis ("PING"), a JSON command document for mongodb ('{"ping":1}'). */
     verify: z
@@ -198,6 +199,17 @@ export const TemporalSchema = z
     if (t.api_key && t.api_key_file)
       ctx.addIssue({ code: 'custom', path: ['api_key_file'], message: 'set api_key or api_key_file, not both' });
   });
+
+/**
+ * The strategy a secret's rotation runs: the one written, or `issued` for a target that issues its own credentials
+ * (the plugin says so); undefined when a database target's rotation names none.
+ */
+export function strategyOf(
+  plugin: { readonly issues?: boolean },
+  rotation: { strategy?: (typeof STRATEGIES)[number] | undefined },
+): (typeof STRATEGIES)[number] | undefined {
+  return rotation.strategy ?? (plugin.issues ? 'issued' : undefined);
+}
 
 /** The targets whose plugins support `strategy`, for an error that says where it would work. */
 function targetsSupporting(strategy: (typeof STRATEGIES)[number]): string[] {
@@ -319,9 +331,25 @@ export const ConfigSchema = z
       if (ref && ref[1] === secretName) {
         ctx.addIssue({ code: 'custom', path: [...at, 'target', 'connection'], message: 'a secret cannot manage itself' });
       }
-      const strategy = secret.rotation?.strategy;
-      if (!strategy) continue;
+      if (!secret.rotation) continue;
       const plugin = targetPlugin(secret.target);
+      const strategy = strategyOf(plugin, secret.rotation);
+      if (!strategy) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'rotation', 'strategy'],
+          message: `expected one of ${STRATEGIES.filter((s) => s !== 'issued').join(', ')} (${secret.target.type} logins get passwords rotator generates)`,
+        });
+        continue;
+      }
+      if (plugin.issues && strategy !== 'issued') {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'rotation', 'strategy'],
+          message: `${secret.target.type} issues its own credentials, so it rotates by issued; write strategy: issued or leave strategy out`,
+        });
+        continue;
+      }
       if (!plugin.strategies.includes(strategy)) {
         const why =
           strategy === 'dual-password'

@@ -14,7 +14,7 @@ export interface SecretReference extends StoreLocation {
   key?: string;
 }
 
-export type Strategy = RotationConfig['strategy'];
+export type Strategy = NonNullable<RotationConfig['strategy']>;
 
 /** The target block of the config with its `secret://` connection resolved to a store location. */
 export type TargetPlan = DistributiveOmit<TargetConfig, 'connection'> & { connection: SecretReference };

@@ -110,6 +110,18 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'issued-credentials': {
+    workflow: 'rotateSecret',
+    change:
+      'strategy issued: the target issues the credential into the pending value, and revoke suspends then withdraws the old one',
+    since: 'seam',
+    firstFixtureSet: 'v7',
+    deprecateWhen:
+      'never asked on an older branch (no rotation before it had strategy issued); it can be deprecated with the next ' +
+      'set of patches, no fixture set to drop',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
   'renew-by-renew-at': {
     workflow: 'keepLease',
     change: 'renewals are bound by renew_at of the granted duration, not pushed back by min_renewal_seconds',

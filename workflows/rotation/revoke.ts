@@ -55,7 +55,7 @@ export async function finishEarlierRevoke(r: Rotation, left: FinishRevoke): Prom
 }
 
 /** Readers of the old credential get the grace period; the notes say which readers could still hold it. */
-async function graceThenReaders({ plan, status }: Rotation): Promise<void> {
+export async function graceThenReaders({ plan, status }: Rotation): Promise<void> {
   if (plan.gracePeriodMs > 0) await sleep(plan.gracePeriodMs);
   status.notes.push(...readerNotes(plan));
 }

@@ -2,7 +2,7 @@
 // new credential is verified as soon as it is made. One module per strategy; the map makes the compiler find one
 // missing.
 import type { Inspection } from '../../activities/rotation';
-import type { RotationStatus } from '../definitions';
+import type { FinishRevoke, RotationStatus } from '../definitions';
 import type { Rotation } from './context';
 
 /** An undo for the saga: what it does, in words for the notes, and the step. */
@@ -18,6 +18,8 @@ export interface Strategy {
   undoApply(r: Rotation, found: Inspection): Undo | null;
   /** Whether create verifies the new credential (two credentials: before anyone is told of it). */
   verifiesAtCreate: boolean;
+  /** The sweep's finish of a `revoke-incomplete` rotation of this strategy, when it is not revoke.ts's finishEarlierRevoke. */
+  finishRevoke?(r: Rotation, left: FinishRevoke): Promise<void>;
 }
 
 export type StrategyName = RotationStatus['strategy'];
