@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { temporal } from '@temporalio/proto';
 import { createLocalJWKSet, importJWK, jwtVerify, SignJWT, type JSONWebKeySet, type JWK } from 'jose';
 import type { SecretValue } from '../activities/types';
+import { preflight } from '../src/client/preflight';
 import { followRotation, startRotation } from '../src/client/rotations';
 import type { RotationStatus } from '../workflows/definitions';
 import { unique } from './support/harness';
@@ -257,6 +258,22 @@ describe('a random key and a key pair', () => {
     expect(after.value.private_key).not.toBe(first.value.private_key);
     expect(after.value.previous_private_key).toBeUndefined();
     expect(after.value.previous_public_key).toBeUndefined();
+  });
+});
+
+describe('rotator plan', () => {
+  it('passes for a generated key with no connection, naming no value', async () => {
+    const report = await preflight(rotator.config, names.jwt);
+    const stored = (await current(names.jwt)).value;
+    expect(report.ok).toBe(true);
+    expect(report.checks).toContainEqual({
+      check: 'generated: admin credential readable',
+      status: 'ok',
+      detail: 'none needed: the target has no connection',
+    });
+    const text = JSON.stringify(report);
+    expect(text.includes(String(stored.signing_key))).toBe(false);
+    expect(text.includes(String((JSON.parse(String(stored.signing_key)) as JWK).d))).toBe(false);
   });
 });
 
