@@ -158,15 +158,20 @@ export function createIssuingActivities(deps: IssuingDeps) {
   /**
    * Takes the credential `ref` names out of service for good: this rotation's own new one (compensation) or the one
    * of an older version (revoke). Nothing staged: nothing to withdraw. Refused while the store publishes it.
+   * `afterWithdraw`: whether the target updates the stored value once a credential is withdrawn (updateAfterWithdraw).
    */
-  async function withdrawTargetCredential(plan: RotationPlan, input: IssuedRef): Promise<{ id: string | null }> {
+  async function withdrawTargetCredential(
+    plan: RotationPlan,
+    input: IssuedRef,
+  ): Promise<{ id: string | null; afterWithdraw: boolean }> {
     const target = await targetFor(plan);
+    const afterWithdraw = !!target.afterWithdraw;
     const found = await credentialAt(plan, target, input);
-    if (!found) return { id: null };
+    if (!found) return { id: null, afterWithdraw };
     const { credential } = found;
     await assertNotPublished(plan, target, input.rotationId, credential, `withdraw credential ${credential.id}`);
     await target.withdraw(credential);
-    return { id: credential.id };
+    return { id: credential.id, afterWithdraw };
   }
 
   /** Reversibly takes the credential of `ref` out of service, where the target can (else false). Refused while published. */

@@ -21,29 +21,42 @@ const files = sets.flatMap((set) =>
     .map((f) => `${set}/${f}`),
 );
 
+/**
+ * The newest set recorded whole (`npm run fixtures:record`): a later set may hold only the recordings of a feature
+ * added since (`tsx test/replay/record-<feature>.ts v<N>`), until the next whole recording.
+ */
+const newestWhole = [...sets]
+  .reverse()
+  .find((set) => fs.existsSync(path.join(FIXTURES, set, 'alternating-users-succeeded.json')));
+
 describe('replaying recorded rotations against the current workflow code', () => {
   it('has, in the newest set, a fixture for each strategy: succeeded, rolled back and cancelled', () => {
-    const newest = sets.at(-1);
+    const newest = newestWhole;
     for (const strategy of ['alternating-users', 'single-user', 'dual-password'])
       for (const end of ['succeeded', 'rolled-back', 'cancelled']) expect(files).toContain(`${newest}/${strategy}-${end}.json`);
   });
 
   it('has, in the newest set, the lifecycle workflows: scheduled rotation, sweep and lease keeper', () => {
-    const newest = sets.at(-1);
+    const newest = newestWhole;
     for (const name of ['scheduled-rotation-succeeded', 'scheduled-rotation-needs-human', 'sweep', 'keep-lease-cycle'])
       expect(files).toContain(`${newest}/${name}.json`);
   });
 
   it('has, in the newest set, approvals (approved, rejected, expired) and a cancel by update', () => {
-    const newest = sets.at(-1);
+    const newest = newestWhole;
     for (const name of ['approval-approved', 'approval-rejected', 'approval-expired', 'cancel-by-update'])
       expect(files).toContain(`${newest}/${name}.json`);
   });
 
   it('has, in the newest set, rollouts (succeeded, rolled back) and triggers (rotated, joined)', () => {
-    const newest = sets.at(-1);
+    const newest = newestWhole;
     for (const name of ['rollout-succeeded', 'rollout-rolled-back', 'trigger-rotated', 'trigger-joined'])
       expect(files).toContain(`${newest}/${name}.json`);
+  });
+
+  it('has strategy issued, succeeded and rolled back, in a set from the newest whole one on', () => {
+    const recent = files.filter((f) => sets.indexOf(f.split('/')[0]!) >= sets.indexOf(newestWhole!));
+    for (const end of ['succeeded', 'rolled-back']) expect(recent.map((f) => f.split('/')[1])).toContain(`issued-${end}.json`);
   });
 
   for (const file of files) {

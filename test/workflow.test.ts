@@ -73,7 +73,7 @@ function stubActivities(
     revokeLogin: step('revokeLogin', { terminatedSessions: 0 }),
     issueTargetCredential: step('issueTargetCredential', { id: 'key-2' }),
     verifyTargetCredential: step('verifyTargetCredential', { endpoint: 'sts', from: 'target connection' as const }),
-    withdrawTargetCredential: step('withdrawTargetCredential', { id: 'key-1' }),
+    withdrawTargetCredential: step('withdrawTargetCredential', { id: 'key-1', afterWithdraw: true }),
     suspendTargetCredential: step('suspendTargetCredential', { suspended: true }),
     resumeTargetCredential: step('resumeTargetCredential', undefined),
     updateAfterWithdraw: step('updateAfterWithdraw', { version: null }),
@@ -168,6 +168,73 @@ describe('rotateSecret workflow logic', () => {
     expect(ok).toBe(false);
     expect(status?.outcome).toBe('revoke-incomplete');
     expect(calls.slice(-2)).toEqual(['revokeLogin(app_a)', 'discardPending']); // no undo, but the claim ends
+  });
+
+  /** An issuing target (aws-iam: the plugin says `issues: true`), whose strategy config leaves out. */
+  function issuedPlan(): RotationPlan {
+    const yaml = `
+providers: { store: { type: env } }
+secrets:
+  admin: { provider: store, path: ADMIN }
+  db:
+    provider: store
+    path: DB
+    target: { type: aws-iam, connection: secret://admin, user: app }
+    rotation: { grace_period: 1h }
+    consumers: [{ type: log }]
+`;
+    return planRotation(parseConfig(yaml, {}), 'db');
+  }
+
+  it('issued: issues into the pending value, publishes, verifies, then suspends, withdraws and updates the stored value', async () => {
+    const calls: string[] = [];
+    const plan = issuedPlan();
+    expect(plan.strategy).toBe('issued');
+    const { ok, status } = await run(plan, stubActivities(calls));
+    expect(ok).toBe(true);
+    expect(calls).toEqual([
+      'planReconnect',
+      'inspect',
+      'issueTargetCredential',
+      'promote',
+      'notifyConsumer(key-2)',
+      'verifyTargetCredential',
+      'suspendTargetCredential', // after the grace period: reversibly first
+      'withdrawTargetCredential',
+      'discardPending', // the claim ends before the stored value's own update
+      'updateAfterWithdraw',
+      'discardPending',
+    ]);
+    expect(status).toMatchObject({
+      outcome: 'succeeded',
+      username: 'key-2',
+      previousUsername: 'app_a',
+      revokedUsername: 'app_a',
+    });
+  });
+
+  const undoIssued: Record<string, string[]> = {
+    issueTargetCredential: ['withdrawTargetCredential', 'discardPending'],
+    promote: ['rollbackStore', 'withdrawTargetCredential', 'discardPending'],
+    notifyConsumer: ['rollbackStore', 'withdrawTargetCredential', 'discardPending'],
+    verifyTargetCredential: ['rollbackStore', 'withdrawTargetCredential', 'discardPending'],
+  };
+  for (const [failAt, undo] of Object.entries(undoIssued)) {
+    it(`issued: a failure in ${failAt} rolls the store back, withdraws the new credential, and ends the claim`, async () => {
+      const calls: string[] = [];
+      const { ok, status } = await run(issuedPlan(), stubActivities(calls, failAt as Step));
+      expect(ok).toBe(false);
+      expect(status?.outcome).toBe('rolled-back');
+      expect(calls.slice(calls.findIndex((c) => c.startsWith(failAt)) + 1)).toEqual(undo);
+    });
+  }
+
+  it('issued: a failure in the withdraw after the commit point ends revoke-incomplete, rolling nothing back', async () => {
+    const calls: string[] = [];
+    const { ok, status } = await run(issuedPlan(), stubActivities(calls, 'withdrawTargetCredential'));
+    expect(ok).toBe(false);
+    expect(status?.outcome).toBe('revoke-incomplete');
+    expect(calls.slice(-2)).toEqual(['withdrawTargetCredential', 'discardPending']);
   });
 
   it('ends as failed, having undone nothing, when another rotation holds the secret at stage time', async () => {

@@ -237,7 +237,7 @@ async function storePreflight(
     store = await providers.store(provider);
     current = await store.readCurrent(path);
     if (current) checks.push({ check: read, status: 'ok', detail: `version ${current.version} is current` });
-    else if (plan.strategy === 'alternating-users')
+    else if (plan.strategy === 'alternating-users' || plan.strategy === 'issued')
       checks.push({ check: read, status: 'ok', detail: 'no value yet: the first rotation publishes version 1' });
     else
       checks.push({

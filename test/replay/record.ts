@@ -39,7 +39,7 @@ const RECORDINGS: Recording[] = (['alternating-users', 'single-user', 'dual-pass
 ]);
 
 async function main(): Promise<void> {
-  const stack = await startLocalStack({ services: ['temporal', 'vault', 'postgres', 'redis', 'kubernetes'] });
+  const stack = await startLocalStack({ services: ['temporal', 'vault', 'postgres', 'redis', 'kubernetes', 'moto'] });
   const info = path.join(os.tmpdir(), `rotator-record-${process.pid}.json`);
   try {
     const { stop: _stop, ...stackInfo } = stack;
@@ -84,11 +84,13 @@ async function main(): Promise<void> {
     const { recordLifecycle } = await import('./record-lifecycle');
     const { recordRollout } = await import('./record-rollout');
     const { recordTrigger } = await import('./record-trigger');
+    const { recordIssued } = await import('./record-issued');
     const more = [
       ...(await recordLifecycle()),
       ...(await recordRollout()),
       ...(await recordTrigger()),
       ...(await recordApproval()),
+      ...(await recordIssued()),
     ];
     for (const [name, history, secrets] of more) {
       const json = historyToFixture(history);

@@ -50,26 +50,30 @@ export async function callerOf(key: Key, endpoint = testStack().moto!.endpoint):
   }
 }
 
-export interface IamHarness extends Rotator {
+export interface IamScenario {
   taskQueue: string;
+  yaml: string;
+  env: Record<string, string>;
   /** Per rotated secret: its name, its IAM user, and the path under secret/data/ in Vault. */
   secrets: Array<{ name: string; user: string; path: string }>;
 }
 
+export interface IamHarness extends Rotator, IamScenario {}
+
 /**
- * A worker whose secrets each rotate one IAM user's key (stored first as that user's only key), kept in Vault; the
- * admin key in Vault too. `target` / `rotation`: more lines under each block, for every secret.
+ * Config for secrets that each rotate one IAM user's key (stored first as that user's only key), kept in Vault, with
+ * the admin key in Vault too. `target` / `rotation`: more lines under each block, for every secret.
  */
-export async function startIamHarness(
+export async function iamScenario(
   iam: IAMClient,
   count: number,
   options: { target?: string[]; rotation?: string[]; taskQueue?: string } = {},
-): Promise<IamHarness> {
+): Promise<IamScenario> {
   const taskQueue = options.taskQueue ?? unique('tq');
   const store = vaultTestStore();
   const adminName = unique('iam_admin');
   await store.write(adminName, { AccessKeyId: 'AKIAADMIN', SecretAccessKey: 'admin' });
-  const secrets: IamHarness['secrets'] = [];
+  const secrets: IamScenario['secrets'] = [];
   for (let i = 0; i < count; i++) {
     const { user, key } = await userWithKey(iam);
     const name = unique('keys');
@@ -89,8 +93,18 @@ export async function startIamHarness(
       rotation: options.rotation ?? ['grace_period: 0s'],
     })),
   });
-  const rotator = await startRotator(yaml, store.env);
-  return { ...rotator, taskQueue, secrets };
+  return { taskQueue, yaml, env: store.env, secrets };
+}
+
+/** A worker (in this process) and a client for an iamScenario. */
+export async function startIamHarness(
+  iam: IAMClient,
+  count: number,
+  options: { target?: string[]; rotation?: string[]; taskQueue?: string; codec?: boolean } = {},
+): Promise<IamHarness> {
+  const scenario = await iamScenario(iam, count, options);
+  const rotator = await startRotator(scenario.yaml, scenario.env, options.codec === false ? { codec: false } : {});
+  return { ...rotator, ...scenario };
 }
 
 /** The current value of a secret in Vault (path under secret/data/), with its version. */

@@ -114,7 +114,7 @@ export const PATCHES = {
     workflow: 'rotateSecret',
     change:
       'strategy issued: the target issues the credential into the pending value, and revoke suspends then withdraws the old one',
-    since: 'seam',
+    since: '4638d2c',
     firstFixtureSet: 'v7',
     deprecateWhen:
       'never asked on an older branch (no rotation before it had strategy issued); it can be deprecated with the next ' +

@@ -89,15 +89,17 @@ async function revokeIssued(r: Rotation, found: Inspection): Promise<void> {
 }
 
 /**
- * Suspend (where the target can), then withdraw, the credential of `version`; then, with the claim released, the
- * stored value drops what it kept for it. The same for the revoke phase and for a sweep finishing an earlier one.
+ * Suspend (where the target can), then withdraw, the credential of `version`; then, for a target with afterWithdraw,
+ * with the claim released, the stored value drops what it kept for it. The same for the revoke phase and for a sweep finishing an earlier one.
  */
 async function withdrawOld(r: Rotation, ref: { rotationId: string; version: string }): Promise<void> {
   const { plan, status, revoker } = r;
   const { suspended } = await revoker.suspendTargetCredential(plan, ref);
   if (suspended) status.notes.push(`suspended the credential of version ${ref.version}`);
-  const { id } = await revoker.withdrawTargetCredential(plan, ref);
+  const { id, afterWithdraw } = await revoker.withdrawTargetCredential(plan, ref);
   status.notes.push(id ? `withdrew credential ${id} of version ${ref.version}` : `version ${ref.version} is gone`);
+  if (!afterWithdraw) return;
+  // The update is a version of its own, under a claim of its own: this rotation's claim goes first.
   await release(r);
   const { version } = await revoker.updateAfterWithdraw(plan, { rotationId: r.rotationId });
   if (version) status.notes.push(`version ${version} drops what the stored value kept for the withdrawn credential`);
