@@ -17,6 +17,7 @@ const SERIAL = [
   'lifecycle-faults',
   'rollout-faults',
   'trigger-faults',
+  'fault-injection-generated',
 ];
 const serialFiles = SERIAL.map((name) => `**/test/${name}.test.ts`);
 

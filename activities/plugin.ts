@@ -160,8 +160,9 @@ export interface LeaseVerifyEndpoint {
   database?: string;
 }
 
-/** The target block with its `secret://` connection resolved to where the admin secret is kept. */
-export type TargetPlanOf<C> = Omit<C, 'connection'> & { connection: SecretReference };
+/** The target block with its `secret://` connection resolved to where the admin secret is kept (a block without one keeps none). */
+export type TargetPlanOf<C> = Omit<C, 'connection'> &
+  (C extends { connection: string } ? { connection: SecretReference } : { connection?: SecretReference });
 
 export interface ConfigIssue {
   /** Relative to the secret's entry, e.g. ['target', 'acl']. */
@@ -174,7 +175,7 @@ export interface SharedClients {
   shared<T>(key: string, create: () => T, close: (client: T) => Promise<void>): T;
 }
 
-export interface TargetPlugin<C extends { type: string; connection: string }> extends DeclaresSecrets {
+export interface TargetPlugin<C extends { type: string; connection?: string }> extends DeclaresSecrets {
   readonly schema: TypedSchema<C>;
   /**
    * The target makes its own credentials (an IssuingTarget from `create`): rotated by strategy `issued`, which config
@@ -219,13 +220,13 @@ export interface TargetPlugin<C extends { type: string; connection: string }> ex
 }
 
 /** A plugin with `issues: true`: its `create` makes an IssuingTarget. */
-export interface IssuingTargetPlugin<C extends { type: string; connection: string }> extends TargetPlugin<C> {
+export interface IssuingTargetPlugin<C extends { type: string; connection?: string }> extends TargetPlugin<C> {
   readonly issues: true;
   create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<IssuingTarget>;
 }
 
 /** A plugin without `issues`: its `create` makes a DatabaseTarget. */
-export interface DatabaseTargetPlugin<C extends { type: string; connection: string }> extends TargetPlugin<C> {
+export interface DatabaseTargetPlugin<C extends { type: string; connection?: string }> extends TargetPlugin<C> {
   readonly issues?: false;
   create(target: TargetPlanOf<C>, admin: SecretValue, clients: SharedClients, adminKey: string): Promise<DatabaseTarget>;
 }
@@ -271,5 +272,5 @@ export interface ConsumerPlugin<C extends { type: string }> extends DeclaresSecr
 
 /** What a map of plugins holds: each entry typed by its own config (methods are checked bivariantly). */
 export type AnyStorePlugin = StorePlugin<{ type: string }>;
-export type AnyTargetPlugin = TargetPlugin<{ type: string; connection: string }>;
+export type AnyTargetPlugin = TargetPlugin<{ type: string; connection?: string }>;
 export type AnyConsumerPlugin = ConsumerPlugin<{ type: string }>;

@@ -137,6 +137,8 @@ export class TargetRegistry implements SharedClients {
  */
 export async function openAnyTarget(providers: ProviderRegistry, targets: TargetRegistry, plan: TargetPlan): Promise<AnyTarget> {
   const ref = plan.connection;
+  // A target with no system to manage (a generated key) has no connection, and so no admin credential.
+  if (!ref) return targets.target(plan, {}, 'no connection');
   const admin = await (await providers.store(ref.provider)).readCurrent(ref.path);
   if (!admin)
     throw new RotatorError('NOT_FOUND', `the secret at ${ref.provider}:${ref.path} does not exist`, 'target.connection');

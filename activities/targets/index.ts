@@ -2,6 +2,7 @@
 import type { AnyKeyTargetPlugin, KeyTargetPlugin } from '../key-rotation';
 import type { AnyTargetPlugin, TargetPlugin } from '../plugin';
 import { awsIam } from './aws-iam';
+import { generated } from './generated';
 import { http } from './http';
 import { mongodb } from './mongodb';
 import { mysql } from './mysql';
@@ -18,13 +19,14 @@ export const TARGETS = {
   'aws-iam': awsIam,
   http,
   pki,
+  generated,
 } satisfies Record<string, AnyTargetPlugin>;
 
 export type TargetType = keyof typeof TARGETS;
 export type TargetSchema = (typeof TARGETS)[TargetType]['schema'];
 
 /** The plugin for a target block; typed loosely because TypeScript cannot tie a map entry to its own config type. */
-export function targetPlugin<C extends { type: string; connection: string }>(config: { type: string }): TargetPlugin<C> {
+export function targetPlugin<C extends { type: string; connection?: string }>(config: { type: string }): TargetPlugin<C> {
   return TARGETS[config.type as TargetType] as unknown as TargetPlugin<C>;
 }
 

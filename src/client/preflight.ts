@@ -181,6 +181,7 @@ export async function endpointWarnings(
     const plan = planRotation(config, secret);
     const current = await (await providers.store(plan.store.provider)).readCurrent(plan.store.path);
     const ref = plan.target.connection;
+    if (!ref) return [];
     const admin = current ? await (await providers.store(ref.provider)).readCurrent(ref.path) : null;
     if (!current || !admin) return [];
     return (await endpointCheck(plan, admin.value, current.value)).filter((c) => c.status === 'warn').map((c) => c.detail);
@@ -294,8 +295,9 @@ async function adminCredential(
   providers: ProviderRegistry,
 ): Promise<{ check: PreflightCheck; value: SecretValue | null }> {
   const ref = plan.target.connection;
-  const where = `${ref.provider}:${ref.path}`;
   const check = `${plan.target.type}: admin credential readable`;
+  if (!ref) return { check: { check, status: 'ok', detail: 'none needed: the target has no connection' }, value: {} };
+  const where = `${ref.provider}:${ref.path}`;
   try {
     const admin = await (await providers.store(ref.provider)).readCurrent(ref.path);
     if (!admin) {

@@ -65,7 +65,11 @@ export function planRotation(config: Config, secretName: string): RotationPlan {
   return {
     secret: secretName,
     store: { provider: secret.provider, path: secret.path },
-    target: { ...target, connection: resolveReference(config, target.connection, `secrets.${secretName}.target.connection`) },
+    // A target with no system to manage (a generated key) has no connection: there is no admin secret to resolve.
+    target:
+      'connection' in target
+        ? { ...target, connection: resolveReference(config, target.connection, `secrets.${secretName}.target.connection`) }
+        : target,
     login: plugin.login(target),
     // Validated already: a database target's rotation names one; an issuing target's is issued.
     strategy: strategyOf(plugin, rotation)!,
@@ -116,7 +120,12 @@ const PlanSchema = z
     secret: name,
     store: z.object({ provider: name, path: z.string().min(1) }).strict(),
     target: z
-      .object({ connection: z.object({ provider: name, path: z.string().min(1), key: z.string().optional() }).strict() })
+      .object({
+        connection: z
+          .object({ provider: name, path: z.string().min(1), key: z.string().optional() })
+          .strict()
+          .optional(),
+      })
       .passthrough(),
     login: z.string().min(1),
     strategy: z.enum(STRATEGIES),
@@ -153,7 +162,7 @@ export function checkPlan(plan: unknown): RotationPlan {
   if (!parsed.success) return fail(issuesOf(parsed.error, ['plan'], { root: plan }));
   const { target, strategy, login } = parsed.data;
   // The target block is checked as the config's own, its resolved connection standing in as a reference.
-  const given = { ...target, connection: 'secret://plan' };
+  const given = target.connection ? { ...target, connection: 'secret://plan' } : target;
   const block = TargetSchema.safeParse(given, { reportInput: true });
   if (!block.success) return fail(issuesOf(block.error, ['plan', 'target'], { root: given }));
   const plugin = targetPlugin(block.data);

@@ -326,7 +326,7 @@ export const ConfigSchema = z
         ctx.addIssue({ code: 'custom', path: [...at, 'target'], message: 'a secret with rotation: needs a target:' });
       }
       if (!secret.target) continue;
-      const ref = SECRET_REF.exec(secret.target.connection);
+      const ref = 'connection' in secret.target ? SECRET_REF.exec(secret.target.connection) : null;
       if (ref && !cfg.secrets[ref[1]]) {
         ctx.addIssue({
           code: 'custom',

@@ -16,9 +16,14 @@ export interface SecretReference extends StoreLocation {
 
 export type Strategy = NonNullable<RotationConfig['strategy']>;
 
-/** The target block of the config with its `secret://` connection resolved to a store location. */
-export type TargetPlan = DistributiveOmit<TargetConfig, 'connection'> & { connection: SecretReference };
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/**
+ * The target block of the config with its `secret://` connection resolved to a store location. A target with no
+ * system to manage (a key rotator generates itself) has no connection, and keeps none.
+ */
+export type TargetPlan = WithResolvedConnection<TargetConfig>;
+type WithResolvedConnection<T> = T extends { connection: string }
+  ? Omit<T, 'connection'> & { connection: SecretReference }
+  : T & { connection?: undefined };
 
 export type TargetType = TargetConfig['type'];
 
