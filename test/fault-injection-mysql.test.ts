@@ -10,7 +10,7 @@ import { adminSecret, asAdmin, mysqlLogin } from '../activities/targets/mysql/te
 import type { SecretValue } from '../activities/types';
 import { followRotation, startRotation } from '../src/client/rotations';
 import type { Outcome } from '../workflows/definitions';
-import { faultTrial, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
+import { faultTrial, killPointsToRun, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
 import { killPointName, type KillPoint } from './support/fault-injection';
 import { unique } from './support/harness';
 import { allPasswords, build, storedInVault, storeProblems, vaultVersion, type Scenario } from './support/rotation-scenarios';
@@ -20,6 +20,8 @@ import { vaultTestStore } from './support/test-stores';
 type MysqlStrategy = 'alternating-users' | 'single-user';
 const STRATEGIES: MysqlStrategy[] = ['alternating-users', 'single-user'];
 /** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
+/** In npm test, the steps that run SQL on MariaDB are killed (see killPointsToRun); `npm run chaos` kills every step. */
+const OWN_STEPS = ['applyCredential', 'verifyCredential', 'waitForDrain', 'revokeLogin', 'disableLogin', 'restorePassword'];
 const CONCURRENCY = 6;
 
 const mariadb = testStack().mariadb!;
@@ -130,7 +132,7 @@ describe('a worker process killed at any step of a MySQL rotation', () => {
         const points = clean.steps.flatMap((s) => [killPointName({ ...s, when: 'before' }), killPointName(s)]);
         expect(points.length).toBeGreaterThan(10);
 
-        const trials = await pool(points, CONCURRENCY, (p) => trial(strategy, p));
+        const trials = await pool(killPointsToRun(points, OWN_STEPS), CONCURRENCY, (p) => trial(strategy, p));
         const report = table(strategy, trials);
         const out = resolve(__dirname, '../.rotator');
         mkdirSync(out, { recursive: true });

@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { getDataConverter } from '../../src/client/codec/data-converter';
-import { readTrace, spawnFaultyWorker, stepsOf, writeBundle, type FaultyWorker, type KillPoint } from './fault-injection';
+import {
+  parseKillPoint,
+  readTrace,
+  spawnFaultyWorker,
+  stepsOf,
+  writeBundle,
+  type FaultyWorker,
+  type KillPoint,
+} from './fault-injection';
 import { codecKeyEnv, testCodecKeys, workflowBundle } from './harness';
 import type { Scenario } from './rotation-scenarios';
 import { startRotator, type Rotator } from './rotator';
@@ -103,4 +111,15 @@ export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T) 
     }),
   );
   return results;
+}
+
+/**
+ * The kill points a kind's own harness runs. `ROTATOR_KILL_POINTS=all` (`npm run chaos`): every one. Otherwise (npm
+ * test, CI): those at the steps that call the kind's own code (`ownSteps`), before and after; the steps every kind
+ * shares (inspect, promote, discard, the workflow's own) are killed at every point by fault-injection.test.ts for
+ * the password strategies and by fault-injection-generated.test.ts for `issued`.
+ */
+export function killPointsToRun(points: string[], ownSteps: readonly string[]): string[] {
+  if (process.env.ROTATOR_KILL_POINTS === 'all') return points;
+  return points.filter((p) => ownSteps.includes(parseKillPoint(p).activity));
 }
