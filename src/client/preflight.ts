@@ -26,8 +26,8 @@ export interface PreflightReport {
   checks: PreflightCheck[];
 }
 
-/** Fields of a stored credential that say where and who, not how: everything else is scrubbed from the report. */
-const DESCRIPTIVE = new Set(['username', 'host', 'port', 'dbname', 'engine']);
+/** Fields of a stored credential that say where and who, not how (an access key's id is not secret): everything else is scrubbed from the report. */
+const DESCRIPTIVE = new Set(['username', 'host', 'port', 'dbname', 'engine', 'AccessKeyId']);
 
 function secretValuesOf(value: SecretValue | undefined): string[] {
   return Object.entries(value ?? {})
