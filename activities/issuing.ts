@@ -14,7 +14,7 @@ export interface IssuingDeps {
 }
 
 /** A credential named by where the store keeps it: a published `version`, or else this rotation's own new one. */
-interface IssuedRef {
+export interface IssuedRef {
   rotationId: string;
   version?: string;
 }
