@@ -216,8 +216,16 @@ secrets:
   const undoIssued: Record<string, string[]> = {
     issueTargetCredential: ['withdrawTargetCredential', 'discardPending'],
     promote: ['rollbackStore', 'withdrawTargetCredential', 'discardPending'],
-    notifyConsumer: ['rollbackStore', 'withdrawTargetCredential', 'discardPending'],
-    verifyTargetCredential: ['rollbackStore', 'withdrawTargetCredential', 'discardPending'],
+    // Once consumers were told of the new version: the store serves the old one and they are told of it again
+    // before the new credential is withdrawn (the publish's own undo then finds the store rolled back already).
+    notifyConsumer: ['rollbackStore', 'notifyConsumer(app_a)', 'rollbackStore', 'withdrawTargetCredential', 'discardPending'],
+    verifyTargetCredential: [
+      'rollbackStore',
+      'notifyConsumer(app_a)',
+      'rollbackStore',
+      'withdrawTargetCredential',
+      'discardPending',
+    ],
   };
   for (const [failAt, undo] of Object.entries(undoIssued)) {
     it(`issued: a failure in ${failAt} rolls the store back, withdraws the new credential, and ends the claim`, async () => {
@@ -226,6 +234,9 @@ secrets:
       expect(ok).toBe(false);
       expect(status?.outcome).toBe('rolled-back');
       expect(calls.slice(calls.findIndex((c) => c.startsWith(failAt)) + 1)).toEqual(undo);
+      // A consumer that cannot be told again is named, and the rollback goes on.
+      if (failAt === 'notifyConsumer')
+        expect(status?.notes.some((n) => n.startsWith('could not tell consumer 1 of version'))).toBe(true);
     });
   }
 

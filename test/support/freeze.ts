@@ -18,19 +18,33 @@ function children(pid: number): number[] {
   return out;
 }
 
-/** The OpenBao dev server of a private stack listening at `address` (its command line names the address). */
+/** When a process started (clock ticks since boot: /proc/<pid>/stat's 22nd field). */
+function startedAt(pid: string): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+}
+
+/**
+ * The OpenBao dev server of a private stack listening at `address` (its command line names the address). The newest
+ * such process: an earlier stack's server given the same port may still be ending (or left stopped by a test that
+ * failed), and freezing that one would leave the live server answering.
+ */
 export function vaultPid(address: string): number {
   const listen = `-dev-listen-address=${new URL(address).host}`;
+  let found: { pid: number; started: number } | null = null;
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv.includes(listen)) return Number(entry);
+      if (!argv.includes(listen)) continue;
+      const started = startedAt(entry);
+      if (!found || started > found.started) found = { pid: Number(entry), started };
     } catch {
       // exited meanwhile
     }
   }
-  throw new Error(`no OpenBao process listens at ${address}`);
+  if (!found) throw new Error(`no OpenBao process listens at ${address}`);
+  return found.pid;
 }
 
 /** The postmaster of a private stack (its data dir's postmaster.pid) and every backend it started. */

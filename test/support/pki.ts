@@ -189,7 +189,14 @@ export interface PkiScenario {
  */
 export async function pkiScenario(
   taskQueue: string,
-  options: { grace?: string; within?: string; servername?: string; form?: 'rotator' | 'l5' } = {},
+  options: {
+    grace?: string;
+    within?: string;
+    servername?: string;
+    form?: 'rotator' | 'l5';
+    /** Where verify's handshake goes, when not to the consumer (a replica that never reloads). */
+    verifyAt?: { host: string; port: number };
+  } = {},
 ): Promise<PkiScenario> {
   const { randomBytes } = await import('node:crypto');
   const { vaultTestStore } = await import('./test-stores');
@@ -232,7 +239,7 @@ export async function pkiScenario(
     '      ip_sans: [127.0.0.1]',
     '      ttl: 1h',
     '      algorithm: ec',
-    `      verify: { host: ${consumer.host}, port: ${consumer.port}, servername: ${options.servername ?? CN}, within: ${options.within ?? '5s'} }`,
+    `      verify: { host: ${options.verifyAt?.host ?? consumer.host}, port: ${options.verifyAt?.port ?? consumer.port}, servername: ${options.servername ?? CN}, within: ${options.within ?? '5s'} }`,
   ];
   const grace = options.grace ?? '1s';
   const webhook = [

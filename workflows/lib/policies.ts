@@ -128,6 +128,16 @@ export const COMPENSATE: ActivityOptions = {
   },
 };
 
+/**
+ * Telling a consumer of the old version again, in a rollback, before the new credential is withdrawn: a few tries
+ * only. A consumer that still cannot be told (it may never have taken the new one) is named in the notes, and the
+ * rollback goes on rather than leaving the new credential valid while the consumer stays down.
+ */
+export const TELL_AGAIN: ActivityOptions = {
+  ...COMPENSATE,
+  retry: { ...COMPENSATE.retry, maximumAttempts: 3 },
+};
+
 /** A wait that heartbeats (drain, rollout): as long as the wait itself, plus room for the last check. */
 export function heartbeatingWait(waitMs: number): ActivityOptions {
   return { startToCloseTimeout: waitMs + 30_000, heartbeatTimeout: '15s', retry: SHORT_IO.retry };

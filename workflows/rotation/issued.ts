@@ -1,15 +1,19 @@
 // issued: the target makes the credential itself (an IAM access key, an API key from a hook, a certificate). Issue
 // it straight into the store's pending value → publish → reconnect → verify → commit → after the grace period
 // suspend the old one (where the target can), withdraw it, and drop what the stored value kept for it.
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { ReconnectActivities } from '../../activities/reconnect';
 import type { Inspection } from '../../activities/rotation';
 import type { FinishRevoke } from '../definitions';
 import { describeFailure } from '../lib/failures';
 import { patched } from '../lib/patches';
+import { TELL_AGAIN } from '../lib/policies';
 import type { Rotation } from './context';
 import { graceThenReaders } from './revoke';
 import { commitThen, publish, reconnect, release } from './steps';
 import type { Strategy } from './strategy';
+
+const tellAgain = proxyActivities<ReconnectActivities>(TELL_AGAIN);
 
 export const issued: Strategy = {
   verifiesAtCreate: false,
@@ -25,6 +29,7 @@ export const issued: Strategy = {
     }
     const found = await issue(r);
     const published = await publish(r, found);
+    tellAgainOnRollback(r, found);
     await reconnect(r, published.version, found);
     await r.phase('verify', () =>
       r.verifier.verifyTargetCredential(r.plan, { rotationId: r.rotationId, version: published.version }),
@@ -72,6 +77,36 @@ function issue(r: Rotation): Promise<Inspection> {
         saga.forgetLast();
       }
       throw err;
+    }
+  });
+}
+
+/**
+ * The undo of telling consumers of the new credential: a consumer that loaded it (a server serving the new
+ * certificate) must not keep it once the rollback withdraws it. The store serves the previous version again and the
+ * consumers told of the new one are told of that one, all before the new credential is withdrawn (undos run in
+ * reverse). Recorded once published; a first version rolled back leaves nothing earlier to tell them of.
+ */
+function tellAgainOnRollback(r: Rotation, found: Inspection): void {
+  const { plan, rotationId, status, saga } = r;
+  const previous = found.currentVersion;
+  const told = (r.reconnectPlan?.steps ?? []).flatMap((step) => (step.kind === 'notify' ? [step.consumer] : []));
+  if (previous === null || told.length === 0) return;
+  saga.onFailure('store', `tell the consumers of version ${previous} again`, async () => {
+    await r.undo.rollbackStore(plan, { rotationId, toVersion: previous, fromVersion: status.version });
+    for (const consumer of told) {
+      try {
+        await tellAgain.notifyConsumer(plan, {
+          consumer,
+          version: previous,
+          username: found.currentUsername ?? '',
+          rotationId,
+        });
+      } catch (err) {
+        status.notes.push(
+          `could not tell consumer ${consumer + 1} of version ${previous} again: ${describeFailure(err).message}`,
+        );
+      }
     }
   });
 }
