@@ -10,9 +10,9 @@ import type { SecretValue } from '../activities/types';
 import { parseConfig } from '../src/config/load';
 import { planRotation } from '../src/config/plan';
 import { followRotation, startRotation } from '../src/client/rotations';
-import type { Outcome, RotationStatus } from '../workflows/definitions';
-import { faultTrial, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
-import { killPointName, type KillPoint } from './support/fault-injection';
+import type { RotationStatus } from '../workflows/definitions';
+import { type FaultHarness, faultTrial, killTable, type KillTrial, pool, startFaultHarness } from './support/fault-harness';
+import { killPointName } from './support/fault-injection';
 import { unique, vaultClient } from './support/harness';
 import { testStack } from './support/stack';
 import { vaultTestStore } from './support/test-stores';
@@ -21,13 +21,7 @@ import { vaultTestStore } from './support/test-stores';
 const CONCURRENCY = 4;
 const store = vaultTestStore();
 
-interface Trial {
-  killAt: string | null;
-  killed: boolean;
-  outcome: Outcome;
-  problems: string[];
-  steps: KillPoint[];
-}
+type Trial = KillTrial;
 
 let harness: FaultHarness;
 beforeAll(async () => {
@@ -138,11 +132,7 @@ async function trial(killAt: string | null): Promise<Trial> {
 }
 
 function table(trials: Trial[]): string {
-  const rows = trials.map(
-    (t) =>
-      `| generated (jwk), issued | ${t.killAt} | ${t.killed ? 'killed' : 'NOT REACHED'} | ${t.outcome} | ${t.problems.length === 0 ? 'all hold' : t.problems.join('; ')} |`,
-  );
-  return ['| target, strategy | kill point | worker | outcome | checks |', '|---|---|---|---|---|', ...rows].join('\n');
+  return killTable('generated (jwk), issued', trials);
 }
 
 describe('a worker process killed at any step of a signing-key rotation', () => {

@@ -8,25 +8,27 @@ import { randomBytes } from 'node:crypto';
 import { followRotation, startRotation } from '../src/client/rotations';
 import type { Outcome } from '../workflows/definitions';
 import { startApiKeyService, type ApiKeyService } from '../examples/api-key-service/service';
-import { faultTrial, killPointsToRun, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
-import { killPointName, type KillPoint } from './support/fault-injection';
+import {
+  type FaultHarness,
+  faultTrial,
+  killPointsToRun,
+  killTable,
+  type KillTrial,
+  pool,
+  startFaultHarness,
+} from './support/fault-harness';
+import { killPointName } from './support/fault-injection';
 import { unique } from './support/harness';
 import { httpScenario } from './support/http-scenario';
 
-/** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
 /** In npm test, the steps that call the hook are killed (see killPointsToRun); `npm run chaos` kills every step. */
 const OWN_STEPS = ['issueTargetCredential', 'verifyTargetCredential', 'withdrawTargetCredential'];
+/** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
 const CONCURRENCY = 4;
 
 type Path = 'verifies' | 'verify refused';
 
-interface Trial {
-  killAt: string | null;
-  killed: boolean;
-  outcome: Outcome;
-  problems: string[];
-  steps: KillPoint[];
-}
+type Trial = KillTrial;
 
 let harness: FaultHarness;
 let service: ApiKeyService;
@@ -66,11 +68,7 @@ async function trial(path: Path, killAt: string | null): Promise<Trial> {
 }
 
 function table(path: Path, trials: Trial[]): string {
-  const rows = trials.map(
-    (t) =>
-      `| http (${path}) | ${t.killAt} | ${t.killed ? 'killed' : 'NOT REACHED'} | ${t.outcome} | ${t.problems.length === 0 ? 'all hold' : t.problems.join('; ')} |`,
-  );
-  return ['| target | kill point | worker | outcome | checks |', '|---|---|---|---|---|', ...rows].join('\n');
+  return killTable(`http (${path})`, trials);
 }
 
 describe('a worker process killed at any step of an http rotation', () => {

@@ -9,23 +9,25 @@ import { followRotation, startRotation } from '../src/client/rotations';
 import { parseConfig } from '../src/config/load';
 import { planRotation } from '../src/config/plan';
 import type { Outcome } from '../workflows/definitions';
-import { faultTrial, killPointsToRun, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
-import { killPointName, type KillPoint } from './support/fault-injection';
+import {
+  type FaultHarness,
+  faultTrial,
+  killPointsToRun,
+  killTable,
+  type KillTrial,
+  pool,
+  startFaultHarness,
+} from './support/fault-harness';
+import { killPointName } from './support/fault-injection';
 import { readStore, unique } from './support/harness';
 import { callerOf, iamAdmin, iamScenario, keysOf, storedKey, type Key } from './support/iam';
 
-/** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
 /** In npm test, the steps that call IAM or STS are killed (see killPointsToRun); `npm run chaos` kills every step. */
 const OWN_STEPS = ['issueTargetCredential', 'verifyTargetCredential', 'suspendTargetCredential', 'withdrawTargetCredential'];
+/** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
 const CONCURRENCY = 6;
 
-interface Trial {
-  killAt: string | null;
-  killed: boolean;
-  outcome: Outcome;
-  problems: string[];
-  steps: KillPoint[];
-}
+type Trial = KillTrial;
 
 let harness: FaultHarness;
 let iam: IAMClient;
@@ -79,11 +81,7 @@ async function trial(killAt: string | null): Promise<Trial> {
 }
 
 function table(trials: Trial[]): string {
-  const rows = trials.map(
-    (t) =>
-      `| issued (aws-iam) | ${t.killAt ?? '(none)'} | ${t.killed ? 'killed' : t.killAt ? 'NOT REACHED' : 'clean'} | ${t.outcome} | ${t.problems.length === 0 ? 'all hold' : t.problems.join('; ')} |`,
-  );
-  return ['| strategy | kill point | worker | outcome | checks |', '|---|---|---|---|---|', ...rows].join('\n');
+  return killTable('issued (aws-iam)', trials);
 }
 
 describe('a worker process killed at any step of an issued rotation (aws-iam on moto)', () => {

@@ -9,9 +9,16 @@ import { MysqlTarget, mysqlConnectionFrom } from '../activities/targets/mysql/ta
 import { adminSecret, asAdmin, mysqlLogin } from '../activities/targets/mysql/test-support';
 import type { SecretValue } from '../activities/types';
 import { followRotation, startRotation } from '../src/client/rotations';
-import type { Outcome } from '../workflows/definitions';
-import { faultTrial, killPointsToRun, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
-import { killPointName, type KillPoint } from './support/fault-injection';
+import {
+  type FaultHarness,
+  faultTrial,
+  killPointsToRun,
+  killTable,
+  type KillTrial,
+  pool,
+  startFaultHarness,
+} from './support/fault-harness';
+import { killPointName } from './support/fault-injection';
 import { unique } from './support/harness';
 import { allPasswords, build, storedInVault, storeProblems, vaultVersion, type Scenario } from './support/rotation-scenarios';
 import { testStack } from './support/stack';
@@ -19,9 +26,9 @@ import { vaultTestStore } from './support/test-stores';
 
 type MysqlStrategy = 'alternating-users' | 'single-user';
 const STRATEGIES: MysqlStrategy[] = ['alternating-users', 'single-user'];
-/** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
 /** In npm test, the steps that run SQL on MariaDB are killed (see killPointsToRun); `npm run chaos` kills every step. */
 const OWN_STEPS = ['applyCredential', 'verifyCredential', 'waitForDrain', 'revokeLogin', 'disableLogin', 'restorePassword'];
+/** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
 const CONCURRENCY = 6;
 
 const mariadb = testStack().mariadb!;
@@ -80,13 +87,7 @@ async function mysqlScenario(strategy: MysqlStrategy, taskQueue: string): Promis
   };
 }
 
-interface Trial {
-  killAt: string | null;
-  killed: boolean;
-  outcome: Outcome;
-  problems: string[];
-  steps: KillPoint[];
-}
+type Trial = KillTrial;
 
 let harness: FaultHarness;
 beforeAll(async () => {
@@ -115,11 +116,7 @@ async function trial(strategy: MysqlStrategy, killAt: string | null): Promise<Tr
 }
 
 function table(strategy: string, trials: Trial[]): string {
-  const rows = trials.map(
-    (t) =>
-      `| mysql ${strategy} | ${t.killAt} | ${t.killed ? 'killed' : 'NOT REACHED'} | ${t.outcome} | ${t.problems.length === 0 ? 'all hold' : t.problems.join('; ')} |`,
-  );
-  return ['| target, strategy | kill point | worker | outcome | checks |', '|---|---|---|---|---|', ...rows].join('\n');
+  return killTable(`mysql ${strategy}`, trials);
 }
 
 describe('a worker process killed at any step of a MySQL rotation', () => {

@@ -7,24 +7,25 @@ import { serialOf } from '../activities/targets/pki/certificates';
 import { parseConfig } from '../src/config/load';
 import { planRotation } from '../src/config/plan';
 import { followRotation, startRotation } from '../src/client/rotations';
-import type { Outcome } from '../workflows/definitions';
-import { faultTrial, killPointsToRun, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
-import { killPointName, type KillPoint } from './support/fault-injection';
+import {
+  type FaultHarness,
+  faultTrial,
+  killPointsToRun,
+  killTable,
+  type KillTrial,
+  pool,
+  startFaultHarness,
+} from './support/fault-harness';
+import { killPointName } from './support/fault-injection';
 import { unique } from './support/harness';
 import { pkiScenario } from './support/pki';
 
-/** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
 /** In npm test, the steps that call OpenBao's PKI or the consumer's TLS endpoint are killed (see killPointsToRun); `npm run chaos` kills every step. */
 const OWN_STEPS = ['issueTargetCredential', 'verifyTargetCredential', 'withdrawTargetCredential', 'updateAfterWithdraw'];
+/** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
 const CONCURRENCY = 6;
 
-interface Trial {
-  killAt: string | null;
-  killed: boolean;
-  outcome: Outcome;
-  problems: string[];
-  steps: KillPoint[];
-}
+type Trial = KillTrial;
 
 let harness: FaultHarness;
 beforeAll(async () => {
@@ -65,11 +66,7 @@ async function trial(killAt: string | null): Promise<Trial> {
 }
 
 function table(trials: Trial[]): string {
-  const rows = trials.map(
-    (t) =>
-      `| pki (issued) | ${t.killAt} | ${t.killed ? 'killed' : 'NOT REACHED'} | ${t.outcome} | ${t.problems.length === 0 ? 'all hold' : t.problems.join('; ')} |`,
-  );
-  return ['| kind | kill point | worker | outcome | checks |', '|---|---|---|---|---|', ...rows].join('\n');
+  return killTable('pki (issued)', trials);
 }
 
 describe('a certificate rotation with its worker process killed at any step', () => {

@@ -6,9 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { followRotation, startRotation } from '../src/client/rotations';
-import type { Outcome } from '../workflows/definitions';
-import { faultTrial, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
-import { killPointName, type KillPoint } from './support/fault-injection';
+import { type FaultHarness, faultTrial, killTable, type KillTrial, pool, startFaultHarness } from './support/fault-harness';
+import { killPointName } from './support/fault-injection';
 import { unique } from './support/harness';
 import { sopsScenario } from './support/sops-scenario';
 
@@ -22,13 +21,7 @@ const STORE_STEPS = ['inspect', 'stageCredential', 'promote', 'discardPending'];
 const CONCURRENCY = 4;
 const POINTS = STORE_STEPS.flatMap((a) => [`before:${a}#1`, `after:${a}#1`]);
 
-interface Trial {
-  killAt: string | null;
-  killed: boolean;
-  outcome: Outcome;
-  problems: string[];
-  steps: KillPoint[];
-}
+type Trial = KillTrial;
 
 let harness: FaultHarness;
 beforeAll(async () => {
@@ -57,11 +50,7 @@ async function trial(killAt: string | null): Promise<Trial> {
 }
 
 function table(trials: Trial[]): string {
-  const rows = trials.map(
-    (t) =>
-      `| sops (single-user) | ${t.killAt} | ${t.killed ? 'killed' : 'NOT REACHED'} | ${t.outcome} | ${t.problems.length === 0 ? 'all hold' : t.problems.join('; ')} |`,
-  );
-  return ['| store | kill point | worker | outcome | checks |', '|---|---|---|---|---|', ...rows].join('\n');
+  return killTable('sops (single-user)', trials);
 }
 
 describe('a worker process killed at any step of a SOPS rotation', () => {

@@ -3,9 +3,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { followRotation, startRotation } from '../src/client/rotations';
-import type { Outcome } from '../workflows/definitions';
-import { faultTrial, pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
-import { killPointName, type KillPoint } from './support/fault-injection';
+import { type FaultHarness, faultTrial, killTable, type KillTrial, pool, startFaultHarness } from './support/fault-harness';
+import { killPointName } from './support/fault-injection';
 import { unique } from './support/harness';
 import { scenarioFor, type ScenarioStrategy } from './support/rotation-scenarios';
 
@@ -13,13 +12,7 @@ const STRATEGIES: ScenarioStrategy[] = ['alternating-users', 'single-user', 'dua
 /** Trials at once: each is mostly waiting for the server to hand a dead worker's task on. */
 const CONCURRENCY = 4;
 
-interface Trial {
-  killAt: string | null;
-  killed: boolean;
-  outcome: Outcome;
-  problems: string[];
-  steps: KillPoint[];
-}
+type Trial = KillTrial;
 
 let harness: FaultHarness;
 beforeAll(async () => {
@@ -52,11 +45,7 @@ async function trial(strategy: ScenarioStrategy, killAt: string | null): Promise
 }
 
 function table(strategy: string, trials: Trial[]): string {
-  const rows = trials.map(
-    (t) =>
-      `| ${strategy} | ${t.killAt} | ${t.killed ? 'killed' : 'NOT REACHED'} | ${t.outcome} | ${t.problems.length === 0 ? 'all hold' : t.problems.join('; ')} |`,
-  );
-  return ['| strategy | kill point | worker | outcome | checks |', '|---|---|---|---|---|', ...rows].join('\n');
+  return killTable(`${strategy}`, trials);
 }
 
 describe('a worker process killed at any step', () => {

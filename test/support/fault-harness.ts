@@ -15,6 +15,7 @@ import {
   type KillPoint,
 } from './fault-injection';
 import { codecKeyEnv, testCodecKeys, workflowBundle } from './harness';
+import type { Outcome } from '../../workflows/definitions';
 import type { Scenario } from './rotation-scenarios';
 import { startRotator, type Rotator } from './rotator';
 import { testStack } from './stack';
@@ -122,4 +123,23 @@ export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T) 
 export function killPointsToRun(points: string[], ownSteps: readonly string[]): string[] {
   if (process.env.ROTATOR_KILL_POINTS === 'all') return points;
   return points.filter((p) => ownSteps.includes(parseKillPoint(p).activity));
+}
+
+/** One kill trial as every kill harness reports it: where it was killed (null: a clean run), and how it ended. */
+export interface KillTrial {
+  killAt: string | null;
+  killed: boolean;
+  outcome: Outcome;
+  problems: string[];
+  steps: KillPoint[];
+}
+
+/** A harness's trials as the markdown table the notes quote, `label` naming the kind (and strategy) in each row. */
+export function killTable(label: string, trials: KillTrial[]): string {
+  const rows = trials.map((t) => {
+    const worker = t.killed ? 'killed' : t.killAt ? 'NOT REACHED' : 'clean';
+    const checks = t.problems.length === 0 ? 'all hold' : t.problems.join('; ');
+    return `| ${label} | ${t.killAt ?? '(none)'} | ${worker} | ${t.outcome} | ${checks} |`;
+  });
+  return ['| kind | kill point | worker | outcome | checks |', '|---|---|---|---|---|', ...rows].join('\n');
 }
