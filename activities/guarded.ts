@@ -22,13 +22,17 @@ function stepOf(activityType: string, args: unknown[]): string {
   return `${activityType} of ${plan.secret}${systems.length ? ` (${systems.join(', ')})` : ''}`;
 }
 
-function activityContext(): Context | null {
+/** The running activity's context; none when a step runs outside an activity (a test calling it directly). */
+export function activityContext(): Context | null {
   try {
     return Context.current();
   } catch {
     return null; // called directly, outside an activity (tests, the CLI's own checks)
   }
 }
+
+/** The activity's logger; none outside an activity. */
+export const activityLog = (): Context['log'] | null => activityContext()?.log ?? null;
 
 /** Wraps an activity so its failures leave scrubbed of `secrets`, wherever a driver may have echoed them. */
 export function guarded<A extends unknown[], R>(

@@ -1,7 +1,7 @@
 // The `issued` strategy's activities: a target that makes its own credentials (an IssuingTarget) issues the new one
 // straight into the store's pending value, proves it, and withdraws the old one. Each idempotent per rotation id, and
 // each passes ids and versions only: a credential's secret goes from the target to the store and nowhere else.
-import { Context } from '@temporalio/activity';
+import { activityLog } from './guarded';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/config/plan';
 import { openIssuingTarget, type ProviderRegistry, type TargetRegistry } from './registry';
@@ -22,15 +22,6 @@ export interface IssuedRef {
 /** The claim the store update after a withdraw is made under: its own, so it never meets this rotation's. */
 export function afterWithdrawClaim(rotationId: string): string {
   return `${rotationId}-after-withdraw`;
-}
-
-/** The activity's logger; none when a step runs outside an activity (a test calling it directly). */
-function activityLog(): Context['log'] | null {
-  try {
-    return Context.current().log;
-  } catch {
-    return null;
-  }
 }
 
 export function createIssuingActivities(deps: IssuingDeps) {

@@ -1,7 +1,7 @@
 // The rotation's activities: each one step against one store or target, idempotent, passing references only.
 import { Context } from '@temporalio/activity';
 import { assertNever, RotatorError } from '../src/kernel/errors';
-import { guardedAll } from './guarded';
+import { activityLog, guardedAll } from './guarded';
 import { generatePassword } from '../src/kernel/password';
 import { checkPlan, type RotationPlan } from '../src/config/plan';
 import { createIssuingActivities } from './issuing';
@@ -55,15 +55,6 @@ const DRAIN_POLL_MS = 500;
 /** A refused verify login is tried this often, 250 ms and then 500 ms apart, before it fails the step. */
 const VERIFY_TRIES = 3;
 const VERIFY_RETRY_MS = 250;
-
-/** The activity's logger; none when a step runs outside an activity (a test calling it directly). */
-function activityLog(): Context['log'] | null {
-  try {
-    return Context.current().log;
-  } catch {
-    return null;
-  }
-}
 
 export function createActivities(deps: ActivityDeps) {
   const { providers, targets } = deps;
