@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { followRotation, startRotation } from '../src/client/rotations';
 import { type FaultHarness, faultTrial, killTable, type KillTrial, pool, startFaultHarness } from './support/fault-harness';
-import { killPointName } from './support/fault-injection';
+import { killPointName, type KillPoint } from './support/fault-injection';
 import { unique } from './support/harness';
 import { scenarioFor, type ScenarioStrategy } from './support/rotation-scenarios';
 
@@ -44,6 +44,16 @@ async function trial(strategy: ScenarioStrategy, killAt: string | null): Promise
   }
 }
 
+/**
+ * Where to kill. `npm run chaos` (`ROTATOR_KILL_POINTS=all`): before and after every step. `npm test`: after every
+ * step (its side effect done, its completion lost: the step must converge when run again) and before the first one
+ * (a step lost before it ran is handed on by the same timeout at every step; chaos runs the other before-points).
+ */
+function pointsToKill(steps: KillPoint[]): string[] {
+  const all = process.env.ROTATOR_KILL_POINTS === 'all';
+  return steps.flatMap((s, i) => (all || i === 0 ? [killPointName({ ...s, when: 'before' })] : []).concat(killPointName(s)));
+}
+
 function table(strategy: string, trials: Trial[]): string {
   return killTable(`${strategy}`, trials);
 }
@@ -55,8 +65,8 @@ describe('a worker process killed at any step', () => {
       async () => {
         const clean = await trial(strategy, null);
         expect(clean).toMatchObject({ outcome: 'succeeded', problems: [] });
-        const points = clean.steps.flatMap((s) => [killPointName({ ...s, when: 'before' }), killPointName(s)]);
-        expect(points.length).toBeGreaterThan(10);
+        expect(clean.steps.length).toBeGreaterThan(5);
+        const points = pointsToKill(clean.steps);
 
         const trials = await pool(points, CONCURRENCY, (p) => trial(strategy, p));
         const report = table(strategy, trials);

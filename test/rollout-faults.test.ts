@@ -49,13 +49,17 @@ async function trial(killAt: string) {
   }
 }
 
-it('a worker killed at each step of a two-batch rollout: each Deployment restarted exactly once, the rotation succeeds', async () => {
-  const trials = await pool(KILL_POINTS, 3, trial);
-  const table = trials.map(
-    (t) => `${t.killAt}: ${t.killed ? 'killed' : 'NOT REACHED'}, ${t.outcome}, ${JSON.stringify(t.restarts)}`,
-  );
-  expect(table).toEqual(KILL_POINTS.map((k) => `${k}: killed, succeeded, {"api":1,"worker":1}`));
-});
+it(
+  'a worker killed at each step of a two-batch rollout: each Deployment restarted exactly once, the rotation succeeds',
+  async () => {
+    const trials = await pool(KILL_POINTS, 3, trial);
+    const table = trials.map(
+      (t) => `${t.killAt}: ${t.killed ? 'killed' : 'NOT REACHED'}, ${t.outcome}, ${JSON.stringify(t.restarts)}`,
+    );
+    expect(table).toEqual(KILL_POINTS.map((k) => `${k}: killed, succeeded, {"api":1,"worker":1}`));
+  },
+  10 * 60_000,
+);
 
 it('a write to the Secret while the rotation is between stage and publish: the next worker stops it with CONFLICT, and the write survives', async () => {
   const taskQueue = unique('tq');

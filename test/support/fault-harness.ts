@@ -82,8 +82,18 @@ export async function faultTrial<R>(
 ): Promise<R> {
   const { worker: faulty, traceFile } = harness.worker(config, config.taskQueue, killAt ? { killAt } : {});
   let fresh: Rotator | undefined;
+  let handle: WorkflowHandle | undefined;
+  const stage = <T>(what: string, step: Promise<T>): Promise<T> =>
+    within(step, async () => {
+      const trace = readTrace(traceFile).slice(-4);
+      const pending = handle ? await handle.describe().then((d) => d.raw.pendingActivities ?? [], String) : [];
+      return (
+        `kill trial ${killAt ?? '(clean)'} on ${config.taskQueue}: ${what} has not ended in ${TRIAL_DEADLINE_MS / 1000} s; ` +
+        `last steps ${JSON.stringify(trace)}; pending activities ${JSON.stringify(pending)}`
+      );
+    });
   try {
-    const handle = await start();
+    handle = await start();
     const ended = handle.result().then(
       () => 'ended' as const,
       () => 'ended' as const,
@@ -91,11 +101,37 @@ export async function faultTrial<R>(
     const first = await Promise.race([faulty.exited.then(() => 'exited' as const), ended]);
     const killed = first === 'exited' && readTrace(traceFile).some((e) => e.event === 'kill');
     if (first === 'exited') fresh = await startRotator(config.yaml, config.env, { keys: harness.keys });
-    await handle.result().catch(() => undefined);
-    return await check(handle, { killed, steps: stepsOf(readTrace(traceFile)) });
+    await stage(
+      'the workflow',
+      handle.result().catch(() => undefined),
+    );
+    return await stage('the check', check(handle, { killed, steps: stepsOf(readTrace(traceFile)) }));
   } finally {
     await faulty.kill();
-    await fresh?.close();
+    await stage("the fresh worker's shutdown", fresh?.close() ?? Promise.resolve());
+  }
+}
+
+/**
+ * How long one stage of a kill trial may take before the trial fails with what it was waiting for: a guard that
+ * turns a hang into a message (pending activities, last steps), far above what a busy machine takes.
+ */
+const TRIAL_DEADLINE_MS = Number(process.env.ROTATOR_TRIAL_DEADLINE_MS ?? 240_000);
+
+async function within<T>(step: Promise<T>, describe: () => Promise<string>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      describe().then(
+        (message) => reject(new Error(message)),
+        (err: unknown) => reject(new Error(`a kill trial stage has not ended; describing it failed: ${String(err)}`)),
+      );
+    }, TRIAL_DEADLINE_MS);
+  });
+  try {
+    return await Promise.race([step, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
