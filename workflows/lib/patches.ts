@@ -125,7 +125,7 @@ export const PATCHES = {
   'coalesced-rollout': {
     workflow: 'rotateSecret',
     change: 'a rollout consumer with a coalesce window asks each workload’s coordinator for the restart and waits for its answer',
-    since: 'coalesce',
+    since: '2d7255b',
     firstFixtureSet: 'v8',
     deprecateWhen:
       'never asked on an older branch (no rotation before it had a coalesce window in its plan); it can be deprecated ' +
