@@ -98,3 +98,28 @@ it('one of three fails verify and rolls back, the other two succeed: one shared 
     expect(await s.logsIn(before[i].value)).toBe(false);
   }
 });
+
+it('the shared rollout fails: every rotation hears the failure, rolls back, and restarts the Deployment onto its old version', async () => {
+  const { s, rotator } = await setUp();
+  const before = await Promise.all(s.secrets.map((secret) => s.current(secret)));
+  s.controller.set(WORKLOAD, 'fail-once');
+  const statuses = (await Promise.all(await rotateAll(s, rotator))).map((o) => o.status);
+
+  expect(statuses.map((st) => st.outcome)).toEqual(['rolled-back', 'rolled-back', 'rolled-back']);
+  for (const st of statuses) {
+    expect(st.error?.code).toBe('CONSUMER_FAILED');
+    expect(st.error?.message).toMatch(/deployment .*\/app failed: deployment app exceeded its progress deadline/);
+  }
+  const rollouts = s.controller.rolloutsOf(WORKLOAD);
+  // The one shared restart (failed), then each rotation's own restart back onto its old version.
+  expect(rollouts[0]!.outcome).toBe('failed');
+  const template = (await s.deployment()).spec!.template.metadata!.annotations!;
+  for (const [i, secret] of s.secrets.entries()) {
+    const key = restartAnnotationKey(secret.name);
+    expect(rollouts[0]!.annotations[key]).toBe(statuses[i]!.version);
+    expect(template[key]).toBe(`${before[i]!.version} (rollback of ${statuses[i]!.version})`);
+    const now = await s.current(secret);
+    expect(now.version).toBe(before[i]!.version);
+    expect(await s.logsIn(now.value)).toBe(true);
+  }
+});

@@ -123,7 +123,7 @@ export async function coalesceScenario(
       `        namespace: ${namespace}`,
       `        workloads: [{ kind: Deployment, name: ${WORKLOAD} }]`,
       `        timeout: ${options.timeout ?? '60s'}`,
-      `        coalesce: ${options.coalesce ?? '2s'}`,
+      `        coalesce: ${options.coalesce ?? '4s'}`,
     ]),
   ].join('\n');
   const env = vault.env;
