@@ -15,6 +15,7 @@ import { createKeyActivities } from '../activities/key-rotation';
 import { EngineRegistry } from '../activities/leases';
 import { createLifecycleActivities } from '../activities/lifecycle';
 import { createReconnectActivities } from '../activities/reconnect';
+import { createCoalesceActivities } from '../activities/consumers/rollout/public';
 import { createTriggerActivities } from '../activities/trigger';
 import { createActivities } from '../activities/rotation';
 import type { KeepAlive } from '../activities/plugin';
@@ -175,6 +176,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
     return {
       ...createActivities({ providers, targets, consumers, secrets }),
       ...createReconnectActivities({ providers, consumers, secrets }),
+      ...createCoalesceActivities(secrets),
       ...createLifecycleActivities({ config: full, client, providers, targets, secrets }),
       ...createTriggerActivities({ config: full, client, providers, targets, secrets }),
       ...createKeeperActivities({

@@ -6,3 +6,4 @@ export { sweep } from './sweep';
 export { keepLease } from './lease-keeper';
 export { triggerRotation } from './trigger';
 export { rotateKey } from './rotate-key';
+export { coalesceRollout } from './rollout-coordinator';
