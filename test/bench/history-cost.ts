@@ -27,6 +27,11 @@ export interface HistoryCost {
   actions: number;
   /** The history's size as the server reports it. */
   historyBytes: number;
+  /**
+   * Workflow tasks a loaded machine added: timed out or failed, or only heartbeating a task whose local activities
+   * ran past 80% of its timeout (markers and nothing else before the next task). An undisturbed run has none.
+   */
+  disturbances: number;
 }
 
 /** Counts a history's events by the rules above; `stateTransitions` and `historyBytes` come from describe. */
@@ -37,7 +42,13 @@ export function costOf(events: temporal.api.history.v1.IHistoryEvent[]): Omit<Hi
   let timers = 0;
   let actions = 0;
   let markersThisTask = 0;
+  let disturbances = 0;
+  /** Since the last completed task, only markers and upserts: the next task scheduled then is a heartbeat. */
+  let onlyMarkers = false;
   for (const e of events) {
+    if (e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED && onlyMarkers) disturbances += 1;
+    if (e.eventType !== T.EVENT_TYPE_MARKER_RECORDED && e.eventType !== T.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES)
+      onlyMarkers = e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED;
     switch (e.eventType) {
       // A continue-as-new is billed as the start of the next run, whose history holds that start.
       case T.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
@@ -72,6 +83,10 @@ export function costOf(events: temporal.api.history.v1.IHistoryEvent[]): Omit<Hi
       case T.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
         actions += 1;
         break;
+      case T.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+      case T.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+        disturbances += 1;
+        break;
       case T.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
         actions += 2;
         break;
@@ -79,7 +94,7 @@ export function costOf(events: temporal.api.history.v1.IHistoryEvent[]): Omit<Hi
         break;
     }
   }
-  return { events: events.length, workflowTasks, activities, markers, timers, actions };
+  return { events: events.length, workflowTasks, activities, markers, timers, actions, disturbances };
 }
 
 /** The cost of one closed run, read from the server: its history and its state-transition count. */

@@ -127,9 +127,9 @@ export const PATCHES = {
     change:
       "revoke's quick look for open sessions is local again (it reads only), and the claim's release is local when the " +
       'revoke before it is a regular activity whose result is in history: one server round trip per rotation, not three',
-    since: 'SINCE',
+    since: 'd5777aa',
     firstFixtureSet: 'v8',
-    deprecateWhen: 'no rotation started before SINCE (2026-12-06 UTC) is open; drop fixture sets v1-v7',
+    deprecateWhen: 'no rotation started before d5777aa (2026-12-06 14:33 UTC) is open; drop fixture sets v1-v7',
     removeWhen: REMOVE,
     state: 'patched',
   },
