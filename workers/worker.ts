@@ -47,7 +47,13 @@ export interface RotatorWorkerOptions {
   logLevel?: LogLevel;
   tuning?: Pick<
     WorkerOptions,
-    'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxCachedWorkflows'
+    | 'maxConcurrentActivityTaskExecutions'
+    | 'maxConcurrentWorkflowTaskExecutions'
+    | 'maxConcurrentLocalActivityExecutions'
+    | 'maxCachedWorkflows'
+    | 'maxConcurrentWorkflowTaskPolls'
+    | 'maxConcurrentActivityTaskPolls'
+    | 'maxEagerActivityReservationsPerWorkflowTask'
   >;
   /**
    * The client scheduled work uses for visibility, schedules and keepers; by default one on the worker's connection.

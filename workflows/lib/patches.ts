@@ -133,6 +133,17 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'lean-revoke': {
+    workflow: 'rotateSecret',
+    change:
+      "revoke's quick look for open sessions is local again (it reads only), and the claim's release is local when the " +
+      'revoke before it is a regular activity whose result is in history: one server round trip per rotation, not three',
+    since: 'd5777aa',
+    firstFixtureSet: 'v8',
+    deprecateWhen: 'no rotation started before d5777aa (2026-12-06 14:33 UTC) is open; drop fixture sets v1-v7',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
   'renew-by-renew-at': {
     workflow: 'keepLease',
     change: 'renewals are bound by renew_at of the granted duration, not pushed back by min_renewal_seconds',

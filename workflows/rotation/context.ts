@@ -50,6 +50,11 @@ export class Rotation {
   reconnectPlan: ReconnectPlan | null = null;
   /** Whether the claim was released already: past the commit point, with the rest of the rotation. */
   released = false;
+  /**
+   * Whether the step just taken was the revoke, as a regular activity: its result, and every step before it, are in
+   * history, so a worker death from here on runs again only what follows it (the release, which converges).
+   */
+  revokedDurably = false;
 
   constructor(
     readonly plan: RotationPlan,

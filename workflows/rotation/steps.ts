@@ -134,12 +134,15 @@ export async function commitThen(r: Rotation, rest: () => Promise<void>): Promis
 }
 
 /**
- * The rotation's claim on the secret ends with it: its pending value goes. A regular activity, so every step before
- * it is in history first: once the claim is gone, a worker death must not run those steps again, when another
- * rotation may already hold the secret. Rotations started before this was so keep releasing locally on replay.
+ * The rotation's claim on the secret ends with it: its pending value goes. Every step before it must be in history
+ * first: once the claim is gone, a worker death must not run those steps again, when another rotation may already
+ * hold the secret. Right after a revoke that ran as a regular activity they are (lean-revoke), and the release runs
+ * locally: run again, it removes only a pending value of this rotation. Otherwise it is a regular activity, whose
+ * scheduling completes the workflow task. Rotations started before durable-release keep releasing locally on replay.
  */
 export async function release(r: Rotation): Promise<void> {
   const { plan, rotationId } = r;
-  if (patched('durable-release')) await r.releaser.discardPending(plan, { rotationId });
-  else await r.io.discardPending(plan, { rotationId });
+  if (!patched('durable-release')) await r.io.discardPending(plan, { rotationId });
+  else if (r.revokedDurably && patched('lean-revoke')) await r.io.discardPending(plan, { rotationId });
+  else await r.releaser.discardPending(plan, { rotationId });
 }

@@ -1,0 +1,157 @@
+// docs/sizing.md's per-run counts, held against real histories on the dev server: a steady-state rotation (its
+// numbers must match the doc's table exactly, so the doc cannot rot), a sweep that starts one rotation, and a lease
+// keeper's renewals (per renewal, from the difference between two points of one run). Prints the table it measured.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { followRotation, startRotation } from '../src/client/rotations';
+import { workflowIdFor } from '../workflows/definitions';
+import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, SWEEP } from '../workflows/lifecycle-definitions';
+import { costOf, costOfRun, costTable, type HistoryCost } from './bench/history-cost';
+import { dynamicYaml } from './support/dynamic-config';
+import { configYaml, seedAdmin, startHarness, testEnv, unique, type Harness } from './support/harness';
+import { startRotator } from './support/rotator';
+import { pgRole } from './support/vault-roles';
+
+const DOC = path.resolve(__dirname, '../docs/sizing.md');
+
+/** The doc's row for `run`: `| run | events | state transitions | workflow tasks | activities | actions |`. */
+function documented(run: string): Pick<HistoryCost, 'events' | 'stateTransitions' | 'workflowTasks' | 'activities' | 'actions'> {
+  const row = fs
+    .readFileSync(DOC, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`| ${run} |`));
+  if (!row) throw new Error(`docs/sizing.md has no row "| ${run} |"`);
+  const [events, stateTransitions, workflowTasks, activities, actions] = row
+    .split('|')
+    .slice(2, 7)
+    .map((c) => Number(c.trim()));
+  return { events, stateTransitions, workflowTasks, activities, actions };
+}
+
+const measured: Array<[string, HistoryCost]> = [];
+afterAll(() => process.stderr.write(`\n${costTable(measured)}\n`));
+
+describe('what a rotation costs the cluster, counted from its history', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness([{ strategy: 'alternating-users' }]);
+  });
+  afterAll(() => h?.close());
+
+  it('a steady-state rotation (alternating-users, defaults) costs what docs/sizing.md says', async () => {
+    const { name } = h.secrets[0];
+    // The first rotation has nothing to revoke; the second is what every later one costs. A loaded machine can add a
+    // workflow task (a timeout, a heartbeat of slow local activities): the doc counts an undisturbed one, so try again.
+    let cost: HistoryCost | null = null;
+    for (let i = 0; i < 5 && !(i >= 2 && cost?.disturbances === 0); i++) {
+      const { handle } = await startRotation(h.client, h.taskQueue, h.plan(name));
+      expect((await followRotation(handle)).status.outcome).toBe('succeeded');
+      if (i >= 1) cost = await costOfRun(h.client, workflowIdFor(name));
+    }
+    if (!cost || cost.disturbances > 0) throw new Error('no undisturbed rotation in four tries: the machine is too loaded');
+    measured.push(['rotation (steady state)', cost]);
+    const { events, stateTransitions, workflowTasks, activities, actions } = cost;
+    expect({ events, stateTransitions, workflowTasks, activities, actions }).toEqual(documented('one rotation'));
+  });
+});
+
+describe('what the sweep and a lease keeper cost the cluster', () => {
+  it('a sweep that finds one secret due: its own history, and the rotation it starts as a child', async () => {
+    const taskQueue = unique('tq');
+    const adminPath = `test/${unique('pg_admin')}`;
+    await seedAdmin(adminPath);
+    const due = unique('db');
+    const yaml = configYaml(
+      taskQueue,
+      [
+        { name: due, role: unique('app'), extra: 'max_age: 1ms\nschedule: { every: 1h }' },
+        { name: unique('db'), role: unique('app'), extra: 'max_age: 30d\nschedule: { every: 30d }' },
+      ],
+      adminPath,
+    );
+    const rotator = await startRotator(yaml, testEnv());
+    try {
+      const handle = await rotator.client.workflow.start(SWEEP, { taskQueue, workflowId: unique('sweep'), args: [] });
+      await handle.result();
+      const sweep = await costOfRun(rotator.client, handle.workflowId);
+      measured.push(['sweep (2 assessed, 1 due)', sweep]);
+      // The child is the sweep's one rotation: a start from the sweep, then a rotation like any other.
+      const child = await costOfRun(rotator.client, workflowIdFor(due));
+      measured.push(['  its rotation (first, child)', child]);
+      expect(sweep.activities).toBeGreaterThanOrEqual(1);
+      expect(child.workflowTasks).toBeGreaterThanOrEqual(1);
+    } finally {
+      await rotator.close();
+    }
+  });
+
+  it('a lease keeper: the cost of each renewal, between two points of one run', async () => {
+    const role = await pgRole({ default_ttl: '4s', max_ttl: '1h' });
+    const name = unique('dyn');
+    const dyn = dynamicYaml(unique('tq'), [
+      { name, role, engine: 'postgresql', lease: ['increment_seconds: 4', 'min_renewal_seconds: 1', 'renew_at: 0.5'] },
+    ]);
+    const keeper = await startRotator(dyn.yaml, dyn.env);
+    try {
+      const handle = await keeper.client.workflow.start(KEEP_LEASE, {
+        taskQueue: keeper.config.temporal.task_queue,
+        workflowId: keeperIdFor(name),
+        args: [{ secret: name }],
+      });
+      const renewed = async (n: number) => {
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          const state = await handle.query(keeperStatusQuery).catch(() => null);
+          if ((state?.renewed ?? 0) >= n) return state!.renewed;
+          if (Date.now() > deadline) throw new Error(`the keeper did not renew ${n} times within 60 s`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      // History and state-transition count with no renewal between them (read again if one slipped in).
+      const snapshot = async () => {
+        for (;;) {
+          const before = await renewed(0);
+          const history = (await handle.fetchHistory()).events ?? [];
+          const described = await keeper.client.workflowService.describeWorkflowExecution({
+            namespace: keeper.client.options.namespace,
+            execution: { workflowId: handle.workflowId },
+          });
+          if ((await renewed(0)) === before) return { renewed: before, history, described };
+        }
+      };
+      await renewed(1);
+      const a = await snapshot();
+      await renewed(a.renewed + 3);
+      const b = await snapshot();
+      await handle.terminate('measured');
+      const n = b.renewed - a.renewed;
+      // The same run throughout (no continue-as-new in between): the events after `a` are those renewals.
+      expect(b.described.workflowExecutionInfo?.execution?.runId).toBe(a.described.workflowExecutionInfo?.execution?.runId);
+      const delta = costOf(b.history.slice(a.history.length));
+      const per = (x: number) => Math.round((x / n) * 10) / 10;
+      measured.push([
+        `lease renewal (mean of ${n})`,
+        {
+          events: per(delta.events),
+          stateTransitions: per(
+            Number(b.described.workflowExecutionInfo?.stateTransitionCount) -
+              Number(a.described.workflowExecutionInfo?.stateTransitionCount),
+          ),
+          workflowTasks: per(delta.workflowTasks),
+          activities: per(delta.activities),
+          markers: per(delta.markers),
+          timers: per(delta.timers),
+          actions: per(delta.actions),
+          disturbances: delta.disturbances,
+          historyBytes: per(
+            Number(b.described.workflowExecutionInfo?.historySizeBytes) -
+              Number(a.described.workflowExecutionInfo?.historySizeBytes),
+          ),
+        },
+      ]);
+      expect(delta.timers).toBeGreaterThanOrEqual(n);
+    } finally {
+      await keeper.close();
+    }
+  });
+});
