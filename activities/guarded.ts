@@ -1,7 +1,7 @@
 // How every activity fails: as a typed ApplicationFailure, scrubbed of the config's secret values, and said in the
 // worker's log when it is slow, fails or is tried again.
 import { Context } from '@temporalio/activity';
-import { msToNumber } from '@temporalio/common';
+import { ApplicationFailure, msToNumber } from '@temporalio/common';
 import { redact, toFailure } from '../src/kernel/redact';
 import { STEP_HEARTBEAT_TIMEOUT } from '../workflows/lib/policies';
 import { CONNECT_TIMEOUT_MS, seconds } from './timeouts';
@@ -20,6 +20,22 @@ function stepOf(activityType: string, args: unknown[]): string {
     typeof plan.target?.type === 'string' ? `target ${plan.target.type}` : null,
   ].filter(Boolean);
   return `${activityType} of ${plan.secret}${systems.length ? ` (${systems.join(', ')})` : ''}`;
+}
+
+/**
+ * Whether a local activity's failed attempt is its last: the next one would start after its schedule-to-close timeout
+ * (a forward step's `outage_tolerance`). Temporal's core keeps retrying a local activity whose attempts fail fast
+ * (a refused or reset connection) past that timeout when it passes between attempts, so a forward step would wait
+ * for its store or database forever; the step ends itself instead, as the server ends a regular activity's retries.
+ */
+export function retryBudgetSpent(info: Context['info'], now = Date.now()): boolean {
+  const budget = info.scheduleToCloseTimeoutMs;
+  if (!info.isLocal || !budget) return false;
+  const retry = info.retryPolicy;
+  const initial = retry?.initialInterval !== undefined ? msToNumber(retry.initialInterval) : 1000;
+  const max = retry?.maximumInterval !== undefined ? msToNumber(retry.maximumInterval) : initial * 100;
+  const next = Math.min(initial * (retry?.backoffCoefficient ?? 2) ** Math.max(0, info.attempt - 1), max);
+  return now + next >= info.scheduledTimestampMs + budget;
 }
 
 /** The running activity's context; none when a step runs outside an activity (a test calling it directly). */
@@ -62,7 +78,15 @@ export function guarded<A extends unknown[], R>(
     try {
       return await fn(...args);
     } catch (err) {
-      const failure = toFailure(err, secrets);
+      let failure = toFailure(err, secrets);
+      if (ctx && !failure.nonRetryable && retryBudgetSpent(ctx.info)) {
+        const spent = Date.now() - ctx.info.scheduledTimestampMs;
+        failure = ApplicationFailure.create({
+          type: failure.type ?? undefined,
+          nonRetryable: true,
+          message: `${step} gave up after ${seconds(spent)} and ${ctx.info.attempt} attempts (its retry budget is ${seconds(ctx.info.scheduleToCloseTimeoutMs)}): ${failure.message}`,
+        });
+      }
       if (ctx) {
         const then = failure.nonRetryable ? 'not retried' : 'Temporal retries it unless its retries are used up';
         ctx.log.warn(
