@@ -420,6 +420,8 @@ const SAMPLE: Array<[ScenarioStrategy, Flow, string, number, Dep, string]> = [
   ['single-user', 'rollback', 'restorePassword', 1, 'postgresql', 'reset_peer'],
   ['dual-password', 'forward', 'stageCredential', 1, 'openbao', 'latency<timeout'],
   ['alternating-users', 'forward', 'inspect', 1, 'openbao', 'slicer+slow_close'],
+  // The cell that found a forward step retrying a refusing database forever (activities/guarded.ts).
+  ['single-user', 'forward', 'applyCredential', 1, 'postgresql', 'down'],
 ];
 
 async function cellsToRun(): Promise<Cell[]> {
