@@ -38,6 +38,9 @@ export function retryBudgetSpent(info: Context['info'], now = Date.now()): boole
   return now + next >= info.scheduledTimestampMs + budget;
 }
 
+/** How long before a local step's schedule-to-close timeout the step ends itself (so its own message wins). */
+const BUDGET_MARGIN_MS = 250;
+
 /** The running activity's context; none when a step runs outside an activity (a test calling it directly). */
 export function activityContext(): Context | null {
   try {
@@ -75,8 +78,28 @@ export function guarded<A extends unknown[], R>(
           )
         : undefined;
     slow?.unref();
+    // A local step's attempt still waiting on its system when the step's retry budget ends: Temporal would end it
+    // with a bare schedule-to-close timeout that names no system; end it here, naming the step and its systems.
+    const budget = ctx?.info.isLocal ? ctx.info.scheduleToCloseTimeoutMs : 0;
+    let outOfBudget: NodeJS.Timeout | undefined;
+    const spent = budget
+      ? new Promise<never>((_, reject) => {
+          const left = ctx!.info.scheduledTimestampMs + budget - Date.now() - BUDGET_MARGIN_MS;
+          outOfBudget = setTimeout(
+            () =>
+              reject(
+                ApplicationFailure.create({
+                  type: 'TRANSIENT',
+                  nonRetryable: true,
+                  message: `${step} had no answer within its retry budget of ${seconds(budget)} (attempt ${ctx!.info.attempt})`,
+                }),
+              ),
+            Math.max(0, left),
+          );
+        })
+      : null;
     try {
-      return await fn(...args);
+      return await (spent ? Promise.race([fn(...args), spent]) : fn(...args));
     } catch (err) {
       let failure = toFailure(err, secrets);
       if (ctx && !failure.nonRetryable && retryBudgetSpent(ctx.info)) {
@@ -97,6 +120,7 @@ export function guarded<A extends unknown[], R>(
     } finally {
       clearInterval(beat);
       clearTimeout(slow);
+      clearTimeout(outOfBudget);
     }
   };
 }

@@ -60,7 +60,8 @@ async function call(api: string, method: string, route: string, body?: unknown):
     method,
     headers: { 'content-type': 'application/json' },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(5000),
+    // Generous: a loaded CI machine; the API itself answers in milliseconds.
+    signal: AbortSignal.timeout(30_000),
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`toxiproxy ${method} ${route}: ${res.status} ${text}`);
