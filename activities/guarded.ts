@@ -1,7 +1,7 @@
 // How every activity fails: as a typed ApplicationFailure, scrubbed of the config's secret values, and said in the
 // worker's log when it is slow, fails or is tried again.
 import { Context } from '@temporalio/activity';
-import { msToNumber } from '@temporalio/common';
+import { ApplicationFailure, msToNumber } from '@temporalio/common';
 import { redact, toFailure } from '../src/kernel/redact';
 import { STEP_HEARTBEAT_TIMEOUT } from '../workflows/lib/policies';
 import { CONNECT_TIMEOUT_MS, seconds } from './timeouts';
@@ -21,6 +21,25 @@ function stepOf(activityType: string, args: unknown[]): string {
   ].filter(Boolean);
   return `${activityType} of ${plan.secret}${systems.length ? ` (${systems.join(', ')})` : ''}`;
 }
+
+/**
+ * Whether a local activity's failed attempt is its last: the next one would start after its schedule-to-close timeout
+ * (a forward step's `outage_tolerance`). Temporal's core keeps retrying a local activity whose attempts fail fast
+ * (a refused or reset connection) past that timeout when it passes between attempts, so a forward step would wait
+ * for its store or database forever; the step ends itself instead, as the server ends a regular activity's retries.
+ */
+export function retryBudgetSpent(info: Context['info'], now = Date.now()): boolean {
+  const budget = info.scheduleToCloseTimeoutMs;
+  if (!info.isLocal || !budget) return false;
+  const retry = info.retryPolicy;
+  const initial = retry?.initialInterval !== undefined ? msToNumber(retry.initialInterval) : 1000;
+  const max = retry?.maximumInterval !== undefined ? msToNumber(retry.maximumInterval) : initial * 100;
+  const next = Math.min(initial * (retry?.backoffCoefficient ?? 2) ** Math.max(0, info.attempt - 1), max);
+  return now + next >= info.scheduledTimestampMs + budget;
+}
+
+/** How long before a local step's schedule-to-close timeout the step ends itself (so its own message wins). */
+const BUDGET_MARGIN_MS = 250;
 
 /** The running activity's context; none when a step runs outside an activity (a test calling it directly). */
 export function activityContext(): Context | null {
@@ -59,10 +78,38 @@ export function guarded<A extends unknown[], R>(
           )
         : undefined;
     slow?.unref();
+    // A local step's attempt still waiting on its system when the step's retry budget ends: Temporal would end it
+    // with a bare schedule-to-close timeout that names no system; end it here, naming the step and its systems.
+    const budget = ctx?.info.isLocal ? ctx.info.scheduleToCloseTimeoutMs : 0;
+    let outOfBudget: NodeJS.Timeout | undefined;
+    const spent = budget
+      ? new Promise<never>((_, reject) => {
+          const left = ctx!.info.scheduledTimestampMs + budget - Date.now() - BUDGET_MARGIN_MS;
+          outOfBudget = setTimeout(
+            () =>
+              reject(
+                ApplicationFailure.create({
+                  type: 'TRANSIENT',
+                  nonRetryable: true,
+                  message: `${step} had no answer within its retry budget of ${seconds(budget)} (attempt ${ctx!.info.attempt})`,
+                }),
+              ),
+            Math.max(0, left),
+          );
+        })
+      : null;
     try {
-      return await fn(...args);
+      return await (spent ? Promise.race([fn(...args), spent]) : fn(...args));
     } catch (err) {
-      const failure = toFailure(err, secrets);
+      let failure = toFailure(err, secrets);
+      if (ctx && !failure.nonRetryable && retryBudgetSpent(ctx.info)) {
+        const spent = Date.now() - ctx.info.scheduledTimestampMs;
+        failure = ApplicationFailure.create({
+          type: failure.type ?? undefined,
+          nonRetryable: true,
+          message: `${step} gave up after ${seconds(spent)} and ${ctx.info.attempt} attempts (its retry budget is ${seconds(ctx.info.scheduleToCloseTimeoutMs)}): ${failure.message}`,
+        });
+      }
       if (ctx) {
         const then = failure.nonRetryable ? 'not retried' : 'Temporal retries it unless its retries are used up';
         ctx.log.warn(
@@ -73,6 +120,7 @@ export function guarded<A extends unknown[], R>(
     } finally {
       clearInterval(beat);
       clearTimeout(slow);
+      clearTimeout(outOfBudget);
     }
   };
 }

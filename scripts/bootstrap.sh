@@ -7,7 +7,7 @@
 # Each command installs only what it runs:  bash scripts/bootstrap.sh [--services LIST]   (or ROTATOR_SERVICES=LIST)
 # LIST is comma-separated; each item a service of the local stack (src/stack/local-stack.ts), an extra, or a set:
 #   temporal vault postgres redis ferretdb moto kubernetes mariadb    the stack's servers
-#   test-tools   nginx, openssl, chromium, promtool, temporal-test-server and Helm (only tests use them)
+#   test-tools   nginx, openssl, chromium, promtool, temporal-test-server, Helm, sops and Toxiproxy (only tests use them)
 #   dist         the compiled JavaScript bin/rotator runs
 #   none = npm deps only (npm run test:unit)    demo = temporal,vault,postgres (npm run demo)
 #   stack = demo,dist (npm run stack)           all = everything (npm test, the default)
@@ -59,9 +59,10 @@ go_log="$(mktemp .rotator/bootstrap-go.XXXXXX)"
 go_builds=()
 wants ferretdb && go_builds+=(ferretdb)
 wants kubernetes && go_builds+=(kube-apiserver)
-# Helm v4 for the chart's test (test/helm-chart.test.ts) and sops for the SOPS store's tests (test/sops-store.test.ts):
-# only tests use them here (a deployment that keeps secrets in SOPS files brings its own sops).
-wants test-tools && go_builds+=(helm sops)
+# Helm v4 for the chart's test (test/helm-chart.test.ts), sops for the SOPS store's tests (test/sops-store.test.ts) and
+# Toxiproxy for the fault matrix (test/fault-matrix.test.ts): only tests use them here (a deployment that keeps secrets
+# in SOPS files brings its own sops).
+wants test-tools && go_builds+=(helm sops toxiproxy)
 go_pid=""
 if ((${#go_builds[@]})); then
   (for b in "${go_builds[@]}"; do bash "scripts/build-$b.sh" || exit; done) >"$go_log" 2>&1 &
@@ -261,7 +262,7 @@ else
 fi
 
 # --- Go builds finish ----------------------------------------------------------
-STEP="Go tools (scripts/build-ferretdb.sh, scripts/build-kube-apiserver.sh, scripts/build-helm.sh, scripts/build-sops.sh; need Go and the Go module proxy)"
+STEP="Go tools (scripts/build-ferretdb.sh, scripts/build-kube-apiserver.sh, scripts/build-helm.sh, scripts/build-sops.sh, scripts/build-toxiproxy.sh; need Go and the Go module proxy)"
 if [[ -z "$go_pid" ]]; then
   rm -f "$go_log"
   say "done"
@@ -272,7 +273,7 @@ if kill -0 "$go_pid" 2>/dev/null; then
 fi
 status=0
 wait "$go_pid" || status=$?
-while IFS= read -r line; do say "$line"; done < <(grep -E '^(ferretdb|kube-apiserver|helm|sops) v' "$go_log")
+while IFS= read -r line; do say "$line"; done < <(grep -E '^(ferretdb|kube-apiserver|helm|sops|toxiproxy) v' "$go_log")
 if ((status)); then
   tail -n 40 "$go_log" >&2
   echo "bootstrap: full log: $go_log" >&2
