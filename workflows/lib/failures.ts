@@ -21,7 +21,12 @@ export function describeFailure(err: unknown): FailureSummary {
     if (e instanceof ActivityFailure) step = e.activityType;
     e = (e as { cause?: unknown }).cause;
   }
-  if (e instanceof ApplicationFailure) return { code: e.type ?? 'UNKNOWN', message: e.message };
+  // The step's own failure, named by the step when its message does not already say which (an outage message names
+  // the system; the reader also needs to know whether it was the revoke or the release that met it).
+  if (e instanceof ApplicationFailure) {
+    const message = step && !e.message.includes(step) ? `${step}: ${e.message}` : e.message;
+    return { code: e.type ?? 'UNKNOWN', message };
+  }
   // A step that ran into Temporal's own timeout (its clients' request timeouts should end it first): an outage, not
   // "[UNKNOWN] Local Activity timed out".
   if (e instanceof TimeoutFailure) {
