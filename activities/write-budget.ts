@@ -39,7 +39,7 @@ export function temporalWriteBudget(client: Client, taskQueue: string): WriteBud
         const grant = await client.workflow.executeUpdateWithStart(takeSlotsUpdate, {
           args: [{ perSecond, n }],
           startWorkflowOperation: new WithStartWorkflowOperation<typeof writeBudget>(WRITE_BUDGET, {
-            workflowId: writeBudgetIdFor(key),
+            workflowId: writeBudgetIdFor(taskQueue, key),
             taskQueue,
             args: [{}],
             workflowIdConflictPolicy: 'USE_EXISTING',

@@ -6,8 +6,11 @@ import type { Outcome } from './definitions';
 export const MASS_ROTATION = 'massRotation';
 export const WRITE_BUDGET = 'writeBudget';
 
-/** One write budget per key (a provider), shared by every rotation that names it, across mass runs. */
-export const writeBudgetIdFor = (key: string): string => `write-budget/${key}`;
+/**
+ * One write budget per key (a provider) and task queue (the provider names are the config's, and a config serves one
+ * task queue), shared by every rotation that names it, across mass runs.
+ */
+export const writeBudgetIdFor = (taskQueue: string, key: string): string => `write-budget/${taskQueue}/${key}`;
 
 export interface MassRotationInput {
   /** `--all` or the selector as written (for the summary). */

@@ -86,6 +86,7 @@ async function main(): Promise<void> {
     const { recordTrigger } = await import('./record-trigger');
     const { recordTransit } = await import('./record-transit');
     const { recordIssued } = await import('./record-issued');
+    const { recordMass } = await import('./record-mass');
     const more = [
       ...(await recordLifecycle()),
       ...(await recordRollout()),
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
       ...(await recordApproval()),
       ...(await recordTransit()),
       ...(await recordIssued()),
+      ...(await recordMass()),
     ];
     for (const [name, history, secrets] of more) {
       const json = historyToFixture(history);
