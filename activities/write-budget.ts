@@ -1,7 +1,6 @@
 // A mass rotation's write budget on the activity side: before each write request to the store (or each writing
 // method, as many tokens as it may send), take tokens from the provider's writeBudget workflow, wait for the granted
 // time, and send only if still on time; a grant missed (a stalled process) is left unused and another one asked.
-import { Context } from '@temporalio/activity';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
@@ -21,17 +20,21 @@ export interface WriteBudgetGate {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function heartbeat(): void {
-  try {
-    Context.current().heartbeat();
-  } catch {
-    // not inside an activity (a test calling the store), or a local activity: nothing to tell
-  }
-}
-
-/** The gate over Temporal: the budget is a workflow on `taskQueue`, started by the first request that needs it. */
+/**
+ * The gate over Temporal: the budget is a workflow on `taskQueue`, started by the first request that needs it. Each
+ * worker process has at most one request in flight per budget (Temporal admits only a few in-flight updates per
+ * workflow): the writes waiting meanwhile are asked for together, up to the budget's per-second capacity, and sent
+ * together at their grant.
+ */
 export function temporalWriteBudget(client: Client, taskQueue: string): WriteBudgetGate & { missed(): number } {
   let missed = 0;
+  interface Waiter {
+    n: number;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }
+  const queues = new Map<string, { waiting: Waiter[]; asking: boolean }>();
+
   async function ask(key: string, perSecond: number, n: number): Promise<number> {
     let lastError: unknown;
     for (let i = 0; i < ASK_TRIES; i++) {
@@ -58,18 +61,54 @@ export function temporalWriteBudget(client: Client, taskQueue: string): WriteBud
       'write budget',
     );
   }
+
+  async function pump(key: string, perSecond: number): Promise<void> {
+    const q = queues.get(key)!;
+    if (q.asking) return;
+    q.asking = true;
+    try {
+      const capacity = Math.max(1, Math.floor(perSecond));
+      while (q.waiting.length > 0) {
+        const batch: Waiter[] = [];
+        let total = 0;
+        while (q.waiting.length > 0 && (batch.length === 0 || total + q.waiting[0]!.n <= capacity)) {
+          const w = q.waiting.shift()!;
+          batch.push(w);
+          total += w.n;
+        }
+        let at: number;
+        try {
+          at = await ask(key, perSecond, total);
+        } catch (err) {
+          for (const w of batch) w.reject(err);
+          continue;
+        }
+        // Released at the grant, while the next batch is asked for; too late (a stalled process): asked for again.
+        setTimeout(
+          () => {
+            if (Date.now() <= at + LATE_MS) for (const w of batch) w.resolve();
+            else {
+              missed++;
+              q.waiting.unshift(...batch);
+              void pump(key, perSecond);
+            }
+          },
+          Math.max(0, at - Date.now()),
+        );
+      }
+    } finally {
+      q.asking = false;
+    }
+  }
+
   return {
     missed: () => missed,
-    async take({ key, perSecond }, n) {
-      for (;;) {
-        const at = await ask(key, perSecond, n);
-        for (let wait = at - Date.now(); wait > 0; wait = at - Date.now()) {
-          heartbeat();
-          await sleep(Math.min(wait, 1_000));
-        }
-        if (Date.now() <= at + LATE_MS) return;
-        missed++;
-      }
+    take({ key, perSecond }, n) {
+      if (!queues.has(key)) queues.set(key, { waiting: [], asking: false });
+      return new Promise<void>((resolve, reject) => {
+        queues.get(key)!.waiting.push({ n, resolve, reject });
+        void pump(key, perSecond);
+      });
     },
   };
 }

@@ -72,7 +72,11 @@ describe('a mass rotation with its worker process killed', () => {
     const all = clean.steps.flatMap((s) => [killPointName({ ...s, when: 'before' }), killPointName(s)]);
     // npm test: the run's own step at its first and a later secret, and a store write in the middle of the run.
     const promote = clean.steps.find((s) => /promote/i.test(s.activity) && s.n === 2);
-    const sampled = ['before:massPlan#1', 'after:massPlan#3', ...(promote ? [killPointName({ ...promote, when: 'before' })] : [])];
+    const sampled = [
+      'before:massPlan#1',
+      'after:massPlan#3',
+      ...(promote ? [killPointName({ ...promote, when: 'before' })] : []),
+    ];
     const points = process.env.ROTATOR_KILL_POINTS === 'all' ? all : sampled;
     const trials = await pool(points, CONCURRENCY, (p) => trial(p));
     process.stderr.write(`\n${killTable(`mass (${COUNT} secrets, budget ${BUDGET}/s)`, [clean, ...trials])}\n`);
