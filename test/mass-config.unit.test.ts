@@ -87,7 +87,7 @@ describe('selectors', () => {
 describe('the write budget slots', () => {
   it('never grants more than the budget in any window of a second plus the slack', () => {
     const grants: Array<{ at: number; n: number }> = [];
-    const window = 1000 + 40;
+    const window = 1000 + 100;
     for (let i = 0; i < 200; i++) {
       const from = Math.max(i * 7, grants.at(-1)?.at ?? 0);
       grants.push({ at: nextSlot(grants, from, 1 + (i % 3), 20, window), n: 1 + (i % 3) });
@@ -96,7 +96,7 @@ describe('the write budget slots', () => {
       const inWindow = grants.filter((h) => h.at >= g.at && h.at < g.at + window).reduce((sum, h) => sum + h.n, 0);
       expect(inWindow).toBeLessThanOrEqual(20);
     }
-    // And not much slower: ~400 tokens at 20 per 1.04 s take about 20.8 s; requests of 2 and 3 leave a little unused.
-    expect(grants.at(-1)!.at).toBeLessThan(20_800 * 1.1);
+    // And not much slower: ~400 tokens at 20 per 1.1 s take about 22 s; requests of 2 and 3 leave a little unused.
+    expect(grants.at(-1)!.at).toBeLessThan(22_000 * 1.1);
   });
 });

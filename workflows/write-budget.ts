@@ -9,7 +9,7 @@ import { takeSlotsUpdate, type SlotGrant, type SlotRequest, type WriteBudgetInpu
  * How late after its grant a write may reach the store: the activity sends only within 15 ms of it
  * (activities/write-budget.ts), and the request takes a moment to arrive.
  */
-export const SLACK_MS = 40;
+export const SLACK_MS = 100;
 /** A grant is never sooner than this after it is asked for: the update's answer must reach the activity first. */
 export const LEAD_MS = 250;
 /** Grants per run before continue-as-new keeps the history short. */
