@@ -6,11 +6,13 @@ import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/config/plan';
 import { openIssuingTarget, type ProviderRegistry, type TargetRegistry } from './registry';
 import { replaceOwnedFields } from './stored-value';
+import { budgeted, type WriteBudgetGate } from './write-budget';
 import type { IssuedCredential, IssuingTarget, SecretValue, VerifiedAt } from './types';
 
 export interface IssuingDeps {
   providers: ProviderRegistry;
   targets: TargetRegistry;
+  writeBudget?: WriteBudgetGate;
 }
 
 /** A credential named by where the store keeps it: a published `version`, or else this rotation's own new one. */
@@ -26,7 +28,7 @@ export function afterWithdrawClaim(rotationId: string): string {
 
 export function createIssuingActivities(deps: IssuingDeps) {
   const { providers, targets } = deps;
-  const store = (plan: RotationPlan) => providers.store(plan.store.provider);
+  const store = (plan: RotationPlan) => budgeted(providers.store(plan.store.provider), plan, deps.writeBudget);
   const targetFor = (plan: RotationPlan): Promise<IssuingTarget> => openIssuingTarget(providers, targets, plan.target);
 
   /** This rotation's new value: still pending, or the version it published. */

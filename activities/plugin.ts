@@ -116,6 +116,11 @@ export interface StorePlugin<C extends { type: string }> extends DeclaresSecrets
   /** How the L5 secret spec writes a secret kept in this store, if it does. */
   readonly l5?: L5Spelling;
   readonly capabilities: StoreCapabilities;
+  /**
+   * The write requests per second the provider's API allows, when it has such a limit (Secrets Manager: 50 TPS per
+   * region): a mass rotation's write budget for providers of this type that `mass_rotation.write_budgets` leaves out.
+   */
+  readonly writeBudget?: number;
   /** A provider of this type that a secret may name without declaring it (`provider: vault`), with ${ENV} defaults. */
   readonly builtIn?: Record<string, unknown>;
   /** Why a secret's `path:` can never work in this store, or null: checked by `rotator validate`. */

@@ -5,6 +5,7 @@ import { activityLog, guardedAll } from './guarded';
 import { generatePassword } from '../src/kernel/password';
 import { checkPlan, type RotationPlan } from '../src/config/plan';
 import { createIssuingActivities } from './issuing';
+import { budgeted, type WriteBudgetGate } from './write-budget';
 import { openAnyTarget, openTarget, type ConsumerRegistry, type ProviderRegistry, type TargetRegistry } from './registry';
 import { replaceOwnedFields } from './stored-value';
 import { isIssuing, type DatabaseTarget, type PromoteResult, type SecretValue, type VerifiedAt } from './types';
@@ -44,6 +45,8 @@ export interface ActivityDeps {
   consumers: ConsumerRegistry;
   /** Secret values of the worker's config (sensitiveValues), scrubbed from every failure. */
   secrets?: ReadonlyArray<string>;
+  /** Where a mass rotation's store writes take their tokens (plan.writeBudget); without it, writes are not paced. */
+  writeBudget?: WriteBudgetGate;
 }
 
 /** The two logins of alternating-users; anything else in the store is not ours to revoke. */
@@ -68,7 +71,7 @@ export function createActivities(deps: ActivityDeps) {
     return { username: value.username, password: value.password };
   }
 
-  const store = (plan: RotationPlan) => providers.store(plan.store.provider);
+  const store = (plan: RotationPlan) => budgeted(providers.store(plan.store.provider), plan, deps.writeBudget);
 
   /** This rotation's new credential: still pending, or already the version it published. */
   async function ownCredential(plan: RotationPlan, rotationId: string): Promise<SecretValue | null> {

@@ -30,7 +30,16 @@ export interface StoreCapabilities {
   versions: boolean;
   /** Writes can be conditioned on the version we read (check-and-set). */
   checkAndSet: boolean;
+  /**
+   * The most write requests each writing method sends to the store's server, for a write budget (mass rotation):
+   * one token per request. A method left out counts as one.
+   */
+  writeRequests?: Partial<Record<WriteMethod, number>>;
 }
+
+/** The SecretStore methods that write: the ones a write budget paces. */
+export const WRITE_METHODS = ['stagePending', 'discardPending', 'promote', 'rollback'] as const;
+export type WriteMethod = (typeof WRITE_METHODS)[number];
 
 export interface PromoteResult {
   version: string;
@@ -80,6 +89,11 @@ export interface SecretStore {
   rollback(path: string, rotationId: string, versions: { toVersion: string | null; fromVersion: string }): Promise<void>;
   /** When the current version was written (epoch ms): the sweep's "last rotated". Null when the secret is missing. */
   publishedAt?(path: string): Promise<number | null>;
+  /**
+   * The same store, calling `gate` before each write request it sends to its server: how a write budget paces a store
+   * request by request. A store without it is paced method by method (capabilities.writeRequests tokens each).
+   */
+  withWriteGate?(gate: () => Promise<void>): SecretStore;
   close(): Promise<void>;
 }
 

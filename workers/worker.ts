@@ -14,6 +14,8 @@ import { createKeeperActivities } from '../activities/lease-keeper';
 import { createKeyActivities } from '../activities/key-rotation';
 import { EngineRegistry } from '../activities/leases';
 import { createLifecycleActivities } from '../activities/lifecycle';
+import { createMassActivities } from '../activities/mass-rotation';
+import { temporalWriteBudget } from '../activities/write-budget';
 import { createReconnectActivities } from '../activities/reconnect';
 import { createCoalesceActivities } from '../activities/consumers/rollout/public';
 import { createTriggerActivities } from '../activities/trigger';
@@ -180,7 +182,14 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
         ...(options.tracing ? { interceptors: { workflow: options.tracing.clientInterceptors } } : {}),
       });
     return {
-      ...createActivities({ providers, targets, consumers, secrets }),
+      ...createActivities({
+        providers,
+        targets,
+        consumers,
+        secrets,
+        writeBudget: temporalWriteBudget(client, config.temporal.task_queue),
+      }),
+      ...createMassActivities({ config: full, secrets }),
       ...createReconnectActivities({ providers, consumers, secrets }),
       ...createCoalesceActivities(secrets),
       ...createLifecycleActivities({ config: full, client, providers, targets, secrets }),

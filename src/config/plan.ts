@@ -144,6 +144,10 @@ const PlanSchema = z
       .object({ field: z.string().min(1).max(64), ms: z.number().int().min(0) })
       .strict()
       .optional(),
+    writeBudget: z
+      .object({ key: name, perSecond: z.number().positive().max(100_000) })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -11,6 +11,7 @@ import { duration, name, SECRET_REF, STRATEGIES } from './fields';
 import { AuditSchema, L5_SECRET_FIELDS, ON_ROTATION_ACTIONS } from './l5';
 import { LeaseSchema, PublishSchema, ScheduleSchema, SweepSchema } from './lifecycle';
 import { keyIssues, KeySchema, RewrapSchema } from './keys';
+import { LabelsSchema, MassRotationSchema } from './mass';
 
 export { parseDuration, SECRET_REF } from './fields';
 
@@ -132,6 +133,8 @@ export const SecretSchema = z.preprocess(
   z
     .object({
       description: z.string().optional(),
+      /** What `rotator rotate --selector` matches (team=payments,env=prod), besides the secret's name. */
+      labels: LabelsSchema.optional(),
       provider: name,
       path: z.string().min(1, { message: 'expected the store path of this secret' }),
       target: TargetSchema.optional(),
@@ -233,6 +236,8 @@ export const ConfigSchema = z
     sweep: SweepSchema.optional(),
     /** Provider events and signed webhooks that start rotations (`rotator listen`). */
     triggers: TriggersSchema.optional(),
+    /** `rotator rotate --all | --selector`: write budgets per provider, rotations in flight. */
+    mass_rotation: MassRotationSchema.optional(),
     /** The L5 spec's `secrets._config.audit`, kept for the resolver; unused by rotator. */
     audit: AuditSchema.optional(),
   })
@@ -253,6 +258,13 @@ export const ConfigSchema = z
         path: ['sweep', 'rate', 'per'],
         message: 'must not be longer than the sweep interval (every:), or the cap would not hold from one sweep to the next',
       });
+    for (const provider of Object.keys(cfg.mass_rotation?.write_budgets ?? {}))
+      if (!cfg.providers[provider])
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mass_rotation', 'write_budgets', provider],
+          message: `no provider named ${JSON.stringify(provider)} under providers:`,
+        });
     if (cfg.secrets.sweep)
       ctx.addIssue({
         code: 'custom',

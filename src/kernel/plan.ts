@@ -47,4 +47,9 @@ export interface RotationPlan {
   approval?: { timeoutMs: number };
   /** The longest reader cache the config declares (config/readers.ts), named in revoke's note; absent when none. */
   readers?: ReaderBound;
+  /**
+   * Set by a mass rotation: the store's writes take tokens from the shared budget `key` (a provider) at `perSecond`
+   * before they are sent (activities/write-budget.ts). Absent otherwise, and in older plans.
+   */
+  writeBudget?: { key: string; perSecond: number };
 }

@@ -29,6 +29,8 @@ export const awsSecretsManager = {
   schema,
   secretFields: ['secret_access_key'],
   capabilities: CAPABILITIES,
+  /** Secrets Manager's write quota: 50 requests per second per region (PutSecretValue, UpdateSecretVersionStage, …). */
+  writeBudget: 50,
   l5: awsL5({
     provider: 'aws_secrets_manager',
     location: 'secret_id',

@@ -66,6 +66,8 @@ export class VaultKvStore implements SecretStore {
   private closed = false;
 
   private readonly server: { address: string; timeoutMs: number };
+  /** Called before each write request (a mass rotation's write budget); set on a gated copy only. */
+  private gate: (() => Promise<void>) | undefined;
 
   constructor(private readonly options: VaultKvOptions) {
     this.server = { address: options.address, timeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS };
@@ -85,7 +87,15 @@ export class VaultKvStore implements SecretStore {
     }
   }
 
+  withWriteGate(gate: () => Promise<void>): SecretStore {
+    // The same client and login, with the gate: an object over this one, so nothing is opened or closed twice.
+    const gated = Object.create(this) as VaultKvStore;
+    gated.gate = gate;
+    return gated;
+  }
+
   private async post(apiPath: string, body: unknown, action: string): Promise<unknown> {
+    await this.gate?.();
     try {
       return await this.client.write(apiPath, body);
     } catch (err) {
@@ -94,6 +104,7 @@ export class VaultKvStore implements SecretStore {
   }
 
   private async remove(apiPath: string, action: string): Promise<void> {
+    await this.gate?.();
     try {
       await this.client.delete(apiPath);
     } catch (err) {

@@ -1,0 +1,76 @@
+// The mass rotation's contract (`rotator rotate --all | --selector`) and its write budget: names, ids, inputs,
+// results, queries and the budget's update. Workflow, activities, client, CLI and tests import these.
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { Outcome } from './definitions';
+
+export const MASS_ROTATION = 'massRotation';
+export const WRITE_BUDGET = 'writeBudget';
+
+/**
+ * One write budget per key (a provider) and task queue (the provider names are the config's, and a config serves one
+ * task queue), shared by every rotation that names it, across mass runs.
+ */
+export const writeBudgetIdFor = (taskQueue: string, key: string): string => `write-budget/${taskQueue}/${key}`;
+
+export interface MassRotationInput {
+  /** `--all` or the selector as written (for the summary). */
+  selector: string;
+  /** The secrets this run rotates, in order. */
+  secrets: string[];
+  /** Secrets an earlier run of the same selection rotated: not started again. */
+  done: string[];
+  /** Rotations in flight at once. */
+  maxConcurrent: number;
+  requestedBy: string;
+  /** Carried over by continue-as-new: the outcomes so far and when the run began. */
+  carried?: { results: Record<string, MassEntry>; startedAt: number };
+}
+
+/** `already-done`: an earlier run of this selection rotated it; `already-running`: another rotation of it ran. */
+export type MassOutcome = Outcome | 'already-running' | 'already-done';
+
+export interface MassEntry {
+  outcome: MassOutcome;
+  rotationId?: string | null;
+  /** The rotation's error code and message (never a value), when it did not succeed. */
+  code?: string;
+  error?: string;
+}
+
+export interface MassProgress {
+  selector: string;
+  total: number;
+  /** Not started yet. */
+  waiting: number;
+  running: number;
+  /** Ended, by outcome (already-done included). */
+  counts: Partial<Record<MassOutcome, number>>;
+  startedAt: number;
+  /** Null while it runs. */
+  endedAt: number | null;
+  /** The write budgets in use, by provider (requests per second). */
+  budgets: Record<string, number>;
+}
+
+export interface MassResult extends MassProgress {
+  results: Record<string, MassEntry>;
+}
+
+export const massProgressQuery = defineQuery<MassProgress>('massProgress');
+
+/** `n` write tokens of budget `perSecond`; answered with the time (epoch ms) the writes may be sent. */
+export interface SlotRequest {
+  perSecond: number;
+  n: number;
+}
+
+export interface SlotGrant {
+  at: number;
+}
+
+export const takeSlotsUpdate = defineUpdate<SlotGrant, [SlotRequest]>('takeSlots');
+
+export interface WriteBudgetInput {
+  /** Grants still inside the window, carried over by continue-as-new. */
+  grants?: Array<{ at: number; n: number }>;
+}
