@@ -40,7 +40,15 @@ const MIN_LEAD_MS = 2_000;
 /** Waits after a failed step before the next try: from the first to the last, doubling. */
 const BACKOFF = { firstMs: 5_000, lastMs: 60_000 };
 
-export async function keepLease({ secret, state: carried }: KeepLeaseInput): Promise<KeeperState> {
+/** Renewal lateness samples a keeper keeps in its state (newest last), for status and the bench. */
+const LATENESS_KEPT = 8;
+/**
+ * Renewals and re-issues come due up to this fraction of their lead earlier, by a fraction fixed per lease and step:
+ * keepers issued together (a worker's start, a mass issue) drift apart instead of waking together every cycle.
+ */
+const JITTER = 0.25;
+
+export async function keepLease({ secret, state: carried, lease: carriedLease }: KeepLeaseInput): Promise<KeeperState> {
   const state: KeeperState = {
     secret,
     generation: 0,
@@ -64,6 +72,10 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
   // The claim ids of this keeper's credentials: stable across continue-as-new (the chain's first run id).
   const chain = workflowInfo().firstExecutionRunId;
   const claimOf = (generation: number) => `${chain}:${generation}`;
+  // One step per run: a run sleeps until its step (its first task is only the timer), reads the config, does the step
+  // and continues as new. Its history is a dozen events, so a keeper evicted from the worker's cache costs one short
+  // replay when it wakes, and a worker keeps thousands with a bounded cache. Asked before the first command (above).
+  if (patched('keeper-run-per-cycle')) return await stepPerRun();
 
   for (;;) {
     const setup = await steadily('reading the config', () => io.keeperSetup(secret));
@@ -85,12 +97,54 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
       await continueAsNew<typeof keepLease>({ secret, state });
     }
   }
-  // Taken out of the config: what it published stays until its lease ends, for consumers still reading it.
-  state.phase = 'stopped';
-  state.nextActionAt = null;
-  if (state.current)
-    state.lastError = `stopped: the config no longer has ${secret}; lease ${state.current.leaseId} is left to end at ${new Date(state.current.expiresAt).toISOString()}`;
-  return state;
+  return stopped();
+
+  async function stepPerRun(): Promise<KeeperState> {
+    let config: LeaseConfig | null = carriedLease ?? null;
+    for (;;) {
+      if (config) {
+        const due = planStep(config);
+        await until(due.at, due.kind === 'revoke' ? 'grace' : due.kind === 'renew' ? 'renewing' : 'waiting');
+      }
+      const setup = await steadily('reading the config', () => io.keeperSetup(secret));
+      if (!setup.configured) return stopped();
+      // A config that changed while it slept (or the first run's): the step is planned again under it.
+      const changed = !config || JSON.stringify(config) !== JSON.stringify(setup.lease);
+      config = setup.lease;
+      const step = planStep(config);
+      if (changed && step.at > Date.now()) continue;
+      if (step.kind === 'revoke') {
+        await revokeOld(state.revokeQueue[0]!.leaseId, config.revoke_attempts);
+        state.revokeQueue.shift();
+      } else if (step.kind === 'renew') await renew(state.current!, config, step.at);
+      else await replace(config);
+      state.phase = 'waiting';
+      await continueAsNew<typeof keepLease>({ secret, state, lease: config });
+    }
+  }
+
+  function planStep(config: LeaseConfig): { at: number; kind: 'revoke' | 'renew' | 'replace' } {
+    const lease = state.current;
+    const next = lease ? nextStep(lease, config, true, jitterOf(lease)) : { at: Date.now(), kind: 'replace' as const };
+    const revoke = state.revokeQueue[0];
+    return revoke && revoke.at <= next.at ? { at: revoke.at, kind: 'revoke' } : next;
+  }
+
+  /** This lease's jitter for its next step, in [0, 1): the same on every replay and every time it is planned. */
+  function jitterOf(lease: KeptLease): number {
+    let h = 2166136261;
+    for (const c of `${lease.leaseId}:${lease.renewals}`) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+    return (h >>> 0) / 2 ** 32;
+  }
+
+  function stopped(): KeeperState {
+    // Taken out of the config: what it published stays until its lease ends, for consumers still reading it.
+    state.phase = 'stopped';
+    state.nextActionAt = null;
+    if (state.current)
+      state.lastError = `stopped: the config no longer has ${secret}; lease ${state.current.leaseId} is left to end at ${new Date(state.current.expiresAt).toISOString()}`;
+    return state;
+  }
 
   async function until(at: number, phase: KeeperState['phase']): Promise<void> {
     state.phase = phase;
@@ -111,9 +165,11 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
     }
   }
 
-  async function renew(lease: KeptLease, config: LeaseConfig): Promise<void> {
+  async function renew(lease: KeptLease, config: LeaseConfig, due?: number): Promise<void> {
     try {
       const renewed = await io.renewLease(secret, { leaseId: lease.leaseId, incrementSec: config.increment_seconds });
+      if (due !== undefined && renewed.renewedAt !== undefined)
+        state.renewLateMs = [...(state.renewLateMs ?? []), Math.max(0, renewed.renewedAt - due)].slice(-LATENESS_KEPT);
       lease.expiresAt = Date.now() + renewed.leaseDurationSec * 1000;
       lease.lastDurationMs = renewed.leaseDurationSec * 1000;
       lease.capped = renewed.capped;
@@ -230,10 +286,13 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
 
 type Step = { at: number; kind: 'renew' | 'replace' };
 
-function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean): Step {
-  const reissue = reissueAt(lease, config);
+/** The next step for a lease; `jitter` in [0, 1) brings it forward by up to JITTER of its lead (0: none, as before). */
+function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean, jitter = 0): Step {
+  const lead = Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.lastDurationMs);
+  const reissue =
+    reissueAt(lease, config) - jitter * JITTER * Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
   if (config.renewal_enabled && !lease.capped) {
-    const at = lease.retryRenewAt ?? (byRenewAt ? renewAt(lease, config) : renewAtBefore(lease, config));
+    const at = lease.retryRenewAt ?? (byRenewAt ? renewAt(lease, config) - jitter * JITTER * lead : renewAtBefore(lease, config));
     if (at < reissue) return { at, kind: 'renew' };
   }
   return { at: reissue, kind: 'replace' };

@@ -1,6 +1,7 @@
 // The lifecycle workflows' contract (scheduled rotation, the sweep, the lease keeper): names, ids, inputs, results.
 // Workflow, client, CLI and tests import these; none of them writes a workflow type or an id prefix again.
 import { defineQuery } from '@temporalio/workflow';
+import type { LeaseConfig } from '../src/config/lifecycle';
 import type { Outcome } from './definitions';
 
 export const SCHEDULED_ROTATION = 'scheduledRotation';
@@ -129,12 +130,16 @@ export interface KeeperState {
   phase: KeeperPhase;
   nextActionAt: number | null;
   lastError: string | null;
+  /** How late the last few renewals ran against their due time (ms, newest last); absent on keepers before it. */
+  renewLateMs?: number[];
 }
 
 export interface KeepLeaseInput {
   secret: string;
   /** Carried over by continue-as-new; absent on the first run. */
   state?: KeeperState;
+  /** The lease config the last run read, carried so a run can sleep until its step before it reads the config again. */
+  lease?: LeaseConfig;
 }
 
 export const keeperStatusQuery = defineQuery<KeeperState>('keeperStatus');

@@ -133,6 +133,19 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'keeper-run-per-cycle': {
+    workflow: 'keepLease',
+    change:
+      'one step per run: a run sleeps until its step (jittered), reads the config, renews, re-issues or revokes, and ' +
+      'continues as new carrying its lease config (was: a loop that continued as new past 2,000 events)',
+    since: 'leases',
+    firstFixtureSet: 'v8',
+    deprecateWhen:
+      'no keepLease run started before it is open (every keeper continues as new at its next step, and that run ' +
+      'takes the new branch, so one full renewal interval after the deploy); drop the keep-lease-cycle fixtures of v3-v6',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
 } as const satisfies Record<string, PatchEntry>;
 
 export type PatchId = keyof typeof PATCHES;
