@@ -138,7 +138,7 @@ export const PATCHES = {
     change:
       'one step per run: a run sleeps until its step (jittered), reads the config, renews, re-issues or revokes, and ' +
       'continues as new carrying its lease config (was: a loop that continued as new past 2,000 events)',
-    since: 'leases',
+    since: '6ea2849',
     firstFixtureSet: 'v8',
     deprecateWhen:
       'no keepLease run started before it is open (every keeper continues as new at its next step, and that run ' +
