@@ -77,8 +77,9 @@ const STICKY_QUEUE_TIMEOUT = '3s';
 
 /**
  * Workflows a worker keeps in memory between their tasks unless temporal.max_cached_workflows says otherwise. A lease
- * keeper runs one step per run, so one that was evicted costs a replay of a dozen events when it wakes: the cache need
- * not hold every keeper. The SDK's own default, sized from the heap (~2,300 at a 4 GiB heap), holds over 1 GiB of them.
+ * keeper's run is at most 200 events (short-keeper-history), so one that was evicted replays that when it wakes: the
+ * cache need not hold every keeper. The SDK's own default, sized from the heap (~2,300 at a 4 GiB heap), holds over
+ * 1 GiB of them.
  */
 export const DEFAULT_MAX_CACHED_WORKFLOWS = 500;
 

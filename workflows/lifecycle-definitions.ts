@@ -1,7 +1,6 @@
 // The lifecycle workflows' contract (scheduled rotation, the sweep, the lease keeper): names, ids, inputs, results.
 // Workflow, client, CLI and tests import these; none of them writes a workflow type or an id prefix again.
 import { defineQuery } from '@temporalio/workflow';
-import type { LeaseConfig } from '../src/config/lifecycle';
 import type { Outcome } from './definitions';
 
 export const SCHEDULED_ROTATION = 'scheduledRotation';
@@ -138,8 +137,6 @@ export interface KeepLeaseInput {
   secret: string;
   /** Carried over by continue-as-new; absent on the first run. */
   state?: KeeperState;
-  /** The lease config the last run read, carried so a run can sleep until its step before it reads the config again. */
-  lease?: LeaseConfig;
 }
 
 export const keeperStatusQuery = defineQuery<KeeperState>('keeperStatus');

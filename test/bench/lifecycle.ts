@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   if (at >= 0) argv.splice(at, argv[at]!.includes('=') ? 1 : 2);
   const flags = parseFlags(argv, {
     leases: 0,
-    'lease-ttl': 60,
+    'lease-ttl': 150, // s per 1,000 leases: every count renews 1,000 / (150 s × renew_at) = 10 leases a second
     'lease-run': 240,
     secrets: 10000,
     schedules: 1000,

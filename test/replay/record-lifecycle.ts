@@ -1,11 +1,11 @@
 // The lifecycle workflows' recordings for a fixture set: a scheduled rotation that succeeds and one that ends needing
-// a human, a sweep, and a lease keeper through one full cycle (issue, renew, re-issue, grace, revoke), run by run.
+// a human, a sweep, and a lease keeper through one full cycle (issue, renew, re-issue, grace, revoke).
 import type { temporal } from '@temporalio/proto';
 import type { SecretValue } from '../../activities/types';
 import { SCHEDULED_ROTATION, scheduledWorkflowIdFor, SWEEP } from '../../workflows/lifecycle-definitions';
 import { configYaml, seedAdmin, testEnv, unique, vaultClient } from '../support/harness';
 import { startRotator } from '../support/rotator';
-import { recordKeeperRuns } from './record-keeper';
+import { recordKeeperCycle } from './record-keeper';
 
 type Recorded = [name: string, history: temporal.api.history.v1.IHistory, secrets: string[]];
 
@@ -64,7 +64,6 @@ export async function recordLifecycle(): Promise<Recorded[]> {
     await rotator.close();
   }
 
-  // A keeper runs one step per run (keeper-run-per-cycle): its cycle is recorded run by run.
-  recorded.push(...(await recordKeeperRuns()));
+  recorded.push(...(await recordKeeperCycle()));
   return recorded;
 }

@@ -133,16 +133,14 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
-  'keeper-run-per-cycle': {
+  'short-keeper-history': {
     workflow: 'keepLease',
-    change:
-      'one step per run: a run sleeps until its step (jittered), reads the config, renews, re-issues or revokes, and ' +
-      'continues as new carrying its lease config (was: a loop that continued as new past 2,000 events)',
-    since: '6ea2849',
+    change: 'the keeper continues as new past 200 events (was 2,000), so one evicted from a bounded cache replays little',
+    since: 'SINCE',
     firstFixtureSet: 'v8',
     deprecateWhen:
-      'no keepLease run started before it is open (every keeper continues as new at its next step, and that run ' +
-      'takes the new branch, so one full renewal interval after the deploy); drop the keep-lease-cycle fixtures of v3-v6',
+      'no keepLease run started before it is open (a keeper continues as new within 2,000 events, and its next run ' +
+      'takes the new branch); drop the keep-lease-cycle fixtures of v3-v6',
     removeWhen: REMOVE,
     state: 'patched',
   },
