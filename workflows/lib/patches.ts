@@ -136,7 +136,7 @@ export const PATCHES = {
   'short-keeper-history': {
     workflow: 'keepLease',
     change: 'the keeper continues as new past 200 events (was 2,000), so one evicted from a bounded cache replays little',
-    since: 'SINCE',
+    since: '80d6814',
     firstFixtureSet: 'v8',
     deprecateWhen:
       'no keepLease run started before it is open (a keeper continues as new within 2,000 events, and its next run ' +
