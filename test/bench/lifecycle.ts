@@ -268,10 +268,10 @@ async function leasesAt(
     const states = async () => {
       const all: KeeperState[] = [];
       await runPool(names, 32, async (s) => {
-        // A keeper no worker has picked up yet (or one between runs) cannot answer: it counts as not issued.
-        const state = await client.workflow
-          .getHandle(keeperIdFor(s))
-          .query(keeperStatusQuery)
+        // A keeper no worker has picked up yet cannot answer: it counts as not issued. Bounded, so an overloaded
+        // server ends the row (as "did not answer") instead of holding the bench.
+        const state = await client.connection
+          .withDeadline(Date.now() + 15_000, () => client.workflow.getHandle(keeperIdFor(s)).query(keeperStatusQuery))
           .catch(() => null);
         if (state) all.push(state);
       });
