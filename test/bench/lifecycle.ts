@@ -170,7 +170,7 @@ async function leases(
   const fmtMs = (x: number | null) => (x === null ? '-' : x < 10_000 ? `${x.toFixed(0)} ms` : `${(x / 1000).toFixed(0)} s`);
   return [
     '',
-    `leases: dynamic PostgreSQL leases from OpenBao kept by one worker process (cache ${flags.cache || 'default'}), steady state of renewals`,
+    `leases: dynamic PostgreSQL leases from OpenBao kept by one worker process (max_cached_workflows ${flags.cache || 'unset: the worker default'}), steady state of renewals`,
     `  | leases | issued (s) | lost | RSS peak MiB (<= ${LEASE_GOALS.rssMiB}) | CPU/renewal ms | bare ms | ratio (<= ${LEASE_GOALS.cpuRatio}x) | lateness p50 / p99 | renewals | load avg |`,
     '  |---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
