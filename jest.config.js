@@ -22,6 +22,7 @@ const SERIAL = [
   'fault-injection-sops',
   'fault-injection-pki',
   'fault-injection-coalesce',
+  'fault-injection-mass',
 ];
 const serialFiles = SERIAL.map((name) => `**/test/${name}.test.ts`);
 
