@@ -33,6 +33,8 @@ build() {
   rm -rf "$out"
   mkdir -p "$out"
   WORK="$(mktemp -d "$(dirname "$out")/build.XXXXXX")"
+  # A failed build leaves no half-filled folder behind (tool_ensure clears a stale .tmp file, not a folder).
+  trap 'rm -rf "$WORK" "$out"' ERR
   (
     export GOPATH="$WORK/path" GOMODCACHE="$WORK/mod" GOCACHE="$WORK/cache" GOFLAGS=-modcacherw GOBIN="$WORK/bin" GOTOOLCHAIN=auto
     local download mod_dir
@@ -49,6 +51,7 @@ build() {
     mv "$GOBIN/server" "$out/temporal-server"
     go clean -cache -modcache >/dev/null 2>&1 || true
   )
+  trap - ERR
 }
 
 tool_ensure temporal-server "$VERSION" "$ROOT/.tools/temporal-server/$VERSION" is_version build
