@@ -17,7 +17,8 @@ import {
   type Spawned,
   HOST,
   READY_TIMEOUT_MS,
-  freePorts,
+  close,
+  listen,
   logPath,
   masked,
   secret,
@@ -45,8 +46,8 @@ export type ClusterService = (typeof CLUSTER_SERVICES)[number];
 
 /** The gRPC health-check names history and matching answer SERVING to once they own their shards / partitions. */
 const HEALTH_NAME: Partial<Record<ClusterService, string>> = {
-  history: 'temporal.server.api.historyservice.v1.HistoryService',
-  matching: 'temporal.server.api.matchingservice.v1.MatchingService',
+  history: 'temporal.api.workflowservice.v1.HistoryService',
+  matching: 'temporal.api.workflowservice.v1.MatchingService',
   frontend: 'temporal.api.workflowservice.v1.WorkflowService',
 };
 
@@ -96,7 +97,7 @@ interface Ports {
   http?: number;
 }
 
-/** The server's config file; `{{ .Env.… }}` is filled in by the server at start (the file starts with enable-template). */
+/** The server's config file; `{{ env "…" }}` (sprig) is filled in by the server at start (the file starts with enable-template). */
 export function clusterConfigYaml(o: {
   ports: Record<ClusterService, Ports>;
   postgres: { host: string; port: number };
@@ -113,7 +114,7 @@ export function clusterConfigYaml(o: {
     `        connectAddr: "${o.postgres.host}:${o.postgres.port}"`,
     '        connectProtocol: tcp',
     `        user: ${o.user}`,
-    '        password: "{{ .Env.TEMPORAL_DB_PASSWORD }}"',
+    '        password: "{{ env "TEMPORAL_DB_PASSWORD" }}"',
     `        maxConns: ${maxConns}`,
     `        maxIdleConns: ${maxConns}`,
     '        maxConnLifetime: 1h',
@@ -188,7 +189,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
   ctx.secrets.push(password, opts.postgres.password);
 
   const t0 = Date.now();
-  const [fg, fm, fh, hg, hm, mg, mm, wg, wm] = await freePorts(9);
+  const [fg, fm, fh, hg, hm, mg, mm, wg, wm] = await freePortsBelow32768(9);
   const ports: Record<ClusterService, Ports> = {
     frontend: { grpc: fg!, membership: fm!, http: fh! },
     history: { grpc: hg!, membership: hm! },
@@ -278,6 +279,31 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
     await dropAll(opts.postgres, databases).catch(() => {});
     throw e;
   }
+}
+
+/**
+ * n distinct free loopback ports below 32768: the server keeps a host's ports in its cluster_membership table as a
+ * SMALLINT, and a membership port from Linux's ephemeral range (32768–60999, where port 0 lands) stops the service
+ * at start (`value "32947" is out of range for type smallint`).
+ */
+async function freePortsBelow32768(n: number): Promise<number[]> {
+  const held: Array<import('node:net').Server> = [];
+  const ports: number[] = [];
+  try {
+    for (let tries = 0; ports.length < n && tries < 500; tries++) {
+      const port = 20000 + Math.floor(Math.random() * 12000);
+      if (ports.includes(port)) continue;
+      const srv = await listen(port);
+      if (srv) {
+        held.push(srv);
+        ports.push(port);
+      }
+    }
+  } finally {
+    await Promise.all(held.map(close));
+  }
+  if (ports.length < n) throw new Error('temporal-cluster: could not find free ports below 32768 on 127.0.0.1');
+  return ports;
 }
 
 async function withAdmin<T>(pg: PostgresAdmin, fn: (c: PgClient) => Promise<T>): Promise<T> {
