@@ -245,6 +245,9 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
       for (const s of [...CLUSTER_SERVICES].reverse()) await stop(s);
     };
 
+    // The first start writes the cluster's metadata record, and services that race to write it lose with "version
+    // mismatch" and exit: history writes it alone, the others start once it is up.
+    await start('history');
     await startAll();
     log(`temporal-cluster: services up (${Date.now() - t0} ms)`);
     await prepareNamespace(ctx, address, 'default');
