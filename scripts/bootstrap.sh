@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Idempotent setup for tests, demo, bench and CI: the Node pinned in .node-version, npm deps, pinned server tools in
-# .venv, Debian postgresql, redis and etcd, FerretDB, kube-apiserver and Helm built with Go. Node, the Go builds and the
+# .venv, Debian postgresql, redis and etcd, FerretDB, kube-apiserver, Helm and the Temporal server built with Go. Node, the Go builds and the
 # .venv are kept in a tool cache outside the clone, keyed on their versions (scripts/tool-cache.sh), so a fresh clone on
 # the same machine links them; when they must be built, the Go builds run in the background while the other steps go on.
 #
 # Each command installs only what it runs:  bash scripts/bootstrap.sh [--services LIST]   (or ROTATOR_SERVICES=LIST)
 # LIST is comma-separated; each item a service of the local stack (src/stack/local-stack.ts), an extra, or a set:
 #   temporal vault postgres redis ferretdb moto kubernetes mariadb    the stack's servers
+#   temporal-cluster   the real Temporal server (frontend, history, matching, worker) for `rotator stack --cluster`
+#                and test/temporal-cluster.test.ts; it keeps its data in the stack's PostgreSQL
 #   test-tools   nginx, openssl, chromium, promtool, temporal-test-server, Helm, sops and Toxiproxy (only tests use them)
 #   dist         the compiled JavaScript bin/rotator runs
 #   none = npm deps only (npm run test:unit)    demo = temporal,vault,postgres (npm run demo)
@@ -26,7 +28,7 @@ say() { echo "bootstrap: $*"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # --- which services -----------------------------------------------------------
-ALL_SERVICES=(temporal vault postgres redis ferretdb moto kubernetes mariadb test-tools dist)
+ALL_SERVICES=(temporal vault postgres redis ferretdb moto kubernetes mariadb temporal-cluster test-tools dist)
 services_arg="${ROTATOR_SERVICES:-all}"
 while (($#)); do
   case "$1" in
@@ -43,6 +45,7 @@ for item in ${services_arg//,/ }; do
     demo) WANT[temporal]=1 WANT[vault]=1 WANT[postgres]=1 ;;
     stack) WANT[temporal]=1 WANT[vault]=1 WANT[postgres]=1 WANT[dist]=1 ;;
     temporal | vault | postgres | redis | ferretdb | moto | kubernetes | mariadb | test-tools | dist) WANT[$item]=1 ;;
+    temporal-cluster) WANT[$item]=1 WANT[postgres]=1 ;;
     *) echo "bootstrap: unknown service '$item' in --services (known: ${ALL_SERVICES[*]}, or all, none, demo, stack)" >&2; exit 2 ;;
   esac
 done
@@ -59,6 +62,8 @@ go_log="$(mktemp .rotator/bootstrap-go.XXXXXX)"
 go_builds=()
 wants ferretdb && go_builds+=(ferretdb)
 wants kubernetes && go_builds+=(kube-apiserver)
+# The Temporal server and its SQL tool (one `go install`, ~4 min cold on 2 cores; it fetches the Go it asks for).
+wants temporal-cluster && go_builds+=(temporal-server)
 # Helm v4 for the chart's test (test/helm-chart.test.ts), sops for the SOPS store's tests (test/sops-store.test.ts) and
 # Toxiproxy for the fault matrix (test/fault-matrix.test.ts): only tests use them here (a deployment that keeps secrets
 # in SOPS files brings its own sops).
@@ -262,7 +267,7 @@ else
 fi
 
 # --- Go builds finish ----------------------------------------------------------
-STEP="Go tools (scripts/build-ferretdb.sh, scripts/build-kube-apiserver.sh, scripts/build-helm.sh, scripts/build-sops.sh, scripts/build-toxiproxy.sh; need Go and the Go module proxy)"
+STEP="Go tools (scripts/build-ferretdb.sh, scripts/build-kube-apiserver.sh, scripts/build-helm.sh, scripts/build-sops.sh, scripts/build-toxiproxy.sh, scripts/build-temporal-server.sh; need Go and the Go module proxy)"
 if [[ -z "$go_pid" ]]; then
   rm -f "$go_log"
   say "done"
@@ -273,7 +278,7 @@ if kill -0 "$go_pid" 2>/dev/null; then
 fi
 status=0
 wait "$go_pid" || status=$?
-while IFS= read -r line; do say "$line"; done < <(grep -E '^(ferretdb|kube-apiserver|helm|sops|toxiproxy) v' "$go_log")
+while IFS= read -r line; do say "$line"; done < <(grep -E '^(ferretdb|kube-apiserver|helm|sops|toxiproxy|temporal-server) v' "$go_log")
 if ((status)); then
   tail -n 40 "$go_log" >&2
   echo "bootstrap: full log: $go_log" >&2

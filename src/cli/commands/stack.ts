@@ -1,4 +1,5 @@
 // `rotator stack`: the embedded local stack for trying a config without Docker; prints its environment, stays up.
+import { join } from 'node:path';
 import { Command } from 'commander';
 import type { CliContext } from '../context';
 
@@ -7,11 +8,23 @@ export function stackCommand(ctx: CliContext): Command {
     .description(
       'start the embedded local stack (Temporal dev server, OpenBao, PostgreSQL) for examples/rotator.yaml; prints the environment to use, stays up until SIGINT/SIGTERM',
     )
-    .action(async () => {
+    .option(
+      '--cluster',
+      'a real Temporal server instead of the dev server: frontend, history, matching and worker as separate processes on PostgreSQL persistence and SQL visibility (docs/temporal-cluster.md)',
+    )
+    .action(async (opts: { cluster?: boolean }) => {
       const { startLocalStack } = await import('../../stack/local-stack');
       const { prepareExampleStack, EXAMPLE_ADMIN_PATH } = await import('../../stack/example');
-      const stack = await startLocalStack({ services: ['temporal', 'vault', 'postgres'] });
+      const stack = await startLocalStack({ services: opts.cluster ? ['vault', 'postgres'] : ['temporal', 'vault', 'postgres'] });
+      let cluster: import('../../stack/temporal-cluster').TemporalCluster | undefined;
       try {
+        if (opts.cluster) {
+          const { startTemporalCluster } = await import('../../stack/temporal-cluster');
+          cluster = await startTemporalCluster({ postgres: stack.postgres!, dir: join(stack.dir, 'temporal-cluster') });
+          stack.temporal = { address: cluster.address, namespace: cluster.namespace };
+          if (!ctx.globals().json)
+            ctx.io.err(`rotator: Temporal ${cluster.address}: frontend, history, matching, worker (logs in ${cluster.dir})`);
+        }
         const env = await prepareExampleStack(stack);
         const json = ctx.globals().json;
         ctx.emit(
@@ -31,6 +44,7 @@ export function stackCommand(ctx: CliContext): Command {
           process.once('SIGINT', resolve).once('SIGTERM', resolve);
         }).finally(() => clearInterval(keepAlive));
       } finally {
+        await cluster?.close();
         await stack.stop();
       }
     });
