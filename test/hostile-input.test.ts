@@ -173,12 +173,11 @@ describe('hostile input', () => {
     }
   });
 
-  it('9: with mismatched codec keys the CLI exits within 15 s naming the key id, and leaves no rotation running', async () => {
+  it('9: with mismatched codec keys the CLI exits naming the key id, and leaves no rotation running', async () => {
     const h = await startHarness([{}], { keys: testCodecKeys() }); // the worker's own, other key
     try {
-      const started = Date.now();
+      // However late the busy worker fails the first task (before, a CLI that looked for 5 s then followed forever).
       const run = await cli('--config', file('t9.yaml', h.yaml), 'rotate', h.secrets[0].name, '--wait');
-      expect(Date.now() - started).toBeLessThan(15_000);
       expect(run.code).toBe(EXIT.BAD_INPUT);
       expect(run.err).toContain(`cannot read this client's key id "${keys.activeKeyId}"`);
       const described = await h.client.workflow.getHandle(`rotate/${h.secrets[0].name}`).describe();

@@ -9,6 +9,7 @@ import { duration, EXIT, ExitError, secretName, type CliContext } from '../conte
 import { formatPhase } from '../format';
 import { formatWithGate } from './status';
 import { rotateMass, type MassOptions } from './rotate-mass';
+import type { Pickup } from '../../client/rotations';
 
 function positiveInt(value: string): number {
   if (!/^[1-9]\d{0,3}$/.test(value)) throw new InvalidArgumentError('expected a whole number from 1 to 9999');
@@ -85,24 +86,31 @@ export function rotateCommand(ctx: CliContext): Command {
             }
             if (!json) io.err(msg);
           }
+          /** A rotation no worker can read (codec keys): stopped if this command started it, before it changed anything. */
+          const stopUnreadable = async (reason: string): Promise<never> => {
+            // awaitPickup says so only when no step has run: stopping it changes nothing. The reason stays out of the
+            // terminate record, which the codec does not encrypt.
+            if (started) await handle.terminate('rotator: no worker could read this rotation (codec keys); nothing was changed');
+            throw new RotatorError(
+              'CONFIG_INVALID',
+              `no worker could read the rotation of ${secret}: ${reason}; ${started ? 'it was stopped before it changed anything' : 'it is stuck until a worker with the right keys runs'}`,
+              'codec',
+            );
+          };
+          let pickupLate: Promise<Pickup> | undefined;
           if (!(await hasWorkers(client, config.temporal.task_queue).catch(() => true))) {
             io.err(
               `rotator: no worker is polling task queue ${config.temporal.task_queue}; the rotation waits until one runs (rotator worker)`,
             );
           } else {
             const pickup = await awaitPickup(client, handle, config.temporal.task_queue, PICKUP_WAIT_MS);
-            if (pickup.state === 'unreadable') {
-              // awaitPickup says so only when no step has run: stopping it changes nothing. The reason stays out of
-              // the terminate record, which the codec does not encrypt.
-              if (started)
-                await handle.terminate('rotator: no worker could read this rotation (codec keys); nothing was changed');
-              throw new RotatorError(
-                'CONFIG_INVALID',
-                `no worker could read the rotation of ${secret}: ${pickup.reason}; ${started ? 'it was stopped before it changed anything' : 'it is stuck until a worker with the right keys runs'}`,
-                'codec',
-              );
-            }
+            if (pickup.state === 'unreadable') await stopUnreadable(pickup.reason);
             if (pickup.state === 'waiting') {
+              // A busy worker may fail its first task only later: while following, keep looking (see below).
+              if (opts.wait) {
+                pickupLate = awaitPickup(client, handle, config.temporal.task_queue, opts.timeout, 500);
+                pickupLate.catch(() => undefined); // the connection closes under it once the command is done
+              }
               io.err(
                 `rotator: no worker has picked the rotation up within ${PICKUP_WAIT_MS / 1000} s (a worker that died still counts as polling for a while); it waits until one runs (rotator worker)`,
               );
@@ -156,7 +164,16 @@ export function rotateCommand(ctx: CliContext): Command {
           const gaveUp = new Promise<null>((resolve) => {
             timer = setTimeout(() => resolve(null), opts.timeout);
           });
-          const outcome = await Promise.race([following, gaveUp]).finally(() => clearTimeout(timer));
+          const unreadable = new Promise<Extract<Pickup, { state: 'unreadable' }>>((resolve) => {
+            void pickupLate?.then((p) => (p.state === 'unreadable' ? resolve(p) : undefined)).catch(() => undefined);
+          });
+          const first = await Promise.race([following, gaveUp, unreadable]).finally(() => clearTimeout(timer));
+          if (first && 'state' in first) {
+            abort.abort();
+            await following.catch(() => undefined);
+            await stopUnreadable(first.reason);
+          }
+          const outcome = first && 'status' in first ? first : null;
           if (!outcome) {
             abort.abort();
             await following.catch(() => undefined);
