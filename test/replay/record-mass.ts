@@ -1,16 +1,9 @@
 // The mass rotation's recordings for a fixture set: a run of 3 secrets under a write budget (massRotation) and the
 // budget that paced its writes (writeBudget). Run alone: `tsx test/replay/record-mass.ts v<N>` (its own stack).
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import type { temporal } from '@temporalio/proto';
 import { startMassRotation } from '../../src/client/mass-rotations';
 import { selectSecrets } from '../../src/config/mass';
-import { startLocalStack } from '../../src/stack/local-stack';
 import { writeBudgetIdFor } from '../../workflows/mass-definitions';
-import { FIXTURES, historyToFixture } from './fixtures';
-
-type Recorded = [name: string, history: temporal.api.history.v1.IHistory, secrets: string[]];
+import { recorderMain, type Recorded } from './recorder';
 
 export async function recordMass(): Promise<Recorded[]> {
   const { massScenario } = await import('../support/mass-scenario');
@@ -38,33 +31,4 @@ export async function recordMass(): Promise<Recorded[]> {
   }
 }
 
-async function main(): Promise<void> {
-  const set = process.argv[2];
-  if (!set || !/^v\d+$/.test(set)) throw new Error('name the fixture set: tsx test/replay/record-mass.ts v<N>');
-  const stack = await startLocalStack({ services: ['temporal', 'vault', 'postgres'] });
-  const info = path.join(os.tmpdir(), `rotator-record-mass-${process.pid}.json`);
-  try {
-    const { stop: _stop, ...stackInfo } = stack;
-    fs.writeFileSync(info, JSON.stringify(stackInfo), { mode: 0o600 });
-    process.env.ROTATOR_TEST_STACK = info;
-    fs.mkdirSync(path.join(FIXTURES, set), { recursive: true });
-    for (const [name, history] of await recordMass()) {
-      const file = path.join(FIXTURES, set, `${name}.json`);
-      fs.writeFileSync(file, historyToFixture(history));
-      process.stdout.write(`recorded ${path.relative(process.cwd(), file)}\n`);
-    }
-  } finally {
-    fs.rmSync(info, { force: true });
-    await stack.stop();
-  }
-}
-
-if (require.main === module) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) recorderMain(__filename, ['temporal', 'vault', 'postgres'], recordMass);

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { startLocalStack } from '../../src/stack/local-stack';
 import { FIXTURES, historyToFixture } from './fixtures';
+import { writeFixtures } from './recorder';
 import type { PhaseName, RotationStatus } from '../../workflows/definitions';
 import { statusQuery } from '../../workflows/definitions';
 
@@ -98,14 +99,7 @@ async function main(): Promise<void> {
       ...(await recordCoalesce()),
       ...(await recordMass()),
     ];
-    for (const [name, history, secrets] of more) {
-      const json = historyToFixture(history);
-      if (secrets.some((p) => json.includes(p) || json.includes(Buffer.from(p).toString('base64'))))
-        throw new Error(`${name}: the history holds a password; not writing it`);
-      const file = path.join(into, `${name}.json`);
-      fs.writeFileSync(file, json);
-      process.stdout.write(`recorded ${path.relative(process.cwd(), file)}\n`);
-    }
+    writeFixtures(into, more);
   } finally {
     fs.rmSync(info, { force: true });
     await stack.stop();
