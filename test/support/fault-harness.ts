@@ -100,7 +100,8 @@ export async function faultTrial<R>(
     );
     const first = await Promise.race([faulty.exited.then(() => 'exited' as const), ended]);
     const killed = first === 'exited' && readTrace(traceFile).some((e) => e.event === 'kill');
-    if (first === 'exited') fresh = await startRotator(config.yaml, config.env, { keys: harness.keys });
+    if (first === 'exited')
+      fresh = await stage("the fresh worker's start", startRotator(config.yaml, config.env, { keys: harness.keys }));
     await stage(
       'the workflow',
       handle.result().catch(() => undefined),
