@@ -42,7 +42,7 @@ describe('a credential in a Kubernetes Secret with Deployments consuming it', ()
     // The second rollout stalls: the rotation must still be waiting, with the old login valid, until it completes.
     s.controller.set('worker', 'stall');
     const { handle, done } = await rotate(s, rotator);
-    await s.controller.until((r) => r.some((x) => x.deployment === 'worker'));
+    await s.controller.until((r) => r.some((x) => x.deployment === 'worker'), "worker's rollout", { during: done });
     const waiting = await queryStatus(handle);
     expect(waiting.phase).toBe('reconnect');
     expect(await s.logsIn(before.value)).toBe(true);
@@ -110,7 +110,7 @@ describe('a credential in a Kubernetes Secret with Deployments consuming it', ()
     const { s, rotator } = await setUp();
     s.controller.set('api', 'stall');
     const { done } = await rotate(s, rotator);
-    await s.controller.until((r) => r.some((x) => x.deployment === 'api'));
+    await s.controller.until((r) => r.some((x) => x.deployment === 'api'), "api's rollout", { during: done });
     // kubectl edit, in effect: another writer changes the Secret's data while api rolls out.
     const { core } = (await import('./support/kube')).adminClients();
     const secret = await core.readNamespacedSecret({ name: s.path, namespace: s.namespace });

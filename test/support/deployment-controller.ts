@@ -35,7 +35,10 @@ export class DeploymentController {
   private readonly waiters: Array<() => void> = [];
   private readonly stalled = new Map<string, () => void>();
   private request: { abort(): void } | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private watchEnds = 0;
+  private lastTrouble = '';
   private readonly apps = adminClients().apps;
 
   /** `stepMs`: how long the simulated pods take to become available (so overlapping rollouts would show). */
@@ -44,29 +47,54 @@ export class DeploymentController {
     private readonly stepMs = 150,
   ) {}
 
+  /**
+   * Lists the namespace's Deployments, then watches them, as an informer does: when the watch ends (the API server
+   * may close it at any time) it lists and watches again, and it lists again every second anyway (a resync), so no
+   * generation can be missed. `observe` handles each generation once, however often it sees it.
+   */
   async start(): Promise<this> {
+    await this.resync();
+    await this.watch();
+    this.resyncTimer = setInterval(() => void this.resync().catch((err: unknown) => this.trouble('resync', err)), 1000);
+    this.resyncTimer.unref();
+    return this;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.resyncTimer);
+    this.request?.abort();
+  }
+
+  private async resync(): Promise<void> {
+    if (this.stopped) return;
+    const { items } = await this.apps.listNamespacedDeployment({ namespace: this.namespace });
+    for (const d of items) void this.observe(d);
+  }
+
+  private async watch(): Promise<void> {
     const { kc } = adminClients();
-    const watch = new k8s.Watch(kc);
-    let ready!: () => void;
-    const started = new Promise<void>((r) => (ready = r));
-    this.request = await watch.watch(
+    this.request = await new k8s.Watch(kc).watch(
       `/apis/apps/v1/namespaces/${this.namespace}/deployments`,
       { allowWatchBookmarks: false },
       (type: string, obj: k8s.V1Deployment) => {
         if (type === 'ADDED' || type === 'MODIFIED') void this.observe(obj);
       },
       (err: unknown) => {
-        if (!this.stopped && err) console.error('deployment controller watch ended', err);
+        if (this.stopped) return;
+        this.watchEnds++;
+        if (err) this.trouble('watch', err);
+        void this.resync()
+          .then(() => this.watch())
+          .catch((e: unknown) => this.trouble('re-watch', e));
       },
     );
-    ready();
-    await started;
-    return this;
   }
 
-  stop(): void {
-    this.stopped = true;
-    this.request?.abort();
+  private trouble(what: string, err: unknown): void {
+    if (this.stopped) return;
+    this.lastTrouble = `${what}: ${(err as Error)?.message?.split('\n')[0] ?? String(err)}`;
+    console.error(`deployment controller (${this.namespace}) ${this.lastTrouble}`);
   }
 
   /** How the next rollouts of `name` go (default: complete). */
@@ -85,16 +113,45 @@ export class DeploymentController {
     return this.rollouts.filter((r) => r.deployment === name);
   }
 
-  /** Resolves once `predicate` holds over the rollouts seen so far (checked after every change). */
-  until(predicate: (rollouts: Rollout[]) => boolean): Promise<void> {
+  /**
+   * Resolves once `predicate` holds over the rollouts seen so far (checked after every change). Rejects, naming
+   * `what` and every rollout seen, when `during` (say, the rotation) ends first or after `deadlineMs`: a guard that
+   * turns a wait for a rollout that will never come into a message.
+   */
+  until(
+    predicate: (rollouts: Rollout[]) => boolean,
+    what = 'the rollouts waited for',
+    { during, deadlineMs = 120_000 }: { during?: Promise<unknown>; deadlineMs?: number } = {},
+  ): Promise<void> {
     if (predicate(this.rollouts)) return Promise.resolve();
-    return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    return new Promise<void>((resolve, reject) => {
+      const fail = (why: string) => {
+        if (settled) return;
+        settled = true;
+        reject(new Error(`deployment controller (${this.namespace}): ${what} not seen, ${why}; ${this.describe()}`));
+      };
+      timer = setTimeout(() => fail(`${deadlineMs / 1000} s passed`), deadlineMs);
+      during?.then(
+        () => fail('what it waited during ended first'),
+        (err: unknown) => fail(`what it waited during failed first (${(err as Error)?.message ?? String(err)})`),
+      );
       const check = () => {
-        if (predicate(this.rollouts)) resolve();
-        else this.waiters.push(check);
+        if (settled) return;
+        if (predicate(this.rollouts)) {
+          settled = true;
+          resolve();
+        } else this.waiters.push(check);
       };
       this.waiters.push(check);
-    });
+    }).finally(() => clearTimeout(timer));
+  }
+
+  private describe(): string {
+    const seen = this.rollouts.map((r) => `${r.deployment}#${r.generation}:${r.outcome ?? 'in progress'}`);
+    const trouble = this.lastTrouble ? `, last trouble ${this.lastTrouble}` : '';
+    return `rollouts seen [${seen.join(', ')}], watch ended ${this.watchEnds} times${trouble}`;
   }
 
   private changed(): void {

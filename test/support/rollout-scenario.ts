@@ -60,6 +60,7 @@ export async function rolloutScenario(taskQueue: string, options: RolloutScenari
   // The workloads are up before rotator comes: their first rollouts are not what a test looks at.
   await controller.until(
     (r) => r.filter((x) => x.outcome === 'complete').length === names.length + (options.unlisted ?? []).length,
+    'the first rollouts of the workloads',
   );
   controller.rollouts.length = 0;
 
