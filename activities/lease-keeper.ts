@@ -259,9 +259,14 @@ export function createKeeperActivities(deps: KeeperDeps) {
       for (const c of d.consumers) await (await deps.consumers.consumer(c)).notify({ secret, ...input });
     },
 
-    async renewLease(secret: string, input: { leaseId: string; incrementSec: number }): Promise<RenewResult> {
+    /** Renews a lease; `renewedAt` (epoch ms) is when the engine was asked, so the keeper can tell how late it was. */
+    async renewLease(
+      secret: string,
+      input: { leaseId: string; incrementSec: number },
+    ): Promise<RenewResult & { renewedAt?: number }> {
       const d = dynamic(secret);
-      return (await deps.engine(d.engineProvider)).renew(input.leaseId, input.incrementSec);
+      const renewedAt = Date.now();
+      return { ...(await (await deps.engine(d.engineProvider)).renew(input.leaseId, input.incrementSec)), renewedAt };
     },
 
     /** Revokes a lease, never the one the store publishes as current (consumers would lose their credential). */

@@ -83,6 +83,14 @@ export interface RotatorWorkerOptions {
  */
 const STICKY_QUEUE_TIMEOUT = '3s';
 
+/**
+ * Workflows a worker keeps in memory between their tasks unless temporal.max_cached_workflows says otherwise. A lease
+ * keeper's run is at most 200 events (short-keeper-history), so one that was evicted replays that when it wakes: the
+ * cache need not hold every keeper. The SDK's own default, sized from the heap (~2,300 at a 4 GiB heap), holds over
+ * 1 GiB of them.
+ */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 500;
+
 let runtimeInstalled = false;
 /** Where the Runtime's Prometheus exporter listens, when this process installed it with one. */
 let coreMetricsAddress: string | null = null;
@@ -237,7 +245,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT,
       sinks,
       interceptors,
-      ...(config.temporal.max_cached_workflows !== undefined ? { maxCachedWorkflows: config.temporal.max_cached_workflows } : {}),
+      maxCachedWorkflows: config.temporal.max_cached_workflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
       ...options.tuning,
     });
   } catch (err) {

@@ -35,6 +35,19 @@ const releaser = proxyActivities<KeeperActivities>(IRREVERSIBLE);
 
 /** Past this many events the keeper starts over as a new run with its state: Temporal suggests 10k at most. */
 const HISTORY_LIMIT = 2_000;
+/**
+ * The same with short-keeper-history: a keeper evicted from a worker's bounded cache replays its whole run when it
+ * next wakes, so a run is kept to about 25 renewals (7 events each).
+ */
+const SHORT_HISTORY_LIMIT = 200;
+/** Renewal lateness samples a keeper keeps in its state (newest last), for `rotator status` and the bench. */
+const LATENESS_KEPT = 8;
+/**
+ * Keepers issued together (a worker's start, a mass issue) must drift apart instead of waking together every cycle: a
+ * renewal comes up to this fraction of the lease's lead after renew_at (never before it), a re-issue up to this
+ * fraction of its lead earlier, by a fraction fixed per lease and step. Both keep the old lease alive longer, not less.
+ */
+const JITTER = 0.1;
 /** However short the lease, keep at least this long between the issue of a credential and the end of the old one. */
 const MIN_LEAD_MS = 2_000;
 /** Waits after a failed step before the next try: from the first to the last, doubling. */
@@ -61,6 +74,8 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
   // Asked once, before the first command of every run, so the marker sits in the same place of every history: asked
   // later (after a local activity, only once a lease is held) a replay can reach it in another workflow task.
   const byRenewAt = patched('renew-by-renew-at');
+  // Asked at the same place: the run continues as new after 200 events instead of 2,000.
+  const historyLimit = patched('short-keeper-history') ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
   // The claim ids of this keeper's credentials: stable across continue-as-new (the chain's first run id).
   const chain = workflowInfo().firstExecutionRunId;
   const claimOf = (generation: number) => `${chain}:${generation}`;
@@ -78,10 +93,10 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
       state.revokeQueue.shift();
     } else {
       await until(next.at, next.kind === 'renew' ? 'renewing' : 'waiting');
-      if (next.kind === 'renew') await renew(lease!, config);
+      if (next.kind === 'renew') await renew(lease!, config, next.at);
       else await replace(config);
     }
-    if (workflowInfo().historyLength > HISTORY_LIMIT || workflowInfo().continueAsNewSuggested) {
+    if (workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof keepLease>({ secret, state });
     }
   }
@@ -111,9 +126,11 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
     }
   }
 
-  async function renew(lease: KeptLease, config: LeaseConfig): Promise<void> {
+  async function renew(lease: KeptLease, config: LeaseConfig, due: number): Promise<void> {
     try {
       const renewed = await io.renewLease(secret, { leaseId: lease.leaseId, incrementSec: config.increment_seconds });
+      if (renewed.renewedAt !== undefined)
+        state.renewLateMs = [...(state.renewLateMs ?? []), Math.max(0, renewed.renewedAt - due)].slice(-LATENESS_KEPT);
       lease.expiresAt = Date.now() + renewed.leaseDurationSec * 1000;
       lease.lastDurationMs = renewed.leaseDurationSec * 1000;
       lease.capped = renewed.capped;
@@ -230,10 +247,13 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
 
 type Step = { at: number; kind: 'renew' | 'replace' };
 
+/** The next step for a lease, spread by its jitter (see JITTER; keepers before renew-by-renew-at had none). */
 function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean): Step {
-  const reissue = reissueAt(lease, config);
+  const jitter = byRenewAt ? jitterOf(lease) : 0;
+  const reissue =
+    reissueAt(lease, config) - jitter * JITTER * Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
   if (config.renewal_enabled && !lease.capped) {
-    const at = lease.retryRenewAt ?? (byRenewAt ? renewAt(lease, config) : renewAtBefore(lease, config));
+    const at = lease.retryRenewAt ?? (byRenewAt ? renewAt(lease, config, jitter) : renewAtBefore(lease, config));
     if (at < reissue) return { at, kind: 'renew' };
   }
   return { at: reissue, kind: 'replace' };
@@ -244,9 +264,17 @@ function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean): St
  * before it ends). min_renewal_seconds does not delay it: a floor of 60 s on a 60 s lease renewed it in its last second,
  * where one worker death lets it expire under its consumers.
  */
-function renewAt(lease: KeptLease, config: LeaseConfig): number {
+function renewAt(lease: KeptLease, config: LeaseConfig, jitter: number): number {
   const grantedAt = lease.expiresAt - lease.lastDurationMs;
-  return Math.min(grantedAt + config.renew_at * lease.lastDurationMs, lease.expiresAt - MIN_LEAD_MS / 2);
+  const spread = jitter * JITTER * (1 - config.renew_at) * lease.lastDurationMs;
+  return Math.min(grantedAt + config.renew_at * lease.lastDurationMs + spread, lease.expiresAt - MIN_LEAD_MS / 2);
+}
+
+/** A lease's jitter for its next step, in [0, 1): the same on every replay and every time it is planned. */
+function jitterOf(lease: KeptLease): number {
+  let h = 2166136261;
+  for (const c of `${lease.leaseId}:${lease.renewals}`) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+  return (h >>> 0) / 2 ** 32;
 }
 
 /** renewAt as keepers started before the patch computed it, with min_renewal_seconds as a floor; only for their replay. */

@@ -129,6 +129,8 @@ export interface KeeperState {
   phase: KeeperPhase;
   nextActionAt: number | null;
   lastError: string | null;
+  /** How late the last few renewals ran against their due time (ms, newest last); absent on keepers before it. */
+  renewLateMs?: number[];
 }
 
 export interface KeepLeaseInput {

@@ -197,8 +197,8 @@ export const TemporalSchema = z
     api_key: z.string().min(1).optional(),
     api_key_file: z.string().min(1).optional(),
     /**
-     * Workflows a worker keeps in memory between their tasks (default: the SDK's, sized from the heap). Lower it for a
-     * worker that keeps thousands of leases: an evicted keeper replays its short history when it next wakes.
+     * Workflows a worker keeps in memory between their tasks (default 500, workers/worker.ts). A worker that keeps
+     * thousands of leases needs no more: an evicted keeper replays its one-step history when it next wakes.
      */
     max_cached_workflows: z.number().int().min(0).max(100_000).optional(),
   })

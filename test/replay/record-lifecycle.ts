@@ -2,18 +2,10 @@
 // a human, a sweep, and a lease keeper through one full cycle (issue, renew, re-issue, grace, revoke).
 import type { temporal } from '@temporalio/proto';
 import type { SecretValue } from '../../activities/types';
-import {
-  KEEP_LEASE,
-  keeperIdFor,
-  keeperStatusQuery,
-  SCHEDULED_ROTATION,
-  scheduledWorkflowIdFor,
-  SWEEP,
-} from '../../workflows/lifecycle-definitions';
-import { dynamicYaml } from '../support/dynamic-config';
+import { SCHEDULED_ROTATION, scheduledWorkflowIdFor, SWEEP } from '../../workflows/lifecycle-definitions';
 import { configYaml, seedAdmin, testEnv, unique, vaultClient } from '../support/harness';
 import { startRotator } from '../support/rotator';
-import { pgRole } from '../support/vault-roles';
+import { recordKeeperCycle } from './record-keeper';
 
 type Recorded = [name: string, history: temporal.api.history.v1.IHistory, secrets: string[]];
 
@@ -72,32 +64,6 @@ export async function recordLifecycle(): Promise<Recorded[]> {
     await rotator.close();
   }
 
-  const role = await pgRole({ default_ttl: '4s', max_ttl: '12s' });
-  const name = unique('dyn');
-  const dyn = dynamicYaml(unique('record'), [
-    {
-      name,
-      role,
-      engine: 'postgresql',
-      lease: ['increment_seconds: 4', 'min_renewal_seconds: 1', 'renew_at: 0.5', 'grace_period: 2s'],
-    },
-  ]);
-  const keeper = await startRotator(dyn.yaml, dyn.env, { codec: false });
-  try {
-    const handle = await keeper.client.workflow.start(KEEP_LEASE, {
-      taskQueue: keeper.config.temporal.task_queue,
-      workflowId: keeperIdFor(name),
-      args: [{ secret: name }],
-    });
-    const deadline = Date.now() + 60_000;
-    while (((await handle.query(keeperStatusQuery).catch(() => null))?.revoked ?? 0) < 1) {
-      if (Date.now() > deadline) throw new Error('the keeper did not finish a cycle');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    await handle.terminate('recorded');
-    recorded.push(['keep-lease-cycle', await handle.fetchHistory(), await passwordsAt(`secret/data/dynamic/${name}`)]);
-  } finally {
-    await keeper.close();
-  }
+  recorded.push(...(await recordKeeperCycle()));
   return recorded;
 }

@@ -144,6 +144,17 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'short-keeper-history': {
+    workflow: 'keepLease',
+    change: 'the keeper continues as new past 200 events (was 2,000), so one evicted from a bounded cache replays little',
+    since: '80d6814',
+    firstFixtureSet: 'v8',
+    deprecateWhen:
+      'no keepLease run started before it is open (a keeper continues as new within 2,000 events, and its next run ' +
+      'takes the new branch); drop the keep-lease-cycle fixtures of v3-v6',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
 } as const satisfies Record<string, PatchEntry>;
 
 export type PatchId = keyof typeof PATCHES;

@@ -47,6 +47,9 @@ async function keeperStatusOf(ctx: CliContext, config: Config, secret: string): 
         ? `  lease ${state.current.leaseId} (${state.current.username}), version ${state.current.version}, expires ${at(state.current.expiresAt)}, renewed ${state.current.renewals}×${state.current.capped ? ', capped' : ''}`
         : '  no credential yet',
       `  re-issues ${state.generation}, old leases revoked ${state.revoked}`,
+      ...(state.renewLateMs?.length
+        ? [`  last renewals ran ${state.renewLateMs.map((ms) => `${Math.round(ms)} ms`).join(', ')} after they were due`]
+        : []),
       ...state.irrevocable.map((l) => `  irrevocable: ${l.leaseId}: ${l.error}`),
       ...(state.lastError ? [`  last error: ${state.lastError}`] : []),
     ];
