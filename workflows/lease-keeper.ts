@@ -74,8 +74,10 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
   // Asked once, before the first command of every run, so the marker sits in the same place of every history: asked
   // later (after a local activity, only once a lease is held) a replay can reach it in another workflow task.
   const byRenewAt = patched('renew-by-renew-at');
-  // Asked at the same place: the run continues as new after 200 events instead of 2,000.
-  const historyLimit = patched('short-keeper-history') ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
+  // Asked at the same place: the run continues as new after 200 events instead of 2,000, and its steps are jittered
+  // (a keeper recorded before it waits for the unjittered times, and its replay must find the same commands).
+  const shortRuns = patched('short-keeper-history');
+  const historyLimit = shortRuns ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
   // The claim ids of this keeper's credentials: stable across continue-as-new (the chain's first run id).
   const chain = workflowInfo().firstExecutionRunId;
   const claimOf = (generation: number) => `${chain}:${generation}`;
@@ -85,7 +87,7 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
     if (!setup.configured) break;
     const config = setup.lease;
     const lease = state.current;
-    const next = lease ? nextStep(lease, config, byRenewAt) : { at: Date.now(), kind: 'replace' as const };
+    const next = lease ? nextStep(lease, config, byRenewAt, shortRuns) : { at: Date.now(), kind: 'replace' as const };
     const revoke = state.revokeQueue[0];
     if (revoke && revoke.at <= next.at) {
       await until(revoke.at, 'grace');
@@ -248,8 +250,8 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
 type Step = { at: number; kind: 'renew' | 'replace' };
 
 /** The next step for a lease, spread by its jitter (see JITTER; keepers before renew-by-renew-at had none). */
-function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean): Step {
-  const jitter = byRenewAt ? jitterOf(lease) : 0;
+function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean, jittered: boolean): Step {
+  const jitter = byRenewAt && jittered ? jitterOf(lease) : 0;
   const reissue =
     reissueAt(lease, config) - jitter * JITTER * Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
   if (config.renewal_enabled && !lease.capped) {

@@ -146,7 +146,9 @@ export const PATCHES = {
   },
   'short-keeper-history': {
     workflow: 'keepLease',
-    change: 'the keeper continues as new past 200 events (was 2,000), so one evicted from a bounded cache replays little',
+    change:
+      'the keeper continues as new past 200 events (was 2,000), so one evicted from a bounded cache replays little, ' +
+      'and its renewals and re-issues are jittered (a tenth of the lead)',
     since: '80d6814',
     firstFixtureSet: 'v8',
     deprecateWhen:
