@@ -21,6 +21,7 @@ const SERIAL = [
   'fault-injection-mysql',
   'fault-injection-sops',
   'fault-injection-pki',
+  'fault-injection-coalesce',
   'fault-injection-mass',
 ];
 const serialFiles = SERIAL.map((name) => `**/test/${name}.test.ts`);

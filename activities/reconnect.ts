@@ -25,6 +25,8 @@ export interface RolloutStep {
   /** Restarted one batch after the other, in this order; each batch's rollouts must finish before the next. */
   batches: WorkloadRef[][];
   timeoutMs: number;
+  /** The consumer's `coalesce` window: each batch asks its workloads' coordinators for the restart. Absent: restarts itself. */
+  coalesceMs?: number;
 }
 
 export type ReconnectStep = NotifyStep | RolloutStep;
@@ -81,7 +83,14 @@ export function createReconnectActivities(deps: ReconnectDeps) {
       const size = (config as { max_parallel: number }).max_parallel;
       const batches: WorkloadRef[][] = [];
       for (let i = 0; i < workloads.length; i += size) batches.push(workloads.slice(i, i + size));
-      steps.push({ kind: 'restart', consumer, batches, timeoutMs: parseDuration((config as { timeout: string }).timeout) });
+      const { timeout, coalesce } = config as { timeout: string; coalesce?: string };
+      steps.push({
+        kind: 'restart',
+        consumer,
+        batches,
+        timeoutMs: parseDuration(timeout),
+        ...(coalesce ? { coalesceMs: parseDuration(coalesce) } : {}),
+      });
     }
     const notes: string[] = [];
     const secret = deps.providers.kubernetesSecret(plan.store.provider, plan.store.path);

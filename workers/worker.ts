@@ -17,6 +17,7 @@ import { createLifecycleActivities } from '../activities/lifecycle';
 import { createMassActivities } from '../activities/mass-rotation';
 import { temporalWriteBudget } from '../activities/write-budget';
 import { createReconnectActivities } from '../activities/reconnect';
+import { createCoalesceActivities } from '../activities/consumers/rollout/public';
 import { createTriggerActivities } from '../activities/trigger';
 import { createActivities } from '../activities/rotation';
 import type { KeepAlive } from '../activities/plugin';
@@ -198,6 +199,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       }),
       ...createMassActivities({ config: full, secrets }),
       ...createReconnectActivities({ providers, consumers, secrets }),
+      ...createCoalesceActivities(secrets),
       ...createLifecycleActivities({ config: full, client, providers, targets, secrets }),
       ...createTriggerActivities({ config: full, client, providers, targets, secrets }),
       ...createKeeperActivities({

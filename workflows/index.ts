@@ -6,5 +6,6 @@ export { sweep } from './sweep';
 export { keepLease } from './lease-keeper';
 export { triggerRotation } from './trigger';
 export { rotateKey } from './rotate-key';
+export { coalesceRollout } from './rollout-coordinator';
 export { massRotation } from './mass-rotation';
 export { writeBudget } from './write-budget';

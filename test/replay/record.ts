@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     const { recordTrigger } = await import('./record-trigger');
     const { recordTransit } = await import('./record-transit');
     const { recordIssued } = await import('./record-issued');
+    const { recordCoalesce } = await import('./record-coalesce');
     const { recordMass } = await import('./record-mass');
     const more = [
       ...(await recordLifecycle()),
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
       ...(await recordApproval()),
       ...(await recordTransit()),
       ...(await recordIssued()),
+      ...(await recordCoalesce()),
       ...(await recordMass()),
     ];
     writeFixtures(into, more);

@@ -122,6 +122,17 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'coalesced-rollout': {
+    workflow: 'rotateSecret',
+    change: 'a rollout consumer with a coalesce window asks each workload’s coordinator for the restart and waits for its answer',
+    since: '2d7255b',
+    firstFixtureSet: 'v8',
+    deprecateWhen:
+      'never asked on an older branch (no rotation before it had a coalesce window in its plan); it can be deprecated ' +
+      'with the next set of patches, no fixture set to drop',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
   'lean-revoke': {
     workflow: 'rotateSecret',
     change:

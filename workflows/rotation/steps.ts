@@ -7,6 +7,7 @@ import type { PromoteResult } from '../../activities/types';
 import { describeWorkload } from '../../src/kernel/workloads';
 import { describeFailure } from '../lib/failures';
 import { COMPENSATE, heartbeatingWait } from '../lib/policies';
+import { coalescedBatch } from './coalesced';
 import type { Rotation } from './context';
 import { patched } from '../lib/patches';
 
@@ -98,6 +99,11 @@ async function rollOut(r: Rotation, step: RolloutStep, version: string, previous
         await r.undoConsumers.restartWorkloads(plan, { consumer, workloads, value, onlyIf: version });
         await undoWaiter.awaitRollout(plan, { consumer, workloads, startedAt: Date.now(), timeoutMs });
       });
+    }
+    // A consumer with a coalesce window restarts through its workloads' coordinators, once for many secrets.
+    if (step.coalesceMs !== undefined && patched('coalesced-rollout')) {
+      status.notes.push(await coalescedBatch(r, { ...step, coalesceMs: step.coalesceMs }, workloads, version));
+      continue;
     }
     const restarted = await r.consumers.restartWorkloads(plan, { consumer, workloads, value: version });
     await waiter.awaitRollout(plan, { consumer, workloads, startedAt: Date.now(), timeoutMs });

@@ -1,6 +1,7 @@
 // The `rollout` consumer plugin: restart the Kubernetes workloads that use a secret, in batches, waiting for each.
 import { z } from 'zod';
 import { writtenDuration } from '../../../src/config/fields';
+import { DURATION, parseDuration } from '../../../src/kernel/duration';
 import { connectionFields } from '../../kubernetes/connection';
 import type { ConsumerPlugin } from '../../plugin';
 
@@ -50,6 +51,13 @@ export const schema = z
     max_parallel: z.number().int().min(1).max(100).default(1),
     /** How long one batch may take to roll out before the rotation gives up and rolls back. */
     timeout: writtenDuration('1s').default('10m'),
+    /**
+     * Gather restarts of the same workload asked by other rotations for this long, then restart it once for all of
+     * them (docs/consumers.md#one-restart-for-several-secrets). Absent: each rotation restarts on its own.
+     */
+    coalesce: writtenDuration('1ms')
+      .refine((d) => !DURATION.test(d) || parseDuration(d) <= 600_000, { message: 'expected at most 10m' })
+      .optional(),
   })
   .strict();
 

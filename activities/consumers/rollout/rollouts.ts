@@ -118,6 +118,31 @@ export class Rollouts implements RolloutConsumer {
     }
   }
 
+  /**
+   * One restart for several secrets (a coalesced rollout): sets every annotation in `annotations` that the pod
+   * template does not carry yet, in one patch, so the workload rolls out once for all of them. Nothing to set (a
+   * step run again after a worker died): nothing restarts.
+   */
+  async restartWith(w: WorkloadRef, annotations: Record<string, string>): Promise<{ generation: number; restarted: boolean }> {
+    const api = KINDS[w.kind];
+    for (let attempt = 1; ; attempt++) {
+      const current = await kube(`get ${describeWorkload(w)}`, () => api.read(this.clients.apps, w.namespace, w.name));
+      const now = current.spec?.template?.metadata?.annotations ?? {};
+      const missing = Object.fromEntries(Object.entries(annotations).filter(([key, value]) => now[key] !== value));
+      if (Object.keys(missing).length === 0) return { generation: current.metadata?.generation ?? 0, restarted: false };
+      const body = {
+        metadata: { resourceVersion: current.metadata?.resourceVersion },
+        spec: { template: { metadata: { annotations: missing } } },
+      };
+      try {
+        const patched = await kube(`patch ${describeWorkload(w)}`, () => api.patch(this.clients.apps, w.namespace, w.name, body));
+        return { generation: patched.metadata?.generation ?? 0, restarted: true };
+      } catch (err) {
+        if (!(err instanceof RotatorError && err.code === 'CONFLICT') || attempt === 5) throw err;
+      }
+    }
+  }
+
   async notify(event: ConsumerEvent): Promise<void> {
     const annotation = { key: restartAnnotationKey(event.secret), value: event.version };
     for (const w of await this.workloads()) await this.restart(w, annotation);
