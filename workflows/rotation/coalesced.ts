@@ -10,7 +10,7 @@ import { DEFAULT_OUTAGE_TOLERANCE_MS, forwardIo } from '../lib/policies';
 import { restartAnswer, type RestartAnswer } from '../rollout-coordinator-definitions';
 import type { Rotation } from './context';
 
-/** Beyond the window and the rollout's own timeout: room for the coordinator's restart and its answer. */
+/** Beyond the windows and rollouts waited for: room for the coordinator's restart and its answer. */
 const ANSWER_SLACK_MS = 60_000;
 
 /** Restarts `workloads` for `version` through their coordinators; the note to keep, or the first failure thrown. */
@@ -31,14 +31,17 @@ export async function coalescedBatch(
     value: version,
     rotationId: r.rotationId,
   });
-  const all = await condition(() => ids.every((id) => answers.has(id)), step.coalesceMs + step.timeoutMs + ANSWER_SLACK_MS);
+  // A request that comes while the coordinator rolls out an earlier batch waits for that batch (its window and its
+  // rollout), then for its own: two of each at most. (Only the timer's length changed: a replay does not compare it.)
+  const answerWithinMs = 2 * (step.coalesceMs + step.timeoutMs) + ANSWER_SLACK_MS;
+  const all = await condition(() => ids.every((id) => answers.has(id)), answerWithinMs);
   const notes: string[] = [];
   for (const [i, w] of workloads.entries()) {
     const a = answers.get(ids[i]);
     if (!all || !a) {
       throw ApplicationFailure.create({
         type: 'CONSUMER_FAILED',
-        message: `the rollout coordinator of ${describeWorkload(w)} did not answer within ${Math.round((step.coalesceMs + step.timeoutMs) / 1000)}s`,
+        message: `the rollout coordinator of ${describeWorkload(w)} did not answer within ${Math.round(answerWithinMs / 1000)}s`,
         nonRetryable: true,
       });
     }
