@@ -10,6 +10,7 @@ import type { SecretStore, SecretValue } from '../../activities/types';
 import { parseConfig } from '../../src/config/load';
 import { planRotation, type RotationPlan } from '../../src/config/plan';
 import { DeploymentController } from './deployment-controller';
+import { seedLogin } from './rollout-scenario';
 import { pgAdminSecret, unique } from './harness';
 import { adminClients, deployment, kubeconfigFile, namespaceFor } from './kube';
 import { testStack } from './stack';
@@ -71,23 +72,7 @@ export async function coalesceScenario(
   for (const path of paths) {
     const name = unique(path.replace('-', '_'));
     const role = unique('app');
-    const first = randomBytes(24).toString('base64url');
-    const t = target(role);
-    await t.upsertLogin(`${role}_a`, first);
-    await t.close();
-    // The first version, written the way rotator writes every version (so the Secret is rotator's own).
-    const seed = `seed-${name}`;
-    const value: SecretValue = {
-      username: `${role}_a`,
-      password: first,
-      host: pg.host,
-      port: pg.port,
-      dbname: pg.database,
-      engine: 'postgres',
-    };
-    await store.stagePending(path, seed, value, null);
-    await store.promote(path, seed, null);
-    await store.discardPending(path, seed);
+    await seedLogin(store, path, `seed-${name}`, role);
     made.push({ name, path, role });
   }
 

@@ -47,6 +47,29 @@ export interface RolloutScenario {
   close(): Promise<void>;
 }
 
+/**
+ * The PostgreSQL login `<role>_a` with a fresh password, and the Secret `path` holding it as its first version,
+ * written the way rotator writes every version (so the Secret is rotator's own).
+ */
+export async function seedLogin(store: SecretStore, path: string, seed: string, role: string): Promise<void> {
+  const pg = testStack().postgres!;
+  const first = randomBytes(24).toString('base64url');
+  const target = new PostgresTarget(postgresConnectionFrom(pgAdminSecret(), {}), role);
+  await target.upsertLogin(`${role}_a`, first);
+  await target.close();
+  const value: SecretValue = {
+    username: `${role}_a`,
+    password: first,
+    host: pg.host,
+    port: pg.port,
+    dbname: pg.database,
+    engine: 'postgres',
+  };
+  await store.stagePending(path, seed, value, null);
+  await store.promote(path, seed, null);
+  await store.discardPending(path, seed);
+}
+
 export async function rolloutScenario(taskQueue: string, options: RolloutScenarioOptions = {}): Promise<RolloutScenario> {
   const names = options.deployments ?? ['api', 'worker'];
   const user = options.user ?? 'rotator';
@@ -69,30 +92,12 @@ export async function rolloutScenario(taskQueue: string, options: RolloutScenari
   const adminName = unique('pg_admin');
   const vault = vaultTestStore();
   await vault.write(adminName, pgAdminSecret());
-  const pg = testStack().postgres!;
-  const first = randomBytes(24).toString('base64url');
-  const target = new PostgresTarget(postgresConnectionFrom(pgAdminSecret(), {}), role);
-  await target.upsertLogin(`${role}_a`, first);
-  await target.close();
-
   const providerBlock = { type: 'kubernetes' as const, kubeconfig, namespace };
   const store = await storePlugin(providerBlock).create(
     storePlugin(providerBlock).schema.parse(providerBlock) as typeof providerBlock,
     storeBuilder(),
   );
-  // The first version, written the way rotator writes every version (so the Secret is rotator's own).
-  const seed = `seed-${secret}`;
-  const value: SecretValue = {
-    username: `${role}_a`,
-    password: first,
-    host: pg.host,
-    port: pg.port,
-    dbname: pg.database,
-    engine: 'postgres',
-  };
-  await store.stagePending(SECRET_NAME, seed, value, null);
-  await store.promote(SECRET_NAME, seed, null);
-  await store.discardPending(SECRET_NAME, seed);
+  await seedLogin(store, SECRET_NAME, `seed-${secret}`, role);
 
   const yaml = [
     'temporal:',
@@ -144,7 +149,7 @@ export async function rolloutScenario(taskQueue: string, options: RolloutScenari
       if (!c) throw new Error('the Secret is gone');
       return c;
     },
-    logsIn: (c) => canLogIn(pg, { username: String(c.username), password: String(c.password) }),
+    logsIn: (c) => canLogIn(testStack().postgres!, { username: String(c.username), password: String(c.password) }),
     deployment: (name) => apps.readNamespacedDeployment({ name, namespace }),
     async close() {
       controller.stop();
