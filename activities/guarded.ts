@@ -11,13 +11,20 @@ export const SLOW_STEP_MS = CONNECT_TIMEOUT_MS;
 
 const STEP_HEARTBEAT_MS = msToNumber(STEP_HEARTBEAT_TIMEOUT);
 
-/** "promote of orders_db (store vault, target postgresql)": the step and the systems it talks to, from its plan. */
-function stepOf(activityType: string, args: unknown[]): string {
+/** The systems a step talks to beyond its plan's store and target (a consumer step's consumers), from its arguments. */
+export type MoreSystems = (args: unknown[]) => string[];
+
+/**
+ * "promote of orders_db (store vault, target postgresql)": the step and the systems it talks to, from its plan (and
+ * `more`, e.g. "consumer rollout: kubernetes API server").
+ */
+function stepOf(activityType: string, args: unknown[], more?: MoreSystems): string {
   const plan = args[0] as { secret?: unknown; store?: { provider?: unknown }; target?: { type?: unknown } } | undefined;
   if (!plan || typeof plan !== 'object' || typeof plan.secret !== 'string') return activityType;
   const systems = [
     typeof plan.store?.provider === 'string' ? `store ${plan.store.provider}` : null,
     typeof plan.target?.type === 'string' ? `target ${plan.target.type}` : null,
+    ...(more?.(args) ?? []),
   ].filter(Boolean);
   return `${activityType} of ${plan.secret}${systems.length ? ` (${systems.join(', ')})` : ''}`;
 }
@@ -35,11 +42,22 @@ export function retryBudgetSpent(info: Context['info'], now = Date.now()): boole
   const initial = retry?.initialInterval !== undefined ? msToNumber(retry.initialInterval) : 1000;
   const max = retry?.maximumInterval !== undefined ? msToNumber(retry.maximumInterval) : initial * 100;
   const next = Math.min(initial * (retry?.backoffCoefficient ?? 2) ** Math.max(0, info.attempt - 1), max);
-  return now + next >= info.scheduledTimestampMs + budget;
+  return now + next + RACE_MARGIN_MS >= info.scheduledTimestampMs + budget;
 }
 
-/** How long before a local step's schedule-to-close timeout the step ends itself (so its own message wins). */
-const BUDGET_MARGIN_MS = 250;
+/**
+ * A next attempt that would start this close to the step's schedule-to-close timeout is not made: core's own timeout
+ * may end the step first (seen when the worker is loaded), as "did not finish within its schedule-to-close timeout",
+ * naming no system (fault matrix, cell "consumers restartWorkloads kubernetes reset_peer").
+ */
+const RACE_MARGIN_MS = 1_000;
+
+/**
+ * How long before a local step's schedule-to-close timeout the step ends itself (so its own message wins). 250 ms lost
+ * the race on a loaded worker (fault matrix: dual-password applyCredential redis blackhole, "step applyCredential did
+ * not finish within its schedule-to-close timeout", naming no system).
+ */
+const BUDGET_MARGIN_MS = RACE_MARGIN_MS;
 
 /** The running activity's context; none when a step runs outside an activity (a test calling it directly). */
 export function activityContext(): Context | null {
@@ -57,10 +75,11 @@ export const activityLog = (): Context['log'] | null => activityContext()?.log ?
 export function guarded<A extends unknown[], R>(
   fn: (...args: A) => Promise<R>,
   secrets: ReadonlyArray<string>,
+  more?: MoreSystems,
 ): (...args: A) => Promise<R> {
   return async (...args: A) => {
     const ctx = activityContext();
-    const step = ctx ? stepOf(ctx.info.activityType, args) : '';
+    const step = ctx ? stepOf(ctx.info.activityType, args, more) : '';
     // A frozen store or database used to leave the log silent until the step's own timeout: say so as it happens.
     if (ctx && ctx.info.attempt > 1) ctx.log.warn(`retrying ${step}: attempt ${ctx.info.attempt}`);
     // A short regular step (policy STEP_HEARTBEAT_TIMEOUT): heartbeated here while it runs, so the server notices a
@@ -110,6 +129,17 @@ export function guarded<A extends unknown[], R>(
           message: `${step} gave up after ${seconds(spent)} and ${ctx.info.attempt} attempts (its retry budget is ${seconds(ctx.info.scheduleToCloseTimeoutMs)}): ${failure.message}`,
         });
       }
+      // A local step's failure reaches the rotation's status without its step's name (a regular step's is named by
+      // its ActivityFailure): it names the step itself, or the operator reads a consumer's or a driver's words alone
+      // (fault matrix: "webhook: http://… did not accept …", not saying it was notifyConsumer).
+      if (ctx?.info.isLocal && !failure.message.includes(ctx.info.activityType)) {
+        failure = ApplicationFailure.create({
+          type: failure.type ?? undefined,
+          nonRetryable: failure.nonRetryable ?? undefined,
+          message: `${ctx.info.activityType}: ${failure.message}`,
+          details: failure.details ?? undefined,
+        });
+      }
       if (ctx) {
         const then = failure.nonRetryable ? 'not retried' : 'Temporal retries it unless its retries are used up';
         ctx.log.warn(
@@ -129,8 +159,9 @@ export function guarded<A extends unknown[], R>(
 export function guardedAll<T extends Record<string, (...args: never[]) => Promise<unknown>>>(
   activities: T,
   secrets: ReadonlyArray<string>,
+  more?: MoreSystems,
 ): T {
   return Object.fromEntries(
-    Object.entries(activities).map(([name, fn]) => [name, guarded(fn as (...a: unknown[]) => Promise<unknown>, secrets)]),
+    Object.entries(activities).map(([name, fn]) => [name, guarded(fn as (...a: unknown[]) => Promise<unknown>, secrets, more)]),
   ) as unknown as T;
 }

@@ -270,6 +270,8 @@ export interface ConsumerPlugin<C extends { type: string }> extends DeclaresSecr
   readonly l5Action?: string;
   /** Its consumers are RolloutConsumers: a rotation restarts their workloads batch by batch and waits for each. */
   readonly rollsOut?: boolean;
+  /** What its consumers talk to, as a step's messages name it (`kubernetes API server`), when the type does not say. */
+  readonly system?: string;
   /** `rotator plan`: whether the consumer can be reached (the block as the plan carries it), without notifying it. */
   preflight?(config: C, context: ConsumerContext): Promise<PreflightCheck[]>;
   create(config: C, context: ConsumerContext): Promise<Consumer>;

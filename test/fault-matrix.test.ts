@@ -5,21 +5,28 @@
 // in, the previous one as the outcome says, no pending value, no login holding an unknown password), that the step
 // ended within its retry budget (workflows/lib/policies.ts), that a failure's message names the system and the step,
 // and that no secret is in any error. `npm test` runs a few cells; `npm run chaos` (ROTATOR_FAULT_CELLS=all) all.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { msToNumber, type Duration } from '@temporalio/common';
 import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import { restartAnnotationKey } from '../activities/consumers/rollout/public';
+import { worstCaseMs } from '../activities/consumers/webhook';
 import { REQUEST_TIMEOUT_MS } from '../activities/timeouts';
 import { getDataConverter } from '../src/client/codec/data-converter';
 import { followRotation, startRotation } from '../src/client/rotations';
 import { parseConfig } from '../src/config/load';
 import { planRotation } from '../src/config/plan';
 import type { Outcome, RotationStatus } from '../workflows/definitions';
-import { COMPENSATE, forwardIo, heartbeatingWait, IRREVERSIBLE, RESTORE } from '../workflows/lib/policies';
+import { COMPENSATE, forwardIo, heartbeatingWait, IRREVERSIBLE, RESTORE, SHORT_IO } from '../workflows/lib/policies';
 import { createRotatorWorker } from '../workers/worker';
+import { DeploymentController } from './support/deployment-controller';
 import { pool } from './support/fault-harness';
 import { unique, vaultClient } from './support/harness';
+import { adminClients, deployment, kubeconfigFile, namespaceFor } from './support/kube';
 import {
   postgresScenario,
   redisDualScenario,
@@ -27,8 +34,10 @@ import {
   type Scenario,
   type ScenarioStrategy,
 } from './support/rotation-scenarios';
+import { mysqlScenario } from './support/mysql-scenario';
 import { testCodecKeys, workflowBundle } from './support/rotator';
 import { testStack } from './support/stack';
+import { vaultTestStore } from './support/test-stores';
 import { startToxiproxy, stepHooks, type Proxy, type Toxic, type Toxiproxy } from './support/toxiproxy';
 
 /** How long a forward step rides out its system failing here (`outage_tolerance`; 60 s when not configured). */
@@ -37,10 +46,37 @@ const TOLERANCE_MS = 10_000;
 const OUTAGE_MS = TOLERANCE_MS + 5_000;
 /** Down-then-back: the system is gone this long, then answers again. */
 const BLIP_MS = 3_000;
+/** The forward steps that ride out an outage of their system for the rotation's outage_tolerance. */
+const RIDES_OUT = [
+  'inspect',
+  'stageCredential',
+  'applyCredential',
+  'verifyCredential',
+  'promote',
+  'planReconnect',
+  'restartWorkloads',
+  'awaitRollout',
+];
+/**
+ * How much earlier than its outage_tolerance a step may give up: a local step stops when its next attempt would start
+ * within a second of the end (activities/guarded.ts), its attempts at most 2 s apart; a regular one (the rollout's
+ * wait) counts the outage itself. Its start as the hook sees it is a little after it was scheduled.
+ */
+const toleranceSlackMs = (step: string) => (step === 'awaitRollout' ? 1_000 : 3_500);
 /** Cells at once: each is mostly waiting for its step's retries. */
 const CONCURRENCY = 6;
 
-type Dep = 'openbao' | 'postgresql' | 'redis';
+type Dep = 'openbao' | 'postgresql' | 'redis' | 'mariadb' | 'kubernetes' | 'webhook';
+/**
+ * The strategies, and alternating-users with consumers: a signed webhook and a Deployment rolled out through the
+ * real kube-apiserver (its controller the stand-in of test/support/deployment-controller.ts), whose cells fault only
+ * the consumer steps (the store and target steps are alternating-users' own cells).
+ */
+type MatrixStrategy = ScenarioStrategy | 'consumers' | MariadbStrategy;
+/** The MySQL target's strategies on the stack's MariaDB (which has no dual password). */
+type MariadbStrategy = 'alternating-users/mariadb' | 'single-user/mariadb';
+const isMariadb = (s: MatrixStrategy): s is MariadbStrategy => s.endsWith('/mariadb');
+const CONSUMERS_STRATEGY = 'alternating-users' as const;
 type Flow = 'forward' | 'rollback';
 
 interface Fault {
@@ -75,7 +111,11 @@ const FAULTS: Fault[] = [
 ];
 
 /** The system each step talks to: the store (OpenBao) or the strategy's target. */
-const STEP_SYSTEMS: Record<string, Array<'store' | 'target'>> = {
+const STEP_SYSTEMS: Record<string, Array<'store' | 'target' | 'kubernetes' | 'webhook'>> = {
+  planReconnect: ['kubernetes'],
+  notifyConsumer: ['webhook'],
+  restartWorkloads: ['kubernetes'],
+  awaitRollout: ['kubernetes'],
   inspect: ['store'],
   stageCredential: ['store'],
   applyCredential: ['target', 'store'],
@@ -105,13 +145,25 @@ const STEP_WORDS: Record<string, string[]> = {
   rollbackStore: ['rollback', 'roll back'],
   disableLogin: ['disable', 'withdraw'],
   restorePassword: ['restore'],
+  planReconnect: ['planReconnect'],
+  notifyConsumer: ['notify'],
+  restartWorkloads: ['restart'],
+  awaitRollout: ['rollout', 'roll out'],
 };
 
 const SYSTEM_WORDS: Record<Dep, RegExp> = {
   openbao: /openbao|vault/i,
   postgresql: /postgres/i,
   redis: /redis/i,
+  mariadb: /mariadb|mysql/i,
+  kubernetes: /kubernetes/i,
+  webhook: /webhook/i,
 };
+
+/** The consumers scenario's webhook: four attempts of at most 2 s, 0.5 s, 1 s, 2 s apart. */
+const WEBHOOK = { type: 'webhook', timeout: '2s', attempts: 4, backoff: '500ms' };
+/** The consumers scenario's rollout timeout (a batch's rollout takes a few hundred ms from the stand-in). */
+const ROLLOUT_TIMEOUT_MS = 30_000;
 
 const ms = (d: Duration | undefined): number => (d === undefined ? 0 : msToNumber(d));
 
@@ -138,6 +190,17 @@ function retryBudgetMs(options: ActivityOptions | LocalActivityOptions): number 
 function stepBudgetMs(step: string, flow: Flow): number {
   const forward = retryBudgetMs(forwardIo(TOLERANCE_MS)) + REQUEST_TIMEOUT_MS;
   switch (step) {
+    case 'notifyConsumer':
+      // CONSUMER_FAILED is not retried: the webhook's own attempts are the step's budget.
+      return worstCaseMs({ ...WEBHOOK, url: 'http://x', signing_key: 'secret://k/key' }) + REQUEST_TIMEOUT_MS;
+    case 'restartWorkloads':
+      return flow === 'forward' ? forward : retryBudgetMs(COMPENSATE);
+    case 'awaitRollout':
+      return retryBudgetMs({
+        ...heartbeatingWait(ROLLOUT_TIMEOUT_MS),
+        retry: flow === 'forward' ? SHORT_IO.retry : COMPENSATE.retry,
+      });
+    case 'planReconnect':
     case 'inspect':
     case 'stageCredential':
     case 'applyCredential':
@@ -160,7 +223,7 @@ function stepBudgetMs(step: string, flow: Flow): number {
 }
 
 interface Cell {
-  strategy: ScenarioStrategy;
+  strategy: MatrixStrategy;
   /** forward: a rotation that succeeds unless the fault stops it; rollback: one whose verify query fails. */
   flow: Flow;
   step: string;
@@ -200,9 +263,14 @@ afterAll(async () => {
   await toxiproxy?.stop();
 });
 
-const FAILING_VERIFY: Record<ScenarioStrategy, string> = {
+const targetOf = (strategy: MatrixStrategy): Dep =>
+  strategy === 'dual-password' ? 'redis' : isMariadb(strategy) ? 'mariadb' : 'postgresql';
+
+const FAILING_VERIFY: Record<Exclude<MatrixStrategy, 'consumers'>, string> = {
   'alternating-users': 'select rotator_fault_matrix_no_such_function()',
   'single-user': 'select rotator_fault_matrix_no_such_function()',
+  'alternating-users/mariadb': 'select rotator_fault_matrix_no_such_function()',
+  'single-user/mariadb': 'select rotator_fault_matrix_no_such_function()',
   'dual-password': 'ROTATORFAULTMATRIXNOSUCHCOMMAND',
 };
 
@@ -211,24 +279,34 @@ const FAILING_VERIFY: Record<ScenarioStrategy, string> = {
  * proxies: the provider's address, the target's host and port, and the stored value's (where verify logs in).
  */
 async function proxiedScenario(
-  strategy: ScenarioStrategy,
+  strategy: MatrixStrategy,
   flow: Flow,
   taskQueue: string,
-): Promise<{ scenario: Scenario; store: Proxy; target: Proxy; targetDep: Dep }> {
+): Promise<{ scenario: Scenario; proxies: Partial<Record<Dep, Proxy>>; targetDep: Dep; secrets: string[] }> {
   const rotation = [`outage_tolerance: ${TOLERANCE_MS / 1000}s`];
-  if (flow === 'rollback') rotation.push(`verify: { query: "${FAILING_VERIFY[strategy]}" }`);
-  const scenario =
+  if (flow === 'rollback' && strategy !== 'consumers') rotation.push(`verify: { query: "${FAILING_VERIFY[strategy]}" }`);
+  let scenario =
     strategy === 'dual-password'
       ? await redisDualScenario(taskQueue, rotation)
-      : await postgresScenario(strategy, taskQueue, rotation);
+      : isMariadb(strategy)
+        ? await mysqlScenario(strategy === 'single-user/mariadb' ? 'single-user' : 'alternating-users', taskQueue, rotation)
+        : await postgresScenario(strategy === 'consumers' ? CONSUMERS_STRATEGY : strategy, taskQueue, rotation);
   const stack = testStack();
-  const targetDep: Dep = strategy === 'dual-password' ? 'redis' : 'postgresql';
-  const upstream = targetDep === 'redis' ? stack.redis! : stack.postgres!;
+  const targetDep = targetOf(strategy);
+  const upstream = targetDep === 'redis' ? stack.redis! : targetDep === 'mariadb' ? stack.mariadb! : stack.postgres!;
   const vaultUrl = new URL(stack.vault!.address);
   const [store, target] = await Promise.all([
     toxiproxy.proxy(`${taskQueue}-openbao`, { host: vaultUrl.hostname, port: Number(vaultUrl.port) }),
     toxiproxy.proxy(`${taskQueue}-${targetDep}`, { host: upstream.host, port: upstream.port }),
   ]);
+  const proxies: Partial<Record<Dep, Proxy>> = { openbao: store, [targetDep]: target };
+  const secrets: string[] = [];
+  if (strategy === 'consumers') {
+    const consumers = await withConsumers(scenario, flow, taskQueue);
+    scenario = consumers.scenario;
+    Object.assign(proxies, consumers.proxies);
+    secrets.push(...consumers.secrets);
+  }
   const yaml = scenario.yaml
     .split(stack.vault!.address)
     .join(`http://${store.address}`)
@@ -238,11 +316,118 @@ async function proxiedScenario(
   const current = (await vaultVersion(path))!;
   await vaultClient().write(`secret/data/${path}`, { data: { ...current.value, host: target.host, port: target.port } });
   const plan = planRotation(parseConfig(yaml, scenario.env), scenario.secret);
-  return { scenario: { ...scenario, yaml, plan }, store, target, targetDep };
+  return { scenario: { ...scenario, yaml, plan }, proxies, targetDep, secrets };
+}
+
+/**
+ * Consumers for an alternating-users secret: first a signed webhook whose receiver (a real HTTP server) is reached
+ * through a proxy, then a Deployment rolled out through a proxy in front of the real kube-apiserver (TCP through: the
+ * kubeconfig names https://127.0.0.1:<proxy port>, which the server's certificate covers). The Deployment controller
+ * is the stand-in of test/support/deployment-controller.ts and talks to the API server directly, never through the
+ * proxy. In the rollback flow the rollout fails once (ProgressDeadlineExceeded), so the undo restarts the Deployment
+ * onto the old version and waits for that. The end state checks add: after a success the Deployment was restarted
+ * onto the published version; otherwise it is not left on the withdrawn one; its last rollout is complete.
+ */
+async function withConsumers(
+  base: Scenario,
+  flow: Flow,
+  taskQueue: string,
+): Promise<{ scenario: Scenario; proxies: Partial<Record<Dep, Proxy>>; secrets: string[] }> {
+  const received: string[] = [];
+  const receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push(Buffer.concat(chunks).toString('utf8'));
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const closeReceiver = () => new Promise<void>((r) => receiver.close(() => r()));
+  const api = new URL(testStack().kubernetes!.server);
+  const [hook, kube] = await Promise.all([
+    toxiproxy.proxy(`${taskQueue}-webhook`, { host: '127.0.0.1', port: (receiver.address() as AddressInfo).port }),
+    toxiproxy.proxy(`${taskQueue}-kubernetes`, { host: api.hostname, port: Number(api.port) }),
+  ]);
+  const key = randomBytes(32).toString('hex');
+  const keyName = unique('hook_key');
+  const vault = vaultTestStore();
+  await vault.write(keyName, { key });
+
+  const namespace = await namespaceFor('rotator');
+  const { apps } = adminClients();
+  await apps.createNamespacedDeployment({ namespace, body: deployment('api', 'orders-db') });
+  const controller = await new DeploymentController(namespace).start();
+  await controller.until((r) => r.some((x) => x.outcome === 'complete'), 'the first rollout of api');
+  controller.rollouts.length = 0;
+  if (flow === 'rollback') controller.set('api', 'fail-once');
+  // The same kubeconfig as the documented rotator user's, its server the proxy.
+  const direct = kubeconfigFile('rotator');
+  const kubeconfig = `${direct}-proxied`;
+  const config = JSON.parse(readFileSync(direct, 'utf8')) as { clusters: Array<{ cluster: { server: string } }> };
+  config.clusters[0]!.cluster.server = `https://${kube.address}`;
+  writeFileSync(kubeconfig, JSON.stringify(config), { mode: 0o600 });
+
+  const yaml =
+    base.yaml.replace(
+      /^secrets:$/m,
+      ['secrets:', `  ${keyName}:`, '    provider: vault', `    path: ${vault.configPath(keyName)}`].join('\n'),
+    ) +
+    [
+      '    consumers:',
+      '      - type: webhook',
+      `        url: http://${hook.address}/rotated`,
+      `        signing_key: secret://${keyName}/key`,
+      `        timeout: ${WEBHOOK.timeout}`,
+      `        attempts: ${WEBHOOK.attempts}`,
+      `        backoff: ${WEBHOOK.backoff}`,
+      '      - type: rollout',
+      `        kubeconfig: ${kubeconfig}`,
+      `        namespace: ${namespace}`,
+      '        workloads: [{ kind: Deployment, name: api }]',
+      `        timeout: ${ROLLOUT_TIMEOUT_MS / 1000}s`,
+      '',
+    ].join('\n');
+  const annotation = restartAnnotationKey(base.secret);
+  return {
+    proxies: { webhook: hook, kubernetes: kube },
+    secrets: [key],
+    scenario: {
+      ...base,
+      yaml,
+      plan: planRotation(parseConfig(yaml, base.env), base.secret),
+      async problems(status, before) {
+        const problems = await base.problems(status, before);
+        const d = await apps.readNamespacedDeployment({ name: 'api', namespace });
+        const on = d.spec?.template?.metadata?.annotations?.[annotation];
+        if (status.outcome === 'succeeded' && on !== status.version)
+          problems.push(`Deployment api is on ${on ?? 'no version'}, not the published ${status.version}`);
+        if (status.outcome !== 'succeeded' && status.version !== undefined && on === status.version)
+          problems.push(`Deployment api is left on the withdrawn version ${status.version}`);
+        // The last restart rolled out (the stand-in writes its status within a second of the generation).
+        await controller
+          .until((r) => r.length === 0 || r.at(-1)!.outcome !== null, 'the last rollout of api to end', { deadlineMs: 10_000 })
+          .catch((err: unknown) => problems.push((err as Error).message));
+        if (controller.rollouts.at(-1)?.outcome === 'failed')
+          problems.push('the last rollout of api failed: its pods hold no working credential');
+        if (status.outcome === 'succeeded' && !received.some((b) => b.includes(`"version":"${status.version}"`)))
+          problems.push('the webhook receiver never got the published version');
+        return problems;
+      },
+      async close() {
+        controller.stop();
+        await closeReceiver();
+        await base.close();
+        await adminClients()
+          .core.deleteNamespace({ name: namespace })
+          .catch(() => undefined);
+      },
+    },
+  };
 }
 
 /** A clean run of a flow: the steps it goes through, in order, as (step, occurrence). */
-async function stepsOf(strategy: ScenarioStrategy, flow: Flow): Promise<Array<{ step: string; occurrence: number }>> {
+async function stepsOf(strategy: MatrixStrategy, flow: Flow): Promise<Array<{ step: string; occurrence: number }>> {
   const steps: Array<{ step: string; occurrence: number }> = [];
   const seen = new Map<string, number>();
   await runCell({ strategy, flow, step: '', occurrence: 0, dep: 'openbao', fault: FAULTS[0]! }, (activity, attempt) => {
@@ -256,9 +441,9 @@ async function stepsOf(strategy: ScenarioStrategy, flow: Flow): Promise<Array<{ 
 
 async function runCell(cell: Cell, onStep?: (activity: string, attempt: number) => void): Promise<Result> {
   const taskQueue = unique('fm');
-  const { scenario, store, target, targetDep } = await proxiedScenario(cell.strategy, cell.flow, taskQueue);
-  const proxy = cell.dep === 'openbao' ? store : target;
-  if (cell.step && cell.dep !== 'openbao' && cell.dep !== targetDep) throw new Error(`${cellName(cell)}: no such system`);
+  const { scenario, proxies, secrets: more } = await proxiedScenario(cell.strategy, cell.flow, taskQueue);
+  const proxy = proxies[cell.dep]!;
+  if (cell.step && !proxy) throw new Error(`${cellName(cell)}: no such system`);
   const errors: string[] = [];
   const started = Date.now();
   const seen = new Map<string, number>();
@@ -325,7 +510,10 @@ async function runCell(cell: Cell, onStep?: (activity: string, attempt: number) 
     // A step that outlives its budget must fail the cell, not hang the suite: give up on the rotation a minute after
     // the budget (the other steps take seconds) and say so.
     const budgetMs = cell.step ? stepBudgetMs(cell.step, cell.flow) : Infinity;
-    const deadlineMs = (Number.isFinite(budgetMs) ? budgetMs : 10 * 60_000) + 60_000;
+    // Capped at 8 minutes: every fault is lifted within 15 s (down: when the next step starts), and the slowest step
+    // that gives up (a revoke whose attempts all hang) does within 6; an undo's budget of half an hour is what it
+    // would keep trying for, not what a cell may take (a worker that wedges must not hold the run that long).
+    const deadlineMs = Math.min(Number.isFinite(budgetMs) ? budgetMs : Infinity, 7 * 60_000) + 60_000;
     let timer: NodeJS.Timeout | undefined;
     const hung = new Promise<null>((res) => (timer = setTimeout(() => res(null), deadlineMs)));
     const followed = await Promise.race([followRotation(handle), hung]).finally(() => clearTimeout(timer));
@@ -361,11 +549,29 @@ async function runCell(cell: Cell, onStep?: (activity: string, attempt: number) 
     if (cell.flow === 'rollback' && status.outcome === 'succeeded') problems.push('a verify that fails ended succeeded');
     const message = status.error?.message ?? '';
     problems.push(...messageProblems(cell, status));
-    const secrets = [...(await scenario.passwords()), testStack().vault!.token, testStack().postgres!.password];
+    const secrets = [
+      ...(await scenario.passwords()),
+      testStack().vault!.token,
+      testStack().postgres!.password,
+      testStack().mariadb?.password ?? '',
+      ...more,
+    ];
     const said = [JSON.stringify(status), ...errors].join('\n');
     for (const s of secrets) if (s && said.includes(s)) problems.push('a secret value is in an error or the status');
     const stepMs = reached ? stepEnd - stepStart : 0;
     if (stepMs > budgetMs) problems.push(`the step took ${stepMs} ms, beyond its budget of ${budgetMs} ms`);
+    // The other bound: a forward step that an outage stopped kept trying for its outage_tolerance first (the webhook
+    // has its own attempts instead).
+    if (
+      cell.flow === 'forward' &&
+      RIDES_OUT.includes(cell.step) &&
+      status.outcome !== 'succeeded' &&
+      status.error?.code === 'TRANSIENT' &&
+      stepMs < TOLERANCE_MS - toleranceSlackMs(cell.step)
+    )
+      problems.push(
+        `the step gave up after ${(stepMs / 1000).toFixed(1)} s, before its outage_tolerance of ${TOLERANCE_MS / 1000} s`,
+      );
     if (process.env.ROTATOR_FAULT_TRACE) process.stderr.write(`\n${cellName(cell)}\n  ${timeline.join('\n  ')}\n`);
     return {
       cell,
@@ -383,7 +589,7 @@ async function runCell(cell: Cell, onStep?: (activity: string, attempt: number) 
     await running;
     await rotator.close();
     await scenario.close();
-    await Promise.all([store.remove(), target.remove()]);
+    await Promise.all(Object.values(proxies).map((p) => p.remove()));
   }
 }
 
@@ -412,10 +618,17 @@ function table(results: Result[]): string {
   ].join('\n');
 }
 
-const STRATEGIES: ScenarioStrategy[] = ['alternating-users', 'single-user', 'dual-password'];
+const STRATEGIES: MatrixStrategy[] = [
+  'alternating-users',
+  'single-user',
+  'dual-password',
+  'consumers',
+  'alternating-users/mariadb',
+  'single-user/mariadb',
+];
 
 /** `npm test` (CI): one cell per fault, spread over the strategies, the systems and the kinds of step. */
-const SAMPLE: Array<[ScenarioStrategy, Flow, string, number, Dep, string]> = [
+const SAMPLE: Array<[MatrixStrategy, Flow, string, number, Dep, string]> = [
   ['single-user', 'forward', 'applyCredential', 1, 'postgresql', 'reset_peer'],
   ['alternating-users', 'forward', 'promote', 1, 'openbao', 'down-then-back'],
   ['dual-password', 'forward', 'verifyCredential', 1, 'redis', 'blackhole'],
@@ -425,6 +638,9 @@ const SAMPLE: Array<[ScenarioStrategy, Flow, string, number, Dep, string]> = [
   ['alternating-users', 'forward', 'inspect', 1, 'openbao', 'slicer+slow_close'],
   // The cell that found a forward step retrying a refusing database forever (activities/guarded.ts).
   ['single-user', 'forward', 'applyCredential', 1, 'postgresql', 'down'],
+  // The consumer steps: a rollout's wait with its API server resetting, an undo's restart with it down for a while.
+  ['consumers', 'forward', 'awaitRollout', 1, 'kubernetes', 'reset_peer'],
+  ['consumers', 'rollback', 'restartWorkloads', 2, 'kubernetes', 'down-then-back'],
 ];
 
 async function cellsToRun(): Promise<Cell[]> {
@@ -451,19 +667,30 @@ async function cellsToRun(): Promise<Cell[]> {
   }
   const cells: Cell[] = [];
   for (const strategy of STRATEGIES) {
-    const targetDep: Dep = strategy === 'dual-password' ? 'redis' : 'postgresql';
+    const targetDep = targetOf(strategy);
     for (const flow of ['forward', 'rollback'] as const) {
       const steps = await stepsOf(strategy, flow);
-      const verifyAt = steps.findIndex((s) => s.step === 'verifyCredential');
-      // The rollback flow's own steps are those after its failing verify that the forward flow has not run (a worker
-      // that replays a workflow task on a loaded machine runs its local steps again: not steps of their own).
+      // The step that fails the rollback flow: its verify, or (consumers) the rollout that fails.
+      const failsAt = steps.findIndex((s) => s.step === (strategy === 'consumers' ? 'awaitRollout' : 'verifyCredential'));
+      // The rollback flow's own steps are those after the step that fails that the forward flow has not run (a worker
+      // that replays a workflow task on a loaded machine runs its local steps again: not steps of their own); the
+      // consumer steps run again as undo steps, told apart by their run.
+      const before = steps.slice(0, failsAt + 1);
       const own =
         flow === 'rollback'
-          ? steps.slice(verifyAt + 1).filter((s) => !steps.slice(0, verifyAt + 1).some((b) => b.step === s.step))
+          ? steps
+              .slice(failsAt + 1)
+              .filter((s) =>
+                strategy === 'consumers'
+                  ? !before.some((b) => b.step === s.step && b.occurrence === s.occurrence)
+                  : !before.some((b) => b.step === s.step),
+              )
           : steps;
       for (const { step, occurrence } of own) {
         for (const system of STEP_SYSTEMS[step] ?? []) {
-          const dep = system === 'store' ? 'openbao' : targetDep;
+          // The consumers scenario faults its consumers only: its store and target steps are alternating-users' cells.
+          if ((strategy === 'consumers') !== (system === 'kubernetes' || system === 'webhook')) continue;
+          const dep: Dep = system === 'store' ? 'openbao' : system === 'target' ? targetDep : system;
           // Down for good only where the step gives up in minutes: undo steps retry for 10 minutes and more.
           for (const f of FAULTS.filter((f) => f.name !== 'down' || flow === 'forward'))
             cells.push({ strategy, flow, step, occurrence, dep, fault: f });

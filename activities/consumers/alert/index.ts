@@ -12,6 +12,7 @@ export const schema = z
 export const alert = {
   schema,
   l5Action: 'alert',
+  system: 'webhook receiver',
   secretFields: ['signing_key'],
   resolve: resolveSigningKey,
   worstCaseMs,

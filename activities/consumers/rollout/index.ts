@@ -68,6 +68,7 @@ export const rollout = {
   schema,
   l5Action: 'restart',
   rollsOut: true,
+  system: 'kubernetes API server',
   preflight: async (config) => (await import('./preflight')).preflight(config),
   async create(config) {
     const { Rollouts } = await import('./rollouts');

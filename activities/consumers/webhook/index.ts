@@ -177,6 +177,7 @@ export async function preflightWebhook(
 export const webhook = {
   schema,
   l5Action: 'reconnect',
+  system: 'webhook receiver',
   secretFields: ['signing_key'],
   resolve: resolveSigningKey,
   worstCaseMs,
