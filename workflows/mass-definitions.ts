@@ -58,13 +58,16 @@ export interface MassResult extends MassProgress {
 
 export const massProgressQuery = defineQuery<MassProgress>('massProgress');
 
-/** `n` write tokens of budget `perSecond`; answered with the time (epoch ms) the writes may be sent. */
+/** `n` write tokens of budget `perSecond`; answered with how long the caller waits before it sends them. */
 export interface SlotRequest {
   perSecond: number;
   n: number;
 }
 
 export interface SlotGrant {
+  /** Wait this long from the answer, by the caller's own clock. */
+  delayMs: number;
+  /** The grant in the budget's clock (the Temporal server's): its log only, never compared with a worker's clock. */
   at: number;
 }
 
@@ -73,4 +76,8 @@ export const takeSlotsUpdate = defineUpdate<SlotGrant, [SlotRequest]>('takeSlots
 export interface WriteBudgetInput {
   /** Grants still inside the window, carried over by continue-as-new. */
   grants?: Array<{ at: number; n: number }>;
+  /** How long a grant counts (the longest window asked for), carried over by continue-as-new. */
+  keepMs?: number;
+  /** How long without a request before the budget ends (default 5 min; tests shorten it). */
+  idleMs?: number;
 }

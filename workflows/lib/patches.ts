@@ -15,7 +15,7 @@ import { deprecatePatch, patched as sdkPatched } from '@temporalio/workflow';
 
 export interface PatchEntry {
   /** The workflow that asks. */
-  readonly workflow: 'rotateSecret' | 'keepLease';
+  readonly workflow: 'rotateSecret' | 'keepLease' | 'writeBudget';
   /** What the patched branch does that the old one did not. */
   readonly change: string;
   /** The commit that introduced it: histories started on a worker before it take the old branch. */
@@ -141,6 +141,19 @@ export const PATCHES = {
     deprecateWhen:
       'no keepLease run started before f637c76 (2026-12-06 04:43 UTC) is open (each keeper continues as new, and ' +
       'its next run takes the new branch); drop the keep-lease-cycle fixtures of v3-v5',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+  'write-budget-window': {
+    workflow: 'writeBudget',
+    change:
+      'an idle write budget ends only once no window can reach a grant it gave (was: after 5 min idle, whatever the ' +
+      'window), and grants are delays the caller waits, not times in the server clock',
+    since: 'b758caf',
+    firstFixtureSet: 'v8',
+    deprecateWhen:
+      'no writeBudget run started before this patch is open (an idle budget ends within 5 min, a busy one continues ' +
+      'as new every 400 grants and its next run takes the new branch); no fixture set holds the old branch',
     removeWhen: REMOVE,
     state: 'patched',
   },
