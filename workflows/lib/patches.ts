@@ -149,10 +149,10 @@ export const PATCHES = {
     change:
       'an idle write budget ends only once no window can reach a grant it gave (was: after 5 min idle, whatever the ' +
       'window), and grants are delays the caller waits, not times in the server clock',
-    since: 'b758caf',
+    since: 'cd678bc',
     firstFixtureSet: 'v8',
     deprecateWhen:
-      'no writeBudget run started before this patch is open (an idle budget ends within 5 min, a busy one continues ' +
+      'no writeBudget run started before cd678bc (2026-12-06 17:33 UTC) is open (an idle budget ends within 5 min, a busy one continues ' +
       'as new every 400 grants and its next run takes the new branch); no fixture set holds the old branch',
     removeWhen: REMOVE,
     state: 'patched',
