@@ -8,15 +8,19 @@ import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
 import { takeSlotsUpdate, WRITE_BUDGET, writeBudgetIdFor } from '../workflows/mass-definitions';
-import { SLACK_MS, type writeBudget } from '../workflows/write-budget';
+import { MAX_LATE_MS, SLACK_MS, type writeBudget } from '../workflows/write-budget';
 import { WRITE_METHODS, type SecretStore, type WriteMethod } from './types';
 
+/** How long a request released by the gate may take to reach the store. */
+export const TRANSIT_MS = 90;
 /**
  * A write is sent only if at most this long has passed beyond its grant, counted from when it was asked for (the
  * budget granted it at some moment between the ask and the answer, so the answer's round trip counts as lateness);
- * later, the grant is left unused. The rest of SLACK_MS is the request's way to the store.
+ * later, the grant is left unused. Each ask declares its lateness (this plus TRANSIT_MS), and the budget keeps its
+ * grant in the log that much longer: twice the last round trip, between MIN_LATE_MS and MAX_SEND_LATE_MS.
  */
-export const LATE_MS = SLACK_MS - 40;
+export const MIN_LATE_MS = SLACK_MS - TRANSIT_MS;
+const MAX_SEND_LATE_MS = MAX_LATE_MS - TRANSIT_MS;
 /** Tries to reach the budget before the step fails (it is then retried as a whole, like any outage). */
 const ASK_TRIES = 20;
 
@@ -85,10 +89,12 @@ export function temporalWriteBudget(
     gone: boolean;
   }
   const queues = new Map<string, { waiting: Waiter[]; asking: boolean }>();
+  /** The last ask's round trip per budget: the next ask declares twice it as its lateness. */
+  const lastRoundTrip = new Map<string, number>();
   /** Budgets known to be running: asked with a plain update. */
   const running = new Set<string>();
 
-  async function ask(key: string, perSecond: number, n: number): Promise<number> {
+  async function ask(key: string, perSecond: number, n: number, lateMs: number): Promise<number> {
     let lastError: unknown;
     for (let i = 0; i < ASK_TRIES; i++) {
       try {
@@ -98,7 +104,7 @@ export function temporalWriteBudget(
           try {
             const grant = await client.workflow
               .getHandle<typeof writeBudget>(writeBudgetIdFor(taskQueue, key))
-              .executeUpdate(takeSlotsUpdate, { args: [{ perSecond, n }] });
+              .executeUpdate(takeSlotsUpdate, { args: [{ perSecond, n, lateMs }] });
             return grant.delayMs;
           } catch (err) {
             running.delete(key);
@@ -106,7 +112,7 @@ export function temporalWriteBudget(
           }
         }
         const grant = await client.workflow.executeUpdateWithStart(takeSlotsUpdate, {
-          args: [{ perSecond, n }],
+          args: [{ perSecond, n, lateMs }],
           startWorkflowOperation: new WithStartWorkflowOperation<typeof writeBudget>(WRITE_BUDGET, {
             workflowId: writeBudgetIdFor(taskQueue, key),
             taskQueue,
@@ -148,9 +154,11 @@ export function temporalWriteBudget(
         // The budget grants at some moment between this ask and its answer: the wait is counted from the answer (never
         // early), and the lateness from the ask (never more late than it may be).
         const askedAt = now();
+        const allowedMs = Math.min(MAX_SEND_LATE_MS, Math.max(MIN_LATE_MS, 2 * (lastRoundTrip.get(key) ?? MIN_LATE_MS)));
         let delayMs: number;
         try {
-          delayMs = await ask(key, perSecond, total);
+          delayMs = await ask(key, perSecond, total, allowedMs + TRANSIT_MS);
+          lastRoundTrip.set(key, now() - askedAt);
           stats.granted++;
         } catch (err) {
           for (const w of batch) w.reject(err);
@@ -162,7 +170,7 @@ export function temporalWriteBudget(
             stats.fired++;
             const live = batch.filter((w) => !w.gone);
             if (live.length === 0) return;
-            if (now() - (askedAt + delayMs) <= LATE_MS) for (const w of live) w.resolve();
+            if (now() - (askedAt + delayMs) <= allowedMs) for (const w of live) w.resolve();
             else {
               stats.missed++;
               q.waiting.unshift(...live);

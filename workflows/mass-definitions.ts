@@ -62,6 +62,8 @@ export const massProgressQuery = defineQuery<MassProgress>('massProgress');
 export interface SlotRequest {
   perSecond: number;
   n: number;
+  /** How late after the grant the writes may reach the store (the asker sends only if on time by it); default 150 ms. */
+  lateMs?: number;
 }
 
 export interface SlotGrant {
@@ -75,7 +77,7 @@ export const takeSlotsUpdate = defineUpdate<SlotGrant, [SlotRequest]>('takeSlots
 
 export interface WriteBudgetInput {
   /** Grants still inside the window, carried over by continue-as-new. */
-  grants?: Array<{ at: number; n: number }>;
+  grants?: Array<{ at: number; n: number; lateMs?: number }>;
   /** How long a grant counts (the longest window asked for), carried over by continue-as-new. */
   keepMs?: number;
   /** How long without a request before the budget ends (default 5 min; tests shorten it). */

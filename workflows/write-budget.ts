@@ -9,10 +9,12 @@ import { patched } from './lib/patches';
 import { takeSlotsUpdate, type SlotGrant, type SlotRequest, type WriteBudgetInput } from './mass-definitions';
 
 /**
- * How late after its grant a write may reach the store: the activity sends only within 15 ms of it
- * (activities/write-budget.ts), and the request takes a moment to arrive.
+ * How late after its grant a write may reach the store when the request does not say (`lateMs`): a grant counts in
+ * the log for its window plus this long, so writes that arrive that late still keep every window at the budget.
  */
-export const SLACK_MS = 100;
+export const SLACK_MS = 150;
+/** The most lateness a request may declare. */
+export const MAX_LATE_MS = 5_000;
 /** The grants kept at least this long (a budget of 1/s or more has windows of about a second). */
 const MIN_KEEP_MS = 60_000;
 /** Grants per run before continue-as-new keeps the history short. */
@@ -20,27 +22,33 @@ const GRANTS_PER_RUN = 400;
 /** A budget nobody asked for this long ends; the next request starts it again. */
 const IDLE_MS = 5 * 60_000;
 
-/** The earliest time ≥ `from` at which `n` more tokens keep every window of `windowMs` at or under `capacity`. */
-export function nextSlot(
-  grants: ReadonlyArray<{ at: number; n: number }>,
-  from: number,
-  n: number,
-  capacity: number,
-  windowMs: number,
-): number {
+/** A grant in the log: `n` tokens at `at` (the budget's clock), whose writes may arrive up to `lateMs` later. */
+export interface Grant {
+  at: number;
+  n: number;
+  lateMs?: number;
+}
+
+/**
+ * The earliest time ≥ `from` at which `n` more tokens keep every window at or under `capacity`: a grant counts for
+ * `windowMs` (a grant without `lateMs`), or for the window without the default slack plus its own `lateMs`, so its
+ * writes arriving that late at the store still share no window with more than `capacity` others.
+ */
+export function nextSlot(grants: ReadonlyArray<Grant>, from: number, n: number, capacity: number, windowMs: number): number {
+  const reach = (g: Grant) => (g.lateMs === undefined ? windowMs : windowMs - SLACK_MS + g.lateMs);
   let t = from;
   for (;;) {
-    const inWindow = grants.filter((g) => g.at > t - windowMs && g.at <= t);
+    const inWindow = grants.filter((g) => g.at > t - reach(g) && g.at <= t);
     const used = inWindow.reduce((sum, g) => sum + g.n, 0);
     // A request larger than the whole capacity waits for an empty window and takes it alone.
     if (used + n <= capacity || (used === 0 && n > capacity)) return t;
-    t = Math.min(...inWindow.map((g) => g.at)) + windowMs;
+    t = Math.min(...inWindow.map((g) => g.at + reach(g)));
   }
 }
 
 /** A budget's log of grants, in the workflow's clock: what each request is checked against. */
 export interface GrantLog {
-  grants: Array<{ at: number; n: number }>;
+  grants: Grant[];
   /** How long a grant stays in the log: the longest window any request asked for, and never below a minute. */
   keepMs: number;
   /** The longest window any request of this run asked for: a grant counts that long. */
@@ -56,14 +64,15 @@ export function grantWindow(perSecond: number): { capacity: number; windowMs: nu
  * Grants `n` tokens of budget `perSecond` asked for at `now` (the workflow's clock): the log gains the grant, and the
  * answer is the delay from `now` the writes must wait. Grants leave the log only once no later window can reach them.
  */
-export function grant(log: GrantLog, { perSecond, n }: SlotRequest, now: number): SlotGrant {
+export function grant(log: GrantLog, { perSecond, n, lateMs }: SlotRequest, now: number): SlotGrant {
   const { capacity, windowMs } = grantWindow(perSecond);
-  log.keepMs = Math.max(log.keepMs, windowMs, MIN_KEEP_MS);
-  log.longestWindowMs = Math.max(log.longestWindowMs, windowMs);
+  const reach = windowMs - SLACK_MS + (lateMs ?? SLACK_MS);
+  log.keepMs = Math.max(log.keepMs, reach, MIN_KEEP_MS);
+  log.longestWindowMs = Math.max(log.longestWindowMs, reach);
   // Never before an earlier grant: the log stays in order, and a window is checked against all it holds.
   const from = Math.max(now, log.grants.at(-1)?.at ?? 0);
   const at = nextSlot(log.grants, from, n, capacity, windowMs);
-  log.grants.push({ at, n });
+  log.grants.push({ at, n, ...(lateMs !== undefined ? { lateMs } : {}) });
   while (log.grants.length > 0 && log.grants[0]!.at <= at - log.keepMs) log.grants.shift();
   return { at, delayMs: at - now };
 }
@@ -84,9 +93,11 @@ export async function writeBudget(input: WriteBudgetInput = {}): Promise<void> {
   const keepsWindows = patched('write-budget-window');
   let granted = 0;
   setHandler(takeSlotsUpdate, (request: SlotRequest): SlotGrant => (granted++, grant(log, request, Date.now())), {
-    validator: ({ perSecond, n }: SlotRequest) => {
+    validator: ({ perSecond, n, lateMs }: SlotRequest) => {
       if (!(perSecond > 0) || !Number.isInteger(n) || n < 1)
         throw new Error('perSecond: expected > 0; n: expected an integer ≥ 1');
+      if (lateMs !== undefined && !(lateMs >= 0 && lateMs <= MAX_LATE_MS))
+        throw new Error(`lateMs: expected 0 to ${MAX_LATE_MS}`);
     },
   });
   while (granted < GRANTS_PER_RUN) {
