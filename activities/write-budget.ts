@@ -8,7 +8,7 @@ import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
 import { takeSlotsUpdate, WRITE_BUDGET, writeBudgetIdFor } from '../workflows/mass-definitions';
-import { MAX_LATE_MS, SLACK_MS, type writeBudget } from '../workflows/write-budget';
+import { SLACK_MS, type writeBudget } from '../workflows/write-budget';
 import { WRITE_METHODS, type SecretStore, type WriteMethod } from './types';
 
 /** How long a request released by the gate may take to reach the store. */
@@ -17,10 +17,15 @@ export const TRANSIT_MS = 90;
  * A write is sent only if at most this long has passed beyond its grant, counted from when it was asked for (the
  * budget granted it at some moment between the ask and the answer, so the answer's round trip counts as lateness);
  * later, the grant is left unused. Each ask declares its lateness (this plus TRANSIT_MS), and the budget keeps its
- * grant in the log that much longer: twice the last round trip, between MIN_LATE_MS and MAX_SEND_LATE_MS.
+ * grant in the log that much longer: twice the last round trip, between MIN_LATE_MS and MAX_SEND_LATE_MS (300 ms).
  */
 export const MIN_LATE_MS = SLACK_MS - TRANSIT_MS;
-const MAX_SEND_LATE_MS = MAX_LATE_MS - TRANSIT_MS;
+/**
+ * The most lateness an ask allows itself: a grant counts in the budget's log its window plus this, so a larger one
+ * would leave the budget mostly unused while the worker is slow (a round trip of seconds); past it, a grant is
+ * missed and asked for again.
+ */
+const MAX_SEND_LATE_MS = 300;
 /** Tries to reach the budget before the step fails (it is then retried as a whole, like any outage). */
 const ASK_TRIES = 20;
 
