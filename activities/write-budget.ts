@@ -1,24 +1,77 @@
 // A mass rotation's write budget on the activity side: before each write request to the store (or each writing
-// method, as many tokens as it may send), take tokens from the provider's writeBudget workflow, wait for the granted
-// time, and send only if still on time; a grant missed (a stalled process) is left unused and another one asked.
+// method, as many tokens as it may send), take tokens from the provider's writeBudget workflow, wait the delay it
+// grants, and send only if still on time; a grant missed (a stalled process, a slow answer) is left unused and
+// another one asked. Only this process's own clock is read, and only for how long something took: the budget's clock
+// (the Temporal server's) is never compared with it.
+import { Context } from '@temporalio/activity';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
 import { takeSlotsUpdate, WRITE_BUDGET, writeBudgetIdFor } from '../workflows/mass-definitions';
-import type { writeBudget } from '../workflows/write-budget';
+import { SLACK_MS, type writeBudget } from '../workflows/write-budget';
 import { WRITE_METHODS, type SecretStore, type WriteMethod } from './types';
 
-/** A write is sent only this soon after its grant; later, the grant is left unused (workflows/write-budget.ts). */
-export const LATE_MS = 15;
+/** How long a request released by the gate may take to reach the store. */
+export const TRANSIT_MS = 90;
+/**
+ * A write is sent only if at most this long has passed beyond its grant, counted from when it was asked for (the
+ * budget granted it at some moment between the ask and the answer, so the answer's round trip counts as lateness);
+ * later, the grant is left unused. Each ask declares its lateness (this plus TRANSIT_MS), and the budget keeps its
+ * grant in the log that much longer: twice the last round trip, between MIN_LATE_MS and MAX_SEND_LATE_MS (300 ms).
+ */
+export const MIN_LATE_MS = SLACK_MS - TRANSIT_MS;
+/**
+ * The most lateness an ask allows itself: a grant counts in the budget's log its window plus this, so a larger one
+ * would leave the budget mostly unused while the worker is slow (a round trip of seconds); past it, a grant is
+ * missed and asked for again.
+ */
+const MAX_SEND_LATE_MS = 300;
 /** Tries to reach the budget before the step fails (it is then retried as a whole, like any outage). */
 const ASK_TRIES = 20;
 
 export interface WriteBudgetGate {
-  /** Waits until `n` writes to budget `key` may be sent now. */
-  take(budget: NonNullable<RotationPlan['writeBudget']>, n: number): Promise<void>;
+  /**
+   * Waits until `n` writes to budget `key` may be sent now. `signal`: the step's cancellation (its timeout passed, or
+   * the rotation was cancelled); once aborted the wait ends with its reason and the writes are never sent.
+   */
+  take(budget: NonNullable<RotationPlan['writeBudget']>, n: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface TemporalWriteBudgetOptions {
+  /** This process's clock (epoch ms), read only for durations. Default Date.now. */
+  now?: () => number;
+}
+
+/** What a gate has done: grants missed (asked again), and waits abandoned by a cancelled step. */
+export interface WriteBudgetStats {
+  missed: number;
+  abandoned: number;
+  /** Grants answered by the budget. */
+  granted: number;
+  /** Grants whose wait ended (sent, missed, or with every waiter gone). */
+  fired: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The running activity's cancellation signal, or none outside an activity. */
+function activitySignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
+function abandonedError(signal: AbortSignal, key: string): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  return new RotatorError(
+    'TRANSIENT',
+    `the step ended while its write waited on the write budget of provider ${key}`,
+    'write budget',
+  );
+}
 
 /**
  * The gate over Temporal: the budget is a workflow on `taskQueue`, started by the first request that needs it. Each
@@ -26,21 +79,45 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * workflow): the writes waiting meanwhile are asked for together, up to the budget's per-second capacity, and sent
  * together at their grant.
  */
-export function temporalWriteBudget(client: Client, taskQueue: string): WriteBudgetGate & { missed(): number } {
-  let missed = 0;
+export function temporalWriteBudget(
+  client: Client,
+  taskQueue: string,
+  options: TemporalWriteBudgetOptions = {},
+): WriteBudgetGate & { stats(): WriteBudgetStats; missed(): number } {
+  const now = options.now ?? Date.now;
+  const stats: WriteBudgetStats = { missed: 0, abandoned: 0, granted: 0, fired: 0 };
   interface Waiter {
     n: number;
     resolve: () => void;
     reject: (err: unknown) => void;
+    /** Set once its step abandoned it: never sent, never asked for again. */
+    gone: boolean;
   }
   const queues = new Map<string, { waiting: Waiter[]; asking: boolean }>();
+  /** The last ask's round trip per budget: the next ask declares twice it as its lateness. */
+  const lastRoundTrip = new Map<string, number>();
+  /** Budgets known to be running: asked with a plain update. */
+  const running = new Set<string>();
 
-  async function ask(key: string, perSecond: number, n: number): Promise<number> {
+  async function ask(key: string, perSecond: number, n: number, lateMs: number): Promise<number> {
     let lastError: unknown;
     for (let i = 0; i < ASK_TRIES; i++) {
       try {
+        // A budget this process has reached answers a plain update (one round trip less than with its start, and the
+        // round trip counts as lateness); one that ended meanwhile is started again by the next try.
+        if (running.has(key)) {
+          try {
+            const grant = await client.workflow
+              .getHandle<typeof writeBudget>(writeBudgetIdFor(taskQueue, key))
+              .executeUpdate(takeSlotsUpdate, { args: [{ perSecond, n, lateMs }] });
+            return grant.delayMs;
+          } catch (err) {
+            running.delete(key);
+            throw err;
+          }
+        }
         const grant = await client.workflow.executeUpdateWithStart(takeSlotsUpdate, {
-          args: [{ perSecond, n }],
+          args: [{ perSecond, n, lateMs }],
           startWorkflowOperation: new WithStartWorkflowOperation<typeof writeBudget>(WRITE_BUDGET, {
             workflowId: writeBudgetIdFor(taskQueue, key),
             taskQueue,
@@ -48,7 +125,8 @@ export function temporalWriteBudget(client: Client, taskQueue: string): WriteBud
             workflowIdConflictPolicy: 'USE_EXISTING',
           }),
         });
-        return grant.at;
+        running.add(key);
+        return grant.delayMs;
       } catch (err) {
         // The budget between two runs (continue-as-new, an idle end), or Temporal restarting: ask again.
         lastError = err;
@@ -68,7 +146,9 @@ export function temporalWriteBudget(client: Client, taskQueue: string): WriteBud
     q.asking = true;
     try {
       const capacity = Math.max(1, Math.floor(perSecond));
-      while (q.waiting.length > 0) {
+      for (;;) {
+        q.waiting = q.waiting.filter((w) => !w.gone);
+        if (q.waiting.length === 0) break;
         const batch: Waiter[] = [];
         let total = 0;
         while (q.waiting.length > 0 && (batch.length === 0 || total + q.waiting[0]!.n <= capacity)) {
@@ -76,24 +156,33 @@ export function temporalWriteBudget(client: Client, taskQueue: string): WriteBud
           batch.push(w);
           total += w.n;
         }
-        let at: number;
+        // The budget grants at some moment between this ask and its answer: the wait is counted from the answer (never
+        // early), and the lateness from the ask (never more late than it may be).
+        const askedAt = now();
+        const allowedMs = Math.min(MAX_SEND_LATE_MS, Math.max(MIN_LATE_MS, 2 * (lastRoundTrip.get(key) ?? MIN_LATE_MS)));
+        let delayMs: number;
         try {
-          at = await ask(key, perSecond, total);
+          delayMs = await ask(key, perSecond, total, allowedMs + TRANSIT_MS);
+          lastRoundTrip.set(key, now() - askedAt);
+          stats.granted++;
         } catch (err) {
           for (const w of batch) w.reject(err);
           continue;
         }
-        // Released at the grant, while the next batch is asked for; too late (a stalled process): asked for again.
+        // Released after the delay, while the next batch is asked for; too late (a stalled process): asked for again.
         setTimeout(
           () => {
-            if (Date.now() <= at + LATE_MS) for (const w of batch) w.resolve();
+            stats.fired++;
+            const live = batch.filter((w) => !w.gone);
+            if (live.length === 0) return;
+            if (now() - (askedAt + delayMs) <= allowedMs) for (const w of live) w.resolve();
             else {
-              missed++;
-              q.waiting.unshift(...batch);
+              stats.missed++;
+              q.waiting.unshift(...live);
               void pump(key, perSecond);
             }
           },
-          Math.max(0, at - Date.now()),
+          Math.max(0, delayMs),
         );
       }
     } finally {
@@ -102,11 +191,34 @@ export function temporalWriteBudget(client: Client, taskQueue: string): WriteBud
   }
 
   return {
-    missed: () => missed,
-    take({ key, perSecond }, n) {
+    stats: () => ({ ...stats }),
+    missed: () => stats.missed,
+    take({ key, perSecond }, n, signal) {
       if (!queues.has(key)) queues.set(key, { waiting: [], asking: false });
       return new Promise<void>((resolve, reject) => {
-        queues.get(key)!.waiting.push({ n, resolve, reject });
+        if (signal?.aborted) return reject(abandonedError(signal, key));
+        const onAbort = () => {
+          if (w.gone) return;
+          w.gone = true;
+          stats.abandoned++;
+          reject(abandonedError(signal!, key));
+        };
+        const w: Waiter = {
+          n,
+          gone: false,
+          resolve: () => {
+            signal?.removeEventListener('abort', onAbort);
+            w.gone = true;
+            resolve();
+          },
+          reject: (err) => {
+            signal?.removeEventListener('abort', onAbort);
+            w.gone = true;
+            reject(err);
+          },
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        queues.get(key)!.waiting.push(w);
         void pump(key, perSecond);
       });
     },
@@ -122,11 +234,12 @@ export async function budgeted(
   store: Promise<SecretStore>,
   plan: RotationPlan,
   gate: WriteBudgetGate | undefined,
+  signal: AbortSignal | undefined = activitySignal(),
 ): Promise<SecretStore> {
   const s = await store;
   const budget = plan.writeBudget;
   if (!budget || !gate) return s;
-  if (s.withWriteGate) return s.withWriteGate(() => gate.take(budget, 1));
+  if (s.withWriteGate) return s.withWriteGate(() => gate.take(budget, 1, signal));
   return new Proxy(s, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
@@ -134,7 +247,7 @@ export async function budgeted(
       if (!(WRITE_METHODS as ReadonlyArray<string | symbol>).includes(prop)) return value.bind(target) as unknown;
       const n = target.capabilities.writeRequests?.[prop as WriteMethod] ?? 1;
       return async (...args: unknown[]) => {
-        await gate.take(budget, n);
+        await gate.take(budget, n, signal);
         return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
       };
     },

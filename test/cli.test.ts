@@ -144,4 +144,48 @@ describe('rotator CLI', () => {
     expect(unknown.err).toContain('no secret named "nope"');
     expect((await cli('--config', join(dir, 'missing.yaml'), 'list')).code).toBe(EXIT.BAD_INPUT);
   });
+
+  it('refuses a rotate flag that does not apply, naming it, and starts nothing', async () => {
+    const { name } = h.secrets[2];
+    const refused: Array<[string[], string]> = [
+      [[name, '--new'], '--new'],
+      [[name, '--detach'], '--detach'],
+      [[name, '--max-concurrent', '3'], '--max-concurrent'],
+      [[name, '--timeout', '5s'], '--timeout'],
+      [[name, '--unreachable-timeout', '5s'], '--unreachable-timeout'],
+      [['--all', '--detach', '--wait'], '--wait'],
+      [['--all', '--detach', '--timeout', '5s'], '--timeout'],
+      [['--selector', `name=${name}`, '--unreachable-timeout', '5s'], '--unreachable-timeout'],
+    ];
+    // Every run on this test's task queue, before and after: the refused commands add none.
+    const runs = async () => {
+      const found: string[] = [];
+      for await (const wf of h.client.workflow.list({ query: `TaskQueue = '${h.taskQueue}'` }))
+        found.push(`${wf.workflowId}/${wf.runId}`);
+      return found.sort();
+    };
+    const before = await runs();
+    for (const [args, flag] of refused) {
+      const run = await cli('--config', configFile, 'rotate', ...args);
+      expect({ args, code: run.code }).toEqual({ args, code: EXIT.BAD_INPUT });
+      expect(run.err).toContain(`${flag} `);
+      expect(run.err).toContain('nothing was started');
+    }
+    expect(await runs()).toEqual(before);
+  });
+
+  it('rotate --selector --timeout stops following when it passes, saying the run goes on', async () => {
+    const { name } = h.secrets[2];
+    // No worker polls this queue: the run cannot end, so only --timeout ends the command.
+    const idle = join(dir, 'idle-mass.yaml');
+    writeFileSync(idle, h.yaml.replace(`task_queue: ${h.taskQueue}`, 'task_queue: nobody-polls-mass'));
+    const run = await cli('--config', idle, 'rotate', '--selector', `name=${name}`, '--wait', '--timeout', '1s');
+    const runId = /started mass rotation (\S+):/.exec(run.err)?.[1];
+    try {
+      expect(run.code).toBe(EXIT.UNAVAILABLE);
+      expect(run.err).toContain(`mass rotation ${runId} is still running after --timeout 1s; it goes on without this command`);
+    } finally {
+      if (runId) await h.client.workflow.getHandle(runId).terminate('test cleanup');
+    }
+  });
 });

@@ -58,13 +58,18 @@ export interface MassResult extends MassProgress {
 
 export const massProgressQuery = defineQuery<MassProgress>('massProgress');
 
-/** `n` write tokens of budget `perSecond`; answered with the time (epoch ms) the writes may be sent. */
+/** `n` write tokens of budget `perSecond`; answered with how long the caller waits before it sends them. */
 export interface SlotRequest {
   perSecond: number;
   n: number;
+  /** How late after the grant the writes may reach the store (the asker sends only if on time by it); default 150 ms. */
+  lateMs?: number;
 }
 
 export interface SlotGrant {
+  /** Wait this long from the answer, by the caller's own clock. */
+  delayMs: number;
+  /** The grant in the budget's clock (the Temporal server's): its log only, never compared with a worker's clock. */
   at: number;
 }
 
@@ -72,5 +77,9 @@ export const takeSlotsUpdate = defineUpdate<SlotGrant, [SlotRequest]>('takeSlots
 
 export interface WriteBudgetInput {
   /** Grants still inside the window, carried over by continue-as-new. */
-  grants?: Array<{ at: number; n: number }>;
+  grants?: Array<{ at: number; n: number; lateMs?: number }>;
+  /** How long a grant counts (the longest window asked for), carried over by continue-as-new. */
+  keepMs?: number;
+  /** How long without a request before the budget ends (default 5 min; tests shorten it). */
+  idleMs?: number;
 }

@@ -1,72 +1,120 @@
 // writeBudget: one per provider, the write budget every rotation of a mass run takes tokens from before it writes to
 // the store. A sliding log of grants: at most C tokens are granted in any window of C/perSecond seconds plus SLACK_MS,
-// so the writes a grant covers may arrive up to SLACK_MS late at the store and any one second there still holds at
-// most C. Grants are in history, so a worker's death loses none; a grant whose writes were never sent is only unused.
+// so the writes a grant covers may arrive up to SLACK_MS late at the store and any window there still holds at most
+// C. A grant is a delay (how long the caller waits from the answer), never a time: the workflow's clock (the Temporal
+// server's) and the worker's are never compared, so skew between them can neither send writes early nor stall them.
+// Grants are in history, so a worker's death loses none; a grant whose writes were never sent is only unused.
 import { allHandlersFinished, condition, continueAsNew, setHandler } from '@temporalio/workflow';
+import { patched } from './lib/patches';
 import { takeSlotsUpdate, type SlotGrant, type SlotRequest, type WriteBudgetInput } from './mass-definitions';
 
 /**
- * How late after its grant a write may reach the store: the activity sends only within 15 ms of it
- * (activities/write-budget.ts), and the request takes a moment to arrive.
+ * How late after its grant a write may reach the store when the request does not say (`lateMs`): a grant counts in
+ * the log for its window plus this long, so writes that arrive that late still keep every window at the budget.
  */
-export const SLACK_MS = 100;
-/** A grant is never sooner than this after it is asked for: the update's answer must reach the activity first. */
-export const LEAD_MS = 250;
+export const SLACK_MS = 150;
+/** The most lateness a request may declare. */
+export const MAX_LATE_MS = 5_000;
+/** The grants kept at least this long (a budget of 1/s or more has windows of about a second). */
+const MIN_KEEP_MS = 60_000;
 /** Grants per run before continue-as-new keeps the history short. */
 const GRANTS_PER_RUN = 400;
 /** A budget nobody asked for this long ends; the next request starts it again. */
 const IDLE_MS = 5 * 60_000;
 
-/** The earliest time ≥ `from` at which `n` more tokens keep every window of `windowMs` at or under `capacity`. */
-export function nextSlot(
-  grants: ReadonlyArray<{ at: number; n: number }>,
-  from: number,
-  n: number,
-  capacity: number,
-  windowMs: number,
-): number {
+/** A grant in the log: `n` tokens at `at` (the budget's clock), whose writes may arrive up to `lateMs` later. */
+export interface Grant {
+  at: number;
+  n: number;
+  lateMs?: number;
+}
+
+/**
+ * The earliest time ≥ `from` at which `n` more tokens keep every window at or under `capacity`: a grant counts for
+ * `windowMs` (a grant without `lateMs`), or for the window without the default slack plus its own `lateMs`, so its
+ * writes arriving that late at the store still share no window with more than `capacity` others.
+ */
+export function nextSlot(grants: ReadonlyArray<Grant>, from: number, n: number, capacity: number, windowMs: number): number {
+  const reach = (g: Grant) => (g.lateMs === undefined ? windowMs : windowMs - SLACK_MS + g.lateMs);
   let t = from;
   for (;;) {
-    const inWindow = grants.filter((g) => g.at > t - windowMs && g.at <= t);
+    const inWindow = grants.filter((g) => g.at > t - reach(g) && g.at <= t);
     const used = inWindow.reduce((sum, g) => sum + g.n, 0);
     // A request larger than the whole capacity waits for an empty window and takes it alone.
     if (used + n <= capacity || (used === 0 && n > capacity)) return t;
-    t = Math.min(...inWindow.map((g) => g.at)) + windowMs;
+    t = Math.min(...inWindow.map((g) => g.at + reach(g)));
   }
 }
 
+/** A budget's log of grants, in the workflow's clock: what each request is checked against. */
+export interface GrantLog {
+  grants: Grant[];
+  /** How long a grant stays in the log: the longest window any request asked for, and never below a minute. */
+  keepMs: number;
+  /** The longest window any request of this run asked for: a grant counts that long. */
+  longestWindowMs: number;
+}
+
+export function grantWindow(perSecond: number): { capacity: number; windowMs: number } {
+  const capacity = Math.max(1, Math.floor(perSecond));
+  return { capacity, windowMs: (capacity / perSecond) * 1000 + SLACK_MS };
+}
+
+/**
+ * Grants `n` tokens of budget `perSecond` asked for at `now` (the workflow's clock): the log gains the grant, and the
+ * answer is the delay from `now` the writes must wait. Grants leave the log only once no later window can reach them.
+ */
+export function grant(log: GrantLog, { perSecond, n, lateMs }: SlotRequest, now: number): SlotGrant {
+  const { capacity, windowMs } = grantWindow(perSecond);
+  const reach = windowMs - SLACK_MS + (lateMs ?? SLACK_MS);
+  log.keepMs = Math.max(log.keepMs, reach, MIN_KEEP_MS);
+  log.longestWindowMs = Math.max(log.longestWindowMs, reach);
+  // Never before an earlier grant: the log stays in order, and a window is checked against all it holds.
+  const from = Math.max(now, log.grants.at(-1)?.at ?? 0);
+  const at = nextSlot(log.grants, from, n, capacity, windowMs);
+  log.grants.push({ at, n, ...(lateMs !== undefined ? { lateMs } : {}) });
+  while (log.grants.length > 0 && log.grants[0]!.at <= at - log.keepMs) log.grants.shift();
+  return { at, delayMs: at - now };
+}
+
+/** How long past `now` the log still holds a grant some window can reach: the budget may not end before. */
+export function stillCountingMs(log: GrantLog, now: number): number {
+  const last = log.grants.at(-1)?.at;
+  return last === undefined ? 0 : Math.max(0, last + log.longestWindowMs - now);
+}
+
 export async function writeBudget(input: WriteBudgetInput = {}): Promise<void> {
-  const grants = [...(input.grants ?? [])];
+  const keepMs = Math.max(input.keepMs ?? 0, MIN_KEEP_MS);
+  // A carried grant counts as long as the log keeps it: the window it was granted in is not carried.
+  const log: GrantLog = { grants: [...(input.grants ?? [])], keepMs, longestWindowMs: input.grants?.length ? keepMs : 0 };
+  const idleMs = input.idleMs ?? IDLE_MS;
+  // Before this patch an idle budget ended after IDLE_MS whatever its grants' windows (a budget under 1 request per
+  // few minutes forgot grants it still needed).
+  const keepsWindows = patched('write-budget-window');
   let granted = 0;
-  setHandler(
-    takeSlotsUpdate,
-    ({ perSecond, n }: SlotRequest): SlotGrant => {
-      const capacity = Math.max(1, Math.floor(perSecond));
-      const windowMs = (capacity / perSecond) * 1000 + SLACK_MS;
-      const now = Date.now();
-      // Never before an earlier grant: the log stays in order, and a window is checked against all it holds.
-      const from = Math.max(now + LEAD_MS, grants.at(-1)?.at ?? 0);
-      const at = nextSlot(grants, from, n, capacity, windowMs);
-      grants.push({ at, n });
-      // What no later window can reach any more (the longest window is a whole second per token, at most a minute).
-      while (grants.length > 0 && grants[0]!.at < at - 60_000) grants.shift();
-      granted++;
-      return { at };
+  setHandler(takeSlotsUpdate, (request: SlotRequest): SlotGrant => (granted++, grant(log, request, Date.now())), {
+    validator: ({ perSecond, n, lateMs }: SlotRequest) => {
+      if (!(perSecond > 0) || !Number.isInteger(n) || n < 1)
+        throw new Error('perSecond: expected > 0; n: expected an integer ≥ 1');
+      if (lateMs !== undefined && !(lateMs >= 0 && lateMs <= MAX_LATE_MS))
+        throw new Error(`lateMs: expected 0 to ${MAX_LATE_MS}`);
     },
-    {
-      validator: ({ perSecond, n }: SlotRequest) => {
-        if (!(perSecond > 0) || !Number.isInteger(n) || n < 1)
-          throw new Error('perSecond: expected > 0; n: expected an integer ≥ 1');
-      },
-    },
-  );
+  });
   while (granted < GRANTS_PER_RUN) {
     const seen = granted;
-    if (!(await condition(() => granted !== seen, IDLE_MS))) break; // idle: end; the next request starts it again
+    // Idle: end, but only once no window can reach a grant it gave (the next request starts it again, empty).
+    const wait = Math.max(idleMs, stillCountingMs(log, Date.now()));
+    if (!(await condition(() => granted !== seen, keepsWindows ? wait : IDLE_MS))) {
+      if (!keepsWindows || stillCountingMs(log, Date.now()) === 0) break;
+    }
   }
   await condition(allHandlersFinished);
   if (granted >= GRANTS_PER_RUN) {
-    const last = grants.at(-1)?.at ?? 0;
-    await continueAsNew<typeof writeBudget>({ grants: grants.filter((g) => g.at > last - 60_000) });
+    const last = log.grants.at(-1)?.at ?? 0;
+    await continueAsNew<typeof writeBudget>({
+      grants: log.grants.filter((g) => g.at > last - log.keepMs),
+      keepMs: log.keepMs,
+      ...(input.idleMs !== undefined ? { idleMs: input.idleMs } : {}),
+    });
   }
 }

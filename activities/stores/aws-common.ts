@@ -144,3 +144,42 @@ export function awsError(
 }
 
 export { parseSecretJson, secretsOf } from './json-value';
+
+/** AWS operations that only read: every other request an AWS store sends writes. */
+const READ_ONLY_OPERATION = /^(Get|Describe|List|BatchGet)/;
+
+interface GateableCommand {
+  middlewareStack: {
+    add(
+      mw: (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => (args: unknown) => Promise<unknown>,
+      options: { step: 'finalizeRequest'; priority: 'low'; name: string; override: boolean },
+    ): void;
+  };
+}
+
+/**
+ * The same AWS client, calling `gate` before each request that writes (a mass rotation's write budget): once per
+ * request the server receives, a retry of one included, so every API call that writes counts, however many a
+ * store method makes (PutSecretValue, UpdateSecretVersionStage, TagResource, …). Reads are never gated.
+ */
+export function writeGatedClient<C extends { send(command: never, ...rest: never[]): Promise<unknown> }>(
+  client: C,
+  gate: () => Promise<void>,
+): C {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop !== 'send') return Reflect.get(target, prop, receiver) as unknown;
+      return (command: GateableCommand, ...rest: unknown[]) => {
+        // In the finalize step after the SDK's retry middleware: each attempt sent takes its token.
+        command.middlewareStack.add(
+          (next, context) => async (args) => {
+            if (!READ_ONLY_OPERATION.test(context.commandName ?? '')) await gate();
+            return next(args);
+          },
+          { step: 'finalizeRequest', priority: 'low', name: 'rotatorWriteBudget', override: true },
+        );
+        return (target.send as (...a: unknown[]) => Promise<unknown>).call(target, command, ...rest);
+      };
+    },
+  });
+}

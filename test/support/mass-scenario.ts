@@ -18,6 +18,8 @@ export interface StoreRequest {
   t: number;
   method: string;
   path: string;
+  /** An AWS JSON API's operation (its X-Amz-Target header), e.g. secretsmanager.PutSecretValue. */
+  target?: string;
 }
 
 /** A plain HTTP proxy to `target` that logs each request as it arrives: the store's server as it sees the load. */
@@ -25,7 +27,8 @@ export async function recordingProxy(target: string): Promise<{ address: string;
   const to = new URL(target);
   const log: StoreRequest[] = [];
   const server = http.createServer((req, res) => {
-    log.push({ t: Date.now(), method: req.method ?? '', path: req.url ?? '' });
+    const target = req.headers['x-amz-target'];
+    log.push({ t: Date.now(), method: req.method ?? '', path: req.url ?? '', ...(typeof target === 'string' ? { target } : {}) });
     const upstream = http.request(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {

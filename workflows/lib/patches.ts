@@ -15,7 +15,7 @@ import { deprecatePatch, patched as sdkPatched } from '@temporalio/workflow';
 
 export interface PatchEntry {
   /** The workflow that asks. */
-  readonly workflow: 'rotateSecret' | 'keepLease';
+  readonly workflow: 'rotateSecret' | 'keepLease' | 'writeBudget';
   /** What the patched branch does that the old one did not. */
   readonly change: string;
   /** The commit that introduced it: histories started on a worker before it take the old branch. */
@@ -165,6 +165,19 @@ export const PATCHES = {
     deprecateWhen:
       'no keepLease run started before it is open (a keeper continues as new within 2,000 events, and its next run ' +
       'takes the new branch); drop the keep-lease-cycle fixtures of v3-v6',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
+  'write-budget-window': {
+    workflow: 'writeBudget',
+    change:
+      'an idle write budget ends only once no window can reach a grant it gave (was: after 5 min idle, whatever the ' +
+      'window), and grants are delays the caller waits, not times in the server clock',
+    since: 'cd678bc',
+    firstFixtureSet: 'v8',
+    deprecateWhen:
+      'no writeBudget run started before cd678bc (2026-12-06 17:33 UTC) is open (an idle budget ends within 5 min, a busy one continues ' +
+      'as new every 400 grants and its next run takes the new branch); no fixture set holds the old branch',
     removeWhen: REMOVE,
     state: 'patched',
   },

@@ -12,6 +12,7 @@ import {
 import { RotatorError } from '../../../src/kernel/errors';
 import {
   awsStepClientConfig,
+  writeGatedClient,
   awsError,
   awsErrorName,
   parseSecretJson,
@@ -76,6 +77,13 @@ export class AwsParameterStore implements SecretStore {
 
   constructor(private readonly options: AwsParameterStoreOptions) {
     this.client = new SSMClient(awsStepClientConfig(options));
+  }
+
+  /** The same store and client, every write request it sends taking a token from `gate` first (a write budget). */
+  withWriteGate(gate: () => Promise<void>): SecretStore {
+    const gated = Object.create(this) as this;
+    Object.defineProperty(gated, 'client', { value: writeGatedClient(this.client, gate) });
+    return gated;
   }
 
   private async get(

@@ -15,6 +15,7 @@ import { RotatorError, type ErrorCode } from '../../../src/kernel/errors';
 import { logger } from '../../../src/kernel/log';
 import {
   awsStepClientConfig,
+  writeGatedClient,
   awsError,
   awsErrorName,
   parseSecretJson,
@@ -101,6 +102,13 @@ export class AwsSecretsManagerStore implements SecretStore {
 
   constructor(private readonly options: AwsSecretsManagerOptions) {
     this.client = new SecretsManagerClient(awsStepClientConfig(options));
+  }
+
+  /** The same store and client, every write request it sends taking a token from `gate` first (a write budget). */
+  withWriteGate(gate: () => Promise<void>): SecretStore {
+    const gated = Object.create(this) as this;
+    Object.defineProperty(gated, 'client', { value: writeGatedClient(this.client, gate) });
+    return gated;
   }
 
   private async call<T>(

@@ -50,7 +50,17 @@ interface Found {
 export class KubernetesStore implements SecretStore {
   readonly capabilities = CAPABILITIES;
 
+  /** Called before each write request (a mass rotation's write budget); set on a gated copy only. */
+  private gate: (() => Promise<void>) | undefined;
+
   constructor(private readonly options: KubernetesStoreOptions) {}
+
+  /** The same store and clients, each create, replace and delete taking a token from `gate` first. */
+  withWriteGate(gate: () => Promise<void>): SecretStore {
+    const gated = Object.create(this) as KubernetesStore;
+    gated.gate = gate;
+    return gated;
+  }
 
   private locate(path: string): Location {
     const { namespace, name } = parseSecretPath(path, this.options.namespace);
@@ -101,6 +111,7 @@ export class KubernetesStore implements SecretStore {
     const body = secretBody({ namespace, name }, existing, data, ours, typeForNew);
     const secrets = secretStrings(data);
     const { core } = this.options.clients;
+    await this.gate?.();
     try {
       if (existing) await core.replaceNamespacedSecret({ name, namespace, body });
       else await core.createNamespacedSecret({ namespace, body });
@@ -120,6 +131,7 @@ export class KubernetesStore implements SecretStore {
   private async remove(at: Location, secret: k8s.V1Secret): Promise<void> {
     const name = secret.metadata?.name ?? '';
     const preconditions = { resourceVersion: secret.metadata?.resourceVersion, uid: secret.metadata?.uid };
+    await this.gate?.();
     try {
       await this.options.clients.core.deleteNamespacedSecret({ name, namespace: at.namespace, body: { preconditions } });
     } catch (err) {

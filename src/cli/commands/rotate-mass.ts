@@ -12,6 +12,8 @@ export interface MassOptions {
   new: boolean;
   maxConcurrent?: number;
   detach: boolean;
+  /** --timeout: stop following after this long (the run goes on); unset: follow to the end. */
+  timeoutMs?: number;
 }
 
 /** Each outcome's mark and words, in the order the summary lists them. */
@@ -131,23 +133,41 @@ export async function rotateMass(ctx: CliContext, opts: MassOptions): Promise<vo
     const tty = !json && process.stderr.isTTY ? process.stderr : null;
     let lastLine = '';
     let lastAt = 0;
-    const result = await followMassRotation(handle, (p) => {
-      const now = Date.now();
-      if (json) return;
-      if (!p) {
-        if (now - lastAt > 5_000)
-          io.err('rotator: the run does not answer (no worker, or Temporal away); it goes on, still following');
-        lastAt = now;
-        return;
-      }
-      const line = progressLine(p, now);
-      if (tty) tty.write(`\r\x1b[2K${line}`);
-      else if (now - lastAt >= 2_000 && line !== lastLine) {
-        io.err(line);
-        lastAt = now;
-      }
-      lastLine = line;
+    // Aborted at --timeout, so no long poll outlives the command (and its closed connection).
+    const abort = new AbortController();
+    const following = client.withAbortSignal(abort.signal, () =>
+      followMassRotation(handle, (p) => {
+        const now = Date.now();
+        if (json) return;
+        if (!p) {
+          if (now - lastAt > 5_000)
+            io.err('rotator: the run does not answer (no worker, or Temporal away); it goes on, still following');
+          lastAt = now;
+          return;
+        }
+        const line = progressLine(p, now);
+        if (tty) tty.write(`\r\x1b[2K${line}`);
+        else if (now - lastAt >= 2_000 && line !== lastLine) {
+          io.err(line);
+          lastAt = now;
+        }
+        lastLine = line;
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<null>((resolve) => {
+      if (opts.timeoutMs !== undefined) timer = setTimeout(() => resolve(null), opts.timeoutMs);
     });
+    const result = await Promise.race([following, gaveUp]).finally(() => clearTimeout(timer));
+    if (!result) {
+      abort.abort();
+      await following.catch(() => undefined);
+      if (tty) tty.write('\n');
+      throw new ExitError(
+        EXIT.UNAVAILABLE,
+        `mass rotation ${runId} is still running after --timeout ${formatDuration(opts.timeoutMs!)}; it goes on without this command: run the same command again to follow it`,
+      );
+    }
     if (tty) tty.write(`\r\x1b[2K${progressLine({ ...result, running: 0, waiting: 0 }, result.endedAt ?? Date.now())}\n`);
     const ok = Object.values(result.results).every((e) => isOk(e.outcome));
     if (json) emit('', { ok, runId, state: started.state, ...result, skipped: selection.skipped });

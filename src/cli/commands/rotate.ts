@@ -52,12 +52,35 @@ export function rotateCommand(ctx: CliContext): Command {
         .default(DEFAULT_UNREACHABLE_MS, formatDuration(DEFAULT_UNREACHABLE_MS)),
     )
     .action(
-      async (secret: string | undefined, opts: { wait: boolean; timeout: number; unreachableTimeout: number } & MassOptions) => {
+      async (
+        secret: string | undefined,
+        opts: { wait: boolean; timeout: number; unreachableTimeout: number } & MassOptions,
+        cmd: Command,
+      ) => {
+        // No flag is silently ignored: one that does not apply to what was asked is refused before anything starts.
+        const given = (name: string) => !['default', undefined].includes(cmd.getOptionValueSource(name));
+        const refuse = (flag: string, why: string): never => {
+          throw new RotatorError('CONFIG_INVALID', `${flag} ${why}; nothing was started`, flag);
+        };
         if (opts.all || opts.selector !== undefined) {
           if (secret) throw new RotatorError('CONFIG_INVALID', `give a secret or --all/--selector, not both`, 'secret');
-          return rotateMass(ctx, opts);
+          if (opts.detach && opts.wait) refuse('--wait', 'follows the run to its end; --detach returns at once: give one');
+          if (opts.detach && given('timeout'))
+            refuse('--timeout', 'limits how long the run is followed; --detach does not follow it');
+          if (given('unreachableTimeout'))
+            refuse(
+              '--unreachable-timeout',
+              'applies only to rotate <secret> --wait; --all/--selector keep following through an outage',
+            );
+          // --wait: following is what --all/--selector do unless --detach; --timeout bounds it (the run goes on).
+          return rotateMass(ctx, { ...opts, timeoutMs: given('timeout') ? opts.timeout : undefined });
         }
         if (!secret) throw new RotatorError('CONFIG_INVALID', 'expected a secret name, or --all, or --selector <expr>', 'secret');
+        if (opts.new) refuse('--new', 'applies only with --all/--selector (one secret always rotates again)');
+        if (opts.detach) refuse('--detach', 'applies only with --all/--selector (rotate <secret> returns at once unless --wait)');
+        if (given('maxConcurrent')) refuse('--max-concurrent', 'applies only with --all/--selector');
+        if (!opts.wait && given('timeout')) refuse('--timeout', 'applies only with --wait');
+        if (!opts.wait && given('unreachableTimeout')) refuse('--unreachable-timeout', 'applies only with --wait');
         const { io, emit } = ctx;
         const json = ctx.globals().json;
         const config = await ctx.config();
