@@ -2,6 +2,7 @@
 // worker's log when it is slow, fails or is tried again.
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, msToNumber } from '@temporalio/common';
+import { asAttempt } from '../src/kernel/attempt';
 import { redact, toFailure } from '../src/kernel/redact';
 import { STEP_HEARTBEAT_TIMEOUT } from '../workflows/lib/policies';
 import { CONNECT_TIMEOUT_MS, seconds } from './timeouts';
@@ -117,8 +118,11 @@ export function guarded<A extends unknown[], R>(
           );
         })
       : null;
+    // Once this returns or throws, the attempt has ended: if `fn` is still waiting (the budget ran out), what it does
+    // after its wait changes nothing (src/kernel/attempt.ts).
+    const attempt = asAttempt(step || 'the step', () => fn(...args));
     try {
-      return await (spent ? Promise.race([fn(...args), spent]) : fn(...args));
+      return await (spent ? Promise.race([attempt.result, spent]) : attempt.result);
     } catch (err) {
       let failure = toFailure(err, secrets);
       if (ctx && !failure.nonRetryable && retryBudgetSpent(ctx.info)) {
@@ -148,6 +152,7 @@ export function guarded<A extends unknown[], R>(
       }
       throw failure;
     } finally {
+      attempt.end();
       clearInterval(beat);
       clearTimeout(slow);
       clearTimeout(outOfBudget);

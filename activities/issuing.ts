@@ -2,6 +2,7 @@
 // straight into the store's pending value, proves it, and withdraws the old one. Each idempotent per rotation id, and
 // each passes ids and versions only: a credential's secret goes from the target to the store and nowhere else.
 import { activityLog } from './guarded';
+import { liveOnly } from '../src/kernel/attempt';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/config/plan';
 import { openIssuingTarget, type ProviderRegistry, type TargetRegistry } from './registry';
@@ -28,8 +29,10 @@ export function afterWithdrawClaim(rotationId: string): string {
 
 export function createIssuingActivities(deps: IssuingDeps) {
   const { providers, targets } = deps;
-  const store = (plan: RotationPlan) => budgeted(providers.store(plan.store.provider), plan, deps.writeBudget);
-  const targetFor = (plan: RotationPlan): Promise<IssuingTarget> => openIssuingTarget(providers, targets, plan.target);
+  const store = async (plan: RotationPlan) =>
+    liveOnly(await budgeted(providers.store(plan.store.provider), plan, deps.writeBudget), `store ${plan.store.provider}`);
+  const targetFor = async (plan: RotationPlan): Promise<IssuingTarget> =>
+    liveOnly(await openIssuingTarget(providers, targets, plan.target), `target ${plan.target.type}`);
 
   /** This rotation's new value: still pending, or the version it published. */
   async function ownValue(plan: RotationPlan, rotationId: string): Promise<SecretValue | null> {

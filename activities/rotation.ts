@@ -1,5 +1,6 @@
 // The rotation's activities: each one step against one store or target, idempotent, passing references only.
 import { Context } from '@temporalio/activity';
+import { liveOnly } from '../src/kernel/attempt';
 import { assertNever, RotatorError } from '../src/kernel/errors';
 import { activityLog, guardedAll } from './guarded';
 import { generatePassword } from '../src/kernel/password';
@@ -62,7 +63,8 @@ const VERIFY_RETRY_MS = 250;
 export function createActivities(deps: ActivityDeps) {
   const { providers, targets } = deps;
 
-  const targetFor = (plan: RotationPlan): Promise<DatabaseTarget> => openTarget(providers, targets, plan.target);
+  const targetFor = async (plan: RotationPlan): Promise<DatabaseTarget> =>
+    liveOnly(await openTarget(providers, targets, plan.target), `target ${plan.target.type}`);
 
   function credentialOf(value: SecretValue | null, what: string): { username: string; password: string } {
     if (!value || typeof value.username !== 'string' || typeof value.password !== 'string') {
@@ -71,7 +73,8 @@ export function createActivities(deps: ActivityDeps) {
     return { username: value.username, password: value.password };
   }
 
-  const store = (plan: RotationPlan) => budgeted(providers.store(plan.store.provider), plan, deps.writeBudget);
+  const store = async (plan: RotationPlan) =>
+    liveOnly(await budgeted(providers.store(plan.store.provider), plan, deps.writeBudget), `store ${plan.store.provider}`);
 
   /** This rotation's new credential: still pending, or already the version it published. */
   async function ownCredential(plan: RotationPlan, rotationId: string): Promise<SecretValue | null> {

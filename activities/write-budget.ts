@@ -5,6 +5,7 @@
 // (the Temporal server's) is never compared with it.
 import { Context } from '@temporalio/activity';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { stillWanted } from '../src/kernel/attempt';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
 import { takeSlotsUpdate, WRITE_BUDGET, writeBudgetIdFor } from '../workflows/mass-definitions';
@@ -239,7 +240,13 @@ export async function budgeted(
   const s = await store;
   const budget = plan.writeBudget;
   if (!budget || !gate) return s;
-  if (s.withWriteGate) return s.withWriteGate(() => gate.take(budget, 1, signal));
+  // A write leaves only while its attempt is still wanted: a local step that ended itself at its budget is not
+  // cancelled by Temporal, so its signal never fires, and the grant would release the write after the rollback.
+  const take = async (n: number) => {
+    await gate.take(budget, n, signal);
+    stillWanted('a write after its turn in the write budget');
+  };
+  if (s.withWriteGate) return s.withWriteGate(() => take(1));
   return new Proxy(s, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
@@ -247,7 +254,7 @@ export async function budgeted(
       if (!(WRITE_METHODS as ReadonlyArray<string | symbol>).includes(prop)) return value.bind(target) as unknown;
       const n = target.capabilities.writeRequests?.[prop as WriteMethod] ?? 1;
       return async (...args: unknown[]) => {
-        await gate.take(budget, n, signal);
+        await take(n);
         return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
       };
     },

@@ -150,6 +150,33 @@ describe('OpenBao frozen during promote', () => {
     ]);
   });
 
+  test('an attempt its step gave up on writes nothing once OpenBao answers again (the compensation already ran)', async () => {
+    const path = `${PATH}-abandoned`;
+    const s = store();
+    await (s as unknown as { client: vault.client }).client.write(path, { data: { username: 'app', password: 'old' } });
+    // A local step with a 2 s retry budget: guarded ends it about 1 s in, while its read waits on the frozen server.
+    const env = new MockActivityEnvironment({
+      activityType: 'stageCredential',
+      isLocal: true,
+      scheduleToCloseTimeoutMs: 2_000,
+      scheduledTimestampMs: Date.now(),
+    });
+    let attempt: Promise<unknown> | undefined;
+    const stage = guarded(async () => {
+      attempt = s.stagePending(path, 'rotation-abandoned', { username: 'app', password: 'newer' }, '1');
+      return attempt;
+    }, []);
+    freeze([pid]);
+    frozen = true;
+    await expect(env.run(stage)).rejects.toMatchObject({ message: expect.stringMatching(/retry budget of 2s/) });
+    // The compensation runs now (nothing staged to discard), then OpenBao answers the read the attempt waits on.
+    thaw([pid]);
+    frozen = false;
+    await expect(attempt).rejects.toThrow(/not sent: stageCredential had already ended/);
+    // Nothing was staged: no pending value outlives the rotation that gave up on it.
+    expect(await store().readPending(path, 'rotation-abandoned')).toBeNull();
+  });
+
   test('a write by someone else is still a conflict', async () => {
     const path = `${PATH}-other`;
     await seed(path, 'rotation-other');

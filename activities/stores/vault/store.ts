@@ -2,6 +2,7 @@
 import type vault from 'node-vault';
 import { unanswered, vaultClient, type VaultConnection } from './client';
 import { REQUEST_TIMEOUT_MS } from '../../timeouts';
+import { stillWanted } from '../../../src/kernel/attempt';
 import { RotatorError } from '../../../src/kernel/errors';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
@@ -95,7 +96,9 @@ export class VaultKvStore implements SecretStore {
   }
 
   private async post(apiPath: string, body: unknown, action: string): Promise<unknown> {
+    stillWanted(action);
     await this.gate?.();
+    stillWanted(action);
     try {
       return await this.client.write(apiPath, body);
     } catch (err) {
@@ -104,7 +107,9 @@ export class VaultKvStore implements SecretStore {
   }
 
   private async remove(apiPath: string, action: string): Promise<void> {
+    stillWanted(action);
     await this.gate?.();
+    stillWanted(action);
     try {
       await this.client.delete(apiPath);
     } catch (err) {
