@@ -108,7 +108,7 @@ export async function coalesceScenario(
       `        namespace: ${namespace}`,
       `        workloads: [{ kind: Deployment, name: ${WORKLOAD} }]`,
       `        timeout: ${options.timeout ?? '60s'}`,
-      `        coalesce: ${options.coalesce ?? '4s'}`,
+      `        coalesce: ${options.coalesce ?? '8s'}`,
     ]),
   ].join('\n');
   const env = vault.env;

@@ -223,8 +223,17 @@ export class DeploymentController {
               condition('Progressing', 'False', 'ProgressDeadlineExceeded'),
             ],
           };
-    const written = await this.writeStatus(name, done);
-    rollout.endedAt = Date.now();
+    // Before the write: a rotation may see the completed status, and act on it, before this process records it.
+    const endedAt = Date.now();
+    let written = await this.writeStatus(name, done);
+    // A status write the API server refused or dropped is tried again, as the real controller requeues its key.
+    for (let retry = 0; written === null && retry < 20 && !this.stopped; retry++) {
+      await new Promise((r) => setTimeout(r, 250));
+      if ((this.handled.get(name) ?? 0) !== generation) return;
+      written = await this.writeStatus(name, done);
+    }
+    if (written === null) return; // never ended: the rotation's own timeout says so
+    rollout.endedAt = endedAt;
     rollout.endedRv = written;
     rollout.outcome = behaviour === 'complete' ? 'complete' : 'failed';
     this.changed();
