@@ -262,7 +262,7 @@ describe('the compiled CLI (what the image runs)', () => {
       const rotation = await node(['rotate', 'app_db', '--wait'], env);
       expect(rotation.code).toBe(1);
       expect(rotation.out).toContain(
-        `error: [NOT_FOUND] target.connection: the secret at sm:image/${id}/pg-admin does not exist`,
+        `error: [NOT_FOUND] inspect: target.connection: the secret at sm:image/${id}/pg-admin does not exist`,
       );
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
