@@ -24,6 +24,7 @@ import {
   type StepTimings,
   type Summary,
   watchPgConnections,
+  runBench,
 } from './common';
 import { costOfRun, costTable, type HistoryCost } from './history-cost';
 
@@ -258,10 +259,4 @@ function printReport(count: number, concurrency: number, runs: Runs, steps: Step
   process.stdout.write(out.join('\n') + '\n');
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main, log);

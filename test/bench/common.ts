@@ -170,3 +170,14 @@ export function parseFlags(argv: string[], defaults: Record<string, number>): Re
   }
   return out;
 }
+
+/** Runs a bench's `main` as the process: exit 0 when it ends, 1 with the error logged when it fails. */
+export function runBench(main: () => Promise<void>, log: (line: string) => void): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      process.exit(1);
+    },
+  );
+}

@@ -24,7 +24,7 @@ import {
 import { WORKFLOWS_PATH } from '../../workers/worker';
 import { spawnFaultyWorker, writeBundle } from '../support/fault-injection';
 import { postgresAdminSecret } from '../support/rotator-config';
-import { parseFlags, runPool, silentLogger } from './common';
+import { parseFlags, runPool, silentLogger, runBench } from './common';
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const CLOCK_TICKS = 100; // USER_HZ on Linux: /proc/<pid>/stat counts CPU time in these
@@ -492,10 +492,4 @@ async function schedules(stack: LocalStack, client: Client, n: number): Promise<
   ];
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main, log);

@@ -13,7 +13,7 @@ import { startLocalStack, type LocalStack } from '../../src/stack/local-stack';
 import { massProgressQuery, type MassResult } from '../../workflows/mass-definitions';
 import { createRotatorWorker, WORKFLOWS_PATH } from '../../workers/worker';
 import { massScenario, spawnCli, writeLoad } from '../support/mass-scenario';
-import { parseFlags, silentLogger } from './common';
+import { parseFlags, silentLogger, runBench } from './common';
 
 const GOAL_RATIO = 1.2;
 /** alternating-users on OpenBao KV: stage 1, promote 3, release the claim 1. */
@@ -102,10 +102,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main, log);

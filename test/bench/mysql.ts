@@ -23,6 +23,7 @@ import {
   silentLogger,
   summarize,
   type Summary,
+  runBench,
 } from './common';
 
 const log = (line: string) => process.stderr.write(`bench mysql: ${line}\n`);
@@ -141,10 +142,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main, log);
