@@ -259,14 +259,10 @@ export function createKeeperActivities(deps: KeeperDeps) {
       for (const c of d.consumers) await (await deps.consumers.consumer(c)).notify({ secret, ...input });
     },
 
-    /** Renews a lease; `renewedAt` (epoch ms) is when the engine was asked, so the keeper can tell how late it was. */
-    async renewLease(
-      secret: string,
-      input: { leaseId: string; incrementSec: number },
-    ): Promise<RenewResult & { renewedAt?: number }> {
+    /** Renews a lease. `old`: a replaced lease renewed for its grace period (not the current one metrics follow). */
+    async renewLease(secret: string, input: { leaseId: string; incrementSec: number; old?: boolean }): Promise<RenewResult> {
       const d = dynamic(secret);
-      const renewedAt = Date.now();
-      return { ...(await (await deps.engine(d.engineProvider)).renew(input.leaseId, input.incrementSec)), renewedAt };
+      return (await deps.engine(d.engineProvider)).renew(input.leaseId, input.incrementSec);
     },
 
     /** Revokes a lease, never the one the store publishes as current (consumers would lose their credential). */

@@ -157,10 +157,12 @@ describe('rotator CLI', () => {
       [['--all', '--detach', '--timeout', '5s'], '--timeout'],
       [['--selector', `name=${name}`, '--unreachable-timeout', '5s'], '--unreachable-timeout'],
     ];
-    // Every run on this test's task queue, before and after: the refused commands add none.
+    // The runs on this test's task queue started since the refused commands began: none. (Listing all of them before
+    // and after compared two reads of an eventually consistent index: a run of an earlier test could show up between.)
+    const since = new Date().toISOString();
     const runs = async () => {
       const found: string[] = [];
-      for await (const wf of h.client.workflow.list({ query: `TaskQueue = '${h.taskQueue}'` }))
+      for await (const wf of h.client.workflow.list({ query: `TaskQueue = '${h.taskQueue}' AND StartTime >= '${since}'` }))
         found.push(`${wf.workflowId}/${wf.runId}`);
       return found.sort();
     };

@@ -18,6 +18,18 @@ const engine = new VaultDatabaseEngine({ address: stack.vault!.address, token: s
 /** Long enough that a dead worker's task (3 s) or activity (10 s) comes back before the lease would run out. */
 const TTL = { default_ttl: '20s', max_ttl: '36s' };
 const LEASE = ['increment_seconds: 20', 'min_renewal_seconds: 1', 'renew_at: 0.5', 'grace_period: 2s', 'revoke_attempts: 3'];
+/**
+ * A cycle of the same length whose old lease needs the renewal for its grace period: renewed by 6 s every ~3 s from
+ * 10 s on, it would end by ~22 s; re-issued at ~16 s (36 − 10 − 10), its grace period runs to ~26 s, before the next
+ * re-issue (~32 s).
+ */
+const GRACE_LEASE = [
+  'increment_seconds: 6',
+  'min_renewal_seconds: 1',
+  'renew_at: 0.5',
+  'grace_period: 10s',
+  'revoke_attempts: 3',
+];
 const CONCURRENCY = 4;
 
 let harness: FaultHarness;
@@ -44,11 +56,11 @@ async function until(check: () => Promise<boolean>, within: number, what: () => 
   }
 }
 
-async function trial(killAt: string | null): Promise<Trial> {
+async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
   const taskQueue = unique('keepfault');
   const name = unique('dyn');
   const role = await pgRole(TTL);
-  const { yaml, env } = dynamicYaml(taskQueue, [{ name, role, engine: 'postgresql', lease: LEASE }]);
+  const { yaml, env } = dynamicYaml(taskQueue, [{ name, role, engine: 'postgresql', lease }]);
   const { worker: faulty, traceFile } = harness.worker({ yaml, env } as unknown as Scenario, taskQueue, killAt ? { killAt } : {});
   let fresh: Rotator | undefined;
   const handle = await harness.client.workflow.start(KEEP_LEASE, {
@@ -98,15 +110,23 @@ describe('a lease keeper whose worker process is killed', () => {
   it(
     'after any step of a cycle loses no lease, issues no credential twice, and revokes only the old one',
     async () => {
-      const clean = await trial(null);
+      const [clean, graceClean] = await Promise.all([trial(null), trial(null, GRACE_LEASE)]);
       expect(clean.problems).toEqual([]);
+      expect(graceClean.problems).toEqual([]);
+      // The old lease's renewal for its grace period: the renewal right after the second credential's publish.
+      const graceRenewal = graceClean.steps[graceClean.steps.indexOf('after:notifyLeaseConsumers#2') + 1];
+      expect(graceRenewal).toMatch(/^after:renewLease#/);
       // Every step of the cycle once: the first of each kind is where its side effect is new.
       if (process.env.ROTATOR_TEST_CLEAN_ONLY) return;
       const points = [...new Set(clean.steps.map((p) => p.replace(/#\d+$/, '')))].flatMap((p) =>
         clean.steps.filter((s) => s.startsWith(`${p}#`)).slice(0, 2),
       );
       expect(points.length).toBeGreaterThanOrEqual(8);
-      const trials = await pool(points, CONCURRENCY, trial);
+      const runs: Array<[string, string[]]> = [
+        [graceRenewal!, GRACE_LEASE],
+        ...points.map((p): [string, string[]] => [p, LEASE]),
+      ];
+      const trials = await pool(runs, CONCURRENCY, ([killAt, lease]) => trial(killAt, lease));
       const report = trials.map(
         (t) => `| ${t.killAt} | ${t.killed ? 'killed' : 'NOT REACHED'} | ${t.problems.join('; ') || 'all hold'} |`,
       );

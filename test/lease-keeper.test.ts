@@ -19,9 +19,14 @@ const stack = testStack();
 const engine = new VaultDatabaseEngine({ address: stack.vault!.address, token: stack.vault!.token });
 afterAll(() => engine.close());
 
-/** Renew every ~2 s, re-issue ~7 s in, 3 s of grace: the old login must die at revoke, not at its max_ttl of 12 s. */
-const LEASE = ['increment_seconds: 4', 'min_renewal_seconds: 1', 'renew_at: 0.5', 'grace_period: 3s', 'revoke_attempts: 2'];
-const TTL = { default_ttl: '4s', max_ttl: '12s' };
+/**
+ * Renew every ~2 s, re-issue ~8 s in (max_ttl − grace − 2 s lead), 6 s of grace, revoke at ~14 s: the old login must
+ * die at revoke, not at its max_ttl of 16 s. Its last renewal (4 s) ends before the grace period does, so the keeper
+ * must renew it for the grace period (without, the old login was refused during it). The next re-issue, ~16 s in,
+ * comes after the revoke.
+ */
+const LEASE = ['increment_seconds: 4', 'min_renewal_seconds: 1', 'renew_at: 0.5', 'grace_period: 6s', 'revoke_attempts: 2'];
+const TTL = { default_ttl: '4s', max_ttl: '16s' };
 
 async function published(name: string): Promise<{ version: number; value: SecretValue; previous: SecretValue | null }> {
   const kv = vaultClient();
@@ -99,11 +104,11 @@ async function keepsItsLease(engineType: 'postgresql' | 'redis', role: string, l
 describe('the lease keeper', () => {
   it('renews a PostgreSQL lease, re-issues it before max_ttl, keeps the old login through the grace period, then revokes it', async () => {
     await keepsItsLease('postgresql', await pgRole(TTL), pgLogin);
-  }, 60_000);
+  }, 90_000);
 
   it('does the same for a Redis ACL user', async () => {
     await keepsItsLease('redis', await redisRole(['~*', '+@read', '+ping'], TTL), redisLogin);
-  }, 60_000);
+  }, 90_000);
 
   it('renews a 60 s lease at renew_at of it without min_renewal_seconds, as OpenBao’s lease lookup shows', async () => {
     // min_renewal_seconds is left out: its default (60) once put this renewal at 59 s of a 60 s lease. renew_at 0.1

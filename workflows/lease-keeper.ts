@@ -50,6 +50,8 @@ const LATENESS_KEPT = 8;
 const JITTER = 0.1;
 /** However short the lease, keep at least this long between the issue of a credential and the end of the old one. */
 const MIN_LEAD_MS = 2_000;
+/** An old lease renewed for its grace period lives this much past its revoke, so the revoke ends it, not its TTL. */
+const GRACE_MARGIN_SEC = 5;
 /** Waits after a failed step before the next try: from the first to the last, doubling. */
 const BACKOFF = { firstMs: 5_000, lastMs: 60_000 };
 
@@ -78,6 +80,9 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
   // (a keeper recorded before it waits for the unjittered times, and its replay must find the same commands).
   const shortRuns = patched('short-keeper-history');
   const historyLimit = shortRuns ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
+  // Asked at the same place: a re-issue renews the old lease through its grace period (before it, an old lease whose
+  // TTL ran out before the grace period did died early, under consumers told they had the whole grace period).
+  const renewsForGrace = patched('grace-renewal');
   // The claim ids of this keeper's credentials: stable across continue-as-new (the chain's first run id).
   const chain = workflowInfo().firstExecutionRunId;
   const claimOf = (generation: number) => `${chain}:${generation}`;
@@ -129,10 +134,12 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
   }
 
   async function renew(lease: KeptLease, config: LeaseConfig, due: number): Promise<void> {
+    // How late the renewal started, on the workflow's clock alone (its task's time against the time it was due): a
+    // worker's clock is never compared with it.
+    const lateMs = Math.max(0, Date.now() - due);
     try {
       const renewed = await io.renewLease(secret, { leaseId: lease.leaseId, incrementSec: config.increment_seconds });
-      if (renewed.renewedAt !== undefined)
-        state.renewLateMs = [...(state.renewLateMs ?? []), Math.max(0, renewed.renewedAt - due)].slice(-LATENESS_KEPT);
+      state.renewLateMs = [...(state.renewLateMs ?? []), lateMs].slice(-LATENESS_KEPT);
       lease.expiresAt = Date.now() + renewed.leaseDurationSec * 1000;
       lease.lastDurationMs = renewed.leaseDurationSec * 1000;
       lease.capped = renewed.capped;
@@ -218,10 +225,28 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
     state.lastError = null;
     // What consumers may still hold: the lease the store published, and ours if the store had moved off it.
     const old = new Set([published?.leaseId, previous?.leaseId].filter((id): id is string => !!id && id !== issued.leaseId));
-    for (const leaseId of old) state.revokeQueue.push({ leaseId, at: Date.now() + config.grace_period });
+    const revokeAt = Date.now() + config.grace_period;
+    for (const leaseId of old) state.revokeQueue.push({ leaseId, at: revokeAt });
     state.revokeQueue.sort((a, b) => a.at - b.at);
+    if (renewsForGrace) for (const leaseId of old) await keepThroughGrace(leaseId, revokeAt, previous);
     // The claim ends with the publish: nothing after it needs the pending value.
     await steadily('releasing the claim', () => releaser.releaseClaim(secret, { claimId }));
+  }
+
+  /**
+   * Renews an old lease so that it lives until its revoke: its TTL (the last renewal's increment) may end sooner than
+   * the grace period. A lease this keeper knows to outlive it, or to be capped, is left as it is; a failure is only
+   * noted (the lease then ends at its TTL, as it did without this step).
+   */
+  async function keepThroughGrace(leaseId: string, revokeAt: number, known: KeptLease | null): Promise<void> {
+    if (known?.leaseId === leaseId && (known.capped || known.expiresAt >= revokeAt)) return;
+    const incrementSec = Math.ceil((revokeAt - Date.now()) / 1000) + GRACE_MARGIN_SEC;
+    try {
+      await io.renewLease(secret, { leaseId, incrementSec, old: true });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      state.lastError = `renewing the old lease ${leaseId} for its grace period: ${describeFailure(err).message}`;
+    }
   }
 
   async function revokeOld(leaseId: string, attempts: number): Promise<void> {

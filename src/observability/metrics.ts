@@ -259,11 +259,12 @@ export class WorkerMetrics {
       this.leaseIssues.inc({ result: result.ok ? 'issued' : 'failed' });
       if (result.ok && secret) this.leases.set(secret, { expiresAt: result.value.expiresAt, capped: !result.value.renewable });
     },
-    renewLease: ({ args: [secret], result, now }) => {
+    renewLease: ({ args: [secret, input], result, now }) => {
       if (!result.ok) return void this.leaseRenewals.inc({ result: 'failed' });
       const renewed = result.value;
       this.leaseRenewals.inc({ result: renewed.capped ? 'capped' : 'renewed' });
-      if (secret) this.leases.set(secret, { expiresAt: now + renewed.leaseDurationSec * 1000, capped: renewed.capped });
+      if (secret && !input?.old)
+        this.leases.set(secret, { expiresAt: now + renewed.leaseDurationSec * 1000, capped: renewed.capped });
     },
     revokeLease: ({ result }) => {
       this.leaseRevocations.inc({ result: result.ok ? 'revoked' : 'failed' });

@@ -15,14 +15,14 @@ export async function recordKeeperCycle(): Promise<Recorded[]> {
   const { unique, vaultClient } = await import('../support/harness');
   const { startRotator } = await import('../support/rotator');
   const { pgRole } = await import('../support/vault-roles');
-  const role = await pgRole({ default_ttl: '4s', max_ttl: '12s' });
+  const role = await pgRole({ default_ttl: '4s', max_ttl: '14s' });
   const name = unique('dyn');
   const dyn = dynamicYaml(unique('record'), [
     {
       name,
       role,
       engine: 'postgresql',
-      lease: ['increment_seconds: 4', 'min_renewal_seconds: 1', 'renew_at: 0.5', 'grace_period: 2s'],
+      lease: ['increment_seconds: 4', 'min_renewal_seconds: 1', 'renew_at: 0.5', 'grace_period: 4s'],
     },
   ]);
   const keeper = await startRotator(dyn.yaml, dyn.env, { codec: false });

@@ -168,6 +168,19 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'grace-renewal': {
+    workflow: 'keepLease',
+    change:
+      'a re-issue renews the old lease to outlive its grace period (was: the old lease ended at its last TTL, which ' +
+      'could come before the grace period did)',
+    since: 'grace-renewal',
+    firstFixtureSet: 'v9',
+    deprecateWhen:
+      'no keepLease run started before it is open (each keeper continues as new within 200 events, and its next run ' +
+      'takes the new branch); drop the keep-lease-cycle fixtures of v3-v8',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
   'write-budget-window': {
     workflow: 'writeBudget',
     change:
