@@ -173,7 +173,7 @@ export const PATCHES = {
     change:
       'a re-issue renews the old lease to outlive its grace period (was: the old lease ended at its last TTL, which ' +
       'could come before the grace period did)',
-    since: 'grace-renewal',
+    since: 'a225e2d',
     firstFixtureSet: 'v9',
     deprecateWhen:
       'no keepLease run started before it is open (each keeper continues as new within 200 events, and its next run ' +
