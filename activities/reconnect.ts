@@ -3,11 +3,10 @@ import { Context } from '@temporalio/activity';
 import { parseDuration } from '../src/kernel/duration';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
-import { describeWorkload, restartAnnotationKey, rolloutFailed, secretUsers, unlistedNote } from './consumers/rollout/public';
+import { awaitRolledOut, describeWorkload, restartAnnotationKey, secretUsers, unlistedNote } from './consumers/rollout/public';
 import { KubeClients, kubeConfigFor } from './kubernetes/client';
 import { consumerPlugin } from './consumers';
 import { guardedAll } from './guarded';
-import { seconds } from './timeouts';
 import { DEFAULT_OUTAGE_TOLERANCE_MS } from '../workflows/lib/policies';
 import type { ConsumerRegistry, ProviderRegistry } from './registry';
 import type { RolloutConsumer, WorkloadRef } from './types';
@@ -50,8 +49,6 @@ export interface ReconnectDeps {
   consumers: ConsumerRegistry;
   secrets?: ReadonlyArray<string>;
 }
-
-const ROLLOUT_POLL_MS = 500;
 
 /**
  * The consumers a reconnect step talks to, as its messages name them: the one it is for, or (planning) every one.
@@ -161,58 +158,17 @@ export function createReconnectActivities(deps: ReconnectDeps) {
     return results;
   }
 
-  /**
-   * Waits, heartbeating, until every workload of the batch rolled out (the rules of `kubectl rollout status`). A
-   * rollout the controller gave up on fails at once; the deadline counts from `startedAt`, the batch's restart, so a
-   * retry on another worker does not start the clock again. An API server that does not answer is waited for, as
-   * every forward step waits for its system, for the rotation's outage tolerance (the rollout goes on without it):
-   * the attempt then fails, and later attempts fail at once until it answers, since the outage's start travels in the
-   * heartbeat. Without this the wait gave up after its six quick attempts, some 7 s into a blip of the API server.
-   */
+  /** Waits until every workload of the batch rolled out (`awaitRolledOut`), for the rotation's outage tolerance. */
   async function awaitRollout(
     plan: RotationPlan,
     input: { consumer: number; workloads: WorkloadRef[]; startedAt: number; timeoutMs: number },
   ): Promise<void> {
-    const ctx = Context.current();
     const rollout = await rolloutConsumer(plan, input.consumer);
-    const deadline = input.startedAt + input.timeoutMs;
-    const tolerance = plan.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS;
-    const details = ctx.info.heartbeatDetails as { outageSince?: unknown } | undefined;
-    let outageSince = typeof details?.outageSince === 'number' ? details.outageSince : null;
-    let pending = [...input.workloads];
-    for (;;) {
-      const still: WorkloadRef[] = [];
-      let last = '';
-      try {
-        for (const w of pending) {
-          const { state, message } = await rollout.progress(w);
-          if (state === 'failed') throw rolloutFailed(w, message);
-          if (state === 'waiting') {
-            still.push(w);
-            last = message;
-          }
-        }
-        pending = still;
-        outageSince = null;
-      } catch (err) {
-        if (!(err instanceof RotatorError && err.code === 'TRANSIENT')) throw err;
-        outageSince ??= Date.now();
-        const down = Date.now() - outageSince;
-        if (down >= tolerance) {
-          throw new RotatorError(
-            'TRANSIENT',
-            `${err.message} (no answer for ${seconds(down)}, past the rotation's outage tolerance of ${seconds(tolerance)})`,
-          );
-        }
-        last = err.message;
-      }
-      if (pending.length === 0) return;
-      if (Date.now() >= deadline) {
-        throw rolloutFailed(pending[0], `not rolled out within ${Math.round(input.timeoutMs / 1000)}s (${last})`);
-      }
-      ctx.heartbeat({ waitingFor: pending.map(describeWorkload), ...(outageSince !== null ? { outageSince } : {}) });
-      await ctx.sleep(Math.min(ROLLOUT_POLL_MS, Math.max(0, deadline - Date.now())));
-    }
+    await awaitRolledOut((w) => rollout.progress(w), input.workloads, {
+      startedAt: input.startedAt,
+      timeoutMs: input.timeoutMs,
+      toleranceMs: plan.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS,
+    });
   }
 
   const activities = { planReconnect, notifyConsumer, restartWorkloads, awaitRollout };

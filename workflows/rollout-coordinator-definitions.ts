@@ -29,6 +29,8 @@ export interface RestartRequest {
   windowMs: number;
   /** How long the rollout may take (the consumer's `timeout`). */
   timeoutMs: number;
+  /** How long the rollout's wait rides out an API server that does not answer (the rotation's `outage_tolerance`). */
+  outageToleranceMs?: number;
 }
 
 /** What became of a request: rolled out (with every version the one restart named), or why not. */

@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { CoalesceActivities } from '../activities/consumers/rollout/public';
 import { describeFailure } from './lib/failures';
-import { heartbeatingWait, IRREVERSIBLE } from './lib/policies';
+import { DEFAULT_OUTAGE_TOLERANCE_MS, heartbeatingWait, IRREVERSIBLE } from './lib/policies';
 import {
   restartAnswer,
   restartRequest,
@@ -64,6 +64,7 @@ async function restartOnce(batch: RestartRequest[]): Promise<RestartAnswer[]> {
   for (const r of batch) versions[r.secret] = r.value;
   const { consumer, workload } = batch[0];
   const timeoutMs = Math.max(...batch.map((r) => r.timeoutMs));
+  const toleranceMs = Math.max(...batch.map((r) => r.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS));
   const answer = (a: Omit<RestartAnswer, 'id' | 'versions'>) => batch.map((r) => ({ id: r.id, versions, ...a }));
   try {
     const startedAt = Date.now();
@@ -73,6 +74,7 @@ async function restartOnce(batch: RestartRequest[]): Promise<RestartAnswer[]> {
       workload,
       startedAt,
       timeoutMs,
+      toleranceMs,
     });
     return answer({ ok: true, generation, message: `rolled out (generation ${generation})` });
   } catch (err) {

@@ -16,9 +16,9 @@ import {
 import { guardedAll } from '../../guarded';
 import type { WorkloadRef } from '../../types';
 import type { RolloutConfig } from './index';
-import { restartAnnotationKey, rolloutFailed, Rollouts } from './rollouts';
-
-const ROLLOUT_POLL_MS = 500;
+import { restartAnnotationKey, Rollouts } from './rollouts';
+import { awaitRolledOut } from './wait';
+import { DEFAULT_OUTAGE_TOLERANCE_MS } from '../../../workflows/lib/policies';
 
 /** Which cluster a consumer reaches: a digest of its kubeconfig and context (a path is no part of a workflow id). */
 export function clusterOf(config: RolloutConfig): string {
@@ -61,6 +61,7 @@ export function createCoalesceActivities(secrets: ReadonlyArray<string> = []) {
         consumer: config,
         windowMs: parseDuration(config.coalesce),
         timeoutMs: parseDuration(config.timeout),
+        outageToleranceMs: plan.outageToleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS,
       };
       const args: [CoalesceRolloutInput] = [{ pending: [] }];
       await client.workflow.signalWithStart(COALESCE_ROLLOUT, {
@@ -93,26 +94,21 @@ export function createCoalesceActivities(secrets: ReadonlyArray<string> = []) {
     return result;
   }
 
-  /** Waits, heartbeating, until the workload rolled out; the deadline counts from the restart (`startedAt`). */
+  /** Waits until the workload rolled out (`awaitRolledOut`): the deadline counts from the restart (`startedAt`). */
   async function awaitWorkloadRollout(input: {
     consumer: unknown;
     workload: WorkloadRef;
     startedAt: number;
     timeoutMs: number;
+    /** Absent on a coordinator that asked before the wait rode out outages: the default tolerance. */
+    toleranceMs?: number;
   }): Promise<void> {
-    const ctx = Context.current();
     const r = rollouts(input.consumer as RolloutConfig);
-    const deadline = input.startedAt + input.timeoutMs;
-    for (;;) {
-      const { state, message } = await r.progress(input.workload);
-      if (state === 'failed') throw rolloutFailed(input.workload, message);
-      if (state === 'done') return;
-      if (Date.now() >= deadline) {
-        throw rolloutFailed(input.workload, `not rolled out within ${Math.round(input.timeoutMs / 1000)}s (${message})`);
-      }
-      ctx.heartbeat({ waitingFor: describeWorkload(input.workload) });
-      await ctx.sleep(Math.min(ROLLOUT_POLL_MS, Math.max(0, deadline - Date.now())));
-    }
+    await awaitRolledOut((w) => r.progress(w), [input.workload], {
+      startedAt: input.startedAt,
+      timeoutMs: input.timeoutMs,
+      toleranceMs: input.toleranceMs ?? DEFAULT_OUTAGE_TOLERANCE_MS,
+    });
   }
 
   return guardedAll({ requestRestarts, restartTogether, awaitWorkloadRollout }, secrets);
