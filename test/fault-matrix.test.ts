@@ -38,7 +38,8 @@ import { mysqlScenario } from './support/mysql-scenario';
 import { testCodecKeys, workflowBundle } from './support/rotator';
 import { testStack } from './support/stack';
 import { vaultTestStore } from './support/test-stores';
-import { startToxiproxy, stepHooks, type Proxy, type Toxic, type Toxiproxy } from './support/toxiproxy';
+import { stepHooks } from './support/fault-injection';
+import { startToxiproxy, type Proxy, type Toxic, type Toxiproxy } from './support/toxiproxy';
 
 /** How long a forward step rides out its system failing here (`outage_tolerance`; 60 s when not configured). */
 const TOLERANCE_MS = 10_000;

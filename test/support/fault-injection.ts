@@ -36,25 +36,22 @@ export function killPointName(p: KillPoint): string {
   return `${p.when}:${p.activity}#${p.n}`;
 }
 
+/** What a step hook sees: the activity type, its run in this worker (1, 2, … across retries) and the attempt. */
+export interface StepRun {
+  activity: string;
+  n: number;
+  attempt: number;
+}
+
 /**
- * Activity interceptors for a worker process: append every step's start and end to `traceFile` (synchronously, so a
- * kill loses nothing written), and SIGKILL the process at `killAt`.
+ * Activity interceptors for an in-process worker: `before` runs (and is awaited) before each run of a step, `after`
+ * once it has ended, failed or not. The named points of the kill harness, `before:<step>` / `after:<step>`.
  */
-export function faultInterceptors(options: { killAt?: string; traceFile?: string }): ActivityInterceptorsFactory[] {
-  const point = options.killAt ? parseKillPoint(options.killAt) : null;
+export function stepHooks(hooks: {
+  before(run: StepRun): Promise<void>;
+  after(run: StepRun, error: unknown): Promise<void>;
+}): ActivityInterceptorsFactory[] {
   const counts = new Map<string, number>();
-  const trace = (event: TraceEvent['event'], activity: string, n: number) => {
-    if (options.traceFile) {
-      const line: TraceEvent = { t: Date.now(), pid: process.pid, event, activity, n };
-      appendFileSync(options.traceFile, JSON.stringify(line) + '\n');
-    }
-  };
-  const maybeKill = (when: KillPoint['when'], activity: string, n: number) => {
-    if (point && point.when === when && point.activity === activity && point.n === n) {
-      trace('kill', activity, n);
-      process.kill(process.pid, 'SIGKILL');
-    }
-  };
   return [
     (ctx) => ({
       inbound: {
@@ -62,16 +59,51 @@ export function faultInterceptors(options: { killAt?: string; traceFile?: string
           const activity = ctx.info.activityType;
           const n = (counts.get(activity) ?? 0) + 1;
           counts.set(activity, n);
-          trace('start', activity, n);
-          maybeKill('before', activity, n);
-          const result = await next(input);
-          trace('end', activity, n);
-          maybeKill('after', activity, n);
-          return result;
+          const run = { activity, n, attempt: ctx.info.attempt };
+          await hooks.before(run);
+          try {
+            const result = await next(input);
+            await hooks.after(run, null);
+            return result;
+          } catch (err) {
+            await hooks.after(run, err);
+            throw err;
+          }
         },
       },
     }),
   ];
+}
+
+/**
+ * Activity interceptors for a worker process: append every step's start and end to `traceFile` (synchronously, so a
+ * kill loses nothing written), and SIGKILL the process at `killAt`. A step that failed has no end and no `after:`.
+ */
+export function faultInterceptors(options: { killAt?: string; traceFile?: string }): ActivityInterceptorsFactory[] {
+  const point = options.killAt ? parseKillPoint(options.killAt) : null;
+  const trace = (event: TraceEvent['event'], { activity, n }: StepRun) => {
+    if (options.traceFile) {
+      const line: TraceEvent = { t: Date.now(), pid: process.pid, event, activity, n };
+      appendFileSync(options.traceFile, JSON.stringify(line) + '\n');
+    }
+  };
+  const maybeKill = (when: KillPoint['when'], run: StepRun) => {
+    if (point && point.when === when && point.activity === run.activity && point.n === run.n) {
+      trace('kill', run);
+      process.kill(process.pid, 'SIGKILL');
+    }
+  };
+  return stepHooks({
+    async before(run) {
+      trace('start', run);
+      maybeKill('before', run);
+    },
+    async after(run, error) {
+      if (error) return;
+      trace('end', run);
+      maybeKill('after', run);
+    },
+  });
 }
 
 export function readTrace(traceFile: string): TraceEvent[] {

@@ -1,12 +1,11 @@
 // Toxiproxy (scripts/build-toxiproxy.sh) for the fault matrix: its server started for one test file on a free
 // loopback port, driven through its HTTP API with fetch, and a worker's activity interceptor that turns a proxy's
-// faults on while a named step runs (the hook the kill harness kills the worker from, ./fault-injection.ts).
+// faults on while a named step runs (stepHooks of ./fault-injection.ts, where the kill harness kills the worker).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 
 const ROOT = path.resolve(__dirname, '../..');
 const HOST = '127.0.0.1';
@@ -137,43 +136,4 @@ export async function startToxiproxy(): Promise<Toxiproxy> {
       await gone;
     },
   };
-}
-
-/** What a step hook sees: the activity type, its run in this worker (1, 2, … across retries) and the attempt. */
-export interface StepRun {
-  activity: string;
-  n: number;
-  attempt: number;
-}
-
-/**
- * Activity interceptors for an in-process worker: `before` runs (and is awaited) before each run of a step, `after`
- * once it has ended, failed or not. The same named points as the kill harness's `before:<step>` / `after:<step>`.
- */
-export function stepHooks(hooks: {
-  before(run: StepRun): Promise<void>;
-  after(run: StepRun, error: unknown): Promise<void>;
-}): ActivityInterceptorsFactory[] {
-  const counts = new Map<string, number>();
-  return [
-    (ctx) => ({
-      inbound: {
-        async execute(input, next) {
-          const activity = ctx.info.activityType;
-          const n = (counts.get(activity) ?? 0) + 1;
-          counts.set(activity, n);
-          const run = { activity, n, attempt: ctx.info.attempt };
-          await hooks.before(run);
-          try {
-            const result = await next(input);
-            await hooks.after(run, null);
-            return result;
-          } catch (err) {
-            await hooks.after(run, err);
-            throw err;
-          }
-        },
-      },
-    }),
-  ];
 }
