@@ -20,7 +20,7 @@ const TTL = { default_ttl: '20s', max_ttl: '36s' };
 const LEASE = ['increment_seconds: 20', 'min_renewal_seconds: 1', 'renew_at: 0.5', 'grace_period: 2s', 'revoke_attempts: 3'];
 /**
  * A cycle of the same length whose old lease needs the renewal for its grace period: renewed by 6 s every ~3 s from
- * 10 s on, it would end by ~22 s; re-issued at ~16 s (36 − 10 − 10), its grace period runs to ~26 s, before the next
+ * 10 s on, it would end by ~19 s; re-issued at ~16 s (36 − 10 − 10), its grace period runs to ~26 s, before the next
  * re-issue (~32 s).
  */
 const GRACE_LEASE = [
@@ -70,6 +70,16 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
     workflowTaskTimeout: '3s',
   });
   const state = () => handle.query(keeperStatusQuery).catch(() => null as KeeperState | null);
+  // Seen during the grace period: the old lease must outlive its revoke (renewed for it when its TTL ends sooner).
+  const graceSeen = (async (): Promise<{ at: number; expireTime: string | null } | null> => {
+    for (const deadline = Date.now() + 90_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+      const s = await state();
+      if ((s?.revoked ?? 0) >= 1) return null;
+      const queued = s?.phase === 'grace' ? s.revokeQueue[0] : undefined;
+      if (queued) return { at: queued.at, expireTime: (await engine.lookup(queued.leaseId))?.expireTime ?? null };
+    }
+    return null;
+  })();
   try {
     // One full cycle: the first credential renewed, replaced before max_ttl, and revoked after the grace period.
     const cycled = until(
@@ -82,6 +92,13 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
     if (first === 'exited') fresh = await startRotator(yaml, env, { keys: harness.keys });
     await cycled;
     const problems = await check(name, role, (await state())!);
+    const grace = await graceSeen;
+    if (grace && !(grace.expireTime && Date.parse(grace.expireTime) >= grace.at))
+      problems.push(
+        `the old lease ends at ${grace.expireTime ?? '(gone)'}, before its revoke at ${new Date(grace.at).toISOString()}`,
+      );
+    // This cycle's grace period (10 s) is long enough to be seen whatever the kill.
+    if (lease === GRACE_LEASE && !grace) problems.push('the grace period was never seen');
     return { killAt, killed, problems, steps: stepsOf(readTrace(traceFile)).map(killPointName) };
   } finally {
     await handle.terminate('trial over').catch(() => undefined);

@@ -22,8 +22,8 @@ afterAll(() => engine.close());
 /**
  * Renew every ~2 s, re-issue ~8 s in (max_ttl − grace − 2 s lead), 6 s of grace, revoke at ~14 s: the old login must
  * die at revoke, not at its max_ttl of 16 s. Its last renewal (4 s) ends before the grace period does, so the keeper
- * must renew it for the grace period (without, the old login was refused during it). The next re-issue, ~16 s in,
- * comes after the revoke.
+ * must renew it for the grace period, as OpenBao's lease lookup shows. The next re-issue, ~16 s in, comes after the
+ * revoke.
  */
 const LEASE = ['increment_seconds: 4', 'min_renewal_seconds: 1', 'renew_at: 0.5', 'grace_period: 6s', 'revoke_attempts: 2'];
 const TTL = { default_ttl: '4s', max_ttl: '16s' };
@@ -83,6 +83,9 @@ async function keepsItsLease(engineType: 'postgresql' | 'redis', role: string, l
     // Re-issued before max_ttl; during the grace period the old login still works beside the new one.
     const grace = (await watch(handle, (s) => s.phase === 'grace')).at(-1)!;
     expect(grace.current!.leaseId).not.toBe(firstLease);
+    // The old lease outlives its revoke: its last renewal (4 s) ended sooner, so the re-issue renewed it.
+    expect(grace.revokeQueue[0]?.leaseId).toBe(firstLease);
+    expect(Date.parse((await engine.lookup(firstLease))!.expireTime)).toBeGreaterThanOrEqual(grace.revokeQueue[0]!.at);
     const now = await published(name);
     expect(now.value.lease_id).toBe(grace.current!.leaseId);
     expect(now.previous?.lease_id).toBe(firstLease);

@@ -228,24 +228,32 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
     const revokeAt = Date.now() + config.grace_period;
     for (const leaseId of old) state.revokeQueue.push({ leaseId, at: revokeAt });
     state.revokeQueue.sort((a, b) => a.at - b.at);
-    if (renewsForGrace) for (const leaseId of old) await keepThroughGrace(leaseId, revokeAt, previous);
+    // Only the lease this keeper renewed is known to it: one another writer published keeps its own TTL (a renewal
+    // by the grace period alone could shorten it).
+    if (renewsForGrace && previous && old.has(previous.leaseId)) await keepThroughGrace(revokeAt, previous);
     // The claim ends with the publish: nothing after it needs the pending value.
     await steadily('releasing the claim', () => releaser.releaseClaim(secret, { claimId }));
   }
 
   /**
-   * Renews an old lease so that it lives until its revoke: its TTL (the last renewal's increment) may end sooner than
-   * the grace period. A lease this keeper knows to outlive it, or to be capped, is left as it is; a failure is only
-   * noted (the lease then ends at its TTL, as it did without this step).
+   * Renews the old lease so that it lives past its revoke: its TTL (the last renewal's increment) may end sooner than
+   * the grace period. One that outlives it already, or is capped, is left as it is; a failure is only noted (the
+   * lease then ends at its TTL, as it did without this step).
    */
-  async function keepThroughGrace(leaseId: string, revokeAt: number, known: KeptLease | null): Promise<void> {
-    if (known?.leaseId === leaseId && (known.capped || known.expiresAt >= revokeAt)) return;
-    const incrementSec = Math.ceil((revokeAt - Date.now()) / 1000) + GRACE_MARGIN_SEC;
+  async function keepThroughGrace(revokeAt: number, lease: KeptLease): Promise<void> {
+    const needed = revokeAt - Date.now();
+    if (needed <= 0 || lease.capped || lease.expiresAt >= revokeAt + GRACE_MARGIN_SEC * 1000) return;
     try {
-      await io.renewLease(secret, { leaseId, incrementSec, old: true });
+      await io.renewLease(secret, {
+        leaseId: lease.leaseId,
+        incrementSec: Math.ceil(needed / 1000) + GRACE_MARGIN_SEC,
+        old: true,
+      });
     } catch (err) {
       if (isCancellation(err)) throw err;
-      state.lastError = `renewing the old lease ${leaseId} for its grace period: ${describeFailure(err).message}`;
+      // Gone already (expired, or revoked by someone): nothing left to keep.
+      if (describeFailure(err).code === 'NOT_FOUND') return;
+      state.lastError = `renewing the old lease ${lease.leaseId} for its grace period: ${describeFailure(err).message}`;
     }
   }
 

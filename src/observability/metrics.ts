@@ -260,11 +260,12 @@ export class WorkerMetrics {
       if (result.ok && secret) this.leases.set(secret, { expiresAt: result.value.expiresAt, capped: !result.value.renewable });
     },
     renewLease: ({ args: [secret, input], result, now }) => {
+      // An old lease renewed for its grace period is not the secret's lease: neither counted nor followed.
+      if (input?.old) return;
       if (!result.ok) return void this.leaseRenewals.inc({ result: 'failed' });
       const renewed = result.value;
       this.leaseRenewals.inc({ result: renewed.capped ? 'capped' : 'renewed' });
-      if (secret && !input?.old)
-        this.leases.set(secret, { expiresAt: now + renewed.leaseDurationSec * 1000, capped: renewed.capped });
+      if (secret) this.leases.set(secret, { expiresAt: now + renewed.leaseDurationSec * 1000, capped: renewed.capped });
     },
     revokeLease: ({ result }) => {
       this.leaseRevocations.inc({ result: result.ok ? 'revoked' : 'failed' });

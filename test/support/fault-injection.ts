@@ -99,7 +99,7 @@ export function faultInterceptors(options: { killAt?: string; traceFile?: string
       maybeKill('before', run);
     },
     async after(run, error) {
-      if (error) return;
+      if (error !== null) return;
       trace('end', run);
       maybeKill('after', run);
     },

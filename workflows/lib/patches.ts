@@ -176,8 +176,8 @@ export const PATCHES = {
     since: 'a225e2d',
     firstFixtureSet: 'v9',
     deprecateWhen:
-      'no keepLease run started before it is open (each keeper continues as new within 200 events, and its next run ' +
-      'takes the new branch); drop the keep-lease-cycle fixtures of v3-v8',
+      'no keepLease run started before it is open (each keeper continues as new within 2,000 events, and its next ' +
+      'run takes the new branch); drop the keep-lease-cycle fixtures of v3-v6 and v8',
     removeWhen: REMOVE,
     state: 'patched',
   },
