@@ -150,9 +150,9 @@ const READ_ONLY_OPERATION = /^(Get|Describe|List|BatchGet)/;
 
 interface GateableCommand {
   middlewareStack: {
-    add(
+    addRelativeTo(
       mw: (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => (args: unknown) => Promise<unknown>,
-      options: { step: 'finalizeRequest'; priority: 'low'; name: string; override: boolean },
+      options: { relation: 'before'; toMiddleware: string; name: string; override: boolean },
     ): void;
   };
 }
@@ -170,13 +170,14 @@ export function writeGatedClient<C extends { send(command: never, ...rest: never
     get(target, prop, receiver) {
       if (prop !== 'send') return Reflect.get(target, prop, receiver) as unknown;
       return (command: GateableCommand, ...rest: unknown[]) => {
-        // In the finalize step after the SDK's retry middleware: each attempt sent takes its token.
-        command.middlewareStack.add(
+        // Between the SDK's retry middleware and its signing (SigV4): each attempt sent takes its token, and is signed
+        // once its turn came, so however long it waited its signature is fresh (a signature older than 5 min is refused).
+        command.middlewareStack.addRelativeTo(
           (next, context) => async (args) => {
             if (!READ_ONLY_OPERATION.test(context.commandName ?? '')) await gate();
             return next(args);
           },
-          { step: 'finalizeRequest', priority: 'low', name: 'rotatorWriteBudget', override: true },
+          { relation: 'before', toMiddleware: 'httpSigningMiddleware', name: 'rotatorWriteBudget', override: true },
         );
         return (target.send as (...a: unknown[]) => Promise<unknown>).call(target, command, ...rest);
       };
