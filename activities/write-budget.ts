@@ -1,8 +1,9 @@
 // A mass rotation's write budget on the activity side: before each write request to the store (or each writing
 // method, as many tokens as it may send), take tokens from this process's lease on the provider's writeBudget
 // workflow. The lease is a share of the budget's capacity (tokens per window) this process holds for LEASE_MS and
-// spends by its own clock: a sliding log of what it sent, so it sends at most its share in any window; it asks again
-// before the lease runs out, while its writes go on. However slow the answer (seconds on a loaded worker), nothing is
+// spends by its own clock: a log of its writes, each counted from its turn until a window after its answer (a write
+// reaches the store between the two, however long its transit), so the store receives at most its share in any
+// window; it asks again before the lease runs out, while its writes go on. However slow the answer (seconds on a loaded worker), nothing is
 // missed: the lease counts in the budget from its grant, before the answer, to its end plus a window, and this
 // process sends under it only until LEASE_MS minus SEND_GUARD_MS after its ask, by its own clock (durations only: the
 // budget's clock, the Temporal server's, is never compared with it).
@@ -14,8 +15,8 @@ import { stillWanted } from '../src/kernel/attempt';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
 import { leaseTokensUpdate, WRITE_BUDGET, writeBudgetIdFor, type LeaseGrant } from '../workflows/mass-definitions';
-import { grantWindow, type writeBudget } from '../workflows/write-budget';
-import { WRITE_METHODS, type SecretStore, type WriteMethod } from './types';
+import { grantWindow, SLACK_MS, type writeBudget } from '../workflows/write-budget';
+import { WRITE_METHODS, type SecretStore, type WriteGate, type WriteMethod } from './types';
 
 /** How long a lease runs from its ask; it is asked again from halfway while writes wait. */
 export const LEASE_MS = 20_000;
@@ -26,10 +27,11 @@ const ASK_TRIES = 20;
 
 export interface WriteBudgetGate {
   /**
-   * Waits until `n` writes to budget `key` may be sent now. `signal`: the step's cancellation (its timeout passed, or
-   * the rotation was cancelled); once aborted the wait ends with its reason and the writes are never sent.
+   * Waits until `n` writes to budget `key` may be sent now, and answers their release: call it once they have their
+   * answers (or failed). `signal`: the step's cancellation (its timeout passed, or the rotation was cancelled); once
+   * aborted the wait ends with its reason and the writes are never sent.
    */
-  take(budget: NonNullable<RotationPlan['writeBudget']>, n: number, signal?: AbortSignal): Promise<void>;
+  take(budget: NonNullable<RotationPlan['writeBudget']>, n: number, signal?: AbortSignal): Promise<() => void>;
 }
 
 export interface TemporalWriteBudgetOptions {
@@ -94,7 +96,7 @@ export function temporalWriteBudget(
   const counts = { missed: 0, abandoned: 0, granted: 0, refused: 0, sent: 0 };
   interface Waiter {
     n: number;
-    resolve: () => void;
+    resolve: (release: () => void) => void;
     reject: (err: unknown) => void;
     /** Set once its step abandoned it: never sent. */
     gone: boolean;
@@ -103,9 +105,12 @@ export function temporalWriteBudget(
     key: string;
     perSecond: number;
     waiting: Waiter[];
-    /** When this process sent each token still inside the window, by its own clock, oldest first. */
-    sent: number[];
-    lease?: { tokens: number; windowMs: number; sendUntil: number };
+    /**
+     * The tokens this process spent that still count, by its own clock: from the turn of their write until a window
+     * after its answer (`end`; none while it has none).
+     */
+    sent: Array<{ end?: number }>;
+    lease?: { tokens: number; sendUntil: number };
     asking: boolean;
     /** No ask before this (a refusal said when to ask again). */
     askAfter: number;
@@ -166,7 +171,7 @@ export function temporalWriteBudget(
           if (grant.tokens > 0) {
             counts.granted++;
             // Sent only while the lease runs, counted from the ask (the budget granted it after), less the guard.
-            b.lease = { tokens: grant.tokens, windowMs: grant.windowMs, sendUntil: askedAt + grant.leaseMs - SEND_GUARD_MS };
+            b.lease = { tokens: grant.tokens, sendUntil: askedAt + grant.leaseMs - SEND_GUARD_MS };
           } else {
             counts.refused++;
             b.askAfter = now() + grant.retryMs;
@@ -199,7 +204,10 @@ export function temporalWriteBudget(
     // Look again when the renewal is due (none while one is asked: its answer looks again).
     let wakeAt = b.asking ? Infinity : Math.max(b.askAfter, lease ? lease.sendUntil - leaseMs / 2 : 0, t + 1);
     if (lease) {
-      while (b.sent.length > 0 && t - b.sent[0]! >= lease.windowMs) b.sent.shift();
+      // The budget's window without the slack for transit: a write counts until a window after its answer, so its
+      // transit, however long, is inside what it counts.
+      const windowMs = grantWindow(b.perSecond).windowMs - SLACK_MS;
+      b.sent = b.sent.filter((s) => s.end === undefined || t - s.end < windowMs);
       const capacity = grantWindow(b.perSecond).capacity;
       while (b.waiting.length > 0) {
         const w = b.waiting[0]!;
@@ -207,13 +215,23 @@ export function temporalWriteBudget(
         const fits = b.sent.length + w.n <= lease.tokens || (b.sent.length === 0 && w.n > capacity && lease.tokens === capacity);
         if (!fits) break;
         b.waiting.shift();
-        for (let i = 0; i < w.n; i++) b.sent.push(t);
+        const spent = Array.from({ length: w.n }, () => ({}) as { end?: number });
+        b.sent.push(...spent);
         counts.sent += w.n;
         options.onLetGo?.(b.key, w.n, t);
-        w.resolve();
+        let released = false;
+        w.resolve(() => {
+          if (released) return;
+          released = true;
+          const end = now();
+          for (const s of spent) s.end = end;
+          drain(b);
+        });
       }
       if (b.waiting.length === 0) return;
-      if (b.sent.length > 0) wakeAt = Math.min(wakeAt, b.sent[0]! + lease.windowMs);
+      // Next look: when the first answered write stops counting (one still unanswered looks again at its release).
+      const ends = b.sent.filter((s) => s.end !== undefined).map((s) => s.end! + windowMs);
+      if (ends.length > 0) wakeAt = Math.min(wakeAt, ...ends);
       wakeAt = Math.min(wakeAt, lease.sendUntil);
     }
     if (wakeAt !== Infinity) b.timer = setTimeout(() => drain(b), Math.max(1, wakeAt - t));
@@ -229,7 +247,7 @@ export function temporalWriteBudget(
       if (!budgets.has(key)) budgets.set(key, { key, perSecond, waiting: [], sent: [], asking: false, askAfter: 0 });
       const b = budgets.get(key)!;
       b.perSecond = perSecond;
-      return new Promise<void>((resolve, reject) => {
+      return new Promise<() => void>((resolve, reject) => {
         if (signal?.aborted) return reject(abandonedError(signal, key));
         const onAbort = () => {
           if (w.gone) return;
@@ -240,10 +258,10 @@ export function temporalWriteBudget(
         const w: Waiter = {
           n,
           gone: false,
-          resolve: () => {
+          resolve: (release) => {
             signal?.removeEventListener('abort', onAbort);
             w.gone = true;
-            resolve();
+            resolve(release);
           },
           reject: (err) => {
             signal?.removeEventListener('abort', onAbort);
@@ -276,10 +294,16 @@ export async function budgeted(
   // A write leaves only while its attempt is still wanted: a local step that ended itself at its budget is not
   // cancelled by Temporal, so its signal never fires, and the grant would release the write after the rollback.
   const take = async (n: number) => {
-    await gate.take(budget, n, signal);
-    stillWanted('a write after its turn in the write budget');
+    const release = await gate.take(budget, n, signal);
+    try {
+      stillWanted('a write after its turn in the write budget');
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return release;
   };
-  if (s.withWriteGate) return s.withWriteGate(() => take(1));
+  if (s.withWriteGate) return s.withWriteGate((() => take(1)) satisfies WriteGate);
   return new Proxy(s, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
@@ -287,8 +311,12 @@ export async function budgeted(
       if (!(WRITE_METHODS as ReadonlyArray<string | symbol>).includes(prop)) return value.bind(target) as unknown;
       const n = target.capabilities.writeRequests?.[prop as WriteMethod] ?? 1;
       return async (...args: unknown[]) => {
-        await take(n);
-        return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        const release = await take(n);
+        try {
+          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } finally {
+          release();
+        }
       };
     },
   });

@@ -3,6 +3,7 @@ import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
 import { redact } from '../../src/kernel/redact';
 import { CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS, seconds } from '../timeouts';
+import type { WriteGate } from '../types';
 
 export interface AwsConnectionOptions {
   region: string;
@@ -164,7 +165,7 @@ interface GateableCommand {
  */
 export function writeGatedClient<C extends { send(command: never, ...rest: never[]): Promise<unknown> }>(
   client: C,
-  gate: () => Promise<void>,
+  gate: WriteGate,
 ): C {
   return new Proxy(client, {
     get(target, prop, receiver) {
@@ -174,8 +175,13 @@ export function writeGatedClient<C extends { send(command: never, ...rest: never
         // once its turn came, so however long it waited its signature is fresh (a signature older than 5 min is refused).
         command.middlewareStack.addRelativeTo(
           (next, context) => async (args) => {
-            if (!READ_ONLY_OPERATION.test(context.commandName ?? '')) await gate();
-            return next(args);
+            if (READ_ONLY_OPERATION.test(context.commandName ?? '')) return next(args);
+            const release = await gate();
+            try {
+              return await next(args);
+            } finally {
+              release();
+            }
           },
           { relation: 'before', toMiddleware: 'httpSigningMiddleware', name: 'rotatorWriteBudget', override: true },
         );
