@@ -61,6 +61,12 @@ export interface Pending {
  * stage fails with CONFLICT), survives promote, and is only removed by `discardPending` when the rotation ends, so
  * a rotation re-run from any point finds the password and the base version it chose the first time.
  */
+/**
+ * A write budget's gate for one write request: resolves when the request may be sent, with its release, called once
+ * the request has its answer or failed (the budget counts a request from its turn to its answer, and a window more).
+ */
+export type WriteGate = () => Promise<() => void>;
+
 export interface SecretStore {
   readonly capabilities: StoreCapabilities;
   /** The current value, or null when the secret does not exist yet. */
@@ -90,10 +96,11 @@ export interface SecretStore {
   /** When the current version was written (epoch ms): the sweep's "last rotated". Null when the secret is missing. */
   publishedAt?(path: string): Promise<number | null>;
   /**
-   * The same store, calling `gate` before each write request it sends to its server: how a write budget paces a store
-   * request by request. A store without it is paced method by method (capabilities.writeRequests tokens each).
+   * The same store, calling `gate` before each write request it sends to its server, and the release it answers once
+   * the request has its answer (or failed): how a write budget paces a store request by request. A store without it
+   * is paced method by method (capabilities.writeRequests tokens each).
    */
-  withWriteGate?(gate: () => Promise<void>): SecretStore;
+  withWriteGate?(gate: WriteGate): SecretStore;
   close(): Promise<void>;
 }
 

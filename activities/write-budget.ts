@@ -1,56 +1,62 @@
 // A mass rotation's write budget on the activity side: before each write request to the store (or each writing
-// method, as many tokens as it may send), take tokens from the provider's writeBudget workflow, wait the delay it
-// grants, and send only if still on time; a grant missed (a stalled process, a slow answer) is left unused and
-// another one asked. Only this process's own clock is read, and only for how long something took: the budget's clock
-// (the Temporal server's) is never compared with it.
+// method, as many tokens as it may send), take tokens from this process's lease on the provider's writeBudget
+// workflow. The lease is a share of the budget's capacity (tokens per window) this process holds for LEASE_MS and
+// spends by its own clock: a log of its writes, each counted from its turn until a window after its answer (a write
+// reaches the store between the two, however long its transit), so the store receives at most its share in any
+// window; it asks again before the lease runs out, while its writes go on. However slow the answer (seconds on a loaded worker), nothing is
+// missed: the lease counts in the budget from its grant, before the answer, to its end plus a window, and this
+// process sends under it only until LEASE_MS minus SEND_GUARD_MS after its ask, by its own clock (durations only: the
+// budget's clock, the Temporal server's, is never compared with it).
 import { Context } from '@temporalio/activity';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { stillWanted } from '../src/kernel/attempt';
 import { RotatorError } from '../src/kernel/errors';
 import type { RotationPlan } from '../src/kernel/plan';
-import { takeSlotsUpdate, WRITE_BUDGET, writeBudgetIdFor } from '../workflows/mass-definitions';
-import { SLACK_MS, type writeBudget } from '../workflows/write-budget';
-import { WRITE_METHODS, type SecretStore, type WriteMethod } from './types';
+import { leaseTokensUpdate, WRITE_BUDGET, writeBudgetIdFor, type LeaseGrant } from '../workflows/mass-definitions';
+import { grantWindow, SLACK_MS, type writeBudget } from '../workflows/write-budget';
+import { WRITE_METHODS, type SecretStore, type WriteGate, type WriteMethod } from './types';
 
-/** How long a request released by the gate may take to reach the store. */
-export const TRANSIT_MS = 90;
-/**
- * A write is sent only if at most this long has passed beyond its grant, counted from when it was asked for (the
- * budget granted it at some moment between the ask and the answer, so the answer's round trip counts as lateness);
- * later, the grant is left unused. Each ask declares its lateness (this plus TRANSIT_MS), and the budget keeps its
- * grant in the log that much longer: twice the last round trip, between MIN_LATE_MS and MAX_SEND_LATE_MS (300 ms).
- */
-export const MIN_LATE_MS = SLACK_MS - TRANSIT_MS;
-/**
- * The most lateness an ask allows itself: a grant counts in the budget's log its window plus this, so a larger one
- * would leave the budget mostly unused while the worker is slow (a round trip of seconds); past it, a grant is
- * missed and asked for again.
- */
-const MAX_SEND_LATE_MS = 300;
+/** How long a lease runs from its ask; it is asked again from halfway while writes wait. */
+export const LEASE_MS = 20_000;
+/** A write is sent under a lease only up to this long before its end: the time a sent request may take to arrive. */
+export const SEND_GUARD_MS = 1_000;
 /** Tries to reach the budget before the step fails (it is then retried as a whole, like any outage). */
 const ASK_TRIES = 20;
 
 export interface WriteBudgetGate {
   /**
-   * Waits until `n` writes to budget `key` may be sent now. `signal`: the step's cancellation (its timeout passed, or
-   * the rotation was cancelled); once aborted the wait ends with its reason and the writes are never sent.
+   * Waits until `n` writes to budget `key` may be sent now, and answers their release: call it once they have their
+   * answers (or failed). `signal`: the step's cancellation (its timeout passed, or the rotation was cancelled); once
+   * aborted the wait ends with its reason and the writes are never sent.
    */
-  take(budget: NonNullable<RotationPlan['writeBudget']>, n: number, signal?: AbortSignal): Promise<void>;
+  take(budget: NonNullable<RotationPlan['writeBudget']>, n: number, signal?: AbortSignal): Promise<() => void>;
 }
 
 export interface TemporalWriteBudgetOptions {
   /** This process's clock (epoch ms), read only for durations. Default Date.now. */
   now?: () => number;
+  /** How long a lease runs (default LEASE_MS; tests shorten it). */
+  leaseMs?: number;
+  /** Told of each wait that ended in a send, as it ends (`at`: this process's clock): for metrics and tests. */
+  onLetGo?: (key: string, n: number, at: number) => void;
 }
 
-/** What a gate has done: grants missed (asked again), and waits abandoned by a cancelled step. */
+/** What a gate has done. */
 export interface WriteBudgetStats {
+  /** Times writes waited because the lease had run out before its renewal was answered. */
   missed: number;
+  /** Waits abandoned by a cancelled step. */
   abandoned: number;
-  /** Grants answered by the budget. */
+  /** Leases answered with tokens. */
   granted: number;
-  /** Grants whose wait ended (sent, missed, or with every waiter gone). */
-  fired: number;
+  /** Asks answered with none (the capacity held by others): asked again later. */
+  refused: number;
+  /** Writes let go (tokens spent). */
+  sent: number;
+  /** Writes waiting now. */
+  waiting: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -75,10 +81,9 @@ function abandonedError(signal: AbortSignal, key: string): Error {
 }
 
 /**
- * The gate over Temporal: the budget is a workflow on `taskQueue`, started by the first request that needs it. Each
- * worker process has at most one request in flight per budget (Temporal admits only a few in-flight updates per
- * workflow): the writes waiting meanwhile are asked for together, up to the budget's per-second capacity, and sent
- * together at their grant.
+ * The gate over Temporal: the budget is a workflow on `taskQueue`, started by the first ask that needs it. Each
+ * worker process holds at most one lease per budget and has at most one ask in flight for it (Temporal admits only a
+ * few in-flight updates per workflow).
  */
 export function temporalWriteBudget(
   client: Client,
@@ -86,39 +91,54 @@ export function temporalWriteBudget(
   options: TemporalWriteBudgetOptions = {},
 ): WriteBudgetGate & { stats(): WriteBudgetStats; missed(): number } {
   const now = options.now ?? Date.now;
-  const stats: WriteBudgetStats = { missed: 0, abandoned: 0, granted: 0, fired: 0 };
+  const leaseMs = options.leaseMs ?? LEASE_MS;
+  const holder = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  const counts = { missed: 0, abandoned: 0, granted: 0, refused: 0, sent: 0 };
   interface Waiter {
     n: number;
-    resolve: () => void;
+    resolve: (release: () => void) => void;
     reject: (err: unknown) => void;
-    /** Set once its step abandoned it: never sent, never asked for again. */
+    /** Set once its step abandoned it: never sent. */
     gone: boolean;
   }
-  const queues = new Map<string, { waiting: Waiter[]; asking: boolean }>();
-  /** The last ask's round trip per budget: the next ask declares twice it as its lateness. */
-  const lastRoundTrip = new Map<string, number>();
+  interface Budget {
+    key: string;
+    perSecond: number;
+    waiting: Waiter[];
+    /**
+     * The tokens this process spent that still count, by its own clock: from the turn of their write until a window
+     * after its answer (`end`; none while it has none).
+     */
+    sent: Array<{ end?: number }>;
+    lease?: { tokens: number; sendUntil: number };
+    asking: boolean;
+    /** No ask before this (a refusal said when to ask again). */
+    askAfter: number;
+    timer?: NodeJS.Timeout;
+  }
+  const budgets = new Map<string, Budget>();
   /** Budgets known to be running: asked with a plain update. */
   const running = new Set<string>();
 
-  async function ask(key: string, perSecond: number, n: number, lateMs: number): Promise<number> {
+  async function ask(key: string, perSecond: number, want: number): Promise<LeaseGrant> {
+    const request = { perSecond, holder, want, leaseMs };
     let lastError: unknown;
     for (let i = 0; i < ASK_TRIES; i++) {
       try {
-        // A budget this process has reached answers a plain update (one round trip less than with its start, and the
-        // round trip counts as lateness); one that ended meanwhile is started again by the next try.
+        // A budget this process has reached answers a plain update (one round trip less than with its start); one
+        // that ended meanwhile is started again by the next try.
         if (running.has(key)) {
           try {
-            const grant = await client.workflow
+            return await client.workflow
               .getHandle<typeof writeBudget>(writeBudgetIdFor(taskQueue, key))
-              .executeUpdate(takeSlotsUpdate, { args: [{ perSecond, n, lateMs }] });
-            return grant.delayMs;
+              .executeUpdate(leaseTokensUpdate, { args: [request] });
           } catch (err) {
             running.delete(key);
             throw err;
           }
         }
-        const grant = await client.workflow.executeUpdateWithStart(takeSlotsUpdate, {
-          args: [{ perSecond, n, lateMs }],
+        const grant = await client.workflow.executeUpdateWithStart(leaseTokensUpdate, {
+          args: [request],
           startWorkflowOperation: new WithStartWorkflowOperation<typeof writeBudget>(WRITE_BUDGET, {
             workflowId: writeBudgetIdFor(taskQueue, key),
             taskQueue,
@@ -127,7 +147,7 @@ export function temporalWriteBudget(
           }),
         });
         running.add(key);
-        return grant.delayMs;
+        return grant;
       } catch (err) {
         // The budget between two runs (continue-as-new, an idle end), or Temporal restarting: ask again.
         lastError = err;
@@ -141,76 +161,107 @@ export function temporalWriteBudget(
     );
   }
 
-  async function pump(key: string, perSecond: number): Promise<void> {
-    const q = queues.get(key)!;
-    if (q.asking) return;
-    q.asking = true;
-    try {
-      const capacity = Math.max(1, Math.floor(perSecond));
-      for (;;) {
-        q.waiting = q.waiting.filter((w) => !w.gone);
-        if (q.waiting.length === 0) break;
-        const batch: Waiter[] = [];
-        let total = 0;
-        while (q.waiting.length > 0 && (batch.length === 0 || total + q.waiting[0]!.n <= capacity)) {
-          const w = q.waiting.shift()!;
-          batch.push(w);
-          total += w.n;
-        }
-        // The budget grants at some moment between this ask and its answer: the wait is counted from the answer (never
-        // early), and the lateness from the ask (never more late than it may be).
-        const askedAt = now();
-        const allowedMs = Math.min(MAX_SEND_LATE_MS, Math.max(MIN_LATE_MS, 2 * (lastRoundTrip.get(key) ?? MIN_LATE_MS)));
-        let delayMs: number;
-        try {
-          delayMs = await ask(key, perSecond, total, allowedMs + TRANSIT_MS);
-          lastRoundTrip.set(key, now() - askedAt);
-          stats.granted++;
-        } catch (err) {
-          for (const w of batch) w.reject(err);
-          continue;
-        }
-        // Released after the delay, while the next batch is asked for; too late (a stalled process): asked for again.
-        setTimeout(
-          () => {
-            stats.fired++;
-            const live = batch.filter((w) => !w.gone);
-            if (live.length === 0) return;
-            if (now() - (askedAt + delayMs) <= allowedMs) for (const w of live) w.resolve();
-            else {
-              stats.missed++;
-              q.waiting.unshift(...live);
-              void pump(key, perSecond);
-            }
-          },
-          Math.max(0, delayMs),
-        );
-      }
-    } finally {
-      q.asking = false;
+  function renew(b: Budget): void {
+    if (b.asking) return;
+    b.asking = true;
+    const askedAt = now();
+    ask(b.key, b.perSecond, grantWindow(b.perSecond).capacity)
+      .then(
+        (grant) => {
+          if (grant.tokens > 0) {
+            counts.granted++;
+            // Sent only while the lease runs, counted from the ask (the budget granted it after), less the guard.
+            b.lease = { tokens: grant.tokens, sendUntil: askedAt + grant.leaseMs - SEND_GUARD_MS };
+          } else {
+            counts.refused++;
+            b.askAfter = now() + grant.retryMs;
+          }
+        },
+        (err: unknown) => {
+          for (const w of b.waiting.splice(0)) w.reject(err);
+        },
+      )
+      .finally(() => {
+        b.asking = false;
+        drain(b);
+      });
+  }
+
+  /** Lets go every waiter the lease and the log allow, asks for a lease when needed, and sets when to look again. */
+  function drain(b: Budget): void {
+    clearTimeout(b.timer);
+    b.timer = undefined;
+    b.waiting = b.waiting.filter((w) => !w.gone);
+    if (b.waiting.length === 0) return;
+    const t = now();
+    const lease = b.lease && t < b.lease.sendUntil ? b.lease : undefined;
+    if (!lease && b.lease) {
+      counts.missed++;
+      b.lease = undefined;
     }
+    // Asked again from halfway through the lease while writes wait, so a slow answer comes before it runs out.
+    if ((!lease || lease.sendUntil - t < leaseMs / 2) && t >= b.askAfter) renew(b);
+    // Look again when the renewal is due (none while one is asked: its answer looks again).
+    let wakeAt = b.asking ? Infinity : Math.max(b.askAfter, lease ? lease.sendUntil - leaseMs / 2 : 0, t + 1);
+    if (lease) {
+      // The budget's window without the slack for transit: a write counts until a window after its answer, so its
+      // transit, however long, is inside what it counts.
+      const windowMs = grantWindow(b.perSecond).windowMs - SLACK_MS;
+      b.sent = b.sent.filter((s) => s.end === undefined || t - s.end < windowMs);
+      const capacity = grantWindow(b.perSecond).capacity;
+      while (b.waiting.length > 0) {
+        const w = b.waiting[0]!;
+        // A request larger than the whole capacity waits for an empty window and takes it alone.
+        const fits = b.sent.length + w.n <= lease.tokens || (b.sent.length === 0 && w.n > capacity && lease.tokens === capacity);
+        if (!fits) break;
+        b.waiting.shift();
+        const spent = Array.from({ length: w.n }, () => ({}) as { end?: number });
+        b.sent.push(...spent);
+        counts.sent += w.n;
+        options.onLetGo?.(b.key, w.n, t);
+        let released = false;
+        w.resolve(() => {
+          if (released) return;
+          released = true;
+          const end = now();
+          for (const s of spent) s.end = end;
+          drain(b);
+        });
+      }
+      if (b.waiting.length === 0) return;
+      // Next look: when the first answered write stops counting (one still unanswered looks again at its release).
+      const ends = b.sent.filter((s) => s.end !== undefined).map((s) => s.end! + windowMs);
+      if (ends.length > 0) wakeAt = Math.min(wakeAt, ...ends);
+      wakeAt = Math.min(wakeAt, lease.sendUntil);
+    }
+    if (wakeAt !== Infinity) b.timer = setTimeout(() => drain(b), Math.max(1, wakeAt - t));
   }
 
   return {
-    stats: () => ({ ...stats }),
-    missed: () => stats.missed,
+    stats: () => ({
+      ...counts,
+      waiting: [...budgets.values()].reduce((sum, b) => sum + b.waiting.filter((w) => !w.gone).length, 0),
+    }),
+    missed: () => counts.missed,
     take({ key, perSecond }, n, signal) {
-      if (!queues.has(key)) queues.set(key, { waiting: [], asking: false });
-      return new Promise<void>((resolve, reject) => {
+      if (!budgets.has(key)) budgets.set(key, { key, perSecond, waiting: [], sent: [], asking: false, askAfter: 0 });
+      const b = budgets.get(key)!;
+      b.perSecond = perSecond;
+      return new Promise<() => void>((resolve, reject) => {
         if (signal?.aborted) return reject(abandonedError(signal, key));
         const onAbort = () => {
           if (w.gone) return;
           w.gone = true;
-          stats.abandoned++;
+          counts.abandoned++;
           reject(abandonedError(signal!, key));
         };
         const w: Waiter = {
           n,
           gone: false,
-          resolve: () => {
+          resolve: (release) => {
             signal?.removeEventListener('abort', onAbort);
             w.gone = true;
-            resolve();
+            resolve(release);
           },
           reject: (err) => {
             signal?.removeEventListener('abort', onAbort);
@@ -219,8 +270,8 @@ export function temporalWriteBudget(
           },
         };
         signal?.addEventListener('abort', onAbort, { once: true });
-        queues.get(key)!.waiting.push(w);
-        void pump(key, perSecond);
+        b.waiting.push(w);
+        drain(b);
       });
     },
   };
@@ -243,10 +294,16 @@ export async function budgeted(
   // A write leaves only while its attempt is still wanted: a local step that ended itself at its budget is not
   // cancelled by Temporal, so its signal never fires, and the grant would release the write after the rollback.
   const take = async (n: number) => {
-    await gate.take(budget, n, signal);
-    stillWanted('a write after its turn in the write budget');
+    const release = await gate.take(budget, n, signal);
+    try {
+      stillWanted('a write after its turn in the write budget');
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return release;
   };
-  if (s.withWriteGate) return s.withWriteGate(() => take(1));
+  if (s.withWriteGate) return s.withWriteGate((() => take(1)) satisfies WriteGate);
   return new Proxy(s, {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown;
@@ -254,8 +311,12 @@ export async function budgeted(
       if (!(WRITE_METHODS as ReadonlyArray<string | symbol>).includes(prop)) return value.bind(target) as unknown;
       const n = target.capabilities.writeRequests?.[prop as WriteMethod] ?? 1;
       return async (...args: unknown[]) => {
-        await take(n);
-        return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        const release = await take(n);
+        try {
+          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } finally {
+          release();
+        }
       };
     },
   });

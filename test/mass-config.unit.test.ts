@@ -2,7 +2,7 @@
 // Every error names its field or option; the write budget's slot arithmetic never puts more than the budget in a window.
 import { parseConfig } from '../src/config/load';
 import { massRunIdFor, parseSelector, selectSecrets } from '../src/config/mass';
-import { nextSlot } from '../workflows/write-budget';
+import { grant, lease, nextSlot, type GrantLog } from '../workflows/write-budget';
 import { configError } from './support/config';
 
 const ENV = { VAULT_ADDR: 'http://127.0.0.1:8200', VAULT_TOKEN: 'dev-token' };
@@ -98,5 +98,36 @@ describe('the write budget slots', () => {
     }
     // And not much slower: ~400 tokens at 20 per 1.1 s take about 22 s; requests of 2 and 3 leave a little unused.
     expect(grants.at(-1)!.at).toBeLessThan(22_000 * 1.1);
+  });
+
+  it('leases shares that never sum past the budget, fairly, and gives a dead holder’s share back', () => {
+    const log: GrantLog = { grants: [], keepMs: 60_000, longestWindowMs: 0 };
+    const all: NonNullable<GrantLog['leases']> = [];
+    const ask = (holder: string, now: number) => {
+      const answer = lease(log, { perSecond: 20, holder, want: 20, leaseMs: 20_000 }, now);
+      if (answer.tokens > 0) all.push(log.leases!.at(-1)!);
+      return answer;
+    };
+    // The first holder gets the whole budget; a second one none while that lease counts (to its end plus a window).
+    expect(ask('a', 0).tokens).toBe(20);
+    expect(ask('b', 1_000)).toMatchObject({ tokens: 0 });
+    // Asked again, the first gets a fair share; the second gets the rest once the first's whole lease stops counting.
+    expect(ask('a', 10_000).tokens).toBe(10);
+    expect(ask('b', 15_000).tokens).toBe(0);
+    expect(ask('b', 21_150).tokens).toBe(10);
+    // 'a' dies (asks no more): its share is free a lease and a window after its last ask (a third holder takes part of
+    // it), and the whole budget is the others' once 'a' has not asked for 30 s.
+    expect(ask('b', 25_000).tokens).toBe(10);
+    expect(ask('c', 31_150).tokens).toBe(6);
+    expect(ask('b', 62_000).tokens).toBe(20);
+    // Every moment, the holders' largest leases still counting sum to at most the budget.
+    for (let t = 0; t < 90_000; t += 50) {
+      const held = new Map<string, number>();
+      for (const l of all)
+        if (l.from <= t && t < l.until + l.windowMs) held.set(l.holder, Math.max(held.get(l.holder) ?? 0, l.tokens));
+      expect([...held.values()].reduce((x, y) => x + y, 0)).toBeLessThanOrEqual(20);
+    }
+    // A per-write grant (an older gate) waits for the leases: none inside a window a lease still counts in.
+    expect(grant(log, { perSecond: 20, n: 1 }, 63_000).at).toBeGreaterThanOrEqual(62_000 + 20_000 + 1_150);
   });
 });

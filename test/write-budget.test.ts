@@ -1,10 +1,15 @@
 // A mass rotation's write budget (workflows/write-budget.ts, activities/write-budget.ts) on the real stack: the
 // writeBudget workflow on a real worker, real writes to OpenBao KV through a recording proxy that notes when each one
 // arrives. The budget holds at the store whatever the workers' clocks say (a worker clock off by 150 ms or 5 s
-// neither sends early nor stalls); a write whose step is abandoned while it waits is never sent; an idle budget does
-// not end while a window still reaches one of its grants. A worker's clock is the gate's `now` option: the skew is
-// simulated in this process (the machine has one clock), the servers and the writes are real.
+// neither sends early nor stalls); a worker whose answers from Temporal come seconds late (a loaded machine: a real
+// TCP relay that holds the server's bytes back) still sends every write and keeps the budget beside one that is not
+// late; a write whose step is abandoned while it waits is never sent; an idle budget does not end while a window
+// still reaches one of its leases; an AWS request that waited on the budget is signed after its wait. A worker's
+// clock is the gate's `now` option: the skew is simulated in this process (the machine has one clock), the servers
+// and the writes are real.
+import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import vault from 'node-vault';
 import { AwsParameterStore } from '../activities/stores/aws-parameter-store/store';
 import { AwsSecretsManagerStore } from '../activities/stores/aws-secrets-manager/store';
@@ -13,6 +18,7 @@ import type { SecretStore } from '../activities/types';
 import { budgeted, temporalWriteBudget, type WriteBudgetGate } from '../activities/write-budget';
 import type { RotationPlan } from '../src/config/plan';
 import { WRITE_BUDGET, writeBudgetIdFor } from '../workflows/mass-definitions';
+import { grantWindow, SLACK_MS } from '../workflows/write-budget';
 import { massScenario, recordingProxy, type MassScenario, type StoreRequest } from './support/mass-scenario';
 import { startRotator, type Rotator } from './support/rotator';
 import { testStack } from './support/stack';
@@ -43,6 +49,82 @@ function writesUnder(prefix: string): number[] {
     .sort((a, b) => a - b);
 }
 
+/** The arrival at the store of the write to `path` (its only request). */
+function arrivalOf(path: string): number {
+  const r = s.proxy.log.find((e) => ['POST', 'PUT'].includes(e.method) && e.path === `/v1/${path}`);
+  if (!r) throw new Error(`no write to ${path} reached the store`);
+  return r.t;
+}
+
+/**
+ * What the budget proves, checked at both ends: the gates let at most `perSecond` writes go in any window of the
+ * budget's (a second for C/s), and the store received at most that many in any such window — whatever their transit,
+ * since each write counts from its turn until a window after its answer, and it reaches the store between the two.
+ * (Before, a write counted only a window plus 150 ms of slack from its turn, and the store's second held the budget
+ * only while the transit varied by less than that: on a loaded machine it does not.) `letGo`: when each write's wait
+ * ended, by the gate (onLetGo, the one clock of this process), and its path.
+ */
+function budgetHeld(letGo: Array<{ path: string; at: number }>, perSecond: number) {
+  const windowMs = grantWindow(perSecond).windowMs - SLACK_MS;
+  const writes = letGo.map(({ path, at }) => ({ at, arrived: arrivalOf(path) }));
+  const transit = writes.map((w) => w.arrived - w.at);
+  return {
+    windowMs,
+    spreadMs: Math.max(...transit) - Math.min(...transit),
+    mostLetGo: maxInWindow(
+      writes.map((w) => w.at).sort((a, b) => a - b),
+      windowMs,
+    ),
+    mostAtStore: maxInWindow(
+      writes.map((w) => w.arrived).sort((a, b) => a - b),
+      windowMs,
+    ),
+  };
+}
+
+/**
+ * A gate of worker `name` whose let-go times (its clock less `skew`: this process's) are noted against the paths its
+ * writes go to, in the order they were asked for (a gate lets its waiters go first come, first served).
+ */
+function notingGate(client: Client, letGo: Array<{ path: string; at: number }>, skew = 0) {
+  const paths: string[] = [];
+  let next = 0;
+  const gate = temporalWriteBudget(client, s.taskQueue, {
+    now: () => Date.now() + skew,
+    // Leases of 6 s (20 s in production): a worker refused while another holds the whole budget asks again sooner.
+    leaseMs: 6_000,
+    onLetGo: (_key, _n, at) => letGo.push({ path: paths[next++]!, at: at - skew }),
+  });
+  return { gate, asking: (path: string) => paths.push(path) };
+}
+
+/**
+ * A TCP relay to `target` that holds every byte the server sends back for `delayMs` (in order): a worker whose answers
+ * from Temporal come that late, as on a loaded machine.
+ */
+async function lateAnswers(target: string, delayMs: number): Promise<{ address: string; close(): Promise<void> }> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const up = net.connect(port, host);
+    for (const sock of [down, up]) {
+      sockets.add(sock);
+      sock.on('error', () => void 0).on('close', () => (down.destroy(), up.destroy()));
+    }
+    down.pipe(up);
+    up.on('data', (chunk: Buffer) => setTimeout(() => down.writable && down.write(chunk), delayMs));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const sock of sockets) sock.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
 /** The most writes that arrived in any window of `windowMs`. */
 function maxInWindow(times: number[], windowMs: number): number {
   let max = 0;
@@ -69,15 +151,15 @@ describe('the write budget at the store', () => {
     const budget = { key: `skew-${run}`, perSecond: 10 };
     const PER_WORKER = 20;
     // Three workers' gates: one on time, one whose clock runs 150 ms ahead, one 5 s ahead.
-    const workers = [0, 150, 5_000].map((skew) => ({
-      skew,
-      gate: temporalWriteBudget(rotator.client, s.taskQueue, { now: () => Date.now() + skew }),
-      sent: 0,
-    }));
+    const letGo: Array<{ path: string; at: number }> = [];
+    const workers = [0, 150, 5_000].map((skew) => ({ skew, ...notingGate(rotator.client, letGo, skew), sent: 0 }));
     const writes = workers.flatMap((w) =>
       Array.from({ length: PER_WORKER }, async (_, i) => {
-        await w.gate.take(budget, 1);
-        await direct.write(`secret/data/skew_${run}/w${w.skew}_${i}`, { data: { i } });
+        const path = `secret/data/skew_${run}/w${w.skew}_${i}`;
+        w.asking(path);
+        const release = await w.gate.take(budget, 1);
+        await direct.write(path, { data: { i } });
+        release();
         w.sent++;
       }),
     );
@@ -90,13 +172,64 @@ describe('the write budget at the store', () => {
       throw new Error(`${err.message}; sent: ${workers.map((w) => `${w.skew} ms ahead ${w.sent}`).join(', ')}`);
     });
     await done;
-    const times = writesUnder(`/v1/secret/data/skew_${run}/`);
+    const held = budgetHeld(letGo, budget.perSecond);
     const missed = workers.map((w) => w.gate.stats().missed);
     console.log(
-      `| write budget ${budget.perSecond}/s, 3 workers (clock +0, +150 ms, +5 s) | writes ${times.length} | most in any 1 s at the store ${maxInWindow(times, 1000)} | grants missed ${missed.join('/')} |`,
+      `| write budget ${budget.perSecond}/s, 3 workers (clock +0, +150 ms, +5 s) | writes ${letGo.length} | most let go in any ${held.windowMs} ms ${held.mostLetGo} | most at the store in any ${held.windowMs} ms ${held.mostAtStore} (transit spread ${held.spreadMs} ms) | leases lapsed ${missed.join('/')} |`,
     );
-    expect(times).toHaveLength(3 * PER_WORKER);
-    expect(maxInWindow(times, 1000)).toBeLessThanOrEqual(budget.perSecond);
+    expect(letGo).toHaveLength(3 * PER_WORKER);
+    expect(held.mostLetGo).toBeLessThanOrEqual(budget.perSecond);
+    expect(held.mostAtStore).toBeLessThanOrEqual(budget.perSecond);
+  });
+
+  it('sends every write of a worker whose answers come seconds late, and keeps the budget beside one on time', async () => {
+    const run = randomBytes(3).toString('hex');
+    const budget = { key: `late-${run}`, perSecond: 10 };
+    const PER_WORKER = 15;
+    const ANSWER_LATE_MS = 1_500;
+    const relay = await lateAnswers(testStack().temporal!.address, ANSWER_LATE_MS);
+    const connection = await Connection.connect({ address: relay.address });
+    try {
+      const slowClient = new Client({
+        connection,
+        namespace: rotator.client.options.namespace,
+        dataConverter: rotator.dataConverter,
+      });
+      const letGo: Array<{ path: string; at: number }> = [];
+      const workers = [
+        { name: `answers ${ANSWER_LATE_MS} ms late`, ...notingGate(slowClient, letGo), sent: 0 },
+        { name: 'on time', ...notingGate(rotator.client, letGo), sent: 0 },
+      ];
+      const done = Promise.all(
+        workers.flatMap((w, k) =>
+          Array.from({ length: PER_WORKER }, async (_, i) => {
+            const path = `secret/data/late_${run}/w${k}_${i}`;
+            w.asking(path);
+            const release = await w.gate.take(budget, 1);
+            await direct.write(path, { data: { i } });
+            release();
+            w.sent++;
+          }),
+        ),
+      );
+      const sent = () => workers.map((w) => `${w.name} ${w.sent}`).join(', ');
+      // Before leases every grant of the late worker was missed (its lateness counted from the ask) and asked again:
+      // none of its writes was ever sent.
+      await until('every write sent', () => workers.every((w) => w.sent === PER_WORKER), 90_000).catch((err: Error) => {
+        throw new Error(`${err.message}; sent: ${sent()}`);
+      });
+      await done;
+      const held = budgetHeld(letGo, budget.perSecond);
+      console.log(
+        `| write budget ${budget.perSecond}/s, 2 workers (answers ${ANSWER_LATE_MS} ms late, on time) | writes ${letGo.length} | most let go in any ${held.windowMs} ms ${held.mostLetGo} | most at the store in any ${held.windowMs} ms ${held.mostAtStore} (transit spread ${held.spreadMs} ms) | leases ${workers.map((w) => w.gate.stats().granted).join('/')}, refused ${workers.map((w) => w.gate.stats().refused).join('/')} |`,
+      );
+      expect(letGo).toHaveLength(2 * PER_WORKER);
+      expect(held.mostLetGo).toBeLessThanOrEqual(budget.perSecond);
+      expect(held.mostAtStore).toBeLessThanOrEqual(budget.perSecond);
+    } finally {
+      await connection.close();
+      await relay.close();
+    }
   });
 
   it('never sends a write whose step was abandoned while it waited on the budget', async () => {
@@ -110,8 +243,7 @@ describe('the write budget at the store', () => {
       pendingPrefix: 'rotator-pending',
     });
     try {
-      await gate.take(plan.writeBudget!, 1); // the window's one token
-      const before = gate.stats().granted;
+      (await gate.take(plan.writeBudget!, 1))(); // the window's one token, spent
       const step = new AbortController();
       const gated = await budgeted(Promise.resolve(store), plan, gate, step.signal);
       const path = `secret/data/abandon_${run}/db`;
@@ -120,12 +252,12 @@ describe('the write budget at the store', () => {
         () => 'written',
         (err: Error) => `refused: ${err.message}`,
       );
-      // The write has its grant (4 s away) when its step ends: the rotation was cancelled, or the step timed out.
-      await until('the write’s grant', () => gate.stats().granted > before);
+      // The write waits for its turn (4 s away) when its step ends: the rotation was cancelled, or the step timed out.
+      await until('the write to wait', () => gate.stats().waiting > 0);
       step.abort(new Error('the step timed out'));
       expect(await outcome).toBe('refused: the step timed out');
-      // Past the grant the abandoned write would have used: nothing reached the store.
-      await until('the abandoned grant to pass', () => gate.stats().fired > before);
+      // The next write takes the turn the abandoned one would have used: it never reached the store.
+      (await gate.take(plan.writeBudget!, 1))();
       expect(writesUnder(`/v1/secret/data/rotator-pending/abandon_${run}/`)).toEqual([]);
       expect(gate.stats()).toMatchObject({ abandoned: 1 });
     } finally {
@@ -143,11 +275,15 @@ describe('the write budget at the store', () => {
       taskQueue: s.taskQueue,
       args: [{ idleMs: 1_000 }],
     });
-    const gate = temporalWriteBudget(rotator.client, s.taskQueue);
-    const write = (i: number) => gate.take(budget, 1).then(() => direct.write(`secret/data/idle_${run}/w${i}`, { data: { i } }));
+    const gate = temporalWriteBudget(rotator.client, s.taskQueue, { leaseMs: 6_000 });
+    const write = async (i: number) => {
+      const release = await gate.take(budget, 1);
+      await direct.write(`secret/data/idle_${run}/w${i}`, { data: { i } });
+      release();
+    };
     const first = write(1);
-    const second = write(2); // granted a window after the first
-    await until('both grants', () => gate.stats().granted >= 2);
+    const second = write(2); // let go a window after the first
+    await until('both writes let go', () => gate.stats().sent >= 2);
     // The budget ends once idle (after the fix: only once no window reaches the second grant); a third write then
     // starts it again, and must still come a whole window after the second.
     const handle = rotator.client.workflow.getHandle(writeBudgetIdFor(s.taskQueue, budget.key));
@@ -176,7 +312,12 @@ describe('the write budget at the store', () => {
     const proxy = await recordingProxy(motoClientConfig().endpoint);
     const store = open(proxy.address);
     let tokens = 0;
-    const counting: WriteBudgetGate = { take: async (_budget, n) => void (tokens += n) };
+    const counting: WriteBudgetGate = {
+      take: async (_budget, n) => {
+        tokens += n;
+        return () => undefined;
+      },
+    };
     const plan = { writeBudget: { key: 'aws', perSecond: 50 } } as RotationPlan;
     try {
       const gated = await budgeted(Promise.resolve(store), plan, counting);
@@ -195,6 +336,29 @@ describe('the write budget at the store', () => {
       );
       expect(writes.length).toBeGreaterThan(0);
       expect(tokens).toBe(writes.length);
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  });
+
+  it.each(awsStores)('%s: a request that waited on the budget is signed after its wait', async (_kind, open, path) => {
+    const proxy = await recordingProxy(motoClientConfig().endpoint);
+    const store = open(proxy.address);
+    // A wait longer than the signature's resolution (whole seconds): a request signed before it arrives that much stale.
+    const WAIT_MS = 2_500;
+    const waiting: WriteBudgetGate = { take: () => new Promise((r) => setTimeout(() => r(() => undefined), WAIT_MS)) };
+    const plan = { writeBudget: { key: 'aws', perSecond: 50 } } as RotationPlan;
+    try {
+      const gated = await budgeted(Promise.resolve(store), plan, waiting);
+      await gated.stagePending(`${path}-signed`, 'rotation-1', { username: 'u', password: 'signed' }, null);
+      const writes = proxy.log.filter((r) => r.target && !/\.(Get|Describe|List|BatchGet)/.test(r.target));
+      const ages = writes.map((r) => r.t - r.signedAt!);
+      console.log(
+        `| ${_kind} | write requests ${writes.length} | signature age at the store after a ${WAIT_MS} ms wait: ${ages.join(', ')} ms |`,
+      );
+      expect(writes.length).toBeGreaterThan(0);
+      for (const age of ages) expect(age).toBeLessThan(WAIT_MS);
     } finally {
       await store.close();
       await proxy.close();

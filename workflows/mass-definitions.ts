@@ -75,6 +75,32 @@ export interface SlotGrant {
 
 export const takeSlotsUpdate = defineUpdate<SlotGrant, [SlotRequest]>('takeSlots');
 
+/**
+ * A lease on a share of budget `perSecond`: up to `want` tokens per window for `leaseMs`, for one asking process
+ * (`holder`). Asked again before it runs out, it goes on; a holder that stops asking (a dead worker) gives its share
+ * back when the lease and one window have passed.
+ */
+export interface LeaseRequest {
+  perSecond: number;
+  /** The asking process (one per worker process and budget): a holder's own earlier leases never count against it. */
+  holder: string;
+  /** Tokens per window wanted (at most the budget's capacity). */
+  want: number;
+  leaseMs: number;
+}
+
+export interface LeaseGrant {
+  /** Tokens per window the holder may send, counted from the answer, by its own clock, for `leaseMs` from its ask. */
+  tokens: number;
+  leaseMs: number;
+  /** The window its sends are counted in, by its own clock (the budget's window plus the slack for transit). */
+  windowMs: number;
+  /** With no tokens: ask again after this long. */
+  retryMs: number;
+}
+
+export const leaseTokensUpdate = defineUpdate<LeaseGrant, [LeaseRequest]>('leaseTokens');
+
 export interface WriteBudgetInput {
   /** Grants still inside the window, carried over by continue-as-new. */
   grants?: Array<{ at: number; n: number; lateMs?: number }>;
@@ -82,4 +108,7 @@ export interface WriteBudgetInput {
   keepMs?: number;
   /** How long without a request before the budget ends (default 5 min; tests shorten it). */
   idleMs?: number;
+  /** Leases still counting, and when each holder last asked, carried over by continue-as-new. */
+  leases?: Array<{ holder: string; from: number; until: number; tokens: number; windowMs: number }>;
+  askers?: Record<string, number>;
 }

@@ -3,6 +3,7 @@ import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
 import { redact } from '../../src/kernel/redact';
 import { CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS, seconds } from '../timeouts';
+import type { WriteGate } from '../types';
 
 export interface AwsConnectionOptions {
   region: string;
@@ -150,9 +151,9 @@ const READ_ONLY_OPERATION = /^(Get|Describe|List|BatchGet)/;
 
 interface GateableCommand {
   middlewareStack: {
-    add(
+    addRelativeTo(
       mw: (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => (args: unknown) => Promise<unknown>,
-      options: { step: 'finalizeRequest'; priority: 'low'; name: string; override: boolean },
+      options: { relation: 'before'; toMiddleware: string; name: string; override: boolean },
     ): void;
   };
 }
@@ -164,19 +165,25 @@ interface GateableCommand {
  */
 export function writeGatedClient<C extends { send(command: never, ...rest: never[]): Promise<unknown> }>(
   client: C,
-  gate: () => Promise<void>,
+  gate: WriteGate,
 ): C {
   return new Proxy(client, {
     get(target, prop, receiver) {
       if (prop !== 'send') return Reflect.get(target, prop, receiver) as unknown;
       return (command: GateableCommand, ...rest: unknown[]) => {
-        // In the finalize step after the SDK's retry middleware: each attempt sent takes its token.
-        command.middlewareStack.add(
+        // Between the SDK's retry middleware and its signing (SigV4): each attempt sent takes its token, and is signed
+        // once its turn came, so however long it waited its signature is fresh (a signature older than 5 min is refused).
+        command.middlewareStack.addRelativeTo(
           (next, context) => async (args) => {
-            if (!READ_ONLY_OPERATION.test(context.commandName ?? '')) await gate();
-            return next(args);
+            if (READ_ONLY_OPERATION.test(context.commandName ?? '')) return next(args);
+            const release = await gate();
+            try {
+              return await next(args);
+            } finally {
+              release();
+            }
           },
-          { step: 'finalizeRequest', priority: 'low', name: 'rotatorWriteBudget', override: true },
+          { relation: 'before', toMiddleware: 'httpSigningMiddleware', name: 'rotatorWriteBudget', override: true },
         );
         return (target.send as (...a: unknown[]) => Promise<unknown>).call(target, command, ...rest);
       };

@@ -89,6 +89,14 @@ async function main(): Promise<void> {
         `  CLI killed midway:      ${endedAtKill} ended before the kill; the re-run ${result.state === 'attached' ? 'followed the same run' : `started a new run (${result.state})`}; ` +
           `secrets with exactly one new version ${versions.filter((v) => v === 1).length}, more than one ${versions.filter((v) => v > 1).length}, none ${versions.filter((v) => v === 0).length}`,
       ];
+      // Why the rotations that did not succeed ended so (code and message, never a value), most frequent first.
+      const why = new Map<string, number>();
+      for (const e of Object.values(result.results ?? {}))
+        if (e.outcome !== 'succeeded') {
+          const k = `${e.outcome}: ${e.code ?? '-'} ${(e.error ?? '').slice(0, 160)}`;
+          why.set(k, (why.get(k) ?? 0) + 1);
+        }
+      for (const [k, n] of [...why].sort((a, b) => b[1] - a[1]).slice(0, 5)) out.push(`  not succeeded ×${n}: ${k}`);
       process.stdout.write(out.join('\n') + '\n');
     } finally {
       await connection.close();

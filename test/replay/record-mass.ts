@@ -1,5 +1,5 @@
 // The mass rotation's recordings for a fixture set: a run of 3 secrets under a write budget (massRotation) and the
-// budget that paced its writes (writeBudget). Run alone: `tsx test/replay/record-mass.ts v<N>` (its own stack).
+// budget that paced its writes (writeBudget; leases since v8, write-budget-grants before). Run alone: `tsx test/replay/record-mass.ts v<N>` (its own stack).
 import { startMassRotation } from '../../src/client/mass-rotations';
 import { selectSecrets } from '../../src/config/mass';
 import { writeBudgetIdFor } from '../../workflows/mass-definitions';
@@ -23,7 +23,7 @@ export async function recordMass(): Promise<Recorded[]> {
     const budget = rotator.client.workflow.getHandle(writeBudgetIdFor(s.taskQueue, 'kv'));
     return [
       ['mass-rotation-succeeded', await handle.fetchHistory(), []],
-      ['write-budget-grants', await budget.fetchHistory(), []],
+      ['write-budget-leases', await budget.fetchHistory(), []],
     ];
   } finally {
     await rotator.close();

@@ -20,6 +20,8 @@ export interface StoreRequest {
   path: string;
   /** An AWS JSON API's operation (its X-Amz-Target header), e.g. secretsmanager.PutSecretValue. */
   target?: string;
+  /** When an AWS request was signed (its X-Amz-Date header, epoch ms, whole seconds). */
+  signedAt?: number;
 }
 
 /** A plain HTTP proxy to `target` that logs each request as it arrives: the store's server as it sees the load. */
@@ -28,7 +30,16 @@ export async function recordingProxy(target: string): Promise<{ address: string;
   const log: StoreRequest[] = [];
   const server = http.createServer((req, res) => {
     const target = req.headers['x-amz-target'];
-    log.push({ t: Date.now(), method: req.method ?? '', path: req.url ?? '', ...(typeof target === 'string' ? { target } : {}) });
+    const amzDate = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(String(req.headers['x-amz-date'] ?? ''));
+    log.push({
+      t: Date.now(),
+      method: req.method ?? '',
+      path: req.url ?? '',
+      ...(typeof target === 'string' ? { target } : {}),
+      ...(amzDate
+        ? { signedAt: Date.parse(`${amzDate[1]}-${amzDate[2]}-${amzDate[3]}T${amzDate[4]}:${amzDate[5]}:${amzDate[6]}Z`) }
+        : {}),
+    });
     const upstream = http.request(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {

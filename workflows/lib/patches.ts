@@ -194,6 +194,20 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'write-budget-leases': {
+    workflow: 'writeBudget',
+    change:
+      'the budget leases shares of its capacity (tokens per window, for a while) that a process spends by its own ' +
+      'clock, counted to the lease end plus a window (was: moments only, missed when the answer came late); a run ' +
+      'without the patch asked for a lease answers none and continues as new',
+    since: 'f80cabd',
+    firstFixtureSet: 'v8',
+    deprecateWhen:
+      'no writeBudget run started before f80cabd (2026-12-06 20:10 UTC) is open (an idle budget ends within 5 min, a busy one ' +
+      'continues as new every 400 grants, and a run without the patch continues as new at its first lease ask)',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
 } as const satisfies Record<string, PatchEntry>;
 
 export type PatchId = keyof typeof PATCHES;

@@ -21,7 +21,7 @@ import {
 } from '../aws-common';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
-import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
+import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned, WriteGate } from '../../types';
 import { CAPABILITIES } from './index';
 
 export interface AwsParameterStoreOptions extends AwsConnectionOptions, StalePendingOptions {
@@ -80,7 +80,7 @@ export class AwsParameterStore implements SecretStore {
   }
 
   /** The same store and client, every write request it sends taking a token from `gate` first (a write budget). */
-  withWriteGate(gate: () => Promise<void>): SecretStore {
+  withWriteGate(gate: WriteGate): SecretStore {
     const gated = Object.create(this) as this;
     Object.defineProperty(gated, 'client', { value: writeGatedClient(this.client, gate) });
     return gated;

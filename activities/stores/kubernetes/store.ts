@@ -5,7 +5,7 @@ import { RotatorError } from '../../../src/kernel/errors';
 import { kubeError, statusOf, type KubeClients } from '../../kubernetes/client';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
-import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
+import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned, WriteGate } from '../../types';
 import { CAPABILITIES, parseSecretPath, PENDING_SUFFIX, PREVIOUS_SUFFIX } from './index';
 import {
   ANNOTATIONS,
@@ -51,12 +51,12 @@ export class KubernetesStore implements SecretStore {
   readonly capabilities = CAPABILITIES;
 
   /** Called before each write request (a mass rotation's write budget); set on a gated copy only. */
-  private gate: (() => Promise<void>) | undefined;
+  private gate: WriteGate | undefined;
 
   constructor(private readonly options: KubernetesStoreOptions) {}
 
   /** The same store and clients, each create, replace and delete taking a token from `gate` first. */
-  withWriteGate(gate: () => Promise<void>): SecretStore {
+  withWriteGate(gate: WriteGate): SecretStore {
     const gated = Object.create(this) as KubernetesStore;
     gated.gate = gate;
     return gated;
@@ -111,11 +111,13 @@ export class KubernetesStore implements SecretStore {
     const body = secretBody({ namespace, name }, existing, data, ours, typeForNew);
     const secrets = secretStrings(data);
     const { core } = this.options.clients;
-    await this.gate?.();
+    const release = await this.gate?.();
     try {
       if (existing) await core.replaceNamespacedSecret({ name, namespace, body });
       else await core.createNamespacedSecret({ namespace, body });
+      release?.();
     } catch (err) {
+      release?.();
       const e = scrub(kubeError(err, `${existing ? 'replace' : 'create'} Secret ${namespace}/${name}`), secrets);
       if (e.code !== 'CONFLICT') throw e;
       throw new RotatorError(
@@ -131,10 +133,12 @@ export class KubernetesStore implements SecretStore {
   private async remove(at: Location, secret: k8s.V1Secret): Promise<void> {
     const name = secret.metadata?.name ?? '';
     const preconditions = { resourceVersion: secret.metadata?.resourceVersion, uid: secret.metadata?.uid };
-    await this.gate?.();
+    const release = await this.gate?.();
     try {
       await this.options.clients.core.deleteNamespacedSecret({ name, namespace: at.namespace, body: { preconditions } });
+      release?.();
     } catch (err) {
+      release?.();
       if (statusOf(err) === 404) return;
       const e = kubeError(err, `delete Secret ${at.namespace}/${name}`);
       if (e.code !== 'CONFLICT') throw e;

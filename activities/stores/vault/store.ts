@@ -6,7 +6,7 @@ import { stillWanted } from '../../../src/kernel/attempt';
 import { RotatorError } from '../../../src/kernel/errors';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
-import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned } from '../../types';
+import type { Pending, PromoteResult, SecretStore, SecretValue, Versioned, WriteGate } from '../../types';
 import { CAPABILITIES, parseKvPath, type KvPath } from './index';
 
 /** `token`: a token given to rotator, or the provider's login session (auth.ts), released when the store closes. */
@@ -68,7 +68,7 @@ export class VaultKvStore implements SecretStore {
 
   private readonly server: { address: string; timeoutMs: number };
   /** Called before each write request (a mass rotation's write budget); set on a gated copy only. */
-  private gate: (() => Promise<void>) | undefined;
+  private gate: WriteGate | undefined;
 
   constructor(private readonly options: VaultKvOptions) {
     this.server = { address: options.address, timeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS };
@@ -88,7 +88,7 @@ export class VaultKvStore implements SecretStore {
     }
   }
 
-  withWriteGate(gate: () => Promise<void>): SecretStore {
+  withWriteGate(gate: WriteGate): SecretStore {
     // The same client and login, with the gate: an object over this one, so nothing is opened or closed twice.
     const gated = Object.create(this) as VaultKvStore;
     gated.gate = gate;
@@ -97,23 +97,31 @@ export class VaultKvStore implements SecretStore {
 
   private async post(apiPath: string, body: unknown, action: string): Promise<unknown> {
     stillWanted(action);
-    await this.gate?.();
-    stillWanted(action);
+    const release = await this.gate?.();
     try {
-      return await this.client.write(apiPath, body);
-    } catch (err) {
-      throw vaultError(err, action, this.server);
+      stillWanted(action);
+      try {
+        return await this.client.write(apiPath, body);
+      } catch (err) {
+        throw vaultError(err, action, this.server);
+      }
+    } finally {
+      release?.();
     }
   }
 
   private async remove(apiPath: string, action: string): Promise<void> {
     stillWanted(action);
-    await this.gate?.();
-    stillWanted(action);
+    const release = await this.gate?.();
     try {
-      await this.client.delete(apiPath);
-    } catch (err) {
-      if (statusOf(err) !== 404) throw vaultError(err, action, this.server);
+      stillWanted(action);
+      try {
+        await this.client.delete(apiPath);
+      } catch (err) {
+        if (statusOf(err) !== 404) throw vaultError(err, action, this.server);
+      }
+    } finally {
+      release?.();
     }
   }
 
