@@ -4,6 +4,7 @@ import {
   MongoNetworkError,
   MongoServerError,
   MongoServerSelectionError,
+  type Db,
   type Document,
   type MongoClientOptions,
 } from 'mongodb';
@@ -98,32 +99,64 @@ export function mongoAdminClient(connection: MongoConnection): MongoClient {
   });
 }
 
+/**
+ * The admin's client for rotation steps, shared by every target on the same server and admin credential. The driver
+ * leaves a client whose first connection failed (the server down or unreachable when a step first needs it) on a
+ * closed topology: every later command fails with "Topology is closed", for as long as the worker runs, whatever the
+ * server does (fault matrix, mongodb applyCredential × FerretDB down: its compensation's dropUser then failed until
+ * the rotation was given up). Such a client is replaced by a fresh one, so the next command connects again.
+ */
+export class MongoAdminClient {
+  private client: MongoClient;
+  private connecting?: Promise<MongoClient>;
+
+  constructor(private readonly connection: MongoConnection) {
+    this.client = mongoAdminClient(connection);
+  }
+
+  /** The database `name` on a connected client. */
+  async db(name: string): Promise<Db> {
+    this.connecting ??= this.client.connect().catch((err: unknown) => {
+      const failed = this.client;
+      this.client = mongoAdminClient(this.connection);
+      this.connecting = undefined;
+      void failed.close().catch(() => undefined);
+      throw err;
+    });
+    return (await this.connecting).db(name);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
 export class MongoTarget implements DatabaseTarget {
   /** Declared by the plugin (./index). */
   readonly capabilities = CAPABILITIES;
   readonly endpoint: DatabaseTarget['endpoint'];
   private readonly uri: string;
-  private readonly admin: MongoClient;
+  private readonly admin: MongoAdminClient;
   private traits?: Promise<ServerTraits>;
   private warnedNoRoles = false;
 
   private readonly ownsClient: boolean;
 
-  /** `admin`, from mongoAdminClient(), may be shared by every target on the same server and admin credential. */
+  /** `admin` may be shared by every target on the same server and admin credential. */
   constructor(
     private readonly connection: MongoConnection,
     private readonly users: MongoUsers,
-    admin?: MongoClient,
+    admin?: MongoAdminClient,
   ) {
     this.uri = mongoUri(connection.host, connection.port);
     this.endpoint = { engine: 'mongo', host: connection.host, port: connection.port, dbname: users.database };
     this.ownsClient = !admin;
-    this.admin = admin ?? mongoAdminClient(connection);
+    this.admin = admin ?? new MongoAdminClient(connection);
   }
 
   private async run(action: string, command: Document, secrets: string[] = []): Promise<Document> {
     try {
-      return await this.admin.db(this.users.database).command(command);
+      return await (await this.admin.db(this.users.database)).command(command);
     } catch (err) {
       throw mongoError(err, action, [this.connection.password, ...secrets]);
     }
@@ -172,7 +205,8 @@ export class MongoTarget implements DatabaseTarget {
       return;
     }
     try {
-      await this.admin.db(this.users.database).command({ createUser: username, pwd: password, roles, mechanisms: [MECHANISM] });
+      const db = await this.admin.db(this.users.database);
+      await db.command({ createUser: username, pwd: password, roles, mechanisms: [MECHANISM] });
     } catch (err) {
       if (!(err instanceof MongoServerError && err.code === USER_ALREADY_EXISTS)) {
         throw mongoError(err, `create user ${username}`, [this.connection.password, password]);
@@ -229,7 +263,7 @@ export class MongoTarget implements DatabaseTarget {
 
   async disableLogin(username: string): Promise<void> {
     try {
-      await this.admin.db(this.users.database).command({ dropUser: username });
+      await (await this.admin.db(this.users.database)).command({ dropUser: username });
     } catch (err) {
       if (err instanceof MongoServerError && err.code === USER_NOT_FOUND) return;
       throw mongoError(err, `drop user ${username}`, [this.connection.password]);
