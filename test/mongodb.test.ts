@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { MongoTarget, mongoConnectionFrom, type MongoRole } from '../activities/targets/mongodb/target';
+import { asAttempt } from '../src/kernel/attempt';
 import { RotatorError } from '../src/kernel/errors';
 import { followRotation, startRotation } from '../src/client/rotations';
 import { unique } from './support/harness';
@@ -135,6 +136,14 @@ describe('MongoTarget', () => {
       await t.close();
       await new Promise((res) => relay.close(res));
     }
+  });
+
+  it('sends no command for an attempt its step already gave up on (the compensation has run)', async () => {
+    const user = `${unique('app')}_b`;
+    const attempt = asAttempt('applyCredential', () => target.upsertLogin(user, password('abandoned')));
+    attempt.end();
+    await expect(attempt.result).rejects.toThrow(/mongodb .* not sent: applyCredential had already ended/);
+    expect(await mongoUser(user)).toBeNull();
   });
 
   it('no password sent to the server shows up in its log', () => {

@@ -8,6 +8,7 @@ import {
   type Document,
   type MongoClientOptions,
 } from 'mongodb';
+import { stillWanted } from '../../../src/kernel/attempt';
 import { RotatorError } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
 import { logger } from '../../../src/kernel/log';
@@ -70,6 +71,7 @@ function clientOptions(username: string, password: string, authSource: string): 
 }
 
 function mongoError(err: unknown, action: string, secrets: ReadonlyArray<string | undefined>): RotatorError {
+  if (err instanceof RotatorError) return err; // ours already (an ended attempt's command, not sent)
   const text = redact(err instanceof Error ? err.message : String(err), secrets);
   if (err instanceof MongoServerError) {
     switch (err.code) {
@@ -114,8 +116,13 @@ export class MongoAdminClient {
     this.client = mongoAdminClient(connection);
   }
 
-  /** The database `name` on a connected client. */
-  async db(name: string): Promise<Db> {
+  /**
+   * The database `name` on a connected client, for one command (`action`, as messages name it) of the attempt this
+   * runs in: none for an attempt its step already gave up on (src/kernel/attempt.ts). A command that waited on the
+   * server must not be sent after the rotation's compensation ran (fault matrix, mongodb applyCredential × FerretDB
+   * down: the abandoned attempt created the user after disableLogin had found none to drop).
+   */
+  async db(name: string, action: string): Promise<Db> {
     this.connecting ??= this.client.connect().catch((err: unknown) => {
       const failed = this.client;
       this.client = mongoAdminClient(this.connection);
@@ -123,7 +130,9 @@ export class MongoAdminClient {
       void failed.close().catch(() => undefined);
       throw err;
     });
-    return (await this.connecting).db(name);
+    const client = await this.connecting;
+    stillWanted(`mongodb ${action}`);
+    return client.db(name);
   }
 
   close(): Promise<void> {
@@ -156,7 +165,7 @@ export class MongoTarget implements DatabaseTarget {
 
   private async run(action: string, command: Document, secrets: string[] = []): Promise<Document> {
     try {
-      return await (await this.admin.db(this.users.database)).command(command);
+      return await (await this.admin.db(this.users.database, action)).command(command);
     } catch (err) {
       throw mongoError(err, action, [this.connection.password, ...secrets]);
     }
@@ -205,7 +214,7 @@ export class MongoTarget implements DatabaseTarget {
       return;
     }
     try {
-      const db = await this.admin.db(this.users.database);
+      const db = await this.admin.db(this.users.database, `create user ${username}`);
       await db.command({ createUser: username, pwd: password, roles, mechanisms: [MECHANISM] });
     } catch (err) {
       if (!(err instanceof MongoServerError && err.code === USER_ALREADY_EXISTS)) {
@@ -263,7 +272,7 @@ export class MongoTarget implements DatabaseTarget {
 
   async disableLogin(username: string): Promise<void> {
     try {
-      await (await this.admin.db(this.users.database)).command({ dropUser: username });
+      await (await this.admin.db(this.users.database, `drop user ${username}`)).command({ dropUser: username });
     } catch (err) {
       if (err instanceof MongoServerError && err.code === USER_NOT_FOUND) return;
       throw mongoError(err, `drop user ${username}`, [this.connection.password]);
