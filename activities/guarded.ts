@@ -16,14 +16,23 @@ const STEP_HEARTBEAT_MS = msToNumber(STEP_HEARTBEAT_TIMEOUT);
 export type MoreSystems = (args: unknown[]) => string[];
 
 /**
- * "promote of orders_db (store vault, target postgresql)": the step and the systems it talks to, from its plan (and
- * `more`, e.g. "consumer rollout: kubernetes API server").
+ * What a provider's store is, as a step's messages name it (`AWS Secrets Manager`), when its plugin declares it: the
+ * provider's own name may say nothing of it ("store secrets").
  */
-function stepOf(activityType: string, args: unknown[], more?: MoreSystems): string {
+export type StoreSystem = (provider: string) => string | undefined;
+
+/**
+ * "promote of orders_db (store vault, target postgresql)": the step and the systems it talks to, from its plan (and
+ * `more`, e.g. "consumer rollout: kubernetes API server"; the store as "store secrets: AWS Secrets Manager" when its
+ * plugin names its system).
+ */
+function stepOf(activityType: string, args: unknown[], more?: MoreSystems, storeSystem?: StoreSystem): string {
   const plan = args[0] as { secret?: unknown; store?: { provider?: unknown }; target?: { type?: unknown } } | undefined;
   if (!plan || typeof plan !== 'object' || typeof plan.secret !== 'string') return activityType;
+  const provider = typeof plan.store?.provider === 'string' ? plan.store.provider : null;
+  const system = provider !== null ? storeSystem?.(provider) : undefined;
   const systems = [
-    typeof plan.store?.provider === 'string' ? `store ${plan.store.provider}` : null,
+    provider !== null ? `store ${provider}${system ? `: ${system}` : ''}` : null,
     typeof plan.target?.type === 'string' ? `target ${plan.target.type}` : null,
     ...(more?.(args) ?? []),
   ].filter(Boolean);
@@ -77,10 +86,11 @@ export function guarded<A extends unknown[], R>(
   fn: (...args: A) => Promise<R>,
   secrets: ReadonlyArray<string>,
   more?: MoreSystems,
+  storeSystem?: StoreSystem,
 ): (...args: A) => Promise<R> {
   return async (...args: A) => {
     const ctx = activityContext();
-    const step = ctx ? stepOf(ctx.info.activityType, args, more) : '';
+    const step = ctx ? stepOf(ctx.info.activityType, args, more, storeSystem) : '';
     // A frozen store or database used to leave the log silent until the step's own timeout: say so as it happens.
     if (ctx && ctx.info.attempt > 1) ctx.log.warn(`retrying ${step}: attempt ${ctx.info.attempt}`);
     // A short regular step (policy STEP_HEARTBEAT_TIMEOUT): heartbeated here while it runs, so the server notices a
@@ -165,8 +175,12 @@ export function guardedAll<T extends Record<string, (...args: never[]) => Promis
   activities: T,
   secrets: ReadonlyArray<string>,
   more?: MoreSystems,
+  storeSystem?: StoreSystem,
 ): T {
   return Object.fromEntries(
-    Object.entries(activities).map(([name, fn]) => [name, guarded(fn as (...a: unknown[]) => Promise<unknown>, secrets, more)]),
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      guarded(fn as (...a: unknown[]) => Promise<unknown>, secrets, more, storeSystem),
+    ]),
   ) as unknown as T;
 }

@@ -121,6 +121,11 @@ export interface StorePlugin<C extends { type: string }> extends DeclaresSecrets
    * region): a mass rotation's write budget for providers of this type that `mass_rotation.write_budgets` leaves out.
    */
   readonly writeBudget?: number;
+  /**
+   * What the store is, as a step's messages name it ("promote of orders_db (store secrets: AWS Secrets Manager, …)"),
+   * when neither the provider's name nor the store's own errors need say so.
+   */
+  readonly system?: string;
   /** A provider of this type that a secret may name without declaring it (`provider: vault`), with ${ENV} defaults. */
   readonly builtIn?: Record<string, unknown>;
   /** Why a secret's `path:` can never work in this store, or null: checked by `rotator validate`. */

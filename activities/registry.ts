@@ -86,6 +86,12 @@ export class ProviderRegistry {
     return this.stores.get(name, () => this.plugins[config.type]!.create(config, this.builder));
   }
 
+  /** What provider `name`'s store is, as messages name it, when its plugin declares it (`AWS Secrets Manager`). */
+  system(name: string): string | undefined {
+    const config = this.providers[name];
+    return config ? this.plugins[config.type]?.system : undefined;
+  }
+
   /** The Kubernetes Secret that provider `name` keeps `path` in, or null for a store of another kind. */
   kubernetesSecret(name: string, path: string): KubernetesSecretLocation | null {
     const config = this.providers[name];

@@ -396,7 +396,7 @@ export function createActivities(deps: ActivityDeps) {
     revokeLogin,
     ...createIssuingActivities(deps),
   };
-  return guardedAll(activities, deps.secrets ?? []);
+  return guardedAll(activities, deps.secrets ?? [], undefined, (provider) => deps.providers.system?.(provider));
 }
 
 export type RotationActivities = ReturnType<typeof createActivities>;

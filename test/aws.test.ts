@@ -1,13 +1,18 @@
-// Whole rotations through Temporal with the AWS stores (moto) and the file store, against real PostgreSQL and FerretDB.
+// Whole rotations through Temporal with the AWS stores (moto) and the file store, against real PostgreSQL and FerretDB;
+// and the AWS stores refusing to write for an attempt its step gave up on.
 import { randomUUID } from 'node:crypto';
 import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { AwsParameterStore } from '../activities/stores/aws-parameter-store/store';
+import { AwsSecretsManagerStore } from '../activities/stores/aws-secrets-manager/store';
 import type { SecretValue } from '../activities/types';
+import { asAttempt } from '../src/kernel/attempt';
 import { followRotation, queryStatus, startRotation } from '../src/client/rotations';
 import { adminQuery, canLogin, startHarness, unique, untilPhase, type Harness } from './support/harness';
 import { mongoLogin, mongoUser, startMongoHarness, type MongoHarness } from './support/mongo-harness';
 import { testStack } from './support/stack';
 import {
   fileTestStore,
+  motoClientConfig,
   parameterStoreTestStore,
   secretsManagerTestStore,
   type FileTestStore,
@@ -173,6 +178,63 @@ describe('AWS Secrets Manager + MongoDB (FerretDB), alternating users with a gra
     expect(await mongoLogin(old.username, old.password)).toBe('refused');
     expect(await mongoLogin(next.username, next.password)).toBe('ok');
     expect(await sm.readStage(name, 'AWSPREVIOUS')).toMatchObject({ value: { username: old.username } });
+  });
+});
+
+describe('AWS stores: an attempt its step already gave up on', () => {
+  // The step's retry budget ended while the attempt waited on AWS (guarded ends it, src/kernel/attempt.ts); AWS then
+  // answers. The attempt must write nothing: the rotation's compensation has already run.
+  const { credentials, endpoint, region } = motoClientConfig();
+  const abandoned = (step: string, fn: () => Promise<unknown>) => {
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    const attempt = asAttempt(step, async () => {
+      await answered;
+      return fn();
+    });
+    attempt.end();
+    answer();
+    return attempt.result;
+  };
+
+  it('Secrets Manager: a promote moves no label, a stage labels no pending version', async () => {
+    const sm = secretsManagerTestStore();
+    const s = new AwsSecretsManagerStore({ region, endpoint, ...credentials });
+    const name = unique('abandoned');
+    const path = sm.configPath(name);
+    await sm.write(name, { username: 'app_a', password: 'first-password' });
+    const first = (await sm.readCurrent(name))!.version;
+    const labels = await sm.labels(name);
+    await expect(
+      abandoned('stageCredential', () => s.stagePending(path, randomUUID(), { username: 'app_b', password: 'second' }, first)),
+    ).rejects.toThrow(/not sent: stageCredential had already ended/);
+    expect(await sm.labels(name)).toEqual(labels);
+
+    const rotationId = randomUUID();
+    await s.stagePending(path, rotationId, { username: 'app_b', password: 'second-password' }, first);
+    const staged = await sm.labels(name);
+    await expect(abandoned('promote', () => s.promote(path, rotationId, first))).rejects.toThrow(
+      /AWS Secrets Manager UpdateSecretVersionStage not sent: promote had already ended/,
+    );
+    expect(await sm.labels(name)).toEqual(staged);
+    expect((await sm.readCurrent(name))!.version).toBe(first);
+    sm.client.destroy();
+    await s.close();
+  });
+
+  it('Parameter Store: a stage writes no version', async () => {
+    const ssm = parameterStoreTestStore();
+    const s = new AwsParameterStore({ region, endpoint, ...credentials });
+    const name = unique('abandoned');
+    await ssm.write(name, { username: 'app_a', password: 'first-password' });
+    const before = await ssm.read(name);
+    await expect(
+      abandoned('stageCredential', () =>
+        s.stagePending(ssm.configPath(name), randomUUID(), { username: 'app_b', password: 'second' }, before!.version),
+      ),
+    ).rejects.toThrow(/AWS Parameter Store \w+ not sent: stageCredential had already ended/);
+    expect(await ssm.read(name)).toEqual(before);
+    await s.close();
   });
 });
 

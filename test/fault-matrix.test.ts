@@ -1,5 +1,5 @@
 // The fault matrix: Toxiproxy (test/support/toxiproxy.ts) between rotator's worker and each system a rotation talks
-// to (OpenBao, PostgreSQL, Redis), and for each strategy, each step and each fault, the fault put on the step's
+// to (OpenBao, moto's Secrets Manager, PostgreSQL, Redis, MariaDB, FerretDB, kube-apiserver, a webhook receiver), and for each strategy, each step and each fault, the fault put on the step's
 // system exactly while that step runs (the worker's activity hook at `before:<step>`, where the kill harness kills).
 // Every cell checks that the outcome tells the truth and the end state agrees with it (the store's credential logs
 // in, the previous one as the outcome says, no pending value, no login holding an unknown password), that the step
@@ -34,6 +34,8 @@ import {
   type Scenario,
   type ScenarioStrategy,
 } from './support/rotation-scenarios';
+import { awsPostgresScenario, type AwsScenario } from './support/aws-scenario';
+import { mongoScenario } from './support/mongo-scenario';
 import { mysqlScenario } from './support/mysql-scenario';
 import { testCodecKeys, workflowBundle } from './support/rotator';
 import { testStack } from './support/stack';
@@ -67,16 +69,27 @@ const toleranceSlackMs = (step: string) => (step === 'awaitRollout' ? 1_000 : 3_
 /** Cells at once: each is mostly waiting for its step's retries. */
 const CONCURRENCY = 6;
 
-type Dep = 'openbao' | 'postgresql' | 'redis' | 'mariadb' | 'kubernetes' | 'webhook';
+type Dep = 'openbao' | 'moto' | 'postgresql' | 'redis' | 'mariadb' | 'ferretdb' | 'kubernetes' | 'webhook';
 /**
  * The strategies, and alternating-users with consumers: a signed webhook and a Deployment rolled out through the
  * real kube-apiserver (its controller the stand-in of test/support/deployment-controller.ts), whose cells fault only
  * the consumer steps (the store and target steps are alternating-users' own cells).
  */
-type MatrixStrategy = ScenarioStrategy | 'consumers' | MariadbStrategy;
+type MatrixStrategy = ScenarioStrategy | 'consumers' | MariadbStrategy | MongodbStrategy | AwsStrategy;
 /** The MySQL target's strategies on the stack's MariaDB (which has no dual password). */
 type MariadbStrategy = 'alternating-users/mariadb' | 'single-user/mariadb';
 const isMariadb = (s: MatrixStrategy): s is MariadbStrategy => s.endsWith('/mariadb');
+/** The MongoDB target's strategies on the stack's FerretDB (proxied on its client port; FerretDB→PostgreSQL is direct). */
+type MongodbStrategy = 'alternating-users/mongodb' | 'single-user/mongodb';
+const isMongodb = (s: MatrixStrategy): s is MongodbStrategy => s.endsWith('/mongodb');
+/**
+ * alternating-users on PostgreSQL with its secret in AWS Secrets Manager (the stack's moto): its cells fault only the
+ * store steps (the target steps are alternating-users' own cells).
+ */
+type AwsStrategy = 'alternating-users/aws-secrets-manager';
+const isAws = (s: MatrixStrategy): s is AwsStrategy => s.endsWith('/aws-secrets-manager');
+const baseStrategy = (s: MariadbStrategy | MongodbStrategy) =>
+  s.startsWith('single-user/') ? ('single-user' as const) : ('alternating-users' as const);
 const CONSUMERS_STRATEGY = 'alternating-users' as const;
 type Flow = 'forward' | 'rollback';
 
@@ -157,6 +170,9 @@ const SYSTEM_WORDS: Record<Dep, RegExp> = {
   postgresql: /postgres/i,
   redis: /redis/i,
   mariadb: /mariadb|mysql/i,
+  ferretdb: /mongodb|ferretdb/i,
+  // The scenario's provider is called `store`: the words must be the store's own.
+  moto: /aws|secrets manager/i,
   kubernetes: /kubernetes/i,
   webhook: /webhook/i,
 };
@@ -265,13 +281,17 @@ afterAll(async () => {
 });
 
 const targetOf = (strategy: MatrixStrategy): Dep =>
-  strategy === 'dual-password' ? 'redis' : isMariadb(strategy) ? 'mariadb' : 'postgresql';
+  strategy === 'dual-password' ? 'redis' : isMariadb(strategy) ? 'mariadb' : isMongodb(strategy) ? 'ferretdb' : 'postgresql';
+const storeOf = (strategy: MatrixStrategy): Dep => (isAws(strategy) ? 'moto' : 'openbao');
 
 const FAILING_VERIFY: Record<Exclude<MatrixStrategy, 'consumers'>, string> = {
   'alternating-users': 'select rotator_fault_matrix_no_such_function()',
   'single-user': 'select rotator_fault_matrix_no_such_function()',
   'alternating-users/mariadb': 'select rotator_fault_matrix_no_such_function()',
   'single-user/mariadb': 'select rotator_fault_matrix_no_such_function()',
+  'alternating-users/mongodb': '{\\"rotatorFaultMatrixNoSuchCommand\\":1}',
+  'single-user/mongodb': '{\\"rotatorFaultMatrixNoSuchCommand\\":1}',
+  'alternating-users/aws-secrets-manager': 'select rotator_fault_matrix_no_such_function()',
   'dual-password': 'ROTATORFAULTMATRIXNOSUCHCOMMAND',
 };
 
@@ -286,21 +306,34 @@ async function proxiedScenario(
 ): Promise<{ scenario: Scenario; proxies: Partial<Record<Dep, Proxy>>; targetDep: Dep; secrets: string[] }> {
   const rotation = [`outage_tolerance: ${TOLERANCE_MS / 1000}s`];
   if (flow === 'rollback' && strategy !== 'consumers') rotation.push(`verify: { query: "${FAILING_VERIFY[strategy]}" }`);
-  let scenario =
+  let scenario: Scenario =
     strategy === 'dual-password'
       ? await redisDualScenario(taskQueue, rotation)
       : isMariadb(strategy)
-        ? await mysqlScenario(strategy === 'single-user/mariadb' ? 'single-user' : 'alternating-users', taskQueue, rotation)
-        : await postgresScenario(strategy === 'consumers' ? CONSUMERS_STRATEGY : strategy, taskQueue, rotation);
+        ? await mysqlScenario(baseStrategy(strategy), taskQueue, rotation)
+        : isMongodb(strategy)
+          ? await mongoScenario(baseStrategy(strategy), taskQueue, rotation)
+          : isAws(strategy)
+            ? await awsPostgresScenario(taskQueue, rotation)
+            : await postgresScenario(strategy === 'consumers' ? CONSUMERS_STRATEGY : strategy, taskQueue, rotation);
   const stack = testStack();
   const targetDep = targetOf(strategy);
-  const upstream = targetDep === 'redis' ? stack.redis! : targetDep === 'mariadb' ? stack.mariadb! : stack.postgres!;
-  const vaultUrl = new URL(stack.vault!.address);
+  const upstream =
+    targetDep === 'redis'
+      ? stack.redis!
+      : targetDep === 'mariadb'
+        ? stack.mariadb!
+        : targetDep === 'ferretdb'
+          ? stack.ferretdb!
+          : stack.postgres!;
+  const storeDep = storeOf(strategy);
+  const storeAddress = storeDep === 'moto' ? stack.moto!.endpoint : stack.vault!.address;
+  const storeUrl = new URL(storeAddress);
   const [store, target] = await Promise.all([
-    toxiproxy.proxy(`${taskQueue}-openbao`, { host: vaultUrl.hostname, port: Number(vaultUrl.port) }),
+    toxiproxy.proxy(`${taskQueue}-${storeDep}`, { host: storeUrl.hostname, port: Number(storeUrl.port) }),
     toxiproxy.proxy(`${taskQueue}-${targetDep}`, { host: upstream.host, port: upstream.port }),
   ]);
-  const proxies: Partial<Record<Dep, Proxy>> = { openbao: store, [targetDep]: target };
+  const proxies: Partial<Record<Dep, Proxy>> = { [storeDep]: store, [targetDep]: target };
   const secrets: string[] = [];
   if (strategy === 'consumers') {
     const consumers = await withConsumers(scenario, flow, taskQueue);
@@ -309,13 +342,17 @@ async function proxiedScenario(
     secrets.push(...consumers.secrets);
   }
   const yaml = scenario.yaml
-    .split(stack.vault!.address)
+    .split(storeAddress)
     .join(`http://${store.address}`)
     .replace(/^(\s+)connection: (secret:\/\/\S+)$/m, `$1connection: $2\n$1host: "${target.host}"\n$1port: ${target.port}`);
-  if (yaml === scenario.yaml) throw new Error('the scenario config names no OpenBao address to proxy');
-  const path = `test/${scenario.secret}`;
-  const current = (await vaultVersion(path))!;
-  await vaultClient().write(`secret/data/${path}`, { data: { ...current.value, host: target.host, port: target.port } });
+  if (yaml === scenario.yaml) throw new Error(`the scenario config names no ${storeDep} address to proxy`);
+  const pointAt = (scenario as Partial<AwsScenario>).pointAt;
+  if (pointAt) await pointAt(target.host, target.port);
+  else {
+    const path = `test/${scenario.secret}`;
+    const current = (await vaultVersion(path))!;
+    await vaultClient().write(`secret/data/${path}`, { data: { ...current.value, host: target.host, port: target.port } });
+  }
   const plan = planRotation(parseConfig(yaml, scenario.env), scenario.secret);
   return { scenario: { ...scenario, yaml, plan }, proxies, targetDep, secrets };
 }
@@ -555,6 +592,7 @@ async function runCell(cell: Cell, onStep?: (activity: string, attempt: number) 
       testStack().vault!.token,
       testStack().postgres!.password,
       testStack().mariadb?.password ?? '',
+      testStack().ferretdb?.password ?? '',
       ...more,
     ];
     const said = [JSON.stringify(status), ...errors].join('\n');
@@ -626,6 +664,9 @@ const STRATEGIES: MatrixStrategy[] = [
   'consumers',
   'alternating-users/mariadb',
   'single-user/mariadb',
+  'alternating-users/mongodb',
+  'single-user/mongodb',
+  'alternating-users/aws-secrets-manager',
 ];
 
 /** `npm test` (CI): one cell per fault, spread over the strategies, the systems and the kinds of step. */
@@ -642,16 +683,24 @@ const SAMPLE: Array<[MatrixStrategy, Flow, string, number, Dep, string]> = [
   // The consumer steps: a rollout's wait with its API server resetting, an undo's restart with it down for a while.
   ['consumers', 'forward', 'awaitRollout', 1, 'kubernetes', 'reset_peer'],
   ['consumers', 'rollback', 'restartWorkloads', 2, 'kubernetes', 'down-then-back'],
+  // The cells that found an abandoned attempt writing after the compensation: a MongoDB user created on FerretDB
+  // (and the driver's client closed for good by its failed first connection), AWSCURRENT moved on moto.
+  ['alternating-users/mongodb', 'forward', 'applyCredential', 1, 'ferretdb', 'down'],
+  ['alternating-users/aws-secrets-manager', 'forward', 'promote', 1, 'moto', 'latency>timeout'],
 ];
 
-async function cellsToRun(): Promise<Cell[]> {
+async function cellsToRun(strategies = STRATEGIES): Promise<Cell[]> {
   const fault = (name: string) => FAULTS.find((f) => f.name === name)!;
   const only = process.env.ROTATOR_FAULT_CELLS;
   if (only && only !== 'all') {
-    // A few cells by name (a substring of "<strategy> [(rollback)] <step> <system> <fault>"), from the whole matrix.
+    // A few cells by name (a substring of "<strategy> [(rollback)] <step> <system> <fault>", or several separated by
+    // `|`), from the whole matrix; only the strategies they name run their clean rotations when each names one.
+    const wanted = only.split('|');
+    const named = wanted.map((w) => STRATEGIES.find((s) => w.startsWith(`${s} `)));
     process.env.ROTATOR_FAULT_CELLS = 'all';
     try {
-      return (await cellsToRun()).filter((c) => cellName(c).includes(only));
+      const cells = await cellsToRun(named.every(Boolean) ? STRATEGIES.filter((s) => named.includes(s)) : STRATEGIES);
+      return cells.filter((c) => wanted.some((w) => cellName(c).includes(w)));
     } finally {
       process.env.ROTATOR_FAULT_CELLS = only;
     }
@@ -667,7 +716,7 @@ async function cellsToRun(): Promise<Cell[]> {
     }));
   }
   const cells: Cell[] = [];
-  for (const strategy of STRATEGIES) {
+  for (const strategy of strategies) {
     const targetDep = targetOf(strategy);
     for (const flow of ['forward', 'rollback'] as const) {
       const steps = await stepsOf(strategy, flow);
@@ -691,7 +740,9 @@ async function cellsToRun(): Promise<Cell[]> {
         for (const system of STEP_SYSTEMS[step] ?? []) {
           // The consumers scenario faults its consumers only: its store and target steps are alternating-users' cells.
           if ((strategy === 'consumers') !== (system === 'kubernetes' || system === 'webhook')) continue;
-          const dep: Dep = system === 'store' ? 'openbao' : system === 'target' ? targetDep : system;
+          // The AWS store's scenario faults its store only: its target steps are alternating-users' cells.
+          if (isAws(strategy) && system !== 'store') continue;
+          const dep: Dep = system === 'store' ? storeOf(strategy) : system === 'target' ? targetDep : system;
           // Down for good only where the step gives up in minutes: undo steps retry for 10 minutes and more.
           for (const f of FAULTS.filter((f) => f.name !== 'down' || flow === 'forward'))
             cells.push({ strategy, flow, step, occurrence, dep, fault: f });

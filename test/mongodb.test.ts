@@ -1,7 +1,9 @@
 // The MongoDB target on a real MongoDB-wire server (FerretDB 1.x, SCRAM auth) beyond the target contract, then in a rotation.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { MongoTarget, mongoConnectionFrom, type MongoRole } from '../activities/targets/mongodb/target';
+import { asAttempt } from '../src/kernel/attempt';
 import { RotatorError } from '../src/kernel/errors';
 import { followRotation, startRotation } from '../src/client/rotations';
 import { unique } from './support/harness';
@@ -100,6 +102,48 @@ describe('MongoTarget', () => {
     } finally {
       await bad.close();
     }
+  });
+
+  it('connects afresh after its first connection failed: the server was down when a step first needed it', async () => {
+    // A plain TCP relay to the real FerretDB on a port that refuses connections until the test opens it.
+    const f = testStack().ferretdb!;
+    const relay = net.createServer((client) => {
+      const server = net.connect(f.port, f.host);
+      client.pipe(server).pipe(client);
+      client.on('error', () => server.destroy());
+      server.on('error', () => client.destroy());
+    });
+    const port = await new Promise<number>((res) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => res(port));
+      });
+    });
+    const t = new MongoTarget(mongoConnectionFrom(mongoAdminSecret(), { database: 'admin', host: '127.0.0.1', port }), {
+      database: 'admin',
+      roles: [],
+    });
+    try {
+      const down = await rejection(t.disableLogin(`${unique('app')}_a`));
+      expect(down.code).toBe('TRANSIENT');
+      await new Promise<void>((res) => relay.listen(port, '127.0.0.1', res));
+      // The driver left the client on a closed topology ("Topology is closed" from here on): the target must not.
+      const user = `${unique('app')}_a`;
+      await t.upsertLogin(user, password('after-outage'));
+      expect(await mongoUser(user)).not.toBeNull();
+      await t.disableLogin(user);
+    } finally {
+      await t.close();
+      await new Promise((res) => relay.close(res));
+    }
+  });
+
+  it('sends no command for an attempt its step already gave up on (the compensation has run)', async () => {
+    const user = `${unique('app')}_b`;
+    const attempt = asAttempt('applyCredential', () => target.upsertLogin(user, password('abandoned')));
+    attempt.end();
+    await expect(attempt.result).rejects.toThrow(/mongodb .* not sent: applyCredential had already ended/);
+    expect(await mongoUser(user)).toBeNull();
   });
 
   it('no password sent to the server shows up in its log', () => {

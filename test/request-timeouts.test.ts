@@ -231,6 +231,34 @@ describe('PostgreSQL frozen or down', () => {
     );
   });
 
+  test('an attempt its step gave up on sets no password once PostgreSQL answers again (the compensation already ran)', async () => {
+    await target.liveSessions('app'); // a pooled connection, to a backend that freezes with the rest
+    // A local step with a 2 s retry budget: guarded ends it about 1 s in, while its first statement waits.
+    const env = new MockActivityEnvironment({
+      activityType: 'applyCredential',
+      isLocal: true,
+      scheduleToCloseTimeoutMs: 2_000,
+      scheduledTimestampMs: Date.now(),
+    });
+    let attempt: Promise<unknown> | undefined;
+    const apply = guarded(async () => {
+      attempt = target.upsertLogin('app_abandoned', 'abandoned-secret-1');
+      return attempt;
+    }, []);
+    pids = postgresPids(stack.dir);
+    freeze(pids);
+    await expect(env.run(apply)).rejects.toMatchObject({ message: expect.stringMatching(/retry budget of 2s/) });
+    // The compensation runs now (no login to withdraw yet), then PostgreSQL answers the statement the attempt waits on.
+    thaw(pids);
+    pids = [];
+    await expect(attempt).rejects.toThrow(/PostgreSQL .* not sent: applyCredential had already ended/);
+    expect(await target.loginExpiry('app_abandoned')).toBeNull();
+    const admin = new Client(stack.postgres!);
+    await admin.connect();
+    const rows = await admin.query(`select 1 from pg_roles where rolname = 'app_abandoned'`).finally(() => admin.end());
+    expect(rows.rowCount).toBe(0);
+  });
+
   test('verify against a frozen server is an outage naming PostgreSQL, not a bad credential', async () => {
     const { host, port } = stack.postgres!;
     pids = postgresPids(stack.dir);

@@ -1,5 +1,6 @@
 // What the two AWS stores share: client settings from provider config, and AWS errors turned into RotatorError codes.
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { stillWanted } from '../../src/kernel/attempt';
 import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
 import { redact } from '../../src/kernel/redact';
 import { CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS, seconds } from '../timeouts';
@@ -148,6 +149,33 @@ export { parseSecretJson, secretsOf } from './json-value';
 
 /** AWS operations that only read: every other request an AWS store sends writes. */
 const READ_ONLY_OPERATION = /^(Get|Describe|List|BatchGet)/;
+
+interface MiddlewareStack {
+  middlewareStack: {
+    add(
+      mw: (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => (args: unknown) => Promise<unknown>,
+      options: { step: 'finalizeRequest'; priority: 'low'; name: string },
+    ): void;
+  };
+}
+
+/**
+ * The same AWS client, refusing every request that writes from an attempt its step already gave up on
+ * (src/kernel/attempt.ts): a store method that waited on a slow answer must not go on to write after the rotation's
+ * compensation ran (fault matrix, Secrets Manager promote × latency above the timeout: the abandoned promote moved
+ * AWSCURRENT after rollbackStore had found nothing to undo, and the withdrawn login was published).
+ */
+export function liveAttemptsOnly<C extends { middlewareStack: object }>(client: C, service: string): C {
+  (client as unknown as MiddlewareStack).middlewareStack.add(
+    (next, context) => async (args) => {
+      const operation = context.commandName?.replace(/Command$/, '') ?? 'request';
+      if (!READ_ONLY_OPERATION.test(operation)) stillWanted(`${service} ${operation}`);
+      return next(args);
+    },
+    { step: 'finalizeRequest', priority: 'low', name: 'rotatorLiveAttempt' },
+  );
+  return client;
+}
 
 interface GateableCommand {
   middlewareStack: {

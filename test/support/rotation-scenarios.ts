@@ -69,7 +69,7 @@ export async function allPasswords(path: string, upTo: number): Promise<string[]
 }
 
 /** True when PostgreSQL's stored SCRAM verifier was made from `candidate` (same salt and iterations). */
-function scramMatches(verifier: string, candidate: string): boolean {
+export function scramMatches(verifier: string, candidate: string): boolean {
   const m = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier);
   if (!m) return false;
   const salted = pbkdf2Sync(candidate, Buffer.from(m[2], 'base64'), Number(m[1]), 32, 'sha256');
@@ -120,7 +120,7 @@ export function storedInVault(path: string, logsIn: (c: SecretValue) => Promise<
   };
 }
 
-async function pgRolePasswords(roles: string[]): Promise<Map<string, { canLogin: boolean; verifier: string | null }>> {
+export async function pgRolePasswords(roles: string[]): Promise<Map<string, { canLogin: boolean; verifier: string | null }>> {
   const rows = await adminQuery('select rolname, rolcanlogin, rolpassword from pg_authid where rolname = any($1)', [roles]);
   return new Map(
     rows.map((r) => [

@@ -96,12 +96,22 @@ export async function startToxiproxy(): Promise<Toxiproxy> {
   return {
     api,
     async proxy(name, upstream) {
-      const created = (await call(api, 'POST', '/proxies', {
-        name,
-        listen: `${HOST}:0`,
-        upstream: `${upstream.host}:${upstream.port}`,
-        enabled: true,
-      })) as { listen: string };
+      // Toxiproxy picks the free port for `:0` and then binds it again: on a busy machine another process may take it
+      // in between ("bind: address already in use", seen in a whole matrix run); it is asked again.
+      const create = () =>
+        call(api, 'POST', '/proxies', {
+          name,
+          listen: `${HOST}:0`,
+          upstream: `${upstream.host}:${upstream.port}`,
+          enabled: true,
+        }) as Promise<{ listen: string }>;
+      let created: { listen: string } | undefined;
+      for (let tries = 1; !created; tries++) {
+        created = await create().catch((err: unknown) => {
+          if (tries >= 3 || !String(err).includes('address already in use')) throw err;
+          return undefined;
+        });
+      }
       const listenPort = Number(created.listen.split(':').pop());
       const route = `/proxies/${encodeURIComponent(name)}`;
       return {

@@ -23,6 +23,7 @@ export const awsParameterStore = {
   schema,
   secretFields: ['secret_access_key'],
   capabilities: CAPABILITIES,
+  system: 'AWS Systems Manager Parameter Store',
   l5: awsL5({
     provider: 'aws_parameter_store',
     location: 'name',

@@ -18,6 +18,7 @@ import {
   parseSecretJson,
   secretsOf,
   type AwsConnectionOptions,
+  liveAttemptsOnly,
 } from '../aws-common';
 import { claimPendingSlot, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
@@ -76,7 +77,7 @@ export class AwsParameterStore implements SecretStore {
   private readonly client: SSMClient;
 
   constructor(private readonly options: AwsParameterStoreOptions) {
-    this.client = new SSMClient(awsStepClientConfig(options));
+    this.client = liveAttemptsOnly(new SSMClient(awsStepClientConfig(options)), 'AWS Parameter Store');
   }
 
   /** The same store and client, every write request it sends taking a token from `gate` first (a write budget). */

@@ -31,6 +31,7 @@ export const awsSecretsManager = {
   capabilities: CAPABILITIES,
   /** Secrets Manager's write quota: 50 requests per second per region (PutSecretValue, UpdateSecretVersionStage, …). */
   writeBudget: 50,
+  system: 'AWS Secrets Manager',
   l5: awsL5({
     provider: 'aws_secrets_manager',
     location: 'secret_id',

@@ -21,6 +21,7 @@ import {
   parseSecretJson,
   secretsOf,
   type AwsConnectionOptions,
+  liveAttemptsOnly,
 } from '../aws-common';
 import { handleStalePending, type StalePendingOptions } from '../stale-pending';
 import { movedSincePublish, versionGone } from '../store-errors';
@@ -101,7 +102,7 @@ export class AwsSecretsManagerStore implements SecretStore {
   private readonly client: SecretsManagerClient;
 
   constructor(private readonly options: AwsSecretsManagerOptions) {
-    this.client = new SecretsManagerClient(awsStepClientConfig(options));
+    this.client = liveAttemptsOnly(new SecretsManagerClient(awsStepClientConfig(options)), 'AWS Secrets Manager');
   }
 
   /** The same store and client, every write request it sends taking a token from `gate` first (a write budget). */

@@ -46,11 +46,11 @@ export const mongodb = {
     return { host, port };
   },
   async create(target, admin, clients, adminKey) {
-    const { MongoTarget, mongoAdminClient, mongoConnectionFrom } = await import('./target');
+    const { MongoTarget, MongoAdminClient, mongoConnectionFrom } = await import('./target');
     const conn = mongoConnectionFrom(admin, target);
     const client = clients.shared(
       `mongo|${adminKey}|${conn.host}:${conn.port}/${conn.authSource}`,
-      () => mongoAdminClient(conn),
+      () => new MongoAdminClient(conn),
       (c) => c.close(),
     );
     return new MongoTarget(conn, { database: target.database, roles: target.roles }, client);

@@ -4,9 +4,11 @@ import {
   MongoNetworkError,
   MongoServerError,
   MongoServerSelectionError,
+  type Db,
   type Document,
   type MongoClientOptions,
 } from 'mongodb';
+import { stillWanted } from '../../../src/kernel/attempt';
 import { RotatorError } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
 import { logger } from '../../../src/kernel/log';
@@ -69,6 +71,7 @@ function clientOptions(username: string, password: string, authSource: string): 
 }
 
 function mongoError(err: unknown, action: string, secrets: ReadonlyArray<string | undefined>): RotatorError {
+  if (err instanceof RotatorError) return err; // ours already (an ended attempt's command, not sent)
   const text = redact(err instanceof Error ? err.message : String(err), secrets);
   if (err instanceof MongoServerError) {
     switch (err.code) {
@@ -98,32 +101,71 @@ export function mongoAdminClient(connection: MongoConnection): MongoClient {
   });
 }
 
+/**
+ * The admin's client for rotation steps, shared by every target on the same server and admin credential. The driver
+ * leaves a client whose first connection failed (the server down or unreachable when a step first needs it) on a
+ * closed topology: every later command fails with "Topology is closed", for as long as the worker runs, whatever the
+ * server does (fault matrix, mongodb applyCredential × FerretDB down: its compensation's dropUser then failed until
+ * the rotation was given up). Such a client is replaced by a fresh one, so the next command connects again.
+ */
+export class MongoAdminClient {
+  private client: MongoClient;
+  private connecting?: Promise<MongoClient>;
+
+  constructor(private readonly connection: MongoConnection) {
+    this.client = mongoAdminClient(connection);
+  }
+
+  /**
+   * The database `name` on a connected client, for one command (`action`, as messages name it) of the attempt this
+   * runs in: none for an attempt its step already gave up on (src/kernel/attempt.ts). A command that waited on the
+   * server must not be sent after the rotation's compensation ran (fault matrix, mongodb applyCredential × FerretDB
+   * down: the abandoned attempt created the user after disableLogin had found none to drop).
+   */
+  async db(name: string, action: string): Promise<Db> {
+    this.connecting ??= this.client.connect().catch((err: unknown) => {
+      const failed = this.client;
+      this.client = mongoAdminClient(this.connection);
+      this.connecting = undefined;
+      void failed.close().catch(() => undefined);
+      throw err;
+    });
+    const client = await this.connecting;
+    stillWanted(`mongodb ${action}`);
+    return client.db(name);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
 export class MongoTarget implements DatabaseTarget {
   /** Declared by the plugin (./index). */
   readonly capabilities = CAPABILITIES;
   readonly endpoint: DatabaseTarget['endpoint'];
   private readonly uri: string;
-  private readonly admin: MongoClient;
+  private readonly admin: MongoAdminClient;
   private traits?: Promise<ServerTraits>;
   private warnedNoRoles = false;
 
   private readonly ownsClient: boolean;
 
-  /** `admin`, from mongoAdminClient(), may be shared by every target on the same server and admin credential. */
+  /** `admin` may be shared by every target on the same server and admin credential. */
   constructor(
     private readonly connection: MongoConnection,
     private readonly users: MongoUsers,
-    admin?: MongoClient,
+    admin?: MongoAdminClient,
   ) {
     this.uri = mongoUri(connection.host, connection.port);
     this.endpoint = { engine: 'mongo', host: connection.host, port: connection.port, dbname: users.database };
     this.ownsClient = !admin;
-    this.admin = admin ?? mongoAdminClient(connection);
+    this.admin = admin ?? new MongoAdminClient(connection);
   }
 
   private async run(action: string, command: Document, secrets: string[] = []): Promise<Document> {
     try {
-      return await this.admin.db(this.users.database).command(command);
+      return await (await this.admin.db(this.users.database, action)).command(command);
     } catch (err) {
       throw mongoError(err, action, [this.connection.password, ...secrets]);
     }
@@ -172,7 +214,8 @@ export class MongoTarget implements DatabaseTarget {
       return;
     }
     try {
-      await this.admin.db(this.users.database).command({ createUser: username, pwd: password, roles, mechanisms: [MECHANISM] });
+      const db = await this.admin.db(this.users.database, `create user ${username}`);
+      await db.command({ createUser: username, pwd: password, roles, mechanisms: [MECHANISM] });
     } catch (err) {
       if (!(err instanceof MongoServerError && err.code === USER_ALREADY_EXISTS)) {
         throw mongoError(err, `create user ${username}`, [this.connection.password, password]);
@@ -229,7 +272,7 @@ export class MongoTarget implements DatabaseTarget {
 
   async disableLogin(username: string): Promise<void> {
     try {
-      await this.admin.db(this.users.database).command({ dropUser: username });
+      await (await this.admin.db(this.users.database, `drop user ${username}`)).command({ dropUser: username });
     } catch (err) {
       if (err instanceof MongoServerError && err.code === USER_NOT_FOUND) return;
       throw mongoError(err, `drop user ${username}`, [this.connection.password]);

@@ -1,6 +1,7 @@
 // PostgreSQL target: logins that share one group role's rights; passwords sent as SCRAM verifiers, never as text.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { Client, Pool, escapeIdentifier, escapeLiteral } from 'pg';
+import { stillWanted } from '../../../src/kernel/attempt';
 import { RotatorError } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
 import type { DatabaseTarget, LoginCredential, SecretValue, VerifiedAt } from '../../types';
@@ -169,7 +170,13 @@ export class PostgresTarget implements DatabaseTarget {
     this.pool = pool ?? postgresPool(admin);
   }
 
+  /**
+   * One statement, not sent for an attempt its step already gave up on (src/kernel/attempt.ts): a step of several
+   * statements that waited on a slow server must not go on after the rotation's compensation ran (fault matrix,
+   * alternating-users applyCredential × PostgreSQL latency above the timeout: the password was set after disableLogin).
+   */
   private async run(action: string, sql: string, params: unknown[] = [], secrets: string[] = []) {
+    stillWanted(`PostgreSQL ${action}`);
     try {
       return await this.pool.query(sql, params);
     } catch (err) {
@@ -184,6 +191,7 @@ export class PostgresTarget implements DatabaseTarget {
 
   private async createRoleIfMissing(role: string, clause: string): Promise<void> {
     if (await this.roleExists(role)) return;
+    stillWanted(`PostgreSQL create role ${role}`);
     try {
       await this.pool.query(`create role ${escapeIdentifier(role)} ${clause}`);
     } catch (err) {
