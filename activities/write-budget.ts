@@ -2,7 +2,7 @@
 // method, as many tokens as it may send), take tokens from this process's lease on the provider's writeBudget
 // workflow. The lease is a share of the budget's capacity (tokens per window) this process holds for LEASE_MS and
 // spends by its own clock: a log of its writes, each counted from its turn until a window after its answer (a write
-// reaches the store between the two, however long its transit), so the store receives at most its share in any
+// reaches the store between the two, however long its answer takes), so the store receives at most its share in any
 // window; it asks again before the lease runs out, while its writes go on. However slow the answer (seconds on a loaded worker), nothing is
 // missed: the lease counts in the budget from its grant, before the answer, to its end plus a window, and this
 // process sends under it only until LEASE_MS minus SEND_GUARD_MS after its ask, by its own clock (durations only: the

@@ -130,4 +130,20 @@ describe('the write budget slots', () => {
     // A per-write grant (an older gate) waits for the leases: none inside a window a lease still counts in.
     expect(grant(log, { perSecond: 20, n: 1 }, 63_000).at).toBeGreaterThanOrEqual(62_000 + 20_000 + 1_150);
   });
+
+  it('passes the tokens round when more holders ask than the budget has tokens', () => {
+    const log: GrantLog = { grants: [], keepMs: 60_000, longestWindowMs: 0 };
+    const ask = (holder: string, now: number) => lease(log, { perSecond: 1, holder, want: 1, leaseMs: 20_000 }, now).tokens;
+    // One token, two workers with writes waiting, each asking again every 10 s (halfway through its lease).
+    expect(ask('a', 0)).toBe(1);
+    expect(ask('b', 1_000)).toBe(0);
+    // 'a' renewing while 'b' waits is refused, so its lease lapses and 'b' gets the token once it stops counting.
+    expect(ask('a', 10_000)).toBe(0);
+    expect(ask('b', 11_000)).toBe(0);
+    expect(ask('b', 21_150)).toBe(1);
+    // And back: 'b' renewing while 'a' waits is refused in turn.
+    expect(ask('a', 22_000)).toBe(0);
+    expect(ask('b', 31_000)).toBe(0);
+    expect(ask('a', 42_300)).toBe(1);
+  });
 });

@@ -137,7 +137,11 @@ export function lease(log: GrantLog, { perSecond, holder, want, leaseMs }: Lease
   const free = capacity - granted - [...others.values()].reduce((a, b) => a + b, 0);
   const holders = new Set([...others.keys(), ...Object.keys(askers)]).size;
   const fair = Math.max(1, Math.floor(capacity / holders));
-  const tokens = Math.max(0, Math.min(want, free, fair));
+  // A holder renewing leaves a token for each asker that holds none: with more holders than tokens, the tokens go
+  // round instead of staying with whoever renews first.
+  const renewing = leases.some((l) => l.holder === holder);
+  const waiting = Object.keys(askers).filter((h) => h !== holder && !others.has(h)).length;
+  const tokens = Math.max(0, Math.min(want, free - (renewing ? waiting : 0), fair));
   if (tokens > 0) {
     leases.push({ holder, from: now, until: now + leaseMs, tokens, windowMs });
     log.keepMs = Math.max(log.keepMs, leaseMs + windowMs, MIN_KEEP_MS);
