@@ -1,6 +1,6 @@
 // PostgreSQL target: logins that share one group role's rights; passwords sent as SCRAM verifiers, never as text.
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { Client, Pool, escapeIdentifier, escapeLiteral, type PoolClient } from 'pg';
+import { Client, Pool, escapeIdentifier, escapeLiteral } from 'pg';
 import { stillWanted } from '../../../src/kernel/attempt';
 import { RotatorError } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
@@ -176,35 +176,11 @@ export class PostgresTarget implements DatabaseTarget {
    * alternating-users applyCredential × PostgreSQL latency above the timeout: the password was set after disableLogin).
    */
   private async run(action: string, sql: string, params: unknown[] = [], secrets: string[] = []) {
-    return this.connected(action, async (client) => {
-      try {
-        return await client.query(sql, params);
-      } catch (err) {
-        throw pgError(err, action, [this.admin.password, ...secrets], this.admin);
-      }
-    });
-  }
-
-  /** A pooled connection for one statement, checked for an ended attempt once it is had (the wait for it may be long). */
-  private async connected<T>(action: string, use: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect().catch((err: unknown) => {
-      throw pgError(err, action, [this.admin.password], this.admin);
-    });
+    stillWanted(`PostgreSQL ${action}`);
     try {
-      stillWanted(`PostgreSQL ${action}`);
+      return await this.pool.query(sql, params);
     } catch (err) {
-      client.release();
-      throw err;
-    }
-    // A statement that failed gives its connection up (it may be broken), as pool.query does.
-    let failed = false;
-    try {
-      return await use(client);
-    } catch (err) {
-      failed = true;
-      throw err;
-    } finally {
-      client.release(failed);
+      throw pgError(err, action, [this.admin.password, ...secrets], this.admin);
     }
   }
 
@@ -215,14 +191,13 @@ export class PostgresTarget implements DatabaseTarget {
 
   private async createRoleIfMissing(role: string, clause: string): Promise<void> {
     if (await this.roleExists(role)) return;
-    await this.connected(`create role ${role}`, async (client) => {
-      try {
-        await client.query(`create role ${escapeIdentifier(role)} ${clause}`);
-      } catch (err) {
-        // 42710 duplicate_object: a racing retry made it
-        if ((err as PgError).code !== '42710') throw pgError(err, `create role ${role}`, [this.admin.password], this.admin);
-      }
-    });
+    stillWanted(`PostgreSQL create role ${role}`);
+    try {
+      await this.pool.query(`create role ${escapeIdentifier(role)} ${clause}`);
+    } catch (err) {
+      // 42710 duplicate_object: a racing retry made it
+      if ((err as PgError).code !== '42710') throw pgError(err, `create role ${role}`, [this.admin.password], this.admin);
+    }
   }
 
   async upsertLogin(username: string, password: string): Promise<void> {
