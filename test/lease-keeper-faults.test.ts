@@ -72,7 +72,8 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
   });
   const state = () => handle.query(keeperStatusQuery).catch(() => null as KeeperState | null);
   // Seen during the grace period: the old lease must outlive its revoke (renewed for it when its TTL ends sooner), or
-  // end at its max_ttl, past which no renewal reaches (a kill can delay a re-issue that far).
+  // end at its max_ttl, past which no renewal reaches (a kill can delay a re-issue that far). OpenBao counts a
+  // renewal's TTL in whole seconds, so a lease capped at max_ttl may end up to a second before issue time + max_ttl.
   const graceSeen = (async (): Promise<{ at: number; expireTime: string | null; hardEnd: number } | null> => {
     for (const deadline = Date.now() + 90_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
       const s = await state();
@@ -98,7 +99,7 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
     await cycled;
     const problems = await check(name, role, (await state())!);
     const grace = await graceSeen;
-    if (grace && !(grace.expireTime && Date.parse(grace.expireTime) >= Math.min(grace.at, grace.hardEnd)))
+    if (grace && !(grace.expireTime && Date.parse(grace.expireTime) >= Math.min(grace.at, grace.hardEnd - 1_000)))
       problems.push(
         `the old lease ends at ${grace.expireTime ?? '(gone)'}, before its revoke at ${new Date(grace.at).toISOString()} and its max_ttl`,
       );
