@@ -40,6 +40,11 @@ const HISTORY_LIMIT = 2_000;
  * next wakes, so a run is kept to about 25 renewals (7 events each).
  */
 const SHORT_HISTORY_LIMIT = 200;
+/**
+ * With run-per-cycle: every step (a renewal, a re-issue, a revoke) ends the run, so a keeper that wakes outside the
+ * worker's cache replays a dozen events, not up to 200 (that replay was most of a renewal's CPU: 40 ms at 1,000 leases).
+ */
+const CYCLE_HISTORY_LIMIT = 0;
 /** Renewal lateness samples a keeper keeps in its state (newest last), for `rotator status` and the bench. */
 const LATENESS_KEPT = 8;
 /**
@@ -79,10 +84,11 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
   // Asked at the same place: the run continues as new after 200 events instead of 2,000, and its steps are jittered
   // (a keeper recorded before it waits for the unjittered times, and its replay must find the same commands).
   const shortRuns = patched('short-keeper-history');
-  const historyLimit = shortRuns ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
   // Asked at the same place: a re-issue renews the old lease through its grace period (before it, an old lease whose
   // TTL ran out before the grace period did died early, under consumers told they had the whole grace period).
   const renewsForGrace = patched('grace-renewal');
+  // Asked at the same place: each step is a run of its own (was: a run lasted up to 200 events).
+  const historyLimit = patched('run-per-cycle') ? CYCLE_HISTORY_LIMIT : shortRuns ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
   // The claim ids of this keeper's credentials: stable across continue-as-new (the chain's first run id).
   const chain = workflowInfo().firstExecutionRunId;
   const claimOf = (generation: number) => `${chain}:${generation}`;

@@ -1,5 +1,5 @@
 // The lease keeper's recording for a fixture set: one keeper through a full cycle (issue, renew, re-issue, grace,
-// revoke). `tsx test/replay/record-keeper.ts v<N>` records it alone into a set; record-lifecycle.ts with the rest.
+// revoke), a fixture per run of its chain. `tsx test/replay/record-keeper.ts v<N>` records it alone into a set; record-lifecycle.ts with the rest.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -49,7 +49,16 @@ export async function recordKeeperCycle(): Promise<Recorded[]> {
       const body = (await kv.read(`${at}?version=${v}`).catch(() => null)) as { data: { data: { password?: string } } } | null;
       if (body?.data.data.password) passwords.push(String(body.data.data.password));
     }
-    return [['keep-lease-cycle', await handle.fetchHistory(), passwords]];
+    // Each step of a keeper is a run of its own (run-per-cycle): every run of the chain, first to last.
+    const runs: Recorded[] = [];
+    for (let runId: string | undefined = handle.firstExecutionRunId; runId; ) {
+      const history: temporal.api.history.v1.IHistory = await keeper.client.workflow
+        .getHandle(handle.workflowId, runId)
+        .fetchHistory();
+      runs.push([`keep-lease-cycle-run${runs.length + 1}`, history, passwords]);
+      runId = history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+    }
+    return runs;
   } finally {
     await keeper.close();
   }

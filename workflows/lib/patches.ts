@@ -181,6 +181,19 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'run-per-cycle': {
+    workflow: 'keepLease',
+    change:
+      'each step (renewal, re-issue, revoke) ends the run with continue-as-new (was: a run lasted up to 200 events), ' +
+      'so a keeper outside the cache replays a dozen events when it wakes',
+    since: 'HEAD',
+    firstFixtureSet: 'v10',
+    deprecateWhen:
+      'no keepLease run started before it is open (a run of the old branch continues as new within 200 events, and its ' +
+      'next run takes the new branch); drop the keep-lease-cycle fixtures of v3-v9',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
   'write-budget-window': {
     workflow: 'writeBudget',
     change:
