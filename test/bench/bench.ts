@@ -26,7 +26,7 @@ import {
   watchPgConnections,
   runBench,
 } from './common';
-import { costOfRun, costTable, type HistoryCost } from './history-cost';
+import { costOfRun, costTable, timelineOf, type HistoryCost, type Timeline } from './history-cost';
 
 /** Issue 24: one rotation at a time at most 30 ms over the bare calls; 20 in flight at least 0.8x their throughput. */
 const TARGETS = { overheadMs: 30, throughputRatio: 0.8 };
@@ -125,6 +125,15 @@ async function main(): Promise<void> {
         m.phases,
       );
     }
+    for (const m of measured) {
+      const t = m.timeline;
+      process.stdout.write(
+        `\none at a time, where a rotation's ${fmt(m.workflowSerial.p50)} ms (p50) went (${m.label}, mean ms from its history): ` +
+          `start call ${fmt(t.startCall, 1)}, to the first task ${fmt(t.firstDispatch, 1)}, in workflow tasks (local activities ` +
+          `included) ${fmt(t.inWorkflowTasks, 1)}, in activities ${fmt(t.inActivities, 1)}, the server between tasks ` +
+          `${fmt(t.serverBetween, 1)}, close to the result ${fmt(t.resultCall, 1)}; the bare calls: ${fmt(baselineSerial.p50)} ms\n`,
+      );
+    }
     process.stdout.write(
       `\nwhat one rotation costs the server (its history):\n${costTable(measured.map((m) => [`rotation (${m.label})`.slice(0, 33), m.cost]))}\n`,
     );
@@ -140,8 +149,12 @@ interface Measured {
   workflowSerial: Summary;
   phases: Record<string, number>;
   cost: HistoryCost;
+  /** One at a time: the mean rotation's time, split by where it went. */
+  timeline: Timeline;
   pgPeak: number;
 }
+
+const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / Math.max(1, xs.length);
 
 /** Rotations through a worker of `bundle` on config's task queue: 20 in flight, then one at a time, then one's history. */
 async function measureWorkflow(
@@ -173,19 +186,32 @@ async function measureWorkflow(
   const conns = watchPgConnections(stack);
   try {
     const plans = names.map((n) => planRotation(config, n));
-    const rotate = async (plan: (typeof plans)[number], record: boolean) => {
-      const { handle } = await startRotation(client, taskQueue, plan, 'bench');
+    const serialRuns: Array<{ workflowId: string; runId: string; callStart: number; callEnd: number }> = [];
+    const rotate = async (plan: (typeof plans)[number], record: boolean, serial = false) => {
+      const callStart = Date.now();
+      const { handle, runId } = await startRotation(client, taskQueue, plan, 'bench');
       const status = (await handle.result()) as RotationStatus;
+      const callEnd = Date.now();
       if (status.outcome !== 'succeeded') throw new Error(`rotation of ${plan.secret} ended ${status.outcome}`);
       if (record) for (const p of status.phases) phases[p.name] = (phases[p.name] ?? 0) + (p.durationMs ?? 0);
+      if (serial && runId) serialRuns.push({ workflowId: handle.workflowId, runId, callStart, callEnd });
     };
     await runPool(plans, concurrency, (p) => rotate(p, false));
     const workflow = summarize(await runPool(plans, concurrency, (p) => rotate(p, true)));
     // Latency without queueing: on 2 cores, 20 in flight mostly measures the wait for a CPU.
-    const workflowSerial = summarize(await runPool(plans, 1, (p) => rotate(p, false)));
+    const workflowSerial = summarize(await runPool(plans, 1, (p) => rotate(p, false, true)));
+    // Where one at a time's time went, from each run's history (read after the runs, outside their timing).
+    const timelines: Timeline[] = [];
+    await runPool(serialRuns, 8, async (r) => {
+      const events = (await client.workflow.getHandle(r.workflowId, r.runId).fetchHistory()).events ?? [];
+      timelines.push(timelineOf(events, r.callStart, r.callEnd));
+    });
+    const timeline = Object.fromEntries(
+      Object.keys(timelines[0]!).map((k) => [k, mean(timelines.map((t) => t[k as keyof Timeline]))]),
+    ) as unknown as Timeline;
     // What the last rotation cost the server, from its history: the round trips behind the figures above.
     const cost = await costOfRun(client, workflowIdFor(plans.at(-1)!.secret));
-    return { workflow, workflowSerial, phases, cost, pgPeak: await conns.stop() };
+    return { workflow, workflowSerial, phases, cost, timeline, pgPeak: await conns.stop() };
   } finally {
     await conns.stop();
     await connection.close();

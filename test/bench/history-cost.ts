@@ -136,3 +136,54 @@ export function costTable(rows: Array<[name: string, cost: HistoryCost]>): strin
   );
   return [head, ...lines].join('\n');
 }
+
+/** Where one run's wall time went, in ms, from its history's timestamps and the caller's own start and end. */
+export interface Timeline {
+  /** The client's start call until the server recorded the start. */
+  startCall: number;
+  /** The start until a worker picked up the first workflow task. */
+  firstDispatch: number;
+  /** Inside workflow tasks: the worker's code, local activities included. */
+  inWorkflowTasks: number;
+  /** Regular activities, started to completed (eager ones start with the task that scheduled them). */
+  inActivities: number;
+  /** Everything else between the start and the close: the server scheduling and dispatching tasks and activities. */
+  serverBetween: number;
+  /** The close until the client had the result. */
+  resultCall: number;
+}
+
+/** Splits a run (its history, and when the caller started it and had its result: epoch ms) into the Timeline. */
+export function timelineOf(events: temporal.api.history.v1.IHistoryEvent[], callStart: number, callEnd: number): Timeline {
+  const at = (e: temporal.api.history.v1.IHistoryEvent) =>
+    Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+  const started = new Map<number, number>(); // scheduled event id -> started time
+  let inWorkflowTasks = 0;
+  let inActivities = 0;
+  let firstTask: number | null = null;
+  for (const e of events) {
+    if (e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_STARTED) {
+      started.set(Number(e.workflowTaskStartedEventAttributes?.scheduledEventId), at(e));
+      firstTask ??= at(e);
+    } else if (e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED || e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_FAILED) {
+      const a = e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes;
+      inWorkflowTasks += at(e) - (started.get(Number(a?.scheduledEventId)) ?? at(e));
+    } else if (e.eventType === T.EVENT_TYPE_ACTIVITY_TASK_STARTED) {
+      started.set(Number(e.activityTaskStartedEventAttributes?.scheduledEventId), at(e));
+    } else if (e.eventType === T.EVENT_TYPE_ACTIVITY_TASK_COMPLETED || e.eventType === T.EVENT_TYPE_ACTIVITY_TASK_FAILED) {
+      const a = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+      inActivities += at(e) - (started.get(Number(a?.scheduledEventId)) ?? at(e));
+    }
+  }
+  const first = at(events[0]!);
+  const last = at(events.at(-1)!);
+  const firstDispatch = (firstTask ?? first) - first;
+  return {
+    startCall: first - callStart,
+    firstDispatch,
+    inWorkflowTasks,
+    inActivities,
+    serverBetween: last - first - firstDispatch - inWorkflowTasks - inActivities,
+    resultCall: callEnd - last,
+  };
+}

@@ -186,7 +186,7 @@ export const PATCHES = {
     change:
       'each step (renewal, re-issue, revoke) ends the run with continue-as-new (was: a run lasted up to 200 events), ' +
       'so a keeper outside the cache replays a dozen events when it wakes',
-    since: 'HEAD',
+    since: 'b96995a',
     firstFixtureSet: 'v10',
     deprecateWhen:
       'no keepLease run started before it is open (a run of the old branch continues as new within 200 events, and its ' +
