@@ -107,9 +107,11 @@ describe('what the sweep and a lease keeper cost the cluster', () => {
       await handle.terminate('measured');
       // The chain's ended runs: the first issues (an activity), each after it renews (max_ttl is an hour away).
       const runs: HistoryCost[] = [];
-      for (let runId: string | undefined = handle.firstExecutionRunId; runId; ) {
-        const events: temporal.api.history.v1.IHistoryEvent[] = (await keeper.client.workflow.getHandle(handle.workflowId, runId).fetchHistory()).events ?? [];
-        const next: string | undefined = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+      for (let runId: string | undefined = handle.firstExecutionRunId; runId;) {
+        const events: temporal.api.history.v1.IHistoryEvent[] =
+          (await keeper.client.workflow.getHandle(handle.workflowId, runId).fetchHistory()).events ?? [];
+        const next: string | undefined =
+          events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
         if (next) {
           const { workflowExecutionInfo: info } = await keeper.client.workflowService.describeWorkflowExecution({
             namespace: keeper.client.options.namespace,
@@ -126,7 +128,9 @@ describe('what the sweep and a lease keeper cost the cluster', () => {
       const renewals = runs.slice(1).filter((r) => r.activities === 0 && r.disturbances === 0);
       expect(renewals.length).toBeGreaterThanOrEqual(2);
       const mean = (k: keyof HistoryCost) => Math.round((renewals.reduce((a, r) => a + r[k], 0) / renewals.length) * 10) / 10;
-      const cost = Object.fromEntries(Object.keys(renewals[0]!).map((k) => [k, mean(k as keyof HistoryCost)])) as unknown as HistoryCost;
+      const cost = Object.fromEntries(
+        Object.keys(renewals[0]!).map((k) => [k, mean(k as keyof HistoryCost)]),
+      ) as unknown as HistoryCost;
       measured.push([`lease renewal (mean of ${renewals.length} runs)`, cost]);
       // Each renewal is one short run: what a keeper evicted from the cache replays when it wakes.
       for (const r of renewals) expect({ timers: r.timers, events: r.events <= 25 }).toEqual({ timers: 1, events: true });

@@ -24,7 +24,7 @@ import {
 import { describeFailure } from './lib/failures';
 import { COMPENSATE, IRREVERSIBLE, ISSUE, SHORT_IO, VERIFY_LOGIN } from './lib/policies';
 import { Saga } from './lib/saga';
-import { patched } from './lib/patches';
+import { patchedOnce, type PatchId } from './lib/patches';
 
 const io = proxyLocalActivities<KeeperActivities>(SHORT_IO);
 const verifier = proxyLocalActivities<KeeperActivities>(VERIFY_LOGIN);
@@ -60,7 +60,7 @@ const GRACE_MARGIN_SEC = 5;
 /** Waits after a failed step before the next try: from the first to the last, doubling. */
 const BACKOFF = { firstMs: 5_000, lastMs: 60_000 };
 
-export async function keepLease({ secret, state: carried }: KeepLeaseInput): Promise<KeeperState> {
+export async function keepLease({ secret, state: carried, patches: carriedPatches }: KeepLeaseInput): Promise<KeeperState> {
   const state: KeeperState = {
     secret,
     generation: 0,
@@ -77,18 +77,28 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
     ...carried,
   };
   setHandler(keeperStatusQuery, () => state);
+  // The patch ids this run takes; with patch-once they are carried to the next run, which takes them without asking
+  // (no marker, no search-attribute upsert: 8 of a renewal's 20 events). A first run asks them all.
+  const took: PatchId[] = [];
+  const ask = (id: PatchId) => {
+    const taken = patchedOnce(id, carriedPatches);
+    if (taken) took.push(id);
+    return taken;
+  };
+  // Asked first, before the first command of every run (a replay of a run before it finds no marker there).
+  const patchOnce = ask('patch-once');
   // Keepers started before renewals were bound by renew_at let min_renewal_seconds push them to the lease's last second.
   // Asked once, before the first command of every run, so the marker sits in the same place of every history: asked
   // later (after a local activity, only once a lease is held) a replay can reach it in another workflow task.
-  const byRenewAt = patched('renew-by-renew-at');
+  const byRenewAt = ask('renew-by-renew-at');
   // Asked at the same place: the run continues as new after 200 events instead of 2,000, and its steps are jittered
   // (a keeper recorded before it waits for the unjittered times, and its replay must find the same commands).
-  const shortRuns = patched('short-keeper-history');
+  const shortRuns = ask('short-keeper-history');
   // Asked at the same place: a re-issue renews the old lease through its grace period (before it, an old lease whose
   // TTL ran out before the grace period did died early, under consumers told they had the whole grace period).
-  const renewsForGrace = patched('grace-renewal');
+  const renewsForGrace = ask('grace-renewal');
   // Asked at the same place: each step is a run of its own (was: a run lasted up to 200 events).
-  const historyLimit = patched('run-per-cycle') ? CYCLE_HISTORY_LIMIT : shortRuns ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
+  const historyLimit = ask('run-per-cycle') ? CYCLE_HISTORY_LIMIT : shortRuns ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
   // The claim ids of this keeper's credentials: stable across continue-as-new (the chain's first run id).
   const chain = workflowInfo().firstExecutionRunId;
   const claimOf = (generation: number) => `${chain}:${generation}`;
@@ -110,7 +120,7 @@ export async function keepLease({ secret, state: carried }: KeepLeaseInput): Pro
       else await replace(config);
     }
     if (workflowInfo().historyLength > historyLimit || workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof keepLease>({ secret, state });
+      await continueAsNew<typeof keepLease>({ secret, state, ...(patchOnce ? { patches: took } : {}) });
     }
   }
   // Taken out of the config: what it published stays until its lease ends, for consumers still reading it.

@@ -137,6 +137,11 @@ export interface KeepLeaseInput {
   secret: string;
   /** Carried over by continue-as-new; absent on the first run. */
   state?: KeeperState;
+  /**
+   * The patch ids the run before this one took (carried by continue-as-new): this run takes them too without asking,
+   * so it records no marker for them. Absent on a first run and on one continued from a keeper before patch-once.
+   */
+  patches?: string[];
 }
 
 export const keeperStatusQuery = defineQuery<KeeperState>('keeperStatus');

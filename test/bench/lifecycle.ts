@@ -61,6 +61,8 @@ async function main(): Promise<void> {
   // SIGINT's default kills us before 'exit' hooks run; stop the servers ourselves so no postmaster is left behind.
   const onSignal = (sig: NodeJS.Signals) => {
     log(`${sig}: stopping the stack`);
+    // The lease worker is a process of its own: left running, it would poll a stopped server for ever.
+    for (const w of liveWorkers) w.child.kill('SIGKILL');
     void stack.stop().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
@@ -141,6 +143,9 @@ function percentile(xs: number[], p: number): number | null {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)]!;
 }
+
+/** Worker processes this bench started and has not stopped yet (killed on SIGINT with the stack). */
+const liveWorkers = new Set<ReturnType<typeof spawnFaultyWorker>>();
 
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
@@ -246,6 +251,7 @@ async function leasesAt(
       ...(profDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}` } : {}),
     },
   });
+  liveWorkers.add(worker);
   const pid = worker.child.pid!;
   let peakRss = 0;
   const sampler = setInterval(() => {
@@ -356,6 +362,7 @@ async function leasesAt(
         ),
     );
     await worker.stop();
+    liveWorkers.delete(worker);
     await engine.close();
     if (profDir) log(`worker CPU profile: ${profDir}`);
   }

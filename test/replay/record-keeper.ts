@@ -51,7 +51,7 @@ export async function recordKeeperCycle(): Promise<Recorded[]> {
     }
     // Each step of a keeper is a run of its own (run-per-cycle): every run of the chain, first to last.
     const runs: Recorded[] = [];
-    for (let runId: string | undefined = handle.firstExecutionRunId; runId; ) {
+    for (let runId: string | undefined = handle.firstExecutionRunId; runId;) {
       const history: temporal.api.history.v1.IHistory = await keeper.client.workflow
         .getHandle(handle.workflowId, runId)
         .fetchHistory();

@@ -194,6 +194,19 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'patch-once': {
+    workflow: 'keepLease',
+    change:
+      'a run continued as new carries the patch ids it took, and the next run takes them without asking (was: every ' +
+      "run recorded a marker and a search-attribute upsert per patch, 8 of a renewal run's 20 events)",
+    since: 'HEAD',
+    firstFixtureSet: 'v10',
+    deprecateWhen:
+      'no keepLease run started before it is open (the next run of an older one asks it); drop the keep-lease-cycle ' +
+      'fixtures of v3-v9',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
   'write-budget-window': {
     workflow: 'writeBudget',
     change:
@@ -229,6 +242,16 @@ export type PatchId = keyof typeof PATCHES;
  * Whether this run takes the branch patch `id` added: Temporal's patched() for a registered id, or, once the register
  * deprecates it, deprecatePatch() and true.
  */
+/**
+ * `patched(id)` for a run continued from one that already took the patched branch (`taken`, carried in its input):
+ * true without asking, so the run records no marker and no search-attribute upsert for it. A run continued as new
+ * from new code is a new history on new code, so asking would answer true anyway; the input is in the history, so a
+ * replay takes the same path. Runs of a workflow that continues as new every few events use it (the lease keeper).
+ */
+export function patchedOnce(id: PatchId, taken: readonly string[] | undefined): boolean {
+  return taken?.includes(id) ? true : patched(id);
+}
+
 export function patched(id: PatchId): boolean {
   const entry: PatchEntry = PATCHES[id];
   if (entry.state === 'deprecated') {
