@@ -42,16 +42,19 @@ function unregisteredAsks(files: string[]): string[] {
   return found;
 }
 
-/** The ids asked by `patched(...)` in the files; an argument that is not one quoted id is reported as such. */
+/**
+ * The ids asked by `patched(...)` or `patchedOnce(..., taken)` in the files; a first argument that is not one quoted id
+ * is reported as such.
+ */
 function askedIds(files: string[]): { ids: Set<string>; unreadable: string[] } {
   const ids = new Set<string>();
   const unreadable: string[] = [];
   for (const file of files) {
     if (file === REGISTER) continue;
-    for (const m of code(file).matchAll(/\bpatched\s*\(([^)]*)\)/g)) {
-      const literal = /^\s*'([a-z0-9-]+)'\s*$/.exec(m[1]);
+    for (const m of code(file).matchAll(/\b(patched(?:Once)?)\s*\(([^,)]*)[,)]/g)) {
+      const literal = /^\s*'([a-z0-9-]+)'\s*$/.exec(m[2]);
       if (literal) ids.add(literal[1]);
-      else unreadable.push(`${path.relative(WORKFLOWS, file)}: patched(${m[1]})`);
+      else unreadable.push(`${path.relative(WORKFLOWS, file)}: ${m[1]}(${m[2]})`);
     }
   }
   return { ids, unreadable };

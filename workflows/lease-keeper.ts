@@ -24,7 +24,7 @@ import {
 import { describeFailure } from './lib/failures';
 import { COMPENSATE, IRREVERSIBLE, ISSUE, SHORT_IO, VERIFY_LOGIN } from './lib/policies';
 import { Saga } from './lib/saga';
-import { patchedOnce, type PatchId } from './lib/patches';
+import { patchedOnce } from './lib/patches';
 
 const io = proxyLocalActivities<KeeperActivities>(SHORT_IO);
 const verifier = proxyLocalActivities<KeeperActivities>(VERIFY_LOGIN);
@@ -77,28 +77,31 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
     ...carried,
   };
   setHandler(keeperStatusQuery, () => state);
-  // The patch ids this run takes; with patch-once they are carried to the next run, which takes them without asking
-  // (no marker, no search-attribute upsert: 8 of a renewal's 20 events). A first run asks them all.
-  const took: PatchId[] = [];
-  const ask = (id: PatchId) => {
-    const taken = patchedOnce(id, carriedPatches);
-    if (taken) took.push(id);
-    return taken;
-  };
-  // Asked first, before the first command of every run (a replay of a run before it finds no marker there).
-  const patchOnce = ask('patch-once');
+  // Each id asked before the first command of every run, so its marker sits in the same place of every history:
+  // asked later (after a local activity) a replay can reach it in another workflow task. With patch-once the ids a run
+  // took are carried to the next run, which takes them without asking: no marker and no search-attribute upsert (8 of
+  // a renewal run's 20 events). A first run, and one continued from a keeper before patch-once, asks them all.
+  const patchOnce = patchedOnce('patch-once', carriedPatches);
   // Keepers started before renewals were bound by renew_at let min_renewal_seconds push them to the lease's last second.
-  // Asked once, before the first command of every run, so the marker sits in the same place of every history: asked
-  // later (after a local activity, only once a lease is held) a replay can reach it in another workflow task.
-  const byRenewAt = ask('renew-by-renew-at');
-  // Asked at the same place: the run continues as new after 200 events instead of 2,000, and its steps are jittered
-  // (a keeper recorded before it waits for the unjittered times, and its replay must find the same commands).
-  const shortRuns = ask('short-keeper-history');
-  // Asked at the same place: a re-issue renews the old lease through its grace period (before it, an old lease whose
-  // TTL ran out before the grace period did died early, under consumers told they had the whole grace period).
-  const renewsForGrace = ask('grace-renewal');
-  // Asked at the same place: each step is a run of its own (was: a run lasted up to 200 events).
-  const historyLimit = ask('run-per-cycle') ? CYCLE_HISTORY_LIMIT : shortRuns ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
+  const byRenewAt = patchedOnce('renew-by-renew-at', carriedPatches);
+  // The run continues as new after 200 events instead of 2,000, and its steps are jittered (a keeper recorded before
+  // it waits for the unjittered times, and its replay must find the same commands).
+  const shortRuns = patchedOnce('short-keeper-history', carriedPatches);
+  // A re-issue renews the old lease through its grace period (before it, an old lease whose TTL ran out before the
+  // grace period did died early, under consumers told they had the whole grace period).
+  const renewsForGrace = patchedOnce('grace-renewal', carriedPatches);
+  // Each step is a run of its own (was: a run lasted up to 200 events).
+  const perCycle = patchedOnce('run-per-cycle', carriedPatches);
+  const historyLimit = perCycle ? CYCLE_HISTORY_LIMIT : shortRuns ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
+  const took = (
+    [
+      ['patch-once', patchOnce],
+      ['renew-by-renew-at', byRenewAt],
+      ['short-keeper-history', shortRuns],
+      ['grace-renewal', renewsForGrace],
+      ['run-per-cycle', perCycle],
+    ] as const
+  ).flatMap(([id, taken]) => (taken ? [id] : []));
   // The claim ids of this keeper's credentials: stable across continue-as-new (the chain's first run id).
   const chain = workflowInfo().firstExecutionRunId;
   const claimOf = (generation: number) => `${chain}:${generation}`;

@@ -199,7 +199,7 @@ export const PATCHES = {
     change:
       'a run continued as new carries the patch ids it took, and the next run takes them without asking (was: every ' +
       "run recorded a marker and a search-attribute upsert per patch, 8 of a renewal run's 20 events)",
-    since: 'HEAD',
+    since: '6037c61',
     firstFixtureSet: 'v10',
     deprecateWhen:
       'no keepLease run started before it is open (the next run of an older one asks it); drop the keep-lease-cycle ' +
