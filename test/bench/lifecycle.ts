@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   if (at >= 0) argv.splice(at, argv[at]!.includes('=') ? 1 : 2);
   const flags = parseFlags(argv, {
     leases: 0,
-    'lease-ttl': 150, // s per 1,000 leases: every count renews 1,000 / (150 s × renew_at) = 10 leases a second
+    'lease-ttl': 100, // s per 1,000 leases: every count renews 1,000 / (100 s × renew_at) = 15 leases a second
     'lease-run': 240,
     secrets: 10000,
     schedules: 1000,
@@ -175,7 +175,8 @@ async function leases(
   const fmtMs = (x: number | null) => (x === null ? '-' : x < 10_000 ? `${x.toFixed(0)} ms` : `${(x / 1000).toFixed(0)} s`);
   return [
     '',
-    `leases: dynamic PostgreSQL leases from OpenBao kept by one worker process (max_cached_workflows ${flags.cache || 'unset: the worker default'}), steady state of renewals`,
+    `leases: dynamic PostgreSQL leases from OpenBao kept by one worker process (max_cached_workflows ${flags.cache || 'unset: the worker default'}, ` +
+      `V8 heap ${flags.heap ? `${flags.heap} MiB` : "Node's default"}), steady state of renewals`,
     `  | leases | issued (s) | lost | RSS peak MiB (<= ${LEASE_GOALS.rssMiB}) | CPU/renewal ms | bare ms | ratio (<= ${LEASE_GOALS.cpuRatio}x) | lateness p50 / p99 | renewals | load avg |`,
     '  |---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
@@ -248,7 +249,11 @@ async function leasesAt(
     bundleFile,
     env: {
       BENCH_VAULT_TOKEN: stack.vault!.token,
-      ...(profDir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}` } : {}),
+      NODE_OPTIONS: [
+        process.env.NODE_OPTIONS ?? '',
+        ...(flags.heap ? [`--max-old-space-size=${flags.heap}`] : []),
+        ...(profDir ? [`--cpu-prof --cpu-prof-dir=${profDir}`] : []),
+      ].join(' '),
     },
   });
   liveWorkers.add(worker);
