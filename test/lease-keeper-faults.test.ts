@@ -74,14 +74,20 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
   // Seen during the grace period: the old lease must outlive its revoke (renewed for it when its TTL ends sooner), or
   // end at its max_ttl, past which no renewal reaches (a kill can delay a re-issue that far). OpenBao counts a
   // renewal's TTL in whole seconds, so a lease capped at max_ttl may end up to a second before issue time + max_ttl.
-  const graceSeen = (async (): Promise<{ at: number; expireTime: string | null; hardEnd: number } | null> => {
+  // A lease already gone when looked up ended at its max_ttl if the lookup came after it: its end as the keeper
+  // recorded it when the lease was issued (OpenBao's issue time + max_ttl).
+  const graceSeen = (async (): Promise<{ at: number; expireTime: string | null; hardEnd: number; lookedUp: number } | null> => {
+    const hardEnds = new Map<string, number>();
     for (const deadline = Date.now() + 90_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
       const s = await state();
+      if (s?.current?.hardEndAt) hardEnds.set(s.current.leaseId, s.current.hardEndAt);
       if ((s?.revoked ?? 0) >= 1) return null;
       const queued = s?.phase === 'grace' ? s.revokeQueue[0] : undefined;
       if (queued) {
+        const lookedUp = Date.now();
         const info = await engine.lookup(queued.leaseId);
-        return { at: queued.at, expireTime: info?.expireTime ?? null, hardEnd: Date.parse(info?.issueTime ?? '') + MAX_TTL_MS };
+        const hardEnd = info ? Date.parse(info.issueTime ?? '') + MAX_TTL_MS : (hardEnds.get(queued.leaseId) ?? Infinity);
+        return { at: queued.at, expireTime: info?.expireTime ?? null, hardEnd, lookedUp };
       }
     }
     return null;
@@ -99,7 +105,11 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
     await cycled;
     const problems = await check(name, role, (await state())!);
     const grace = await graceSeen;
-    if (grace && !(grace.expireTime && Date.parse(grace.expireTime) >= Math.min(grace.at, grace.hardEnd - 1_000)))
+    const endedInTime = (g: NonNullable<Awaited<typeof graceSeen>>) =>
+      g.expireTime
+        ? Date.parse(g.expireTime) >= Math.min(g.at, g.hardEnd - 1_000)
+        : g.lookedUp >= g.hardEnd - 1_000 && g.lookedUp < g.at;
+    if (grace && !endedInTime(grace))
       problems.push(
         `the old lease ends at ${grace.expireTime ?? '(gone)'}, before its revoke at ${new Date(grace.at).toISOString()} and its max_ttl`,
       );
