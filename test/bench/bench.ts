@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     for (const m of measured) {
       const t = m.timeline;
       process.stdout.write(
-        `\none at a time, where a rotation's ${fmt(m.workflowSerial.p50)} ms (p50) went (${m.label}, mean ms from its history): ` +
+        `\none at a time, where a rotation's time went (${m.label}, mean ms from its history, ${fmt(m.timeline.total)} in all): ` +
           `start call ${fmt(t.startCall, 1)}, to the first task ${fmt(t.firstDispatch, 1)}, in workflow tasks (local activities ` +
           `included) ${fmt(t.inWorkflowTasks, 1)}, in activities ${fmt(t.inActivities, 1)}, the server between tasks ` +
           `${fmt(t.serverBetween, 1)}, close to the result ${fmt(t.resultCall, 1)}; the bare calls: ${fmt(baselineSerial.p50)} ms\n`,

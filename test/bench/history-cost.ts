@@ -151,9 +151,15 @@ export interface Timeline {
   serverBetween: number;
   /** The close until the client had the result. */
   resultCall: number;
+  /** The caller's start to its result: the sum of the above. */
+  total: number;
 }
 
-/** Splits a run (its history, and when the caller started it and had its result: epoch ms) into the Timeline. */
+/**
+ * Splits a run (its history, and when the caller started it and had its result: epoch ms) into the Timeline. An
+ * activity's started event is written when it closes, stamped with its last attempt's start: earlier attempts, retry
+ * backoff and timed-out tasks count as the server's time between tasks (an undisturbed rotation has none).
+ */
 export function timelineOf(events: temporal.api.history.v1.IHistoryEvent[], callStart: number, callEnd: number): Timeline {
   const at = (e: temporal.api.history.v1.IHistoryEvent) =>
     Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
@@ -185,5 +191,6 @@ export function timelineOf(events: temporal.api.history.v1.IHistoryEvent[], call
     inActivities,
     serverBetween: last - first - firstDispatch - inWorkflowTasks - inActivities,
     resultCall: callEnd - last,
+    total: callEnd - callStart,
   };
 }

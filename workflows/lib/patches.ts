@@ -203,7 +203,8 @@ export const PATCHES = {
     firstFixtureSet: 'v10',
     deprecateWhen:
       'no keepLease run started before it is open (the next run of an older one asks it); drop the keep-lease-cycle ' +
-      'fixtures of v3-v9',
+      'fixtures of v3-v9. Never roll workers back past it: a run that carried its patches has no marker for an older ' +
+      'build to find',
     removeWhen: REMOVE,
     state: 'patched',
   },
@@ -239,19 +240,21 @@ export const PATCHES = {
 export type PatchId = keyof typeof PATCHES;
 
 /**
- * Whether this run takes the branch patch `id` added: Temporal's patched() for a registered id, or, once the register
- * deprecates it, deprecatePatch() and true.
- */
-/**
  * `patched(id)` for a run continued from one that already took the patched branch (`taken`, carried in its input):
  * true without asking, so the run records no marker and no search-attribute upsert for it. A run continued as new
  * from new code is a new history on new code, so asking would answer true anyway; the input is in the history, so a
  * replay takes the same path. Runs of a workflow that continues as new every few events use it (the lease keeper).
+ * `taken` is workflow input: anything but an array of ids counts as none. Rolling workers back to a build before
+ * patch-once is unsafe for such runs: the old code asks, finds no marker, and takes the old branches.
  */
-export function patchedOnce(id: PatchId, taken: readonly string[] | undefined): boolean {
-  return taken?.includes(id) ? true : patched(id);
+export function patchedOnce(id: PatchId, taken: unknown): boolean {
+  return Array.isArray(taken) && taken.includes(id) ? true : patched(id);
 }
 
+/**
+ * Whether this run takes the branch patch `id` added: Temporal's patched() for a registered id, or, once the register
+ * deprecates it, deprecatePatch() and true.
+ */
 export function patched(id: PatchId): boolean {
   const entry: PatchEntry = PATCHES[id];
   if (entry.state === 'deprecated') {
