@@ -99,10 +99,12 @@ describe('what the sweep and a lease keeper cost the cluster', () => {
         workflowId: keeperIdFor(name),
         args: [{ secret: name }],
       });
-      const deadline = Date.now() + 60_000;
-      while (((await handle.query(keeperStatusQuery).catch(() => null))?.renewed ?? 0) < 3) {
-        if (Date.now() > deadline) throw new Error('the keeper did not renew 3 times within 60 s');
-        await new Promise((r) => setTimeout(r, 100));
+      // Six renewals: a loaded machine can add a workflow task to some of them (a disturbed run), and the doc counts
+      // an undisturbed one.
+      const deadline = Date.now() + 90_000;
+      while (((await handle.query(keeperStatusQuery).catch(() => null))?.renewed ?? 0) < 6) {
+        if (Date.now() > deadline) throw new Error('the keeper did not renew 6 times within 90 s');
+        await new Promise((r) => setTimeout(r, 500));
       }
       await handle.terminate('measured');
       // The chain's ended runs: the first issues (an activity), each after it renews (max_ttl is an hour away).
@@ -126,7 +128,7 @@ describe('what the sweep and a lease keeper cost the cluster', () => {
         runId = next;
       }
       const renewals = runs.slice(1).filter((r) => r.activities === 0 && r.disturbances === 0);
-      expect(renewals.length).toBeGreaterThanOrEqual(2);
+      if (renewals.length === 0) throw new Error('no undisturbed renewal run in six: the machine is too loaded');
       const mean = (k: keyof HistoryCost) => Math.round((renewals.reduce((a, r) => a + r[k], 0) / renewals.length) * 10) / 10;
       const cost = Object.fromEntries(
         Object.keys(renewals[0]!).map((k) => [k, mean(k as keyof HistoryCost)]),
