@@ -1,5 +1,5 @@
 // The lease keeper where things go wrong on the real servers: the store written behind its back, a claim left by an
-// earlier keeper, a grace period longer than the renewal interval, a token that may not renew.
+// earlier keeper, a grace period longer than the renewal interval or than the lease, a token that may not renew.
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { VaultDatabaseEngine } from '../activities/stores/vault/public';
@@ -181,6 +181,33 @@ describe('the lease keeper, when things go wrong', () => {
       const done = await watch(k.handle, (s) => s.revoked >= 1);
       expect(done.lost).toBe(0);
       expect(await engine.lookup(second)).not.toBeNull();
+    } finally {
+      await k.close();
+    }
+  }, 60_000);
+
+  it('paces a lease too short for its grace period: each credential serves before the next is issued, not back to back', async () => {
+    // 6 s of life against 10 s of grace and a 2 s lead: every lease is due for replacement the moment it is issued.
+    const k = await keeper(await pgRole({ default_ttl: '4s', max_ttl: '6s' }), [
+      'increment_seconds: 4',
+      'min_renewal_seconds: 1',
+      'renew_at: 0.5',
+      'grace_period: 10s',
+    ]);
+    try {
+      // Waiting to replace a lease it has just issued: without pacing it never waits, it issues the next at once.
+      const waiting = await watch(k.handle, (s) => s.generation >= 2 && s.phase === 'waiting');
+      const current = waiting.current!;
+      // Current for 2 s (min_renewal_seconds is 1 s, below the floor) before the next is issued.
+      expect(waiting.nextActionAt! - current.issuedAt).toBeGreaterThanOrEqual(2_000);
+      expect(waiting.nextActionAt!).toBeLessThan(current.expiresAt);
+      expect(waiting.lastError).toMatch(
+        /lives 6s, too short for grace_period 10s .* keeps \d+s of grace; raise the role's max_ttl/,
+      );
+      expect(waiting.lost).toBe(0);
+      const now = await published(k.name);
+      expect(now.lease_id).toBe(current.leaseId);
+      expect(await pgLogin(String(now.username), String(now.password))).toBe('ok');
     } finally {
       await k.close();
     }

@@ -3,7 +3,7 @@
 // stack (test/support/outage-stack.ts) so the shared one is never disturbed; a real in-process worker; a prober logs
 // in with the store's credential every 100 ms throughout. Each case ends with the table row the note asks for.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { Client as PgClient, escapeIdentifier, escapeLiteral } from 'pg';
@@ -221,14 +221,35 @@ async function ended(handle: WorkflowHandle, timeoutMs = 180_000): Promise<Rotat
  */
 async function pastTheGate(handle: WorkflowHandle, timeoutMs = 120_000): Promise<RotationStatus> {
   const deadline = Date.now() + timeoutMs;
+  let lastError: unknown = null;
   for (;;) {
-    const now = await status(handle);
+    const now = await queryStatus(handle).catch((err: unknown) => {
+      lastError = err;
+      return null;
+    });
     if (now?.phase === 'approval' && now.approval?.decision === 'pending')
       throw new Error('the approval was lost with the restart: the rotation waits at the gate again');
     if (now && now.outcome !== 'running') return (await closedStatus(handle))?.status ?? now;
-    if (Date.now() > deadline) throw new Error(`the rotation did not end within ${timeoutMs} ms (phase ${now?.phase})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `the rotation did not end within ${timeoutMs} ms (phase ${now?.phase ?? `unknown: the status query failed: ${String(lastError)}`})\n${await whereItStands(handle)}`,
+      );
     await new Promise((r) => setTimeout(r, 200)); // polling the status query
   }
+}
+
+/** What Temporal says of a rotation that did not end, and the tail of the server's log: for the failure message. */
+async function whereItStands(handle: WorkflowHandle): Promise<string> {
+  const described = await handle
+    .describe()
+    .then((d) => {
+      const raw = d.raw;
+      const task = raw.pendingWorkflowTask;
+      return `status ${d.status.name}, ${d.historyLength} events, pending workflow task: ${task ? `attempt ${task.attempt}, state ${task.state}` : 'none'}, pending activities: ${raw.pendingActivities?.length ?? 0}`;
+    })
+    .catch((err: unknown) => `describe failed: ${String(err)}`);
+  const log = readFileSync(join(stack.dir, 'temporal.log'), 'utf8').split('\n').slice(-15).join('\n');
+  return `${described}\nthe Temporal server's log ends:\n${log}`;
 }
 
 /** A login of `role` running the verify query now (a backend of a non-admin user in pg_sleep). */

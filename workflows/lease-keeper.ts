@@ -55,6 +55,11 @@ const LATENESS_KEPT = 8;
 const JITTER = 0.1;
 /** However short the lease, keep at least this long between the issue of a credential and the end of the old one. */
 const MIN_LEAD_MS = 2_000;
+/**
+ * With paced-reissue, a credential is current for at least this long (or min_renewal_seconds, if longer; at most half
+ * its lease) before the keeper replaces it, even when its lease is too short for the grace period and the lead.
+ */
+const MIN_SERVE_MS = 2_000;
 /** An old lease renewed for its grace period lives this much past its revoke, so the revoke ends it, not its TTL. */
 const GRACE_MARGIN_SEC = 5;
 /** Waits after a failed step before the next try: from the first to the last, doubling. */
@@ -92,6 +97,9 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
   const renewsForGrace = patchedOnce('grace-renewal', carriedPatches);
   // Each step is a run of its own (was: a run lasted up to 200 events).
   const perCycle = patchedOnce('run-per-cycle', carriedPatches);
+  // A lease too short for the grace period and the lead is replaced once it has served a while, not at once (was: the
+  // keeper issued credentials back to back, a few a second, until the engine refused).
+  const paced = patchedOnce('paced-reissue', carriedPatches);
   const historyLimit = perCycle ? CYCLE_HISTORY_LIMIT : shortRuns ? SHORT_HISTORY_LIMIT : HISTORY_LIMIT;
   const took = (
     [
@@ -100,6 +108,7 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
       ['short-keeper-history', shortRuns],
       ['grace-renewal', renewsForGrace],
       ['run-per-cycle', perCycle],
+      ['paced-reissue', paced],
     ] as const
   ).flatMap(([id, taken]) => (taken ? [id] : []));
   // The claim ids of this keeper's credentials: stable across continue-as-new (the chain's first run id).
@@ -111,7 +120,8 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
     if (!setup.configured) break;
     const config = setup.lease;
     const lease = state.current;
-    const next = lease ? nextStep(lease, config, byRenewAt, shortRuns) : { at: Date.now(), kind: 'replace' as const };
+    const next = lease ? nextStep(lease, config, byRenewAt, shortRuns, paced) : { at: Date.now(), kind: 'replace' as const };
+    if (next.shortGraceSec !== undefined) state.lastError = shortLeaseNote(lease!, config, next.shortGraceSec);
     const revoke = state.revokeQueue[0];
     if (revoke && revoke.at <= next.at) {
       await until(revoke.at, 'grace');
@@ -299,18 +309,47 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
   }
 }
 
-type Step = { at: number; kind: 'renew' | 'replace' };
+type Step = {
+  at: number;
+  kind: 'renew' | 'replace';
+  /** Set when the replacement waits for the lease to serve (paced-reissue): the grace its old credential gets, in s. */
+  shortGraceSec?: number;
+};
 
 /** The next step for a lease, spread by its jitter (see JITTER; keepers before renew-by-renew-at had none). */
-function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean, jittered: boolean): Step {
+function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean, jittered: boolean, paced: boolean): Step {
   const jitter = byRenewAt && jittered ? jitterOf(lease) : 0;
   const reissue =
     reissueAt(lease, config) - jitter * JITTER * Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
+  const served = paced ? servedAt(lease, config) : -Infinity;
   if (config.renewal_enabled && !lease.capped) {
     const at = lease.retryRenewAt ?? (byRenewAt ? renewAt(lease, config, jitter) : renewAtBefore(lease, config));
-    if (at < reissue) return { at, kind: 'renew' };
+    if (at < Math.max(reissue, served)) return { at, kind: 'renew' };
   }
-  return { at: reissue, kind: 'replace' };
+  // A lease that is gone, or past its wait, is replaced at once: the wait paces the next credential, never a loss.
+  if (reissue >= served || served <= Date.now()) return { at: reissue, kind: 'replace' };
+  return { at: served, kind: 'replace', shortGraceSec: Math.max(0, Math.floor((leaseEnd(lease, config) - served) / 1000)) };
+}
+
+/**
+ * The earliest a lease is replaced (paced-reissue): once it has been current for MIN_SERVE_MS or min_renewal_seconds,
+ * whichever is longer, but never past half its life. Without it, a lease that lives less than the grace period and the
+ * lead was due for replacement the moment it was issued, and so was the next one: the keeper issued credentials back
+ * to back.
+ */
+function servedAt(lease: KeptLease, config: LeaseConfig): number {
+  const life = leaseEnd(lease, config) - lease.issuedAt;
+  return lease.issuedAt + Math.min(Math.max(MIN_SERVE_MS, config.min_renewal_seconds * 1000), life / 2);
+}
+
+/** What the status says while a lease too short for its grace period waits to serve (see servedAt). */
+function shortLeaseNote(lease: KeptLease, config: LeaseConfig, graceSec: number): string {
+  const lifeSec = Math.round((leaseEnd(lease, config) - lease.issuedAt) / 1000);
+  return (
+    `lease ${lease.leaseId} lives ${lifeSec}s, too short for grace_period ${Math.round(config.grace_period / 1000)}s ` +
+    `and the lead before it ends: it is replaced once it has served, and its credential keeps ${graceSec}s of grace; ` +
+    `raise the role's max_ttl or lower lease.grace_period`
+  );
 }
 
 /**
@@ -345,7 +384,11 @@ function renewAtBefore(lease: KeptLease, config: LeaseConfig): number {
  */
 function reissueAt(lease: KeptLease, config: LeaseConfig): number {
   const lead = Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
+  return leaseEnd(lease, config) - config.grace_period - lead;
+}
+
+/** When a lease ends: renewals carry it to its hard end (max_ttl); without them, at `expiresAt`. */
+function leaseEnd(lease: KeptLease, config: LeaseConfig): number {
   const renewing = config.renewal_enabled && !lease.capped && lease.retryRenewAt === null;
-  const end = renewing ? (lease.hardEndAt ?? Infinity) : lease.expiresAt;
-  return end - config.grace_period - lead;
+  return renewing ? (lease.hardEndAt ?? Infinity) : lease.expiresAt;
 }

@@ -208,6 +208,20 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'paced-reissue': {
+    workflow: 'keepLease',
+    change:
+      'a lease too short for the grace period and the lead is replaced once it has been current for min_renewal_seconds ' +
+      '(2 s at least, half its life at most), and the status says so (was: at once, so the keeper issued credentials ' +
+      'back to back)',
+    since: 'SINCE',
+    firstFixtureSet: 'v11',
+    deprecateWhen:
+      'no keepLease run started before it is open (every step continues as new, and the next run asks it); drop the ' +
+      'keep-lease-cycle fixtures of v10',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
   'write-budget-window': {
     workflow: 'writeBudget',
     change:
