@@ -214,7 +214,7 @@ export const PATCHES = {
       'a lease too short for the grace period and the lead is replaced once it has been current for min_renewal_seconds ' +
       '(2 s at least, half its life at most), and the status says so (was: at once, so the keeper issued credentials ' +
       'back to back)',
-    since: 'SINCE',
+    since: '133dbf6',
     firstFixtureSet: 'v11',
     deprecateWhen:
       'no keepLease run started before it is open (every step continues as new, and the next run asks it); drop the ' +
