@@ -21,7 +21,8 @@ import { seedAdmin, testCodecKeys, testEnv, unique, workflowBundle } from './sup
 import { rotatorYaml } from './support/rotator-config';
 import { vaultTestStore } from './support/test-stores';
 import { browse, type ScenarioResult } from './support/ui-browser';
-import { freePorts, startUiDevServer, type UiDevServer } from './support/ui-dev-server';
+import { freePorts } from '../src/stack/service';
+import { startUiDevServer, type UiDevServer } from './support/ui-dev-server';
 
 const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
 const TOKEN = randomBytes(32).toString('hex');

@@ -160,31 +160,49 @@ export function close(srv: net.Server): Promise<void> {
   return new Promise((resolve) => srv.close(() => resolve()));
 }
 
-/** n distinct free ports (held open together so they differ, then released for the child to bind). */
+/** Where test servers' ports come from: below Linux's ephemeral range (32768–60999, where port 0 and every
+ * outgoing connection's source port land). A port found free there can be taken as a source port before the child
+ * binds it (moto once exited with "Address already in use" that way); and a Temporal cluster keeps its hosts' ports in
+ * a SMALLINT column. */
+const PORTS = { from: 20_000, to: 32_767 } as const;
+
+const somePort = (): number => PORTS.from + Math.floor(Math.random() * (PORTS.to - PORTS.from));
+
+/** n distinct free loopback ports (held open together so they differ, then released for the child to bind). */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => listen(0)));
-  const ports = servers.map((s) => {
-    if (!s) throw new Error('could not get a free port on 127.0.0.1');
-    return (s.address() as net.AddressInfo).port;
-  });
-  await Promise.all(servers.map((s) => s && close(s)));
+  const held: net.Server[] = [];
+  const ports: number[] = [];
+  try {
+    for (let tries = 0; ports.length < n && tries < 500; tries++) {
+      const port = somePort();
+      if (ports.includes(port)) continue;
+      const srv = await listen(port);
+      if (srv) {
+        held.push(srv);
+        ports.push(port);
+      }
+    }
+  } finally {
+    await Promise.all(held.map(close));
+  }
+  if (ports.length < n) throw new Error(`could not find ${n} free ports between ${PORTS.from} and ${PORTS.to} on ${HOST}`);
   return ports;
 }
 
 /** A free port p such that p+1 is free too. */
 export async function freePortPair(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const a = await listen(0);
+  for (let i = 0; i < 200; i++) {
+    const p = somePort();
+    const a = await listen(p);
     if (!a) continue;
-    const p = (a.address() as net.AddressInfo).port;
-    const b = p < 65535 ? await listen(p + 1) : undefined;
+    const b = await listen(p + 1);
     await close(a);
     if (b) {
       await close(b);
       return p;
     }
   }
-  throw new Error('could not find two adjacent free ports on 127.0.0.1');
+  throw new Error(`could not find two adjacent free ports between ${PORTS.from} and ${PORTS.to} on ${HOST}`);
 }
 
 export function onPath(exe: string, ...extra: string[]): string {

@@ -17,8 +17,7 @@ import {
   type Spawned,
   HOST,
   READY_TIMEOUT_MS,
-  close,
-  listen,
+  freePorts,
   logPath,
   masked,
   secret,
@@ -189,7 +188,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
   ctx.secrets.push(password, opts.postgres.password);
 
   const t0 = Date.now();
-  const [fg, fm, fh, hg, hm, mg, mm, wg, wm] = await freePortsBelow32768(9);
+  const [fg, fm, fh, hg, hm, mg, mm, wg, wm] = await freePorts(9); // below 32768: the cluster keeps membership ports as a SMALLINT
   const ports: Record<ClusterService, Ports> = {
     frontend: { grpc: fg!, membership: fm!, http: fh! },
     history: { grpc: hg!, membership: hm! },
@@ -282,31 +281,6 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
     await dropAll(opts.postgres, databases).catch(() => {});
     throw e;
   }
-}
-
-/**
- * n distinct free loopback ports below 32768: the server keeps a host's ports in its cluster_membership table as a
- * SMALLINT, and a membership port from Linux's ephemeral range (32768–60999, where port 0 lands) stops the service
- * at start (`value "32947" is out of range for type smallint`).
- */
-async function freePortsBelow32768(n: number): Promise<number[]> {
-  const held: Array<import('node:net').Server> = [];
-  const ports: number[] = [];
-  try {
-    for (let tries = 0; ports.length < n && tries < 500; tries++) {
-      const port = 20000 + Math.floor(Math.random() * 12000);
-      if (ports.includes(port)) continue;
-      const srv = await listen(port);
-      if (srv) {
-        held.push(srv);
-        ports.push(port);
-      }
-    }
-  } finally {
-    await Promise.all(held.map(close));
-  }
-  if (ports.length < n) throw new Error('temporal-cluster: could not find free ports below 32768 on 127.0.0.1');
-  return ports;
 }
 
 async function withAdmin<T>(pg: PostgresAdmin, fn: (c: PgClient) => Promise<T>): Promise<T> {

@@ -6,12 +6,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { temporalDevServerArgs, toolPath } from '../../src/stack/local-stack';
+// Below the ephemeral range: a server restarted on its port must not find it taken as some connection's source port.
+import { freePorts } from '../../src/stack/service';
 
 const HOST = '127.0.0.1';
 const READY_MS = 60_000;
@@ -33,23 +34,6 @@ export interface OutageStack {
 export interface Restartable {
   down(): Promise<void>;
   up(): Promise<void>;
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const srv = net.createServer();
-          srv.once('error', reject);
-          srv.listen(0, HOST, () => resolve(srv));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 async function until(what: string, probe: () => Promise<void>, timeoutMs = READY_MS): Promise<void> {

@@ -2,11 +2,11 @@
 // (which runs --headless), so a browser test can load the UI, and stop it after.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporalDevServerArgs, toolPath } from '../../src/stack/local-stack';
+import { freePorts } from '../../src/stack/service';
 
 const HOST = '127.0.0.1';
 const START_TIMEOUT_MS = 60_000;
@@ -19,24 +19,6 @@ export interface UiDevServer {
   /** From spawn until gRPC, the default namespace and the UI all answered. */
   startupMs: number;
   stop(): Promise<void>;
-}
-
-/** Ports the OS hands out now; a race with another process taking one before the server binds is unlikely. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, HOST, () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 async function answers(address: string, uiUrl: string): Promise<boolean> {
