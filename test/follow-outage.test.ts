@@ -4,7 +4,6 @@
 // completed through the server's API (no worker needed to end it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -12,17 +11,10 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { followRotation } from '../src/client/rotations';
 import { temporalDevServerArgs, toolPath } from '../src/stack/local-stack';
+import { freePorts } from '../src/stack/service';
 import type { RotationStatus } from '../workflows/definitions';
 
 jest.setTimeout(120_000);
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 async function until(what: string, check: () => Promise<boolean> | boolean, withinMs = 60_000): Promise<void> {
   const deadline = Date.now() + withinMs;
@@ -64,7 +56,8 @@ async function ready(address: string): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  ports = { port: await freePort(), httpPort: await freePort(), metricsPort: await freePort() };
+  const [port, httpPort, metricsPort] = await freePorts(3);
+  ports = { port: port!, httpPort: httpPort!, metricsPort: metricsPort! };
   startServer();
   await until('the Temporal dev server', () => ready(`127.0.0.1:${ports.port}`));
 });

@@ -248,7 +248,13 @@ async function whereItStands(handle: WorkflowHandle): Promise<string> {
       return `status ${d.status.name}, ${d.historyLength} events, pending workflow task: ${task ? `attempt ${task.attempt}, state ${task.state}` : 'none'}, pending activities: ${raw.pendingActivities?.length ?? 0}`;
     })
     .catch((err: unknown) => `describe failed: ${String(err)}`);
-  const log = readFileSync(join(stack.dir, 'temporal.log'), 'utf8').split('\n').slice(-15).join('\n');
+  let log: string;
+  try {
+    log = readFileSync(join(stack.dir, 'temporal.log'), 'utf8').split('\n').slice(-15).join('\n');
+    for (const secret of stack.secrets) log = log.split(secret).join('***');
+  } catch (err) {
+    log = `(unread: ${String(err)})`;
+  }
   return `${described}\nthe Temporal server's log ends:\n${log}`;
 }
 

@@ -56,8 +56,8 @@ const JITTER = 0.1;
 /** However short the lease, keep at least this long between the issue of a credential and the end of the old one. */
 const MIN_LEAD_MS = 2_000;
 /**
- * With paced-reissue, a credential is current for at least this long (or min_renewal_seconds, if longer; at most half
- * its lease) before the keeper replaces it, even when its lease is too short for the grace period and the lead.
+ * With paced-reissue, a credential is published this long at least before the keeper replaces it, even when its lease
+ * is too short for the grace period and the lead (while the lease still lives then).
  */
 const MIN_SERVE_MS = 2_000;
 /** An old lease renewed for its grace period lives this much past its revoke, so the revoke ends it, not its TTL. */
@@ -121,7 +121,7 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
     const config = setup.lease;
     const lease = state.current;
     const next = lease ? nextStep(lease, config, byRenewAt, shortRuns, paced) : { at: Date.now(), kind: 'replace' as const };
-    if (next.shortGraceSec !== undefined) state.lastError = shortLeaseNote(lease!, config, next.shortGraceSec);
+    if (paced) state.warning = next.shortGraceSec === undefined ? null : shortLeaseNote(lease!, config, next.shortGraceSec);
     const revoke = state.revokeQueue[0];
     if (revoke && revoke.at <= next.at) {
       await until(revoke.at, 'grace');
@@ -250,6 +250,7 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
       capped: !issued.renewable,
       retryRenewAt: null,
       renewals: 0,
+      ...(paced ? { publishedAt: Date.now() } : {}),
     };
     state.lastError = null;
     // What consumers may still hold: the lease the store published, and ours if the store had moved off it.
@@ -321,34 +322,36 @@ function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean, jit
   const jitter = byRenewAt && jittered ? jitterOf(lease) : 0;
   const reissue =
     reissueAt(lease, config) - jitter * JITTER * Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
-  const served = paced ? servedAt(lease, config) : -Infinity;
+  const served = paced ? servedAt(lease, config, reissue) : null;
   if (config.renewal_enabled && !lease.capped) {
     const at = lease.retryRenewAt ?? (byRenewAt ? renewAt(lease, config, jitter) : renewAtBefore(lease, config));
-    if (at < Math.max(reissue, served)) return { at, kind: 'renew' };
+    if (at < (served ?? reissue)) return { at, kind: 'renew' };
   }
-  // A lease that is gone, or past its wait, is replaced at once: the wait paces the next credential, never a loss.
-  if (reissue >= served || served <= Date.now()) return { at: reissue, kind: 'replace' };
-  return { at: served, kind: 'replace', shortGraceSec: Math.max(0, Math.floor((leaseEnd(lease, config) - served) / 1000)) };
+  if (served === null) return { at: reissue, kind: 'replace' };
+  const graceMs = Math.min(config.grace_period, leaseEnd(lease, config) - served);
+  return { at: served, kind: 'replace', shortGraceSec: Math.max(0, Math.floor(graceMs / 1000)) };
 }
 
 /**
- * The earliest a lease is replaced (paced-reissue): once it has been current for MIN_SERVE_MS or min_renewal_seconds,
- * whichever is longer, but never past half its life. Without it, a lease that lives less than the grace period and the
- * lead was due for replacement the moment it was issued, and so was the next one: the keeper issued credentials back
- * to back.
+ * When a lease too short for the grace period and the lead is replaced (paced-reissue), or null when it is not one:
+ * MIN_SERVE_MS after its credential was published, while the lease still lives then. Without it, such a lease was due
+ * for replacement the moment it was published, and so was the next one: the keeper issued credentials back to back.
+ * A lease whose grace fits is replaced when reissueAt says, as before; one that is gone, or ends before the wait is
+ * over, at once.
  */
-function servedAt(lease: KeptLease, config: LeaseConfig): number {
-  const life = leaseEnd(lease, config) - lease.issuedAt;
-  return lease.issuedAt + Math.min(Math.max(MIN_SERVE_MS, config.min_renewal_seconds * 1000), life / 2);
+function servedAt(lease: KeptLease, config: LeaseConfig, reissue: number): number | null {
+  if (lease.publishedAt === undefined) return null;
+  const served = lease.publishedAt + MIN_SERVE_MS;
+  return reissue < served && served > Date.now() && served < leaseEnd(lease, config) ? served : null;
 }
 
-/** What the status says while a lease too short for its grace period waits to serve (see servedAt). */
+/** What the status says while a lease too short for its grace period waits to be replaced (see servedAt). */
 function shortLeaseNote(lease: KeptLease, config: LeaseConfig, graceSec: number): string {
   const lifeSec = Math.round((leaseEnd(lease, config) - lease.issuedAt) / 1000);
   return (
     `lease ${lease.leaseId} lives ${lifeSec}s, too short for grace_period ${Math.round(config.grace_period / 1000)}s ` +
-    `and the lead before it ends: it is replaced once it has served, and its credential keeps ${graceSec}s of grace; ` +
-    `raise the role's max_ttl or lower lease.grace_period`
+    `and the lead before it ends: it is replaced ${MIN_SERVE_MS / 1000}s after it was published, and the credential ` +
+    `before it keeps ${graceSec}s of grace; raise the role's max_ttl or lower lease.grace_period`
   );
 }
 

@@ -105,6 +105,8 @@ export interface KeptLease {
   /** The last renewal failed on an outage: try again at this time (epoch ms); replace it if that does not help in time. */
   retryRenewAt: number | null;
   renewals: number;
+  /** When the keeper published this credential (epoch ms, the workflow's clock); absent before paced-reissue. */
+  publishedAt?: number;
 }
 
 /** How many irrevocable leases the state lists (newest last); `irrevocableTotal` counts them all. */
@@ -129,6 +131,8 @@ export interface KeeperState {
   phase: KeeperPhase;
   nextActionAt: number | null;
   lastError: string | null;
+  /** What the operator should fix though nothing failed (a lease too short for its grace period); absent before it. */
+  warning?: string | null;
   /** How late the last few renewals ran against their due time (ms, newest last); absent on keepers before it. */
   renewLateMs?: number[];
 }

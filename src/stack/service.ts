@@ -160,11 +160,25 @@ export function close(srv: net.Server): Promise<void> {
   return new Promise((resolve) => srv.close(() => resolve()));
 }
 
-/** Where test servers' ports come from: below Linux's ephemeral range (32768–60999, where port 0 and every
+/**
+ * Where the stack's ports come from: below the kernel's ephemeral range (Linux: 32768–60999, where port 0 and every
  * outgoing connection's source port land). A port found free there can be taken as a source port before the child
- * binds it (moto once exited with "Address already in use" that way); and a Temporal cluster keeps its hosts' ports in
- * a SMALLINT column. */
-const PORTS = { from: 20_000, to: 32_767 } as const;
+ * binds it (moto once exited with "Address already in use" that way), and a server restarted on its port (the outage
+ * tests) would find it taken; a Temporal cluster also keeps its hosts' ports in a SMALLINT column.
+ */
+const PORTS = ((): { from: number; to: number } => {
+  let low = 32_768;
+  try {
+    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: its default
+  }
+  const to = Math.min(32_767, low - 1);
+  return { from: Math.max(1_024, to - 12_767), to };
+})();
+
+/** Ports this process handed out already: never twice, so two servers started one after the other cannot share one. */
+const handedOut = new Set<number>();
 
 const somePort = (): number => PORTS.from + Math.floor(Math.random() * (PORTS.to - PORTS.from));
 
@@ -175,7 +189,7 @@ export async function freePorts(n: number): Promise<number[]> {
   try {
     for (let tries = 0; ports.length < n && tries < 500; tries++) {
       const port = somePort();
-      if (ports.includes(port)) continue;
+      if (ports.includes(port) || handedOut.has(port)) continue;
       const srv = await listen(port);
       if (srv) {
         held.push(srv);
@@ -186,6 +200,7 @@ export async function freePorts(n: number): Promise<number[]> {
     await Promise.all(held.map(close));
   }
   if (ports.length < n) throw new Error(`could not find ${n} free ports between ${PORTS.from} and ${PORTS.to} on ${HOST}`);
+  for (const port of ports) handedOut.add(port);
   return ports;
 }
 
@@ -193,12 +208,14 @@ export async function freePorts(n: number): Promise<number[]> {
 export async function freePortPair(): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const p = somePort();
+    if (handedOut.has(p) || handedOut.has(p + 1)) continue;
     const a = await listen(p);
     if (!a) continue;
     const b = await listen(p + 1);
     await close(a);
     if (b) {
       await close(b);
+      handedOut.add(p).add(p + 1);
       return p;
     }
   }

@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePorts } from '../../src/stack/service';
 
 export interface TlsProxy {
   /** host:port of the listener that requires a client certificate signed by the CA. */
@@ -66,18 +67,6 @@ function makeCert(dir: string, ca: string, name: string, san?: string): void {
   ]);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function untilListening(port: number, child: ChildProcess, deadlineMs = 10_000): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
@@ -102,7 +91,7 @@ export async function startTlsProxy(upstream: string): Promise<TlsProxy> {
   makeCert(dir, 'ca', 'client');
   makeCa(dir, 'other-ca');
   makeCert(dir, 'other-ca', 'other-client');
-  const [mtlsPort, apiKeyPort] = [await freePort(), await freePort()];
+  const [mtlsPort, apiKeyPort] = await freePorts(2);
   const apiKey = randomBytes(18).toString('base64url');
   mkdirSync(join(dir, 'tmp'));
   // Long polls last about a minute: the proxy must not cut them.

@@ -3,9 +3,9 @@
 // faults on while a named step runs (stepHooks of ./fault-injection.ts, where the kill harness kills the worker).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePorts } from '../../src/stack/service';
 
 const ROOT = path.resolve(__dirname, '../..');
 const HOST = '127.0.0.1';
@@ -15,17 +15,6 @@ export function toxiproxyPath(): string {
   const p = path.join(ROOT, '.tools', 'toxiproxy', TOXIPROXY_VERSION, 'toxiproxy-server');
   if (!fs.existsSync(p)) throw new Error(`${p} is missing: run npm run bootstrap -- --services test-tools (builds it with Go)`);
   return p;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** A toxic as toxiproxy's API takes it (https://github.com/Shopify/toxiproxy#toxics). */
@@ -69,7 +58,7 @@ async function call(api: string, method: string, route: string, body?: unknown):
 
 /** Starts toxiproxy-server on a free loopback port and waits until its API answers. */
 export async function startToxiproxy(): Promise<Toxiproxy> {
-  const port = await freePort();
+  const [port] = await freePorts(1);
   const api = `http://${HOST}:${port}`;
   const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rotator-toxiproxy-')), 'toxiproxy.log');
   const fd = fs.openSync(log, 'a', 0o600);

@@ -211,14 +211,13 @@ export const PATCHES = {
   'paced-reissue': {
     workflow: 'keepLease',
     change:
-      'a lease too short for the grace period and the lead is replaced once it has been current for min_renewal_seconds ' +
-      '(2 s at least, half its life at most), and the status says so (was: at once, so the keeper issued credentials ' +
-      'back to back)',
+      'a lease too short for the grace period and the lead is replaced 2 s after its credential was published, while ' +
+      'it still lives, and the status warns (was: at once, so the keeper issued credentials back to back)',
     since: '133dbf6',
     firstFixtureSet: 'v11',
     deprecateWhen:
       'no keepLease run started before it is open (every step continues as new, and the next run asks it); drop the ' +
-      'keep-lease-cycle fixtures of v10',
+      'keep-lease-cycle fixtures of v3-v10',
     removeWhen: REMOVE,
     state: 'patched',
   },

@@ -51,6 +51,7 @@ async function keeperStatusOf(ctx: CliContext, config: Config, secret: string): 
         ? [`  last renewals ran ${state.renewLateMs.map((ms) => `${Math.round(ms)} ms`).join(', ')} after they were due`]
         : []),
       ...state.irrevocable.map((l) => `  irrevocable: ${l.leaseId}: ${l.error}`),
+      ...(state.warning ? [`  warning: ${state.warning}`] : []),
       ...(state.lastError ? [`  last error: ${state.lastError}`] : []),
     ];
     ctx.emit(lines.join('\n'), state);
