@@ -310,7 +310,7 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
   }
 }
 
-type Step = {
+export type Step = {
   at: number;
   kind: 'renew' | 'replace';
   /** Set when the replacement waits for the lease to serve (paced-reissue): the grace its old credential gets, in s. */
@@ -318,7 +318,7 @@ type Step = {
 };
 
 /** The next step for a lease, spread by its jitter (see JITTER; keepers before renew-by-renew-at had none). */
-function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean, jittered: boolean, paced: boolean): Step {
+export function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean, jittered: boolean, paced: boolean): Step {
   const jitter = byRenewAt && jittered ? jitterOf(lease) : 0;
   const reissue =
     reissueAt(lease, config) - jitter * JITTER * Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
