@@ -198,12 +198,12 @@ describe('the lease keeper, when things go wrong', () => {
       // Waiting to replace a lease it has just issued: without pacing it never waits, it issues the next at once.
       const waiting = await watch(k.handle, (s) => s.generation >= 2 && s.phase === 'waiting');
       const current = waiting.current!;
-      // Published 2 s before the next is issued, while it still lives; the status says why, and names the fix.
+      // Current for 2 s at least after its publish, and replaced before it ends; the status warns, naming the fix.
       expect(current.publishedAt).toBeGreaterThanOrEqual(current.issuedAt);
-      expect(waiting.nextActionAt).toBe(current.publishedAt! + 2_000);
+      expect(waiting.nextActionAt!).toBeGreaterThanOrEqual(current.publishedAt! + 2_000);
       expect(waiting.nextActionAt!).toBeLessThan(current.expiresAt);
       expect(waiting.warning).toMatch(
-        /lives 6s, too short for grace_period 10s .* keeps \d+s of grace; raise the role's max_ttl/,
+        /lives 6s, too short for grace_period 10s .* keeps \d+s of grace after that; raise the role's max_ttl/,
       );
       expect(waiting.lost).toBe(0);
       // What the store publishes logs in (the keeper may have moved on to the next credential meanwhile).

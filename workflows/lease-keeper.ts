@@ -56,8 +56,8 @@ const JITTER = 0.1;
 /** However short the lease, keep at least this long between the issue of a credential and the end of the old one. */
 const MIN_LEAD_MS = 2_000;
 /**
- * With paced-reissue, a credential is published this long at least before the keeper replaces it, even when its lease
- * is too short for the grace period and the lead (while the lease still lives then).
+ * With paced-reissue, a credential whose lease is too short for the grace period and the lead is current this long at
+ * least before the keeper replaces it (see pacedReissue).
  */
 const MIN_SERVE_MS = 2_000;
 /** An old lease renewed for its grace period lives this much past its revoke, so the revoke ends it, not its TTL. */
@@ -121,7 +121,7 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
     const config = setup.lease;
     const lease = state.current;
     const next = lease ? nextStep(lease, config, byRenewAt, shortRuns, paced) : { at: Date.now(), kind: 'replace' as const };
-    if (paced) state.warning = next.shortGraceSec === undefined ? null : shortLeaseNote(lease!, config, next.shortGraceSec);
+    if (paced) state.warning = lease ? shortLeaseWarning(lease, config) : null;
     const revoke = state.revokeQueue[0];
     if (revoke && revoke.at <= next.at) {
       await until(revoke.at, 'grace');
@@ -139,6 +139,7 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
   // Taken out of the config: what it published stays until its lease ends, for consumers still reading it.
   state.phase = 'stopped';
   state.nextActionAt = null;
+  if (paced) state.warning = null;
   if (state.current)
     state.lastError = `stopped: the config no longer has ${secret}; lease ${state.current.leaseId} is left to end at ${new Date(state.current.expiresAt).toISOString()}`;
   return state;
@@ -310,48 +311,49 @@ export async function keepLease({ secret, state: carried, patches: carriedPatche
   }
 }
 
-export type Step = {
-  at: number;
-  kind: 'renew' | 'replace';
-  /** Set when the replacement waits for the lease to serve (paced-reissue): the grace its old credential gets, in s. */
-  shortGraceSec?: number;
-};
+type Step = { at: number; kind: 'renew' | 'replace' };
 
 /** The next step for a lease, spread by its jitter (see JITTER; keepers before renew-by-renew-at had none). */
 export function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean, jittered: boolean, paced: boolean): Step {
   const jitter = byRenewAt && jittered ? jitterOf(lease) : 0;
   const reissue =
     reissueAt(lease, config) - jitter * JITTER * Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
-  const served = paced ? servedAt(lease, config, reissue) : null;
+  const pacedAt = paced ? pacedReissue(lease, config) : null;
+  // Paced only while that moment is ahead: a lease that is gone, or past it, is replaced at once.
+  const replaceAt = pacedAt !== null && pacedAt > reissue && pacedAt > Date.now() ? pacedAt : reissue;
   if (config.renewal_enabled && !lease.capped) {
     const at = lease.retryRenewAt ?? (byRenewAt ? renewAt(lease, config, jitter) : renewAtBefore(lease, config));
-    if (at < (served ?? reissue)) return { at, kind: 'renew' };
+    if (at < replaceAt) return { at, kind: 'renew' };
   }
-  if (served === null) return { at: reissue, kind: 'replace' };
-  const graceMs = Math.min(config.grace_period, leaseEnd(lease, config) - served);
-  return { at: served, kind: 'replace', shortGraceSec: Math.max(0, Math.floor(graceMs / 1000)) };
+  return { at: replaceAt, kind: 'replace' };
 }
 
 /**
- * When a lease too short for the grace period and the lead is replaced (paced-reissue), or null when it is not one:
- * MIN_SERVE_MS after its credential was published, while the lease still lives then. Without it, such a lease was due
- * for replacement the moment it was published, and so was the next one: the keeper issued credentials back to back.
- * A lease whose grace fits is replaced when reissueAt says, as before; one that is gone, or ends before the wait is
- * over, at once.
+ * When a lease that cannot give its grace period is replaced (paced-reissue); null for one that can, or that was
+ * published before the patch. Such a lease (reissueAt comes less than MIN_SERVE_MS after its publish: the role's
+ * max_ttl, or the TTL of one that cannot be renewed, is below grace_period plus the lead) was due for replacement the
+ * moment it was published, and so was the next one: the keeper issued credentials back to back. It is now replaced
+ * halfway from its publish to the lead before its end (so the rhythm follows the lease's life), MIN_SERVE_MS after the
+ * publish at the earliest, and never later than the lead before its end, so the next credential is out before it ends.
  */
-function servedAt(lease: KeptLease, config: LeaseConfig, reissue: number): number | null {
-  if (lease.publishedAt === undefined) return null;
-  const served = lease.publishedAt + MIN_SERVE_MS;
-  return reissue < served && served > Date.now() && served < leaseEnd(lease, config) ? served : null;
+export function pacedReissue(lease: KeptLease, config: LeaseConfig): number | null {
+  const published = lease.publishedAt;
+  if (published === undefined || reissueAt(lease, config) >= published + MIN_SERVE_MS) return null;
+  const last = leaseEnd(lease, config) - leadOf(lease, config);
+  return Math.min(Math.max(published + MIN_SERVE_MS, (published + last) / 2), last);
 }
 
-/** What the status says while a lease too short for its grace period waits to be replaced (see servedAt). */
-function shortLeaseNote(lease: KeptLease, config: LeaseConfig, graceSec: number): string {
-  const lifeSec = Math.round((leaseEnd(lease, config) - lease.issuedAt) / 1000);
+/** The status's warning for a lease that cannot give its grace period (see pacedReissue), or null. */
+export function shortLeaseWarning(lease: KeptLease, config: LeaseConfig): string | null {
+  const at = pacedReissue(lease, config);
+  if (at === null) return null;
+  const end = leaseEnd(lease, config);
+  const s = (ms: number) => `${Math.max(0, Math.round(ms / 1000))}s`;
   return (
-    `lease ${lease.leaseId} lives ${lifeSec}s, too short for grace_period ${Math.round(config.grace_period / 1000)}s ` +
-    `and the lead before it ends: it is replaced ${MIN_SERVE_MS / 1000}s after it was published, and the credential ` +
-    `before it keeps ${graceSec}s of grace; raise the role's max_ttl or lower lease.grace_period`
+    `lease ${lease.leaseId} lives ${s(end - lease.issuedAt)}, too short for grace_period ${s(config.grace_period)} and ` +
+    `the ${s(leadOf(lease, config))} lead before its end: it is replaced ${s(at - (lease.publishedAt ?? at))} after its ` +
+    `publish and keeps ${s(Math.min(config.grace_period, end - at))} of grace after that; raise the role's max_ttl or ` +
+    `lower lease.grace_period`
   );
 }
 
@@ -386,8 +388,12 @@ function renewAtBefore(lease: KeptLease, config: LeaseConfig): number {
  * fail, it ends at `expiresAt`.
  */
 function reissueAt(lease: KeptLease, config: LeaseConfig): number {
-  const lead = Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
-  return leaseEnd(lease, config) - config.grace_period - lead;
+  return leaseEnd(lease, config) - config.grace_period - leadOf(lease, config);
+}
+
+/** How long before a lease ends its replacement must be out: the rest after renew_at, MIN_LEAD_MS at least. */
+function leadOf(lease: KeptLease, config: LeaseConfig): number {
+  return Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
 }
 
 /** When a lease ends: renewals carry it to its hard end (max_ttl); without them, at `expiresAt`. */

@@ -174,13 +174,14 @@ const PORTS = ((): { from: number; to: number } => {
     // not Linux: its default
   }
   const to = Math.min(32_767, low - 1);
-  return { from: Math.max(1_024, to - 12_767), to };
+  // An ephemeral range tuned to start near 1024 leaves no room below it: back to the default's, as before.
+  return to - 1_024 < 1_000 ? { from: 20_000, to: 32_767 } : { from: Math.max(1_024, to - 12_767), to };
 })();
 
 /** Ports this process handed out already: never twice, so two servers started one after the other cannot share one. */
 const handedOut = new Set<number>();
 
-const somePort = (): number => PORTS.from + Math.floor(Math.random() * (PORTS.to - PORTS.from));
+const somePort = (): number => PORTS.from + Math.floor(Math.random() * (PORTS.to - PORTS.from + 1));
 
 /** n distinct free loopback ports (held open together so they differ, then released for the child to bind). */
 export async function freePorts(n: number): Promise<number[]> {

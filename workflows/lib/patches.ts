@@ -211,8 +211,9 @@ export const PATCHES = {
   'paced-reissue': {
     workflow: 'keepLease',
     change:
-      'a lease too short for the grace period and the lead is replaced 2 s after its credential was published, while ' +
-      'it still lives, and the status warns (was: at once, so the keeper issued credentials back to back)',
+      'a lease too short for the grace period and the lead is replaced halfway from its publish to the lead before ' +
+      'its end (2 s after the publish at the earliest), and the status warns (was: at once, so the keeper issued ' +
+      'credentials back to back)',
     since: '133dbf6',
     firstFixtureSet: 'v11',
     deprecateWhen:
