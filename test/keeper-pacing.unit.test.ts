@@ -81,7 +81,7 @@ describe('the lease keeper paces only a lease that cannot give its grace period'
     expect(plan(capped, config({ grace_period: '5s' }), true)).toEqual(plan(capped, config({ grace_period: '5s' }), false));
   });
 
-  it('replaces at once a lease that is gone, one past its paced moment, and one published before the patch', () => {
+  it('plans as before a lease that is gone, one past its paced moment, one published before the patch, one failing to renew', () => {
     const gone = lease(6_000, { capped: true, expiresAt: now });
     const waited = lease(6_000, {
       issuedAt: now - 3_000,
@@ -90,7 +90,8 @@ describe('the lease keeper paces only a lease that cannot give its grace period'
       hardEndAt: now + 3_000,
     });
     const older = lease(6_000, { publishedAt: undefined });
-    for (const l of [gone, waited, older]) {
+    const failing = lease(6_000, { retryRenewAt: now + 1_000 }); // renewals failing: replaced as the outage requires
+    for (const l of [gone, waited, older, failing]) {
       expect(plan(l, SHORT, true)).toEqual(plan(l, SHORT, false));
       expect(plan(l, SHORT, true).at).toBeLessThanOrEqual(now);
     }

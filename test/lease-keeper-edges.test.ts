@@ -187,12 +187,13 @@ describe('the lease keeper, when things go wrong', () => {
   }, 60_000);
 
   it('paces a lease too short for its grace period: each credential serves before the next is issued, not back to back', async () => {
-    // 6 s of life against 10 s of grace and a 2 s lead: every lease is due for replacement the moment it is issued.
-    const k = await keeper(await pgRole({ default_ttl: '4s', max_ttl: '6s' }), [
-      'increment_seconds: 4',
+    // 20 s of life against 60 s of grace and a 10 s lead: every lease is due for replacement the moment it is issued.
+    // Paced, it waits halfway from its publish to 10 s before its end; a renewal (renew_at 0.5: at 10 s) comes after.
+    const k = await keeper(await pgRole({ default_ttl: '20s', max_ttl: '20s' }), [
+      'increment_seconds: 20',
       'min_renewal_seconds: 1',
       'renew_at: 0.5',
-      'grace_period: 10s',
+      'grace_period: 60s',
     ]);
     try {
       // Waiting to replace a lease it has just issued: without pacing it never waits, it issues the next at once.
@@ -203,7 +204,7 @@ describe('the lease keeper, when things go wrong', () => {
       expect(waiting.nextActionAt!).toBeGreaterThanOrEqual(current.publishedAt! + 2_000);
       expect(waiting.nextActionAt!).toBeLessThan(current.expiresAt);
       expect(waiting.warning).toMatch(
-        /lives 6s, too short for grace_period 10s .* keeps \d+s of grace after that; raise the role's max_ttl/,
+        /lives 20s, too short for grace_period 60s and the 10s lead .* keeps \d+s of grace after that; raise the role's max_ttl/,
       );
       expect(waiting.lost).toBe(0);
       // What the store publishes logs in (the keeper may have moved on to the next credential meanwhile).

@@ -127,15 +127,18 @@ describe('a dynamic MySQL credential', () => {
       expect(grace.current!.leaseId).not.toBe(firstLease);
       const now = await published(name);
       expect(now.value.lease_id).toBe(grace.current!.leaseId);
-      expect(now.previous?.lease_id).toBe(firstLease);
+      // The credential published before it is in its grace period: the first one, or, when a renewal ran too late
+      // for a 4 s lease on a loaded machine, a later one (CI saw that once); either way queued for revoke, and working.
+      const old = String(now.previous?.lease_id);
+      expect(grace.revokeQueue.map((q) => q.leaseId)).toContain(old);
       expect(now.value.username).not.toBe(now.previous!.username);
       expect(await logsIn(now.value)).toBe(true);
       expect(await logsIn(now.previous!)).toBe(true);
 
-      const done = (await watch(handle, (s) => s.revoked >= 1)).at(-1)!;
+      const done = (await watch(handle, (s) => s.revoked >= 1 && !s.revokeQueue.some((q) => q.leaseId === old))).at(-1)!;
       expect(done.irrevocable).toEqual([]);
       expect(await logsIn(now.previous!)).toBe(false);
-      expect(await engine.lookup(firstLease)).toBeNull();
+      expect(await engine.lookup(old)).toBeNull();
       expect(await asAdmin(mariadb, `SELECT User FROM mysql.user WHERE User = '${String(now.previous!.username)}'`)).toEqual([]);
       expect(await logsIn(now.value)).toBe(true);
       process.stderr.write(

@@ -335,10 +335,12 @@ export function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boole
  * moment it was published, and so was the next one: the keeper issued credentials back to back. It is now replaced
  * halfway from its publish to the lead before its end (so the rhythm follows the lease's life), MIN_SERVE_MS after the
  * publish at the earliest, and never later than the lead before its end, so the next credential is out before it ends.
+ * A lease whose renewals are failing is not paced: its replacement comes when the outage requires.
  */
 export function pacedReissue(lease: KeptLease, config: LeaseConfig): number | null {
   const published = lease.publishedAt;
-  if (published === undefined || reissueAt(lease, config) >= published + MIN_SERVE_MS) return null;
+  // While renewals fail, the lease is replaced in time for the end the outage leaves it (reissueAt), as before.
+  if (published === undefined || lease.retryRenewAt !== null || reissueAt(lease, config) >= published + MIN_SERVE_MS) return null;
   const last = leaseEnd(lease, config) - leadOf(lease, config);
   return Math.min(Math.max(published + MIN_SERVE_MS, (published + last) / 2), last);
 }
