@@ -284,11 +284,12 @@ describe('hostile input', () => {
     const connection = await Connection.connect({ address: testStack().temporal!.address });
     const client = new Client({ connection });
     try {
-      // Wait until the process polls, then kill it: Temporal still lists it as a poller for a while.
-      for (let i = 0; i < 100; i++) {
+      // Wait until the process polls, then kill it: Temporal still lists it as a poller for a while. A worker that
+      // has not polled yet would make this the no-poller case (CI once: a spawned worker slower than 10 s to start).
+      for (let deadline = Date.now() + 90_000; ; await new Promise((r) => setTimeout(r, 100))) {
         const res = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: h.taskQueue } });
         if ((res.pollers?.length ?? 0) > 0) break;
-        await new Promise((r) => setTimeout(r, 100));
+        if (Date.now() > deadline) throw new Error('the spawned worker never polled its task queue within 90 s');
       }
       await worker.kill();
       const run = await cli('--config', configFile, 'rotate', h.secrets[0].name);
