@@ -313,6 +313,7 @@ describe('a burst', () => {
     expect(rotations).toBe(100);
     // Flat: the listener holds no per-event state (the dedupe is Temporal's), so a burst leaves no growth behind.
     expect(rssAfter - rssBefore).toBeLessThan(64 * 2 ** 20);
-    // 100 rotations and 1,000 events: minutes on 2 cores while another test file runs beside it (npm test runs two).
-  }, 300_000);
+    // 100 rotations and 1,000 events: minutes on 2 cores while other test files run beside it (npm test runs three);
+    // CI took 279 s and once 305 s. A guard against a hang, not a speed check.
+  }, 600_000);
 });
