@@ -134,8 +134,9 @@ describe('what the sweep and a lease keeper cost the cluster', () => {
         Object.keys(renewals[0]!).map((k) => [k, mean(k as keyof HistoryCost)]),
       ) as unknown as HistoryCost;
       measured.push([`lease renewal (mean of ${renewals.length} runs)`, cost]);
-      // Each renewal is one short run: what a keeper evicted from the cache replays when it wakes.
-      for (const r of renewals) expect({ timers: r.timers, events: r.events <= 25 }).toEqual({ timers: 1, events: true });
+      // Each renewal is one short run: what a keeper evicted from the cache replays when it wakes. It sleeps once until
+      // the renewal is due, or not at all when its run started late, past that (CI under load once: 0 timers).
+      for (const r of renewals) expect({ timers: r.timers <= 1, events: r.events <= 25 }).toEqual({ timers: true, events: true });
     } finally {
       await keeper.close();
     }
