@@ -1,13 +1,24 @@
 // One way to reach a Kubernetes API server (store and rollout consumer alike), and its errors in rotator's words.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { RotatorError, type ErrorCode } from '../../src/kernel/errors';
 import type { KubeConnection } from './connection';
 import { REQUEST_TIMEOUT_MS, seconds } from '../timeouts';
 
 export { connectionFields, type KubeConnection } from './connection';
 
+let library: typeof k8s | undefined;
+
+/**
+ * The client library, loaded on first use. Loading it takes about a second of CPU, and a worker whose config has no
+ * Kubernetes store or rollout consumer never needs it.
+ */
+function kubeLibrary(): typeof k8s {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous load on first use
+  return (library ??= require('@kubernetes/client-node') as typeof k8s);
+}
+
 export function kubeConfigFor(conn: KubeConnection): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
+  const kc = new (kubeLibrary().KubeConfig)();
   try {
     if (conn.kubeconfig) kc.loadFromFile(conn.kubeconfig);
     else kc.loadFromDefault();
@@ -38,15 +49,18 @@ export class KubeClients {
       await authenticate(context);
       context.setSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
     };
-    this.core = config.makeApiClient(k8s.CoreV1Api);
-    this.apps = config.makeApiClient(k8s.AppsV1Api);
+    const { CoreV1Api, AppsV1Api } = kubeLibrary();
+    this.core = config.makeApiClient(CoreV1Api);
+    this.apps = config.makeApiClient(AppsV1Api);
     this.server = config.getCurrentCluster()?.server ?? '(unknown server)';
   }
 }
 
-/** Strategic-merge patches (what `kubectl patch` sends) for apps objects; JSON merge patch for everything else. */
-export const STRATEGIC_MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
-export const MERGE_PATCH = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+/** A strategic-merge patch (what `kubectl patch` sends), for apps objects. */
+export function strategicMerge(): ReturnType<typeof k8s.setHeaderOptions> {
+  const { setHeaderOptions, PatchStrategy } = kubeLibrary();
+  return setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+}
 
 /** The HTTP status of a failed call, or null for a network error. */
 export function statusOf(err: unknown): number | null {

@@ -2,7 +2,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { RotatorError } from '../../../src/kernel/errors';
 import { describeWorkload } from '../../../src/kernel/workloads';
-import { KubeClients, kube, kubeConfigFor, STRATEGIC_MERGE } from '../../kubernetes/client';
+import { KubeClients, kube, kubeConfigFor, strategicMerge } from '../../kubernetes/client';
 import type { ConsumerEvent, RolloutConsumer, WorkloadRef } from '../../types';
 import type { RolloutConfig } from './index';
 import { daemonSetRollout, deploymentRollout, statefulSetRollout, type RolloutState, type WorkloadKind } from './status';
@@ -24,7 +24,7 @@ const KINDS: Record<WorkloadKind, KindApi> = {
     read: (apps, namespace, name) => apps.readNamespacedDeployment({ name, namespace }),
     list: async (apps, namespace, labelSelector) =>
       (await apps.listNamespacedDeployment({ namespace, ...(labelSelector ? { labelSelector } : {}) })).items,
-    patch: (apps, namespace, name, body) => apps.patchNamespacedDeployment({ name, namespace, body }, STRATEGIC_MERGE),
+    patch: (apps, namespace, name, body) => apps.patchNamespacedDeployment({ name, namespace, body }, strategicMerge()),
     state: (w) => deploymentRollout(w as k8s.V1Deployment),
   },
   StatefulSet: {
@@ -32,7 +32,7 @@ const KINDS: Record<WorkloadKind, KindApi> = {
     read: (apps, namespace, name) => apps.readNamespacedStatefulSet({ name, namespace }),
     list: async (apps, namespace, labelSelector) =>
       (await apps.listNamespacedStatefulSet({ namespace, ...(labelSelector ? { labelSelector } : {}) })).items,
-    patch: (apps, namespace, name, body) => apps.patchNamespacedStatefulSet({ name, namespace, body }, STRATEGIC_MERGE),
+    patch: (apps, namespace, name, body) => apps.patchNamespacedStatefulSet({ name, namespace, body }, strategicMerge()),
     state: (w) => statefulSetRollout(w as k8s.V1StatefulSet),
   },
   DaemonSet: {
@@ -40,7 +40,7 @@ const KINDS: Record<WorkloadKind, KindApi> = {
     read: (apps, namespace, name) => apps.readNamespacedDaemonSet({ name, namespace }),
     list: async (apps, namespace, labelSelector) =>
       (await apps.listNamespacedDaemonSet({ namespace, ...(labelSelector ? { labelSelector } : {}) })).items,
-    patch: (apps, namespace, name, body) => apps.patchNamespacedDaemonSet({ name, namespace, body }, STRATEGIC_MERGE),
+    patch: (apps, namespace, name, body) => apps.patchNamespacedDaemonSet({ name, namespace, body }, strategicMerge()),
     state: (w) => daemonSetRollout(w as k8s.V1DaemonSet),
   },
 };
