@@ -1,12 +1,14 @@
-// CI's closing line, from jest's --json results: `node .ci/summary.js <results.json>` prints "N passed, M failed,
-// K skipped" (and the suites that failed to run) and exits 1 when anything failed or when the file is missing, i.e.
-// jest ended without writing its results: then nothing says the run passed, whatever jest's exit code was.
+// CI's closing line, from jest's --json results: `node .ci/summary.js <results.json> [<lint-status>]` prints "N passed,
+// M failed, K skipped" (and the suites that failed to run) and exits 1 when anything failed or when the file is
+// missing, i.e. jest ended without writing its results: then nothing says the run passed, whatever jest's exit code
+// was. With a lint-status file (the exit status of the lint that ran beside the tests, scripts/test.sh), a lint that
+// failed or never finished is said on the line and fails the run too.
 /* global process, console */
 const fs = require('node:fs');
 
-const file = process.argv[2];
+const [file, lintFile] = process.argv.slice(2);
 if (!file) {
-  console.error('usage: node .ci/summary.js <jest --json results file>');
+  console.error('usage: node .ci/summary.js <jest --json results file> [<lint status file>]');
   process.exit(2);
 }
 let results;
@@ -26,6 +28,18 @@ const parts = [
   `${count('numFailedTests')} failed`,
   `${count('numPendingTests') + count('numTodoTests')} skipped`,
 ];
+let lintFailed = false;
+if (lintFile) {
+  let lint;
+  try {
+    lint = fs.readFileSync(lintFile, 'utf8').trim();
+  } catch {
+    lint = null;
+  }
+  lintFailed = lint !== '0';
+  if (lint === null) parts.push('the lint never finished');
+  else if (lintFailed) parts.push(`the lint failed (exit ${lint}; npm run lint)`);
+}
 if (brokenSuites.length > 0) parts.push(`${brokenSuites.length} suite${brokenSuites.length === 1 ? '' : 's'} failed to run`);
 console.log(parts.join(', '));
 for (const s of brokenSuites) console.log(`  failed to run: ${s.name}`);
@@ -33,6 +47,7 @@ for (const s of brokenSuites) console.log(`  failed to run: ${s.name}`);
 const ended = count('numPassedTestSuites') + count('numFailedTestSuites') + count('numPendingTestSuites');
 if (ended < count('numTotalTestSuites')) console.log(`  ${count('numTotalTestSuites') - ended} suites never ran`);
 const failed =
+  lintFailed ||
   ended < count('numTotalTestSuites') ||
   results.success !== true ||
   count('numFailedTests') > 0 ||

@@ -43,8 +43,14 @@ function results(tests: Record<string, string[]>, neverRan = 0): string {
   return file;
 }
 
-function summary(file: string): { line: string; code: number | null } {
-  const r = spawnSync(process.execPath, [join(ROOT, '.ci/summary.js'), file], { encoding: 'utf8' });
+function summary(file: string, lintStatus?: string | null): { line: string; code: number | null } {
+  const args = [join(ROOT, '.ci/summary.js'), file];
+  if (lintStatus !== undefined) {
+    const lintFile = join(dir, `lint-${Math.random().toString(36).slice(2)}`);
+    if (lintStatus !== null) writeFileSync(lintFile, `${lintStatus}\n`);
+    args.push(lintFile);
+  }
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
   return { line: r.stdout.trim(), code: r.status };
 }
 
@@ -71,6 +77,16 @@ describe('the closing line of .ci/run', () => {
     const file = results({ 'a.test.ts': ['passed'] }, 2);
     // As jest reports it when a runner stops before handing back every file: success stays true.
     expect(summary(file)).toEqual({ line: '1 passed, 0 failed, 0 skipped\n  2 suites never ran', code: 1 });
+  });
+
+  it('fails the run when the lint beside the tests failed or never finished, saying so, though every test passed', () => {
+    const file = results({ 'a.test.ts': ['passed'] });
+    expect(summary(file, '0')).toEqual({ line: '1 passed, 0 failed, 0 skipped', code: 0 });
+    expect(summary(file, '2')).toEqual({
+      line: '1 passed, 0 failed, 0 skipped, the lint failed (exit 2; npm run lint)',
+      code: 1,
+    });
+    expect(summary(file, null)).toEqual({ line: '1 passed, 0 failed, 0 skipped, the lint never finished', code: 1 });
   });
 
   it('fails the run when jest wrote no results, saying so', () => {

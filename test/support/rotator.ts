@@ -1,8 +1,10 @@
 // One rotator on the test stack: a real worker running in the background and a client, for a given config YAML.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { getDataConverter } from '../../src/client/codec/data-converter';
 import type { CodecKeys } from '../../src/client/codec/aes-gcm-codec';
 import { parseConfig } from '../../src/config/load';
@@ -16,14 +18,53 @@ export function testCodecKeys(): CodecKeys {
   return { activeKeyId: 'test-1', keys: new Map([['test-1', randomBytes(32)]]) };
 }
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** Bundling takes seconds; do it once per test file. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    logger: silentLogger,
-  });
+let bundle: Promise<WorkflowBundle> | undefined;
+/**
+ * The workflow bundle. Building it takes ~3 s of CPU, so it is built once per test run, not once per test file: kept
+ * in `.rotator/bundles/` under a hash of every source that can go into it (the TypeScript of workflows/, src/,
+ * activities/ and workers/, the lockfile and tsconfig.json). Any edit there builds a new one.
+ */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= cachedBundle();
   return bundle;
+}
+
+const ROOT = resolve(__dirname, '../..');
+
+async function cachedBundle(): Promise<WorkflowBundle> {
+  const dir = join(ROOT, '.rotator', 'bundles');
+  const file = join(dir, `${bundleKey()}.js`);
+  try {
+    return { code: readFileSync(file, 'utf8') };
+  } catch {
+    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
+    mkdirSync(dir, { recursive: true });
+    // Renamed into place whole, so a test file beside this one never reads half a bundle.
+    const partial = `${file}.${process.pid}.tmp`;
+    writeFileSync(partial, code);
+    renameSync(partial, file);
+    // The bundles of earlier sources are never read again.
+    for (const old of readdirSync(dir))
+      if (old.endsWith('.js') && join(dir, old) !== file) rmSync(join(dir, old), { force: true });
+    return { code };
+  }
+}
+
+function bundleKey(): string {
+  const hash = createHash('sha256');
+  for (const file of ['package-lock.json', 'tsconfig.json']) hash.update(readFileSync(join(ROOT, file)));
+  const sources = (dir: string): string[] =>
+    readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => join(dir, f));
+  for (const file of ['workflows', 'src', 'activities', 'workers'].flatMap(sources).sort()) {
+    hash
+      .update(file)
+      .update('\0')
+      .update(readFileSync(join(ROOT, file)))
+      .update('\0');
+  }
+  return hash.digest('hex').slice(0, 32);
 }
 
 export interface Rotator {

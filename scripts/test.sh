@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# npm test: the bootstrap, then every test file (jest.config.js) with the lint running beside them. Arguments go to jest.
+#
+# The lint (tsc, type-aware ESLint, Prettier: about two CPU-minutes, one core) runs at the lowest CPU priority, so it
+# takes the CPU the tests leave idle (their waits on servers and timers, the last file that runs alone) instead of
+# holding every test back by three minutes. It fails the run all the same: its exit status goes to
+# .rotator/lint-status, which .ci/run's closing line reports, and its output is printed after the tests when it failed.
+# `npm run lint` alone is the quick check.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh --services all || exit $?
+. scripts/node-env.sh
+mkdir -p .rotator
+lint_log=.rotator/lint.log
+lint_status=.rotator/lint-status
+rm -f "$lint_status"
+(
+  status=0
+  nice -n 19 npm run --silent lint > "$lint_log" 2>&1 || status=$?
+  echo "$status" > "$lint_status"
+) &
+lint_pid=$!
+status=0
+jest --maxWorkers=3 "$@" || status=$?
+wait "$lint_pid"
+lint=$(cat "$lint_status" 2>/dev/null || echo missing)
+if [[ "$lint" != 0 ]]; then
+  cat "$lint_log" >&2
+  echo "npm test: npm run lint failed (exit $lint), its output above" >&2
+  ((status == 0)) && status=1
+fi
+exit "$status"
