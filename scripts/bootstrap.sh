@@ -124,10 +124,28 @@ else
     echo "bootstrap: node_modules links to $(readlink -f node_modules), whose install differs from this clone's package-lock.json; install there, or remove the link and rerun" >&2
     exit 1
   fi
-  say "installing npm deps …"
-  # npm 11 drops other platforms' optional binaries (@swc/core-*, esbuild) from a lock written on one platform and
-  # then refuses `npm ci` on it (npm/cli#8805); `npm install` honours the same lock and tolerates that.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+  # A fresh clone on a machine that installed this lock before (CI's) copies that install from the tool cache, keyed
+  # on the lock, Node's version and the machine (~5 s, against ~50 s for npm ci); the two newest installs are kept.
+  npm_cache="$TOOLS_CACHE/node_modules/${lock_sha:0:16}-node$NODE_VERSION-$(uname -m)"
+  if [[ -f "$npm_cache/node_modules/.package-lock.json" ]]; then
+    say "copying npm deps from $npm_cache …"
+    rm -rf node_modules node_modules.partial
+    cp -a "$npm_cache/node_modules" node_modules.partial
+    mv node_modules.partial node_modules
+  else
+    say "installing npm deps …"
+    # npm 11 drops other platforms' optional binaries (@swc/core-*, esbuild) from a lock written on one platform and
+    # then refuses `npm ci` on it (npm/cli#8805); `npm install` honours the same lock and tolerates that.
+    npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+    # Into the cache whole or not at all: copied beside it, then renamed (a second bootstrap at once keeps the first).
+    mkdir -p "$npm_cache"
+    partial="$(mktemp -d "$npm_cache/partial.XXXXXX")"
+    if cp -a node_modules "$partial/node_modules" && mv -T "$partial/node_modules" "$npm_cache/node_modules" 2>/dev/null; then
+      # shellcheck disable=SC2012 # names without spaces, newest first
+      ls -1dt "$TOOLS_CACHE"/node_modules/*/ | tail -n +3 | xargs -r rm -rf
+    fi
+    rm -rf "$partial"
+  fi
   echo "$lock_sha" >"$NPM_STAMP"
   say "npm deps ok"
 fi

@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --services all || exit $?
 . scripts/node-env.sh
 mkdir -p .rotator
+# Node's on-disk code cache for every node process of the run: the kill harnesses alone start ~180 worker processes,
+# each compiling the same modules (about 0.5 s of CPU each without it).
+export NODE_COMPILE_CACHE="$PWD/.rotator/node-compile-cache"
 lint_log=.rotator/lint.log
 lint_status=.rotator/lint-status
 rm -f "$lint_status"
@@ -21,7 +24,7 @@ rm -f "$lint_status"
 ) &
 lint_pid=$!
 status=0
-jest --maxWorkers=3 "$@" || status=$?
+node_modules/.bin/jest --maxWorkers=3 "$@" || status=$?
 wait "$lint_pid"
 lint=$(cat "$lint_status" 2>/dev/null || echo missing)
 if [[ "$lint" != 0 ]]; then
