@@ -31,12 +31,23 @@ describe('the Node rotator runs on', () => {
     const bootstrapping = Object.entries(pkg.scripts).filter(([, command]) =>
       command.includes('scripts/bootstrap.sh --services'),
     );
-    expect(bootstrapping.map(([name]) => name)).toEqual(expect.arrayContaining(['demo', 'test', 'test:unit', 'stack']));
+    expect(bootstrapping.map(([name]) => name)).toEqual(expect.arrayContaining(['demo', 'test:unit', 'stack']));
     for (const [name, command] of bootstrapping)
       expect({ name, command }).toEqual({
         name,
         command: expect.stringMatching(/^bash scripts\/bootstrap\.sh --services \S+ && \. scripts\/node-env\.sh && /),
       });
     for (const name of ['lint', 'rotator']) expect(pkg.scripts[name]).toMatch(/^\. scripts\/node-env\.sh && /);
+    // npm test is a script of its own (the lint beside the tests), which starts the same way before anything else.
+    expect(pkg.scripts.test).toBe('bash scripts/test.sh');
+    const commands = read('scripts/test.sh')
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.startsWith('#'));
+    expect(commands.slice(0, 4)).toEqual([
+      'set -uo pipefail',
+      'cd "$(dirname "$0")/.."',
+      'bash scripts/bootstrap.sh --services all || exit $?',
+      '. scripts/node-env.sh',
+    ]);
   });
 });

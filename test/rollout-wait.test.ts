@@ -6,6 +6,7 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createCoalesceActivities } from '../activities/consumers/rollout/public';
+import { strategicMerge } from '../activities/kubernetes/client';
 import type { WorkloadRef } from '../activities/types';
 import { DeploymentController } from './support/deployment-controller';
 import { unique } from './support/harness';
@@ -99,4 +100,20 @@ describe("a coalesced rollout's wait", () => {
       await proxy.setEnabled(true);
     }
   }, 90_000);
+});
+
+describe('the Deployment controller stand-in', () => {
+  // The release comes before the stand-in has written the rollout's in-progress status, as it can when a test releases
+  // right after seeing the rollout start: a stand-in that stalled anyway would hold the rollout until its timeout.
+  it('completes a stalled rollout released as soon as it is seen', async () => {
+    const seen = controller.rolloutsOf('api').length;
+    controller.set('api', 'stall');
+    const body = { spec: { template: { metadata: { annotations: { 'test.rotator.dev/restart': unique('r') } } } } };
+    await adminClients().apps.patchNamespacedDeployment({ name: 'api', namespace, body }, strategicMerge());
+    await controller.until((r) => r.length > seen, 'the restart');
+    controller.release('api');
+    await controller.until((r) => r.at(-1)?.outcome === 'complete' && r.length > seen, 'the released rollout', {
+      deadlineMs: 30_000,
+    });
+  }, 60_000);
 });

@@ -316,8 +316,7 @@ type Step = { at: number; kind: 'renew' | 'replace' };
 /** The next step for a lease, spread by its jitter (see JITTER; keepers before renew-by-renew-at had none). */
 export function nextStep(lease: KeptLease, config: LeaseConfig, byRenewAt: boolean, jittered: boolean, paced: boolean): Step {
   const jitter = byRenewAt && jittered ? jitterOf(lease) : 0;
-  const reissue =
-    reissueAt(lease, config) - jitter * JITTER * Math.max(MIN_LEAD_MS, (1 - config.renew_at) * lease.initialDurationMs);
+  const reissue = reissueAt(lease, config) - jitter * JITTER * leadOf(lease, config);
   const pacedAt = paced ? pacedReissue(lease, config) : null;
   // Paced only while that moment is ahead: a lease that is gone, or past it, is replaced at once.
   const replaceAt = pacedAt !== null && pacedAt > reissue && pacedAt > Date.now() ? pacedAt : reissue;

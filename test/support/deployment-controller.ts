@@ -193,8 +193,10 @@ export class DeploymentController {
       ],
     });
     if (this.stopped) return;
-    if (behaviour === 'stall') await new Promise<void>((r) => this.stalled.set(name, r));
-    else await new Promise((r) => setTimeout(r, this.stepMs));
+    // Stalled until released; a release that came while the status above was being written (a test that saw this
+    // rollout start may release it at once) has already said how it ends, and nothing would resolve the wait.
+    if (behaviour !== 'stall') await new Promise((r) => setTimeout(r, this.stepMs));
+    else if (this.behaviour.get(name) === 'stall') await new Promise<void>((r) => this.stalled.set(name, r));
     if ((this.handled.get(name) ?? 0) !== generation || this.stopped) return; // a newer generation took over
     if (behaviour === 'stall') behaviour = this.behaviour.get(name) === 'fail' ? 'fail' : 'complete';
     const done =
