@@ -9,7 +9,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh --services all || exit $?
-. scripts/node-env.sh
+. scripts/node-env.sh || exit $?
 mkdir -p .rotator
 # Node's on-disk code cache for every node process of the run: the kill harnesses alone start ~180 worker processes,
 # each compiling the same modules (about 0.5 s of CPU each without it).
@@ -20,9 +20,11 @@ rm -f "$lint_status"
 (
   status=0
   nice -n 19 npm run --silent lint > "$lint_log" 2>&1 || status=$?
-  echo "$status" > "$lint_status"
+  echo "$status" > "$lint_status.partial" && mv "$lint_status.partial" "$lint_status"
 ) &
 lint_pid=$!
+# A run stopped early stops its lint too, so no lint of this run writes its status into the next.
+trap 'pkill -TERM -P "$lint_pid" 2>/dev/null; kill "$lint_pid" 2>/dev/null' EXIT
 status=0
 node_modules/.bin/jest --maxWorkers=3 "$@" || status=$?
 wait "$lint_pid"

@@ -136,7 +136,7 @@ describe('the Dockerfile', () => {
         const p = path.join(dir, e.name);
         if (e.isDirectory()) walk(p);
         else if (p.endsWith('.js')) {
-          for (const [, spec] of fs.readFileSync(p, 'utf8').matchAll(/require\("([^".][^"]*)"\)/g)) {
+          for (const [, spec] of fs.readFileSync(p, 'utf8').matchAll(/require\(["']([^"'.][^"']*)["']\)/g)) {
             const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
             if (!spec.startsWith('node:') && !builtinModules.includes(name)) needed.set(name, path.relative(REPO_ROOT, p));
           }

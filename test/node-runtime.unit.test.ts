@@ -47,7 +47,7 @@ describe('the Node rotator runs on', () => {
       'set -uo pipefail',
       'cd "$(dirname "$0")/.."',
       'bash scripts/bootstrap.sh --services all || exit $?',
-      '. scripts/node-env.sh',
+      '. scripts/node-env.sh || exit $?',
     ]);
   });
 });

@@ -106,13 +106,14 @@ describe('the Deployment controller stand-in', () => {
   // The release comes before the stand-in has written the rollout's in-progress status, as it can when a test releases
   // right after seeing the rollout start: a stand-in that stalled anyway would hold the rollout until its timeout.
   it('completes a stalled rollout released as soon as it is seen', async () => {
+    const api = <R extends { deployment: string }>(r: R[]) => r.filter((x) => x.deployment === 'api');
     const seen = controller.rolloutsOf('api').length;
     controller.set('api', 'stall');
     const body = { spec: { template: { metadata: { annotations: { 'test.rotator.dev/restart': unique('r') } } } } };
     await adminClients().apps.patchNamespacedDeployment({ name: 'api', namespace, body }, strategicMerge());
-    await controller.until((r) => r.length > seen, 'the restart');
+    await controller.until((r) => api(r).length > seen, 'the restart', { deadlineMs: 20_000 });
     controller.release('api');
-    await controller.until((r) => r.at(-1)?.outcome === 'complete' && r.length > seen, 'the released rollout', {
+    await controller.until((r) => api(r).length > seen && api(r).at(-1)?.outcome === 'complete', 'the released rollout', {
       deadlineMs: 30_000,
     });
   }, 60_000);

@@ -4,7 +4,8 @@
 // The serial files start first, in a lane of their own, so the long tail of a run is short files. When a run selects
 // one file, or --runInBand, jest runs the files in band and this is jest's own runner.
 //
-// The files of ALONE (below) run last, one at a time, with nothing beside them.
+// The files of ALONE (below) run last, one at a time, with no other test file beside them (npm test's lint may still
+// run, at the lowest CPU priority: scripts/test.sh).
 //
 // ROTATOR_TEST_SERIAL_LANES: how many serial files may run at once (default 1); 0 runs them one at a time after
 // every other file has finished, alone on the machine (slower; what npm test did before this runner).
@@ -22,7 +23,7 @@ const lanesRaw = process.env.ROTATOR_TEST_SERIAL_LANES;
 const lanesSetting = lanesRaw === undefined || lanesRaw.trim() === '' ? 1 : Number(lanesRaw);
 const HEAVY_AFTER = lanesSetting === 0;
 const HEAVY_LANES = HEAVY_AFTER ? 1 : Number.isInteger(lanesSetting) && lanesSetting > 0 ? lanesSetting : 1;
-// Serial files that run last, with nothing beside them: the lease keeper's kill harness, whose fresh worker must take
+// Serial files that run last, with no other file beside them: the lease keeper's kill harness, whose fresh worker must take
 // over within the 17 s its 20 s lease has left after a kill; beside other files it sometimes did not.
 const ALONE = ['lease-keeper-faults'];
 const testWorkerPath = path.join(path.dirname(require.resolve('jest-runner')), 'testWorker.js');

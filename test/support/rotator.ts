@@ -22,7 +22,7 @@ let bundle: Promise<WorkflowBundle> | undefined;
 /**
  * The workflow bundle. Building it takes ~3 s of CPU, so it is built once per test run, not once per test file: kept
  * in `.rotator/bundles/` under a hash of every source that can go into it (the TypeScript of workflows/, src/,
- * activities/ and workers/, the lockfile and tsconfig.json). Any edit there builds a new one.
+ * activities/ and workers/, the lockfile, tsconfig.json and this file). Any edit there builds a new one.
  */
 export function workflowBundle(): Promise<WorkflowBundle> {
   bundle ??= cachedBundle();
@@ -33,26 +33,35 @@ const ROOT = resolve(__dirname, '../..');
 
 async function cachedBundle(): Promise<WorkflowBundle> {
   const dir = join(ROOT, '.rotator', 'bundles');
-  const file = join(dir, `${bundleKey()}.js`);
+  const key = bundleKey();
+  const file = join(dir, `${key}.js`);
   try {
     return { code: readFileSync(file, 'utf8') };
   } catch {
     const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
-    mkdirSync(dir, { recursive: true });
-    // Renamed into place whole, so a test file beside this one never reads half a bundle.
-    const partial = `${file}.${process.pid}.tmp`;
-    writeFileSync(partial, code);
-    renameSync(partial, file);
-    // The bundles of earlier sources are never read again.
-    for (const old of readdirSync(dir))
-      if (old.endsWith('.js') && join(dir, old) !== file) rmSync(join(dir, old), { force: true });
+    // Kept only when no source changed while webpack read them, and never at the cost of the bundle just built.
+    if (bundleKey() !== key) return { code };
+    try {
+      mkdirSync(dir, { recursive: true });
+      // Renamed into place whole, so a test file beside this one never reads half a bundle.
+      const partial = `${file}.${process.pid}.tmp`;
+      writeFileSync(partial, code);
+      renameSync(partial, file);
+      // The bundles of earlier sources are never read again.
+      for (const old of readdirSync(dir))
+        if (old.endsWith('.js') && join(dir, old) !== file) rmSync(join(dir, old), { force: true });
+    } catch {
+      // Not kept: the next test file builds its own.
+    }
     return { code };
   }
 }
 
 function bundleKey(): string {
   const hash = createHash('sha256');
-  for (const file of ['package-lock.json', 'tsconfig.json']) hash.update(readFileSync(join(ROOT, file)));
+  // This file too: it holds the bundler's options.
+  for (const file of ['package-lock.json', 'tsconfig.json', 'test/support/rotator.ts'])
+    hash.update(readFileSync(join(ROOT, file)));
   const sources = (dir: string): string[] =>
     readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.ts'))
