@@ -31,7 +31,7 @@ const GRACE_LEASE = [
   'grace_period: 10s',
   'revoke_attempts: 3',
 ];
-const CONCURRENCY = 8;
+const CONCURRENCY = 4;
 
 let harness: FaultHarness;
 beforeAll(async () => {
