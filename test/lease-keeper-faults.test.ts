@@ -32,6 +32,8 @@ const GRACE_LEASE = [
   'revoke_attempts: 3',
 ];
 const CONCURRENCY = 4;
+/** The phases a keeper enters once a re-issue has ended: only then has the old lease been renewed for its grace. */
+const AFTER_REISSUE: ReadonlyArray<KeeperState['phase']> = ['grace', 'renewing', 'waiting'];
 
 let harness: FaultHarness;
 beforeAll(async () => {
@@ -82,7 +84,9 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
       const s = await state();
       if (s?.current?.hardEndAt) hardEnds.set(s.current.leaseId, s.current.hardEndAt);
       if ((s?.revoked ?? 0) >= 1) return null;
-      const queued = s?.phase === 'grace' ? s.revokeQueue[0] : undefined;
+      // Queued, and the re-issue done (its renewal of the old lease for the grace period with it): the keeper waits
+      // for the revoke, or renews the new lease first when that falls due sooner (its jitter, a slow verify).
+      const queued = s && AFTER_REISSUE.includes(s.phase) ? s.revokeQueue[0] : undefined;
       if (queued) {
         const lookedUp = Date.now();
         const info = await engine.lookup(queued.leaseId);
