@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { getDataConverter } from '../src/client/codec/data-converter';
 import { followRotation, startRotation } from '../src/client/rotations';
 import { parseConfig } from '../src/config/load';
@@ -28,9 +28,9 @@ import { silentLogger } from './support/rotator-config';
 import { testStack } from './support/stack';
 import { thrown } from './support/thrown';
 
-let tracedBundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+let tracedBundle: Promise<WorkflowBundle> | undefined;
 /** The workflow code as a traced worker bundles it: with the SDK's OpenTelemetry workflow interceptors. */
-function traced(): Promise<WorkflowBundleWithSourceMap> {
+function traced(): Promise<WorkflowBundle> {
   tracedBundle ??= bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     workflowInterceptorModules: WORKFLOW_TRACING_MODULES,

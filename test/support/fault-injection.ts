@@ -6,10 +6,9 @@
 // since the last completed workflow task) again. `before:` the first step of a phase is a kill at that phase boundary.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-
-const ROOT = resolve(__dirname, '../..');
+import { compiledScript, ROOT } from './build-cache';
 
 export interface TraceEvent {
   /** Wall-clock ms, so steps can be lined up with a prober's observations. */
@@ -142,8 +141,8 @@ export function writeBundle(dir: string, code: string): string {
 }
 
 /**
- * Starts `test/support/fault-worker.ts` as its own node process (node itself, not a tsx wrapper, so a SIGKILL hits the
- * process that runs the worker).
+ * Starts `test/support/fault-worker.ts` (its JavaScript, see compiledScript) as its own node process (node itself, not a
+ * tsx wrapper, so a SIGKILL hits the process that runs the worker).
  */
 export function spawnFaultyWorker(options: {
   configFile: string;
@@ -152,7 +151,7 @@ export function spawnFaultyWorker(options: {
   killAt?: string;
   traceFile?: string;
 }): FaultyWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/support/fault-worker.ts')], {
+  const child = spawn(process.execPath, [compiledScript('test/support/fault-worker.ts')], {
     cwd: ROOT,
     env: {
       ...process.env,

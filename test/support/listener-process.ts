@@ -2,11 +2,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { CodecKeys } from '../../src/client/codec/aes-gcm-codec';
 import { codecKeyEnv } from './harness';
-
-const ROOT = resolve(__dirname, '../..');
+import { compiledScript, ROOT } from './build-cache';
 
 export interface ListenerProcess {
   url: string;
@@ -20,7 +19,7 @@ export async function startListenerProcess(yaml: string, env: Record<string, str
   const dir = mkdtempSync(join(tmpdir(), 'rotator-listener-'));
   const file = join(dir, 'rotator.yaml');
   writeFileSync(file, yaml, { mode: 0o600 });
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/listener/main.ts'), file], {
+  const child: ChildProcess = spawn(process.execPath, [compiledScript('src/listener/main.ts'), file], {
     cwd: ROOT,
     env: {
       ...process.env,

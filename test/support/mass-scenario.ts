@@ -7,12 +7,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import vault from 'node-vault';
 import type { StackInfo } from '../../src/stack/local-stack';
 import { postgresAdminSecret, vaultProviderYaml } from './rotator-config';
-
-const ROOT = resolve(__dirname, '../..');
+import { compiledScript, ROOT } from './build-cache';
 
 export interface StoreRequest {
   t: number;
@@ -185,7 +184,7 @@ export interface CliProcess {
 
 /** The CLI as its own process (node itself, so a SIGKILL hits the process that runs it). */
 export function spawnCli(args: string[], env: Record<string, string>): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+  const child = spawn(process.execPath, [compiledScript('src/cli/main.ts'), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, ROTATOR_LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'pipe'],

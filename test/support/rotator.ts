@@ -1,7 +1,7 @@
 // One rotator on the test stack: a real worker running in the background and a client, for a given config YAML.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
@@ -11,6 +11,7 @@ import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { planRotation, type RotationPlan } from '../../src/config/plan';
 import { createRotatorWorker, WORKFLOWS_PATH, type RotatorWorker } from '../../workers/worker';
+import { keep, partialPath, PRODUCT_SOURCES, ROOT, sourceKey } from './build-cache';
 import { silentLogger } from './rotator-config';
 import { testStack } from './stack';
 
@@ -29,27 +30,18 @@ export function workflowBundle(): Promise<WorkflowBundle> {
   return bundle;
 }
 
-const ROOT = resolve(__dirname, '../..');
-
 async function cachedBundle(): Promise<WorkflowBundle> {
-  const dir = join(ROOT, '.rotator', 'bundles');
   const key = bundleKey();
-  const file = join(dir, `${key}.js`);
   try {
-    return { code: readFileSync(file, 'utf8') };
+    return { code: readFileSync(join(ROOT, '.rotator', 'bundles', `${key}.js`), 'utf8') };
   } catch {
     const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
     // Kept only when no source changed while webpack read them, and never at the cost of the bundle just built.
     if (bundleKey() !== key) return { code };
     try {
-      mkdirSync(dir, { recursive: true });
-      // Renamed into place whole, so a test file beside this one never reads half a bundle.
-      const partial = `${file}.${process.pid}.tmp`;
+      const partial = partialPath('bundles', key);
       writeFileSync(partial, code);
-      renameSync(partial, file);
-      // The bundles of earlier sources are never read again.
-      for (const old of readdirSync(dir))
-        if (old.endsWith('.js') && join(dir, old) !== file) rmSync(join(dir, old), { force: true });
+      keep('bundles', partial, `${key}.js`);
     } catch {
       // Not kept: the next test file builds its own.
     }
@@ -57,24 +49,9 @@ async function cachedBundle(): Promise<WorkflowBundle> {
   }
 }
 
-function bundleKey(): string {
-  const hash = createHash('sha256');
-  // This file too: it holds the bundler's options.
-  for (const file of ['package-lock.json', 'tsconfig.json', 'test/support/rotator.ts'])
-    hash.update(readFileSync(join(ROOT, file)));
-  const sources = (dir: string): string[] =>
-    readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.ts'))
-      .map((f) => join(dir, f));
-  for (const file of ['workflows', 'src', 'activities', 'workers'].flatMap(sources).sort()) {
-    hash
-      .update(file)
-      .update('\0')
-      .update(readFileSync(join(ROOT, file)))
-      .update('\0');
-  }
-  return hash.digest('hex').slice(0, 32);
-}
+// This file too: it holds the bundler's options.
+const bundleKey = () =>
+  sourceKey({ files: ['package-lock.json', 'tsconfig.json', 'test/support/rotator.ts'], dirs: PRODUCT_SOURCES });
 
 export interface Rotator {
   config: Config;
