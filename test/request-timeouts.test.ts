@@ -7,12 +7,13 @@ import { guarded, SLOW_STEP_MS } from '../activities/guarded';
 import { Client } from 'pg';
 import { VaultKvStore } from '../activities/stores/vault/store';
 import { PostgresTarget } from '../activities/targets/postgresql/target';
+import { canLogIn, MysqlTarget } from '../activities/targets/mysql/target';
 import { CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS, STEP_TIMEOUT_MS, VERIFY_QUERY_TIMEOUT_MS } from '../activities/timeouts';
 import { msToNumber } from '@temporalio/common';
 import { RotatorError } from '../src/kernel/errors';
 import { COMPENSATE, IRREVERSIBLE, RESTORE, SHORT_IO, VERIFY_LOGIN } from '../workflows/lib/policies';
 import { startLocalStack, type LocalStack } from '../src/stack/local-stack';
-import { freeze, postgresPids, thaw, vaultPid } from './support/freeze';
+import { freeze, mariadbPid, postgresPids, thaw, vaultPid } from './support/freeze';
 
 jest.setTimeout(120_000);
 
@@ -292,5 +293,52 @@ describe('PostgreSQL frozen or down', () => {
     expect(err.message).toBe(
       `PostgreSQL at ${host}:${port} is unreachable (ECONNREFUSED) (log in as app at ${host}:${port}/${stack.postgres!.database} (target connection) and run the verify query)`,
     );
+  });
+});
+
+describe('MariaDB frozen', () => {
+  let stack: LocalStack;
+  let pids: number[] = [];
+  let target: MysqlTarget;
+
+  beforeAll(async () => {
+    stack = await startLocalStack({ services: ['mariadb'] });
+    target = await MysqlTarget.connect(stack.mariadb!, {});
+  });
+  afterEach(() => {
+    thaw(pids);
+    pids = [];
+  });
+  afterAll(async () => {
+    await target?.close();
+    await stack?.stop();
+  });
+
+  test('an attempt its step gave up on sets no password once MariaDB answers again (the compensation already ran)', async () => {
+    await target.liveSessions('app'); // a pooled connection, to the server that freezes
+    // A local step with a 2 s retry budget: guarded ends it about 1 s in, while its first statement waits.
+    const env = new MockActivityEnvironment({
+      activityType: 'applyCredential',
+      isLocal: true,
+      scheduleToCloseTimeoutMs: 2_000,
+      scheduledTimestampMs: Date.now(),
+    });
+    let attempt: Promise<unknown> | undefined;
+    const apply = guarded(async () => {
+      attempt = target.upsertLogin('app_abandoned', 'abandoned-secret-1');
+      return attempt;
+    }, []);
+    pids = [mariadbPid(stack.dir)];
+    freeze(pids);
+    await expect(env.run(apply)).rejects.toMatchObject({ message: expect.stringMatching(/retry budget of 2s/) });
+    // The compensation runs now (no login to withdraw yet), then MariaDB answers the statement the attempt waits on:
+    // the locked account it creates. The statements after it (grants, the password that unlocks it) are not sent.
+    thaw(pids);
+    pids = [];
+    await expect(attempt).rejects.toThrow(
+      /^MariaDB set the password of app_abandoned@% not sent: applyCredential had already ended/,
+    );
+    const { host, port } = stack.mariadb!;
+    expect(await canLogIn({ host, port }, { username: 'app_abandoned', password: 'abandoned-secret-1' })).toBe(false);
   });
 });

@@ -54,6 +54,11 @@ export function postgresPids(stackDir: string): number[] {
   return [postmaster, ...children(postmaster)];
 }
 
+/** The MariaDB server of a private stack (one process; its pid file in the stack's mariadb dir). */
+export function mariadbPid(stackDir: string): number {
+  return Number(fs.readFileSync(path.join(stackDir, 'mariadb', 'mariadb.pid'), 'utf8').trim());
+}
+
 /**
  * Stop every process of `pids`, the first (the server's main process) included, and return once every thread of each
  * is stopped. kill(2) only sends SIGSTOP: a thread already running may still answer a request sent right after it

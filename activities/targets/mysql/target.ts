@@ -3,6 +3,7 @@
 // message with every secret of the statement redacted.
 import { escape as escapeText } from 'mysql2';
 import { createConnection, createPool, type Pool, type PoolOptions } from 'mysql2/promise';
+import { stillWanted } from '../../../src/kernel/attempt';
 import { RotatorError } from '../../../src/kernel/errors';
 import { redact } from '../../../src/kernel/redact';
 import type { DatabaseTarget, LoginCredential, SecretValue, TargetCapabilities, VerifiedAt } from '../../types';
@@ -209,11 +210,21 @@ export class MysqlTarget implements DatabaseTarget {
     }
   }
 
+  /** The server's name for messages: MariaDB or MySQL. */
+  private get system(): string {
+    return this.flavour.mariadb ? 'MariaDB' : 'MySQL';
+  }
+
   private acct(username: string): string {
     return account(username, this.accountHost);
   }
 
+  /**
+   * One statement, not sent for an attempt its step already gave up on (src/kernel/attempt.ts): upsertLogin is several,
+   * and the ones after a statement that waited on a slow server must not run after the rotation's compensation did.
+   */
   private async run(action: string, sql: string, secrets: string[] = []): Promise<unknown> {
+    stillWanted(`${this.system} ${action}`);
     try {
       const [rows] = await this.pool.query({ sql, timeout: REQUEST_TIMEOUT_MS });
       return rows;
@@ -337,6 +348,7 @@ export class MysqlTarget implements DatabaseTarget {
   async terminateSessions(username: string): Promise<number> {
     let ended = 0;
     for (const id of await this.sessionIds(username)) {
+      stillWanted(`${this.system} end session ${Number(id)} of ${username}`);
       try {
         await this.pool.query({ sql: `KILL CONNECTION ${Number(id)}`, timeout: REQUEST_TIMEOUT_MS });
         ended++;
