@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import { VaultKvStore } from '../activities/stores/vault/store';
 import { PostgresTarget } from '../activities/targets/postgresql/target';
 import { canLogIn, MysqlTarget } from '../activities/targets/mysql/target';
+import { createConnection } from 'mysql2/promise';
 import { CONNECT_TIMEOUT_MS, REQUEST_TIMEOUT_MS, STEP_TIMEOUT_MS, VERIFY_QUERY_TIMEOUT_MS } from '../activities/timeouts';
 import { msToNumber } from '@temporalio/common';
 import { RotatorError } from '../src/kernel/errors';
@@ -303,7 +304,10 @@ describe('MariaDB frozen', () => {
 
   beforeAll(async () => {
     stack = await startLocalStack({ services: ['mariadb'] });
-    target = await MysqlTarget.connect(stack.mariadb!, {});
+    const admin = await createConnection(stack.mariadb!);
+    await admin.query('CREATE ROLE app_role').finally(() => admin.end());
+    // With a role: upsertLogin is create, grant the role, make it the default, set the password.
+    target = await MysqlTarget.connect(stack.mariadb!, { role: 'app_role' });
   });
   afterEach(() => {
     thaw(pids);
@@ -336,9 +340,14 @@ describe('MariaDB frozen', () => {
     thaw(pids);
     pids = [];
     await expect(attempt).rejects.toThrow(
-      /^MariaDB set the password of app_abandoned@% not sent: applyCredential had already ended/,
+      /^MySQL grant role app_role to app_abandoned@% not sent: applyCredential had already ended/,
     );
     const { host, port } = stack.mariadb!;
     expect(await canLogIn({ host, port }, { username: 'app_abandoned', password: 'abandoned-secret-1' })).toBe(false);
+    const admin = await createConnection(stack.mariadb!);
+    const [granted] = await admin
+      .query(`SELECT Role FROM mysql.roles_mapping WHERE User = 'app_abandoned'`)
+      .finally(() => admin.end());
+    expect(granted).toEqual([]);
   });
 });

@@ -1,7 +1,6 @@
 // One rotator on the test stack: a real worker running in the background and a client, for a given config YAML.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
@@ -11,7 +10,7 @@ import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { planRotation, type RotationPlan } from '../../src/config/plan';
 import { createRotatorWorker, WORKFLOWS_PATH, type RotatorWorker } from '../../workers/worker';
-import { keep, partialPath, PRODUCT_SOURCES, ROOT, sourceKey } from './build-cache';
+import { keep, partialPath, PRODUCT_SOURCES, reuse, sourceKey } from './build-cache';
 import { silentLogger } from './rotator-config';
 import { testStack } from './stack';
 
@@ -32,21 +31,25 @@ export function workflowBundle(): Promise<WorkflowBundle> {
 
 async function cachedBundle(): Promise<WorkflowBundle> {
   const key = bundleKey();
-  try {
-    return { code: readFileSync(join(ROOT, '.rotator', 'bundles', `${key}.js`), 'utf8') };
-  } catch {
-    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
-    // Kept only when no source changed while webpack read them, and never at the cost of the bundle just built.
-    if (bundleKey() !== key) return { code };
+  const found = reuse('bundles', `${key}.js`);
+  if (found) {
     try {
-      const partial = partialPath('bundles', key);
-      writeFileSync(partial, code);
-      keep('bundles', partial, `${key}.js`);
+      return { code: readFileSync(found, 'utf8') };
     } catch {
-      // Not kept: the next test file builds its own.
+      // Removed since (another run's sources): built below.
     }
-    return { code };
   }
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
+  // Kept only when no source changed while webpack read them, and never at the cost of the bundle just built.
+  if (bundleKey() !== key) return { code };
+  try {
+    const partial = partialPath('bundles', key);
+    writeFileSync(partial, code);
+    keep('bundles', partial, `${key}.js`);
+  } catch {
+    // Not kept: the next test file builds its own.
+  }
+  return { code };
 }
 
 // This file too: it holds the bundler's options.

@@ -210,11 +210,6 @@ export class MysqlTarget implements DatabaseTarget {
     }
   }
 
-  /** The server's name for messages: MariaDB or MySQL. */
-  private get system(): string {
-    return this.flavour.mariadb ? 'MariaDB' : 'MySQL';
-  }
-
   private acct(username: string): string {
     return account(username, this.accountHost);
   }
@@ -224,7 +219,7 @@ export class MysqlTarget implements DatabaseTarget {
    * and the ones after a statement that waited on a slow server must not run after the rotation's compensation did.
    */
   private async run(action: string, sql: string, secrets: string[] = []): Promise<unknown> {
-    stillWanted(`${this.system} ${action}`);
+    stillWanted(`MySQL ${action}`);
     try {
       const [rows] = await this.pool.query({ sql, timeout: REQUEST_TIMEOUT_MS });
       return rows;
@@ -348,7 +343,7 @@ export class MysqlTarget implements DatabaseTarget {
   async terminateSessions(username: string): Promise<number> {
     let ended = 0;
     for (const id of await this.sessionIds(username)) {
-      stillWanted(`${this.system} end session ${Number(id)} of ${username}`);
+      stillWanted(`MySQL end session ${Number(id)} of ${username}`);
       try {
         await this.pool.query({ sql: `KILL CONNECTION ${Number(id)}`, timeout: REQUEST_TIMEOUT_MS });
         ended++;
