@@ -29,6 +29,37 @@ function failureOf(promise: Promise<unknown>): Promise<RotatorError> {
   );
 }
 
+/**
+ * Runs `attempt` as one attempt of the local step `step`, with a 2 s retry budget, while the server's processes `frozen`
+ * are stopped: guarded ends the step about 1 s in, while the attempt's first request waits. Then thaws them (the
+ * rotation's compensation has run by then, finding nothing of the step's to undo) and returns the attempt, which the
+ * server answers now.
+ */
+async function abandonedWhileFrozen(
+  step: string,
+  attempt: () => Promise<unknown>,
+  frozen: number[],
+): Promise<{ attempt: Promise<unknown> }> {
+  const env = new MockActivityEnvironment({
+    activityType: step,
+    isLocal: true,
+    scheduleToCloseTimeoutMs: 2_000,
+    scheduledTimestampMs: Date.now(),
+  });
+  let running: Promise<unknown> | undefined;
+  const run = guarded(async () => {
+    running = attempt();
+    return running;
+  }, []);
+  freeze(frozen);
+  try {
+    await expect(env.run(run)).rejects.toMatchObject({ message: expect.stringMatching(/retry budget of 2s/) });
+  } finally {
+    thaw(frozen);
+  }
+  return { attempt: running! };
+}
+
 test('every request times out well within every step that makes it', () => {
   for (const policy of [SHORT_IO, IRREVERSIBLE, COMPENSATE, RESTORE]) {
     const stepMs = msToNumber(policy.startToCloseTimeout!);
@@ -156,24 +187,11 @@ describe('OpenBao frozen during promote', () => {
     const path = `${PATH}-abandoned`;
     const s = store();
     await (s as unknown as { client: vault.client }).client.write(path, { data: { username: 'app', password: 'old' } });
-    // A local step with a 2 s retry budget: guarded ends it about 1 s in, while its read waits on the frozen server.
-    const env = new MockActivityEnvironment({
-      activityType: 'stageCredential',
-      isLocal: true,
-      scheduleToCloseTimeoutMs: 2_000,
-      scheduledTimestampMs: Date.now(),
-    });
-    let attempt: Promise<unknown> | undefined;
-    const stage = guarded(async () => {
-      attempt = s.stagePending(path, 'rotation-abandoned', { username: 'app', password: 'newer' }, '1');
-      return attempt;
-    }, []);
-    freeze([pid]);
-    frozen = true;
-    await expect(env.run(stage)).rejects.toMatchObject({ message: expect.stringMatching(/retry budget of 2s/) });
-    // The compensation runs now (nothing staged to discard), then OpenBao answers the read the attempt waits on.
-    thaw([pid]);
-    frozen = false;
+    const { attempt } = await abandonedWhileFrozen(
+      'stageCredential',
+      () => s.stagePending(path, 'rotation-abandoned', { username: 'app', password: 'newer' }, '1'),
+      [pid],
+    );
     await expect(attempt).rejects.toThrow(/not sent: stageCredential had already ended/);
     // Nothing was staged: no pending value outlives the rotation that gave up on it.
     expect(await store().readPending(path, 'rotation-abandoned')).toBeNull();
@@ -235,24 +253,11 @@ describe('PostgreSQL frozen or down', () => {
 
   test('an attempt its step gave up on sets no password once PostgreSQL answers again (the compensation already ran)', async () => {
     await target.liveSessions('app'); // a pooled connection, to a backend that freezes with the rest
-    // A local step with a 2 s retry budget: guarded ends it about 1 s in, while its first statement waits.
-    const env = new MockActivityEnvironment({
-      activityType: 'applyCredential',
-      isLocal: true,
-      scheduleToCloseTimeoutMs: 2_000,
-      scheduledTimestampMs: Date.now(),
-    });
-    let attempt: Promise<unknown> | undefined;
-    const apply = guarded(async () => {
-      attempt = target.upsertLogin('app_abandoned', 'abandoned-secret-1');
-      return attempt;
-    }, []);
-    pids = postgresPids(stack.dir);
-    freeze(pids);
-    await expect(env.run(apply)).rejects.toMatchObject({ message: expect.stringMatching(/retry budget of 2s/) });
-    // The compensation runs now (no login to withdraw yet), then PostgreSQL answers the statement the attempt waits on.
-    thaw(pids);
-    pids = [];
+    const { attempt } = await abandonedWhileFrozen(
+      'applyCredential',
+      () => target.upsertLogin('app_abandoned', 'abandoned-secret-1'),
+      postgresPids(stack.dir),
+    );
     await expect(attempt).rejects.toThrow(/PostgreSQL .* not sent: applyCredential had already ended/);
     expect(await target.loginExpiry('app_abandoned')).toBeNull();
     const admin = new Client(stack.postgres!);
@@ -299,7 +304,6 @@ describe('PostgreSQL frozen or down', () => {
 
 describe('MariaDB frozen', () => {
   let stack: LocalStack;
-  let pids: number[] = [];
   let target: MysqlTarget;
 
   beforeAll(async () => {
@@ -309,10 +313,6 @@ describe('MariaDB frozen', () => {
     // With a role: upsertLogin is create, grant the role, make it the default, set the password.
     target = await MysqlTarget.connect(stack.mariadb!, { role: 'app_role' });
   });
-  afterEach(() => {
-    thaw(pids);
-    pids = [];
-  });
   afterAll(async () => {
     await target?.close();
     await stack?.stop();
@@ -320,25 +320,13 @@ describe('MariaDB frozen', () => {
 
   test('an attempt its step gave up on sets no password once MariaDB answers again (the compensation already ran)', async () => {
     await target.liveSessions('app'); // a pooled connection, to the server that freezes
-    // A local step with a 2 s retry budget: guarded ends it about 1 s in, while its first statement waits.
-    const env = new MockActivityEnvironment({
-      activityType: 'applyCredential',
-      isLocal: true,
-      scheduleToCloseTimeoutMs: 2_000,
-      scheduledTimestampMs: Date.now(),
-    });
-    let attempt: Promise<unknown> | undefined;
-    const apply = guarded(async () => {
-      attempt = target.upsertLogin('app_abandoned', 'abandoned-secret-1');
-      return attempt;
-    }, []);
-    pids = [mariadbPid(stack.dir)];
-    freeze(pids);
-    await expect(env.run(apply)).rejects.toMatchObject({ message: expect.stringMatching(/retry budget of 2s/) });
-    // The compensation runs now (no login to withdraw yet), then MariaDB answers the statement the attempt waits on:
-    // the locked account it creates. The statements after it (grants, the password that unlocks it) are not sent.
-    thaw(pids);
-    pids = [];
+    const { attempt } = await abandonedWhileFrozen(
+      'applyCredential',
+      () => target.upsertLogin('app_abandoned', 'abandoned-secret-1'),
+      [mariadbPid(stack.dir)],
+    );
+    // MariaDB answered the statement the attempt waited on (the locked account it creates); the statements after it
+    // (the role's grant, its default, the password that unlocks the account) were not sent.
     await expect(attempt).rejects.toThrow(
       /^MySQL grant role app_role to app_abandoned@% not sent: applyCredential had already ended/,
     );
