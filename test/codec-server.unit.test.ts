@@ -545,9 +545,11 @@ describe('codec server settings', () => {
   it('serves from `rotator codec-server` until SIGTERM, then exits 0', async () => {
     const codecKeys = keys();
     const keySpec = `${codecKeys.activeKeyId}:${codecKeys.keys.get(codecKeys.activeKeyId)!.toString('base64')}`;
+    // node itself with tsx's loader, not the tsx wrapper: the wrapper relays SIGTERM and, when the child has not
+    // confirmed it within 30 ms (a loaded machine), SIGKILLs it and exits 143 itself (CI on 998abad).
     const child = spawn(
-      join(__dirname, '..', 'node_modules', '.bin', 'tsx'),
-      ['src/cli/main.ts', 'codec-server', '--address', '127.0.0.1:0', '--cors-origin', UI_ORIGIN],
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'codec-server', '--address', '127.0.0.1:0', '--cors-origin', UI_ORIGIN],
       {
         cwd: join(__dirname, '..'),
         env: { ...process.env, ROTATOR_CODEC_TOKEN: TOKEN, ROTATOR_CODEC_KEY: keySpec, ROTATOR_LOG_LEVEL: 'warn' },
