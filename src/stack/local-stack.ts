@@ -12,6 +12,7 @@ import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import Redis from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { Client as PgClient } from 'pg';
+import { REPO_ROOT } from './repo-root';
 import {
   type Ctx,
   type Handle,
@@ -80,15 +81,7 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
 }
 
-// Walk up to package.json so this works from src/ (tsx, ts-jest) and from a compiled dist/src/.
-export const REPO_ROOT = findRepoRoot(path.resolve(__dirname, '../..'));
-
-function findRepoRoot(start: string): string {
-  for (let d = start; ; d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, 'package.json'))) return d;
-    if (path.dirname(d) === d) return start;
-  }
-}
+export { REPO_ROOT };
 
 /** Built by scripts/build-kube-apiserver.sh (called from bootstrap); the same version as its KUBE_VERSION default. */
 export const KUBE_VERSION = 'v1.37.2';

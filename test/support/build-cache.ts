@@ -2,15 +2,8 @@
 // `.rotator/<kind>/<key>`, the key a hash of every source the build reads. Only for tests: nothing here ships.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-
-/** The repository: the first folder up from here with a package.json (the same from a compiled copy of this file). */
-export const ROOT = ((): string => {
-  for (let d = __dirname; ; d = dirname(d)) {
-    if (existsSync(join(d, 'package.json'))) return d;
-    if (dirname(d) === d) throw new Error(`no package.json above ${__dirname}`);
-  }
-})();
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../src/stack/repo-root';
 
 /** The product's TypeScript: what the workflow bundle and the compiled test processes are built from. */
 export const PRODUCT_SOURCES = ['workflows', 'src', 'activities', 'workers'];
@@ -24,12 +17,12 @@ const KEPT = 2;
  */
 export function sourceKey({ files, dirs }: { files: string[]; dirs: string[] }): string {
   const hash = createHash('sha256');
-  for (const file of files) hash.update(readFileSync(join(ROOT, file)));
+  for (const file of files) hash.update(readFileSync(join(REPO_ROOT, file)));
   for (const file of dirs.flatMap(sourcesUnder).sort()) {
     hash
       .update(file)
       .update('\0')
-      .update(readFileSync(join(ROOT, file)))
+      .update(readFileSync(join(REPO_ROOT, file)))
       .update('\0');
   }
   return hash.digest('hex').slice(0, 32);
@@ -37,14 +30,14 @@ export function sourceKey({ files, dirs }: { files: string[]; dirs: string[] }):
 
 /** The `.ts` files under `dir`, relative to the repository. */
 function sourcesUnder(dir: string): string[] {
-  return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+  return readdirSync(join(REPO_ROOT, dir), { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.ts'))
     .map((f) => join(dir, f));
 }
 
 /** `.rotator/<kind>/<name>` if it was built already, marked as used now (see keep); null if not. */
 export function reuse(kind: string, name: string): string | null {
-  const path = join(ROOT, '.rotator', kind, name);
+  const path = join(REPO_ROOT, '.rotator', kind, name);
   try {
     const now = new Date();
     utimesSync(path, now, now);
@@ -56,7 +49,7 @@ export function reuse(kind: string, name: string): string | null {
 
 /** Where a build of `kind` writes before keep() moves it into place: its own name, so builds beside it never collide. */
 export function partialPath(kind: string, name: string): string {
-  const dir = join(ROOT, '.rotator', kind);
+  const dir = join(REPO_ROOT, '.rotator', kind);
   mkdirSync(dir, { recursive: true });
   return join(dir, `${name}.${process.pid}.tmp`);
 }
@@ -69,7 +62,7 @@ export function partialPath(kind: string, name: string): string {
  * using one), and partial builds whose process has ended go. Nothing here fails a test.
  */
 export function keep(kind: string, partial: string, name: string): string {
-  const dir = join(ROOT, '.rotator', kind);
+  const dir = join(REPO_ROOT, '.rotator', kind);
   const final = join(dir, name);
   try {
     renameSync(partial, final);
@@ -109,7 +102,7 @@ let compiled: string | undefined;
  * about 190 worker processes a run. Every file of the product and of test/support is transpiled together (esbuild, the
  * transpiler tsx uses, with the same tsconfig.json) into `.rotator/js/<key>/` in the repository's layout, so relative
  * imports and `require.resolve`s between those files, and packages, resolve as from the sources. A path built from
- * `__dirname` that leaves those folders does not: find the repository as ROOT here does.
+ * `__dirname` that leaves those folders does not: take REPO_ROOT (src/stack/repo-root.ts).
  */
 export function compiledScript(entry: string): string {
   compiled ??= compileTree();
@@ -127,9 +120,9 @@ function compileTree(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { buildSync } = require('esbuild') as typeof import('esbuild');
   buildSync({
-    entryPoints: dirs.flatMap(sourcesUnder).map((f) => join(ROOT, f)),
+    entryPoints: dirs.flatMap(sourcesUnder).map((f) => join(REPO_ROOT, f)),
     outdir: partial,
-    outbase: ROOT,
+    outbase: REPO_ROOT,
     format: 'cjs',
     platform: 'node',
     target: 'node24',

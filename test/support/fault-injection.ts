@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { compiledScript, ROOT } from './build-cache';
+import { REPO_ROOT } from '../../src/stack/repo-root';
+import { compiledScript } from './build-cache';
 
 export interface TraceEvent {
   /** Wall-clock ms, so steps can be lined up with a prober's observations. */
@@ -152,7 +153,7 @@ export function spawnFaultyWorker(options: {
   traceFile?: string;
 }): FaultyWorker {
   const child = spawn(process.execPath, [compiledScript('test/support/fault-worker.ts')], {
-    cwd: ROOT,
+    cwd: REPO_ROOT,
     env: {
       ...process.env,
       ...options.env,

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CodecKeys } from '../../src/client/codec/aes-gcm-codec';
 import { codecKeyEnv } from './harness';
-import { compiledScript, ROOT } from './build-cache';
+import { REPO_ROOT } from '../../src/stack/repo-root';
+import { compiledScript } from './build-cache';
 
 export interface ListenerProcess {
   url: string;
@@ -20,7 +21,7 @@ export async function startListenerProcess(yaml: string, env: Record<string, str
   const file = join(dir, 'rotator.yaml');
   writeFileSync(file, yaml, { mode: 0o600 });
   const child: ChildProcess = spawn(process.execPath, [compiledScript('src/listener/main.ts'), file], {
-    cwd: ROOT,
+    cwd: REPO_ROOT,
     env: {
       ...process.env,
       ...env,

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import vault from 'node-vault';
 import type { StackInfo } from '../../src/stack/local-stack';
 import { postgresAdminSecret, vaultProviderYaml } from './rotator-config';
-import { compiledScript, ROOT } from './build-cache';
+import { REPO_ROOT } from '../../src/stack/repo-root';
+import { compiledScript } from './build-cache';
 
 export interface StoreRequest {
   t: number;
@@ -185,7 +186,7 @@ export interface CliProcess {
 /** The CLI as its own process (node itself, so a SIGKILL hits the process that runs it). */
 export function spawnCli(args: string[], env: Record<string, string>): CliProcess {
   const child = spawn(process.execPath, [compiledScript('src/cli/main.ts'), ...args], {
-    cwd: ROOT,
+    cwd: REPO_ROOT,
     env: { ...process.env, ...env, ROTATOR_LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

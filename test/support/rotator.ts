@@ -20,7 +20,7 @@ export function testCodecKeys(): CodecKeys {
 
 let bundle: Promise<WorkflowBundle> | undefined;
 /**
- * The workflow bundle. Building it takes ~3 s of CPU, so it is built once per test run, not once per test file: kept
+ * The workflow bundle. Building it takes ~3 s of CPU, so it is built once, not once per test file, and reused: kept
  * in `.rotator/bundles/` under a hash of every source that can go into it (the TypeScript of workflows/, src/,
  * activities/ and workers/, the lockfile, tsconfig.json and this file). Any edit there builds a new one.
  */
