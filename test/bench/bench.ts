@@ -1,6 +1,6 @@
 // npm run bench: steady-state rotation latency and throughput through Temporal versus the same provider calls made bare.
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Config } from '../../src/config/schema';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -26,7 +26,8 @@ import {
   watchPgConnections,
   runBench,
 } from './common';
-import { costOfRun, costTable, timelineOf, type HistoryCost, type Timeline } from './history-cost';
+import type { FloorActivities, FloorShape } from './floor-workflow';
+import { costOfRun, costTable, stepsOf, timelineOf, type HistoryCost, type Timeline } from './history-cost';
 
 /** Issue 24: one rotation at a time at most 30 ms over the bare calls; 20 in flight at least 0.8x their throughput. */
 const TARGETS = { overheadMs: 30, throughputRatio: 0.8 };
@@ -137,6 +138,11 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nwhat one rotation costs the server (its history):\n${costTable(measured.map((m) => [`rotation (${m.label})`.slice(0, 33), m.cost]))}\n`,
     );
+    // Temporal's floor: the same worker slots and codec, the last rotation's steps as no-ops.
+    const last = measured.at(-1)!;
+    const floor = await measureFloor(stack, `${taskQueue}-floor`, { count, concurrency, shape: last.steps });
+    log(`floor done (${fmt(floor.serial.p50)} ms p50 one at a time)`);
+    printFloor(floor, last.steps, concurrency, baseline, baselineSerial, last.workflowSerial);
     log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   } finally {
     await stack?.stop();
@@ -151,6 +157,8 @@ interface Measured {
   cost: HistoryCost;
   /** One at a time: the mean rotation's time, split by where it went. */
   timeline: Timeline;
+  /** The steps one rotation took (its history): what the floor runs as no-ops. */
+  steps: FloorShape;
   pgPeak: number;
 }
 
@@ -202,16 +210,18 @@ async function measureWorkflow(
     const workflowSerial = summarize(await runPool(plans, 1, (p) => rotate(p, false, true)));
     // Where one at a time's time went, from each run's history (read after the runs, outside their timing).
     const timelines: Timeline[] = [];
+    let steps: FloorShape = { local: 0, regular: 0 };
     await runPool(serialRuns, 8, async (r) => {
       const events = (await client.workflow.getHandle(r.workflowId, r.runId).fetchHistory()).events ?? [];
       timelines.push(timelineOf(events, r.callStart, r.callEnd));
+      steps = stepsOf(events);
     });
     const timeline = Object.fromEntries(
       Object.keys(timelines[0]!).map((k) => [k, mean(timelines.map((t) => t[k as keyof Timeline]))]),
     ) as unknown as Timeline;
     // What the last rotation cost the server, from its history: the round trips behind the figures above.
     const cost = await costOfRun(client, workflowIdFor(plans.at(-1)!.secret));
-    return { workflow, workflowSerial, phases, cost, timeline, pgPeak: await conns.stop() };
+    return { workflow, workflowSerial, phases, cost, timeline, steps, pgPeak: await conns.stop() };
   } finally {
     await conns.stop();
     await connection.close();
@@ -219,6 +229,98 @@ async function measureWorkflow(
     await running;
     await rotator.close();
   }
+}
+
+interface Floor {
+  /** One no-op local activity, one at a time: the least any workflow costs here. */
+  single: Summary;
+  /** The same, `concurrency` in flight. */
+  singleParallel: Summary;
+  /** A rotation's steps as no-ops, one at a time. */
+  serial: Summary;
+  /** The same, `concurrency` in flight. */
+  parallel: Summary;
+}
+
+/**
+ * Workflows of no-op steps (test/bench/floor-workflow.ts) through a worker with the rotation worker's slots and codec,
+ * started and awaited as rotations are: what Temporal, its SDK and this machine cost before any step does work.
+ */
+async function measureFloor(
+  stack: LocalStack,
+  taskQueue: string,
+  { count, concurrency, shape }: { count: number; concurrency: number; shape: FloorShape },
+): Promise<Floor> {
+  const dataConverter = getDataConverter({ activeKeyId: 'bench', keys: new Map([['bench', randomBytes(32)]]) });
+  const address = stack.temporal!.address;
+  const nativeConnection = await NativeConnection.connect({ address });
+  const activities: FloorActivities = { noop: async () => {} };
+  const worker = await Worker.create({
+    connection: nativeConnection,
+    taskQueue,
+    workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('./floor-workflow'), logger: silentLogger }),
+    activities,
+    dataConverter,
+    maxConcurrentActivityTaskExecutions: 200,
+    maxConcurrentWorkflowTaskExecutions: 40,
+    maxCachedWorkflows: Math.max(200, concurrency * 2),
+  });
+  const running = worker.run();
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, dataConverter });
+  try {
+    const run = (s: FloorShape) => async () => {
+      await client.workflow.execute('floor', { taskQueue, workflowId: `floor-${randomBytes(6).toString('hex')}`, args: [s] });
+    };
+    const runs = Array.from({ length: count }, () => 0);
+    const one = { local: 1, regular: 0 };
+    await runPool(runs.slice(0, concurrency), concurrency, run(shape)); // warm-up, untimed
+    const single = summarize(await runPool(runs, 1, run(one)));
+    const singleParallel = summarize(await runPool(runs, concurrency, run(one)));
+    const serial = summarize(await runPool(runs, 1, run(shape)));
+    const parallel = summarize(await runPool(runs, concurrency, run(shape)));
+    return { single, singleParallel, serial, parallel };
+  } finally {
+    await connection.close();
+    worker.shutdown();
+    await running;
+    await nativeConnection.close();
+  }
+}
+
+/** The floor beside the goals: how much of the overhead the goals allow is gone before a rotation does anything. */
+function printFloor(
+  floor: Floor,
+  shape: FloorShape,
+  concurrency: number,
+  baseline: Summary,
+  baselineSerial: Summary,
+  workflowSerial: Summary,
+): void {
+  const row = (name: string, s: Summary) =>
+    `${name.padEnd(60)}${fmt(s.p50).padStart(9)}${fmt(s.p95).padStart(9)}${fmt(s.max).padStart(9)}${fmt(s.perSecond, 1).padStart(9)}`;
+  const steps = `${shape.local + shape.regular} steps (${shape.local} local, ${shape.regular} regular)`;
+  // If Temporal's work and the bare calls' work only added up on the same cores, this is the most they could do.
+  const sharedCores = (f: Summary) => 1 / (1 / baseline.perSecond + 1 / f.perSecond);
+  process.stdout.write(
+    [
+      `\nTemporal's floor here: workflows of no-op steps with empty arguments, the same codec and worker slots`,
+      `${'run'.padEnd(60)}${'p50 ms'.padStart(9)}${'p95 ms'.padStart(9)}${'max ms'.padStart(9)}${'wf/s'.padStart(9)}`,
+      row('one no-op local activity, one at a time', floor.single),
+      row(`the same, ${concurrency} in flight`, floor.singleParallel),
+      row(`a rotation's ${steps}, one at a time`, floor.serial),
+      row(`the same, ${concurrency} in flight`, floor.parallel),
+      `one at a time: the goal allows ${TARGETS.overheadMs} ms over the bare calls (${fmt(baselineSerial.p50)} ms); ` +
+        `before any step does work, a workflow of one no-op step takes ${fmt(floor.single.p50)} ms and one of the ` +
+        `rotation's steps ${fmt(floor.serial.p50)} ms (the rotation's overhead: ${fmt(workflowSerial.p50 - baselineSerial.p50)} ms)`,
+      `${concurrency} in flight: if the floor's work and the bare calls' work only added up on these cores, the most ` +
+        `would be ${fmt(sharedCores(floor.parallel), 1)} rot/s with the rotation's steps ` +
+        `(${fmt(sharedCores(floor.parallel) / baseline.perSecond, 2)}x the bare calls'), ` +
+        `${fmt(sharedCores(floor.singleParallel), 1)} rot/s with one step ` +
+        `(${fmt(sharedCores(floor.singleParallel) / baseline.perSecond, 2)}x)`,
+      '',
+    ].join('\n'),
+  );
 }
 
 function fmt(n: number, digits = 0): string {

@@ -194,3 +194,15 @@ export function timelineOf(events: temporal.api.history.v1.IHistoryEvent[], call
     total: callEnd - callStart,
   };
 }
+
+/** The steps a run took, from its history: local activities (their markers, not patches') and regular activities. */
+export function stepsOf(events: temporal.api.history.v1.IHistoryEvent[]): { local: number; regular: number } {
+  let local = 0;
+  let regular = 0;
+  for (const e of events) {
+    if (e.eventType === T.EVENT_TYPE_MARKER_RECORDED && e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+      local += 1;
+    else if (e.eventType === T.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) regular += 1;
+  }
+  return { local, regular };
+}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import vault from 'node-vault';
 import { VaultDatabaseEngine } from '../../activities/stores/vault/public';
 import { getDataConverter } from '../../src/client/codec/data-converter';
@@ -25,6 +25,7 @@ import { WORKFLOWS_PATH } from '../../workers/worker';
 import { spawnFaultyWorker, writeBundle } from '../support/fault-injection';
 import { postgresAdminSecret } from '../support/rotator-config';
 import { parseFlags, runPool, silentLogger, runBench } from './common';
+import type { FloorActivities } from './floor-workflow';
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const CLOCK_TICKS = 100; // USER_HZ on Linux: /proc/<pid>/stat counts CPU time in these
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
     heap: 512,
     'cpu-prof': 0, // 1: the lease worker writes a V8 CPU profile (--cpu-prof) into a directory it names
     'skip-sweep': 0, // 1: leases only
+    // Workflows of the keeper floor (a timer, a no-op local activity, continue-as-new), waking every 10 s: 30 a second.
+    'floor-keepers': 300,
   });
   const counts = flags.leases ? [flags.leases] : (listed ?? '1000,2000,5000,10000').split(',').map(Number);
   if (counts.some((c) => !Number.isInteger(c) || c < 1))
@@ -80,7 +83,8 @@ async function main(): Promise<void> {
     process.env.ROTATOR_CODEC_KEY = `bench:${keys.keys.get('bench')!.toString('base64')}`;
     const client = new Client({ connection, dataConverter: getDataConverter(keys) });
     try {
-      out.push(...(await leases(stack, client, bundleFile, dir, flags, counts)));
+      const floor = await keeperFloor(stack, client, flags['floor-keepers']!);
+      out.push(...(await leases(stack, client, bundleFile, dir, flags, counts, floor)));
       if (!flags['skip-sweep']) {
         out.push(...(await sweep(stack, client, bundleFile, dir, flags.secrets!)));
         out.push(...(await schedules(stack, client, flags.schedules!)));
@@ -165,6 +169,7 @@ async function leases(
   dir: string,
   flags: Record<string, number>,
   counts: number[],
+  floor: KeeperFloor,
 ): Promise<string[]> {
   const rows: LeaseRow[] = [];
   for (const n of counts) {
@@ -191,7 +196,70 @@ async function leases(
         `${r.renewals} (+${r.reissues} re-issues) | ${r.load} |`,
     ),
     ...rows.filter((r) => r.limit).map((r) => `  stopped at ${r.n}: ${r.limit}`),
+    `  the floor: ${floor.keepers} workflows that each wake on a timer, run one no-op local activity and continue as new ` +
+      `(a renewal's steps, doing nothing), in this bench's own process: ${floor.cpuMsPerCycle.toFixed(2)} ms CPU per cycle ` +
+      `(${floor.cycles} cycles), ${(floor.cpuMsPerCycle / rows[0]!.bareCpuMsPerRenew).toFixed(1)}x the bare renew of ` +
+      `${rows[0]!.n} leases; the goal allows ${LEASE_GOALS.cpuRatio}x`,
   ];
+}
+
+interface KeeperFloor {
+  keepers: number;
+  cycles: number;
+  cpuMsPerCycle: number;
+}
+
+/**
+ * What a keeper's renewal costs a worker before the renewal does anything: `keepers` workflows of floorKeeper
+ * (test/bench/floor-workflow.ts) on a worker in this process, with the codec, spread over one interval; the process's
+ * CPU over a steady minute, per cycle.
+ */
+async function keeperFloor(stack: LocalStack, client: Client, keepers: number): Promise<KeeperFloor> {
+  const taskQueue = `bench-floor-${randomBytes(3).toString('hex')}`;
+  const intervalMs = 10_000;
+  let cycles = 0;
+  const activities: FloorActivities = { noop: async () => void cycles++ };
+  Runtime.install({ logger: new DefaultLogger('WARN') }); // the only worker in this process
+  const connection = await NativeConnection.connect({ address: stack.temporal!.address });
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('./floor-workflow'), logger: silentLogger }),
+    activities,
+    dataConverter: client.options.dataConverter,
+  });
+  const ids = Array.from({ length: keepers }, (_, i) => `floor-keeper-${taskQueue}-${i}`);
+  try {
+    return await worker.runUntil(async () => {
+      await runPool(
+        ids.map((workflowId, i) => ({ workflowId, offsetMs: 1 + Math.floor((i * intervalMs) / keepers) })),
+        32,
+        async ({ workflowId, offsetMs }) => {
+          await client.workflow.start('floorKeeper', { taskQueue, workflowId, args: [{ intervalMs, offsetMs }] });
+        },
+      );
+      // Past the first wake of every keeper: a steady state of cycles.
+      await new Promise((r) => setTimeout(r, 2 * intervalMs));
+      const cpu0 = process.cpuUsage();
+      const cycles0 = cycles;
+      await new Promise((r) => setTimeout(r, 6 * intervalMs));
+      const cpu = process.cpuUsage(cpu0);
+      const counted = cycles - cycles0;
+      log(`keeper floor: ${counted} cycles of ${keepers} keepers`);
+      return { keepers, cycles: counted, cpuMsPerCycle: (cpu.user + cpu.system) / 1000 / Math.max(1, counted) };
+    });
+  } finally {
+    await runPool(ids, 32, (id) =>
+      client.workflow
+        .getHandle(id)
+        .terminate('bench over')
+        .then(
+          () => undefined,
+          () => undefined,
+        ),
+    );
+    await connection.close();
+  }
 }
 
 async function leasesAt(
