@@ -17,14 +17,18 @@ export NODE_COMPILE_CACHE="$PWD/.rotator/node-compile-cache"
 lint_log=.rotator/lint.log
 lint_status=.rotator/lint-status
 rm -f "$lint_status"
+# Job control on for this one launch: the lint runs in a process group of its own (its id is lint_pid), so stopping
+# the group reaches npm and the tsc or ESLint it started.
+set -m
 (
   status=0
   nice -n 19 npm run --silent lint > "$lint_log" 2>&1 || status=$?
   echo "$status" > "$lint_status.partial" && mv "$lint_status.partial" "$lint_status"
-) &
+) < /dev/null &
 lint_pid=$!
+set +m
 # A run stopped early stops its lint too, so no lint of this run writes its status into the next.
-trap 'pkill -TERM -P "$lint_pid" 2>/dev/null; kill "$lint_pid" 2>/dev/null' EXIT
+trap 'kill -TERM -- "-$lint_pid" 2>/dev/null' EXIT
 status=0
 node_modules/.bin/jest --maxWorkers=3 "$@" || status=$?
 wait "$lint_pid"
