@@ -17,18 +17,21 @@ export NODE_COMPILE_CACHE="$PWD/.rotator/node-compile-cache"
 lint_log=.rotator/lint.log
 lint_status=.rotator/lint-status
 rm -f "$lint_status"
-# Job control on for this one launch: the lint runs in a process group of its own (its id is lint_pid), so stopping
-# the group reaches npm and the tsc or ESLint it started.
-set -m
 (
   status=0
   nice -n 19 npm run --silent lint > "$lint_log" 2>&1 || status=$?
   echo "$status" > "$lint_status.partial" && mv "$lint_status.partial" "$lint_status"
-) < /dev/null &
+) &
 lint_pid=$!
-set +m
-# A run stopped early stops its lint too, so no lint of this run writes its status into the next.
-trap 'kill -TERM -- "-$lint_pid" 2>/dev/null' EXIT
+# A run stopped early stops its lint too, so no lint of this run writes its status into the next: every process under
+# it, deepest first (npm, and the tsc or ESLint it started). The lint stays in the run's process group, so whatever
+# stops that group (a CI timeout, a SIGKILL that no trap sees) stops the lint as well.
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
+}
+trap 'kill_tree "$lint_pid"' EXIT
 status=0
 node_modules/.bin/jest --maxWorkers=3 "$@" || status=$?
 wait "$lint_pid"
