@@ -210,12 +210,15 @@ async function measureWorkflow(
     const workflowSerial = summarize(await runPool(plans, 1, (p) => rotate(p, false, true)));
     // Where one at a time's time went, from each run's history (read after the runs, outside their timing).
     const timelines: Timeline[] = [];
-    let steps: FloorShape = { local: 0, regular: 0 };
+    const shapes = new Set<string>();
     await runPool(serialRuns, 8, async (r) => {
       const events = (await client.workflow.getHandle(r.workflowId, r.runId).fetchHistory()).events ?? [];
       timelines.push(timelineOf(events, r.callStart, r.callEnd));
-      steps = stepsOf(events);
+      shapes.add(JSON.stringify(stepsOf(events)));
     });
+    // Every rotation of the run takes the same steps; the floor runs them as no-ops.
+    if (shapes.size !== 1) throw new Error(`rotations one at a time took different steps: ${[...shapes].join(', ')}`);
+    const steps = JSON.parse([...shapes][0]!) as FloorShape;
     const timeline = Object.fromEntries(
       Object.keys(timelines[0]!).map((k) => [k, mean(timelines.map((t) => t[k as keyof Timeline]))]),
     ) as unknown as Timeline;
@@ -253,37 +256,47 @@ async function measureFloor(
 ): Promise<Floor> {
   const dataConverter = getDataConverter({ activeKeyId: 'bench', keys: new Map([['bench', randomBytes(32)]]) });
   const address = stack.temporal!.address;
-  const nativeConnection = await NativeConnection.connect({ address });
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./floor-workflow'), logger: silentLogger });
   const activities: FloorActivities = { noop: async () => {} };
-  const worker = await Worker.create({
-    connection: nativeConnection,
-    taskQueue,
-    workflowBundle: await bundleWorkflowCode({ workflowsPath: require.resolve('./floor-workflow'), logger: silentLogger }),
-    activities,
-    dataConverter,
-    maxConcurrentActivityTaskExecutions: 200,
-    maxConcurrentWorkflowTaskExecutions: 40,
-    maxCachedWorkflows: Math.max(200, concurrency * 2),
-  });
-  const running = worker.run();
-  const connection = await Connection.connect({ address });
-  const client = new Client({ connection, dataConverter });
+  const nativeConnection = await NativeConnection.connect({ address });
   try {
-    const run = (s: FloorShape) => async () => {
-      await client.workflow.execute('floor', { taskQueue, workflowId: `floor-${randomBytes(6).toString('hex')}`, args: [s] });
-    };
-    const runs = Array.from({ length: count }, () => 0);
-    const one = { local: 1, regular: 0 };
-    await runPool(runs.slice(0, concurrency), concurrency, run(shape)); // warm-up, untimed
-    const single = summarize(await runPool(runs, 1, run(one)));
-    const singleParallel = summarize(await runPool(runs, concurrency, run(one)));
-    const serial = summarize(await runPool(runs, 1, run(shape)));
-    const parallel = summarize(await runPool(runs, concurrency, run(shape)));
-    return { single, singleParallel, serial, parallel };
+    const worker = await Worker.create({
+      connection: nativeConnection,
+      taskQueue,
+      workflowBundle,
+      activities,
+      dataConverter,
+      // The rotation worker's slots (measureWorkflow), and its eager dispatch setting.
+      maxConcurrentActivityTaskExecutions: 200,
+      maxConcurrentWorkflowTaskExecutions: 40,
+      maxCachedWorkflows: Math.max(200, concurrency * 2),
+      ...(process.env.ROTATOR_BENCH_EAGER === '0' ? { maxEagerActivityReservationsPerWorkflowTask: 0 } : {}),
+    });
+    const connection = await Connection.connect({ address });
+    const client = new Client({ connection, dataConverter });
+    try {
+      return await worker.runUntil(async () => {
+        const run = (s: FloorShape) => async () => {
+          await client.workflow.execute('floor', {
+            taskQueue,
+            workflowId: `floor-${randomBytes(6).toString('hex')}`,
+            args: [s],
+          });
+        };
+        const runs = Array.from({ length: count }, () => 0);
+        const one = { local: 1, regular: 0 };
+        // Warm-up, untimed: as many as the rotations had (one untimed rotation per secret).
+        await runPool(runs, concurrency, run(shape));
+        const single = summarize(await runPool(runs, 1, run(one)));
+        const singleParallel = summarize(await runPool(runs, concurrency, run(one)));
+        const serial = summarize(await runPool(runs, 1, run(shape)));
+        const parallel = summarize(await runPool(runs, concurrency, run(shape)));
+        return { single, singleParallel, serial, parallel };
+      });
+    } finally {
+      await connection.close();
+    }
   } finally {
-    await connection.close();
-    worker.shutdown();
-    await running;
     await nativeConnection.close();
   }
 }
@@ -298,23 +311,23 @@ function printFloor(
   workflowSerial: Summary,
 ): void {
   const row = (name: string, s: Summary) =>
-    `${name.padEnd(60)}${fmt(s.p50).padStart(9)}${fmt(s.p95).padStart(9)}${fmt(s.max).padStart(9)}${fmt(s.perSecond, 1).padStart(9)}`;
+    `${name.padEnd(72)}${fmt(s.p50).padStart(9)}${fmt(s.p95).padStart(9)}${fmt(s.max).padStart(9)}${fmt(s.perSecond, 1).padStart(9)}`;
   const steps = `${shape.local + shape.regular} steps (${shape.local} local, ${shape.regular} regular)`;
-  // If Temporal's work and the bare calls' work only added up on the same cores, this is the most they could do.
+  // An estimate: if Temporal's work and the bare calls' work only added up on the same cores.
   const sharedCores = (f: Summary) => 1 / (1 / baseline.perSecond + 1 / f.perSecond);
   process.stdout.write(
     [
-      `\nTemporal's floor here: workflows of no-op steps with empty arguments, the same codec and worker slots`,
-      `${'run'.padEnd(60)}${'p50 ms'.padStart(9)}${'p95 ms'.padStart(9)}${'max ms'.padStart(9)}${'wf/s'.padStart(9)}`,
+      `\nTemporal's floor here: workflows of no-op activities with empty arguments, the same codec and worker slots`,
+      `${'run'.padEnd(72)}${'p50 ms'.padStart(9)}${'p95 ms'.padStart(9)}${'max ms'.padStart(9)}${'wf/s'.padStart(9)}`,
       row('one no-op local activity, one at a time', floor.single),
       row(`the same, ${concurrency} in flight`, floor.singleParallel),
-      row(`a rotation's ${steps}, one at a time`, floor.serial),
+      row(`the rotation's ${steps} as no-ops, one at a time`, floor.serial),
       row(`the same, ${concurrency} in flight`, floor.parallel),
       `one at a time: the goal allows ${TARGETS.overheadMs} ms over the bare calls (${fmt(baselineSerial.p50)} ms); ` +
-        `before any step does work, a workflow of one no-op step takes ${fmt(floor.single.p50)} ms and one of the ` +
-        `rotation's steps ${fmt(floor.serial.p50)} ms (the rotation's overhead: ${fmt(workflowSerial.p50 - baselineSerial.p50)} ms)`,
-      `${concurrency} in flight: if the floor's work and the bare calls' work only added up on these cores, the most ` +
-        `would be ${fmt(sharedCores(floor.parallel), 1)} rot/s with the rotation's steps ` +
+        `the rotation's overhead: ${fmt(workflowSerial.p50 - baselineSerial.p50)} ms; a workflow of one no-op step: ` +
+        `${fmt(floor.single.p50)} ms; of the rotation's steps as no-ops: ${fmt(floor.serial.p50)} ms`,
+      `${concurrency} in flight, an estimate: if the floor's work and the bare calls' work only added up on these ` +
+        `cores, ${fmt(sharedCores(floor.parallel), 1)} rot/s with the rotation's steps ` +
         `(${fmt(sharedCores(floor.parallel) / baseline.perSecond, 2)}x the bare calls'), ` +
         `${fmt(sharedCores(floor.singleParallel), 1)} rot/s with one step ` +
         `(${fmt(sharedCores(floor.singleParallel) / baseline.perSecond, 2)}x)`,

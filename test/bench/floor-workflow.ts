@@ -23,10 +23,12 @@ export async function floor({ local: locals, regular: regulars }: FloorShape): P
 }
 
 /**
- * A keeper's floor: wakes on a timer, runs one no-op local activity and continues as new, as keepLease does for a
- * renewal (run-per-cycle). The first wake is `offsetMs` in, so many of them do not wake together.
+ * A keeper's floor, the steps of keepLease's renewal run (run-per-cycle) as no-ops: a local activity (its config
+ * read), a timer, a local activity (the renew), continue-as-new. The first wake is `offsetMs` in, so many of them do
+ * not wake together.
  */
 export async function floorKeeper({ intervalMs, offsetMs }: { intervalMs: number; offsetMs: number }): Promise<void> {
+  await local.noop();
   await sleep(offsetMs || intervalMs);
   await local.noop();
   await continueAsNew<typeof floorKeeper>({ intervalMs, offsetMs: 0 });
