@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
+import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import vault from 'node-vault';
 import { VaultDatabaseEngine } from '../../activities/stores/vault/public';
@@ -142,6 +143,8 @@ interface LeaseRow {
   lateSamples: number;
   load: string;
   limit: string | null;
+  /** For a few keepers that lost a lease: how the run that found it gone went (see traceLost). */
+  lostTraces: string[];
 }
 
 /** Nearest-rank percentile of `xs` (sorted here). */
@@ -196,11 +199,49 @@ async function leases(
         `${r.renewals} (+${r.reissues} re-issues) | ${r.load} |`,
     ),
     ...rows.filter((r) => r.limit).map((r) => `  stopped at ${r.n}: ${r.limit}`),
+    ...rows.flatMap((r) => r.lostTraces.map((t) => `  lost at ${r.n}: ${t}`)),
     `  the floor: ${floor.keepers} workflows of a renewal run's steps as no-ops (a local activity, a timer, a local ` +
       `activity, continue-as-new), in this bench's own process: ${floor.cpuMsPerCycle.toFixed(2)} ms CPU per cycle ` +
       `(${floor.cycles} cycles), ${(floor.cpuMsPerCycle / rows[0]!.bareCpuMsPerRenew).toFixed(1)}x the bare renew of ` +
       `${rows[0]!.n} leases; the goal allows ${LEASE_GOALS.cpuRatio}x`,
   ];
+}
+
+/**
+ * How the run went in which a keeper found its lease gone, for up to `max` of `secrets`, from the histories (payloads
+ * stay encoded: only event times and kinds are read). A renewal run starts, reads its config, sleeps on a timer until
+ * the renewal is due and renews; one whose timer never fired ran its first task only once the renewal was due.
+ */
+async function traceLost(client: Client, secrets: string[], max = 3): Promise<string[]> {
+  const T = temporal.api.enums.v1.EventType;
+  const at = (e: temporal.api.history.v1.IHistoryEvent) =>
+    Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+  const traces: string[] = [];
+  for (const secret of secrets.slice(0, max)) {
+    const workflowId = keeperIdFor(secret);
+    let traced = 0;
+    for await (const run of client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) {
+      if (traced === max) break;
+      const events = (await client.workflow.getHandle(workflowId, run.runId).fetchHistory()).events ?? [];
+      const failed = events.find(
+        (e) =>
+          e.eventType === T.EVENT_TYPE_MARKER_RECORDED &&
+          e.markerRecordedEventAttributes?.markerName === 'core_local_activity' &&
+          e.markerRecordedEventAttributes.failure,
+      );
+      if (!failed) continue;
+      traced += 1;
+      const start = at(events[0]!);
+      const firstTask = events.find((e) => e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+      const fired = events.some((e) => e.eventType === T.EVENT_TYPE_TIMER_FIRED);
+      const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+      traces.push(
+        `${secret}: in run ${run.runId}, a local activity failed ${s(at(failed) - start)} after the run started; its ` +
+          `first task started after ${firstTask ? s(at(firstTask) - start) : '(none)'}; ${fired ? 'a' : 'no'} timer fired`,
+      );
+    }
+  }
+  return traces;
 }
 
 interface KeeperFloor {
@@ -396,6 +437,10 @@ async function leasesAt(
       if (newer > 0) late.push(...s.renewLateMs!.slice(-newer));
     }
     const lost = after.reduce((a, s) => a + (s.lost ?? 0), 0);
+    const lostTraces = await traceLost(
+      client,
+      after.filter((s) => s.lost > 0).map((s) => s.secret),
+    );
     const alive = after.filter((s) => s.current).map((s) => s.current!.leaseId);
     let dead = 0;
     await runPool(alive, 32, async (id) => void ((await engine.lookup(id)) === null && dead++));
@@ -426,6 +471,7 @@ async function leasesAt(
       lateSamples: late.length,
       load,
       limit,
+      lostTraces,
     };
   } finally {
     clearInterval(sampler);
