@@ -162,6 +162,23 @@ interface Measured {
   pgPeak: number;
 }
 
+/**
+ * The bench workers' slots, the rotation worker's and the floor's alike: enough activity slots that the queue, not
+ * the worker, bounds concurrency; every in-flight run cached, so workflow tasks never replay history.
+ */
+function workerTuning(concurrency: number) {
+  return {
+    maxConcurrentActivityTaskExecutions: 200,
+    maxConcurrentWorkflowTaskExecutions: 40,
+    maxCachedWorkflows: Math.max(200, concurrency * 2),
+    // ROTATOR_BENCH_EAGER=0 measures the revoke sent through the task queue instead of back with the task.
+    ...(process.env.ROTATOR_BENCH_EAGER === '0' ? { maxEagerActivityReservationsPerWorkflowTask: 0 } : {}),
+  };
+}
+
+/** Payloads encrypted as in production, under a key of this run. */
+const benchDataConverter = () => getDataConverter({ activeKeyId: 'bench', keys: new Map([['bench', randomBytes(32)]]) });
+
 const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / Math.max(1, xs.length);
 
 /** Rotations through a worker of `bundle` on config's task queue: 20 in flight, then one at a time, then one's history. */
@@ -171,21 +188,13 @@ async function measureWorkflow(
   { names, concurrency, bundle }: { names: string[]; concurrency: number; bundle: WorkflowBundle },
 ): Promise<Omit<Measured, 'label'>> {
   const taskQueue = config.temporal.task_queue;
-  const dataConverter = getDataConverter({ activeKeyId: 'bench', keys: new Map([['bench', randomBytes(32)]]) });
+  const dataConverter = benchDataConverter();
   const rotator = await createRotatorWorker({
     config,
     dataConverter,
     workflowBundle: bundle,
     logLevel: 'ERROR',
-    // Enough activity slots that the queue, not the worker, bounds concurrency; cache every in-flight run so
-    // workflow tasks never replay history.
-    tuning: {
-      maxConcurrentActivityTaskExecutions: 200,
-      maxConcurrentWorkflowTaskExecutions: 40,
-      maxCachedWorkflows: Math.max(200, concurrency * 2),
-      // ROTATOR_BENCH_EAGER=0 measures the revoke sent through the task queue instead of back with the task.
-      ...(process.env.ROTATOR_BENCH_EAGER === '0' ? { maxEagerActivityReservationsPerWorkflowTask: 0 } : {}),
-    },
+    tuning: workerTuning(concurrency),
   });
   const running = rotator.worker.run();
   const connection = await Connection.connect({ address: stack.temporal!.address });
@@ -254,7 +263,7 @@ async function measureFloor(
   taskQueue: string,
   { count, concurrency, shape }: { count: number; concurrency: number; shape: FloorShape },
 ): Promise<Floor> {
-  const dataConverter = getDataConverter({ activeKeyId: 'bench', keys: new Map([['bench', randomBytes(32)]]) });
+  const dataConverter = benchDataConverter();
   const address = stack.temporal!.address;
   const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./floor-workflow'), logger: silentLogger });
   const activities: FloorActivities = { noop: async () => {} };
@@ -266,11 +275,7 @@ async function measureFloor(
       workflowBundle,
       activities,
       dataConverter,
-      // The rotation worker's slots (measureWorkflow), and its eager dispatch setting.
-      maxConcurrentActivityTaskExecutions: 200,
-      maxConcurrentWorkflowTaskExecutions: 40,
-      maxCachedWorkflows: Math.max(200, concurrency * 2),
-      ...(process.env.ROTATOR_BENCH_EAGER === '0' ? { maxEagerActivityReservationsPerWorkflowTask: 0 } : {}),
+      ...workerTuning(concurrency),
     });
     const connection = await Connection.connect({ address });
     const client = new Client({ connection, dataConverter });

@@ -137,6 +137,11 @@ export function costTable(rows: Array<[name: string, cost: HistoryCost]>): strin
   return [head, ...lines].join('\n');
 }
 
+/** When an event was written, in epoch ms (the server's clock). */
+export function eventMs(e: temporal.api.history.v1.IHistoryEvent): number {
+  return Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+}
+
 /** Where one run's wall time went, in ms, from its history's timestamps and the caller's own start and end. */
 export interface Timeline {
   /** The client's start call until the server recorded the start. */
@@ -161,28 +166,26 @@ export interface Timeline {
  * backoff and timed-out tasks count as the server's time between tasks (an undisturbed rotation has none).
  */
 export function timelineOf(events: temporal.api.history.v1.IHistoryEvent[], callStart: number, callEnd: number): Timeline {
-  const at = (e: temporal.api.history.v1.IHistoryEvent) =>
-    Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
   const started = new Map<number, number>(); // scheduled event id -> started time
   let inWorkflowTasks = 0;
   let inActivities = 0;
   let firstTask: number | null = null;
   for (const e of events) {
     if (e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_STARTED) {
-      started.set(Number(e.workflowTaskStartedEventAttributes?.scheduledEventId), at(e));
-      firstTask ??= at(e);
+      started.set(Number(e.workflowTaskStartedEventAttributes?.scheduledEventId), eventMs(e));
+      firstTask ??= eventMs(e);
     } else if (e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED || e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_FAILED) {
       const a = e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes;
-      inWorkflowTasks += at(e) - (started.get(Number(a?.scheduledEventId)) ?? at(e));
+      inWorkflowTasks += eventMs(e) - (started.get(Number(a?.scheduledEventId)) ?? eventMs(e));
     } else if (e.eventType === T.EVENT_TYPE_ACTIVITY_TASK_STARTED) {
-      started.set(Number(e.activityTaskStartedEventAttributes?.scheduledEventId), at(e));
+      started.set(Number(e.activityTaskStartedEventAttributes?.scheduledEventId), eventMs(e));
     } else if (e.eventType === T.EVENT_TYPE_ACTIVITY_TASK_COMPLETED || e.eventType === T.EVENT_TYPE_ACTIVITY_TASK_FAILED) {
       const a = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
-      inActivities += at(e) - (started.get(Number(a?.scheduledEventId)) ?? at(e));
+      inActivities += eventMs(e) - (started.get(Number(a?.scheduledEventId)) ?? eventMs(e));
     }
   }
-  const first = at(events[0]!);
-  const last = at(events.at(-1)!);
+  const first = eventMs(events[0]!);
+  const last = eventMs(events.at(-1)!);
   const firstDispatch = (firstTask ?? first) - first;
   return {
     startCall: first - callStart,

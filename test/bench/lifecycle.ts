@@ -27,6 +27,7 @@ import { spawnFaultyWorker, writeBundle } from '../support/fault-injection';
 import { postgresAdminSecret } from '../support/rotator-config';
 import { parseFlags, runPool, silentLogger, runBench } from './common';
 import type { FloorActivities } from './floor-workflow';
+import { eventMs } from './history-cost';
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const CLOCK_TICKS = 100; // USER_HZ on Linux: /proc/<pid>/stat counts CPU time in these
@@ -214,8 +215,6 @@ async function leases(
  */
 async function traceLost(client: Client, secrets: string[], max = 3): Promise<string[]> {
   const T = temporal.api.enums.v1.EventType;
-  const at = (e: temporal.api.history.v1.IHistoryEvent) =>
-    Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
   const traces: string[] = [];
   for (const secret of secrets.slice(0, max)) {
     const workflowId = keeperIdFor(secret);
@@ -231,17 +230,30 @@ async function traceLost(client: Client, secrets: string[], max = 3): Promise<st
       );
       if (!failed) continue;
       traced += 1;
-      const start = at(events[0]!);
+      const start = eventMs(events[0]!);
       const firstTask = events.find((e) => e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_STARTED);
       const fired = events.some((e) => e.eventType === T.EVENT_TYPE_TIMER_FIRED);
       const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
       traces.push(
-        `${secret}: in run ${run.runId}, a local activity failed ${s(at(failed) - start)} after the run started; its ` +
-          `first task started after ${firstTask ? s(at(firstTask) - start) : '(none)'}; ${fired ? 'a' : 'no'} timer fired`,
+        `${secret}: in run ${run.runId}, a local activity failed ${s(eventMs(failed) - start)} after the run started; its ` +
+          `first task started after ${firstTask ? s(eventMs(firstTask) - start) : '(none)'}; ${fired ? 'a' : 'no'} timer fired`,
       );
     }
   }
   return traces;
+}
+
+/** Ends the bench's workflows, whatever state they are in (one already closed is left as it is). */
+async function terminateAll(client: Client, workflowIds: string[]): Promise<void> {
+  await runPool(workflowIds, 32, (id) =>
+    client.workflow
+      .getHandle(id)
+      .terminate('bench over')
+      .then(
+        () => undefined,
+        () => undefined,
+      ),
+  );
 }
 
 interface KeeperFloor {
@@ -291,15 +303,7 @@ async function keeperFloor(stack: LocalStack, client: Client, keepers: number): 
       return { keepers, cycles: counted, cpuMsPerCycle: (cpu.user + cpu.system) / 1000 / Math.max(1, counted) };
     });
   } finally {
-    await runPool(ids, 32, (id) =>
-      client.workflow
-        .getHandle(id)
-        .terminate('bench over')
-        .then(
-          () => undefined,
-          () => undefined,
-        ),
-    );
+    await terminateAll(client, ids);
     await connection.close();
   }
 }
@@ -475,15 +479,7 @@ async function leasesAt(
     };
   } finally {
     clearInterval(sampler);
-    await runPool(names, 32, (s) =>
-      client.workflow
-        .getHandle(keeperIdFor(s))
-        .terminate('bench over')
-        .then(
-          () => undefined,
-          () => undefined,
-        ),
-    );
+    await terminateAll(client, names.map(keeperIdFor));
     await worker.stop();
     liveWorkers.delete(worker);
     await engine.close();
