@@ -2,12 +2,12 @@
 // revoke. Each is idempotent per claim id (`<keeper run>:<generation>`), so a keeper re-run after a worker death
 // finds the credential it issued the first time instead of issuing another.
 import { Context } from '@temporalio/activity';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Config } from '../src/config/schema';
 import { DYNAMIC_PATH, readerLeased } from '../src/config/schema';
 import { LeaseSchema, type LeaseConfig } from '../src/config/lifecycle';
 import { RotatorError } from '../src/kernel/errors';
-import { KEEP_LEASE, keeperIdFor, type KeepLeaseInput } from '../workflows/lifecycle-definitions';
+import { KeeperStartPacer, startKeeper } from '../src/client/lease-keepers';
 import type { LeaseEngine, RenewResult } from './leases/types';
 import { guardedAll } from './guarded';
 import { targetPlugin } from './targets';
@@ -65,6 +65,8 @@ interface Dynamic {
 
 export function createKeeperActivities(deps: KeeperDeps) {
   const { config, providers } = deps;
+  // One per worker: the sweep's keeper starts are spaced like `rotator schedule sync`'s.
+  const pacer = new KeeperStartPacer(config);
 
   function dynamic(secret: string): Dynamic {
     const entry = config.secrets[secret];
@@ -275,24 +277,11 @@ export function createKeeperActivities(deps: KeeperDeps) {
       await (await deps.engine(d.engineProvider)).revoke(input.leaseId);
     },
 
-    /** Starts the keeper of `secret` unless it runs (the sweep calls this for a keeper that is missing). */
+    /** Starts the keeper of `secret` unless it runs (the sweep calls this for a keeper that is missing), paced. */
     async ensureKeeper(secret: string): Promise<boolean> {
       dynamic(secret);
       if (!deps.client || !deps.taskQueue) throw new RotatorError('UNSUPPORTED', 'this worker cannot start workflows');
-      const input: KeepLeaseInput = { secret };
-      try {
-        await deps.client.workflow.start(KEEP_LEASE, {
-          taskQueue: deps.taskQueue,
-          workflowId: keeperIdFor(secret),
-          args: [input],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowTaskTimeout: '3s',
-        });
-        return true;
-      } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
-        throw err;
-      }
+      return (await startKeeper(deps.client, deps.taskQueue, secret, pacer)) !== null;
     },
   };
 

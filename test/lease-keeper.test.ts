@@ -148,6 +148,58 @@ describe('the lease keeper', () => {
     }
   }, 60_000);
 
+  it('starts keepers paced by keepers.rate: `schedule sync` spaces their first tasks, and one not yet begun says when it will', async () => {
+    const role = await pgRole(TTL);
+    const taskQueue = unique('keeper');
+    const names = [unique('dyn'), unique('dyn'), unique('dyn')];
+    const dyn = dynamicYaml(
+      taskQueue,
+      names.map((name) => ({ name, role, engine: 'postgresql' as const, lease: LEASE })),
+    );
+    const yaml = `keepers:\n  rate: { starts: 1, per: 10s }\n${dyn.yaml}`;
+    const keys = testCodecKeys();
+    const rotator = await startRotator(yaml, dyn.env, { keys });
+    const handles = names.map((name) => rotator.client.workflow.getHandle(keeperIdFor(name)));
+    const file = join(mkdtempSync(join(tmpdir(), 'keeper-')), 'rotator.yaml');
+    writeFileSync(file, yaml, { mode: 0o600 });
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, dyn.env, { ROTATOR_CODEC_KEY: codecKeyEnv(keys) });
+      const sync = await cli('-c', file, 'schedule', 'sync');
+      expect(sync.code).toBe(0);
+      const last = /keepers started: 3 \(paced by keepers\.rate: the last begins at (\S+)\)/.exec(sync.out);
+      expect(last).not.toBeNull();
+      // Their first tasks, as Temporal scheduled them: one at once, then one every 10 s (the starts took milliseconds).
+      const firstTasks = await Promise.all(handles.map(async (h) => (await h.describe()).executionTime!.getTime()));
+      for (const [a, b] of [firstTasks.slice(0, 2), firstTasks.slice(1, 3)]) {
+        expect(b! - a!).toBeGreaterThan(9_000);
+        expect(b! - a!).toBeLessThan(11_000);
+      }
+      expect(Math.abs(Date.parse(last![1]!) - firstTasks[2]!)).toBeLessThan(1_000);
+
+      // The third has not begun: `rotator status` says when it will, and it has issued nothing.
+      const waiting = await cli('-c', file, 'status', names[2]!);
+      expect(waiting.code).toBe(0);
+      expect(waiting.out).toContain(`${names[2]}: keeper starting, next action ${new Date(firstTasks[2]!).toISOString()}`);
+      expect(waiting.out).toContain('no credential yet');
+      await expect(vaultClient().read(`secret/data/dynamic/${names[2]}`)).rejects.toThrow();
+
+      // Run again, sync starts nothing: the waiting keeper counts as running.
+      const again = await cli('-c', file, 'schedule', 'sync');
+      expect(again.code).toBe(0);
+      expect(again.out).toContain('keepers started: 0');
+      expect(again.out).not.toContain('paced');
+
+      // The second, begun once its time came, issues and publishes like any keeper.
+      const [second] = (await watch(handles[1]!, (s) => s.current !== null)).slice(-1);
+      expect((await published(names[1]!)).value.lease_id).toBe(second!.current!.leaseId);
+    } finally {
+      process.env = saved;
+      await Promise.all(handles.map((h) => h.terminate('test over').catch(() => undefined)));
+      await rotator.close();
+    }
+  }, 60_000);
+
   it('reports a lease whose revoke keeps failing as irrevocable instead of retrying forever', async () => {
     const role = await pgRole(TTL, `${PG_REVOKE} DROP ROLE "{{name}}" CASCADE NONSENSE;`);
     const taskQueue = unique('keeper');

@@ -1,4 +1,5 @@
 // The lifecycle blocks of the config (schedule, sweep, dynamic secrets): defaults, and every error names its field.
+import { KeeperStartPacer } from '../src/client/lease-keepers';
 import { parseConfig } from '../src/config/load';
 import { insideWindow, msUntilWindow } from '../src/kernel/window';
 import { configError } from './support/config';
@@ -155,6 +156,31 @@ describe('lifecycle config', () => {
     expect(configError(`temporal: { max_cached_workflows: -1 }\n${withRotation('max_age: 1d')}`, ENV)).toContain(
       'temporal.max_cached_workflows:',
     );
+  });
+
+  it('paces keeper starts at 5 a second unless keepers.rate says otherwise, and refuses a bad rate naming the field', () => {
+    const start = (config: Parameters<typeof parseConfig>[0]) => {
+      const pacer = new KeeperStartPacer(parseConfig(config, ENV));
+      return [pacer.take(0), pacer.take(0), pacer.take(100)];
+    };
+    expect(start(withRotation('max_age: 1d'))).toEqual([0, 200, 300]);
+    expect(start(`keepers: { rate: { starts: 2, per: 1m } }\n${withRotation('max_age: 1d')}`)).toEqual([0, 30_000, 59_900]);
+    expect(configError(`keepers: { rate: { starts: 0 } }\n${withRotation('max_age: 1d')}`, ENV)).toContain(
+      'keepers.rate.starts:',
+    );
+    expect(configError(`keepers: { rate: { per: 10ms } }\n${withRotation('max_age: 1d')}`, ENV)).toContain(
+      'keepers.rate.per: expected at least 1s',
+    );
+    expect(configError(`keepers: { every: 1m }\n${withRotation('max_age: 1d')}`, ENV)).toContain('keepers');
+  });
+
+  it('gives a keeper start that did not happen its slot back, and a start after the slots have passed waits for none', () => {
+    const pacer = new KeeperStartPacer({ keepers: { rate: { starts: 1, per: 1000 } } });
+    expect(pacer.take(0)).toBe(0);
+    expect(pacer.take(0)).toBe(1000);
+    pacer.release(); // that keeper was running already
+    expect(pacer.take(10)).toBe(990);
+    expect(pacer.take(5_000)).toBe(0);
   });
 
   it('refuses bad sweep caps, naming the field', () => {

@@ -85,7 +85,8 @@ export interface SweepReport {
   problems: string[];
 }
 
-export type KeeperPhase = 'issuing' | 'renewing' | 'waiting' | 'reissuing' | 'grace' | 'revoking' | 'stopped';
+/** `starting`: paced, its first task is still ahead (never set by the keeper itself). */
+export type KeeperPhase = 'starting' | 'issuing' | 'renewing' | 'waiting' | 'reissuing' | 'grace' | 'revoking' | 'stopped';
 
 export interface KeptLease {
   leaseId: string;

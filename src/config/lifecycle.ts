@@ -64,6 +64,17 @@ export const ScheduleSchema = z
       ctx.addIssue({ code: 'custom', path: ['jitter'], message: 'must be shorter than the interval (every:)' });
   });
 
+/** At most `starts` begin in any `per`. */
+function startRate(defaults: { starts: number; per: number }) {
+  return z
+    .object({
+      starts: z.number().int().min(1).max(10_000).default(defaults.starts),
+      per: duration.pipe(z.number().min(1000, { message: 'expected at least 1s' })).default(defaults.per),
+    })
+    .strict()
+    .default(defaults);
+}
+
 /** The scheduled sweep over every secret: how often, how far ahead "due" looks, and how fast it may start rotations. */
 export const SweepSchema = z
   .object({
@@ -73,14 +84,23 @@ export const SweepSchema = z
     /** Rotations the sweep has running at once. */
     max_concurrent: z.number().int().min(1).max(1000).default(5),
     /** At most `starts` rotations begin in any `per` (30 a minute by default). */
-    rate: z
-      .object({
-        starts: z.number().int().min(1).max(10_000).default(30),
-        per: duration.pipe(z.number().min(1000, { message: 'expected at least 1s' })).default(60_000),
-      })
-      .strict()
-      .default({ starts: 30, per: 60_000 }),
+    rate: startRate({ starts: 30, per: 60_000 }),
     paused: z.boolean().default(false),
+  })
+  .strict();
+
+/** keepers.rate when the config has no keepers: block. */
+export const KEEPER_START_RATE = { starts: 5, per: 1000 };
+
+/**
+ * How lease keepers start (`rotator schedule sync`, the sweep). Started together, 1,000 keepers issue 1,000 credentials
+ * at once: their first tasks fill the task queue, and the next run of a keeper that has issued (a run per step) waits
+ * behind them, past its renewal. Each keeper's first task is scheduled `per / starts` after the previous one's instead.
+ */
+export const KeepersSchema = z
+  .object({
+    /** At most `starts` keepers begin in any `per` (5 a second by default: 10,000 leases are issued in 33 minutes). */
+    rate: startRate(KEEPER_START_RATE),
   })
   .strict();
 
@@ -147,4 +167,5 @@ export function leaseWarnings(lease: LeaseConfig): string[] {
 export type ScheduleConfig = z.infer<typeof ScheduleSchema>;
 export type WindowConfig = z.infer<typeof WindowSchema>;
 export type SweepConfig = z.infer<typeof SweepSchema>;
+export type KeepersConfig = z.infer<typeof KeepersSchema>;
 export type LeaseConfig = z.infer<typeof LeaseSchema>;

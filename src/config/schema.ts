@@ -9,7 +9,7 @@ import { TARGETS, targetPlugin, type TargetSchema as TargetPluginSchema } from '
 import { MIN_ALPHABET, passwordClasses } from '../kernel/password';
 import { duration, name, SECRET_REF, STRATEGIES } from './fields';
 import { AuditSchema, L5_SECRET_FIELDS, ON_ROTATION_ACTIONS } from './l5';
-import { LeaseSchema, PublishSchema, ScheduleSchema, SweepSchema } from './lifecycle';
+import { KeepersSchema, LeaseSchema, PublishSchema, ScheduleSchema, SweepSchema } from './lifecycle';
 import { keyIssues, KeySchema, RewrapSchema } from './keys';
 import { LabelsSchema, MassRotationSchema } from './mass';
 
@@ -234,6 +234,8 @@ export const ConfigSchema = z
     secrets: z.record(name, SecretSchema),
     /** The scheduled sweep over every secret (`rotator schedule sync` creates its schedule). */
     sweep: SweepSchema.optional(),
+    /** How fast lease keepers start: a first start of many dynamic secrets is an issue storm otherwise. */
+    keepers: KeepersSchema.optional(),
     /** Provider events and signed webhooks that start rotations (`rotator listen`). */
     triggers: TriggersSchema.optional(),
     /** `rotator rotate --all | --selector`: write budgets per provider, rotations in flight. */

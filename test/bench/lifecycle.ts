@@ -12,16 +12,10 @@ import vault from 'node-vault';
 import { VaultDatabaseEngine } from '../../activities/stores/vault/public';
 import { getDataConverter } from '../../src/client/codec/data-converter';
 import { applyScheduleSync, planScheduleSync } from '../../src/client/schedules';
+import { ensureKeepers } from '../../src/client/lease-keepers';
 import { parseConfig } from '../../src/config/load';
 import { startLocalStack, type LocalStack } from '../../src/stack/local-stack';
-import {
-  KEEP_LEASE,
-  keeperIdFor,
-  keeperStatusQuery,
-  SWEEP,
-  type KeeperState,
-  type SweepReport,
-} from '../../workflows/lifecycle-definitions';
+import { keeperIdFor, keeperStatusQuery, SWEEP, type KeeperState, type SweepReport } from '../../workflows/lifecycle-definitions';
 import { WORKFLOWS_PATH } from '../../workers/worker';
 import { spawnFaultyWorker, writeBundle } from '../support/fault-injection';
 import { postgresAdminSecret } from '../support/rotator-config';
@@ -61,6 +55,8 @@ async function main(): Promise<void> {
     'skip-sweep': 0, // 1: leases only
     // Workflows of the keeper floor (see floorKeeper), each a cycle every 10 s: 20 cycles a second.
     'floor-keepers': 200,
+    // keepers.rate.starts a second, as `rotator schedule sync` paces the keepers it starts (0: all at once).
+    'start-rate': 5,
   });
   const counts = flags.leases ? [flags.leases] : (listed ?? '1000,2000,5000,10000').split(',').map(Number);
   if (counts.some((c) => !Number.isInteger(c) || c < 1))
@@ -113,6 +109,11 @@ function header(stack: LocalStack, taskQueue: string, cache?: number): string[] 
     '    token: ${BENCH_VAULT_TOKEN}',
     'secrets:',
   ];
+}
+
+/** The config's keepers: block for `rate` starts a second (0: as good as all at once). */
+function keepersRate(rate: number): string[] {
+  return ['keepers:', `  rate: { starts: ${rate || 10_000}, per: 1s }`];
 }
 
 async function vaultPut(stack: LocalStack, path: string, body: unknown): Promise<void> {
@@ -188,7 +189,8 @@ async function leases(
   return [
     '',
     `leases: dynamic PostgreSQL leases from OpenBao kept by one worker process (max_cached_workflows ${flags.cache || 'unset: the worker default'}, ` +
-      `V8 heap ${flags.heap ? `${flags.heap} MiB` : "Node's default"}), steady state of renewals`,
+      `V8 heap ${flags.heap ? `${flags.heap} MiB` : "Node's default"}), keepers started ` +
+      `${flags['start-rate'] ? `${flags['start-rate']} a second (keepers.rate)` : 'all at once'}, steady state of renewals`,
     `  | leases | issued (s) | lost | RSS peak MiB (<= ${LEASE_GOALS.rssMiB}) | CPU/renewal ms | bare ms | ratio (<= ${LEASE_GOALS.cpuRatio}x) | lateness p50 / p99 | renewals | load avg |`,
     '  |---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
@@ -348,6 +350,7 @@ async function leasesAt(
   const taskQueue = `bench-keep-${randomBytes(3).toString('hex')}`;
   const names = Array.from({ length: n }, (_, i) => `lease_${String(i).padStart(5, '0')}`);
   const yaml = [
+    ...keepersRate(flags['start-rate']!),
     ...header(stack, taskQueue, flags.cache),
     ...names.flatMap((name) => [
       `  ${name}:`,
@@ -385,14 +388,9 @@ async function leasesAt(
   }, 2000);
   try {
     const t0 = Date.now();
-    await runPool(names, 32, async (secret) => {
-      await client.workflow.start(KEEP_LEASE, {
-        taskQueue,
-        workflowId: keeperIdFor(secret),
-        args: [{ secret }],
-        workflowTaskTimeout: '10s',
-      });
-    });
+    // As `rotator schedule sync` starts them: one after the other, each first task spaced by keepers.rate.
+    const { started } = await ensureKeepers(client, parseConfig(yaml, { BENCH_VAULT_TOKEN: stack.vault!.token }));
+    if (started.length !== n) throw new Error(`${n - started.length} of ${n} keepers were running already`);
     const states = async () => {
       const all: KeeperState[] = [];
       await runPool(names, 32, async (s) => {
@@ -413,7 +411,7 @@ async function leasesAt(
       } | null;
       return listed?.data.keys.length ?? 0;
     };
-    const issueLimit = Math.max(600, n / 5);
+    const issueLimit = Math.max(600, flags['start-rate'] ? (1.5 * n) / flags['start-rate'] : n / 5);
     let issued = 0;
     while ((issued = await published()) < n) {
       if (Date.now() - t0 > issueLimit * 1000) break;

@@ -31,7 +31,7 @@ export function scheduleCommand(ctx: CliContext): Command {
         ctx.emit(
           report(
             [...formatPlan(done), ...keeperLines],
-            `synced: ${counts(done, true)}${keepers.started.length + keepers.running.length > 0 ? `; keepers started: ${keepers.started.length}` : ''}`,
+            `synced: ${counts(done, true)}${keepers.started.length + keepers.running.length > 0 ? `; keepers started: ${keepers.started.length}` : ''}${paced(keepers.lastStartsAt)}`,
           ),
           {
             ...done,
@@ -115,4 +115,11 @@ const report = (diff: string[], summary: string) => [...diff, summary].join('\n'
 function counts(plan: SchedulePlan, done = false): string {
   const [c, u, d] = done ? ['created', 'updated', 'deleted'] : ['to create', 'to update', 'to delete'];
   return `${plan.create.length} ${c}, ${plan.update.length} ${u}, ${plan.delete.length} ${d}, ${plan.unchanged.length} unchanged`;
+}
+
+/** When the last keeper started begins, if later than now (keepers.rate spaces their first tasks). */
+function paced(lastStartsAt: string | null): string {
+  return lastStartsAt && Date.parse(lastStartsAt) > Date.now()
+    ? ` (paced by keepers.rate: the last begins at ${lastStartsAt})`
+    : '';
 }
