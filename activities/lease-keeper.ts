@@ -65,7 +65,7 @@ interface Dynamic {
 
 export function createKeeperActivities(deps: KeeperDeps) {
   const { config, providers } = deps;
-  // One per worker: the sweep's keeper starts are spaced like `rotator schedule sync`'s.
+  // One per worker: its sweeps' keeper starts are spaced like a `rotator schedule sync` run's (not counting them).
   const pacer = new KeeperStartPacer(config);
 
   function dynamic(secret: string): Dynamic {

@@ -9,6 +9,7 @@ import { RotatorError } from '../src/kernel/errors';
 import { insideWindow } from '../src/kernel/window';
 import { toFailure } from '../src/kernel/redact';
 import { planRotation, type RotationPlan } from '../src/config/plan';
+import { firstTaskAhead } from '../src/client/lease-keepers';
 import { listSchedules } from '../src/client/schedules';
 import { needsHuman, standings, type Standing } from '../src/client/standing';
 import {
@@ -219,6 +220,11 @@ export async function assessSecrets(
         throw err;
       });
       if (!description || description.status.name !== 'RUNNING') return missing;
+      const ahead = firstTaskAhead(description);
+      if (ahead) {
+        const reasons = [`keeper starting at ${ahead.toISOString()} (keepers.rate)`];
+        return { secret: name, state: 'ok' as const, lastRotated: null, expires: null, reasons, rotate: false, keeper: false };
+      }
       const status = await handle.query(keeperStatusQuery).catch(() => null);
       const reasons = status?.irrevocable.length ? [`${status.irrevocable.length} irrevocable lease(s)`] : [];
       if (status?.lastError) reasons.push(`keeper: ${status.lastError}`);

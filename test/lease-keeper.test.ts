@@ -3,7 +3,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { VaultDatabaseEngine } from '../activities/stores/vault/public';
 import type { SecretValue } from '../activities/types';
-import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, type KeeperState } from '../workflows/lifecycle-definitions';
+import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, SWEEP, type KeeperState } from '../workflows/lifecycle-definitions';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,9 +190,43 @@ describe('the lease keeper', () => {
       expect(again.out).toContain('keepers started: 0');
       expect(again.out).not.toContain('paced');
 
-      // The second, begun once its time came, issues and publishes like any keeper.
+      // The second, begun once its time came (not before), issues and publishes like any keeper.
       const [second] = (await watch(handles[1]!, (s) => s.current !== null)).slice(-1);
+      expect(second!.current!.issuedAt).toBeGreaterThanOrEqual(firstTasks[1]!);
       expect((await published(names[1]!)).value.lease_id).toBe(second!.current!.leaseId);
+    } finally {
+      process.env = saved;
+      await Promise.all(handles.map((h) => h.terminate('test over').catch(() => undefined)));
+      await rotator.close();
+    }
+  }, 60_000);
+
+  it('the sweep starts missing keepers paced as well, and `rotator expiry` shows one not yet begun as starting', async () => {
+    const role = await pgRole(TTL);
+    const taskQueue = unique('keeper');
+    const names = [unique('dyn'), unique('dyn')];
+    const dyn = dynamicYaml(
+      taskQueue,
+      names.map((name) => ({ name, role, engine: 'postgresql' as const, lease: LEASE })),
+    );
+    const yaml = `keepers:\n  rate: { starts: 1, per: 10s }\n${dyn.yaml}`;
+    const keys = testCodecKeys();
+    const rotator = await startRotator(yaml, dyn.env, { keys });
+    const handles = names.map((name) => rotator.client.workflow.getHandle(keeperIdFor(name)));
+    const file = join(mkdtempSync(join(tmpdir(), 'keeper-')), 'rotator.yaml');
+    writeFileSync(file, yaml, { mode: 0o600 });
+    const saved = { ...process.env };
+    try {
+      const report = await rotator.client.workflow.execute(SWEEP, { taskQueue, workflowId: unique('sweep'), args: [] });
+      expect(report.problems).toEqual([]);
+      const firstTasks = await Promise.all(handles.map(async (h) => (await h.describe()).executionTime!.getTime()));
+      expect(firstTasks[1]! - firstTasks[0]!).toBeGreaterThan(9_000);
+      expect(firstTasks[1]! - firstTasks[0]!).toBeLessThan(11_000);
+
+      Object.assign(process.env, dyn.env, { ROTATOR_CODEC_KEY: codecKeyEnv(keys) });
+      const expiry = await cli('-c', file, 'expiry');
+      expect(expiry.out).toContain(`keeper starting at ${new Date(firstTasks[1]!).toISOString()} (keepers.rate)`);
+      expect(expiry.out).not.toContain('keeper not running');
     } finally {
       process.env = saved;
       await Promise.all(handles.map((h) => h.terminate('test over').catch(() => undefined)));

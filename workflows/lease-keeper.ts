@@ -16,6 +16,7 @@ import type { LeaseConfig } from '../src/config/lifecycle';
 import { NON_RETRYABLE_CODES } from '../src/kernel/errors';
 import {
   IRREVOCABLE_LISTED,
+  initialKeeperState,
   keeperStatusQuery,
   type KeepLeaseInput,
   type KeeperState,
@@ -66,21 +67,7 @@ const GRACE_MARGIN_SEC = 5;
 const BACKOFF = { firstMs: 5_000, lastMs: 60_000 };
 
 export async function keepLease({ secret, state: carried, patches: carriedPatches }: KeepLeaseInput): Promise<KeeperState> {
-  const state: KeeperState = {
-    secret,
-    generation: 0,
-    current: null,
-    revokeQueue: [],
-    irrevocable: [],
-    irrevocableTotal: 0,
-    revoked: 0,
-    renewed: 0,
-    lost: 0,
-    phase: 'issuing',
-    nextActionAt: null,
-    lastError: null,
-    ...carried,
-  };
+  const state: KeeperState = { ...initialKeeperState(secret, 'issuing'), ...carried };
   setHandler(keeperStatusQuery, () => state);
   // Each id asked before the first command of every run, so its marker sits in the same place of every history:
   // asked later (after a local activity) a replay can reach it in another workflow task. With patch-once the ids a run

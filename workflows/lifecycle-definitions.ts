@@ -138,6 +138,24 @@ export interface KeeperState {
   renewLateMs?: number[];
 }
 
+/** A keeper's state before it has done anything: its first run's, and `rotator status` of one not yet begun. */
+export function initialKeeperState(secret: string, phase: KeeperPhase): KeeperState {
+  return {
+    secret,
+    generation: 0,
+    current: null,
+    revokeQueue: [],
+    irrevocable: [],
+    irrevocableTotal: 0,
+    revoked: 0,
+    renewed: 0,
+    lost: 0,
+    phase,
+    nextActionAt: null,
+    lastError: null,
+  };
+}
+
 export interface KeepLeaseInput {
   secret: string;
   /** Carried over by continue-as-new; absent on the first run. */

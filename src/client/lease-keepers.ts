@@ -1,10 +1,16 @@
 // Client side of the lease keepers: start one per dynamic secret of the config, read a keeper's status.
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionDescription,
+} from '@temporalio/client';
 import { readerLeased, type Config } from '../config/schema';
-import { KEEPER_START_RATE } from '../config/lifecycle';
+import { KeepersSchema } from '../config/lifecycle';
 import {
   KEEP_LEASE,
   keeperIdFor,
+  initialKeeperState,
   keeperStatusQuery,
   type KeepLeaseInput,
   type KeeperState,
@@ -20,26 +26,32 @@ export function dynamicSecrets(config: Config): string[] {
 
 /**
  * Spaces keeper starts at the config's `keepers.rate`: each keeper's first task is scheduled one gap after the one
- * before, so a first start of many dynamic secrets does not become an issue storm (see KeepersSchema).
+ * before, so a first start of many dynamic secrets does not become an issue storm (see KeepersSchema). One pacer per
+ * starter (a `schedule sync` run, a worker's sweep): two starters at once each keep the rate, not both together.
  */
 export class KeeperStartPacer {
-  private nextAt = 0;
+  /** On a monotonic clock (performance.now()): a wall clock set back would stretch every later delay. */
+  private nextAt = -Infinity;
   private readonly gapMs: number;
 
   constructor(config: Pick<Config, 'keepers'>) {
-    const rate = config.keepers?.rate ?? KEEPER_START_RATE;
+    const { rate } = config.keepers ?? KeepersSchema.parse({});
     this.gapMs = rate.per / rate.starts;
   }
 
-  /** The delay for a keeper starting at `now`; a start that did not happen must give its slot back (release). */
-  take(now: number): number {
+  /** The slot of a keeper starting `now`: how long its first task waits. */
+  take(now = performance.now()): { delayMs: number; at: number } {
     const at = Math.max(now, this.nextAt);
     this.nextAt = at + this.gapMs;
-    return at - now;
+    return { delayMs: at - now, at };
   }
 
-  release(): void {
-    this.nextAt -= this.gapMs;
+  /**
+   * Gives back the slot of a keeper that was running already (no start happened), if no later slot was taken since.
+   * A start that failed otherwise keeps its slot: the server may have started it with that delay all the same.
+   */
+  release(slot: { at: number }): void {
+    if (this.nextAt === slot.at + this.gapMs) this.nextAt = slot.at;
   }
 }
 
@@ -53,8 +65,8 @@ export async function startKeeper(
   secret: string,
   pacer: KeeperStartPacer,
 ): Promise<Date | null> {
-  const now = Date.now();
-  const delayMs = pacer.take(now);
+  const slot = pacer.take();
+  const firstTaskAt = new Date(Date.now() + slot.delayMs);
   const input: KeepLeaseInput = { secret };
   try {
     await client.workflow.start(KEEP_LEASE, {
@@ -63,13 +75,13 @@ export async function startKeeper(
       args: [input],
       workflowIdConflictPolicy: 'FAIL',
       workflowTaskTimeout: ROTATION_TASK_TIMEOUT,
-      ...(delayMs > 0 ? { startDelay: delayMs } : {}),
+      ...(slot.delayMs > 0 ? { startDelay: slot.delayMs } : {}),
     });
-    return new Date(now + delayMs);
+    return firstTaskAt;
   } catch (err) {
-    pacer.release();
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return null;
-    throw err;
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    pacer.release(slot);
+    return null;
   }
 }
 
@@ -101,9 +113,8 @@ export async function keeperStatus(client: Client, secret: string): Promise<Keep
   try {
     const described = await handle.describe();
     if (described.status.name !== 'RUNNING') return null;
-    // Paced (KeeperStartPacer): until its first task is scheduled, it has no state to answer a query with.
-    const firstTaskAt = described.executionTime?.getTime() ?? 0;
-    if (firstTaskAt > Date.now()) return pendingKeeper(secret, firstTaskAt);
+    const ahead = firstTaskAhead(described);
+    if (ahead) return { ...initialKeeperState(secret, 'starting'), nextActionAt: ahead.getTime() };
     return await handle.query(keeperStatusQuery);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return null;
@@ -111,20 +122,10 @@ export async function keeperStatus(client: Client, secret: string): Promise<Keep
   }
 }
 
-/** A keeper whose first task is still ahead: it has issued nothing yet. */
-function pendingKeeper(secret: string, firstTaskAt: number): KeeperState {
-  return {
-    secret,
-    generation: 0,
-    current: null,
-    revokeQueue: [],
-    irrevocable: [],
-    irrevocableTotal: 0,
-    revoked: 0,
-    renewed: 0,
-    lost: 0,
-    phase: 'starting',
-    nextActionAt: firstTaskAt,
-    lastError: null,
-  };
+/**
+ * When the first task of a keeper paced by KeeperStartPacer is scheduled, while it has not been: until then its
+ * history holds its start alone (no clock is compared) and it cannot answer a query. Null for a keeper that has begun.
+ */
+export function firstTaskAhead(description: WorkflowExecutionDescription): Date | null {
+  return description.historyLength <= 1 && description.executionTime ? description.executionTime : null;
 }

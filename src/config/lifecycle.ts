@@ -89,9 +89,6 @@ export const SweepSchema = z
   })
   .strict();
 
-/** keepers.rate when the config has no keepers: block. */
-export const KEEPER_START_RATE = { starts: 5, per: 1000 };
-
 /**
  * How lease keepers start (`rotator schedule sync`, the sweep). Started together, 1,000 keepers issue 1,000 credentials
  * at once: their first tasks fill the task queue, and the next run of a keeper that has issued (a run per step) waits
@@ -99,8 +96,11 @@ export const KEEPER_START_RATE = { starts: 5, per: 1000 };
  */
 export const KeepersSchema = z
   .object({
-    /** At most `starts` keepers begin in any `per` (5 a second by default: 10,000 leases are issued in 33 minutes). */
-    rate: startRate(KEEPER_START_RATE),
+    /**
+     * At most `starts` keepers begin in any `per`, per starter (a `schedule sync` run, a worker's sweep): 5 a second by
+     * default, so 10,000 leases are issued in 33 minutes.
+     */
+    rate: startRate({ starts: 5, per: 1000 }),
   })
   .strict();
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
+import { msToTs, optionalTsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import vault from 'node-vault';
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     'skip-sweep': 0, // 1: leases only
     // Workflows of the keeper floor (see floorKeeper), each a cycle every 10 s: 20 cycles a second.
     'floor-keepers': 200,
-    // keepers.rate.starts a second, as `rotator schedule sync` paces the keepers it starts (0: all at once).
+    // keepers.rate.starts a second, as `rotator schedule sync` paces the keepers it starts (0: no delays).
     'start-rate': 5,
   });
   const counts = flags.leases ? [flags.leases] : (listed ?? '1000,2000,5000,10000').split(',').map(Number);
@@ -190,7 +190,8 @@ async function leases(
     '',
     `leases: dynamic PostgreSQL leases from OpenBao kept by one worker process (max_cached_workflows ${flags.cache || 'unset: the worker default'}, ` +
       `V8 heap ${flags.heap ? `${flags.heap} MiB` : "Node's default"}), keepers started ` +
-      `${flags['start-rate'] ? `${flags['start-rate']} a second (keepers.rate)` : 'all at once'}, steady state of renewals`,
+      `${flags['start-rate'] ? `${flags['start-rate']} a second (keepers.rate)` : 'without delays, one start after the other'}, ` +
+      'steady state of renewals',
     `  | leases | issued (s) | lost | RSS peak MiB (<= ${LEASE_GOALS.rssMiB}) | CPU/renewal ms | bare ms | ratio (<= ${LEASE_GOALS.cpuRatio}x) | lateness p50 / p99 | renewals | load avg |`,
     '  |---|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
@@ -232,7 +233,9 @@ async function traceLost(client: Client, secrets: string[], max = 3): Promise<st
       );
       if (!failed) continue;
       traced += 1;
-      const start = eventMs(events[0]!);
+      // A first run paced by keepers.rate waits its start delay on purpose: counted from its end.
+      const backoff = events[0]!.workflowExecutionStartedEventAttributes?.firstWorkflowTaskBackoff;
+      const start = eventMs(events[0]!) + (optionalTsToMs(backoff) ?? 0);
       const firstTask = events.find((e) => e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_STARTED);
       const fired = events.some((e) => e.eventType === T.EVENT_TYPE_TIMER_FIRED);
       const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
