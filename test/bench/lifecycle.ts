@@ -396,14 +396,19 @@ async function leasesAt(
     if (started.length !== n) throw new Error(`${n - started.length} of ${n} keepers were running already`);
     const states = async () => {
       const all: KeeperState[] = [];
-      await runPool(names, 32, async (s) => {
+      const ask = async (s: string, unanswered: string[]) => {
         // A keeper no worker has picked up yet cannot answer: it counts as not issued. Bounded, so an overloaded
         // server ends the row (as "did not answer") instead of holding the bench.
         const state = await client.connection
           .withDeadline(Date.now() + 15_000, () => client.workflow.getHandle(keeperIdFor(s)).query(keeperStatusQuery))
           .catch(() => null);
         if (state) all.push(state);
-      });
+        else unanswered.push(s);
+      };
+      const unanswered: string[] = [];
+      await runPool(names, 32, (s) => ask(s, unanswered));
+      // Asked again, one at a time: a keeper between two runs (continue-as-new) answers once its next run has begun.
+      for (const s of unanswered) await ask(s, []);
       return all;
     };
     // Issuing is watched at the store, not by querying every keeper (the queries would cost the worker CPU).
