@@ -123,9 +123,12 @@ export async function keeperStatus(client: Client, secret: string): Promise<Keep
 }
 
 /**
- * When the first task of a keeper paced by KeeperStartPacer is scheduled, while it has not been: until then its
- * history holds its start alone (no clock is compared) and it cannot answer a query. Null for a keeper that has begun.
+ * When the first task of a keeper paced by KeeperStartPacer is scheduled, while it has not been: a run started with
+ * a delay (its execution time after its start, both the server's) whose history still holds its start alone. Such a
+ * run cannot answer a query yet. Null for a keeper that has begun, and for every later run of one (continue-as-new
+ * starts them at once; right after that, the new run's history may hold its start alone too).
  */
 export function firstTaskAhead(description: WorkflowExecutionDescription): Date | null {
-  return description.historyLength <= 1 && description.executionTime ? description.executionTime : null;
+  const at = description.executionTime;
+  return at && at > description.startTime && description.historyLength <= 1 ? at : null;
 }

@@ -407,8 +407,8 @@ async function leasesAt(
       };
       const unanswered: string[] = [];
       await runPool(names, 32, (s) => ask(s, unanswered));
-      // Asked again, one at a time: a keeper between two runs (continue-as-new) answers once its next run has begun.
-      for (const s of unanswered) await ask(s, []);
+      // Asked once more (a keeper between two runs answers once its next run has begun), as bounded as the first pass.
+      await runPool(unanswered, 32, (s) => ask(s, []));
       return all;
     };
     // Issuing is watched at the store, not by querying every keeper (the queries would cost the worker CPU).

@@ -134,6 +134,9 @@ export interface FaultyWorker {
   stop(): Promise<void>;
 }
 
+/** How long stop() waits for a worker to exit after SIGTERM before it kills it. */
+const STOP_WAIT_MS = 60_000;
+
 /** Writes the prebuilt workflow bundle where worker processes can load it, so none of them bundles again. */
 export function writeBundle(dir: string, code: string): string {
   const file = join(dir, 'workflow-bundle.js');
@@ -177,8 +180,16 @@ export function spawnFaultyWorker(options: {
       await exited;
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (child.exitCode !== null || child.signalCode !== null) return void (await exited);
+      child.kill('SIGTERM');
+      // A worker whose graceful shutdown never ends (seen in the lease bench after it terminated 1,000 keepers) must not
+      // hold its caller for ever: killed, and said so.
+      const stuck = setTimeout(() => {
+        process.stderr.write(`worker ${child.pid} had not exited ${STOP_WAIT_MS / 1000} s after SIGTERM: killed\n`);
+        child.kill('SIGKILL');
+      }, STOP_WAIT_MS);
       await exited;
+      clearTimeout(stuck);
     },
   };
 }
