@@ -1,6 +1,6 @@
 // The lifecycle blocks of the config (schedule, sweep, dynamic secrets, keepers): defaults, and every error names its
 // field; how keepers.rate spaces keeper starts.
-import { KeeperStartPacer } from '../src/client/lease-keepers';
+import { firstTaskAhead, KeeperStartPacer } from '../src/client/lease-keepers';
 import { parseConfig } from '../src/config/load';
 import { insideWindow, msUntilWindow } from '../src/kernel/window';
 import { configError } from './support/config';
@@ -188,6 +188,20 @@ describe('lifecycle config', () => {
     pacer.release(earlier);
     expect(pacer.take(10).delayMs).toBe(3990);
     expect(pacer.take(10_000).delayMs).toBe(0);
+  });
+
+  it('tells a keeper whose paced start is ahead from one that has begun, and from a later run of one', () => {
+    const start = new Date('2026-12-07T10:00:00Z');
+    const later = new Date('2026-12-07T10:00:10Z');
+    const run = (runId: string, firstRunId: string, historyLength: number, executionTime: Date) =>
+      ({ runId, startTime: start, executionTime, historyLength, raw: { workflowExecutionInfo: { firstRunId } } }) as never;
+    expect(firstTaskAhead(run('r1', 'r1', 1, later))).toEqual(later);
+    // Begun: its first task is in its history.
+    expect(firstTaskAhead(run('r1', 'r1', 2, later))).toBeNull();
+    // Started without a delay.
+    expect(firstTaskAhead(run('r1', 'r1', 1, start))).toBeNull();
+    // A continued run, its start alone in its history and its execution time a moment after it (seen in CI).
+    expect(firstTaskAhead(run('r2', 'r1', 1, new Date(start.getTime() + 1)))).toBeNull();
   });
 
   it('refuses bad sweep caps, naming the field', () => {

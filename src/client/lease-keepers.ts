@@ -123,12 +123,14 @@ export async function keeperStatus(client: Client, secret: string): Promise<Keep
 }
 
 /**
- * When the first task of a keeper paced by KeeperStartPacer is scheduled, while it has not been: a run started with
- * a delay (its execution time after its start, both the server's) whose history still holds its start alone. Such a
- * run cannot answer a query yet. Null for a keeper that has begun, and for every later run of one (continue-as-new
- * starts them at once; right after that, the new run's history may hold its start alone too).
+ * When the first task of a keeper paced by KeeperStartPacer is scheduled, while it has not been: the first run of its
+ * chain, started with a delay (its execution time after its start), whose history holds its start alone. Such a run
+ * cannot answer a query yet. Null for a keeper that has begun, and for every later run of one: continue-as-new
+ * starts them at once, yet CI caught such a run with its start alone in its history and an execution time after it.
  */
 export function firstTaskAhead(description: WorkflowExecutionDescription): Date | null {
   const at = description.executionTime;
-  return at && at > description.startTime && description.historyLength <= 1 ? at : null;
+  const firstRun = description.raw.workflowExecutionInfo?.firstRunId;
+  const first = !firstRun || firstRun === description.runId;
+  return first && at && at > description.startTime && description.historyLength <= 1 ? at : null;
 }
