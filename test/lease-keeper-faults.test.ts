@@ -76,7 +76,12 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
     args: [{ secret: name }],
     workflowTaskTimeout: '3s',
   });
-  const state = () => handle.query(keeperStatusQuery).catch(() => null as KeeperState | null);
+  // A query to a keeper whose worker is dead waits on the server; a deadline makes it fail at once instead, so the
+  // watches below see the takeover as it happens.
+  const state = () =>
+    harness.client
+      .withDeadline(Date.now() + 2_000, () => handle.query(keeperStatusQuery))
+      .catch(() => null as KeeperState | null);
   // Seen during the grace period: the old lease must outlive its revoke (renewed for it when its TTL ends sooner), or
   // end at its max_ttl, past which no renewal reaches (a kill can delay a re-issue that far). OpenBao counts a
   // renewal's TTL in whole seconds, so a lease capped at max_ttl may end up to a second before issue time + max_ttl.
@@ -84,13 +89,15 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
   // recorded it when the lease was issued (OpenBao's issue time + max_ttl).
   // It also measures the longest time between two answers of the keeper (a dead worker's keeper answers no query): a
   // takeover slower than PROMPT_MS may find the grace period over, or the next re-issue due, before anyone could look.
-  let lastAnswer = Date.now();
+  // Before its first answer the keeper's silence counts from the kill, if that came first (not from its worker's start).
+  let lastAnswer: number | null = null;
   let longestSilence = 0;
+  const silenceFrom = () => lastAnswer ?? readTrace(traceFile).find((e) => e.event === 'kill')?.t ?? Date.now();
   const graceSeen = (async (): Promise<{ at: number; expireTime: string | null; hardEnd: number; lookedUp: number } | null> => {
     const hardEnds = new Map<string, number>();
     for (const deadline = Date.now() + 90_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
       const s = await state();
-      if (s) [longestSilence, lastAnswer] = [Math.max(longestSilence, Date.now() - lastAnswer), Date.now()];
+      if (s) [longestSilence, lastAnswer] = [Math.max(longestSilence, Date.now() - silenceFrom()), Date.now()];
       if (s?.current?.hardEndAt) hardEnds.set(s.current.leaseId, s.current.hardEndAt);
       if ((s?.revoked ?? 0) >= 1) return null;
       // Queued, and the re-issue done (its renewal of the old lease for the grace period with it): the keeper waits

@@ -80,8 +80,11 @@ async function keepsItsLease(engineType: 'postgresql' | 'redis', role: string, l
     const after = (await engine.lookup(firstLease))!;
     expect(Date.parse(after.expireTime)).toBeGreaterThan(Date.parse(before.expireTime));
 
-    // Re-issued before max_ttl; during the grace period the old login still works beside the new one.
-    const grace = (await watch(handle, (s) => s.phase === 'grace')).at(-1)!;
+    // Re-issued before max_ttl; during the grace period the old login still works beside the new one. The grace period
+    // is the first lease queued for revoke once the re-issue has ended (the keeper may be renewing the new lease
+    // meanwhile, so its phase need not read 'grace': a watch for that phase once missed this one and saw the next).
+    const queued = (s: KeeperState) => s.revokeQueue.some((q) => q.leaseId === firstLease);
+    const grace = (await watch(handle, (s) => queued(s) && !['issuing', 'reissuing', 'revoking'].includes(s.phase))).at(-1)!;
     expect(grace.current!.leaseId).not.toBe(firstLease);
     // The old lease outlives its revoke: its last renewal (4 s) ended sooner, so the re-issue renewed it.
     expect(grace.revokeQueue[0]?.leaseId).toBe(firstLease);
