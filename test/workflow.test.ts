@@ -12,7 +12,7 @@ import { toolPath } from '../src/stack/local-stack';
 import type { RotationStatus } from '../workflows/definitions';
 import { workflowBundle } from './support/harness';
 import { approveUpdate, cancelUpdate, rejectUpdate, ROTATE_SECRET, statusQuery } from '../workflows/definitions';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { ConnectionPlugin, WorkflowHandle } from '@temporalio/client';
 
 type Activities = RotationActivities & ReconnectActivities;
 type Step = keyof Activities;
@@ -81,6 +81,16 @@ function stubActivities(
   return activities;
 }
 
+/**
+ * No client-side gRPC retries against the local test server. A retry is a timer; one armed before the environment's
+ * connection closed fired after it and threw 'Channel has been shut down' outside any test (client grpc-retry.ts),
+ * which jest reported as the whole file failing to run (CI, once). Without them a call still in flight just rejects.
+ */
+const noGrpcRetry: ConnectionPlugin = {
+  name: 'rotator-test-no-grpc-retry',
+  configureConnection: (options) => ({ ...options, interceptors: [] }),
+};
+
 describe('rotateSecret workflow logic', () => {
   let env: TestWorkflowEnvironment;
   beforeAll(async () => {
@@ -88,6 +98,7 @@ describe('rotateSecret workflow logic', () => {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
     env = await TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') } },
+      plugins: [noGrpcRetry],
     });
   });
   afterAll(() => env?.teardown());
