@@ -106,9 +106,11 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
     for (const deadline = Date.now() + 90_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
       const s = await state();
       if (s) {
-        silences.push({ ms: Date.now() - silenceFrom(), endedAt: Date.now() });
-        lastAnswer = Date.now();
-        if (reissueSeen === null && (s.phase === 'reissuing' || s.generation >= 2)) reissueSeen = lastAnswer;
+        // One clock reading: the silence this answer ends must count as ending at the re-issue it may show.
+        const now = Date.now();
+        silences.push({ ms: now - silenceFrom(), endedAt: now });
+        lastAnswer = now;
+        if (reissueSeen === null && (s.phase === 'reissuing' || s.generation >= 2)) reissueSeen = now;
       }
       if (s?.current?.hardEndAt) hardEnds.set(s.current.leaseId, s.current.hardEndAt);
       if ((s?.revoked ?? 0) >= 1) return null;
