@@ -35,6 +35,7 @@ import {
 } from './support/harness';
 import { testStack } from './support/stack';
 import { vaultTestStore } from './support/test-stores';
+import { connectTemporal } from '../src/client/temporal';
 
 const ROOT = join(__dirname, '..');
 // Names of this run only: `rotator audit` reads every rotation of a secret on the shared Temporal server, and other
@@ -182,7 +183,7 @@ describe('audit trail', () => {
     Object.assign(process.env, testEnv(), { ROTATOR_CODEC_KEY: codecKeyEnv(keys) });
     config = parseConfig(yaml, testEnv());
     worker = await AuditedWorker.start(config, keys, auditFile);
-    connection = await Connection.connect({ address: testStack().temporal!.address });
+    connection = await connectTemporal({ address: testStack().temporal!.address });
     client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: getDataConverter(keys) });
   });
 

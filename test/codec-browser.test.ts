@@ -23,6 +23,7 @@ import { vaultTestStore } from './support/test-stores';
 import { browse, type ScenarioResult } from './support/ui-browser';
 import { freePorts } from '../src/stack/service';
 import { startUiDevServer, type UiDevServer } from './support/ui-dev-server';
+import { connectTemporal } from '../src/client/temporal';
 
 const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
 const TOKEN = randomBytes(32).toString('hex');
@@ -87,7 +88,7 @@ describe('the Temporal UI with rotator codec-server, in headless Chromium', () =
     const dataConverter = getDataConverter(keys);
     worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
     running = worker.worker.run();
-    connection = await Connection.connect({ address: dev.address });
+    connection = await connectTemporal({ address: dev.address });
     const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
     const { handle } = await startRotation(client, taskQueue, planRotation(config, secret));
     const outcome = await followRotation(handle);

@@ -42,6 +42,7 @@ import { testStack } from './support/stack';
 import { vaultTestStore } from './support/test-stores';
 import { stepHooks } from './support/fault-injection';
 import { startToxiproxy, type Proxy, type Toxic, type Toxiproxy } from './support/toxiproxy';
+import { connectTemporal } from '../src/client/temporal';
 
 /** How long a forward step rides out its system failing here (`outage_tolerance`; 60 s when not configured). */
 const TOLERANCE_MS = 10_000;
@@ -272,7 +273,7 @@ const dataConverter = getDataConverter(keys);
 
 beforeAll(async () => {
   toxiproxy = await startToxiproxy();
-  connection = await Connection.connect({ address: testStack().temporal!.address });
+  connection = await connectTemporal({ address: testStack().temporal!.address });
   client = new Client({ connection, dataConverter });
 });
 afterAll(async () => {

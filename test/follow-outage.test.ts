@@ -6,13 +6,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { followRotation } from '../src/client/rotations';
 import { temporalDevServerArgs, toolPath } from '../src/stack/local-stack';
 import { freePorts } from '../src/stack/service';
 import type { RotationStatus } from '../workflows/definitions';
+import { connectTemporal } from '../src/client/temporal';
 
 jest.setTimeout(120_000);
 
@@ -43,7 +44,7 @@ async function killServer(): Promise<void> {
 
 async function ready(address: string): Promise<boolean> {
   try {
-    const conn = await Connection.connect({ address, connectTimeout: 1000 });
+    const conn = await connectTemporal({ address, connectTimeout: 1000 });
     try {
       await conn.withDeadline(Date.now() + 2000, () => conn.workflowService.describeNamespace({ namespace: 'default' }));
       return true;
@@ -67,7 +68,7 @@ afterAll(async () => {
 
 it('says Temporal is unreachable, keeps following while it restarts, and ends with the outcome', async () => {
   const address = `127.0.0.1:${ports.port}`;
-  const connection = await Connection.connect({ address });
+  const connection = await connectTemporal({ address });
   const client = new Client({ connection });
   const taskQueue = 'follow-outage';
   const handle = await client.workflow.start('rotateSecret', { taskQueue, workflowId: 'rotation-follow', args: [] });
@@ -88,7 +89,7 @@ it('says Temporal is unreachable, keeps following while it restarts, and ends wi
 
   // The rotation ends: its workflow task, still scheduled across the restart, completes it with a status.
   const status = { secret: 'orders_db', outcome: 'succeeded', phases: [] } as unknown as RotationStatus;
-  const api = await Connection.connect({ address });
+  const api = await connectTemporal({ address });
   const task = await api.withDeadline(Date.now() + 70_000, () =>
     api.workflowService.pollWorkflowTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, identity: 'test' }),
   );

@@ -12,7 +12,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { ProviderRegistry } from '../activities/registry';
 import { EXIT } from '../src/cli/main';
 import { resolveSecret } from '../src/client/resolve';
-import { dataConverterFromEnv } from '../src/client/temporal';
+import { connectTemporal, dataConverterFromEnv } from '../src/client/temporal';
 import { parseConfig } from '../src/config/load';
 import { TriggersSchema } from '../src/config/trigger';
 import { createSecretClient } from '../src/reader';
@@ -147,7 +147,7 @@ describe('an out-of-range cron (item 3)', () => {
   let connection: Connection;
 
   beforeAll(async () => {
-    connection = await Connection.connect({ address: testStack().temporal!.address });
+    connection = await connectTemporal({ address: testStack().temporal!.address });
   });
 
   afterAll(async () => {
@@ -179,7 +179,7 @@ describe('C1, bidi and line-separator characters in a signed event (item 4)', ()
   const HOSTILE = ['\u009b2J', '\u202eevil', 'a\u2028forged line'];
 
   it('rotator listen refuses them in secret and type with 400, and no log line carries one', async () => {
-    const connection = await Connection.connect({ address: testStack().temporal!.address });
+    const connection = await connectTemporal({ address: testStack().temporal!.address });
     const lines: string[] = [];
     const log = createLogger({ write: (line: string) => lines.push(line) });
     const triggers = TriggersSchema.parse({

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { loadCodecKeys } from '../src/client/codec/aes-gcm-codec';
 import { awaitPickup, followRotation, startRotation } from '../src/client/rotations';
 import { EXIT } from '../src/cli/main';
@@ -26,6 +26,7 @@ import { rootCall } from './support/redis-harness';
 import { startRotator } from './support/rotator';
 import { postgresScenario } from './support/rotation-scenarios';
 import { testStack } from './support/stack';
+import { connectTemporal } from '../src/client/temporal';
 
 const dir = mkdtempSync(join(tmpdir(), 'rotator-hostile-'));
 function file(name: string, text: string): string {
@@ -203,7 +204,7 @@ describe('hostile input', () => {
       const rotator = await startRotator(scenario.yaml, scenario.env, codec ? { keys } : { codec: false });
       const plan = { ...scenario.plan, login: quoted, target: { ...scenario.plan.target, role: quoted } };
       // A plain client: no codec, JSON payloads, a plan no config would produce.
-      const connection = await Connection.connect({ address: testStack().temporal!.address });
+      const connection = await connectTemporal({ address: testStack().temporal!.address });
       const client = new Client({ connection });
       const workflowId = unique('hand-started');
       await client.workflow.start(ROTATE_SECRET, {
@@ -281,7 +282,7 @@ describe('hostile input', () => {
       bundleFile,
       env: { ...testEnv(), ROTATOR_CODEC_KEY: codecKeyEnv(keys) },
     });
-    const connection = await Connection.connect({ address: testStack().temporal!.address });
+    const connection = await connectTemporal({ address: testStack().temporal!.address });
     const client = new Client({ connection });
     try {
       // Wait until the process polls, then kill it: Temporal still lists it as a poller for a while. A worker that
@@ -319,7 +320,7 @@ describe('hostile input', () => {
     expect(run.code).toBe(EXIT.UNAVAILABLE);
     expect(run.err).toContain('still running after --timeout 1s');
     expect(run.err).toContain('rotator status app');
-    const connection = await Connection.connect({ address: testStack().temporal!.address });
+    const connection = await connectTemporal({ address: testStack().temporal!.address });
     await new Client({ connection }).workflow.getHandle('rotate/app').terminate('test cleanup');
     await connection.close();
   });

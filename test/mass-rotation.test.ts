@@ -3,7 +3,7 @@
 // without it, and the run ends with every secret rotated exactly once, the budget never exceeded at the store (a
 // recording proxy in front of OpenBao), and a summary whose counts agree with the store. Two secrets held by another
 // rotation's claim fail; once the claim is gone, the same command starts only those two.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { getDataConverter } from '../src/client/codec/data-converter';
 import { massRunIdFor, selectSecrets } from '../src/config/mass';
 import { parseConfig } from '../src/config/load';
@@ -12,6 +12,7 @@ import { codecKeyEnv, testCodecKeys } from './support/harness';
 import { massScenario, spawnCli, writeLoad, type MassScenario } from './support/mass-scenario';
 import { startRotator, type Rotator } from './support/rotator';
 import { testStack } from './support/stack';
+import { connectTemporal } from '../src/client/temporal';
 
 jest.setTimeout(180_000);
 
@@ -28,7 +29,7 @@ const keys = testCodecKeys();
 beforeAll(async () => {
   s = await massScenario(testStack(), { count: COUNT, budget: BUDGET, maxConcurrent: 10 });
   rotator = await startRotator(s.yaml, s.env, { keys });
-  const connection = await Connection.connect({ address: testStack().temporal!.address });
+  const connection = await connectTemporal({ address: testStack().temporal!.address });
   client = new Client({ connection, dataConverter: getDataConverter(keys) });
 });
 afterAll(async () => {

@@ -47,6 +47,7 @@ import { startRotator, type Rotator } from './support/rotator';
 import { testStack } from './support/stack';
 import { triggerConfig } from './support/trigger-config';
 import { pgRole } from './support/vault-roles';
+import { connectTemporal } from '../src/client/temporal';
 
 const quiet = createLogger({ write: () => undefined });
 
@@ -112,7 +113,7 @@ describe('worker metrics', () => {
     });
     running = worker.worker.run();
     server = await serveMetrics('127.0.0.1:0', metrics, quiet);
-    connection = await Connection.connect({ address: testStack().temporal!.address });
+    connection = await connectTemporal({ address: testStack().temporal!.address });
     client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
   });
 
@@ -212,7 +213,7 @@ describe('sweep metrics', () => {
     });
     running = worker.worker.run();
     server = await serveMetrics('127.0.0.1:0', metrics, quiet);
-    connection = await Connection.connect({ address: testStack().temporal!.address });
+    connection = await connectTemporal({ address: testStack().temporal!.address });
     const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
 
     const report: SweepReport = await client.workflow.execute(SWEEP, { taskQueue, workflowId: unique('sweep'), args: [] });
@@ -259,7 +260,7 @@ describe('lease metrics', () => {
     });
     running = worker.worker.run();
     server = await serveMetrics('127.0.0.1:0', metrics, quiet);
-    connection = await Connection.connect({ address: testStack().temporal!.address });
+    connection = await connectTemporal({ address: testStack().temporal!.address });
     const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
     const handle = await client.workflow.start(KEEP_LEASE, {
       taskQueue,

@@ -21,6 +21,7 @@ import { createRotatorWorker, type RotatorWorker } from '../workers/worker';
 import { startOutageStack, type OutageStack } from './support/outage-stack';
 import { rotatorYaml, vaultProviderYaml } from './support/rotator-config';
 import { testCodecKeys, workflowBundle } from './support/rotator';
+import { connectTemporal } from '../src/client/temporal';
 
 jest.setTimeout(240_000);
 
@@ -303,7 +304,7 @@ beforeAll(async () => {
   const config = parseConfig(configYaml([]), env);
   const rotator = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
   worker = { rotator, running: rotator.worker.run() };
-  connection = await Connection.connect({ address: stack.temporal.address });
+  connection = await connectTemporal({ address: stack.temporal.address });
   client = new Client({ connection, dataConverter });
 }, 180_000);
 

@@ -1,6 +1,6 @@
 // scheduledRotation, what a Schedule starts: it waits for the secret's window (on the time-skipping server, which
 // makes hours pass at once), shares the one-rotation-per-secret guard with the CLI, and gives up after its attempts.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { parseConfig } from '../src/config/load';
@@ -13,6 +13,7 @@ import { createRotatorWorker } from '../workers/worker';
 import { configYaml, seedAdmin, testEnv, unique, untilPhase, workflowBundle } from './support/harness';
 import { startRotator } from './support/rotator';
 import { testStack } from './support/stack';
+import { connectTemporal } from '../src/client/temporal';
 
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 
@@ -29,7 +30,7 @@ describe('a scheduled rotation', () => {
       server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') } },
     });
     // The time-skipping server has no visibility: the secret's standing is read from the dev server.
-    const devConnection = await Connection.connect({ address: testStack().temporal!.address });
+    const devConnection = await connectTemporal({ address: testStack().temporal!.address });
     try {
       const taskQueue = unique('window');
       const name = unique('db');

@@ -6,7 +6,7 @@ import { Client, Connection, ScheduleNotFoundError, type WorkflowExecutionInfo }
 import { msToTs } from '@temporalio/common/lib/time';
 import { EXIT } from '../src/cli/main';
 import { applyScheduleSync, listSchedules, MANAGED_NOTE, planScheduleSync, type SchedulePlan } from '../src/client/schedules';
-import { dataConverterFromEnv } from '../src/client/temporal';
+import { connectTemporal, dataConverterFromEnv } from '../src/client/temporal';
 import { parseConfig } from '../src/config/load';
 import type { Config } from '../src/config/schema';
 import { RotatorError } from '../src/kernel/errors';
@@ -47,7 +47,7 @@ describe('rotator schedule', () => {
 
   beforeAll(async () => {
     Object.assign(process.env, testEnv(), { ROTATOR_CODEC_KEY: codecKeyEnv(testCodecKeys()) });
-    connection = await Connection.connect({ address: testStack().temporal!.address });
+    connection = await connectTemporal({ address: testStack().temporal!.address });
     dir = mkdtempSync(join(tmpdir(), 'rotator-schedules-'));
   });
 

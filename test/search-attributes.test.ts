@@ -1,7 +1,7 @@
 // Rotator's search attributes on the real Temporal dev server (the local stack registers them at start): every
 // rotation carries its secret, trigger and strategy from its start, and its outcome once it ends, so
 // `temporal workflow list --query "RotatorOutcome='rolled-back'"` finds the rotations that were rolled back.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { RotatorError } from '../src/kernel/errors';
 import { followRotation, startRotation } from '../src/client/rotations';
@@ -10,6 +10,7 @@ import { unique } from './support/harness';
 import { scenarioFor, type Scenario } from './support/rotation-scenarios';
 import { startRotator, type Rotator } from './support/rotator';
 import { testStack } from './support/stack';
+import { connectTemporal } from '../src/client/temporal';
 
 /** Visibility is eventually consistent: lists until `query` finds the run, at most `waitMs`. */
 async function listedBy(client: Client, query: string, runId: string, waitMs = 30_000): Promise<boolean> {
@@ -55,7 +56,7 @@ describe('search attributes of a rotation', () => {
   }, 120_000);
 
   it('a namespace without them refuses the start with an error that names the attribute and how to create it', async () => {
-    const connection = await Connection.connect({ address: testStack().temporal!.address });
+    const connection = await connectTemporal({ address: testStack().temporal!.address });
     const namespace = unique('bare');
     try {
       await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1d') });

@@ -1,9 +1,9 @@
 // Smoke test: every service of the local test stack answers a real protocol call.
 import { ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { Connection } from '@temporalio/client';
 import Redis from 'ioredis';
 import { Client as PgClient } from 'pg';
 import { testStack } from './support/stack';
+import { connectTemporal } from '../src/client/temporal';
 
 function need<T>(v: T | undefined, name: string): T {
   if (v === undefined) throw new Error(`${name} is not part of the test stack`);
@@ -15,7 +15,7 @@ describe('local test stack', () => {
 
   test('temporal answers getSystemInfo', async () => {
     const { address, namespace } = need(stack.temporal, 'temporal');
-    const conn = await Connection.connect({ address });
+    const conn = await connectTemporal({ address });
     try {
       const info = await conn.workflowService.getSystemInfo({});
       expect(info.serverVersion).toBeTruthy();

@@ -9,6 +9,7 @@ import { startRotation } from '../src/client/rotations';
 import { parseConfig } from '../src/config/load';
 import { planRotation } from '../src/config/plan';
 import { testStack } from './support/stack';
+import { connectTemporal } from '../src/client/temporal';
 
 const hex = () => randomBytes(4).toString('hex');
 
@@ -32,7 +33,7 @@ describe('startRotation', () => {
     ].join('\n');
     const config = parseConfig(yaml, { VAULT_ADDR: 'http://127.0.0.1:1', VAULT_TOKEN: 'not-read-here' }); // nothing reads a store
     const queue = `tq-race-${hex()}`; // no worker: the runs stay where they are
-    connection = await Connection.connect({ address: testStack().temporal!.address });
+    connection = await connectTemporal({ address: testStack().temporal!.address });
     const plain = new Client({ connection, namespace: config.temporal.namespace });
     let ours: string | null = null;
     let other: string | null = null;

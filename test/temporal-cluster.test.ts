@@ -27,6 +27,7 @@ import { startListenerProcess, type ListenerProcess } from './support/listener-p
 import { postgresScenario, type Scenario } from './support/rotation-scenarios';
 import { testStack } from './support/stack';
 import { pgLogin, pgRole } from './support/vault-roles';
+import { connectTemporal } from '../src/client/temporal';
 
 const stack = testStack();
 const KEY = randomBytes(24).toString('hex');
@@ -115,7 +116,7 @@ beforeAll(async () => {
     spawnFaultyWorker({ configFile, bundleFile, env: { ...env, ROTATOR_CODEC_KEY: codecKeyEnv(keys) } }),
   );
   listener = await startListenerProcess(yaml, env, keys);
-  connection = await Connection.connect({ address: cluster.address });
+  connection = await connectTemporal({ address: cluster.address });
   client = new Client({ connection, namespace: cluster.namespace, dataConverter: getDataConverter(keys) });
 
   // What `rotator schedule sync` does: a Schedule for the scheduled secret and one for the sweep, and the keeper.

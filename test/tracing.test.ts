@@ -27,6 +27,7 @@ import { configYaml, readStore, seedAdmin, testCodecKeys, testEnv, unique, workf
 import { silentLogger } from './support/rotator-config';
 import { testStack } from './support/stack';
 import { thrown } from './support/thrown';
+import { connectTemporal } from '../src/client/temporal';
 
 let tracedBundle: Promise<WorkflowBundle> | undefined;
 /** The workflow code as a traced worker bundles it: with the SDK's OpenTelemetry workflow interceptors. */
@@ -59,7 +60,7 @@ describe('traces of a rotation', () => {
     tracing = createTracing({ processor: new SimpleSpanProcessor(exporter), serviceName: 'rotator-test' });
     worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await traced(), logLevel: 'ERROR', tracing });
     running = worker.worker.run();
-    connection = await Connection.connect({ address: testStack().temporal!.address });
+    connection = await connectTemporal({ address: testStack().temporal!.address });
     client = new Client({
       connection,
       namespace: config.temporal.namespace,

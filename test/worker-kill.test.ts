@@ -4,13 +4,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { getDataConverter } from '../src/client/codec/data-converter';
 import { parseConfig } from '../src/config/load';
 import { planRotation } from '../src/config/plan';
 import { followRotation, queryStatus, startRotation } from '../src/client/rotations';
 import { canLogin, codecKeyEnv, configYaml, readStore, seedAdmin, testCodecKeys, testEnv, unique } from './support/harness';
 import { testStack } from './support/stack';
+import { connectTemporal } from '../src/client/temporal';
 
 const ROOT = resolve(__dirname, '..');
 
@@ -51,7 +52,7 @@ describe('worker crash', () => {
     writeFileSync(configFile, yaml, { mode: 0o600 });
     const env = { ...testEnv(), ROTATOR_CODEC_KEY: codecKeyEnv(keys) };
 
-    const connection = await Connection.connect({ address: testStack().temporal!.address });
+    const connection = await connectTemporal({ address: testStack().temporal!.address });
     const client = new Client({ connection, dataConverter: getDataConverter(keys) });
     const first = startWorkerProcess(configFile, env);
     let second: ChildProcess | undefined;

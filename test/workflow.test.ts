@@ -6,6 +6,7 @@ import { ApplicationFailure, type Duration } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { ReconnectActivities } from '../activities/reconnect';
 import type { RotationActivities } from '../activities/rotation';
+import { clientInterceptors } from '../src/client/temporal';
 import { parseConfig } from '../src/config/load';
 import { planRotation, type RotationPlan } from '../src/config/plan';
 import { toolPath } from '../src/stack/local-stack';
@@ -81,14 +82,10 @@ function stubActivities(
   return activities;
 }
 
-/**
- * No client-side gRPC retries against the local test server. A retry is a timer; one armed before the environment's
- * connection closed fired after it and threw 'Channel has been shut down' outside any test (client grpc-retry.ts),
- * which jest reported as the whole file failing to run (CI, once). Without them a call still in flight just rejects.
- */
-const noGrpcRetry: ConnectionPlugin = {
-  name: 'rotator-test-no-grpc-retry',
-  configureConnection: (options) => ({ ...options, interceptors: [] }),
+/** The environment's connection takes rotator's client interceptors, as every connection does (connectTemporal). */
+const rotatorInterceptors: ConnectionPlugin = {
+  name: 'rotator-client-interceptors',
+  configureConnection: (options) => ({ ...options, interceptors: clientInterceptors() }),
 };
 
 describe('rotateSecret workflow logic', () => {
@@ -98,7 +95,7 @@ describe('rotateSecret workflow logic', () => {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
     env = await TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') } },
-      plugins: [noGrpcRetry],
+      plugins: [rotatorInterceptors],
     });
   });
   afterAll(() => env?.teardown());

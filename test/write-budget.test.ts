@@ -7,7 +7,7 @@
 // still reaches one of its leases; an AWS request that waited on the budget is signed after its wait. A worker's
 // clock is the gate's `now` option: the skew is simulated in this process (the machine has one clock), the servers
 // and the writes are real.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import vault from 'node-vault';
@@ -23,6 +23,7 @@ import { massScenario, recordingProxy, type MassScenario, type StoreRequest } fr
 import { startRotator, type Rotator } from './support/rotator';
 import { testStack } from './support/stack';
 import { motoClientConfig } from './support/test-stores';
+import { connectTemporal } from '../src/client/temporal';
 
 jest.setTimeout(120_000);
 
@@ -188,7 +189,7 @@ describe('the write budget at the store', () => {
     const PER_WORKER = 15;
     const ANSWER_LATE_MS = 1_500;
     const relay = await lateAnswers(testStack().temporal!.address, ANSWER_LATE_MS);
-    const connection = await Connection.connect({ address: relay.address });
+    const connection = await connectTemporal({ address: relay.address });
     try {
       const slowClient = new Client({
         connection,

@@ -2,7 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { Client, Connection, type TLSConfig } from '@temporalio/client';
+import { InterceptingCall, Metadata, status, type Interceptor } from '@grpc/grpc-js';
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
+  type ConnectionOptions,
+  type TLSConfig,
+} from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { Config } from '../config/schema';
 import { RotatorError } from '../kernel/errors';
@@ -52,8 +60,48 @@ export function connectionSecurity(settings: TemporalSettings): ConnectionSecuri
   return { ...(config !== undefined ? { tls: config } : {}), ...(key ? { apiKey: key } : {}) };
 }
 
+/**
+ * The client's gRPC interceptors: the SDK's retry, and below it a guard. The retry waits on a timer between attempts;
+ * when the connection closes during that wait, the channel refuses the next attempt by throwing ('Channel has been
+ * shut down') from the timer, where no caller can catch it: the call never settles and the process gets an uncaught
+ * error. The guard turns that refusal into a failed call (CANCELLED, which the retry does not retry), so the error
+ * reaches whoever made the call.
+ */
+export function clientInterceptors(): Interceptor[] {
+  return [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), failCallsTheChannelRefuses];
+}
+
+const failCallsTheChannelRefuses: Interceptor = (options, nextCall) => {
+  try {
+    return new InterceptingCall(nextCall(options));
+  } catch (err) {
+    return new InterceptingCall(refusedCall(`the connection to Temporal is closed: ${(err as Error).message}`));
+  }
+};
+
+/** A call that never went out: it ends with CANCELLED as soon as it starts. */
+function refusedCall(details: string): ConstructorParameters<typeof InterceptingCall>[0] {
+  return {
+    start(_metadata, listener) {
+      process.nextTick(() => listener?.onReceiveStatus?.({ code: status.CANCELLED, details, metadata: new Metadata() }));
+    },
+    sendMessage() {},
+    sendMessageWithContext() {},
+    startRead() {},
+    halfClose() {},
+    cancelWithStatus() {},
+    getPeer: () => '',
+    getAuthContext: () => null,
+  };
+}
+
+/** Connection.connect with clientInterceptors: every client connection of rotator and its tests is made here. */
+export function connectTemporal(options: ConnectionOptions): Promise<Connection> {
+  return Connection.connect({ interceptors: clientInterceptors(), ...options });
+}
+
 export async function connectClient(settings: TemporalSettings, dataConverter: DataConverter): Promise<Client> {
-  const connection = await Connection.connect({ address: settings.address, ...connectionSecurity(settings) }).catch(
+  const connection = await connectTemporal({ address: settings.address, ...connectionSecurity(settings) }).catch(
     async (err: unknown) => {
       if (err instanceof RotatorError) throw err;
       throw new RotatorError('TRANSIENT', `cannot reach Temporal at ${settings.address}: ${await whyUnreachable(err, settings)}`);

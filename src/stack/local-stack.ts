@@ -7,7 +7,6 @@ import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as url from 'node:url';
-import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import Redis from 'ioredis';
 import { MongoClient } from 'mongodb';
@@ -33,6 +32,7 @@ import {
   waitReady,
 } from './service';
 import { SERVICES, type ServiceInfo } from './services';
+import { connectTemporal } from '../client/temporal';
 
 /** The services started here; those in src/stack/services.ts live in their own files. */
 type BuiltInService = 'temporal' | 'vault' | 'postgres' | 'redis' | 'ferretdb' | 'moto' | 'kubernetes';
@@ -219,7 +219,7 @@ async function startTemporal(ctx: Ctx, info: StackInfo): Promise<void> {
     '--headless',
   ]);
   await waitReady(ctx, 'temporal', child, async () => {
-    const conn = await Connection.connect({ address, connectTimeout: 1000 });
+    const conn = await connectTemporal({ address, connectTimeout: 1000 });
     try {
       // The default namespace is registered asynchronously after the frontend starts answering.
       await conn.withDeadline(Date.now() + 3000, async () => {

@@ -25,6 +25,7 @@ import {
   spawnService,
 } from './service';
 import { stopChild } from './stop-child';
+import { clientInterceptors, connectTemporal } from '../client/temporal';
 
 /** Built by scripts/build-temporal-server.sh (bootstrap service `temporal-cluster`); the same version as its default. */
 export const TEMPORAL_SERVER_VERSION = 'v1.32.2';
@@ -364,7 +365,7 @@ async function serviceReady(ctx: Ctx, service: ClusterService, p: Spawned, grpcP
       throw serviceError(ctx, name, `exited early (${p.child.exitCode ?? p.child.signalCode})`);
     try {
       if (!healthName) return;
-      const conn = Connection.lazy({ address: `${HOST}:${grpcPort}`, connectTimeout: 1000 });
+      const conn = Connection.lazy({ address: `${HOST}:${grpcPort}`, connectTimeout: 1000, interceptors: clientInterceptors() });
       try {
         const res = await conn.withDeadline(Date.now() + 2000, () => conn.healthService.check({ service: healthName }));
         if (res.status !== grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING)
@@ -387,7 +388,7 @@ async function serviceReady(ctx: Ctx, service: ClusterService, p: Spawned, grpcP
  * (the worker service's, which run Schedules) answer.
  */
 async function prepareNamespace(ctx: Ctx, address: string, namespace: string): Promise<void> {
-  const conn = await Connection.connect({ address });
+  const conn = await connectTemporal({ address });
   try {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     const retry = async (what: string, fn: () => Promise<unknown>) => {

@@ -1,5 +1,5 @@
 // npm run bench: steady-state rotation latency and throughput through Temporal versus the same provider calls made bare.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { Config } from '../../src/config/schema';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +28,7 @@ import {
 } from './common';
 import type { FloorActivities, FloorShape } from './floor-workflow';
 import { costOfRun, costTable, stepsOf, timelineOf, type HistoryCost, type Timeline } from './history-cost';
+import { connectTemporal } from '../../src/client/temporal';
 
 /** Issue 24: one rotation at a time at most 30 ms over the bare calls; 20 in flight at least 0.8x their throughput. */
 const TARGETS = { overheadMs: 30, throughputRatio: 0.8 };
@@ -197,7 +198,7 @@ async function measureWorkflow(
     tuning: workerTuning(concurrency),
   });
   const running = rotator.worker.run();
-  const connection = await Connection.connect({ address: stack.temporal!.address });
+  const connection = await connectTemporal({ address: stack.temporal!.address });
   const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
   const phases: Record<string, number> = {};
   const conns = watchPgConnections(stack);
@@ -277,7 +278,7 @@ async function measureFloor(
       dataConverter,
       ...workerTuning(concurrency),
     });
-    const connection = await Connection.connect({ address });
+    const connection = await connectTemporal({ address });
     const client = new Client({ connection, dataConverter });
     try {
       return await worker.runUntil(async () => {

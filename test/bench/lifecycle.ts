@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { msToTs, optionalTsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -22,6 +22,7 @@ import { postgresAdminSecret } from '../support/rotator-config';
 import { parseFlags, runPool, silentLogger, runBench } from './common';
 import type { FloorActivities } from './floor-workflow';
 import { eventMs } from './history-cost';
+import { connectTemporal } from '../../src/client/temporal';
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const CLOCK_TICKS = 100; // USER_HZ on Linux: /proc/<pid>/stat counts CPU time in these
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
   try {
     const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger });
     const bundleFile = writeBundle(dir, bundle.code);
-    const connection = await Connection.connect({ address: stack.temporal!.address });
+    const connection = await connectTemporal({ address: stack.temporal!.address });
     // Payloads encrypted as in production: the codec is part of what a worker pays per task.
     const keys = { activeKeyId: 'bench', keys: new Map([['bench', randomBytes(32)]]) };
     process.env.ROTATOR_CODEC_KEY = `bench:${keys.keys.get('bench')!.toString('base64')}`;

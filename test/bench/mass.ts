@@ -3,7 +3,7 @@
 // against the budget-bound minimum (goal ≤ 1.2×), the most writes the store received in any one second (a recording
 // proxy in front of OpenBao; goal ≤ the budget), and that the re-run finished only the rest (each secret published
 // exactly one version).
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { getDataConverter } from '../../src/client/codec/data-converter';
@@ -14,6 +14,7 @@ import { massProgressQuery, type MassResult } from '../../workflows/mass-definit
 import { createRotatorWorker, WORKFLOWS_PATH } from '../../workers/worker';
 import { massScenario, spawnCli, writeLoad } from '../support/mass-scenario';
 import { parseFlags, silentLogger, runBench } from './common';
+import { connectTemporal } from '../../src/client/temporal';
 
 const GOAL_RATIO = 1.2;
 /** alternating-users on OpenBao KV: stage 1, promote 3, release the claim 1. */
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
       tuning: { maxConcurrentActivityTaskExecutions: 200, maxConcurrentWorkflowTaskExecutions: 40, maxCachedWorkflows: 400 },
     });
     const running = rotator.worker.run();
-    const connection = await Connection.connect({ address: stack.temporal!.address });
+    const connection = await connectTemporal({ address: stack.temporal!.address });
     const client = new Client({ connection, dataConverter });
     try {
       const selection = selectSecrets(config.secrets, 'team=mass');

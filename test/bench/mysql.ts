@@ -1,6 +1,6 @@
 // npm run bench, MySQL line: alternating-users rotations of MariaDB accounts (granted one role) through Temporal versus
 // the same activity calls made bare, one at a time and several in flight; prints each with its ratio to the bare calls.
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import vault from 'node-vault';
@@ -25,6 +25,7 @@ import {
   type Summary,
   runBench,
 } from './common';
+import { connectTemporal } from '../../src/client/temporal';
 
 const log = (line: string) => process.stderr.write(`bench mysql: ${line}\n`);
 
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
       tuning: { maxConcurrentActivityTaskExecutions: 200, maxConcurrentWorkflowTaskExecutions: 40, maxCachedWorkflows: 200 },
     });
     const running = rotator.worker.run();
-    const connection = await Connection.connect({ address: stack.temporal!.address });
+    const connection = await connectTemporal({ address: stack.temporal!.address });
     const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
     let workflow: Summary;
     let workflowSerial: Summary;

@@ -3,7 +3,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, type WorkflowHandle } from '@temporalio/client';
 import { getDataConverter } from '../../src/client/codec/data-converter';
 import {
   parseKillPoint,
@@ -19,6 +19,7 @@ import type { Outcome } from '../../workflows/definitions';
 import type { Scenario } from './rotation-scenarios';
 import { startRotator, type Rotator } from './rotator';
 import { testStack } from './stack';
+import { connectTemporal } from '../../src/client/temporal';
 
 export interface FaultHarness {
   keys: ReturnType<typeof testCodecKeys>;
@@ -39,7 +40,7 @@ export async function startFaultHarness(): Promise<FaultHarness> {
   const keys = testCodecKeys();
   const dir = mkdtempSync(join(tmpdir(), 'rotator-faults-'));
   const bundleFile = writeBundle(dir, (await workflowBundle()).code);
-  const connection = await Connection.connect({ address: testStack().temporal!.address });
+  const connection = await connectTemporal({ address: testStack().temporal!.address });
   const client = new Client({ connection, dataConverter: getDataConverter(keys) });
   return {
     keys,

@@ -8,11 +8,11 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { temporalDevServerArgs, toolPath } from '../../src/stack/local-stack';
 // Below the ephemeral range: a server restarted on its port must not find it taken as some connection's source port.
 import { freePorts } from '../../src/stack/service';
+import { connectTemporal } from '../../src/client/temporal';
 
 const HOST = '127.0.0.1';
 const READY_MS = 60_000;
@@ -303,7 +303,7 @@ async function start(
     ]);
     live.children.add(temporalChild);
     await until('temporal', async () => {
-      const conn = await Connection.connect({ address: temporalAddress, connectTimeout: 1000 });
+      const conn = await connectTemporal({ address: temporalAddress, connectTimeout: 1000 });
       try {
         await conn.withDeadline(Date.now() + 3000, async () => {
           await conn.workflowService.getSystemInfo({});

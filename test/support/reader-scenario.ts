@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { escapeIdentifier, escapeLiteral } from 'pg';
 import { PostgresTarget, postgresConnectionFrom, scramSha256Verifier } from '../../activities/targets/postgresql/target';
@@ -17,6 +17,7 @@ import { adminQuery, pgAdminSecret, unique } from './harness';
 import { testCodecKeys, workflowBundle } from './rotator';
 import { testStack } from './stack';
 import { vaultTestStore } from './test-stores';
+import { connectTemporal } from '../../src/client/temporal';
 
 export interface ReaderScenario {
   yaml: string;
@@ -138,7 +139,7 @@ export async function readerScenario(): Promise<ReaderScenario> {
     interceptors: { activity: [holdingInterceptor('applyCredential', () => hold)] },
   });
   const running = worker.worker.run();
-  const connection = await Connection.connect({ address: testStack().temporal!.address });
+  const connection = await connectTemporal({ address: testStack().temporal!.address });
   const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
 
   return {

@@ -1,7 +1,7 @@
 // One rotator on the test stack: a real worker running in the background and a client, for a given config YAML.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { getDataConverter } from '../../src/client/codec/data-converter';
@@ -13,6 +13,7 @@ import { createRotatorWorker, WORKFLOWS_PATH, type RotatorWorker } from '../../w
 import { keep, partialPath, PRODUCT_SOURCES, reuse, sourceKey } from './build-cache';
 import { silentLogger } from './rotator-config';
 import { testStack } from './stack';
+import { connectTemporal } from '../../src/client/temporal';
 
 export function testCodecKeys(): CodecKeys {
   return { activeKeyId: 'test-1', keys: new Map([['test-1', randomBytes(32)]]) };
@@ -79,7 +80,7 @@ export async function startRotator(yaml: string, env: Record<string, string>, op
   const dataConverter: DataConverter = options.codec === false ? {} : getDataConverter(options.keys ?? testCodecKeys());
   const worker = await createRotatorWorker({ config, dataConverter, workflowBundle: await workflowBundle(), logLevel: 'ERROR' });
   const running = worker.worker.run();
-  const connection = await Connection.connect({ address: testStack().temporal!.address });
+  const connection = await connectTemporal({ address: testStack().temporal!.address });
   const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
   return {
     config,

@@ -4,9 +4,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Connection } from '@temporalio/client';
 import { temporalDevServerArgs, toolPath } from '../../src/stack/local-stack';
 import { freePorts } from '../../src/stack/service';
+import { connectTemporal } from '../../src/client/temporal';
 
 const HOST = '127.0.0.1';
 const START_TIMEOUT_MS = 60_000;
@@ -25,7 +25,7 @@ async function answers(address: string, uiUrl: string): Promise<boolean> {
   try {
     const res = await fetch(`${uiUrl}/api/v1/settings`, { signal: AbortSignal.timeout(2000) });
     if (!res.ok) return false;
-    const conn = await Connection.connect({ address, connectTimeout: 1000 });
+    const conn = await connectTemporal({ address, connectTimeout: 1000 });
     try {
       // The default namespace is registered asynchronously after the frontend starts answering.
       await conn.withDeadline(Date.now() + 3000, async () => {
