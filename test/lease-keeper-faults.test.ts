@@ -4,7 +4,7 @@
 import { VaultDatabaseEngine } from '../activities/stores/vault/public';
 import type { SecretValue } from '../activities/types';
 import { KEEP_LEASE, keeperIdFor, keeperStatusQuery, type KeeperState } from '../workflows/lifecycle-definitions';
-import { dynamicYaml } from './support/dynamic-config';
+import { dynamicYaml, keeperBusy } from './support/dynamic-config';
 import { pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
 import { killPointName, readTrace, stepsOf } from './support/fault-injection';
 import { unique, vaultClient } from './support/harness';
@@ -163,9 +163,6 @@ async function trial(killAt: string | null, lease = LEASE): Promise<Trial> {
   }
 }
 
-/** Phases in which the keeper is between a store's and OpenBao's states: issuing, publishing or revoking. */
-const BUSY: ReadonlyArray<KeeperState['phase']> = ['issuing', 'reissuing', 'revoking'];
-
 /**
  * The keeper's state, the store's published value and OpenBao's leases of the role, read while the keeper stood
  * still: the same state before and after the reads, in a phase that is not mid-step. With these short leases the next
@@ -173,7 +170,7 @@ const BUSY: ReadonlyArray<KeeperState['phase']> = ['issuing', 'reissuing', 'revo
  */
 async function snapshot(name: string, role: string, state: () => Promise<KeeperState | null>) {
   const still = (s: KeeperState | null) =>
-    s && !BUSY.includes(s.phase)
+    s && !keeperBusy(s)
       ? JSON.stringify([s.generation, s.revoked, s.revokeQueue, s.irrevocableTotal, s.current?.leaseId, s.phase, s.lastError])
       : null;
   for (let tries = 0; tries < 50; tries++, await new Promise((r) => setTimeout(r, 200))) {

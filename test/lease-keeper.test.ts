@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from './support/cli';
-import { dynamicYaml } from './support/dynamic-config';
+import { dynamicYaml, keeperBusy } from './support/dynamic-config';
 import { codecKeyEnv, testCodecKeys, unique, vaultClient } from './support/harness';
 import { redisLogin } from './support/redis-harness';
 import { startRotator, type Rotator } from './support/rotator';
@@ -85,7 +85,7 @@ async function keepsItsLease(engineType: 'postgresql' | 'redis', role: string, l
     // is when the first lease waits in the revoke queue and the re-issue has ended. (The keeper may be renewing the new
     // lease meanwhile, so its phase need not read 'grace': a watch for that phase once missed this one, saw the next.)
     const queued = (s: KeeperState) => s.revokeQueue.some((q) => q.leaseId === firstLease);
-    const grace = (await watch(handle, (s) => queued(s) && !['issuing', 'reissuing', 'revoking'].includes(s.phase))).at(-1)!;
+    const grace = (await watch(handle, (s) => queued(s) && !keeperBusy(s))).at(-1)!;
     expect(grace.current!.leaseId).not.toBe(firstLease);
     // The old lease outlives its revoke: its last renewal (4 s) ended sooner, so the re-issue renewed it. Or, when the
     // re-issue came late (a loaded machine) and its revoke falls past max_ttl, it ends at max_ttl, which no renewal

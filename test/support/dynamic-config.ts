@@ -1,7 +1,13 @@
 // Config for dynamic secrets on the test stack: OpenBao's database engine issues, its KV store publishes.
+import type { KeeperState } from '../../workflows/lifecycle-definitions';
 import { testStack } from './stack';
 
 export const VAULT_TOKEN_VAR = 'TEST_VAULT_TOKEN';
+
+/** A keeper mid-step, between a store's and OpenBao's states: issuing, publishing or revoking. */
+export function keeperBusy(state: Pick<KeeperState, 'phase'>): boolean {
+  return state.phase === 'issuing' || state.phase === 'reissuing' || state.phase === 'revoking';
+}
 
 export interface DynamicSpec {
   name: string;
