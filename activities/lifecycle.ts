@@ -221,14 +221,17 @@ export async function assessSecrets(
       });
       if (!description || description.status.name !== 'RUNNING') return missing;
       const ahead = firstTaskAhead(description);
+      // A keeper paced by keepers.rate, or issuing its first credential, has none to show yet: due, not ok.
       if (ahead) {
-        const reasons = [`keeper starting at ${ahead.toISOString()} (keepers.rate)`];
-        return { secret: name, state: 'ok' as const, lastRotated: null, expires: null, reasons, rotate: false, keeper: false };
+        const reasons = [`no credential yet: keeper starting at ${ahead.toISOString()} (keepers.rate)`];
+        return { secret: name, state: 'due' as const, lastRotated: null, expires: null, reasons, rotate: false, keeper: false };
       }
       const status = await handle.query(keeperStatusQuery).catch(() => null);
       const reasons = status?.irrevocable.length ? [`${status.irrevocable.length} irrevocable lease(s)`] : [];
       if (status?.lastError) reasons.push(`keeper: ${status.lastError}`);
-      const state: SecretState = status?.irrevocable.length || status?.lastError ? 'failing' : 'ok';
+      if (status && !status.current) reasons.push(`no credential yet: keeper ${status.phase}`);
+      const state: SecretState =
+        status?.irrevocable.length || status?.lastError ? 'failing' : status && !status.current ? 'due' : 'ok';
       return {
         secret: name,
         state,

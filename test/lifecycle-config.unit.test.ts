@@ -2,6 +2,7 @@
 // field; how keepers.rate spaces keeper starts.
 import { firstTaskAhead, KeeperStartPacer } from '../src/client/lease-keepers';
 import { parseConfig } from '../src/config/load';
+import { configWarnings } from '../src/config/warnings';
 import { insideWindow, msUntilWindow } from '../src/kernel/window';
 import { configError } from './support/config';
 
@@ -173,6 +174,30 @@ describe('lifecycle config', () => {
       'keepers.rate.per: expected at least 1s',
     );
     expect(configError(`keepers: { every: 1m }\n${withRotation('max_age: 1d')}`, ENV)).toMatch(/keepers: .*every/);
+  });
+
+  it('warns on the last kept dynamic secret when keepers.rate starts it more than an hour after the first', () => {
+    const dynamic = (name: string, publish = true) =>
+      `  ${name}:\n    provider: vault\n    path: database/creds/${name}\n    type: dynamic\n` +
+      (publish ? `    publish: { provider: vault, path: secret/data/${name} }\n` : '');
+    const config = (rate: string, names: string[]) =>
+      parseConfig(
+        `${rate}${withRotation('max_age: 1d').replace('secrets:\n', `secrets:\n${names.map((n) => dynamic(n)).join('')}${dynamic('leased_by_readers', false)}`)}`,
+        ENV,
+      );
+    const paced = (c: ReturnType<typeof config>) => configWarnings(c).filter((w) => /keepers\.rate/.test(w.message));
+    // Three kept at one an hour: the third begins 2 h after the first (the readers' own lease is not kept).
+    expect(paced(config('keepers: { rate: { starts: 1, per: 1h } }\n', ['a', 'b', 'c']))).toEqual([
+      {
+        secret: 'c',
+        message:
+          'its lease keeper, the last of 3 paced by keepers.rate (1 per 1h), begins 2.0 h after the first and has no ' +
+          'credential until then; raise keepers.rate.starts or lower keepers.rate.per',
+      },
+    ]);
+    // Two: the second begins an hour after the first, which is not more than an hour; and the default rate.
+    expect(paced(config('keepers: { rate: { starts: 1, per: 1h } }\n', ['a', 'b']))).toEqual([]);
+    expect(paced(config('', ['a', 'b', 'c']))).toEqual([]);
   });
 
   it('gives back the slot of a keeper that was running already, unless a later slot was taken since', () => {

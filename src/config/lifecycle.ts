@@ -1,6 +1,7 @@
 // The lifecycle blocks of the config: when a secret rotates on its own, what the sweep looks at, how leases are kept.
 import { z } from 'zod';
 import { cronProblem } from './cron';
+import { formatDuration } from '../kernel/duration';
 import { duration } from './fields';
 import { TARGETS, type TargetType } from '../../activities/targets';
 
@@ -162,6 +163,24 @@ export function leaseWarnings(lease: LeaseConfig): string[] {
       `each renewal grants at most ${lease.increment_seconds} s and is renewed again at renew_at of it (every ${every} s), ` +
       'more often than min_renewal_seconds asks; raise increment_seconds or lower min_renewal_seconds',
   ];
+}
+
+/** Past this, a keeper paced by keepers.rate waits long enough without a credential to be worth a warning. */
+export const KEEPER_START_WARN_MS = 3_600_000;
+
+/**
+ * The warning for the last of `count` keepers a starter paces at `keepers.rate`, when its first task comes more than
+ * KEEPER_START_WARN_MS after the first one's; null otherwise. Until then its secret has no credential.
+ */
+export function keeperStartWarning(keepers: KeepersConfig | undefined, count: number): string | null {
+  const { rate } = keepers ?? KeepersSchema.parse({});
+  const lastMs = ((count - 1) * rate.per) / rate.starts;
+  if (lastMs <= KEEPER_START_WARN_MS) return null;
+  return (
+    `its lease keeper, the last of ${count} paced by keepers.rate (${rate.starts} per ${formatDuration(rate.per)}), ` +
+    `begins ${(lastMs / 3_600_000).toFixed(1)} h after the first and has no credential until then; ` +
+    'raise keepers.rate.starts or lower keepers.rate.per'
+  );
 }
 
 export type ScheduleConfig = z.infer<typeof ScheduleSchema>;

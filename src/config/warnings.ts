@@ -1,5 +1,5 @@
 // What `rotator validate` and `rotator plan` warn about in a config that loads: it works, but not as it reads.
-import { leaseWarnings } from './lifecycle';
+import { keeperStartWarning, leaseWarnings } from './lifecycle';
 import { graceWarnings } from './readers';
 import { READER_LEASED_NOTE, readerLeased, type Config } from './schema';
 
@@ -10,13 +10,17 @@ export interface ConfigWarning {
 
 /** Per secret: a grace period allowed shorter than its readers' caches, and a lease renewed more often than asked. */
 export function configWarnings(config: Config, only?: string): ConfigWarning[] {
+  const kept = Object.entries(config.secrets).filter(([, s]) => s.type === 'dynamic' && !readerLeased(s));
+  const lastKept = kept.at(-1)?.[0];
+  const paced = lastKept === undefined ? null : keeperStartWarning(config.keepers, kept.length);
   return Object.entries(config.secrets)
     .filter(([name]) => only === undefined || name === only)
     .flatMap(([name, secret]) =>
-      [...graceWarnings(secret), ...(secret.lease ? leaseWarnings(secret.lease) : [])].map((message) => ({
-        secret: name,
-        message,
-      })),
+      [
+        ...graceWarnings(secret),
+        ...(secret.lease ? leaseWarnings(secret.lease) : []),
+        ...(name === lastKept && paced ? [paced] : []),
+      ].map((message) => ({ secret: name, message })),
     );
 }
 
