@@ -1,23 +1,30 @@
 // The sweep and the scheduled rotation under the fault-injection harness: the worker process is SIGKILLed before and
-// after each of their own steps (assess, plan each rotation; read the setup), a fresh worker takes over, and every
-// due secret is still rotated exactly once, the others not at all.
+// after each of their own steps (assess, start a missing lease keeper, plan each rotation; read the setup), a fresh
+// worker takes over, and every due secret is still rotated exactly once, the others not at all; the sweep's dynamic
+// secret has exactly one keeper, which publishes a credential that logs in.
 import { workflowIdFor } from '../workflows/definitions';
 import {
+  keeperIdFor,
+  keeperStatusQuery,
   SCHEDULED_ROTATION,
   scheduledWorkflowIdFor,
   SWEEP,
   type ScheduledRotationResult,
   type SweepReport,
 } from '../workflows/lifecycle-definitions';
+import { dynamicSecretLines } from './support/dynamic-config';
 import { pool, startFaultHarness, type FaultHarness } from './support/fault-harness';
 import { killPointName, readTrace, stepsOf } from './support/fault-injection';
-import { canLogin, configYaml, readStore, seedAdmin, testEnv, unique } from './support/harness';
+import { canLogin, configYaml, readStore, seedAdmin, testEnv, unique, vaultClient } from './support/harness';
 import type { Scenario } from './support/rotation-scenarios';
 import { startRotator, type Rotator } from './support/rotator';
+import { pgLogin, pgRole } from './support/vault-roles';
 
 const CONCURRENCY = 3;
 /** The sweep's own steps; a kill inside a rotation it started is the rotation harness's business (fault-injection.test.ts). */
 const OWN_STEPS = /^(assessSecrets|planFor|ensureKeeper|scheduledSetup)#/;
+/** The sweep's dynamic secret: leases long enough that its keeper neither renews nor re-issues within a trial. */
+const KEPT_TTL = { default_ttl: '120s', max_ttl: '240s' };
 
 let harness: FaultHarness;
 beforeAll(async () => {
@@ -46,6 +53,8 @@ async function trial(kind: Kind, killAt: string | null): Promise<Trial> {
   await seedAdmin(adminPath);
   const due = kind === 'sweep' ? [unique('due'), unique('due')] : [unique('due')];
   const idle = unique('idle');
+  // The sweep finds its keeper missing and starts it (ensureKeeper).
+  const kept = kind === 'sweep' ? { name: unique('kept'), role: await pgRole(KEPT_TTL), engine: 'postgresql' as const } : null;
   const yaml = configYaml(
     taskQueue,
     [
@@ -53,7 +62,7 @@ async function trial(kind: Kind, killAt: string | null): Promise<Trial> {
       { name: idle, role: unique('app') }, // no max_age, no schedule: nothing makes it due
     ],
     adminPath,
-  );
+  ).replace('\nsecrets:\n', `\nsecrets:\n${kept ? dynamicSecretLines(kept, 'vault').join('\n') + '\n' : ''}`);
   const env = testEnv();
   const { worker: faulty, traceFile } = harness.worker({ yaml, env } as unknown as Scenario, taskQueue, killAt ? { killAt } : {});
   let fresh: Rotator | undefined;
@@ -100,11 +109,43 @@ async function trial(kind: Kind, killAt: string | null): Promise<Trial> {
         problems.push(`${secret}: the published credential does not log in`);
     }
     if ((await runsOf(idle)) !== 0) problems.push(`${idle} was rotated though nothing made it due`);
+    if ('problems' in result && result.problems.length > 0) problems.push(`sweep report: ${result.problems.join('; ')}`);
+    if (kept) problems.push(...(await keeperProblems(kept.name)));
     return { killAt, killed, problems, steps: stepsOf(readTrace(traceFile)).map(killPointName) };
   } finally {
+    if (kept)
+      await harness.client.workflow
+        .getHandle(keeperIdFor(kept.name))
+        .terminate('trial over')
+        .catch(() => undefined);
     await faulty.kill();
     await fresh?.close();
   }
+}
+
+/** Exactly one keeper of `secret` runs (none ended or was started twice), and what it published logs in. */
+async function keeperProblems(secret: string): Promise<string[]> {
+  const chain: string[] = [];
+  const query = `WorkflowId = '${keeperIdFor(secret)}' AND ExecutionStatus != 'ContinuedAsNew'`;
+  // Visibility lags a little behind the runs: wait (bounded) for the keeper to show.
+  for (const deadline = Date.now() + 10_000; chain.length === 0 && Date.now() < deadline;) {
+    for await (const run of harness.client.workflow.list({ query })) chain.push(run.status.name);
+    if (chain.length === 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (JSON.stringify(chain) !== '["RUNNING"]') return [`${secret}'s keeper runs: ${chain.join(', ') || 'none'}`];
+  const handle = harness.client.workflow.getHandle(keeperIdFor(secret));
+  let state = await handle.query(keeperStatusQuery);
+  for (const deadline = Date.now() + 30_000; !state.current && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 200));
+    state = await handle.query(keeperStatusQuery);
+  }
+  if (!state.current)
+    return [`${secret}'s keeper published nothing (${state.phase}${state.lastError ? `: ${state.lastError}` : ''})`];
+  const stored = (await vaultClient().read(`secret/data/dynamic/${secret}`)) as { data: { data: Record<string, string> } };
+  const { username, password } = stored.data.data;
+  if (stored.data.data.lease_id !== state.current.leaseId) return [`${secret}: the store's lease is not the keeper's`];
+  const login = await pgLogin(String(username), String(password));
+  return login === 'ok' ? [] : [`${secret}: the published credential does not log in (${login})`];
 }
 
 describe('a lifecycle workflow whose worker process is killed', () => {
@@ -119,7 +160,8 @@ describe('a lifecycle workflow whose worker process is killed', () => {
         expect(clean.problems).toEqual([]);
         const own = clean.steps.filter((s) => OWN_STEPS.test(s.replace(/^after:/, '')));
         const points = own.flatMap((p) => [p.replace(/^after:/, 'before:'), p]);
-        expect(points.length).toBeGreaterThanOrEqual(kind === 'sweep' ? 6 : 2);
+        expect(points.length).toBeGreaterThanOrEqual(kind === 'sweep' ? 8 : 2);
+        if (kind === 'sweep') expect(points).toEqual(expect.arrayContaining(['before:ensureKeeper#1', 'after:ensureKeeper#1']));
         const trials = await pool(points, CONCURRENCY, (p) => trial(kind, p));
         const report = trials.map(
           (t) => `| ${kind} | ${t.killAt} | ${t.killed ? 'killed' : 'NOT REACHED'} | ${t.problems.join('; ') || 'all hold'} |`,

@@ -18,7 +18,7 @@ export interface DynamicSpec {
 }
 
 export function dynamicYaml(taskQueue: string, specs: DynamicSpec[]): { yaml: string; env: Record<string, string> } {
-  const { temporal, vault, postgres, redis, vaultDatabase } = testStack();
+  const { temporal, vault } = testStack();
   const lines = [
     'temporal:',
     `  address: "${temporal!.address}"`,
@@ -29,23 +29,27 @@ export function dynamicYaml(taskQueue: string, specs: DynamicSpec[]): { yaml: st
     `    address: "${vault!.address}"`,
     `    token: \${${VAULT_TOKEN_VAR}}`,
     'secrets:',
+    ...specs.flatMap((s) => dynamicSecretLines(s, 'bao')),
   ];
-  for (const s of specs) {
-    const port = s.engine === 'postgresql' ? postgres!.port : redis!.port;
-    lines.push(
-      `  ${s.name}:`,
-      '    provider: bao',
-      `    path: ${vaultDatabase!.mount}/creds/${s.role}`,
-      '    type: dynamic',
-      '    publish:',
-      '      provider: bao',
-      `      path: secret/data/dynamic/${s.name}`,
-      '    lease:',
-      ...(s.lease ?? []).map((l) => `      ${l}`),
-      '      verify:',
-      `        type: ${s.engine}`,
-      `        port: ${port}`,
-    );
-  }
   return { yaml: lines.join('\n') + '\n', env: { [VAULT_TOKEN_VAR]: vault!.token } };
+}
+
+/** A dynamic secret's entry under `secrets:`, issued by and published to `provider` (the test stack's OpenBao). */
+export function dynamicSecretLines(s: DynamicSpec, provider: string): string[] {
+  const { postgres, redis, vaultDatabase } = testStack();
+  const port = s.engine === 'postgresql' ? postgres!.port : redis!.port;
+  return [
+    `  ${s.name}:`,
+    `    provider: ${provider}`,
+    `    path: ${vaultDatabase!.mount}/creds/${s.role}`,
+    '    type: dynamic',
+    '    publish:',
+    `      provider: ${provider}`,
+    `      path: secret/data/dynamic/${s.name}`,
+    '    lease:',
+    ...(s.lease ?? []).map((l) => `      ${l}`),
+    '      verify:',
+    `        type: ${s.engine}`,
+    `        port: ${port}`,
+  ];
 }
