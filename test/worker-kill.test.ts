@@ -1,4 +1,5 @@
-// A worker killed with SIGKILL mid-rotation loses nothing: a fresh worker process finishes the rotation.
+// A worker killed with SIGKILL mid-rotation loses nothing: a fresh worker process finishes the rotation. A worker
+// told to stop (SIGTERM) while a step ignores its cancellation still exits, and a fresh worker finishes that rotation.
 import { spawn, type ChildProcess } from 'node:child_process';
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,9 @@ import { parseConfig } from '../src/config/load';
 import { planRotation } from '../src/config/plan';
 import { followRotation, queryStatus, startRotation } from '../src/client/rotations';
 import { canLogin, codecKeyEnv, configYaml, readStore, seedAdmin, testCodecKeys, testEnv, unique } from './support/harness';
+import { startFaultHarness } from './support/fault-harness';
+import { readTrace } from './support/fault-injection';
+import { startRotator, type Rotator } from './support/rotator';
 import { testStack } from './support/stack';
 import { connectTemporal } from '../src/client/temporal';
 
@@ -83,4 +87,40 @@ describe('worker crash', () => {
       await connection.close();
     }
   });
+
+  it('a worker told to stop while a step ignores its cancellation still exits, and a fresh worker finishes', async () => {
+    const harness = await startFaultHarness();
+    const taskQueue = unique('tq');
+    const adminPath = `test/${unique('pg_admin')}`;
+    await seedAdmin(adminPath);
+    const secret = { name: unique('db'), role: unique('app') };
+    const yaml = configYaml(taskQueue, [secret], adminPath);
+    // The first step never ends and ignores its cancellation, as a call with no timeout of its own would.
+    const { worker: stuck, traceFile } = harness.worker({ yaml, env: testEnv() }, taskQueue, { killAt: 'hang:inspect#1' });
+    let fresh: Rotator | undefined;
+    try {
+      const plan = planRotation(parseConfig(yaml, testEnv()), secret.name);
+      const { handle } = await startRotation(harness.client, taskQueue, plan);
+      for (let i = 0; i < 600 && !readTrace(traceFile).some((e) => e.event === 'hang'); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(
+        readTrace(traceFile)
+          .filter((e) => e.event === 'hang')
+          .map((e) => e.activity),
+      ).toEqual(['inspect']);
+
+      // The SDK cancels the step and waits for it; the forced shutdown ends the wait and the process exits, status 1.
+      stuck.child.kill('SIGTERM');
+      expect(await stuck.exited).toBe(1);
+
+      fresh = await startRotator(yaml, testEnv(), { keys: harness.keys });
+      const { ok, status } = await followRotation(handle);
+      expect(ok).toBe(true);
+      expect(status.phases.map((p) => p.name)).toEqual(['create', 'publish', 'reconnect', 'verify', 'revoke']);
+    } finally {
+      await stuck.kill();
+      await fresh?.close();
+      await harness.close();
+    }
+  }, 120_000);
 });

@@ -9,6 +9,7 @@ import { dataConverterFromEnv } from '../src/client/temporal';
 import { WorkerMetrics } from '../src/observability/metrics';
 import { parseListenAddress, serveMetrics, type MetricsServer } from '../src/observability/metrics-server';
 import { tracingFromEnv } from '../src/observability/tracing';
+import { exitIfStuckAfterSignal } from './shutdown';
 import { createRotatorWorker } from './worker';
 
 export interface RunWorkerOptions {
@@ -56,6 +57,7 @@ export async function runWorker(configFile: string, options: RunWorkerOptions = 
     },
   );
   logger.info({ taskQueue: config.temporal.task_queue, address: config.temporal.address }, 'worker started');
+  exitIfStuckAfterSignal((ms) => logger.error(`worker still running ${ms / 1000} s after the signal to stop: exiting`));
   try {
     await rotator.worker.run(); // the SDK shuts down gracefully on SIGINT/SIGTERM
   } finally {

@@ -83,6 +83,12 @@ export interface RotatorWorkerOptions {
  * take it (the SDK's default is 10 s): it bounds how long a rotation stalls after its worker is killed between tasks.
  */
 const STICKY_QUEUE_TIMEOUT = '3s';
+/**
+ * After SIGINT/SIGTERM the worker cancels the activities in flight at once and waits for them to end. One that does not
+ * honour the cancellation (a call with no timeout of its own) would hold the shutdown for ever: past this, `run()`
+ * gives up on it and rejects, and the process exits (a fresh worker runs the step again; every step converges).
+ */
+export const SHUTDOWN_FORCE_TIME_MS = 20_000;
 
 /**
  * Workflows a worker keeps in memory between their tasks unless temporal.max_cached_workflows says otherwise. A lease
@@ -248,6 +254,7 @@ export async function createRotatorWorker(options: RotatorWorkerOptions): Promis
       sinks,
       interceptors,
       maxCachedWorkflows: config.temporal.max_cached_workflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
+      shutdownForceTime: SHUTDOWN_FORCE_TIME_MS,
       ...options.tuning,
     });
   } catch (err) {

@@ -4,6 +4,7 @@
 // in this process, local or regular. `after:` fires once the step's side effect is done and before its result is
 // reported, which for a local activity means before it reaches history: the next worker runs it (and every step
 // since the last completed workflow task) again. `before:` the first step of a phase is a kill at that phase boundary.
+// `hang:<activity>[#n]` kills nothing: that run never ends and ignores its cancellation (a call with no timeout).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,20 +16,20 @@ export interface TraceEvent {
   /** Wall-clock ms, so steps can be lined up with a prober's observations. */
   t: number;
   pid: number;
-  event: 'start' | 'end' | 'kill';
+  event: 'start' | 'end' | 'kill' | 'hang';
   activity: string;
   n: number;
 }
 
 export interface KillPoint {
-  when: 'before' | 'after';
+  when: 'before' | 'after' | 'hang';
   activity: string;
   n: number;
 }
 
 export function parseKillPoint(text: string): KillPoint {
-  const m = /^(before|after):([A-Za-z]+)(?:#(\d+))?$/.exec(text);
-  if (!m) throw new Error(`not a kill point: ${JSON.stringify(text)} (expected before:<activity>[#n] or after:<activity>[#n])`);
+  const m = /^(before|after|hang):([A-Za-z]+)(?:#(\d+))?$/.exec(text);
+  if (!m) throw new Error(`not a kill point: ${JSON.stringify(text)} (expected before:, after: or hang:<activity>[#n])`);
   return { when: m[1] as KillPoint['when'], activity: m[2], n: m[3] ? Number(m[3]) : 1 };
 }
 
@@ -87,8 +88,10 @@ export function faultInterceptors(options: { killAt?: string; traceFile?: string
       appendFileSync(options.traceFile, JSON.stringify(line) + '\n');
     }
   };
+  const at = (when: KillPoint['when'], run: StepRun) =>
+    point !== null && point.when === when && point.activity === run.activity && point.n === run.n;
   const maybeKill = (when: KillPoint['when'], run: StepRun) => {
-    if (point && point.when === when && point.activity === run.activity && point.n === run.n) {
+    if (at(when, run)) {
       trace('kill', run);
       process.kill(process.pid, 'SIGKILL');
     }
@@ -97,6 +100,10 @@ export function faultInterceptors(options: { killAt?: string; traceFile?: string
     async before(run) {
       trace('start', run);
       maybeKill('before', run);
+      if (at('hang', run)) {
+        trace('hang', run);
+        await new Promise<never>(() => undefined);
+      }
     },
     async after(run, error) {
       if (error !== null) return;

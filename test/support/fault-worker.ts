@@ -1,6 +1,7 @@
 // A rotator worker process for the fault-injection harness: the production wiring plus the killing interceptor.
 import { loadConfig } from '../../src/config/load';
 import { dataConverterFromEnv } from '../../src/client/temporal';
+import { exitIfStuckAfterSignal } from '../../workers/shutdown';
 import { createRotatorWorker } from '../../workers/worker';
 import { faultInterceptors } from './fault-injection';
 
@@ -18,6 +19,9 @@ async function main(): Promise<void> {
       }),
     },
   });
+  exitIfStuckAfterSignal((ms) =>
+    process.stderr.write(`fault worker still running ${ms / 1000} s after the signal to stop: exiting\n`),
+  );
   try {
     await rotator.worker.run();
   } finally {
