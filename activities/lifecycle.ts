@@ -221,7 +221,7 @@ export async function assessSecrets(
       });
       if (!description || description.status.name !== 'RUNNING') return missing;
       const ahead = firstTaskAhead(description);
-      // A keeper paced by keepers.rate, or issuing its first credential, has none to show yet: due, not ok.
+      // A keeper paced by keepers.rate, or issuing its first credential, has issued none yet: due, not ok.
       if (ahead) {
         const reasons = [`no credential yet: keeper starting at ${ahead.toISOString()} (keepers.rate)`];
         return { secret: name, state: 'due' as const, lastRotated: null, expires: null, reasons, rotate: false, keeper: false };
@@ -229,7 +229,7 @@ export async function assessSecrets(
       const status = await handle.query(keeperStatusQuery).catch(() => null);
       const reasons = status?.irrevocable.length ? [`${status.irrevocable.length} irrevocable lease(s)`] : [];
       if (status?.lastError) reasons.push(`keeper: ${status.lastError}`);
-      if (status && !status.current) reasons.push(`no credential yet: keeper ${status.phase}`);
+      if (status && !status.current) reasons.push(`keeper has issued no credential yet (${status.phase})`);
       const state: SecretState =
         status?.irrevocable.length || status?.lastError ? 'failing' : status && !status.current ? 'due' : 'ok';
       return {
@@ -252,7 +252,12 @@ export async function assessSecrets(
   const byUrgency = (a: SecretAssessment, b: SecretAssessment) => (a.expires ?? 0) - (b.expires ?? 0);
   // The sweep reports only what is not ok (its report is in history); `rotator expiry` asks for every row.
   const listed = rows.filter((r) => options.includeOk || r.state !== 'ok').sort(byUrgency);
-  const notOk = options.includeOk ? listed : listed.slice(0, NOT_OK_LISTED);
+  // Cut to the most severe first (a paced start of many keepers lists each as due without a credential: they must not
+  // push an overdue or failing secret out of the report), by urgency within a state.
+  const severity = (r: SecretAssessment) => -STATES.indexOf(r.state);
+  const notOk = options.includeOk
+    ? listed
+    : [...listed].sort((a, b) => severity(a) - severity(b) || byUrgency(a, b)).slice(0, NOT_OK_LISTED);
   return {
     assessed: rows.length,
     counts,

@@ -125,14 +125,11 @@ async function trial(kind: Kind, killAt: string | null): Promise<Trial> {
 
 /** Exactly one keeper of `secret` runs (none ended or was started twice), and what it published logs in. */
 async function keeperProblems(secret: string): Promise<string[]> {
-  const chain: string[] = [];
-  const query = `WorkflowId = '${keeperIdFor(secret)}' AND ExecutionStatus != 'ContinuedAsNew'`;
-  // Visibility lags a little behind the runs: wait (bounded) for the keeper to show.
-  for (const deadline = Date.now() + 10_000; chain.length === 0 && Date.now() < deadline;) {
-    for await (const run of harness.client.workflow.list({ query })) chain.push(run.status.name);
-    if (chain.length === 0) await new Promise((r) => setTimeout(r, 100));
-  }
-  if (JSON.stringify(chain) !== '["RUNNING"]') return [`${secret}'s keeper runs: ${chain.join(', ') || 'none'}`];
+  const described = await harness.client.workflow
+    .getHandle(keeperIdFor(secret))
+    .describe()
+    .catch(() => null);
+  if (described?.status.name !== 'RUNNING') return [`${secret}'s keeper is ${described?.status.name ?? 'not there'}`];
   const handle = harness.client.workflow.getHandle(keeperIdFor(secret));
   let state = await handle.query(keeperStatusQuery);
   for (const deadline = Date.now() + 30_000; !state.current && Date.now() < deadline;) {
@@ -141,6 +138,12 @@ async function keeperProblems(secret: string): Promise<string[]> {
   }
   if (!state.current)
     return [`${secret}'s keeper published nothing (${state.phase}${state.lastError ? `: ${state.lastError}` : ''})`];
+  // Every run of the chain before the running one continued as new (read after the wait above, so visibility has
+  // caught up with the trial's runs): none was terminated, failed or ended otherwise.
+  const ended: string[] = [];
+  const query = `WorkflowId = '${keeperIdFor(secret)}' AND ExecutionStatus != 'ContinuedAsNew' AND ExecutionStatus != 'Running'`;
+  for await (const run of harness.client.workflow.list({ query })) ended.push(run.status.name);
+  if (ended.length > 0) return [`${secret}'s keeper runs that ended: ${ended.join(', ')}`];
   const stored = (await vaultClient().read(`secret/data/dynamic/${secret}`)) as { data: { data: Record<string, string> } };
   const { username, password } = stored.data.data;
   if (stored.data.data.lease_id !== state.current.leaseId) return [`${secret}: the store's lease is not the keeper's`];

@@ -1,16 +1,14 @@
 // scheduledRotation, what a Schedule starts: it waits for the secret's window (on the time-skipping server, which
 // makes hours pass at once), shares the one-rotation-per-secret guard with the CLI, and gives up after its attempts.
 import { Client } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { parseConfig } from '../src/config/load';
 import { decideRotation, startRotation } from '../src/client/rotations';
-import { toolPath } from '../src/stack/local-stack';
 import { insideWindow } from '../src/kernel/window';
 import { workflowIdFor } from '../workflows/definitions';
 import { SCHEDULED_ROTATION, scheduledWorkflowIdFor, type ScheduledRotationResult } from '../workflows/lifecycle-definitions';
 import { createRotatorWorker } from '../workers/worker';
-import { configYaml, seedAdmin, testEnv, unique, untilPhase, workflowBundle } from './support/harness';
+import { configYaml, seedAdmin, testEnv, timeSkippingEnvironment, unique, untilPhase, workflowBundle } from './support/harness';
 import { startRotator } from './support/rotator';
 import { testStack } from './support/stack';
 import { connectTemporal } from '../src/client/temporal';
@@ -26,9 +24,7 @@ async function configFor(taskQueue: string, specs: Parameters<typeof configYaml>
 describe('a scheduled rotation', () => {
   it('started outside its window waits for the window (hours, on the time-skipping server), then rotates inside it', async () => {
     Runtime.install({ logger: new DefaultLogger('ERROR') }); // before the environment makes one with its own
-    const env = await TestWorkflowEnvironment.createTimeSkipping({
-      server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') } },
-    });
+    const env = await timeSkippingEnvironment();
     // The time-skipping server has no visibility: the secret's standing is read from the dev server.
     const devConnection = await connectTemporal({ address: testStack().temporal!.address });
     try {

@@ -109,9 +109,11 @@ describe('worker crash', () => {
           .map((e) => e.activity),
       ).toEqual(['inspect']);
 
-      // The SDK cancels the step and waits for it; the forced shutdown ends the wait and the process exits, status 1.
+      // The SDK cancels the step and waits for it; the forced shutdown ends the wait and the process exits, status 1,
+      // by itself: not through the backstop that exits a process still alive after its deadline (no `stuck` event).
       stuck.child.kill('SIGTERM');
       expect(await stuck.exited).toBe(1);
+      expect(readTrace(traceFile).filter((e) => e.event === 'stuck')).toEqual([]);
 
       fresh = await startRotator(yaml, testEnv(), { keys: harness.keys });
       const { ok, status } = await followRotation(handle);

@@ -6,14 +6,12 @@ import { ApplicationFailure, type Duration } from '@temporalio/common';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { ReconnectActivities } from '../activities/reconnect';
 import type { RotationActivities } from '../activities/rotation';
-import { clientInterceptors } from '../src/client/temporal';
 import { parseConfig } from '../src/config/load';
 import { planRotation, type RotationPlan } from '../src/config/plan';
-import { toolPath } from '../src/stack/local-stack';
 import type { RotationStatus } from '../workflows/definitions';
-import { workflowBundle } from './support/harness';
+import { timeSkippingEnvironment, workflowBundle } from './support/harness';
 import { approveUpdate, cancelUpdate, rejectUpdate, ROTATE_SECRET, statusQuery } from '../workflows/definitions';
-import type { ConnectionPlugin, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 
 type Activities = RotationActivities & ReconnectActivities;
 type Step = keyof Activities;
@@ -82,21 +80,12 @@ function stubActivities(
   return activities;
 }
 
-/** The environment's connection takes rotator's client interceptors, as every connection does (connectTemporal). */
-const rotatorInterceptors: ConnectionPlugin = {
-  name: 'rotator-client-interceptors',
-  configureConnection: (options) => ({ ...options, interceptors: clientInterceptors() }),
-};
-
 describe('rotateSecret workflow logic', () => {
   let env: TestWorkflowEnvironment;
   beforeAll(async () => {
     // Failing activities are the point here; the SDK's warnings about them are noise.
     Runtime.install({ logger: new DefaultLogger('ERROR') });
-    env = await TestWorkflowEnvironment.createTimeSkipping({
-      server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') } },
-      plugins: [rotatorInterceptors],
-    });
+    env = await timeSkippingEnvironment();
   });
   afterAll(() => env?.teardown());
 

@@ -33,6 +33,7 @@ import type { WorkerMetrics } from '../src/observability/metrics';
 import { RotationProgress } from '../src/observability/progress';
 import { NO_TRACING_SINKS, WORKFLOW_TRACING_MODULES, type Tracing } from '../src/observability/tracing';
 import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry';
+import { SHUTDOWN_FORCE_TIME_MS } from './shutdown';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
@@ -83,12 +84,6 @@ export interface RotatorWorkerOptions {
  * take it (the SDK's default is 10 s): it bounds how long a rotation stalls after its worker is killed between tasks.
  */
 const STICKY_QUEUE_TIMEOUT = '3s';
-/**
- * After SIGINT/SIGTERM the worker cancels the activities in flight at once and waits for them to end. One that does not
- * honour the cancellation (a call with no timeout of its own) would hold the shutdown for ever: past this, `run()`
- * gives up on it and rejects, and the process exits (a fresh worker runs the step again; every step converges).
- */
-export const SHUTDOWN_FORCE_TIME_MS = 20_000;
 
 /**
  * Workflows a worker keeps in memory between their tasks unless temporal.max_cached_workflows says otherwise. A lease

@@ -71,19 +71,29 @@ export function clientInterceptors(): Interceptor[] {
   return [makeGrpcRetryInterceptor(defaultGrpcRetryOptions()), failCallsTheChannelRefuses];
 }
 
+/** What grpc-js throws for a call on a closed channel (internal-channel.ts, createCall). */
+const CHANNEL_SHUT_DOWN = /^Channel has been shut down$/;
+
 const failCallsTheChannelRefuses: Interceptor = (options, nextCall) => {
   try {
     return new InterceptingCall(nextCall(options));
   } catch (err) {
+    if (!CHANNEL_SHUT_DOWN.test((err as Error)?.message ?? '')) throw err;
     return new InterceptingCall(refusedCall(`the connection to Temporal is closed: ${(err as Error).message}`));
   }
 };
 
-/** A call that never went out: it ends with CANCELLED as soon as it starts. */
+/**
+ * A call that never went out: it ends with CANCELLED as soon as it starts. As grpc-js ends a unary call, an empty
+ * message comes before the status (the SDK's retry passes its saved message on before the status it does not retry).
+ */
 function refusedCall(details: string): ConstructorParameters<typeof InterceptingCall>[0] {
   return {
     start(_metadata, listener) {
-      process.nextTick(() => listener?.onReceiveStatus?.({ code: status.CANCELLED, details, metadata: new Metadata() }));
+      process.nextTick(() => {
+        listener?.onReceiveMessage?.(null);
+        listener?.onReceiveStatus?.({ code: status.CANCELLED, details, metadata: new Metadata() });
+      });
     },
     sendMessage() {},
     sendMessageWithContext() {},

@@ -16,7 +16,8 @@ export interface TraceEvent {
   /** Wall-clock ms, so steps can be lined up with a prober's observations. */
   t: number;
   pid: number;
-  event: 'start' | 'end' | 'kill' | 'hang';
+  /** `stuck`: the process was still alive EXIT_DEADLINE_MS after it was told to stop (workers/shutdown.ts). */
+  event: 'start' | 'end' | 'kill' | 'hang' | 'stuck';
   activity: string;
   n: number;
 }
@@ -82,12 +83,7 @@ export function stepHooks(hooks: {
  */
 export function faultInterceptors(options: { killAt?: string; traceFile?: string }): ActivityInterceptorsFactory[] {
   const point = options.killAt ? parseKillPoint(options.killAt) : null;
-  const trace = (event: TraceEvent['event'], { activity, n }: StepRun) => {
-    if (options.traceFile) {
-      const line: TraceEvent = { t: Date.now(), pid: process.pid, event, activity, n };
-      appendFileSync(options.traceFile, JSON.stringify(line) + '\n');
-    }
-  };
+  const trace = (event: TraceEvent['event'], run: Pick<StepRun, 'activity' | 'n'>) => appendTrace(options.traceFile, event, run);
   const at = (when: KillPoint['when'], run: StepRun) =>
     point !== null && point.when === when && point.activity === run.activity && point.n === run.n;
   const maybeKill = (when: KillPoint['when'], run: StepRun) => {
@@ -111,6 +107,17 @@ export function faultInterceptors(options: { killAt?: string; traceFile?: string
       maybeKill('after', run);
     },
   });
+}
+
+/** Appends one event to the trace (synchronously, so a kill right after loses nothing); nothing without a trace file. */
+export function appendTrace(
+  traceFile: string | undefined,
+  event: TraceEvent['event'],
+  { activity, n }: Pick<StepRun, 'activity' | 'n'>,
+): void {
+  if (!traceFile) return;
+  const line: TraceEvent = { t: Date.now(), pid: process.pid, event, activity, n };
+  appendFileSync(traceFile, JSON.stringify(line) + '\n');
 }
 
 export function readTrace(traceFile: string): TraceEvent[] {

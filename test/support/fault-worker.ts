@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/config/load';
 import { dataConverterFromEnv } from '../../src/client/temporal';
 import { exitIfStuckAfterSignal } from '../../workers/shutdown';
 import { createRotatorWorker } from '../../workers/worker';
-import { faultInterceptors } from './fault-injection';
+import { appendTrace, faultInterceptors } from './fault-injection';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env.ROTATOR_CONFIG!);
@@ -19,9 +19,10 @@ async function main(): Promise<void> {
       }),
     },
   });
-  exitIfStuckAfterSignal((ms) =>
-    process.stderr.write(`fault worker still running ${ms / 1000} s after the signal to stop: exiting\n`),
-  );
+  exitIfStuckAfterSignal((ms) => {
+    process.stderr.write(`fault worker still running ${ms / 1000} s after the signal to stop: exiting\n`);
+    appendTrace(process.env.ROTATOR_TEST_TRACE || undefined, 'stuck', { activity: '', n: 0 });
+  });
   try {
     await rotator.worker.run();
   } finally {
