@@ -252,12 +252,7 @@ export async function assessSecrets(
   const byUrgency = (a: SecretAssessment, b: SecretAssessment) => (a.expires ?? 0) - (b.expires ?? 0);
   // The sweep reports only what is not ok (its report is in history); `rotator expiry` asks for every row.
   const listed = rows.filter((r) => options.includeOk || r.state !== 'ok').sort(byUrgency);
-  // Cut to the most severe first (a paced start of many keepers lists each as due without a credential: they must not
-  // push an overdue or failing secret out of the report), by urgency within a state.
-  const severity = (r: SecretAssessment) => -STATES.indexOf(r.state);
-  const notOk = options.includeOk
-    ? listed
-    : [...listed].sort((a, b) => severity(a) - severity(b) || byUrgency(a, b)).slice(0, NOT_OK_LISTED);
+  const notOk = options.includeOk ? listed : reportedNotOk(listed);
   return {
     assessed: rows.length,
     counts,
@@ -270,6 +265,17 @@ export async function assessSecrets(
     revokesToFinish: rows.flatMap((r) => (r.finish ? [{ secret: r.secret, finish: r.finish }] : [])),
     sweep,
   };
+}
+
+/**
+ * The rows a sweep's report lists, at most NOT_OK_LISTED: the most severe first, so that a paced start of many keepers
+ * (each due, without a credential or an expiry) cannot push an overdue or failing secret out of it; within a state the
+ * soonest expiry first, and rows without one last.
+ */
+export function reportedNotOk<T extends Pick<SecretAssessment, 'state' | 'expires'>>(rows: ReadonlyArray<T>): T[] {
+  const severity = (r: T) => -STATES.indexOf(r.state);
+  const expiry = (a: T, b: T) => (a.expires === b.expires ? 0 : (a.expires ?? Infinity) < (b.expires ?? Infinity) ? -1 : 1);
+  return [...rows].sort((a, b) => severity(a) - severity(b) || expiry(a, b)).slice(0, NOT_OK_LISTED);
 }
 
 /** A worker run for rotations only (no secrets:) cannot decide for scheduled work: another worker must. */

@@ -15,7 +15,9 @@ it('a process held by a handle nobody closes exits with status 1 once its deadli
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  await once(child.stdout, 'data'); // armed
+  // Armed; a child that died before (a load error) fails here with what it printed.
+  const ready = await Promise.race([once(child.stdout, 'data').then(() => true), exited.then(() => false)]);
+  if (!ready) throw new Error(`the stuck process ended before it was ready: ${stderr}`);
   child.kill('SIGTERM');
   // Without the backstop, SIGTERM's default would end it by the signal (null, 'SIGTERM'), not with status 1.
   expect(await exited).toEqual([1, null]);

@@ -9,7 +9,8 @@ import type { RotationActivities } from '../activities/rotation';
 import { parseConfig } from '../src/config/load';
 import { planRotation, type RotationPlan } from '../src/config/plan';
 import type { RotationStatus } from '../workflows/definitions';
-import { timeSkippingEnvironment, workflowBundle } from './support/harness';
+import { workflowBundle } from './support/harness';
+import { timeSkippingEnvironment } from './support/time-skipping';
 import { approveUpdate, cancelUpdate, rejectUpdate, ROTATE_SECRET, statusQuery } from '../workflows/definitions';
 import type { WorkflowHandle } from '@temporalio/client';
 

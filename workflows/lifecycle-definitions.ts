@@ -76,7 +76,10 @@ export interface SweepReport {
   at: number;
   assessed: number;
   counts: Record<SecretState, number>;
-  /** The secrets not `ok`, with their reasons, most urgent first (at most NOT_OK_LISTED; `counts` has them all). */
+  /**
+   * The secrets not `ok`, with their reasons: the most severe first (needs-human, failing, overdue, due), the most
+   * urgent first within a state (at most NOT_OK_LISTED; `counts` has them all).
+   */
   notOk: SecretAssessment[];
   started: SweepStart[];
   /** Most rotations the sweep had running at once. */

@@ -1,14 +1,11 @@
 // A rotator wired to the test stack: a real worker and client per test file, and helpers to look at the results.
 import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Client as PgClient } from 'pg';
 import { canLogIn } from '../../activities/targets/postgresql/target';
 import type { SecretValue } from '../../activities/types';
 import type { CodecKeys } from '../../src/client/codec/aes-gcm-codec';
 import { queryStatus } from '../../src/client/rotations';
-import { clientInterceptors } from '../../src/client/temporal';
-import { toolPath } from '../../src/stack/local-stack';
 import type { PhaseName, RotationStatus } from '../../workflows/definitions';
 import { startRotator, type Rotator } from './rotator';
 import { postgresAdminSecret, rotatorYaml } from './rotator-config';
@@ -145,14 +142,4 @@ export async function untilPhase(handle: WorkflowHandle, phase: PhaseName, timeo
     if (Date.now() > deadline) throw new Error(`rotation did not reach ${phase} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** The time-skipping test server; its client connection takes rotator's interceptors, as every connection does. */
-export function timeSkippingEnvironment(): Promise<TestWorkflowEnvironment> {
-  return TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') } },
-    plugins: [
-      { name: 'rotator-client-interceptors', configureConnection: (o) => ({ ...o, interceptors: clientInterceptors() }) },
-    ],
-  });
 }
