@@ -80,7 +80,10 @@ describe('rotator cancel', () => {
   it('says so when there is no rotation to cancel', async () => {
     const { scenario, config } = await held('alternating-users');
     const run = await cli('--config', config, 'cancel', scenario.secret);
-    expect(run.code).toBe(EXIT.NOT_FOUND);
-    expect(run.err).toMatch(/no rotation of .* is running/);
+    // The code and the message together: a failure shows what the CLI said.
+    expect({ code: run.code, err: run.err }).toEqual({
+      code: EXIT.NOT_FOUND,
+      err: expect.stringMatching(/no rotation of .* is running/),
+    });
   }, 60_000);
 });

@@ -67,7 +67,10 @@ async function trial(killAt: string | null): Promise<Trial> {
           const verify = st.phases.find((p) => p.name === 'verify');
           const done = onto[0]?.endedAt;
           if (!verify || done === undefined || verify.startedAt < done)
-            problems.push(`${name}: verified before its rollout completed`);
+            problems.push(
+              `${name}: verified before its rollout completed (verify began ${verify ? new Date(verify.startedAt).toISOString() : 'never'}, ` +
+                `the rollout ended ${done === undefined ? `unrecorded (${onto.length} onto its version)` : new Date(done).toISOString()})`,
+            );
           if (await s.logsIn(before[i]!.value)) problems.push(`${name}: the old login still works`);
           const now = await s.current(secret);
           if (!(await s.logsIn(now.value))) problems.push(`${name}: the current credential does not log in`);
