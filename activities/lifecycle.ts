@@ -229,9 +229,9 @@ export async function assessSecrets(
       const status = await handle.query(keeperStatusQuery).catch(() => null);
       const reasons = status?.irrevocable.length ? [`${status.irrevocable.length} irrevocable lease(s)`] : [];
       if (status?.lastError) reasons.push(`keeper: ${status.lastError}`);
-      if (status && !status.current) reasons.push(`keeper has issued no credential yet (${status.phase})`);
-      const state: SecretState =
-        status?.irrevocable.length || status?.lastError ? 'failing' : status && !status.current ? 'due' : 'ok';
+      const issuedNone = status !== null && !status.current;
+      if (issuedNone) reasons.push(`keeper has issued no credential yet (${status.phase})`);
+      const state: SecretState = status?.irrevocable.length || status?.lastError ? 'failing' : issuedNone ? 'due' : 'ok';
       return {
         secret: name,
         state,

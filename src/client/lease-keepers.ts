@@ -5,7 +5,7 @@ import {
   type Client,
   type WorkflowExecutionDescription,
 } from '@temporalio/client';
-import { readerLeased, type Config } from '../config/schema';
+import { dynamicSecrets, type Config } from '../config/schema';
 import { KeepersSchema } from '../config/lifecycle';
 import {
   KEEP_LEASE,
@@ -17,12 +17,7 @@ import {
 } from '../../workflows/lifecycle-definitions';
 import { ROTATION_TASK_TIMEOUT } from './rotations';
 
-/** The dynamic secrets rotator's worker keeps: those it publishes (a secret without publish: is leased by its readers). */
-export function dynamicSecrets(config: Config): string[] {
-  return Object.entries(config.secrets)
-    .filter(([, s]) => s.type === 'dynamic' && !readerLeased(s))
-    .map(([name]) => name);
-}
+export { dynamicSecrets };
 
 /**
  * Spaces keeper starts at the config's `keepers.rate`: each keeper's first task is scheduled one gap after the one

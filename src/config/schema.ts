@@ -407,6 +407,13 @@ export function readerLeased(secret: { type?: unknown; publish?: unknown }): boo
   return secret.type === 'dynamic' && secret.publish === undefined;
 }
 
+/** The dynamic secrets rotator's worker keeps: those it publishes (a secret without publish: is leased by its readers). */
+export function dynamicSecrets(config: Pick<Config, 'secrets'>): string[] {
+  return Object.entries(config.secrets)
+    .filter(([, s]) => s.type === 'dynamic' && !readerLeased(s))
+    .map(([name]) => name);
+}
+
 /** The stores whose providers may back a dynamic secret. */
 const LEASING_STORES = Object.entries(STORES as Record<string, AnyStorePlugin>).flatMap(([t, p]) => (p.leaseEngine ? [t] : []));
 

@@ -1,7 +1,7 @@
 // What `rotator validate` and `rotator plan` warn about in a config that loads: it works, but not as it reads.
 import { keeperStartWarning, leaseWarnings } from './lifecycle';
 import { graceWarnings } from './readers';
-import { READER_LEASED_NOTE, readerLeased, type Config } from './schema';
+import { dynamicSecrets, READER_LEASED_NOTE, readerLeased, type Config } from './schema';
 
 export interface ConfigWarning {
   secret: string;
@@ -10,8 +10,8 @@ export interface ConfigWarning {
 
 /** Per secret: a grace period allowed shorter than its readers' caches, and a lease renewed more often than asked. */
 export function configWarnings(config: Config, only?: string): ConfigWarning[] {
-  const kept = Object.entries(config.secrets).filter(([, s]) => s.type === 'dynamic' && !readerLeased(s));
-  const lastKept = kept.at(-1)?.[0];
+  const kept = dynamicSecrets(config);
+  const lastKept = kept.at(-1);
   const paced = lastKept === undefined ? null : keeperStartWarning(config.keepers, kept.length);
   return Object.entries(config.secrets)
     .filter(([name]) => only === undefined || name === only)
