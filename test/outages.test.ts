@@ -4,8 +4,9 @@
 // in with the store's credential every 100 ms throughout. Each case ends with the table row the note asks for.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { Client as PgClient, escapeIdentifier, escapeLiteral } from 'pg';
 import { createActivities } from '../activities/rotation';
 import { ConsumerRegistry, ProviderRegistry, TargetRegistry } from '../activities/registry';
@@ -22,6 +23,7 @@ import { startOutageStack, type OutageStack } from './support/outage-stack';
 import { rotatorYaml, vaultProviderYaml } from './support/rotator-config';
 import { testCodecKeys, workflowBundle } from './support/rotator';
 import { connectTemporal } from '../src/client/temporal';
+import { historyToFixture } from './replay/fixtures';
 
 jest.setTimeout(240_000);
 
@@ -249,6 +251,16 @@ async function whereItStands(handle: WorkflowHandle): Promise<string> {
       return `status ${d.status.name}, ${d.historyLength} events, pending workflow task: ${task ? `attempt ${task.attempt}, state ${task.state}` : 'none'}, pending activities: ${raw.pendingActivities?.length ?? 0}`;
     })
     .catch((err: unknown) => `describe failed: ${String(err)}`);
+  // The history, for a replay of what went wrong (test/replay.test.ts reads this format).
+  const saved = await handle
+    .fetchHistory()
+    .then((history) => {
+      const file = join(resolve(__dirname, '../.rotator'), `outage-${handle.workflowId}.history.json`);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, historyToFixture(history));
+      return `its history is in ${file}`;
+    })
+    .catch((err: unknown) => `its history could not be read: ${String(err)}`);
   let log: string;
   try {
     log = readFileSync(join(stack.dir, 'temporal.log'), 'utf8').split('\n').slice(-15).join('\n');
@@ -256,7 +268,26 @@ async function whereItStands(handle: WorkflowHandle): Promise<string> {
   } catch (err) {
     log = `(unread: ${String(err)})`;
   }
-  return `${described}\nthe Temporal server's log ends:\n${log}`;
+  return `${described}\n${saved}\nthe Temporal server's log ends:\n${log}`;
+}
+
+/**
+ * What goes wrong replaying the history the outage left, once the rotation has closed: a worker that lost it from its
+ * cache, or answers a query on it, replays that history. Null when it replays; else the error and where the history is.
+ */
+async function replayProblem(handle: WorkflowHandle): Promise<string | null> {
+  await handle.result().catch(() => undefined);
+  const history = await handle.fetchHistory();
+  const sinks = { rotator: { event: { fn: () => undefined, callDuringReplay: false } } };
+  try {
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter, sinks }, history, handle.workflowId);
+    return null;
+  } catch (err) {
+    const file = join(resolve(__dirname, '../.rotator'), `outage-${handle.workflowId}.history.json`);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, historyToFixture(history));
+    return `its history does not replay (${String(err)}); it is in ${file}`;
+  }
 }
 
 /** A login of `role` running the verify query now (a backend of a non-admin user in pg_sleep). */
@@ -269,8 +300,10 @@ async function verifyRunning(c: Case): Promise<boolean> {
 }
 
 /** What the note's table says of the end state, and what is wrong with it (empty when all holds). */
-async function endState(c: Case, s: RotationStatus): Promise<{ row: string; problems: string[] }> {
+async function endState(c: Case, s: RotationStatus, handle: WorkflowHandle): Promise<{ row: string; problems: string[] }> {
   const problems: string[] = [];
+  const replay = await replayProblem(handle);
+  if (replay) problems.push(replay);
   const current = await storeCurrent(c.path);
   const storeLogsIn = await logsIn(String(current.value.username), String(current.value.password));
   if (!storeLogsIn) problems.push("the store's credential is refused");
@@ -351,7 +384,7 @@ describe('an approved rotation and a Temporal restart (case 1)', () => {
       const downMs = Date.now() - downAt;
       const s = await pastTheGate(handle);
       const samples = await prober.stop();
-      const { row, problems } = await endState(c, s);
+      const { row, problems } = await endState(c, s, handle);
       const refused = longestRefusal(samples);
       record(`1 ${strategy}: Temporal killed during verify after approve (down ${downMs} ms)`, s.outcome, row, refused);
       expect(s).toMatchObject({ outcome: 'succeeded', approval: { decision: 'approved', by: 'alice' } });
@@ -380,7 +413,7 @@ describe('an approved rotation and a Temporal restart (case 1)', () => {
       await lost.promote(c.plan, { rotationId, expectedVersion: found.currentVersion });
       await decideRotation(client, c.name, 'reject', { by: 'bob', reason: 'freeze' });
       const s = await ended(handle);
-      const { row, problems } = await endState(c, s);
+      const { row, problems } = await endState(c, s, handle);
       record(`1 ${strategy}: rejected after a lost run had changed things`, s.outcome, row, 0);
       expect({ ...s, notes: s.notes }).toMatchObject({ outcome: 'rejected', approval: { decision: 'rejected', by: 'bob' } });
       expect(problems).toEqual([]);
@@ -405,7 +438,7 @@ describe('forward steps ride out a 20 s PostgreSQL restart (case 5)', () => {
       }
       const s = await ended(handle);
       const samples = await prober.stop();
-      const { row, problems } = await endState(c, s);
+      const { row, problems } = await endState(c, s, handle);
       const refused = longestRefusal(samples);
       record(`5 ${strategy}: PostgreSQL restart (20 s) during create`, s.outcome, row, refused);
       expect(s.outcome).toBe('succeeded');
@@ -424,7 +457,7 @@ describe('forward steps ride out a 20 s PostgreSQL restart (case 5)', () => {
       await stack.pg.up();
       const s = await ended(handle);
       const samples = await prober.stop();
-      const { row, problems } = await endState(c, s);
+      const { row, problems } = await endState(c, s, handle);
       const refused = longestRefusal(samples);
       record(`5 ${strategy}: PostgreSQL restart (20 s) during verify`, s.outcome, row, refused);
       expect(s.outcome).toBe('succeeded');
@@ -449,7 +482,7 @@ describe('forward steps ride out a 20 s PostgreSQL restart (case 5)', () => {
     }
     const s = await ended(handle);
     const samples = await prober.stop();
-    const { row, problems } = await endState(c, s);
+    const { row, problems } = await endState(c, s, handle);
     const refused = longestRefusal(samples);
     record('5 alternating-users: PostgreSQL frozen (20 s) during verify', s.outcome, row, refused);
     expect(s.outcome).toBe('succeeded');
@@ -462,7 +495,7 @@ describe('forward steps ride out a 20 s PostgreSQL restart (case 5)', () => {
     const startedAt = Date.now();
     const { handle } = await startRotation(client, taskQueue, c.plan, 'test');
     const s = await ended(handle);
-    const { row, problems } = await endState(c, s);
+    const { row, problems } = await endState(c, s, handle);
     record('5 alternating-users: verify refused (permission denied), no outage', s.outcome, row, 0);
     expect(s).toMatchObject({ outcome: 'rolled-back', error: { code: 'VERIFY_FAILED' } });
     expect(problems).toEqual([]);
@@ -483,7 +516,7 @@ describe('the grace period meets a 15 s outage (case 2)', () => {
       await stack[which].up();
       const s = await ended(handle);
       const samples = await prober.stop();
-      const { row, problems } = await endState(c, s);
+      const { row, problems } = await endState(c, s, handle);
       const refused = longestRefusal(samples);
       record(
         `2 alternating-users: ${which === 'pg' ? 'PostgreSQL' : 'OpenBao'} restart (15 s) in the grace period`,
@@ -513,7 +546,7 @@ describe('the grace period meets a 15 s freeze (case 2)', () => {
     }
     const s = await ended(handle);
     const samples = await prober.stop();
-    const { row, problems } = await endState(c, s);
+    const { row, problems } = await endState(c, s, handle);
     record('2 alternating-users: OpenBao frozen (15 s) in the grace period', s.outcome, row, longestRefusal(samples));
     expect(s.outcome).toBe('succeeded');
     expect(problems).toEqual([]);
@@ -566,8 +599,9 @@ describe('a revoke left unfinished (case 2, the sweep)', () => {
       const startedFor = (r: SweepReport, c: Case) => r.started.find((e) => e.secret === c.name);
       expect(startedFor(first, finished)).toMatchObject({ outcome: 'succeeded', finishesRevoke: true });
       expect(startedFor(first, stuck)).toMatchObject({ outcome: 'revoke-incomplete', finishesRevoke: true });
-      const s = (await closedStatus(client.workflow.getHandle(`rotate/${finished.name}`)))!.status;
-      const { row, problems } = await endState(finished, s);
+      const finishing = client.workflow.getHandle(`rotate/${finished.name}`);
+      const s = (await closedStatus(finishing))!.status;
+      const { row, problems } = await endState(finished, s, finishing);
       record('2 alternating-users: revoke-incomplete, finished by the next sweep', s.outcome, row, 0);
       expect(problems).toEqual([]);
       expect(await logsIn(finished.first.username, finished.first.password)).toBe(false);
@@ -608,7 +642,7 @@ describe('single-user rollback meets an outage (case 3)', () => {
     await stack.pg.up();
     const s = await ended(handle);
     const samples = await prober.stop();
-    const { row, problems } = await endState(c, s);
+    const { row, problems } = await endState(c, s, handle);
     const refused = longestRefusal(samples);
     record('3 single-user: cancelled, PostgreSQL down (25 s) during the rollback', s.outcome, row, refused);
     expect(s.outcome).toBe('rolled-back');
