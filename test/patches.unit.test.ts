@@ -4,8 +4,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PATCHES, type PatchEntry } from '../workflows/lib/patches';
-import { FIXTURES } from './replay/fixtures';
+import { ASKED_WHERE_THEY_BRANCH, PATCHES, type PatchEntry } from '../workflows/lib/patches';
+import { FIXTURES, markersPastFirstTask, patchMarkers } from './replay/fixtures';
 
 const WORKFLOWS = path.resolve(__dirname, '../workflows');
 const REGISTER = path.join(WORKFLOWS, 'lib/patches.ts');
@@ -60,24 +60,21 @@ function askedIds(files: string[]): { ids: Set<string>; unreadable: string[] } {
   return { ids, unreadable };
 }
 
+/** The histories of fixture set `set`, by file name. */
+function fixturesOf(set: string): Array<[string, { events?: Array<Record<string, never>> }]> {
+  const dir = path.join(FIXTURES, set);
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => [
+      `${set}/${f}`,
+      JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { events?: Array<Record<string, never>> },
+    ]);
+}
+
 /** The patch ids whose markers the histories of fixture set `set` hold. */
 function markersIn(set: string): Set<string> {
-  const ids = new Set<string>();
-  const dir = path.join(FIXTURES, set);
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json'))) {
-    const { events } = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as {
-      events: Array<{
-        markerRecordedEventAttributes?: { markerName: string; details: Record<string, { payloads: Array<{ data: string }> }> };
-      }>;
-    };
-    for (const e of events) {
-      const marker = e.markerRecordedEventAttributes;
-      if (marker?.markerName !== 'core_patch') continue;
-      const data = marker.details['patch-data'].payloads[0].data;
-      ids.add((JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { id: string }).id);
-    }
-  }
-  return ids;
+  return new Set(fixturesOf(set).flatMap(([, history]) => patchMarkers(history).map((m) => m.id)));
 }
 
 const files = sources(WORKFLOWS);
@@ -114,7 +111,24 @@ describe('the register of patched() ids', () => {
     // The newest set recorded whole (npm run fixtures:record), with the feature sets recorded after it, holds them all.
     const whole = sets.filter((set) => fs.existsSync(path.join(FIXTURES, set, 'alternating-users-succeeded.json'))).at(-1)!;
     const recent = new Set(sets.slice(sets.indexOf(whole)).flatMap((set) => [...markers.get(set)!]));
-    expect([...recent].sort()).toEqual([...registered].sort());
+    // A rotation that took asked-at-start asks the ids before it no more: the older sets replay their branches.
+    const asked = recent.has('asked-at-start')
+      ? registered.filter((id) => !ASKED_WHERE_THEY_BRANCH.has(id as never))
+      : registered;
+    expect([...recent].sort()).toEqual([...asked].sort());
+  });
+
+  it('finds every patch marker of a rotation that took asked-at-start in its first workflow task', () => {
+    const histories = sets.flatMap(fixturesOf);
+    const took = histories.filter(([, h]) => patchMarkers(h).some((m) => m.id === 'asked-at-start'));
+    expect(took.length).toBeGreaterThan(10);
+    expect(took.flatMap(([file, h]) => markersPastFirstTask(h).map((m) => `${file}: ${m}`))).toEqual([]);
+    // The check sees a marker past the first task: followed by the v6 single-user history, which asks cancel-at-commit
+    // at its commit point, a history that took asked-at-start has one.
+    const [, before] = histories.find(([file]) => file === 'v6/single-user-succeeded.json')!;
+    const [, took1] = took.find(([file]) => file.endsWith('/single-user-succeeded.json'))!;
+    const joined = { events: [...(took1.events ?? []), ...(before.events ?? [])] };
+    expect(markersPastFirstTask(joined)).toContainEqual(expect.stringMatching(/^cancel-at-commit \(workflow task \d+\)$/));
   });
 
   it('catches a workflow that asks Temporal directly or asks an id by a variable', () => {

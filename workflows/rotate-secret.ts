@@ -13,9 +13,11 @@ import { finishEarlierRevoke } from './rotation/revoke';
 import { convergeUnstarted, ended, incompleteConvergence } from './rotation/settle';
 import { commitThen, release } from './rotation/steps';
 import { STRATEGIES } from './rotation/strategies';
-import { patched } from './lib/patches';
+import { askedAtStart, patched } from './lib/patches';
 
 export async function rotateSecret({ plan, requestedBy, finishRevoke }: RotateSecretInput): Promise<RotationStatus> {
+  // First, before anything awaits: a run that takes it asks no patch mid-run (see ASKED_WHERE_THEY_BRANCH).
+  askedAtStart(patched('asked-at-start'));
   const status: RotationStatus = {
     secret: plan.secret,
     rotationId: workflowInfo().firstExecutionRunId,

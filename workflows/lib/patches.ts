@@ -144,6 +144,22 @@ export const PATCHES = {
     removeWhen: REMOVE,
     state: 'patched',
   },
+  'asked-at-start': {
+    workflow: 'rotateSecret',
+    change:
+      'the rotation asks its patches in its first activation; a run that took this one takes every branch of the ids ' +
+      'before it (ASKED_WHERE_THEY_BRANCH) without asking. Asked where it branched, right after a local step, an id ' +
+      'could find its marker one workflow task later than a replay reaches the ask: sdk-core records local-step ' +
+      'markers with a query answer before the workflow has seen their results',
+    since: 'PENDING',
+    firstFixtureSet: 'v12',
+    deprecateWhen:
+      'no rotation started before it is open; then ASKED_WHERE_THEY_BRANCH are deprecated with it, their old ' +
+      'branches deleted, and fixture sets v1-v11 dropped. Never roll workers back past it: a run that took it has no ' +
+      'marker where an older build asks',
+    removeWhen: REMOVE,
+    state: 'patched',
+  },
   'renew-by-renew-at': {
     workflow: 'keepLease',
     change: 'renewals are bound by renew_at of the granted duration, not pushed back by min_renewal_seconds',
@@ -254,6 +270,41 @@ export const PATCHES = {
 export type PatchId = keyof typeof PATCHES;
 
 /**
+ * rotateSecret's ids asked where they branch, in the middle of the run. A run that took `asked-at-start` answers them
+ * true without asking, so its history holds no marker past its first workflow task. The list is closed: an id added
+ * to it would answer true on the replay of a run that took asked-at-start before the id existed. A rotateSecret patch
+ * added later is asked in the first activation, never where it branches.
+ */
+export const ASKED_WHERE_THEY_BRANCH: ReadonlySet<PatchId> = new Set<PatchId>([
+  'durable-release',
+  'consumer-steps',
+  'approval-gate',
+  'search-attributes',
+  'cancel-at-commit',
+  'durable-approval',
+  'converge-unstarted',
+  'durable-drain-check',
+  'issued-credentials',
+  'coalesced-rollout',
+  'lean-revoke',
+]);
+
+/**
+ * Whether this run took asked-at-start. Module state is the run's own: the SDK gives each workflow run its own module
+ * cache (a bundle that does not is refused by the reusable-context worker), and a replay starts it afresh.
+ */
+let tookAskedAtStart = false;
+
+/**
+ * Records this run's answer to `patched('asked-at-start')`, which rotateSecret asks in its first activation, before
+ * anything awaits: the only point whose marker no query, local step or outage can move into another workflow task
+ * than the one a replay asks it in.
+ */
+export function askedAtStart(took: boolean): void {
+  tookAskedAtStart = took;
+}
+
+/**
  * `patched(id)` for a run continued from one that already took the patched branch (`taken`, carried in its input):
  * true without asking, so the run records no marker and no search-attribute upsert for it. A run continued as new
  * from new code is a new history on new code, so asking would answer true anyway; the input is in the history, so a
@@ -267,9 +318,11 @@ export function patchedOnce(id: PatchId, taken: unknown): boolean {
 
 /**
  * Whether this run takes the branch patch `id` added: Temporal's patched() for a registered id, or, once the register
- * deprecates it, deprecatePatch() and true.
+ * deprecates it, deprecatePatch() and true. An id asked where it branches answers true without asking in a run that
+ * took asked-at-start.
  */
 export function patched(id: PatchId): boolean {
+  if (tookAskedAtStart && ASKED_WHERE_THEY_BRANCH.has(id)) return true;
   const entry: PatchEntry = PATCHES[id];
   if (entry.state === 'deprecated') {
     deprecatePatch(id);
