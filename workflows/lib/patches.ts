@@ -151,7 +151,7 @@ export const PATCHES = {
       'before it (ASKED_WHERE_THEY_BRANCH) without asking. Asked where it branched, right after a local step, an id ' +
       'could find its marker one workflow task later than a replay reaches the ask: sdk-core records local-step ' +
       'markers with a query answer before the workflow has seen their results',
-    since: 'PENDING',
+    since: '30d59e8',
     firstFixtureSet: 'v12',
     deprecateWhen:
       'no rotation started before it is open; then ASKED_WHERE_THEY_BRANCH are deprecated with it, their old ' +
