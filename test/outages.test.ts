@@ -23,7 +23,7 @@ import { startOutageStack, type OutageStack } from './support/outage-stack';
 import { rotatorYaml, vaultProviderYaml } from './support/rotator-config';
 import { testCodecKeys, workflowBundle } from './support/rotator';
 import { connectTemporal } from '../src/client/temporal';
-import { historyToFixture, markersPastFirstTask } from './replay/fixtures';
+import { historyToFixture, markersPastFirstTask, patchMarkers } from './replay/fixtures';
 
 jest.setTimeout(240_000);
 
@@ -255,7 +255,7 @@ async function whereItStands(handle: WorkflowHandle): Promise<string> {
   const saved = await handle
     .fetchHistory()
     .then((history) => {
-      const file = join(resolve(__dirname, '../.rotator'), `outage-${handle.workflowId}.history.json`);
+      const file = join(resolve(__dirname, '../.rotator'), `outage-${handle.workflowId.replace(/\//g, '_')}.history.json`);
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, historyToFixture(history));
       return `its history is in ${file}`;
@@ -281,7 +281,7 @@ async function replayProblem(handle: WorkflowHandle): Promise<string | null> {
   const sinks = { rotator: { event: { fn: () => undefined, callDuringReplay: false } } };
   const fixture = historyToFixture(history);
   const keep = (): string => {
-    const file = join(resolve(__dirname, '../.rotator'), `outage-${handle.workflowId}.history.json`);
+    const file = join(resolve(__dirname, '../.rotator'), `outage-${handle.workflowId.replace(/\//g, '_')}.history.json`);
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, fixture);
     return file;
@@ -292,7 +292,10 @@ async function replayProblem(handle: WorkflowHandle): Promise<string | null> {
     return `its history does not replay (${String(err)}); it is in ${keep()}`;
   }
   // Markers only in the first workflow task: one asked later may sit a task after where a replay asks it.
-  const late = markersPastFirstTask(JSON.parse(fixture) as Parameters<typeof markersPastFirstTask>[0]);
+  const plain = JSON.parse(fixture) as Parameters<typeof markersPastFirstTask>[0];
+  if (!patchMarkers(plain).some((m) => m.id === 'asked-at-start'))
+    return `the rotation did not take asked-at-start; its history is in ${keep()}`;
+  const late = markersPastFirstTask(plain);
   return late.length > 0 ? `patch markers past its first workflow task: ${late.join(', ')}; it is in ${keep()}` : null;
 }
 

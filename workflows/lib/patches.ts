@@ -154,9 +154,10 @@ export const PATCHES = {
     since: '30d59e8',
     firstFixtureSet: 'v12',
     deprecateWhen:
-      'no rotation started before it is open; then ASKED_WHERE_THEY_BRANCH are deprecated with it, their old ' +
-      'branches deleted, and fixture sets v1-v11 dropped. Never roll workers back past it: a run that took it has no ' +
-      'marker where an older build asks',
+      'no rotation started before 30d59e8 (2026-12-08 01:16 UTC) is open; then the calls of ASKED_WHERE_THEY_BRANCH ' +
+      'and their old branches are deleted (a run of this code never asks them) and the rotateSecret fixtures of ' +
+      'v1-v9 dropped. Never roll workers back past it: an older build fails the first workflow task of a run that ' +
+      'took it on its marker',
     removeWhen: REMOVE,
     state: 'patched',
   },
