@@ -251,8 +251,7 @@ export async function assessSecrets(
   for (const row of rows) counts[row.state]++;
   const byUrgency = (a: SecretAssessment, b: SecretAssessment) => (a.expires ?? 0) - (b.expires ?? 0);
   // The sweep reports only what is not ok (its report is in history); `rotator expiry` asks for every row.
-  const listed = rows.filter((r) => options.includeOk || r.state !== 'ok').sort(byUrgency);
-  const notOk = options.includeOk ? listed : reportedNotOk(listed);
+  const notOk = options.includeOk ? [...rows].sort(byUrgency) : reportedNotOk(rows.filter((r) => r.state !== 'ok'));
   return {
     assessed: rows.length,
     counts,

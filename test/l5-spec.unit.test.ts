@@ -8,7 +8,7 @@ import { EnvStore } from '../activities/stores/env/store';
 import { checkConfigOffline, parseConfig, sensitiveValues } from '../src/config/load';
 import { READER_LEASED_NOTE } from '../src/config/schema';
 import { configNotes } from '../src/config/warnings';
-import { dynamicSecrets } from '../src/client/lease-keepers';
+import { dynamicSecrets } from '../src/config/schema';
 import { normalizeL5 } from '../src/config/l5';
 import { parseSecretUri } from '../src/kernel/uri';
 import { issuesOf } from '../src/config/load';

@@ -125,12 +125,9 @@ async function trial(kind: Kind, killAt: string | null): Promise<Trial> {
 
 /** Exactly one keeper of `secret` runs (none ended or was started twice), and what it published logs in. */
 async function keeperProblems(secret: string): Promise<string[]> {
-  const described = await harness.client.workflow
-    .getHandle(keeperIdFor(secret))
-    .describe()
-    .catch(() => null);
-  if (described?.status.name !== 'RUNNING') return [`${secret}'s keeper is ${described?.status.name ?? 'not there'}`];
   const handle = harness.client.workflow.getHandle(keeperIdFor(secret));
+  const described = await handle.describe().catch(() => null);
+  if (described?.status.name !== 'RUNNING') return [`${secret}'s keeper is ${described?.status.name ?? 'not there'}`];
   let state = await handle.query(keeperStatusQuery);
   for (const deadline = Date.now() + 30_000; !state.current && Date.now() < deadline;) {
     await new Promise((r) => setTimeout(r, 200));

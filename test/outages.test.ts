@@ -23,7 +23,7 @@ import { startOutageStack, type OutageStack } from './support/outage-stack';
 import { rotatorYaml, vaultProviderYaml } from './support/rotator-config';
 import { testCodecKeys, workflowBundle } from './support/rotator';
 import { connectTemporal } from '../src/client/temporal';
-import { historyToFixture, markersPastFirstTask, patchMarkers } from './replay/fixtures';
+import { historyToFixture, markersPastFirstTask, patchMarkers, type FixtureHistory } from './replay/fixtures';
 
 jest.setTimeout(240_000);
 
@@ -251,15 +251,9 @@ async function whereItStands(handle: WorkflowHandle): Promise<string> {
       return `status ${d.status.name}, ${d.historyLength} events, pending workflow task: ${task ? `attempt ${task.attempt}, state ${task.state}` : 'none'}, pending activities: ${raw.pendingActivities?.length ?? 0}`;
     })
     .catch((err: unknown) => `describe failed: ${String(err)}`);
-  // The history, for a replay of what went wrong (test/replay.test.ts reads this format).
   const saved = await handle
     .fetchHistory()
-    .then((history) => {
-      const file = join(resolve(__dirname, '../.rotator'), `outage-${handle.workflowId.replace(/\//g, '_')}.history.json`);
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, historyToFixture(history));
-      return `its history is in ${file}`;
-    })
+    .then((history) => `its history is in ${keepHistory(handle, historyToFixture(history))}`)
     .catch((err: unknown) => `its history could not be read: ${String(err)}`);
   let log: string;
   try {
@@ -271,6 +265,14 @@ async function whereItStands(handle: WorkflowHandle): Promise<string> {
   return `${described}\n${saved}\nthe Temporal server's log ends:\n${log}`;
 }
 
+/** Writes a rotation's history, in the fixture format test/replay.test.ts reads, under .rotator/; returns the file. */
+function keepHistory(handle: WorkflowHandle, fixture: string): string {
+  const file = join(resolve(__dirname, '../.rotator'), `outage-${handle.workflowId.replace(/\//g, '_')}.history.json`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, fixture);
+  return file;
+}
+
 /**
  * What goes wrong replaying the history the outage left, once the rotation has closed: a worker that lost it from its
  * cache, or answers a query on it, replays that history. Null when it replays; else the error and where the history is.
@@ -280,19 +282,14 @@ async function replayProblem(handle: WorkflowHandle): Promise<string | null> {
   const history = await handle.fetchHistory();
   const sinks = { rotator: { event: { fn: () => undefined, callDuringReplay: false } } };
   const fixture = historyToFixture(history);
-  const keep = (): string => {
-    const file = join(resolve(__dirname, '../.rotator'), `outage-${handle.workflowId.replace(/\//g, '_')}.history.json`);
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, fixture);
-    return file;
-  };
+  const keep = () => keepHistory(handle, fixture);
   try {
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter, sinks }, history, handle.workflowId);
   } catch (err) {
     return `its history does not replay (${String(err)}); it is in ${keep()}`;
   }
   // Markers only in the first workflow task: one asked later may sit a task after where a replay asks it.
-  const plain = JSON.parse(fixture) as Parameters<typeof markersPastFirstTask>[0];
+  const plain = JSON.parse(fixture) as FixtureHistory;
   if (!patchMarkers(plain).some((m) => m.id === 'asked-at-start'))
     return `the rotation did not take asked-at-start; its history is in ${keep()}`;
   const late = markersPastFirstTask(plain);

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ASKED_WHERE_THEY_BRANCH, PATCHES, type PatchEntry } from '../workflows/lib/patches';
-import { FIXTURES, markersPastFirstTask, patchMarkers } from './replay/fixtures';
+import { FIXTURES, markersPastFirstTask, patchMarkers, type FixtureHistory } from './replay/fixtures';
 
 const WORKFLOWS = path.resolve(__dirname, '../workflows');
 const REGISTER = path.join(WORKFLOWS, 'lib/patches.ts');
@@ -61,15 +61,12 @@ function askedIds(files: string[]): { ids: Set<string>; unreadable: string[] } {
 }
 
 /** The histories of fixture set `set`, by file name. */
-function fixturesOf(set: string): Array<[string, { events?: Array<Record<string, never>> }]> {
+function fixturesOf(set: string): Array<[string, FixtureHistory]> {
   const dir = path.join(FIXTURES, set);
   return fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
-    .map((f) => [
-      `${set}/${f}`,
-      JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { events?: Array<Record<string, never>> },
-    ]);
+    .map((f) => [`${set}/${f}`, JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as FixtureHistory]);
 }
 
 /** The patch ids whose markers the histories of fixture set `set` hold. */

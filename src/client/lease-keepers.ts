@@ -17,8 +17,6 @@ import {
 } from '../../workflows/lifecycle-definitions';
 import { ROTATION_TASK_TIMEOUT } from './rotations';
 
-export { dynamicSecrets };
-
 /**
  * Spaces keeper starts at the config's `keepers.rate`: each keeper's first task is scheduled one gap after the one
  * before, so a first start of many dynamic secrets does not become an issue storm (see KeepersSchema). One pacer per

@@ -18,13 +18,16 @@ export function historyFromFixture(text: string): temporal.api.history.v1.Histor
   return temporal.api.history.v1.History.fromObject(JSON.parse(text) as Record<string, unknown>);
 }
 
-interface PlainEvent {
-  eventType?: string;
-  markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, { payloads?: Array<{ data?: string }> }> };
+/** A fixture's history as parsed JSON: the fields the marker checks read. */
+export interface FixtureHistory {
+  events?: Array<{
+    eventType?: string;
+    markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, { payloads?: Array<{ data?: string }> }> };
+  }>;
 }
 
 /** The patch ids whose markers a history (as a fixture's plain object) holds, each with the workflow task it is in. */
-export function patchMarkers(history: { events?: PlainEvent[] }): Array<{ id: string; task: number }> {
+export function patchMarkers(history: FixtureHistory): Array<{ id: string; task: number }> {
   const found: Array<{ id: string; task: number }> = [];
   let task = 0;
   for (const e of history.events ?? []) {
@@ -41,7 +44,7 @@ export function patchMarkers(history: { events?: PlainEvent[] }): Array<{ id: st
  * The patch markers of a rotation that took asked-at-start found past its first workflow task: none should be. One
  * there is asked where it branches, where a replay may reach the ask a workflow task before its marker.
  */
-export function markersPastFirstTask(history: { events?: PlainEvent[] }): string[] {
+export function markersPastFirstTask(history: FixtureHistory): string[] {
   const markers = patchMarkers(history);
   if (!markers.some((m) => m.id === 'asked-at-start')) return [];
   return markers.filter((m) => m.task > 1).map((m) => `${m.id} (workflow task ${m.task})`);
